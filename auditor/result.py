@@ -1,0 +1,251 @@
+"""The audit result: everything a report, a letter or an outside auditor needs later.
+
+An :class:`AuditResult` is JSON-serialisable and versioned (``schema_version``). It is
+complete enough to re-render a report from the database without the model or the data.
+Everything except the ``run`` block is a deterministic function of the spec and inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+FindingStatus = Literal[
+    "pass", "fail", "warn", "insufficient_evidence", "not_applicable", "needs_attestation"
+]
+FINDING_STATUSES: tuple[FindingStatus, ...] = (
+    "fail",
+    "warn",
+    "insufficient_evidence",
+    "needs_attestation",
+    "pass",
+    "not_applicable",
+)
+Severity = Literal["info", "low", "medium", "high", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    """One number about one group, with the counts and the evidence behind it.
+
+    ``count``/``n`` are the numerator and denominator the value was computed from (for a
+    rate); ``reference`` names the group a ratio or difference is taken against.
+    """
+
+    attribute: str
+    group: str
+    metric: str
+    value: float | None
+    n: int
+    count: int | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    reference: str | None = None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupCount:
+    """Size of one group of a protected attribute (unknowns included)."""
+
+    attribute: str
+    group: str
+    n: int
+    share: float
+    unknown: bool = False
+
+
+@dataclass(frozen=True)
+class GroupAttribution:
+    """Mean attributions of one group, and their gap to the reference group."""
+
+    attribute: str
+    group: str
+    n: int
+    reference: str | None
+    mean: dict[str, float]
+    mean_abs: dict[str, float]
+    gap: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ProxyScore:
+    """How strongly a model feature encodes a protected attribute (0 = not at all, 1 = fully)."""
+
+    feature: str
+    attribute: str
+    measure: str
+    value: float
+
+
+@dataclass(frozen=True)
+class AttributionSummary:
+    """Global and per-group attribution summaries, or why none were computed."""
+
+    computed: bool
+    method: str | None = None
+    output: str | None = None
+    n_explained: int = 0
+    feature_names: tuple[str, ...] = ()
+    base_value: float | None = None
+    additivity_error: float | None = None
+    tolerance: float | None = None
+    global_importance: dict[str, float] = field(default_factory=dict)
+    groups: tuple[GroupAttribution, ...] = ()
+    proxies: tuple[ProxyScore, ...] = ()
+    reason: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The outcome of one policy rule for one scope."""
+
+    rule_id: str
+    pack: str
+    title: str
+    scope: str
+    status: FindingStatus
+    severity: Severity
+    observed: float | str | None
+    threshold: float | str | None
+    citation: str
+    message: str
+    kind: str = "metric"
+    rule_status: str = "binding"
+    basis: str = "law"
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What was audited: rows, outcome counts and group sizes."""
+
+    rows: int
+    favorable: int
+    has_labels: bool
+    has_scores: bool
+    decisions_from: Literal["data", "model"]
+    groups: tuple[GroupCount, ...]
+    features: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What was run on what: digests, versions and seeds."""
+
+    spec_sha256: str
+    data_sha256: str
+    model_sha256: str | None
+    packages: dict[str, str]
+    policy_packs: dict[str, str]
+    seed: int
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Facts about this particular run (not part of the deterministic content)."""
+
+    audit_id: str
+    started_at: str
+    finished_at: str
+    duration_s: float
+    timings: dict[str, float]
+    user: str
+    host: str
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """The complete, serialisable outcome of one audit."""
+
+    name: str
+    domain: str
+    spec: dict[str, Any]
+    dataset: DatasetSummary
+    metrics: tuple[MetricRecord, ...]
+    attributions: AttributionSummary
+    findings: tuple[Finding, ...]
+    warnings: tuple[str, ...]
+    provenance: Provenance
+    run: RunInfo
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def audit_id(self) -> str:
+        """The run's unique id."""
+        return self.run.audit_id
+
+    def findings_by_status(self) -> dict[str, int]:
+        """Count findings per status, in a fixed order."""
+        counts = {s: 0 for s in FINDING_STATUSES}
+        for f in self.findings:
+            counts[f.status] += 1
+        return counts
+
+    def failed(self, at_least: Severity) -> list[Finding]:
+        """Findings that failed with severity at or above ``at_least``."""
+        floor = SEVERITIES.index(at_least)
+        return [
+            f for f in self.findings if f.status == "fail" and SEVERITIES.index(f.severity) >= floor
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN and infinities become ``None``)."""
+        return _clean(asdict(self))  # type: ignore[no-any-return]
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """The public JSON document (see README, "JSON output")."""
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditResult:
+        """Rebuild a result from :meth:`to_dict` output (for example from the database)."""
+        ds = data["dataset"]
+        at = data["attributions"]
+        return cls(
+            name=data["name"],
+            domain=data["domain"],
+            spec=data["spec"],
+            dataset=DatasetSummary(
+                **{**ds, "groups": tuple(GroupCount(**g) for g in ds["groups"]),
+                   "features": tuple(ds["features"])}
+            ),
+            metrics=tuple(
+                MetricRecord(**{**m, "flags": tuple(m["flags"])}) for m in data["metrics"]
+            ),
+            attributions=AttributionSummary(
+                **{
+                    **at,
+                    "feature_names": tuple(at["feature_names"]),
+                    "groups": tuple(GroupAttribution(**g) for g in at["groups"]),
+                    "proxies": tuple(ProxyScore(**p) for p in at["proxies"]),
+                }
+            ),
+            findings=tuple(Finding(**f) for f in data["findings"]),
+            warnings=tuple(data["warnings"]),
+            provenance=Provenance(**data["provenance"]),
+            run=RunInfo(**data["run"]),
+            schema_version=data.get("schema_version", SCHEMA_VERSION),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> AuditResult:
+        """Parse :meth:`to_json` output."""
+        return cls.from_dict(json.loads(text))
+
+
+def _clean(obj: Any) -> Any:
+    """Replace non-finite floats by None and tuples by lists, recursively."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj

@@ -1,0 +1,266 @@
+"""The audit spec: parse and validate the YAML a user writes, reporting every problem at once.
+
+Paths in a spec file are relative to the folder the file is in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from auditor.errors import SpecError
+
+ExplainMethod = Literal[
+    "auto", "tree_shap", "integrated_gradients", "permutation_shap", "none"
+]
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """Where the model is and how to load it."""
+
+    path: str
+    kind: Literal["lightgbm", "torch", "sklearn"]
+    trusted: bool = Field(
+        False, description="Allow pickle/joblib for sklearn models (runs code from the file)."
+    )
+    module: str | None = Field(
+        None, description="'package.module:Class' to rebuild a torch module from a state dict."
+    )
+    init: dict[str, Any] = Field(default_factory=dict, description="Keyword args for `module`.")
+    output: Literal["logit", "probability"] = Field(
+        "logit", description="What a torch module returns for the favourable class."
+    )
+
+
+class DataSpec(_Strict):
+    """The decisions to audit, and optionally protected attributes kept in a separate file."""
+
+    path: str
+    format: Literal["csv", "parquet"] | None = None
+    protected_path: str | None = Field(
+        None, description="CSV/Parquet with the id column and protected attributes, joined by id."
+    )
+
+
+class ColumnsSpec(_Strict):
+    """Which column plays which role."""
+
+    id: str
+    decision: str | None = None
+    score: str | None = None
+    label: str | None = None
+    features: list[str] = Field(default_factory=list)
+
+
+class ExplainSpec(_Strict):
+    """How attributions are computed."""
+
+    method: ExplainMethod = "auto"
+    max_rows: int | None = Field(
+        None, ge=1, description="Explain a seeded sample of this many rows (default: all rows "
+        "for tree SHAP and integrated gradients, 500 for permutation SHAP)."
+    )
+    background: int = Field(100, ge=1, le=10_000)
+    steps: int = Field(64, ge=2, le=4096, description="Integrated-gradients steps.")
+    tolerance: float | None = Field(
+        None, gt=0, description="Additivity error above which the audit warns."
+    )
+
+
+class AuditSpec(_Strict):
+    """A validated audit spec. Build it with :func:`load_spec`."""
+
+    name: str
+    domain: Literal["credit", "hiring"]
+    model: ModelSpec | None = None
+    data: DataSpec
+    columns: ColumnsSpec
+    favorable: int | str | bool = 1
+    threshold: float = 0.5
+    protected: list[str] = Field(min_length=1)
+    intersections: list[list[str]] = Field(default_factory=list)
+    reference: Literal["highest"] | dict[str, str] = "highest"
+    policies: list[str] = Field(default_factory=list)
+    min_group_size: int = Field(30, ge=1)
+    missing_protected: Literal["unknown", "error"] = "unknown"
+    explain: ExplainSpec = Field(default_factory=ExplainSpec)
+    seed: int = 0
+    audit_date: date | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _source: str = PrivateAttr(default="<dict>")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_safe(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            raise ValueError(
+                "must start with a letter or digit and use only letters, digits, '_', '.', '-'"
+                " (at most 120 characters)"
+            )
+        return v
+
+    @property
+    def source(self) -> str:
+        """The file the spec came from, or ``<dict>``."""
+        return self._source
+
+    def resolve(self, path: str) -> Path:
+        """Resolve a path from the spec against the spec file's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self._base_dir / p
+
+    def as_dict(self) -> dict[str, Any]:
+        """The spec as plain JSON data, paths as written."""
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON form of the spec."""
+        canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def intersection_names(self) -> list[str]:
+        """Display names of the intersections, e.g. ``sex & race_ethnicity``."""
+        return [" & ".join(combo) for combo in self.intersections]
+
+
+def load_spec(source: str | Path | Mapping[str, Any], *, base_dir: Path | None = None) -> AuditSpec:
+    """Load and validate an audit spec from a YAML file or a dict.
+
+    Parameters
+    ----------
+    source
+        Path to a YAML file, or the spec as a mapping.
+    base_dir
+        Folder that relative paths are resolved against (default: the YAML file's folder,
+        or the current folder for a mapping).
+
+    Raises
+    ------
+    SpecError
+        Listing every problem found, each with the key it concerns.
+    """
+    name = "<dict>"
+    if isinstance(source, Mapping):
+        raw: Any = dict(source)
+        folder = base_dir or Path.cwd()
+    else:
+        path = Path(source)
+        name = str(path)
+        raw = _read_yaml(path)
+        folder = base_dir or path.resolve().parent
+    if not isinstance(raw, dict):
+        raise SpecError(f"{name}: the spec must be a YAML mapping of keys to values.")
+    try:
+        spec = AuditSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(f"{name}: the audit spec is invalid.", problems=_pydantic_problems(exc))
+    problems = _consistency_problems(spec)
+    if problems:
+        raise SpecError(f"{name}: the audit spec is invalid.", problems=problems)
+    spec._base_dir = folder
+    spec._source = name
+    return spec
+
+
+def _read_yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise SpecError(f"Spec file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read the spec file ({exc}).") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{path}: malformed YAML{where}: {problem}.") from None
+
+
+def _pydantic_problems(exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the README for the spec keys)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        out.append(f"{loc}: {msg}")
+    return out
+
+
+def _consistency_problems(spec: AuditSpec) -> list[str]:
+    """Cross-field checks that pydantic cannot express per field."""
+    from auditor.policy.loader import available_packs  # local: policy imports spec types
+
+    problems: list[str] = []
+    cols = spec.columns
+    protected = set(spec.protected)
+    if len(protected) != len(spec.protected):
+        problems.append("protected: an attribute is listed twice")
+    for i, combo in enumerate(spec.intersections):
+        if len(combo) < 2:
+            problems.append(f"intersections.{i}: needs at least two attributes, got {combo}")
+        for attr in combo:
+            if attr not in protected:
+                problems.append(
+                    f"intersections.{i}: '{attr}' is not one of the protected attributes "
+                    f"{sorted(protected)}"
+                )
+    if isinstance(spec.reference, dict):
+        for attr in spec.reference:
+            if attr not in protected:
+                problems.append(
+                    f"reference.{attr}: not one of the protected attributes {sorted(protected)}"
+                )
+    roles = {"id": cols.id, "decision": cols.decision, "score": cols.score, "label": cols.label}
+    for feat in cols.features:
+        if feat in protected:
+            problems.append(
+                f"columns.features: '{feat}' is a protected attribute; protected attributes "
+                "never enter the model"
+            )
+        for role, col in roles.items():
+            if col is not None and feat == col:
+                problems.append(f"columns.features: '{feat}' is also the {role} column")
+    if len(set(cols.features)) != len(cols.features):
+        problems.append("columns.features: a feature is listed twice")
+    if spec.model is None and cols.decision is None and cols.score is None:
+        problems.append(
+            "columns: without a model, the data must have a decision or a score column"
+        )
+    if spec.model is not None and not cols.features:
+        problems.append("columns.features: a model needs the list of its input features")
+    if spec.model is not None and spec.model.kind == "torch" and spec.model.module:
+        if ":" not in spec.model.module:
+            problems.append("model.module: expected 'package.module:ClassName'")
+    if spec.model is not None and spec.model.kind != "torch" and spec.model.module:
+        problems.append("model.module: only used for torch state dicts")
+    known = available_packs()
+    for i, pack in enumerate(spec.policies):
+        if pack not in known:
+            problems.append(
+                f"policies.{i}: unknown policy pack '{pack}'; available: {', '.join(sorted(known))}"
+            )
+    if not 0.0 <= spec.threshold <= 1.0 and spec.model is not None:
+        problems.append("threshold: must be between 0 and 1 for a model's probability score")
+    return problems
