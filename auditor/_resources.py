@@ -32,3 +32,8 @@ def templates_dir() -> Path:
 def policies_dir() -> Path:
     """Folder with the policy packs, one sub-folder per pack."""
     return data_dir("policies")
+
+
+def sample_data_dir() -> Path:
+    """Folder with the shipped sample data sets."""
+    return data_dir("sample_data")

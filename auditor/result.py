@@ -183,7 +183,7 @@ class AuditResult:
 
     def findings_by_status(self) -> dict[str, int]:
         """Count findings per status, in a fixed order."""
-        counts = {s: 0 for s in FINDING_STATUSES}
+        counts: dict[str, int] = dict.fromkeys(FINDING_STATUSES, 0)
         for f in self.findings:
             counts[f.status] += 1
         return counts
@@ -213,8 +213,11 @@ class AuditResult:
             domain=data["domain"],
             spec=data["spec"],
             dataset=DatasetSummary(
-                **{**ds, "groups": tuple(GroupCount(**g) for g in ds["groups"]),
-                   "features": tuple(ds["features"])}
+                **{
+                    **ds,
+                    "groups": tuple(GroupCount(**g) for g in ds["groups"]),
+                    "features": tuple(ds["features"]),
+                }
             ),
             metrics=tuple(
                 MetricRecord(**{**m, "flags": tuple(m["flags"])}) for m in data["metrics"]

@@ -18,9 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from auditor.errors import SpecError
 
-ExplainMethod = Literal[
-    "auto", "tree_shap", "integrated_gradients", "permutation_shap", "none"
-]
+ExplainMethod = Literal["auto", "tree_shap", "integrated_gradients", "permutation_shap", "none"]
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}$")
 
 
@@ -70,11 +68,13 @@ class ExplainSpec(_Strict):
 
     method: ExplainMethod = "auto"
     max_rows: int | None = Field(
-        None, ge=1, description="Explain a seeded sample of this many rows (default: all rows "
-        "for tree SHAP and integrated gradients, 500 for permutation SHAP)."
+        None,
+        ge=1,
+        description="Explain a seeded sample of this many rows (default: all rows "
+        "for tree SHAP and integrated gradients, 500 for permutation SHAP).",
     )
     background: int = Field(100, ge=1, le=10_000)
-    steps: int = Field(64, ge=2, le=4096, description="Integrated-gradients steps.")
+    steps: int = Field(128, ge=2, le=4096, description="Integrated-gradients steps.")
     tolerance: float | None = Field(
         None, gt=0, description="Additivity error above which the audit warns."
     )
@@ -168,7 +168,9 @@ def load_spec(source: str | Path | Mapping[str, Any], *, base_dir: Path | None =
     try:
         spec = AuditSpec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(f"{name}: the audit spec is invalid.", problems=_pydantic_problems(exc))
+        raise SpecError(
+            f"{name}: the audit spec is invalid.", problems=_pydantic_problems(exc)
+        ) from None
     problems = _consistency_problems(spec)
     if problems:
         raise SpecError(f"{name}: the audit spec is invalid.", problems=problems)
@@ -245,14 +247,11 @@ def _consistency_problems(spec: AuditSpec) -> list[str]:
     if len(set(cols.features)) != len(cols.features):
         problems.append("columns.features: a feature is listed twice")
     if spec.model is None and cols.decision is None and cols.score is None:
-        problems.append(
-            "columns: without a model, the data must have a decision or a score column"
-        )
+        problems.append("columns: without a model, the data must have a decision or a score column")
     if spec.model is not None and not cols.features:
         problems.append("columns.features: a model needs the list of its input features")
-    if spec.model is not None and spec.model.kind == "torch" and spec.model.module:
-        if ":" not in spec.model.module:
-            problems.append("model.module: expected 'package.module:ClassName'")
+    if spec.model is not None and spec.model.module and ":" not in spec.model.module:
+        problems.append("model.module: expected 'package.module:ClassName'")
     if spec.model is not None and spec.model.kind != "torch" and spec.model.module:
         problems.append("model.module: only used for torch state dicts")
     known = available_packs()

@@ -1,0 +1,199 @@
+"""Load decision data (CSV or Parquet), join protected attributes and validate columns.
+
+Every problem found is collected and reported at once, naming the file, column and rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from auditor.batch import UNKNOWN, DecisionBatch
+from auditor.errors import DataValidationError
+from auditor.spec import AuditSpec
+
+_MAX_ROWS_SHOWN = 5
+
+
+def read_table(path: Path, fmt: str | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file, with a clear error if that fails."""
+    if not path.is_file():
+        raise DataValidationError(f"Data file not found: {path}")
+    kind = fmt or ("parquet" if path.suffix.lower() in {".parquet", ".pq"} else "csv")
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, low_memory=False)
+    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataValidationError(f"{path}: cannot read as {kind.upper()}: {exc}") from None
+
+
+def load_decisions(spec: AuditSpec) -> DecisionBatch:
+    """Load and validate the data named by ``spec`` into a :class:`DecisionBatch`.
+
+    Raises
+    ------
+    DataValidationError
+        Listing every missing column, bad type, NaN and duplicate found.
+    """
+    path = spec.resolve(spec.data.path)
+    frame = read_table(path, spec.data.format)
+    if spec.data.protected_path:
+        frame = _join_protected(frame, spec, spec.resolve(spec.data.protected_path))
+    problems = _check_columns(frame, spec)
+    if problems:
+        raise DataValidationError(f"{path}: the data do not match the spec.", problems=problems)
+    cols = spec.columns
+    ids = frame[cols.id].astype(str).to_numpy()
+    problems += _check_ids(ids)
+    protected, prot_problems = _protected_frame(frame, spec)
+    problems += prot_problems
+    features = frame[cols.features].copy() if cols.features else pd.DataFrame(index=frame.index)
+    problems += _check_features(features)
+    decisions = _binary(frame, cols.decision, spec.favorable, problems)
+    labels = _binary(frame, cols.label, spec.favorable, problems)
+    scores = _scores(frame, cols.score, problems)
+    if decisions is None and scores is not None:
+        decisions = (scores >= spec.threshold).astype(np.int8)
+    if not len(frame):
+        problems.append("the file has no rows")
+    if problems:
+        raise DataValidationError(f"{path}: the data do not match the spec.", problems=problems)
+    features = features.reset_index(drop=True)
+    protected = protected.reset_index(drop=True)
+    return DecisionBatch(ids, features, protected, decisions, scores, labels)
+
+
+def _join_protected(frame: pd.DataFrame, spec: AuditSpec, path: Path) -> pd.DataFrame:
+    extra = read_table(path)
+    key = spec.columns.id
+    missing = [c for c in [key, *spec.protected] if c not in extra.columns]
+    if missing:
+        raise DataValidationError(
+            f"{path}: protected-attribute file lacks column(s) {', '.join(missing)}"
+        )
+    if key not in frame.columns:
+        raise DataValidationError(f"{spec.resolve(spec.data.path)}: no id column '{key}'")
+    dup = extra[key].duplicated()
+    if dup.any():
+        raise DataValidationError(
+            f"{path}: id column '{key}' repeats ids, e.g. {extra[key][dup].head(3).tolist()}"
+        )
+    overlap = [c for c in spec.protected if c in frame.columns]
+    left = frame.drop(columns=overlap).astype({key: str})
+    right = extra[[key, *spec.protected]].astype({key: str})
+    # ids without a row in the protected file get unknown attributes, and are counted
+    return left.merge(right, on=key, how="left", validate="one_to_one")
+
+
+def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
+    cols = spec.columns
+    wanted: dict[str, str] = {cols.id: "columns.id"}
+    for role in ("decision", "score", "label"):
+        name = getattr(cols, role)
+        if name is not None:
+            wanted[name] = f"columns.{role}"
+    for feat in cols.features:
+        wanted[feat] = "columns.features"
+    for attr in spec.protected:
+        wanted[attr] = "protected"
+    present = set(frame.columns)
+    return [
+        f"column '{name}' (named in {where}) is missing; the file has: "
+        f"{_preview(list(frame.columns), 12)}"
+        for name, where in wanted.items()
+        if name not in present
+    ]
+
+
+def _check_ids(ids: np.ndarray) -> list[str]:
+    s = pd.Series(ids)
+    dup = s[s.duplicated()]
+    if dup.empty:
+        return []
+    return [f"id column repeats {dup.nunique()} id(s), e.g. {_preview(dup.unique().tolist())}"]
+
+
+def _protected_frame(frame: pd.DataFrame, spec: AuditSpec) -> tuple[pd.DataFrame, list[str]]:
+    problems: list[str] = []
+    out = {}
+    for attr in spec.protected:
+        col = frame[attr]
+        missing = col.isna() | (col.astype(str).str.strip() == "")
+        if missing.any() and spec.missing_protected == "error":
+            problems.append(
+                f"column '{attr}': {int(missing.sum())} missing value(s) at row(s) "
+                f"{_rows(missing)} (set missing_protected: unknown to count them as unknown)"
+            )
+        values = col.astype("string").str.strip()
+        out[attr] = values.where(~missing, UNKNOWN).astype(object).astype(str)
+    return pd.DataFrame(out), problems
+
+
+def _check_features(features: pd.DataFrame) -> list[str]:
+    problems = []
+    for name in features.columns:
+        col = features[name]
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+            continue
+        if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col):
+            continue
+        problems.append(f"column '{name}': unsupported type {col.dtype} for a model feature")
+    return problems
+
+
+def _binary(
+    frame: pd.DataFrame, name: str | None, favorable: object, problems: list[str]
+) -> np.ndarray | None:
+    """Map a decision/label column to 1 (favourable) / 0, rejecting NaN."""
+    if name is None:
+        return None
+    col = frame[name]
+    bad = col.isna()
+    if bad.any():
+        problems.append(
+            f"column '{name}': {int(bad.sum())} missing value(s) at row(s) {_rows(bad)}"
+        )
+        return None
+    values = set(col.unique().tolist())
+    if favorable not in values and str(favorable) not in {str(v) for v in values}:
+        problems.append(
+            f"column '{name}': the favourable value {favorable!r} never occurs; values seen: "
+            f"{_preview(sorted(map(str, values)))}"
+        )
+        return None
+    if len(values) > 2:
+        problems.append(
+            f"column '{name}': expected two outcomes, found {len(values)}: "
+            f"{_preview(sorted(map(str, values)))}"
+        )
+        return None
+    return (col.astype(str) == str(favorable)).to_numpy().astype(np.int8)
+
+
+def _scores(frame: pd.DataFrame, name: str | None, problems: list[str]) -> np.ndarray | None:
+    if name is None:
+        return None
+    col = pd.to_numeric(frame[name], errors="coerce")
+    bad = col.isna()
+    if bad.any():
+        problems.append(
+            f"column '{name}': {int(bad.sum())} missing or non-numeric score(s) at row(s) "
+            f"{_rows(bad)}"
+        )
+        return None
+    return col.to_numpy(dtype=np.float64)
+
+
+def _rows(mask: pd.Series) -> str:
+    """1-based data row numbers (header is line 1, so row r is on line r+1 of a CSV)."""
+    idx = np.flatnonzero(mask.to_numpy()) + 1
+    return _preview(idx.tolist())
+
+
+def _preview(items: Sequence[object], limit: int = _MAX_ROWS_SHOWN) -> str:
+    shown = ", ".join(str(x) for x in items[:limit])
+    return shown + (f" … ({len(items)} in all)" if len(items) > limit else "")

@@ -1,0 +1,21 @@
+"""Group metrics from sufficient statistics, attribution slices and proxy scores."""
+
+from auditor.metrics.attribution_slices import attribution_slices, global_importance
+from auditor.metrics.counts import GroupCounts, count_groups
+from auditor.metrics.group_metrics import Grouping, compute_group_metrics, groupings
+from auditor.metrics.proxies import proxy_scores
+from auditor.metrics.stats import ratio_interval, two_proportion_p, wilson_interval
+
+__all__ = [
+    "GroupCounts",
+    "Grouping",
+    "attribution_slices",
+    "compute_group_metrics",
+    "count_groups",
+    "global_importance",
+    "groupings",
+    "proxy_scores",
+    "ratio_interval",
+    "two_proportion_p",
+    "wilson_interval",
+]

@@ -1,0 +1,191 @@
+"""Group metrics per protected attribute and intersection, from group counts.
+
+Conventions (written next to every number as ``reference``):
+- ``impact_ratio``: rate / rate of the highest-rate group (UGESP 1607.4(D), LL144). The
+  highest-rate group is chosen among known groups with at least ``min_group_size``
+  members when any group is that large, so one tiny group cannot set the bar.
+- ``adverse_impact_ratio``: rate / rate of a named control group (fair-lending
+  convention), only when the spec names one for the attribute.
+- ``scoring_rate``: share scoring strictly above the median score of the full sample
+  (LL144 scoring tools); ``scoring_impact_ratio`` against the highest scoring rate.
+Unknown groups are counted and their rates shown, but they never enter a ratio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from auditor.batch import UNKNOWN, DecisionBatch
+from auditor.metrics.counts import GroupCounts, count_groups
+from auditor.metrics.stats import ratio_interval, two_proportion_p, wilson_interval
+from auditor.result import MetricRecord
+
+RateOf = Callable[[GroupCounts], tuple[int, int] | None]
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """One protected attribute or intersection, with its display name."""
+
+    name: str
+    attributes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RateMetric:
+    """A rate metric: how to get (numerator, denominator) from counts."""
+
+    name: str
+    ratio_name: str | None
+    rate_of: RateOf
+
+
+RATES: tuple[RateMetric, ...] = (
+    RateMetric("selection_rate", "impact_ratio", lambda c: (c.favorable, c.n)),
+    RateMetric(
+        "scoring_rate",
+        "scoring_impact_ratio",
+        lambda c: None if c.above_median is None else (c.above_median, c.n),
+    ),
+    RateMetric(
+        "tpr",
+        None,
+        lambda c: None if c.positives is None else (c.true_positives or 0, c.positives),
+    ),
+    RateMetric(
+        "fpr",
+        None,
+        lambda c: None if c.negatives is None else (c.false_positives or 0, c.negatives),
+    ),
+)
+
+
+def groupings(protected: list[str], intersections: list[list[str]]) -> list[Grouping]:
+    """Single attributes first, then intersections named ``a & b``."""
+    out = [Grouping(a, (a,)) for a in protected]
+    out += [Grouping(" & ".join(c), tuple(c)) for c in intersections]
+    return out
+
+
+def compute_group_metrics(
+    batch: DecisionBatch,
+    groups: list[Grouping],
+    *,
+    min_group_size: int,
+    control: dict[str, str] | None = None,
+) -> tuple[list[MetricRecord], dict[str, str | None]]:
+    """All group metrics, and the highest-rate reference group per grouping."""
+    if batch.decisions is None:
+        raise ValueError("decisions must be known before measuring")
+    decisions = batch.decisions.astype(np.float64)
+    above = None
+    if batch.scores is not None:
+        above = (batch.scores > np.median(batch.scores)).astype(np.float64)
+    labels = None if batch.labels is None else batch.labels.astype(np.float64)
+    records: list[MetricRecord] = []
+    references: dict[str, str | None] = {}
+    for g in groups:
+        counts = count_groups(
+            batch.group_labels(list(g.attributes)), decisions, above_median=above, labels=labels
+        )
+        control_group = (control or {}).get(g.name)
+        for rate in RATES:
+            recs, ref = _rate_records(g.name, counts, rate, min_group_size, control_group)
+            records += recs
+            if rate.name == "selection_rate":
+                references[g.name] = ref
+    return records, references
+
+
+def _rate_records(
+    attribute: str,
+    counts: dict[str, GroupCounts],
+    rate: RateMetric,
+    min_size: int,
+    control: str | None,
+) -> tuple[list[MetricRecord], str | None]:
+    fractions = {g: rate.rate_of(c) for g, c in counts.items()}
+    if any(v is None for v in fractions.values()):
+        return [], None
+    fr = {g: v for g, v in fractions.items() if v is not None}
+    records = []
+    for group, (x, n) in fr.items():
+        lo, hi = wilson_interval(x, n)
+        records.append(
+            MetricRecord(
+                attribute,
+                group,
+                rate.name,
+                x / n if n else None,
+                n,
+                count=x,
+                ci_low=lo,
+                ci_high=hi,
+                flags=_flags(group, n, min_size),
+            )
+        )
+    if rate.ratio_name is None:
+        return records, None
+    ref = _highest(fr, min_size)
+    if ref is not None:
+        records += _ratios(attribute, fr, rate.ratio_name, ref, min_size)
+    if control is not None and rate.name == "selection_rate" and control in fr:
+        records += _ratios(attribute, fr, "adverse_impact_ratio", control, min_size)
+    return records, ref
+
+
+def _highest(fr: dict[str, tuple[int, int]], min_size: int) -> str | None:
+    known = {g: v for g, v in fr.items() if g != UNKNOWN and v[1] > 0}
+    large = {g: v for g, v in known.items() if v[1] >= min_size}
+    pool = large or known
+    if not pool:
+        return None
+    # ties broken by name so the choice is deterministic
+    return max(sorted(pool), key=lambda g: pool[g][0] / pool[g][1])
+
+
+def _ratios(
+    attribute: str, fr: dict[str, tuple[int, int]], name: str, ref: str, min_size: int
+) -> list[MetricRecord]:
+    xr, nr = fr[ref]
+    out = []
+    for group, (x, n) in fr.items():
+        if group == UNKNOWN:
+            continue
+        flags = _flags(group, n, min_size) + (("reference",) if group == ref else ())
+        if group == ref:
+            out.append(
+                MetricRecord(attribute, group, name, 1.0, n, count=x, reference=ref, flags=flags)
+            )
+            continue
+        value = (x / n) / (xr / nr) if n and xr else None
+        lo, hi = ratio_interval(x, n, xr, nr)
+        p, test = two_proportion_p(x, n, xr, nr)
+        out.append(
+            MetricRecord(
+                attribute,
+                group,
+                name,
+                value,
+                n,
+                count=x,
+                ci_low=lo,
+                ci_high=hi,
+                p_value=p,
+                reference=ref,
+                flags=(*flags, f"test:{test}"),
+            )
+        )
+    return out
+
+
+def _flags(group: str, n: int, min_size: int) -> tuple[str, ...]:
+    flags: list[str] = []
+    if group == UNKNOWN:
+        flags.append("unknown")
+    if n < min_size:
+        flags.append("small_sample")
+    return tuple(flags)

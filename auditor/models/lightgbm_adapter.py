@@ -1,0 +1,87 @@
+"""LightGBM Booster adapter (text model files written by ``Booster.save_model``)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from auditor.errors import ModelLoadError
+from auditor.models._encoding import encode_frame, sigmoid
+from auditor.models.base import OutputSpace
+
+_CAT_RE = re.compile(r"^\[categorical_feature: ([0-9,]*)\]$", re.MULTILINE)
+_BINARY_OBJECTIVES = ("binary", "cross_entropy", "xentropy")
+
+
+class LightGBMAdapter:
+    """Adapter for a binary LightGBM Booster; attributions explain the log-odds."""
+
+    kind = "lightgbm"
+
+    def __init__(self, booster: lgb.Booster, *, source: str = "<booster>") -> None:
+        self.booster = booster
+        self.source = source
+        self.feature_names = tuple(booster.feature_name())
+        dump = booster.dump_model(num_iteration=-1)
+        if int(dump.get("num_class", 1)) != 1:
+            raise ModelLoadError(
+                f"{source}: multiclass LightGBM models are not supported; the audit needs a "
+                "binary favourable/unfavourable outcome."
+            )
+        objective = str(dump.get("objective", "")).split(" ")[0]
+        self.objective = objective
+        self.output_space: OutputSpace = (
+            "log-odds" if objective.startswith(_BINARY_OBJECTIVES) else "raw"
+        )
+        self.categories = _categories(booster, self.feature_names)
+
+    @classmethod
+    def load(cls, path: Path) -> LightGBMAdapter:
+        """Load a text model file, with a clear error when it is not one."""
+        if not path.is_file():
+            raise ModelLoadError(f"Model file not found: {path}")
+        head = path.read_bytes()[:64].lstrip()
+        if head.startswith(b"{"):
+            raise ModelLoadError(
+                f"{path}: looks like a JSON dump (Booster.dump_model), which LightGBM cannot "
+                "load back; save the model with Booster.save_model() as a text file."
+            )
+        try:
+            booster = lgb.Booster(model_file=str(path))
+        except (lgb.basic.LightGBMError, OSError, ValueError, UnicodeDecodeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelLoadError(f"{path}: not a readable LightGBM model file ({first}).") from None
+        return cls(booster, source=str(path))
+
+    def encode(self, features: pd.DataFrame) -> np.ndarray:
+        """Numeric matrix with categorical features as the model's own category codes."""
+        cats = {k: v for k, v in self.categories.items() if v is not None}
+        return encode_frame(features, cats, source=self.source)
+
+    def output(self, x: np.ndarray) -> np.ndarray:
+        """Raw score (log-odds for binary objectives)."""
+        return np.asarray(self.booster.predict(x, raw_score=True), dtype=np.float64)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """Probability of the favourable class (the raw score for non-binary objectives)."""
+        raw = self.output(x)
+        return sigmoid(raw) if self.output_space == "log-odds" else raw
+
+
+def _categories(booster: lgb.Booster, names: tuple[str, ...]) -> dict[str, list[Any] | None]:
+    """Category lists of the model's categorical features (None: integer-coded already)."""
+    text = booster.model_to_string(num_iteration=-1)
+    match = _CAT_RE.search(text)
+    if not match or not match.group(1):
+        return {}
+    idx = [int(i) for i in match.group(1).split(",") if i]
+    pandas_cats = booster.pandas_categorical or []
+    out: dict[str, list[Any] | None] = {}
+    for k, i in enumerate(idx):
+        out[names[i]] = list(pandas_cats[k]) if k < len(pandas_cats) else None
+    return out

@@ -1,0 +1,155 @@
+"""scikit-learn style models and plain predict functions (the model-agnostic path).
+
+Models load from ``skops`` files (only types skops trusts, unless the spec says
+``trusted: true``), or from pickle/joblib files only with ``trusted: true``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from auditor.errors import ModelLoadError
+from auditor.models.base import OutputSpace
+
+_PICKLE_SUFFIXES = {".pkl", ".pickle", ".joblib"}
+
+
+class PredictFunctionAdapter:
+    """Wrap ``predict(frame) -> probability of the favourable outcome``.
+
+    Categorical columns are coded as integers for explainers and decoded back to their
+    values before the model sees them, so the model always receives the original frame.
+    """
+
+    kind = "callable"
+    output_space: OutputSpace = "probability"
+
+    def __init__(
+        self,
+        predict: Callable[[pd.DataFrame], Any],
+        feature_names: tuple[str, ...],
+        *,
+        source: str = "<predict function>",
+    ) -> None:
+        self.predict = predict
+        self.feature_names = feature_names
+        self.source = source
+        self.categories: dict[str, list[object]] = {}
+
+    def encode(self, features: pd.DataFrame) -> np.ndarray:
+        """Codes for text columns (categories learned from these data), numbers as is."""
+        out = np.empty(features.shape, dtype=np.float64)
+        for j, name in enumerate(features.columns):
+            col = features[name]
+            if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+                out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+                continue
+            cats = self.categories.setdefault(name, sorted(col.dropna().astype(str).unique()))
+            codes = pd.Index(cats).get_indexer(pd.Index(col.astype("string").fillna("\0")))
+            out[:, j] = np.where(codes >= 0, codes, np.nan)
+        return out
+
+    def decode(self, x: np.ndarray) -> pd.DataFrame:
+        """The frame the model expects, from a (possibly perturbed) numeric matrix."""
+        frame = pd.DataFrame(x, columns=list(self.feature_names))
+        for name, cats in self.categories.items():
+            codes = frame[name].to_numpy()
+            valid = ~np.isnan(codes)
+            values = np.full(len(codes), None, dtype=object)
+            values[valid] = np.asarray(cats, dtype=object)[codes[valid].astype(int)]
+            frame[name] = values
+        return frame
+
+    def output(self, x: np.ndarray) -> np.ndarray:
+        """Probability of the favourable outcome (what permutation SHAP explains)."""
+        try:
+            raw = self.predict(self.decode(x))
+        except Exception as exc:  # user code: report any failure as a model problem
+            raise ModelLoadError(f"{self.source}: prediction failed ({exc}).") from None
+        out = np.asarray(raw, dtype=np.float64)
+        if out.ndim == 2:
+            out = out[:, -1]
+        if out.shape != (len(x),):
+            raise ModelLoadError(
+                f"{self.source}: predict returned shape {out.shape}; expected ({len(x)},)."
+            )
+        return out
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """Same as :meth:`output`: the function returns probabilities."""
+        return self.output(x)
+
+
+def sklearn_adapter(
+    model: Any, feature_names: tuple[str, ...], *, favorable: object = 1, source: str = "<model>"
+) -> PredictFunctionAdapter:
+    """Adapter for an estimator with ``predict_proba`` (or ``decision_function``)."""
+    classes = list(getattr(model, "classes_", [0, 1]))
+    col = classes.index(favorable) if favorable in classes else len(classes) - 1
+    if hasattr(model, "predict_proba"):
+
+        def predict(frame: pd.DataFrame) -> Any:
+            return model.predict_proba(frame)[:, col]
+    elif hasattr(model, "predict"):
+
+        def predict(frame: pd.DataFrame) -> Any:
+            return model.predict(frame)
+    else:
+        raise ModelLoadError(f"{source}: the object has no predict_proba or predict method.")
+    adapter = PredictFunctionAdapter(predict, feature_names, source=source)
+    adapter.kind = "sklearn"
+    return adapter
+
+
+def load_sklearn(
+    path: Path, *, trusted: bool, feature_names: tuple[str, ...], favorable: object
+) -> PredictFunctionAdapter:
+    """Load a skops file, or a pickle/joblib file when the spec trusts it."""
+    if not path.is_file():
+        raise ModelLoadError(f"Model file not found: {path}")
+    if path.suffix.lower() in _PICKLE_SUFFIXES:
+        if not trusted:
+            raise ModelLoadError(
+                f"{path}: refusing to load a pickle/joblib file, which can run arbitrary code. "
+                "Save the model with skops, or set model.trusted: true if you trust its origin."
+            )
+        model = _load_pickle(path)
+    else:
+        model = _load_skops(path, trusted=trusted)
+    return sklearn_adapter(model, feature_names, favorable=favorable, source=str(path))
+
+
+def _load_pickle(path: Path) -> Any:
+    try:
+        if path.suffix.lower() == ".joblib":
+            import joblib  # type: ignore[import-untyped]
+
+            return joblib.load(path)
+        with path.open("rb") as fh:
+            return pickle.load(fh)
+    except Exception as exc:  # unpickling raises anything
+        raise ModelLoadError(f"{path}: cannot unpickle the model ({exc}).") from None
+
+
+def _load_skops(path: Path, *, trusted: bool) -> Any:
+    import skops.io as sio
+
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # corrupt zip, not a skops file
+        raise ModelLoadError(f"{path}: not a readable skops model file ({exc}).") from None
+    if untrusted and not trusted:
+        raise ModelLoadError(
+            f"{path}: the skops file contains types skops does not trust by default: "
+            f"{', '.join(untrusted)}. Review them and set model.trusted: true to load."
+        )
+    try:
+        return sio.load(path, trusted=untrusted)
+    except Exception as exc:
+        raise ModelLoadError(f"{path}: cannot load the skops model ({exc}).") from None

@@ -1,0 +1,146 @@
+"""PyTorch adapter: a TorchScript file, or a state dict plus an importable module class.
+
+State dicts are read with ``torch.load(weights_only=True)``, which refuses arbitrary
+pickled objects; a module class is imported from a dotted path the spec names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from auditor.errors import ModelLoadError
+from auditor.models._encoding import encode_frame, sigmoid
+from auditor.models.base import OutputSpace
+from auditor.spec import ModelSpec
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - depends on the install
+        raise ModelLoadError(
+            "This spec uses a PyTorch model but torch is not installed; install the 'torch' "
+            "extra (pip install torch==2.13.0 'auditor[torch]')."
+        ) from None
+    return torch
+
+
+class TorchAdapter:
+    """Adapter for a torch module whose forward maps (n, p) float32 to (n,) or (n, 1)."""
+
+    kind = "torch"
+
+    def __init__(
+        self,
+        module: Any,
+        feature_names: tuple[str, ...],
+        *,
+        output: str = "logit",
+        source: str = "<module>",
+    ) -> None:
+        self.module = module.eval()
+        self.feature_names = feature_names
+        self.returns_probability = output == "probability"
+        self.output_space: OutputSpace = "probability" if self.returns_probability else "logit"
+        self.source = source
+        self.device = "cpu"
+
+    @classmethod
+    def load(cls, path: Path, spec: ModelSpec, feature_names: tuple[str, ...]) -> TorchAdapter:
+        """Load from a file as the spec says; every failure becomes a ModelLoadError."""
+        torch = _torch()
+        if not path.is_file():
+            raise ModelLoadError(f"Model file not found: {path}")
+        if not zipfile.is_zipfile(path):
+            raise ModelLoadError(
+                f"{path}: not a PyTorch model file (expected a TorchScript archive or a "
+                "state dict saved with torch.save)."
+            )
+        if spec.module:
+            module = _from_state_dict(torch, path, spec)
+        else:
+            try:
+                module = torch.jit.load(str(path), map_location="cpu")
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise ModelLoadError(
+                    f"{path}: not a TorchScript file ({_first_line(exc)}). For a state dict, "
+                    "name its class in model.module ('package.module:Class')."
+                ) from None
+        adapter = cls(module, feature_names, output=spec.output, source=str(path))
+        adapter._check_shape()
+        return adapter
+
+    def _check_shape(self) -> None:
+        """Run one dummy row so a feature-count mismatch fails at load time, clearly."""
+        try:
+            self.output(np.zeros((1, len(self.feature_names))))
+        except (RuntimeError, ValueError) as exc:
+            raise ModelLoadError(
+                f"{self.source}: the model does not accept {len(self.feature_names)} "
+                f"features ({_first_line(exc)})."
+            ) from None
+
+    def encode(self, features: pd.DataFrame) -> np.ndarray:
+        """All features must be numeric: a torch network has no category lists."""
+        return encode_frame(features, {}, source=self.source)
+
+    def forward(self, x: Any) -> Any:
+        """Differentiable output per row as a 1-D tensor (used by integrated gradients)."""
+        out = self.module(x)
+        if out.ndim == 2 and out.shape[1] == 1:
+            out = out[:, 0]
+        if out.ndim != 1:
+            raise ModelLoadError(
+                f"{self.source}: the model returns shape {tuple(out.shape)}; expected one "
+                "output per row (the favourable-class logit or probability)."
+            )
+        return out
+
+    def output(self, x: np.ndarray) -> np.ndarray:
+        """Logit (or probability when the module returns probabilities) per row."""
+        torch = _torch()
+        with torch.no_grad():
+            t = torch.as_tensor(x, dtype=torch.float32, device=self.device)
+            return np.asarray(self.forward(t).double().cpu().numpy(), dtype=np.float64)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """Probability of the favourable outcome."""
+        out = self.output(x)
+        return out if self.returns_probability else sigmoid(out)
+
+
+def _from_state_dict(torch: Any, path: Path, spec: ModelSpec) -> Any:
+    assert spec.module is not None  # guarded by the caller
+    mod_name, _, cls_name = spec.module.partition(":")
+    try:
+        klass = getattr(importlib.import_module(mod_name), cls_name)
+    except (ImportError, AttributeError) as exc:
+        raise ModelLoadError(f"model.module: cannot import '{spec.module}' ({exc}).") from None
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types (UnpicklingError, RuntimeError, ...)
+        raise ModelLoadError(
+            f"{path}: cannot read as a state dict with weights_only=True ({_first_line(exc)}); "
+            "files holding arbitrary Python objects are refused."
+        ) from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    try:
+        module = klass(**spec.init)
+        module.load_state_dict(state, strict=True)
+    except (TypeError, RuntimeError, KeyError) as exc:
+        raise ModelLoadError(
+            f"{path}: the weights do not fit {spec.module}(**model.init) ({_first_line(exc)})."
+        ) from None
+    return module
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,289 @@
+"""``run_audit``: load → decide → explain → measure → check. Orchestration only."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from auditor.batch import UNKNOWN, DecisionBatch
+from auditor.data import load_decisions
+from auditor.errors import DataValidationError
+from auditor.explain import AttributionSet, explain_matrix, get_explainer
+from auditor.metrics import (
+    attribution_slices,
+    compute_group_metrics,
+    global_importance,
+    groupings,
+    proxy_scores,
+)
+from auditor.models import ModelAdapter, load_model
+from auditor.policy import Facts, evaluate, load_packs
+from auditor.provenance import file_sha256, files_sha256, package_versions
+from auditor.result import (
+    AttributionSummary,
+    AuditResult,
+    DatasetSummary,
+    GroupCount,
+    Provenance,
+    RunInfo,
+)
+from auditor.spec import AuditSpec, load_spec
+
+Progress = Callable[[str], None]
+_DISAGREEMENT_WARN = 0.01
+
+
+def run_audit(
+    spec: AuditSpec | str | Path | Mapping[str, Any], *, progress: Progress | None = None
+) -> AuditResult:
+    """Run a complete audit and return its result.
+
+    Parameters
+    ----------
+    spec
+        An :class:`~auditor.spec.AuditSpec`, a path to a YAML spec, or the spec as a dict.
+    progress
+        Called with the name of each stage as it starts.
+
+    Raises
+    ------
+    AuditorError
+        For any problem with the spec, data, model or policy packs.
+    """
+    if not isinstance(spec, AuditSpec):
+        spec = load_spec(spec)
+    timings: dict[str, float] = {}
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+
+    @contextmanager
+    def stage(name: str) -> Iterator[None]:
+        if progress:
+            progress(name)
+        s = time.perf_counter()
+        yield
+        timings[name] = round(time.perf_counter() - s, 4)
+
+    with stage("load policies"):
+        packs = load_packs(spec.policies)
+    with stage("load data"):
+        batch = load_decisions(spec)
+        _check_control_groups(spec, batch)
+    warnings: list[str] = []
+    with stage("load model"):
+        model = load_model(spec)
+    x = None
+    decisions_from = "data"
+    if model is not None:
+        with stage("score"):
+            x = model.encode(batch.features)
+            batch, decisions_from = _apply_model(spec, batch, model, x, warnings)
+    with stage("explain"):
+        attributions, reason = _explain(spec, model, x)
+    groups = groupings(spec.protected, spec.intersections)
+    with stage("measure"):
+        control = _control_map(spec)
+        metrics, references = compute_group_metrics(
+            batch, groups, min_group_size=spec.min_group_size, control=control
+        )
+        proxies = proxy_scores(batch.features, batch.protected) if spec.columns.features else []
+        summary = _attribution_summary(
+            spec, batch, attributions, reason, groups, references, proxies, warnings
+        )
+    dataset = _dataset_summary(spec, batch, decisions_from)
+    audit_date = spec.audit_date or started.date()
+    with stage("check policies"):
+        facts = Facts(
+            domain=spec.domain,
+            audit_date=audit_date,
+            metrics=tuple(metrics),
+            groups=dataset.groups,
+            groupings=tuple(g.name for g in groups),
+            intersections=tuple(spec.intersection_names()),
+            features=tuple(spec.columns.features),
+            attributions=summary,
+            min_group_size=spec.min_group_size,
+            evidence=dict(spec.evidence),
+        )
+        findings = evaluate(packs, facts)
+    provenance = _provenance(spec, packs)
+    finished = datetime.now(UTC)
+    return AuditResult(
+        name=spec.name,
+        domain=spec.domain,
+        spec=spec.as_dict(),
+        dataset=dataset,
+        metrics=tuple(metrics),
+        attributions=summary,
+        findings=tuple(findings),
+        warnings=tuple(warnings),
+        provenance=provenance,
+        run=RunInfo(
+            audit_id=str(uuid.uuid4()),
+            started_at=started.isoformat(timespec="seconds"),
+            finished_at=finished.isoformat(timespec="seconds"),
+            duration_s=round(time.perf_counter() - t0, 3),
+            timings=timings,
+            user=_user(),
+            host=socket.gethostname(),
+        ),
+    )
+
+
+def _apply_model(
+    spec: AuditSpec,
+    batch: DecisionBatch,
+    model: ModelAdapter,
+    x: np.ndarray,
+    warnings: list[str],
+) -> tuple[DecisionBatch, str]:
+    scores = model.score(x)
+    model_decisions = (scores >= spec.threshold).astype(np.int8)
+    if batch.decisions is None:
+        return batch.with_outcomes(model_decisions, scores), "model"
+    disagree = float(np.mean(model_decisions != batch.decisions))
+    if disagree > _DISAGREEMENT_WARN:
+        warnings.append(
+            f"The model's decisions at threshold {spec.threshold} differ from the recorded "
+            f"decisions for {disagree:.1%} of rows; the audit measures the recorded decisions "
+            "and explains the model, so the explanations may not describe every decision."
+        )
+    return batch.with_outcomes(
+        batch.decisions, batch.scores if batch.scores is not None else scores
+    ), "data"
+
+
+def _explain(
+    spec: AuditSpec, model: ModelAdapter | None, x: np.ndarray | None
+) -> tuple[AttributionSet | None, str | None]:
+    if model is None or x is None:
+        return None, (
+            "no model was supplied (a decisions-only audit), so feature "
+            "attributions could not be computed"
+        )
+    if spec.explain.method == "none":
+        return None, "the spec turned attributions off (explain.method: none)"
+    e = spec.explain
+    method = None if e.method == "auto" else e.method
+    attr = explain_matrix(
+        model,
+        x,
+        method=method,
+        max_rows=e.max_rows,
+        background=e.background,
+        steps=e.steps,
+        seed=spec.seed,
+    )
+    return attr, None
+
+
+def _attribution_summary(
+    spec: AuditSpec,
+    batch: DecisionBatch,
+    attributions: AttributionSet | None,
+    reason: str | None,
+    groups: list[Any],
+    references: dict[str, str | None],
+    proxies: list[Any],
+    warnings: list[str],
+) -> AttributionSummary:
+    if attributions is None:
+        return AttributionSummary(computed=False, reason=reason, proxies=tuple(proxies))
+    tol = spec.explain.tolerance or get_explainer(attributions.method).default_tolerance
+    if attributions.additivity_error > tol:
+        warnings.append(
+            f"Attributions ({attributions.method}) reproduce the model output only to within "
+            f"{attributions.additivity_error:.2e}, above the tolerance {tol:.0e}; raise "
+            "explain.steps or treat per-decision reasons with care."
+        )
+    return AttributionSummary(
+        computed=True,
+        method=attributions.method,
+        output=attributions.output_space,
+        n_explained=len(attributions.row_index),
+        feature_names=attributions.feature_names,
+        base_value=attributions.base_value,
+        additivity_error=attributions.additivity_error,
+        tolerance=tol,
+        global_importance=global_importance(attributions),
+        groups=tuple(attribution_slices(batch, attributions, groups, references)),
+        proxies=tuple(proxies),
+        params={k: v for k, v in attributions.params.items() if k != "baseline_values"},
+    )
+
+
+def _dataset_summary(spec: AuditSpec, batch: DecisionBatch, source: str) -> DatasetSummary:
+    assert batch.decisions is not None  # set by data or model before measuring
+    counts = []
+    n = len(batch)
+    for attr in spec.protected:
+        for group, size in sorted(batch.protected[attr].value_counts().items()):
+            counts.append(
+                GroupCount(
+                    attr, str(group), int(size), round(int(size) / n, 6), unknown=group == UNKNOWN
+                )
+            )
+    return DatasetSummary(
+        rows=n,
+        favorable=int(batch.decisions.sum()),
+        has_labels=batch.labels is not None,
+        has_scores=batch.scores is not None,
+        decisions_from="model" if source == "model" else "data",
+        groups=tuple(counts),
+        features=tuple(spec.columns.features),
+    )
+
+
+def _control_map(spec: AuditSpec) -> dict[str, str]:
+    return dict(spec.reference) if isinstance(spec.reference, dict) else {}
+
+
+def _check_control_groups(spec: AuditSpec, batch: DecisionBatch) -> None:
+    problems = []
+    for attr, group in _control_map(spec).items():
+        values = set(batch.protected[attr].unique().tolist())
+        if group not in values:
+            problems.append(
+                f"reference.{attr}: control group '{group}' does not occur in column "
+                f"'{attr}'; groups present: {', '.join(sorted(values))}"
+            )
+    if problems:
+        raise DataValidationError(
+            f"{spec.source}: the reference groups do not match the data.", problems=problems
+        )
+
+
+def _provenance(spec: AuditSpec, packs: list[Any]) -> Provenance:
+    data_files = [spec.resolve(spec.data.path)]
+    if spec.data.protected_path:
+        data_files.append(spec.resolve(spec.data.protected_path))
+    model_sha = file_sha256(spec.resolve(spec.model.path)) if spec.model else None
+    return Provenance(
+        spec_sha256=spec.digest(),
+        data_sha256=files_sha256(data_files),
+        model_sha256=model_sha,
+        packages=package_versions(),
+        policy_packs={p.meta.id: p.meta.version for p in packs},
+        seed=spec.seed,
+    )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def audit_date_today() -> date:
+    """Today's date in UTC (the default audit date)."""
+    return datetime.now(UTC).date()

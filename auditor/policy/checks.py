@@ -1,0 +1,264 @@
+"""Evaluators, one per check type: (rule, facts) -> list of outcomes.
+
+An outcome is (status, scope, observed, threshold, message fields). The engine turns it
+into a Finding, applying rule status (advisory rules never fail) and message templates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from auditor.policy.facts import Facts
+from auditor.policy.schema import (
+    Attestation,
+    DisclosureTable,
+    ExplanationQuality,
+    ProxyScan,
+    RatioThreshold,
+    Rule,
+)
+from auditor.result import FindingStatus
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One evaluated scope of a rule."""
+
+    status: FindingStatus
+    scope: str
+    observed: float | str | None = None
+    threshold: float | str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def _num(v: float | None, digits: int = 2) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def _p(v: float | None) -> str:
+    if v is None:
+        return "p not computed"
+    return "p < 0.001" if v < 0.001 else f"p = {v:.3f}"
+
+
+def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Outcome]:
+    """Each non-reference, known group's ratio against ``check.min``."""
+    out = []
+    records = facts.metric(check.metric, check.groupings)
+    if not records:
+        need = (
+            "a control group per attribute (spec key reference, e.g. {sex: male})"
+            if check.metric == "adverse_impact_ratio"
+            else "decisions and protected groups"
+        )
+        return [
+            Outcome(
+                "insufficient_evidence",
+                check.metric,
+                None,
+                check.min,
+                {
+                    "detail": f"no {check.metric} was computed; it needs {need}",
+                    "group": "all groups",
+                    "observed": "n/a",
+                },
+            )
+        ]
+    for m in records:
+        if "reference" in m.flags:
+            continue
+        fields = {
+            "attribute": m.attribute,
+            "group": m.group,
+            "reference": m.reference or "",
+            "observed": _num(m.value),
+            "threshold": _num(check.min),
+            "p": _p(m.p_value),
+            "n": str(m.n),
+            "detail": "",
+        }
+        scope = f"{m.attribute}={m.group}"
+        significant = m.p_value is not None and m.p_value < check.alpha
+        if "small_sample" in m.flags or m.value is None:
+            status: FindingStatus = "insufficient_evidence"
+            fields["detail"] = f"only {m.n} decisions (minimum {facts.min_group_size})"
+        elif m.value < check.min:
+            status = "fail" if significant else "warn"
+            if not significant:
+                fields["detail"] = f"not statistically significant ({_p(m.p_value)})"
+        elif significant and check.warn_if_significant:
+            status = "warn"
+            fields["detail"] = f"the difference is statistically significant ({_p(m.p_value)})"
+        else:
+            status = "pass"
+        out.append(Outcome(status, scope, m.value, check.min, fields))
+    return out
+
+
+def disclosure_table(rule: Rule, check: DisclosureTable, facts: Facts) -> list[Outcome]:
+    """Rates and impact ratios exist for every required grouping; unknowns counted."""
+    out = []
+    for grouping in check.groupings:
+        fields = {"attribute": grouping, "scope": grouping, "detail": "", "n": "0"}
+        if grouping not in facts.groupings:
+            fields["detail"] = (
+                f"the audit has no '{grouping}' grouping; name it in protected/intersections"
+            )
+            out.append(Outcome("fail", grouping, None, None, fields))
+            continue
+        groups = [
+            m for m in facts.metrics if m.attribute == grouping and m.metric == "selection_rate"
+        ]
+        unknown = sum(m.n for m in groups if "unknown" in m.flags)
+        total = sum(m.n for m in groups)
+        small = [
+            m.group
+            for m in groups
+            if "unknown" not in m.flags and total and m.n / total < check.small_share
+        ]
+        has_ratio = {
+            m.group for m in facts.metrics if m.attribute == grouping and m.metric == "impact_ratio"
+        }
+        missing = [m.group for m in groups if "unknown" not in m.flags and m.group not in has_ratio]
+        details = [
+            f"{len(groups) - (1 if unknown else 0)} categories",
+            f"{unknown} individuals in the unknown category (excluded from ratios)",
+        ]
+        if small:
+            details.append(
+                f"{len(small)} categor{'y' if len(small) == 1 else 'ies'} under "
+                f"{check.small_share:.0%} of the data ({', '.join(small)}): kept in the "
+                "table; excluding them is optional and needs a justification"
+            )
+        fields.update(detail="; ".join(details), n=str(total))
+        status: FindingStatus = "fail" if missing else "pass"
+        if missing:
+            fields["detail"] += f"; no impact ratio for {', '.join(missing)}"
+        out.append(Outcome(status, grouping, len(groups), None, fields))
+    return out
+
+
+def proxy_scan(rule: Rule, check: ProxyScan, facts: Facts) -> list[Outcome]:
+    """Features matching forbidden name patterns, or strongly associated with a group."""
+    out = []
+    patterns = [re.compile(p, re.IGNORECASE) for p in check.name_patterns]
+    for feat in facts.features:
+        hit = next((p.pattern for p in patterns if p.search(feat)), None)
+        if hit:
+            out.append(
+                Outcome(
+                    "fail",
+                    f"feature={feat}",
+                    feat,
+                    hit,
+                    {
+                        "scope": feat,
+                        "observed": feat,
+                        "threshold": hit,
+                        "detail": f"the name matches the pattern '{hit}'",
+                    },
+                )
+            )
+    if check.max_association is not None:
+        if not facts.attributions.proxies:
+            return [
+                *out,
+                Outcome(
+                    "insufficient_evidence",
+                    "features",
+                    None,
+                    check.max_association,
+                    {"detail": "no proxy scores were computed"},
+                ),
+            ]
+        for p in facts.attributions.proxies:
+            status: FindingStatus = "warn" if p.value >= check.max_association else "pass"
+            out.append(
+                Outcome(
+                    status,
+                    f"{p.feature}~{p.attribute}",
+                    p.value,
+                    check.max_association,
+                    {
+                        "scope": p.feature,
+                        "attribute": p.attribute,
+                        "observed": _num(p.value),
+                        "threshold": _num(check.max_association),
+                        "detail": p.measure.replace("_", " "),
+                    },
+                )
+            )
+    if not out:
+        out.append(
+            Outcome(
+                "pass",
+                "features",
+                None,
+                None,
+                {"detail": f"{len(facts.features)} features scanned"},
+            )
+        )
+    return out
+
+
+def attestation(rule: Rule, check: Attestation, facts: Facts) -> list[Outcome]:
+    """Evidence named in the spec (``evidence: {key: value}``), optionally dated."""
+    value = facts.evidence.get(check.evidence)
+    fields = {"scope": check.evidence, "observed": str(value), "detail": ""}
+    if value in (None, "", False):
+        fields["detail"] = f"set evidence.{check.evidence} in the spec"
+        return [Outcome("needs_attestation", check.evidence, None, None, fields)]
+    if check.max_age_days is not None:
+        try:
+            when = value if isinstance(value, date) else date.fromisoformat(str(value))
+        except ValueError:
+            fields["detail"] = f"evidence.{check.evidence} must be a date (YYYY-MM-DD)"
+            return [Outcome("needs_attestation", check.evidence, str(value), None, fields)]
+        age = (facts.audit_date - when).days
+        fields.update(observed=f"{age} days", threshold=f"{check.max_age_days} days")
+        status: FindingStatus = "pass" if 0 <= age <= check.max_age_days else "fail"
+        return [
+            Outcome(status, check.evidence, f"{age} days", f"{check.max_age_days} days", fields)
+        ]
+    return [Outcome("pass", check.evidence, str(value), None, fields)]
+
+
+def explanation_quality(rule: Rule, check: ExplanationQuality, facts: Facts) -> list[Outcome]:
+    """Attributions exist and reproduce the model output within tolerance."""
+    a = facts.attributions
+    if not a.computed or a.additivity_error is None or a.tolerance is None:
+        return [
+            Outcome(
+                "insufficient_evidence",
+                "attributions",
+                None,
+                None,
+                {"detail": a.reason or "attributions were not computed"},
+            )
+        ]
+    status: FindingStatus = "pass" if a.additivity_error <= a.tolerance else "warn"
+    return [
+        Outcome(
+            status,
+            "attributions",
+            a.additivity_error,
+            a.tolerance,
+            {
+                "observed": f"{a.additivity_error:.2e}",
+                "threshold": f"{a.tolerance:.0e}",
+                "detail": a.method or "",
+            },
+        )
+    ]
+
+
+EVALUATORS: dict[str, Callable[..., list[Outcome]]] = {
+    "ratio_threshold": ratio_threshold,
+    "disclosure_table": disclosure_table,
+    "proxy_scan": proxy_scan,
+    "attestation": attestation,
+    "explanation_quality": explanation_quality,
+}

@@ -1,0 +1,103 @@
+"""Load policy packs strictly: every problem names the file, the rule and the field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from auditor._resources import policies_dir
+from auditor.errors import PolicyLoadError
+from auditor.policy.schema import PackMeta, Rule
+
+
+@dataclass(frozen=True)
+class PolicyPack:
+    """A loaded pack: its metadata and rules, in file-name order."""
+
+    meta: PackMeta
+    rules: tuple[Rule, ...]
+    folder: Path
+
+
+def available_packs(root: Path | None = None) -> list[str]:
+    """Ids of the packs shipped (folders with a ``pack.yaml``)."""
+    base = root or policies_dir()
+    return sorted(p.parent.name for p in base.glob("*/pack.yaml"))
+
+
+def load_packs(ids: list[str], root: Path | None = None) -> list[PolicyPack]:
+    """Load the named packs; unknown ids, malformed files and duplicate rule ids fail."""
+    base = root or policies_dir()
+    known = available_packs(base)
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise PolicyLoadError(
+            f"Unknown policy pack(s): {', '.join(unknown)}. Available: {', '.join(known)}."
+        )
+    packs = [load_pack(base / i) for i in ids]
+    seen: dict[str, Path] = {}
+    for pack in packs:
+        for rule in pack.rules:
+            if rule.id in seen:
+                raise PolicyLoadError(
+                    f"{pack.folder}: rule id {rule.id} is also defined in {seen[rule.id]}."
+                )
+            seen[rule.id] = pack.folder
+    return packs
+
+
+def load_pack(folder: Path) -> PolicyPack:
+    """Load ``folder/pack.yaml`` and every ``folder/rules/*.yaml``."""
+    meta_file = folder / "pack.yaml"
+    if not meta_file.is_file():
+        raise PolicyLoadError(f"{folder}: no pack.yaml")
+    try:
+        meta = PackMeta.model_validate(_read(meta_file))
+    except ValidationError as exc:
+        raise PolicyLoadError(
+            f"{meta_file}: invalid pack metadata.",
+            problems=[f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()],
+        ) from None
+    if meta.id != folder.name:
+        raise PolicyLoadError(f"{meta_file}: id '{meta.id}' differs from folder '{folder.name}'.")
+    problems: list[str] = []
+    rules: list[Rule] = []
+    ids: set[str] = set()
+    for path in sorted((folder / "rules").glob("*.yaml")):
+        data = _read(path)
+        rule_id = data.get("id", "?") if isinstance(data, dict) else "?"
+        try:
+            rule = Rule.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                problems.append(f"{path} (rule {rule_id}): {loc}: {err['msg']}")
+            continue
+        if rule.id in ids:
+            problems.append(f"{path}: duplicate rule id {rule.id}")
+        if (
+            rule.effective_until
+            and rule.effective_from
+            and rule.effective_until < rule.effective_from
+        ):
+            problems.append(f"{path} (rule {rule.id}): effective_until precedes effective_from")
+        ids.add(rule.id)
+        rules.append(rule)
+    if problems:
+        raise PolicyLoadError(f"Policy pack '{folder.name}' is malformed.", problems=problems)
+    return PolicyPack(meta, tuple(rules), folder)
+
+
+def _read(path: Path) -> dict[str, object]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PolicyLoadError(f"{path}: malformed YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyLoadError(f"{path}: cannot read ({exc})") from None
+    if not isinstance(data, dict):
+        raise PolicyLoadError(f"{path}: expected a mapping of keys to values")
+    return data
