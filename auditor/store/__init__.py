@@ -1,0 +1,40 @@
+"""The audit store: SQLAlchemy models, repository functions and Alembic migrations.
+
+Open it with :func:`open_store`; the caller owns the transaction
+(``with store.session() as session: save_audit(session, result)``).
+"""
+
+from auditor.store.database import Store, default_database_url, mask_url, open_store
+from auditor.store.events import append_event
+from auditor.store.repository import (
+    AuditRow,
+    ReportLike,
+    ReportRow,
+    VerifyReport,
+    add_report,
+    get_report,
+    list_audits,
+    load_result,
+    record_failed_run,
+    save_audit,
+    verify,
+)
+
+__all__ = [
+    "AuditRow",
+    "ReportLike",
+    "ReportRow",
+    "Store",
+    "VerifyReport",
+    "add_report",
+    "append_event",
+    "default_database_url",
+    "get_report",
+    "list_audits",
+    "load_result",
+    "mask_url",
+    "open_store",
+    "record_failed_run",
+    "save_audit",
+    "verify",
+]

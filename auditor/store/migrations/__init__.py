@@ -1,0 +1,1 @@
+"""Alembic migrations of the audit store (configured in code by :class:`~auditor.store.Store`)."""

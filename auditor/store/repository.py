@@ -1,0 +1,361 @@
+"""Repository functions: read and write audits in the caller's session.
+
+None of these functions commits; the caller owns the transaction (see
+:meth:`auditor.store.Store.session`), so a failure anywhere leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from auditor.errors import StorageError
+from auditor.result import FINDING_STATUSES, AuditResult
+from auditor.store.events import append_event, check_chain
+from auditor.store.models import Audit, FindingRow, Metric, Report
+
+AUDIT_COMPLETED = "audit.completed"
+AUDIT_FAILED = "audit.failed"
+REPORT_ADDED = "report.added"
+
+
+class ReportLike(Protocol):
+    """A rendered report: its HTML, its PDF bytes and the PDF's SHA-256."""
+
+    @property
+    def html(self) -> str: ...
+
+    @property
+    def pdf(self) -> bytes: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """Summary of a stored audit (plain values, usable after the session closes)."""
+
+    id: str
+    name: str
+    domain: str
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    stored_at: datetime
+    duration_s: float | None
+    user: str
+    host: str
+    spec_sha256: str
+    data_sha256: str
+    model_sha256: str | None
+    findings: Mapping[str, int]
+
+    @property
+    def failed(self) -> int:
+        """Number of failed findings."""
+        return self.findings.get("fail", 0)
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """A stored report and the result JSON it was rendered from."""
+
+    id: int
+    audit_id: str
+    created_at: datetime
+    sha256: str
+    pdf: bytes
+    html: str
+    result_json: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """Outcome of :func:`verify`: what was checked and every problem found."""
+
+    events: int
+    audits: int
+    reports: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was found altered or missing."""
+        return not self.problems
+
+
+def _sha256(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+def _time(value: str, what: str, audit_id: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise StorageError(
+            f"Audit {audit_id}: {what} {value!r} is not an ISO 8601 timestamp."
+        ) from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
+
+
+def _text(value: float | str | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _insert_report(session: Session, audit: Audit, report: ReportLike) -> Report:
+    digest = _sha256(report.pdf)
+    if report.sha256 != digest:
+        raise StorageError(
+            f"The report for audit {audit.id} is inconsistent: its sha256 {report.sha256} is "
+            f"not the SHA-256 of its PDF ({digest}); render it again."
+        )
+    row = Report(
+        audit=audit,
+        created_at=datetime.now(UTC),
+        sha256=digest,
+        pdf=report.pdf,
+        html=report.html,
+        result_json=audit.result_json,
+    )
+    session.add(row)
+    return row
+
+
+def save_audit(session: Session, result: AuditResult, *, report: ReportLike | None = None) -> None:
+    """Store a completed audit, its metrics, findings, optional report and an event."""
+    audit_id = result.audit_id
+    if session.get(Audit, audit_id) is not None:
+        raise StorageError(f"Audit {audit_id} is already stored; audit ids must be unique.")
+    run = result.run
+    result_json = result.to_json()
+    counts = result.findings_by_status()
+    audit = Audit(
+        id=audit_id,
+        name=result.name,
+        domain=result.domain,
+        status="completed",
+        created_at=_time(run.started_at, "started_at", audit_id),
+        finished_at=_time(run.finished_at, "finished_at", audit_id),
+        stored_at=datetime.now(UTC),
+        duration_s=_finite(run.duration_s),
+        user=run.user,
+        host=run.host,
+        schema_version=result.schema_version,
+        spec=result.to_dict()["spec"],
+        spec_sha256=result.provenance.spec_sha256,
+        data_sha256=result.provenance.data_sha256,
+        model_sha256=result.provenance.model_sha256,
+        result_json=result_json,
+        result_sha256=_sha256(result_json),
+        **{f"findings_{status}": counts[status] for status in FINDING_STATUSES},
+    )
+    audit.metrics = [
+        Metric(
+            seq=i,
+            attribute=m.attribute,
+            group=m.group,
+            metric=m.metric,
+            value=_finite(m.value),
+            n=m.n,
+            count=m.count,
+            ci_low=_finite(m.ci_low),
+            ci_high=_finite(m.ci_high),
+            p_value=_finite(m.p_value),
+            reference=m.reference,
+            flags=list(m.flags),
+        )
+        for i, m in enumerate(result.metrics)
+    ]
+    audit.findings = [
+        FindingRow(
+            seq=i,
+            rule_id=f.rule_id,
+            pack=f.pack,
+            title=f.title,
+            scope=f.scope,
+            status=f.status,
+            severity=f.severity,
+            observed=_text(f.observed),
+            threshold=_text(f.threshold),
+            citation=f.citation,
+            message=f.message,
+        )
+        for i, f in enumerate(result.findings)
+    ]
+    session.add(audit)
+    stored = _insert_report(session, audit, report) if report is not None else None
+    session.flush()
+    payload = {
+        "audit_id": audit_id,
+        "name": result.name,
+        "result_sha256": audit.result_sha256,
+        "report_sha256": stored.sha256 if stored is not None else None,
+        "findings": counts,
+    }
+    append_event(session, AUDIT_COMPLETED, payload, user=run.user)
+
+
+def add_report(session: Session, audit_id: str, report: ReportLike, *, user: str) -> None:
+    """Store a re-rendered report of a stored audit as a new row (never in place)."""
+    audit = _get_audit(session, audit_id)
+    row = _insert_report(session, audit, report)
+    session.flush()
+    append_event(
+        session,
+        REPORT_ADDED,
+        {"audit_id": audit_id, "report_id": row.id, "report_sha256": row.sha256},
+        user=user,
+    )
+
+
+def record_failed_run(session: Session, *, name: str, source: str, error: str, user: str) -> None:
+    """Log a run that produced no result (an ``audit.failed`` event only; no audit rows)."""
+    append_event(session, AUDIT_FAILED, {"name": name, "source": source, "error": error}, user=user)
+
+
+def list_audits(session: Session, *, name: str | None = None, limit: int = 50) -> list[AuditRow]:
+    """Stored audits, newest first, optionally only those called ``name``."""
+    if limit < 1:
+        raise ValueError(f"The 'limit' parameter of list_audits must be >= 1. Got {limit} instead.")
+    stmt = (
+        select(Audit)
+        .order_by(Audit.created_at.desc(), Audit.stored_at.desc(), Audit.id.desc())
+        .limit(limit)
+    )
+    if name is not None:
+        stmt = stmt.where(Audit.name == name)
+    return [_audit_row(a) for a in session.scalars(stmt)]
+
+
+def _audit_row(a: Audit) -> AuditRow:
+    counts: dict[str, int] = {s: int(getattr(a, f"findings_{s}")) for s in FINDING_STATUSES}
+    return AuditRow(
+        id=a.id,
+        name=a.name,
+        domain=a.domain,
+        status=a.status,
+        created_at=a.created_at,
+        finished_at=a.finished_at,
+        stored_at=a.stored_at,
+        duration_s=a.duration_s,
+        user=a.user,
+        host=a.host,
+        spec_sha256=a.spec_sha256,
+        data_sha256=a.data_sha256,
+        model_sha256=a.model_sha256,
+        findings=counts,
+    )
+
+
+def _get_audit(session: Session, audit_id: str) -> Audit:
+    audit = session.get(Audit, audit_id)
+    if audit is None:
+        raise StorageError(
+            f"No audit with id {audit_id!r} in the store; check the id against the list "
+            "of stored audits."
+        )
+    return audit
+
+
+def load_result(session: Session, audit_id: str) -> AuditResult:
+    """The stored :class:`AuditResult` of ``audit_id``; unknown ids raise StorageError."""
+    audit = _get_audit(session, audit_id)
+    try:
+        return AuditResult.from_json(audit.result_json)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StorageError(f"The stored result of audit {audit_id} cannot be read: {exc}") from exc
+
+
+def get_report(session: Session, audit_id: str) -> ReportRow | None:
+    """The latest report of ``audit_id``, or None when it has none."""
+    stmt = (
+        select(Report)
+        .where(Report.audit_id == audit_id)
+        .order_by(Report.created_at.desc(), Report.id.desc())
+        .limit(1)
+    )
+    row = session.scalars(stmt).first()
+    if row is None:
+        return None
+    return ReportRow(
+        id=row.id,
+        audit_id=row.audit_id,
+        created_at=row.created_at,
+        sha256=row.sha256,
+        pdf=row.pdf,
+        html=row.html,
+        result_json=row.result_json,
+    )
+
+
+def verify(session: Session) -> VerifyReport:
+    """Check the event chain, every audit's JSON digest and every report's SHA-256.
+
+    Digests are compared both with the stored column and with the value recorded in
+    the event log, so rewriting a document together with its digest is also caught.
+    """
+    chain = check_chain(session)
+    problems = list(chain.problems)
+    logged_results: dict[str, tuple[int, Any]] = {}
+    logged_reports: dict[str, set[Any]] = {}
+    for event_id, kind, payload in chain.payloads:
+        audit_id = payload.get("audit_id")
+        if kind == AUDIT_COMPLETED and isinstance(audit_id, str):
+            logged_results[audit_id] = (event_id, payload.get("result_sha256"))
+        if kind in (AUDIT_COMPLETED, REPORT_ADDED) and isinstance(audit_id, str):
+            logged_reports.setdefault(audit_id, set()).add(payload.get("report_sha256"))
+
+    n_audits = 0
+    audits = session.execute(
+        select(Audit.id, Audit.result_json, Audit.result_sha256)
+        .order_by(Audit.id)
+        .execution_options(yield_per=100)
+    )
+    for audit_id, result_json, result_sha256 in audits:
+        n_audits += 1
+        actual = _sha256(result_json)
+        if actual != result_sha256:
+            problems.append(
+                f"audit {audit_id}: stored result JSON does not match its SHA-256 (altered)"
+            )
+        logged = logged_results.get(audit_id)
+        if logged is None:
+            problems.append(f"audit {audit_id}: no {AUDIT_COMPLETED} event in the log")
+        elif logged[1] != actual:
+            problems.append(
+                f"audit {audit_id}: result JSON differs from the digest recorded "
+                f"in event {logged[0]} (altered)"
+            )
+
+    n_reports = 0
+    reports = session.execute(
+        select(Report.id, Report.audit_id, Report.sha256, Report.pdf)
+        .order_by(Report.id)
+        .execution_options(yield_per=20)
+    )
+    for report_id, audit_id, sha256, pdf in reports:
+        n_reports += 1
+        actual = _sha256(pdf)
+        if actual != sha256:
+            problems.append(
+                f"report {report_id} of audit {audit_id}: PDF bytes do not match "
+                "the stored SHA-256 (altered)"
+            )
+        if actual not in logged_reports.get(audit_id, set()):
+            problems.append(
+                f"report {report_id} of audit {audit_id}: its SHA-256 is not "
+                "recorded in the event log"
+            )
+    return VerifyReport(events=chain.events, audits=n_audits, reports=n_reports, problems=problems)
