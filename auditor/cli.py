@@ -1,0 +1,236 @@
+"""The ``auditor`` command line: thin adapters over the Python API.
+
+User errors (``AuditorError``) print one message and exit 2; ``--fail-on`` exits 1 when a
+rule at or above that severity failed. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from auditor.errors import AuditorError
+from auditor.result import FINDING_STATUSES, SEVERITIES, AuditResult
+
+app = typer.Typer(
+    help="Fairness and compliance audits of automated credit and hiring decisions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Manage the audit database.", no_args_is_help=True)
+policy_app = typer.Typer(help="Inspect the policy packs.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(policy_app, name="policy")
+
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL (default: $AUDITOR_DATABASE_URL or sqlite:///auditor.db).",
+        envvar="AUDITOR_DATABASE_URL",
+        show_envvar=False,
+    ),
+]
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    """Run ``fn``; turn user errors into a message and exit code 2."""
+    try:
+        return fn()
+    except AuditorError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+@contextmanager
+def _stages(enabled: bool) -> Iterator[Callable[[str], None] | None]:
+    """A spinner naming the current stage (on a terminal only)."""
+    if not enabled:
+        yield None
+        return
+    with err.status("starting", spinner="dots") as status:
+        yield lambda stage: status.update(f"{stage} …")
+
+
+@app.command()
+def audit(
+    spec: Annotated[Path, typer.Argument(help="Audit spec (YAML).", show_default=False)],
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON result.")] = None,
+    pdf_path: Annotated[Path | None, typer.Option("--pdf", help="Write the PDF report.")] = None,
+    db: DbOption = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Do not write the database.")
+    ] = False,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            help=f"Exit 1 if a rule of this severity or higher failed: {', '.join(SEVERITIES)}.",
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
+) -> None:
+    """Run an audit: decisions, attributions, group metrics and policy findings.
+
+    The audit and its PDF report are stored in the database (one transaction); --json and
+    --pdf also write them to files.
+    """
+    if fail_on is not None and fail_on not in SEVERITIES:
+        err.print(
+            f"[bold red]error:[/] --fail-on must be one of {', '.join(SEVERITIES)}; "
+            f"got '{fail_on}'."
+        )
+        raise typer.Exit(2)
+    from auditor.service import perform_audit
+
+    def run() -> Any:
+        with _stages(not quiet and err.is_terminal) as progress:
+            return perform_audit(
+                spec,
+                json_path=json_path,
+                pdf_path=pdf_path,
+                database_url=db,
+                store=not no_store,
+                progress=progress,
+            )
+
+    outcome = _guard(run)
+    if not quiet:
+        _print_summary(outcome.result)
+        for label, value in (
+            ("JSON", outcome.json_path),
+            ("PDF", outcome.pdf_path),
+            ("database", outcome.database),
+        ):
+            if value:
+                out.print(f"{label}: {value}", highlight=False)
+    if fail_on is not None:
+        failed = outcome.result.failed(fail_on)
+        if failed:
+            if not quiet:
+                err.print(f"{len(failed)} finding(s) failed at severity {fail_on} or above.")
+            raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for models, specs, PDFs.")] = Path(
+        "demo"
+    ),
+    db: DbOption = None,
+    seed: Annotated[int, typer.Option(help="Seed for model training.")] = 0,
+) -> None:
+    """Train a LightGBM credit model and a PyTorch hiring model, audit both, store both."""
+    from auditor.demo_runner import run_demo
+
+    cases = _guard(lambda: run_demo(out_dir, database_url=db, seed=seed, console=err))
+    table = Table(title="Demo audits", show_lines=False)
+    table.add_column("audit")
+    for status in FINDING_STATUSES:
+        table.add_column(status.replace("_", " "), justify="right")
+    table.add_column("PDF")
+    for case in cases:
+        counts = case.result.findings_by_status()
+        table.add_row(
+            case.result.name, *(str(counts[s]) for s in FINDING_STATUSES), str(case.pdf_path)
+        )
+    out.print(table)
+    out.print(f"Both audits are stored in {cases[0].database}.", highlight=False)
+    out.print(
+        f"Specs, models and JSON results are in {out_dir}/; open the PDFs to read the reports.",
+        highlight=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Create the database or upgrade it to the latest schema."""
+    from auditor.store import open_store
+
+    store = _guard(lambda: open_store(db))
+    out.print(f"{store.url} is at schema revision {store.head_revision()}.", highlight=False)
+    store.dispose()
+
+
+@app.command("verify")
+def verify_cmd(db: DbOption = None) -> None:
+    """Check the event hash chain and every stored report's and result's digest."""
+    from auditor.store import open_store, verify
+
+    def run() -> Any:
+        store = open_store(db, upgrade=False)
+        try:
+            with store.session() as session:
+                return verify(session)
+        finally:
+            store.dispose()
+
+    report = _guard(run)
+    out.print(f"{report.events} events, {report.audits} audits, {report.reports} reports checked.")
+    if report.ok:
+        out.print("[green]No alteration or deletion detected.[/]")
+        return
+    for problem in report.problems:
+        err.print(f"[red]- {escape(problem)}[/]", highlight=False)
+    raise typer.Exit(1)
+
+
+@policy_app.command("list")
+def policy_list() -> None:
+    """List the policy packs and their rules."""
+    from auditor.policy import available_packs, load_packs
+
+    packs = _guard(lambda: load_packs(available_packs()))
+    table = Table("pack", "version", "rule", "status", "severity", "citation")
+    for pack in packs:
+        for rule in pack.rules:
+            table.add_row(
+                pack.meta.id, pack.meta.version, rule.id, rule.status, rule.severity, rule.citation
+            )
+    out.print(table)
+
+
+@policy_app.command("validate")
+def policy_validate(
+    folder: Annotated[
+        Path | None, typer.Argument(help="Policies folder (default: shipped).")
+    ] = None,
+) -> None:
+    """Load every pack strictly; exit 2 naming the file and rule of any problem."""
+    from auditor.policy import available_packs, load_packs
+
+    packs = _guard(lambda: load_packs(available_packs(folder), folder))
+    out.print(f"{len(packs)} packs, {sum(len(p.rules) for p in packs)} rules: all valid.")
+
+
+def _print_summary(result: AuditResult) -> None:
+    counts = result.findings_by_status()
+    table = Table(title=f"Audit {result.name} ({result.audit_id})")
+    for status in FINDING_STATUSES:
+        table.add_column(status.replace("_", " "), justify="right")
+    table.add_row(*(str(counts[s]) for s in FINDING_STATUSES))
+    out.print(table)
+    for w in result.warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

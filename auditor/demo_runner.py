@@ -1,0 +1,73 @@
+"""Run the two demo audits with progress bars (used by ``auditor demo``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from auditor.demo import prepare_credit, prepare_hiring
+from auditor.service import AuditOutcome, perform_audit
+
+HIRING_EPOCHS = 40
+
+
+def run_demo(
+    out_dir: Path, *, database_url: str | None, seed: int, console: Console
+) -> list[AuditOutcome]:
+    """Train both models, audit both, store both, write PDFs and JSON into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(
+        *columns, console=console, transient=False, disable=not console.is_terminal
+    ) as progress:
+        task = progress.add_task("Training LightGBM on German credit", total=1)
+        credit = prepare_credit(out_dir, seed=seed)
+        progress.advance(task)
+        task = progress.add_task("Training PyTorch MLP on hiring data", total=HIRING_EPOCHS)
+        hiring = prepare_hiring(
+            out_dir, seed=seed, epochs=HIRING_EPOCHS, on_epoch=lambda: progress.advance(task)
+        )
+        outcomes = []
+        for case in (credit, hiring):
+            stages = [
+                "load policies",
+                "load data",
+                "load model",
+                "score",
+                "explain",
+                "measure",
+                "check policies",
+                "render report",
+                "store",
+            ]
+            task = progress.add_task(f"Auditing {case.name}", total=len(stages))
+
+            def step(stage: str, task: TaskID = task, name: str = case.name) -> None:
+                progress.update(task, description=f"Auditing {name}: {stage}")
+                progress.advance(task)
+
+            outcomes.append(
+                perform_audit(
+                    case.spec_path,
+                    json_path=out_dir / f"{case.name}.json",
+                    pdf_path=out_dir / f"{case.name}.pdf",
+                    database_url=database_url,
+                    progress=step,
+                )
+            )
+    return outcomes

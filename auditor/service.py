@@ -1,0 +1,114 @@
+"""Operations shared by the CLI, the Python API and (later) the web UI.
+
+An audit and its report are stored in one transaction: a failure at any stage writes
+nothing but an ``audit.failed`` event.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import AuditorError
+from auditor.pipeline import Progress, run_audit
+from auditor.result import AuditResult
+from auditor.spec import AuditSpec, load_spec
+
+
+@dataclass(frozen=True)
+class AuditOutcome:
+    """What ``perform_audit`` produced and where it went."""
+
+    result: AuditResult
+    report_sha256: str | None
+    pdf_path: Path | None
+    json_path: Path | None
+    database: str | None
+
+
+def perform_audit(
+    spec_source: str | Path | dict[str, Any] | AuditSpec,
+    *,
+    json_path: Path | None = None,
+    pdf_path: Path | None = None,
+    database_url: str | None = None,
+    store: bool = True,
+    progress: Progress | None = None,
+) -> AuditOutcome:
+    """Run an audit, render its report, store both, and write the requested files.
+
+    The database is written only after every stage succeeded; files are written last,
+    atomically, so a failed audit leaves neither rows nor half-written files.
+    """
+    spec = spec_source if isinstance(spec_source, AuditSpec) else load_spec(spec_source)
+    db = None
+    if store:
+        from auditor.store import open_store
+
+        db = open_store(database_url)
+    try:
+        result = run_audit(spec, progress=progress)
+        report = None
+        if pdf_path is not None or db is not None:
+            from auditor.report import build_report
+
+            if progress:
+                progress("render report")
+            report = build_report(result)
+        if db is not None:
+            from auditor.store import save_audit
+
+            if progress:
+                progress("store")
+            with db.session() as session:
+                save_audit(session, result, report=report)
+    except AuditorError as exc:
+        if db is not None:
+            _record_failure(db, spec, exc)
+        raise
+    finally:
+        if db is not None:
+            db.dispose()
+    if report is not None and pdf_path is not None:
+        report.write(pdf_path)
+    if json_path is not None:
+        write_atomic(json_path, result.to_json().encode("utf-8"))
+    return AuditOutcome(
+        result, report.sha256 if report else None, pdf_path, json_path, db.url if db else None
+    )
+
+
+def _record_failure(db: Any, spec: AuditSpec, exc: AuditorError) -> None:
+    from auditor.store import record_failed_run
+
+    try:
+        with db.session() as session:
+            record_failed_run(
+                session, name=spec.name, source=spec.source, error=str(exc), user=_user()
+            )
+    except AuditorError:
+        pass  # the original error is the one the user needs to see
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file via a temporary file in the same folder and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
