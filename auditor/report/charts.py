@@ -1,0 +1,245 @@
+"""The report's charts, each returned as inline SVG markup (see :mod:`auditor.report.plot`).
+
+Selection/scoring rate and impact ratio per group, the ratio against a control group,
+global attribution importance and per-feature attribution gaps. Colours follow the
+Okabe–Ito palette and every colour difference is doubled by a hatch pattern.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+from matplotlib.figure import Figure as MplFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import PercentFormatter
+
+from auditor.report.plot import (
+    BLACK,
+    BLUE,
+    FOUR_FIFTHS,
+    GREY,
+    ORANGE,
+    SKY,
+    VERMILLION,
+    WIDTH_IN,
+    Bar,
+    Kind,
+    annotate,
+    hbar,
+    height,
+    label,
+    new_figure,
+    settings,
+    to_svg,
+)
+
+__all__ = [
+    "Bar",
+    "Figure",
+    "Kind",
+    "gap_chart",
+    "importance_chart",
+    "rate_ratio_chart",
+    "ratio_chart",
+]
+
+
+@dataclass
+class Figure:
+    """An inline SVG chart, the caption that says what it shows, and its number."""
+
+    svg: Markup
+    caption: str
+    number: int = 0
+
+
+def _draw_rate(ax: Any, bars: Sequence[Bar], *, metric: str, reference_rate: float | None) -> None:
+    colours = [
+        BLUE if b.kind == "reference" else GREY if b.kind == "caution" else ORANGE for b in bars
+    ]
+    hbar(ax, bars, colours, ["///" if b.kind == "caution" else "" for b in bars])
+    annotate(ax, bars, "{:.1%}", "no rate")
+    top = max([b.high or b.value or 0.0 for b in bars] + [0.05])
+    ax.set_xlim(0, min(1.0, top * 1.3) if top < 0.75 else 1.22)
+    if top >= 0.75:  # room for the value labels, but no tick beyond 100%
+        ax.set_xticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    ax.set_title(metric[:1].upper() + metric[1:], loc="left")
+    ax.set_xlabel("rate with 95% Wilson interval")
+    if reference_rate is not None:
+        ax.axvline(reference_rate, color=BLACK, linestyle=(0, (4, 2)), linewidth=1)
+
+
+def _draw_ratio(ax: Any, bars: Sequence[Bar], *, metric: str, reference: str | None) -> None:
+    low = [b.value is not None and b.value < FOUR_FIFTHS for b in bars]
+    pairs = list(zip(bars, low, strict=True))
+    colours = [
+        BLUE
+        if b.kind == "reference"
+        else VERMILLION
+        if is_low
+        else GREY
+        if b.kind == "caution"
+        else SKY
+        for b, is_low in pairs
+    ]
+    hbar(
+        ax,
+        bars,
+        colours,
+        ["xxx" if is_low else "///" if b.kind == "caution" else "" for b, is_low in pairs],
+    )
+    annotate(ax, bars, "{:.3f}", "excluded from ratios")
+    top = max([b.high or b.value or 0.0 for b in bars] + [1.0])
+    ax.set_xlim(0, min(top * 1.3, 3.0))
+    ax.set_title(metric[:1].upper() + metric[1:], loc="left")
+    ax.set_xlabel(f"ratio with 95% interval\nreference: {label(reference or 'see table')}")
+    ax.axvline(1.0, color="#555555", linewidth=0.8)
+    ax.axvline(FOUR_FIFTHS, color=BLACK, linestyle=(0, (1.5, 1.5)), linewidth=1.2)
+
+
+def _ratio_handles(bars: Sequence[Bar]) -> list[Any]:
+    handles: list[Any] = [
+        Line2D(
+            [],
+            [],
+            color=BLACK,
+            linestyle=(0, (1.5, 1.5)),
+            linewidth=1.2,
+            label="four-fifths convention (0.80)",
+        ),
+        Patch(facecolor=SKY, edgecolor="#333333", label="ratio ≥ 0.80"),
+        Patch(facecolor=VERMILLION, edgecolor="#333333", hatch="xxx", label="ratio < 0.80"),
+    ]
+    if any(b.kind == "caution" for b in bars):
+        handles.append(
+            Patch(facecolor=GREY, edgecolor="#333333", hatch="///", label="small sample or unknown")
+        )
+    return handles
+
+
+def rate_ratio_chart(
+    rates: Sequence[Bar],
+    ratios: Sequence[Bar] | None,
+    *,
+    rate_metric: str,
+    ratio_metric: str,
+    reference: str | None,
+    reference_rate: float | None,
+    chart_id: str,
+) -> Markup:
+    """Two panels sharing the group axis: rate per group (with a dashed line at the reference
+    group's rate) and impact ratio per group (with the 0.80 four-fifths convention line).
+
+    ``rates`` and ``ratios`` list the same groups in the same order.
+    """
+    with settings():
+        fig = MplFigure(figsize=(WIDTH_IN, height(len(rates))), layout="constrained")
+        axes = fig.subplots(1, 2 if ratios is not None else 1, sharey=True, squeeze=False)[0]
+        for ax in axes:
+            ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+            ax.set_axisbelow(True)
+        _draw_rate(axes[0], rates, metric=rate_metric, reference_rate=reference_rate)
+        handles: list[Any] = [
+            Patch(facecolor=ORANGE, edgecolor="#333333", label="group"),
+            Patch(facecolor=BLUE, edgecolor="#333333", label="reference group"),
+        ]
+        if reference_rate is not None:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color=BLACK,
+                    linestyle=(0, (4, 2)),
+                    linewidth=1,
+                    label=f"reference rate ({reference_rate:.1%})",
+                )
+            )
+        if ratios is not None:
+            _draw_ratio(axes[1], ratios, metric=ratio_metric, reference=reference)
+            axes[1].tick_params(axis="y", left=False)
+            handles += _ratio_handles(ratios)
+        elif any(b.kind == "caution" for b in rates):
+            handles.append(
+                Patch(
+                    facecolor=GREY,
+                    edgecolor="#333333",
+                    hatch="///",
+                    label="small sample or unknown",
+                )
+            )
+        fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
+        return to_svg(fig, chart_id)
+
+
+def ratio_chart(
+    bars: Sequence[Bar], *, metric: str, reference: str | None, chart_id: str
+) -> Markup:
+    """A ratio per group with whiskers, a parity line and the 0.80 convention line."""
+    with settings():
+        fig, ax = new_figure(len(bars))
+        _draw_ratio(ax, bars, metric=metric, reference=reference)
+        handles = [
+            *_ratio_handles(bars),
+            Patch(facecolor=BLUE, edgecolor="#333333", label="reference group (1.00)"),
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
+        return to_svg(fig, chart_id)
+
+
+def importance_chart(items: Sequence[tuple[str, float]], *, chart_id: str) -> Markup:
+    """Global attribution importance (mean |attribution|) as horizontal bars, largest first."""
+    bars = [Bar(name, value) for name, value in items]
+    with settings():
+        fig, ax = new_figure(len(bars))
+        hbar(ax, bars, [BLUE] * len(bars), [""] * len(bars))
+        annotate(ax, bars, "{:.3g}", "—")
+        top = max([b.value or 0.0 for b in bars] + [1e-9])
+        ax.set_xlim(0, top * 1.2)
+        ax.set_xlabel("mean |attribution| over the explained rows")
+        return to_svg(fig, chart_id)
+
+
+def gap_chart(
+    items: Sequence[tuple[str, float]], *, group: str, reference: str | None, chart_id: str
+) -> Markup:
+    """Per-feature attribution gap of ``group`` against ``reference`` (diverging bars)."""
+    bars = [Bar(name, value) for name, value in items]
+    with settings():
+        fig, ax = new_figure(len(bars))
+        colours = [VERMILLION if (b.value or 0.0) < 0 else BLUE for b in bars]
+        hatches = ["xxx" if (b.value or 0.0) < 0 else "" for b in bars]
+        hbar(ax, bars, colours, hatches)
+        span = max([abs(b.value or 0.0) for b in bars] + [1e-9]) * 1.35
+        ax.set_xlim(-span, span)
+        ax.axvline(0.0, color=BLACK, linewidth=0.8)
+        for y, b in enumerate(bars):
+            v = b.value or 0.0
+            ax.annotate(
+                f"{v:+.3g}".replace("-", "−"),
+                (v, y),
+                xytext=(3 if v >= 0 else -3, 0),
+                textcoords="offset points",
+                va="center",
+                ha="left" if v >= 0 else "right",
+                fontsize=7,
+            )
+        ax.set_xlabel(
+            f"mean attribution of {label(group)} minus mean attribution of "
+            f"{label(reference or 'the reference group')}"
+        )
+        handles = [
+            Patch(
+                facecolor=VERMILLION,
+                edgecolor="#333333",
+                hatch="xxx",
+                label="pushes this group's output down",
+            ),
+            Patch(facecolor=BLUE, edgecolor="#333333", label="pushes it up"),
+        ]
+        fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+        return to_svg(fig, chart_id)

@@ -1,0 +1,112 @@
+"""Build the template context of the audit report from an :class:`AuditResult`.
+
+The context holds plain data and plain-text sentences; the templates autoescape all of it.
+Only the chart SVG (generated here, its text escaped by matplotlib) is marked safe.
+
+Wording rule for every sentence here: say what was measured and how sure we are; never
+call the model or the decisions "fair", "unbiased" or "compliant".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from auditor.report.attribution import AttributionView, build_attribution
+from auditor.report.figures import attach_figures
+from auditor.report.findings import build_packs
+from auditor.report.summary import key_numbers, summary_sentences
+from auditor.report.tables import AttributeTable, build_tables
+from auditor.result import AuditResult, GroupCount
+
+STATUS_TEXT = {
+    "fail": "rule not met",
+    "warn": "needs attention",
+    "insufficient_evidence": "too little data to decide",
+    "needs_attestation": "needs a signed attestation or document",
+    "pass": "rule met as checked",
+    "not_applicable": "does not apply",
+}
+LIMITATIONS = (
+    "The data are observational: the measurements describe the decisions in the audited "
+    "data and do not by themselves establish the cause of any difference between groups.",
+    "The four-fifths (0.80) convention from the US Uniform Guidelines (29 CFR 1607.4(D)) is a "
+    "screen, not a legal threshold: NYC Local Law 144 sets no threshold at all and EU law has "
+    "no numeric threshold. A ratio below 0.80 from a small group may mean little, and a ratio "
+    "above 0.80 in a large sample can still reflect a significant disparity, so read the "
+    "intervals and p-values alongside every ratio.",
+    "Many groups and intersections are compared at once, so some small p-values are expected "
+    "by chance alone.",
+    "Confidence intervals and p-values assume that decisions are independent of each other; "
+    "repeated applicants, batch decisions or quotas make the real uncertainty larger.",
+    "Attribution methods explain how the model maps inputs to outputs, not how the world "
+    "works: a feature with a large attribution gap is a lead for review, not proof of a "
+    "cause, and features correlated with a protected attribute can carry its effect.",
+    "Groups with few records give wide intervals; they are marked and their findings are "
+    "reported as insufficient evidence rather than as met.",
+    "Records with an unknown protected value are counted and shown but excluded from "
+    "ratios; if unknowns are not missing at random, the ratios can be off in either "
+    "direction.",
+)
+
+
+def build_context(result: AuditResult) -> dict[str, Any]:
+    """Everything the report templates use, derived deterministically from ``result``."""
+    spec = result.spec if isinstance(result.spec, dict) else {}
+    min_size = spec.get("min_group_size")
+    min_group_size = min_size if isinstance(min_size, int) else None
+    tables = build_tables(result, min_group_size)
+    attach_figures(tables)
+    keys = key_numbers(tables)
+    attribution = build_attribution(result.attributions, tables)
+    _number_figures(tables, attribution)
+    return {
+        "r": result,
+        "spec": spec,
+        "min_group_size": min_group_size,
+        "audit_date": str(spec.get("audit_date") or result.run.started_at[:10]),
+        "statuses": [(s, n, STATUS_TEXT[s]) for s, n in result.findings_by_status().items()],
+        "key_numbers": keys,
+        "summary": summary_sentences(result, tables, keys),
+        "group_sizes": _group_sizes(result.dataset.groups),
+        "tables": tables,
+        "reference_rule": _reference_rule(spec),
+        "attribution": attribution,
+        "packs": build_packs(result),
+        "limitations": LIMITATIONS,
+        "spec_text": _spec_text(spec),
+    }
+
+
+def _number_figures(tables: list[AttributeTable], attribution: AttributionView) -> None:
+    figures = [f for t in tables for f in t.figures]
+    if attribution.importance_figure is not None:
+        figures.append(attribution.importance_figure)
+    figures += [g.figure for g in attribution.gaps if g.figure is not None]
+    for number, figure in enumerate(figures, start=1):
+        figure.number = number
+
+
+def _group_sizes(groups: tuple[GroupCount, ...]) -> list[tuple[str, list[GroupCount]]]:
+    by_attr: dict[str, list[GroupCount]] = {}
+    for g in groups:
+        by_attr.setdefault(g.attribute, []).append(g)
+    return list(by_attr.items())
+
+
+def _reference_rule(spec: dict[str, Any]) -> list[tuple[str, str]] | None:
+    ref = spec.get("reference", "highest")
+    if isinstance(ref, dict):
+        return [(str(k), str(v)) for k, v in ref.items()]
+    return None
+
+
+def _spec_text(spec: dict[str, Any]) -> str:
+    try:
+        return yaml.safe_dump(
+            spec, sort_keys=False, allow_unicode=True, width=88, default_flow_style=False
+        )
+    except yaml.YAMLError:
+        return json.dumps(spec, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,138 @@
+"""Number formatting for the report templates (registered as Jinja2 filters).
+
+Every filter turns ``None`` (and NaN or infinities) into an em dash, so a missing number
+is visibly missing rather than shown as ``0`` or ``nan``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+DASH = "—"
+
+
+def _finite(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def dash(value: Any) -> Any:
+    """``value`` itself, or an em dash for ``None``, an empty string or a non-finite float."""
+    if value is None or value == "":
+        return DASH
+    if isinstance(value, float) and not math.isfinite(value):
+        return DASH
+    return value
+
+
+def percent(value: Any, digits: int = 1) -> str:
+    """A share as a percentage: ``0.625`` -> ``62.5%``."""
+    number = _finite(value)
+    if number is None:
+        return DASH
+    return f"{number * 100:.{digits}f}%"
+
+
+def number(value: Any) -> str:
+    """An integer with thousands separators: ``12345`` -> ``12,345``; floats keep 2 decimals."""
+    num = _finite(value)
+    if num is None:
+        return DASH
+    if isinstance(value, int) or num.is_integer():
+        return f"{round(num):,}"
+    return f"{num:,.2f}"
+
+
+def fixed(value: Any, digits: int = 2) -> str:
+    """A float with ``digits`` decimals: ``0.6251`` -> ``0.63``."""
+    num = _finite(value)
+    if num is None:
+        return DASH
+    return f"{num:.{digits}f}"
+
+
+def signed(value: Any, digits: int = 3) -> str:
+    """A float with an explicit sign: ``-0.35`` -> ``−0.350``, ``0.1`` -> ``+0.100``."""
+    num = _finite(value)
+    if num is None:
+        return DASH
+    text = f"{num:+.{digits}f}"
+    return text.replace("-", "−")
+
+
+def points(value: Any, digits: int = 1) -> str:
+    """A difference of two shares in percentage points: ``-0.15`` -> ``−15.0 pp``."""
+    num = _finite(value)
+    if num is None:
+        return DASH
+    return f"{num * 100:+.{digits}f} pp".replace("-", "−")
+
+
+def sci(value: Any) -> str:
+    """A tolerance-like number: ``2e-4`` -> ``2.0e-04``, ``0.01`` -> ``0.01``, ``0`` -> ``0``."""
+    num = _finite(value)
+    if num is None:
+        return DASH
+    if num == 0:
+        return "0"
+    if abs(num) < 1e-3:
+        return f"{num:.1e}"
+    return f"{num:.4f}".rstrip("0").rstrip(".")
+
+
+def pvalue(value: Any) -> str:
+    """A p-value the way papers print it: ``< 0.001``, else three decimals."""
+    num = _finite(value)
+    if num is None:
+        return DASH
+    if num < 0.001:
+        return "< 0.001"
+    return f"{min(num, 1.0):.3f}"
+
+
+def observed(value: Any) -> Any:
+    """A finding's observed value or threshold: numbers with up to 3 decimals, text as is."""
+    if isinstance(value, str):
+        return value if value else DASH
+    num = _finite(value)
+    if num is None:
+        return DASH
+    if isinstance(value, int) or num.is_integer():
+        return f"{round(num):,}"
+    return f"{num:.3f}".rstrip("0").rstrip(".")
+
+
+def short_hash(value: Any, length: int = 12) -> str:
+    """The first ``length`` hex digits of a digest followed by an ellipsis, or a dash."""
+    if not value:
+        return DASH
+    text = str(value)
+    return text if len(text) <= length else f"{text[:length]}…"
+
+
+def title_case(value: Any) -> str:
+    """``insufficient_evidence`` -> ``Insufficient evidence``."""
+    text = str(value).replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "dash": dash,
+    "percent": percent,
+    "number": number,
+    "fixed": fixed,
+    "signed": signed,
+    "sci": sci,
+    "points": points,
+    "pvalue": pvalue,
+    "observed": observed,
+    "short_hash": short_hash,
+    "label": title_case,
+}

@@ -1,0 +1,176 @@
+"""Render an :class:`AuditResult` to HTML (Jinja2) and PDF (WeasyPrint).
+
+One Jinja2 environment, created on first use and cached: templates come from
+``templates/report/`` (see :func:`auditor._resources.templates_dir`), every template is
+autoescaped and a missing variable is an error (``StrictUndefined``), because a blank in
+legal text is worse than a failed render.
+
+WeasyPrint gets the HTML as a string with ``base_url=None`` and a fetcher that serves only
+``data:`` URLs (:class:`~auditor.report.fetcher.DataOnlyFetcher`); the stylesheet is inlined
+in the HTML, so a render reads no file and makes no request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from auditor._resources import templates_dir
+from auditor.errors import RenderError
+from auditor.report.context import build_context
+from auditor.report.fetcher import DataOnlyFetcher, FetchRefusedError
+from auditor.report.filters import FILTERS
+from auditor.report.tables import test_name
+from auditor.result import AuditResult
+
+TEMPLATE = "report/base.html.j2"
+STYLESHEET = "report/report.css"
+
+
+@dataclass(frozen=True)
+class ReportArtifact:
+    """A rendered report: the HTML, the PDF made from it and the PDF's SHA-256 (hex)."""
+
+    html: str
+    pdf: bytes
+    sha256: str
+
+    def write(self, path: Path) -> None:
+        """Write the PDF to ``path`` atomically (temporary file, then ``os.replace``).
+
+        Parent folders are created. On failure no partial file is left at ``path``.
+        """
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as exc:
+            raise _write_error(path, exc) from None
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self.pdf)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(path)  # atomic on POSIX and Windows (os.replace)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise _write_error(path, exc) from None
+
+
+def _write_error(path: Path, exc: OSError) -> RenderError:
+    return RenderError(f"Cannot write the report to {path}: {exc.strerror or exc}.")
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The report's Jinja2 environment (created once)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    env.filters.update(FILTERS)
+    env.filters["test_name"] = test_name
+    return env
+
+
+@cache
+def _stylesheet() -> Markup:
+    path = templates_dir() / STYLESHEET
+    try:
+        css = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RenderError(f"Cannot read the report stylesheet {path}: {exc}.") from None
+    if "</" in css:
+        raise RenderError(f"The report stylesheet {path} must not contain '</'.")
+    # Our own packaged file, placed inside <style>, where HTML escaping would corrupt it.
+    return Markup(css)
+
+
+def render_html(result: AuditResult) -> str:
+    """The report as one self-contained HTML document (same result -> identical bytes)."""
+    try:
+        template = environment().get_template(TEMPLATE)
+    except jinja2.TemplateNotFound as exc:
+        raise RenderError(
+            f"Report template '{exc.name}' not found under {templates_dir()}; reinstall auditor."
+        ) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(
+            f"Report template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}."
+        ) from None
+    context = build_context(result)
+    try:
+        return template.render(**context, css=_stylesheet())
+    except jinja2.UndefinedError as exc:
+        raise RenderError(f"Report template uses an undefined value: {exc.message}.") from None
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"Report template failed: {exc}.") from None
+
+
+def render_pdf(
+    html: str, *, title: str, author: str, subject: str, created: str | None = None
+) -> bytes:
+    """Render ``html`` to PDF bytes, with the given document metadata.
+
+    Nothing is fetched: ``base_url`` is ``None`` and only ``data:`` URLs are served.
+    ``created`` (ISO 8601) becomes the PDF's creation date; without it none is written.
+    """
+    import weasyprint  # heavy import (Pango, fonts): only when a PDF is made
+
+    fetcher = DataOnlyFetcher()
+    try:
+        document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).render()
+        meta = document.metadata
+        meta.title = title
+        meta.authors = [author]
+        meta.description = subject
+        meta.created = _iso(created)
+        meta.modified = meta.created
+        pdf = document.write_pdf(pdf_identifier=hashlib.sha256(html.encode()).digest()[:16])
+    except FetchRefusedError as exc:
+        raise RenderError(f"PDF rendering stopped: {exc}.") from None
+    except Exception as exc:
+        raise RenderError(f"PDF rendering failed ({type(exc).__name__}): {exc}") from exc
+    if not isinstance(pdf, bytes) or not pdf.startswith(b"%PDF"):
+        raise RenderError("PDF rendering produced no PDF document.")
+    return pdf
+
+
+def _iso(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return value
+
+
+def build_report(result: AuditResult) -> ReportArtifact:
+    """Render ``result`` to HTML and PDF and fingerprint the PDF."""
+    html = render_html(result)
+    run = result.run
+    pdf = render_pdf(
+        html,
+        title=result.name,
+        author=f"auditor, run by {run.user} on {run.host}",
+        subject=f"{result.domain.capitalize()} decision audit {result.audit_id}",
+        created=run.finished_at,
+    )
+    return ReportArtifact(html=html, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest())

@@ -1,0 +1,237 @@
+"""Pivot the flat metric records into one results table per attribute.
+
+Nothing here knows which metrics exist: tables are built from whatever records the result
+holds, pivoted attribute → group → metric, in the order the records first appear. Known
+metric names get a label and a format; unknown ones are shown as plain numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from auditor.report.charts import Figure
+from auditor.result import AuditResult, GroupCount, MetricRecord
+
+# metric name -> (column label, kind); kinds: rate (percent), ratio, diff (points), plain
+METRIC_INFO: dict[str, tuple[str, str]] = {
+    "selection_rate": ("Selection rate", "rate"),
+    "impact_ratio": ("Impact ratio", "ratio"),
+    "adverse_impact_ratio": ("Adverse impact ratio", "ratio"),
+    "scoring_rate": ("Scoring rate", "rate"),
+    "scoring_impact_ratio": ("Scoring impact ratio", "ratio"),
+    "statistical_parity_difference": ("Selection-rate difference", "diff"),
+    "tpr": ("TPR", "rate"),
+    "fpr": ("FPR", "rate"),
+}
+FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("selection", "Selection", ("selection_rate", "impact_ratio", "statistical_parity_difference")),
+    ("control", "Adverse impact ratio against the control group", ("adverse_impact_ratio",)),
+    (
+        "scoring",
+        "Scoring (share of each group scoring above the full-sample median)",
+        ("scoring_rate", "scoring_impact_ratio"),
+    ),
+    ("errors", "Error rates against the outcome labels", ("tpr", "fpr")),
+)
+RATE_FOR_RATIO = {"impact_ratio": "selection_rate", "scoring_impact_ratio": "scoring_rate"}
+# Metrics whose denominator is the whole group: a small-sample flag on one of them marks the
+# row; on the others (TPR/FPR count only positives/negatives) it marks just the cell.
+CELL_ONLY_METRICS = frozenset({"tpr", "fpr"})
+TEST_NAMES = {"z_test": "z-test", "fisher_exact": "Fisher exact", "chi2": "chi-square"}
+
+
+def test_name(record: MetricRecord) -> str | None:
+    """The significance test named in a record's flags (``test:z_test`` -> ``z-test``)."""
+    for flag in record.flags:
+        if flag.startswith("test:"):
+            name = flag.removeprefix("test:")
+            return TEST_NAMES.get(name, name.replace("_", " "))
+    return None
+
+
+@dataclass(frozen=True)
+class Column:
+    """One metric column of a results table."""
+
+    metric: str
+    label: str
+    kind: str
+    reference: str | None
+    has_p: bool
+
+
+@dataclass
+class Row:
+    """One group of one attribute, with its metric records by metric name."""
+
+    group: str
+    n: int | None
+    count: int | None
+    cells: dict[str, MetricRecord] = field(default_factory=dict)
+    unknown: bool = False
+    small: bool = False
+    excluded: bool = False
+    reference_in: set[str] = field(default_factory=set)
+
+    @property
+    def css(self) -> str:
+        """CSS classes marking unknown, small-sample and excluded rows."""
+        names = [
+            ("row-unknown", self.unknown),
+            ("row-small", self.small),
+            ("row-excluded", self.excluded),
+        ]
+        return " ".join(name for name, on in names if on)
+
+    @property
+    def caution(self) -> bool:
+        """Whether a reader should treat this row's numbers with care."""
+        return self.unknown or self.small or self.excluded
+
+
+@dataclass(frozen=True)
+class Family:
+    """A group of related metric columns shown as one table."""
+
+    key: str
+    title: str
+    columns: list[Column]
+
+    @property
+    def references(self) -> set[str]:
+        """The groups that this table's ratios are taken against."""
+        return {c.reference for c in self.columns if c.reference}
+
+    def is_reference(self, row: Row) -> bool:
+        """Whether ``row`` is the reference group of a ratio in this table."""
+        return row.group in self.references or bool(
+            row.reference_in & {c.metric for c in self.columns}
+        )
+
+
+@dataclass
+class AttributeTable:
+    """Everything the results section shows for one attribute or intersection."""
+
+    name: str
+    anchor: str
+    intersection: bool
+    rows: list[Row]
+    columns: list[Column]
+    figures: list[Figure] = field(default_factory=list)
+
+    @property
+    def families(self) -> list[Family]:
+        """The metric columns split into small tables (selection, scoring, error rates, other)."""
+        out = []
+        placed: set[str] = set()
+        for key, title, metrics in FAMILIES:
+            cols = [c for c in self.columns if c.metric in metrics]
+            if cols:
+                out.append(Family(key, title, cols))
+                placed.update(c.metric for c in cols)
+        rest = [c for c in self.columns if c.metric not in placed]
+        if rest:
+            out.append(Family("other", "Other metrics", rest))
+        return out
+
+    @property
+    def any_caution(self) -> bool:
+        """Whether any row is marked (so the legend is needed)."""
+        return any(r.caution for r in self.rows)
+
+    def reference_for(self, metric: str) -> str | None:
+        """The reference group the ratios of ``metric`` are taken against."""
+        return next((c.reference for c in self.columns if c.metric == metric), None)
+
+    def lowest(self, metric: str) -> tuple[Row, MetricRecord] | None:
+        """The non-reference, non-excluded row with the lowest value of ``metric``."""
+        best: tuple[Row, MetricRecord] | None = None
+        reference = self.reference_for(metric)
+        for row in self.rows:
+            rec = row.cells.get(metric)
+            if (
+                rec is None
+                or rec.value is None
+                or row.unknown
+                or row.excluded
+                or metric in row.reference_in
+                or row.group == reference
+            ):
+                continue
+            if best is None or rec.value < (best[1].value or 0.0):
+                best = (row, rec)
+        return best
+
+
+def metric_label(metric: str) -> str:
+    """A readable column label for a metric name."""
+    return METRIC_INFO.get(metric, (metric.replace("_", " ").capitalize(), "plain"))[0]
+
+
+def build_tables(result: AuditResult, min_group_size: int | None) -> list[AttributeTable]:
+    """One :class:`AttributeTable` per attribute, in the order attributes first appear."""
+    by_attr: dict[str, dict[str, Row]] = {}
+    metric_order: dict[str, list[str]] = {}
+    counts = _group_counts(result.dataset.groups)
+    for rec in result.metrics:
+        rows = by_attr.setdefault(rec.attribute, {})
+        row = rows.get(rec.group)
+        if row is None:
+            size = counts.get((rec.attribute, rec.group))
+            row = rows[rec.group] = Row(rec.group, None, None, unknown=bool(size and size.unknown))
+        row.cells.setdefault(rec.metric, rec)
+        order = metric_order.setdefault(rec.attribute, [])
+        if rec.metric not in order:
+            order.append(rec.metric)
+        flags = set(rec.flags)
+        row.unknown |= "unknown" in flags
+        row.small |= "small_sample" in flags and rec.metric not in CELL_ONLY_METRICS
+        if "reference" in flags or (rec.reference is not None and rec.reference == rec.group):
+            row.reference_in.add(rec.metric)
+        row.excluded |= "excluded" in flags
+    for size in result.dataset.groups:
+        rows = by_attr.setdefault(size.attribute, {})
+        metric_order.setdefault(size.attribute, [])
+        if size.group not in rows:
+            rows[size.group] = Row(size.group, size.n, None, unknown=size.unknown)
+    tables = []
+    for index, (attr, rows) in enumerate(by_attr.items(), start=1):
+        for row in rows.values():
+            _fill_counts(row, counts.get((attr, row.group)))
+            if min_group_size is not None and row.n is not None and row.n < min_group_size:
+                row.small = True
+        columns = _columns(metric_order[attr], list(rows.values()))
+        table = AttributeTable(attr, f"attr-{index}", " & " in attr, list(rows.values()), columns)
+        tables.append(table)
+    return tables
+
+
+def _group_counts(groups: tuple[GroupCount, ...]) -> dict[tuple[str, str], GroupCount]:
+    return {(g.attribute, g.group): g for g in groups}
+
+
+def _fill_counts(row: Row, size: GroupCount | None) -> None:
+    rate = row.cells.get("selection_rate") or row.cells.get("scoring_rate")
+    if rate is not None:
+        row.n, row.count = rate.n, rate.count
+    elif size is not None:
+        row.n = size.n
+    elif row.cells:
+        row.n = max(rec.n for rec in row.cells.values())
+
+
+def _sort_key(metric: str) -> tuple[int, str]:
+    known = list(METRIC_INFO)
+    return (known.index(metric), "") if metric in known else (len(known), metric)
+
+
+def _columns(metrics: list[str], rows: list[Row]) -> list[Column]:
+    columns = []
+    for metric in sorted(metrics, key=_sort_key):
+        recs = [r.cells[metric] for r in rows if metric in r.cells]
+        label, kind = METRIC_INFO.get(metric, (metric_label(metric), "plain"))
+        reference = next((rec.reference for rec in recs if rec.reference), None)
+        has_p = any(rec.p_value is not None for rec in recs)
+        columns.append(Column(metric, label, kind, reference, has_p))
+    return columns
