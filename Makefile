@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: install demo test lint clean
 
 $(STAMP): pyproject.toml
+	bash scripts/system-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU build; an unpinned torch would pull GBs of CUDA packages

@@ -137,17 +137,9 @@ def demo(
     from auditor.demo_runner import run_demo
 
     cases = _guard(lambda: run_demo(out_dir, database_url=db, seed=seed, console=err))
-    table = Table(title="Demo audits", show_lines=False)
-    table.add_column("audit")
-    for status in FINDING_STATUSES:
-        table.add_column(status.replace("_", " "), justify="right")
-    table.add_column("PDF")
+    _findings_table("Demo audits", [c.result for c in cases])
     for case in cases:
-        counts = case.result.findings_by_status()
-        table.add_row(
-            case.result.name, *(str(counts[s]) for s in FINDING_STATUSES), str(case.pdf_path)
-        )
-    out.print(table)
+        out.print(f"PDF report: {case.pdf_path}", highlight=False, soft_wrap=True)
     out.print(f"Both audits are stored in {cases[0].database}.", highlight=False)
     out.print(
         f"Specs, models and JSON results are in {out_dir}/; open the PDFs to read the reports.",
@@ -194,13 +186,20 @@ def policy_list() -> None:
     from auditor.policy import available_packs, load_packs
 
     packs = _guard(lambda: load_packs(available_packs()))
-    table = Table("pack", "version", "rule", "status", "severity", "citation")
     for pack in packs:
+        out.print(
+            f"[bold]{escape(pack.meta.id)}[/] {escape(pack.meta.version)}: "
+            f"{escape(pack.meta.title)}",
+            highlight=False,
+            soft_wrap=True,
+        )
         for rule in pack.rules:
-            table.add_row(
-                pack.meta.id, pack.meta.version, rule.id, rule.status, rule.severity, rule.citation
+            out.print(
+                f"  {rule.id}  [{rule.status}, {rule.severity}]  {escape(rule.citation)}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
             )
-    out.print(table)
 
 
 @policy_app.command("validate")
@@ -216,13 +215,27 @@ def policy_validate(
     out.print(f"{len(packs)} packs, {sum(len(p.rules) for p in packs)} rules: all valid.")
 
 
-def _print_summary(result: AuditResult) -> None:
-    counts = result.findings_by_status()
-    table = Table(title=f"Audit {result.name} ({result.audit_id})")
+_SHORT = {
+    "insufficient_evidence": "insufficient",
+    "needs_attestation": "attest",
+    "not_applicable": "n/a",
+}
+
+
+def _findings_table(title: str, results: list[AuditResult]) -> None:
+    """Findings per status, one row per audit."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("audit", no_wrap=True)
     for status in FINDING_STATUSES:
-        table.add_column(status.replace("_", " "), justify="right")
-    table.add_row(*(str(counts[s]) for s in FINDING_STATUSES))
+        table.add_column(_SHORT.get(status, status), justify="right")
+    for r in results:
+        counts = r.findings_by_status()
+        table.add_row(r.name, *(str(counts[s]) for s in FINDING_STATUSES))
     out.print(table)
+
+
+def _print_summary(result: AuditResult) -> None:
+    _findings_table(f"Findings of audit {result.audit_id}", [result])
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
 

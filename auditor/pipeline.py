@@ -179,6 +179,7 @@ def _explain(
         x,
         method=method,
         max_rows=e.max_rows,
+        tolerance=e.tolerance,
         background=e.background,
         steps=e.steps,
         seed=spec.seed,

@@ -23,6 +23,7 @@ class IntegratedGradientsExplainer:
 
     name = "integrated_gradients"
     default_tolerance = 1e-2
+    uses_steps = True
 
     def supports(self, model: ModelAdapter) -> bool:
         """Only torch modules (it needs gradients)."""

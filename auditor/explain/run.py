@@ -13,6 +13,7 @@ from auditor.explain.base import AUTO_ORDER, AttributionSet, get_explainer
 from auditor.models.base import ModelAdapter
 
 PERMUTATION_DEFAULT_ROWS = 500
+MAX_STEPS = 1024
 
 
 def choose_method(model: ModelAdapter, method: str | None) -> str:
@@ -40,8 +41,15 @@ def explain_matrix(
     background: int = 100,
     steps: int = 64,
     seed: int = 0,
+    tolerance: float | None = None,
+    max_steps: int = MAX_STEPS,
 ) -> AttributionSet:
-    """Attributions for (a seeded sample of) the rows of an encoded matrix ``x``."""
+    """Attributions for (a seeded sample of) the rows of an encoded matrix ``x``.
+
+    For path methods (integrated gradients), rows whose completeness error exceeds
+    ``tolerance`` are recomputed with twice the steps, up to ``max_steps``; the steps
+    actually used are recorded in ``params``.
+    """
     name = choose_method(model, method)
     explainer = get_explainer(name)
     rng = np.random.default_rng(seed)
@@ -52,8 +60,22 @@ def explain_matrix(
         rows = np.sort(rng.choice(len(x), size=max_rows, replace=False))
     bg_rows = rng.choice(len(x), size=min(background, len(x)), replace=False)
     xs = x[rows]
-    values, base, params = explainer.explain(model, xs, background=x[np.sort(bg_rows)], steps=steps)
-    error = float(np.max(np.abs(values.sum(axis=1) + base - model.output(xs)), initial=0.0))
+    background_x = x[np.sort(bg_rows)]
+    values, base, params = explainer.explain(model, xs, background=background_x, steps=steps)
+    out = model.output(xs)
+    gaps = np.abs(values.sum(axis=1) + base - out)
+    tol = explainer.default_tolerance if tolerance is None else tolerance
+    used = steps
+    while getattr(explainer, "uses_steps", False) and used < max_steps:
+        redo = np.flatnonzero(gaps > tol)
+        if not len(redo):
+            break
+        used = min(2 * used, max_steps)
+        v, b, _ = explainer.explain(model, xs[redo], background=background_x, steps=used)
+        values[redo], base[redo] = v, b
+        gaps[redo] = np.abs(v.sum(axis=1) + b - out[redo])
+        params = {**params, "steps_max_used": used, "rows_refined": len(redo)}
+    error = float(np.max(gaps, initial=0.0))
     params = {
         **params,
         "background_size": len(bg_rows),
