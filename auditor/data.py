@@ -86,7 +86,8 @@ def _join_protected(frame: pd.DataFrame, spec: AuditSpec, path: Path) -> pd.Data
     left = frame.drop(columns=overlap).astype({key: str})
     right = extra[[key, *spec.protected]].astype({key: str})
     # ids without a row in the protected file get unknown attributes, and are counted
-    return left.merge(right, on=key, how="left", validate="one_to_one")
+    # many_to_one: ids repeated in the data file are reported with the other problems
+    return left.merge(right, on=key, how="left", validate="many_to_one")
 
 
 def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
@@ -171,6 +172,10 @@ def _binary(
             f"{_preview(sorted(map(str, values)))}"
         )
         return None
+    numeric = pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+    if numeric and isinstance(favorable, bool | int | float):
+        # by value: 1 matches 1.0 and True (as text "1" would match neither)
+        return np.asarray(col.to_numpy() == favorable, dtype=np.int8)
     return (col.astype(str) == str(favorable)).to_numpy().astype(np.int8)
 
 

@@ -50,6 +50,7 @@ def perform_audit(
         from auditor.store import open_store
 
         db = open_store(database_url)
+    staged: list[tuple[Path, Path]] = []
     try:
         result = run_audit(spec, progress=progress)
         report = None
@@ -59,6 +60,12 @@ def perform_audit(
             if progress:
                 progress("render report")
             report = build_report(result)
+        # files are staged next to their targets, the database commits, then they move
+        # into place: a failure anywhere leaves neither rows nor files behind
+        if report is not None and pdf_path is not None:
+            staged.append((stage_file(pdf_path, report.pdf), pdf_path))
+        if json_path is not None:
+            staged.append((stage_file(json_path, result.to_json().encode("utf-8")), json_path))
         if db is not None:
             from auditor.store import save_audit
 
@@ -66,17 +73,18 @@ def perform_audit(
                 progress("store")
             with db.session() as session:
                 save_audit(session, result, report=report)
+        for tmp, final in staged:
+            tmp.replace(final)
+        staged.clear()
     except AuditorError as exc:
         if db is not None:
             _record_failure(db, spec, exc)
         raise
     finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
         if db is not None:
             db.dispose()
-    if report is not None and pdf_path is not None:
-        report.write(pdf_path)
-    if json_path is not None:
-        write_atomic(json_path, result.to_json().encode("utf-8"))
     return AuditOutcome(
         result, report.sha256 if report else None, pdf_path, json_path, db.url if db else None
     )
@@ -94,17 +102,16 @@ def _record_failure(db: Any, spec: AuditSpec, exc: AuditorError) -> None:
         pass  # the original error is the one the user needs to see
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file via a temporary file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def stage_file(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a hidden temporary file beside ``path`` and return its path."""
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        raise AuditorError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+    return Path(tmp)
 
 
 def _user() -> str:

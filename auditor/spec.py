@@ -168,9 +168,9 @@ def load_spec(source: str | Path | Mapping[str, Any], *, base_dir: Path | None =
     try:
         spec = AuditSpec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(
-            f"{name}: the audit spec is invalid.", problems=_pydantic_problems(exc)
-        ) from None
+        # every problem at once: the cross-field checks still run on the keys that are valid
+        problems = _pydantic_problems(exc) + _partial_consistency_problems(raw, exc)
+        raise SpecError(f"{name}: the audit spec is invalid.", problems=problems) from None
     problems = _consistency_problems(spec)
     if problems:
         raise SpecError(f"{name}: the audit spec is invalid.", problems=problems)
@@ -187,7 +187,9 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read the spec file ({exc}).") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=SpecYamlLoader)  # a SafeLoader subclass
+    except ValueError as exc:  # e.g. an explicitly tagged !!timestamp that is no date
+        raise SpecError(f"{path}: invalid value in the YAML ({exc}).") from None
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -195,6 +197,42 @@ def _read_yaml(path: Path) -> Any:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecError(f"{path}: malformed YAML{where}: {problem}.") from None
+
+
+class SpecYamlLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that keeps unquoted dates as text.
+
+    PyYAML turns ``2026-13-01`` into a ``ValueError`` with no file, line or key; as text,
+    the date is validated by the schema, which names the key.
+    """
+
+
+SpecYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+# Stand-ins for required keys that failed validation, so that the cross-field checks can
+# still run on the rest of the spec (checks that depend on a failed key are skipped).
+_PLACEHOLDERS: dict[str, Any] = {
+    "name": "placeholder",
+    "domain": "credit",
+    "data": {"path": "-"},
+    "columns": {"id": "-"},
+    "protected": ["-"],
+}
+
+
+def _partial_consistency_problems(raw: dict[str, Any], exc: ValidationError) -> list[str]:
+    """Cross-field problems among the top-level keys that passed validation."""
+    bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+    patched = {k: v for k, v in raw.items() if k not in bad}
+    patched.update({k: v for k, v in _PLACEHOLDERS.items() if k in bad})
+    try:
+        spec = AuditSpec.model_validate(patched)
+    except ValidationError:  # pragma: no cover - defensive: the stand-ins are valid
+        return []
+    return _consistency_problems(spec, skip=frozenset(bad))
 
 
 def _pydantic_problems(exc: ValidationError) -> list[str]:
@@ -210,16 +248,23 @@ def _pydantic_problems(exc: ValidationError) -> list[str]:
     return out
 
 
-def _consistency_problems(spec: AuditSpec) -> list[str]:
-    """Cross-field checks that pydantic cannot express per field."""
+def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Cross-field checks that pydantic cannot express per field.
+
+    Checks that read a top-level key named in ``skip`` (one that failed validation and
+    was replaced by a stand-in) are left out.
+    """
     from auditor.policy.loader import available_packs  # local: policy imports spec types
+
+    def ok(*keys: str) -> bool:
+        return skip.isdisjoint(keys)
 
     problems: list[str] = []
     cols = spec.columns
     protected = set(spec.protected)
-    if len(protected) != len(spec.protected):
+    if ok("protected") and len(protected) != len(spec.protected):
         problems.append("protected: an attribute is listed twice")
-    for i, combo in enumerate(spec.intersections):
+    for i, combo in enumerate(spec.intersections if ok("intersections", "protected") else []):
         if len(combo) < 2:
             problems.append(f"intersections.{i}: needs at least two attributes, got {combo}")
         for attr in combo:
@@ -228,15 +273,15 @@ def _consistency_problems(spec: AuditSpec) -> list[str]:
                     f"intersections.{i}: '{attr}' is not one of the protected attributes "
                     f"{sorted(protected)}"
                 )
-    if isinstance(spec.reference, dict):
+    if isinstance(spec.reference, dict) and ok("reference", "protected"):
         for attr in spec.reference:
             if attr not in protected:
                 problems.append(
                     f"reference.{attr}: not one of the protected attributes {sorted(protected)}"
                 )
     roles = {"id": cols.id, "decision": cols.decision, "score": cols.score, "label": cols.label}
-    for feat in cols.features:
-        if feat in protected:
+    for feat in cols.features if ok("columns") else []:
+        if feat in protected and ok("protected"):
             problems.append(
                 f"columns.features: '{feat}' is a protected attribute; protected attributes "
                 "never enter the model"
@@ -244,22 +289,23 @@ def _consistency_problems(spec: AuditSpec) -> list[str]:
         for role, col in roles.items():
             if col is not None and feat == col:
                 problems.append(f"columns.features: '{feat}' is also the {role} column")
-    if len(set(cols.features)) != len(cols.features):
+    if ok("columns") and len(set(cols.features)) != len(cols.features):
         problems.append("columns.features: a feature is listed twice")
-    if spec.model is None and cols.decision is None and cols.score is None:
+    no_outcome = spec.model is None and cols.decision is None and cols.score is None
+    if ok("model", "columns") and no_outcome:
         problems.append("columns: without a model, the data must have a decision or a score column")
-    if spec.model is not None and not cols.features:
+    if ok("model", "columns") and spec.model is not None and not cols.features:
         problems.append("columns.features: a model needs the list of its input features")
     if spec.model is not None and spec.model.module and ":" not in spec.model.module:
         problems.append("model.module: expected 'package.module:ClassName'")
     if spec.model is not None and spec.model.kind != "torch" and spec.model.module:
         problems.append("model.module: only used for torch state dicts")
     known = available_packs()
-    for i, pack in enumerate(spec.policies):
+    for i, pack in enumerate(spec.policies if ok("policies") else []):
         if pack not in known:
             problems.append(
                 f"policies.{i}: unknown policy pack '{pack}'; available: {', '.join(sorted(known))}"
             )
-    if not 0.0 <= spec.threshold <= 1.0 and spec.model is not None:
+    if ok("threshold") and not 0.0 <= spec.threshold <= 1.0 and spec.model is not None:
         problems.append("threshold: must be between 0 and 1 for a model's probability score")
     return problems

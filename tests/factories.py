@@ -28,12 +28,23 @@ def make_result(*, name: str = "factory-audit", with_attributions: bool = True) 
     metrics = (
         MetricRecord("sex", "Female", "selection_rate", 0.25, 480, 120, 0.214, 0.290),
         MetricRecord("sex", "Male", "selection_rate", 0.40, 500, 200, 0.358, 0.444),
-        MetricRecord("sex", "unknown", "selection_rate", 0.30, 20, 6, 0.145, 0.519,
-                     flags=("unknown", "small_sample")),
-        MetricRecord("sex", "Female", "impact_ratio", 0.625, 480, None, 0.53, 0.74, 1.2e-6,
-                     reference="Male"),
-        MetricRecord("sex", "Male", "impact_ratio", 1.0, 500, reference="Male",
-                     flags=("reference",)),
+        MetricRecord(
+            "sex",
+            "unknown",
+            "selection_rate",
+            0.30,
+            20,
+            6,
+            0.145,
+            0.519,
+            flags=("unknown", "small_sample"),
+        ),
+        MetricRecord(
+            "sex", "Female", "impact_ratio", 0.625, 480, None, 0.53, 0.74, 1.2e-6, reference="Male"
+        ),
+        MetricRecord(
+            "sex", "Male", "impact_ratio", 1.0, 500, reference="Male", flags=("reference",)
+        ),
     )
     feats = ("skills_test", "area_code")
     attributions = (
@@ -48,12 +59,24 @@ def make_result(*, name: str = "factory-audit", with_attributions: bool = True) 
             tolerance=1e-2,
             global_importance={"skills_test": 0.8, "area_code": 0.5},
             groups=(
-                GroupAttribution("sex", "Female", 480, "Male", {"skills_test": 0.1,
-                                 "area_code": -0.3}, {"skills_test": 0.7, "area_code": 0.5},
-                                 {"skills_test": 0.0, "area_code": -0.35}),
-                GroupAttribution("sex", "Male", 500, "Male", {"skills_test": 0.1,
-                                 "area_code": 0.05}, {"skills_test": 0.7, "area_code": 0.4},
-                                 {"skills_test": 0.0, "area_code": 0.0}),
+                GroupAttribution(
+                    "sex",
+                    "Female",
+                    480,
+                    "Male",
+                    {"skills_test": 0.1, "area_code": -0.3},
+                    {"skills_test": 0.7, "area_code": 0.5},
+                    {"skills_test": 0.0, "area_code": -0.35},
+                ),
+                GroupAttribution(
+                    "sex",
+                    "Male",
+                    500,
+                    "Male",
+                    {"skills_test": 0.1, "area_code": 0.05},
+                    {"skills_test": 0.7, "area_code": 0.4},
+                    {"skills_test": 0.0, "area_code": 0.0},
+                ),
             ),
             proxies=(ProxyScore("area_code", "sex", "cramers_v", 0.41),),
             params={"steps": 64},
@@ -62,11 +85,30 @@ def make_result(*, name: str = "factory-audit", with_attributions: bool = True) 
         else AttributionSummary(computed=False, reason="No model was given.")
     )
     findings = (
-        Finding("EEOC-UGESP-4D-FOUR-FIFTHS", "eeoc_ugesp", "Four-fifths screen", "sex=Female",
-                "fail", "high", 0.625, 0.8, "29 CFR 1607.4(D)",
-                "Female selection rate is 62.5% of Male's (screen: 80%)."),
-        Finding("NYC-LL144-IMPACT-RATIO", "nyc_ll144", "Impact ratios", "sex", "pass", "info",
-                None, None, "6 RCNY 5-301", "Impact ratios computed for 2 categories."),
+        Finding(
+            "EEOC-UGESP-4D-FOUR-FIFTHS",
+            "eeoc_ugesp",
+            "Four-fifths screen",
+            "sex=Female",
+            "fail",
+            "high",
+            0.625,
+            0.8,
+            "29 CFR 1607.4(D)",
+            "Female selection rate is 62.5% of Male's (screen: 80%).",
+        ),
+        Finding(
+            "NYC-LL144-IMPACT-RATIO",
+            "nyc_ll144",
+            "Impact ratios",
+            "sex",
+            "pass",
+            "info",
+            None,
+            None,
+            "6 RCNY 5-301",
+            "Impact ratios computed for 2 categories.",
+        ),
     )
     return AuditResult(
         name=name,
@@ -77,8 +119,16 @@ def make_result(*, name: str = "factory-audit", with_attributions: bool = True) 
         attributions=attributions,
         findings=findings,
         warnings=("example warning <b>escaped</b>",),
-        provenance=Provenance("a" * 64, "b" * 64, "c" * 64, {"auditor": "0.1.0"},
-                              {"eeoc_ugesp": "2026.11"}, 0),
-        run=RunInfo(str(uuid.uuid4()), "2026-11-23T10:00:00+00:00", "2026-11-23T10:00:05+00:00",
-                    5.0, {"load": 1.0}, "tester", "localhost"),
+        provenance=Provenance(
+            "a" * 64, "b" * 64, "c" * 64, {"auditor": "0.1.0"}, {"eeoc_ugesp": "2026.11"}, 0
+        ),
+        run=RunInfo(
+            str(uuid.uuid4()),
+            "2026-11-23T10:00:00+00:00",
+            "2026-11-23T10:00:05+00:00",
+            5.0,
+            {"load": 1.0},
+            "tester",
+            "localhost",
+        ),
     )

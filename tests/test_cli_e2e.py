@@ -21,8 +21,19 @@ def test_audit_writes_json_pdf_and_database(
     credit_case: DemoCase, tmp_path: Path, sqlite_url: str
 ) -> None:
     json_path, pdf_path = tmp_path / "out" / "a.json", tmp_path / "out" / "a.pdf"
-    res = runner.invoke(app, ["audit", str(credit_case.spec_path), "--json", str(json_path),
-                              "--pdf", str(pdf_path), "--db", sqlite_url])
+    res = runner.invoke(
+        app,
+        [
+            "audit",
+            str(credit_case.spec_path),
+            "--json",
+            str(json_path),
+            "--pdf",
+            str(pdf_path),
+            "--db",
+            sqlite_url,
+        ],
+    )
     assert res.exit_code == 0, res.output
     doc = json.loads(json_path.read_text())
     pdf = pdf_path.read_bytes()
@@ -33,7 +44,7 @@ def test_audit_writes_json_pdf_and_database(
     assert [r.id for r in rows] == [doc["run"]["audit_id"]]
     db_file = sqlite_url.removeprefix("sqlite:///")
     with sqlite3.connect(db_file) as con:
-        (sha, blob), = con.execute("select sha256, pdf from reports").fetchall()
+        ((sha, blob),) = con.execute("select sha256, pdf from reports").fetchall()
     assert sha == hashlib.sha256(pdf).hexdigest() == hashlib.sha256(blob).hexdigest()
     verify = runner.invoke(app, ["verify", "--db", sqlite_url])
     assert verify.exit_code == 0, verify.output
@@ -45,21 +56,27 @@ def test_audit_writes_json_pdf_and_database(
 
 
 def test_fail_on_exit_codes(credit_case: DemoCase) -> None:
-    ok = runner.invoke(app, ["audit", str(credit_case.spec_path), "--no-store", "--quiet",
-                             "--fail-on", "critical"])
+    ok = runner.invoke(
+        app, ["audit", str(credit_case.spec_path), "--no-store", "--quiet", "--fail-on", "critical"]
+    )
     assert ok.exit_code == 0, ok.output
-    bad = runner.invoke(app, ["audit", str(credit_case.spec_path), "--no-store",
-                              "--fail-on", "severe"])
-    assert bad.exit_code == 2 and "--fail-on must be one of" in bad.output
+    bad = runner.invoke(
+        app, ["audit", str(credit_case.spec_path), "--no-store", "--fail-on", "severe"]
+    )
+    assert bad.exit_code == 2
+    assert "--fail-on must be one of" in bad.output
 
 
 def test_db_upgrade_and_policy_commands(sqlite_url: str) -> None:
     up = runner.invoke(app, ["db", "upgrade", "--db", sqlite_url])
-    assert up.exit_code == 0 and "revision" in up.output
+    assert up.exit_code == 0
+    assert "revision" in up.output
     listed = runner.invoke(app, ["policy", "list"])
-    assert listed.exit_code == 0 and "EEOC-UGESP-4D-FOUR-FIFTHS" in listed.output
+    assert listed.exit_code == 0
+    assert "EEOC-UGESP-4D-FOUR-FIFTHS" in listed.output
     valid = runner.invoke(app, ["policy", "validate"])
-    assert valid.exit_code == 0 and "all valid" in valid.output
+    assert valid.exit_code == 0
+    assert "all valid" in valid.output
 
 
 @pytest.mark.slow
@@ -72,5 +89,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
     store = open_store(url)
     with store.session() as s:
-        assert sorted(r.name for r in list_audits(s)) == ["german-credit-demo",
-                                                          "hiring-screen-demo"]
+        assert sorted(r.name for r in list_audits(s)) == [
+            "german-credit-demo",
+            "hiring-screen-demo",
+        ]

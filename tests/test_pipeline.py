@@ -17,8 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _by(result: AuditResult, metric: str, attribute: str) -> dict[str, float | None]:
-    return {m.group: m.value for m in result.metrics
-            if m.metric == metric and m.attribute == attribute}
+    return {
+        m.group: m.value for m in result.metrics if m.metric == metric and m.attribute == attribute
+    }
 
 
 @pytest.fixture(scope="module")
@@ -33,52 +34,71 @@ def hiring_result(hiring_case: DemoCase) -> AuditResult:
 
 def test_credit_tree_shap_is_exact(credit_result: AuditResult) -> None:
     a = credit_result.attributions
-    assert a.computed and a.method == "tree_shap" and a.output == "log-odds"
+    assert a.computed
+    assert a.method == "tree_shap"
+    assert a.output == "log-odds"
     assert a.n_explained == 1000
-    assert a.additivity_error is not None and a.additivity_error < 1e-6
+    assert a.additivity_error is not None
+    assert a.additivity_error < 1e-6
     assert credit_result.dataset.decisions_from == "model"
 
 
 def test_credit_reports_both_reference_conventions(credit_result: AuditResult) -> None:
     ir = [m for m in credit_result.metrics if m.metric == "impact_ratio" and m.attribute == "sex"]
-    air = [m for m in credit_result.metrics
-           if m.metric == "adverse_impact_ratio" and m.attribute == "sex"]
+    air = [
+        m
+        for m in credit_result.metrics
+        if m.metric == "adverse_impact_ratio" and m.attribute == "sex"
+    ]
     assert {m.reference for m in air} == {"male"}  # the named control group
     highest = max(_by(credit_result, "selection_rate", "sex").items(), key=lambda kv: kv[1] or 0)
     assert {m.reference for m in ir} == {highest[0]}
     female = next(m for m in air if m.group == "female")
-    assert female.ci_low is not None and female.ci_low < female.value < female.ci_high  # type: ignore[operator]
-    assert female.p_value is not None and 0 <= female.p_value <= 1
+    assert female.ci_low is not None
+    assert female.ci_low < female.value < female.ci_high  # type: ignore[operator]
+    assert female.p_value is not None
+    assert 0 <= female.p_value <= 1
 
 
 def test_injected_hiring_disparity_is_found(hiring_result: AuditResult) -> None:
     ir = _by(hiring_result, "impact_ratio", "race_ethnicity")
-    assert ir["Black or African American"] is not None and ir["Black or African American"] < 0.8
-    assert ir["Hispanic or Latino"] is not None and ir["Hispanic or Latino"] < 0.8
+    assert ir["Black or African American"] is not None
+    assert ir["Black or African American"] < 0.8
+    assert ir["Hispanic or Latino"] is not None
+    assert ir["Hispanic or Latino"] < 0.8
     # sex is independent of every input in the generator: no material disparity
     assert (_by(hiring_result, "impact_ratio", "sex")["Female"] or 0) > 0.9
     # the proxy carries the largest attribution gap against the reference group
     for group in ("Black or African American", "Hispanic or Latino"):
-        g = next(s for s in hiring_result.attributions.groups
-                 if s.attribute == "race_ethnicity" and s.group == group)
+        g = next(
+            s
+            for s in hiring_result.attributions.groups
+            if s.attribute == "race_ethnicity" and s.group == group
+        )
         assert max(g.gap, key=lambda f: abs(g.gap[f])) == "area_code"
         assert g.gap["area_code"] < 0
-    top_proxy = next(p for p in hiring_result.attributions.proxies
-                     if p.attribute == "race_ethnicity")
+    top_proxy = next(
+        p for p in hiring_result.attributions.proxies if p.attribute == "race_ethnicity"
+    )
     assert top_proxy.feature == "area_code"
 
 
 def test_hiring_findings(hiring_result: AuditResult) -> None:
-    four_fifths = {f.scope: f.status for f in hiring_result.findings
-                   if f.rule_id == "EEOC-UGESP-4D-FOUR-FIFTHS"}
+    four_fifths = {
+        f.scope: f.status
+        for f in hiring_result.findings
+        if f.rule_id == "EEOC-UGESP-4D-FOUR-FIFTHS"
+    }
     assert four_fifths["race_ethnicity=Black or African American"] == "fail"
     assert four_fifths["sex=Female"] in {"pass", "warn"}
     ll144 = [f for f in hiring_result.findings if f.rule_id == "NYC-LL144-5-301-IMPACT-RATIO"]
     assert {f.scope for f in ll144} == {"sex", "race_ethnicity", "sex & race_ethnicity"}
-    assert all(f.status == "pass" and f.threshold is None for f in ll144)  # no LL144 threshold
+    assert all(f.status == "pass" for f in ll144)
+    assert all(f.threshold is None for f in ll144)  # LL144 sets no threshold
     assert any("unknown category" in f.message for f in ll144)
-    assert any(f.rule_id == "IL-HB3773-ZIP-PROXY" and f.status == "fail"
-               for f in hiring_result.findings)
+    assert any(
+        f.rule_id == "IL-HB3773-ZIP-PROXY" and f.status == "fail" for f in hiring_result.findings
+    )
     assert not any(f.pack == "aaa" and f.status == "fail" for f in hiring_result.findings)
 
 
@@ -86,19 +106,30 @@ def test_unknowns_are_counted_not_dropped(hiring_result: AuditResult) -> None:
     unknown = [g for g in hiring_result.dataset.groups if g.unknown]
     assert {g.attribute for g in unknown} == {"sex", "race_ethnicity"}
     sr = [m for m in hiring_result.metrics if m.metric == "selection_rate" and m.group == "unknown"]
-    assert sr and all("unknown" in m.flags for m in sr)
-    assert not any(m.group == "unknown" for m in hiring_result.metrics
-                   if m.metric == "impact_ratio")
+    assert sr
+    assert all("unknown" in m.flags for m in sr)
+    assert not any(
+        m.group == "unknown" for m in hiring_result.metrics if m.metric == "impact_ratio"
+    )
     total = sum(g.n for g in hiring_result.dataset.groups if g.attribute == "sex")
     assert total == hiring_result.dataset.rows == 20_000
 
 
 def test_json_contract(hiring_result: AuditResult) -> None:
     doc = json.loads(hiring_result.to_json())
-    assert {"attribute", "group", "metric", "value", "n", "ci_low", "ci_high",
-            "p_value"} <= doc["metrics"][0].keys()
-    assert {"rule_id", "pack", "scope", "status", "observed", "threshold", "citation",
-            "message"} <= doc["findings"][0].keys()
+    assert {"attribute", "group", "metric", "value", "n", "ci_low", "ci_high", "p_value"} <= doc[
+        "metrics"
+    ][0].keys()
+    assert {
+        "rule_id",
+        "pack",
+        "scope",
+        "status",
+        "observed",
+        "threshold",
+        "citation",
+        "message",
+    } <= doc["findings"][0].keys()
     prov = doc["provenance"]
     assert len(prov["spec_sha256"]) == len(prov["data_sha256"]) == len(prov["model_sha256"]) == 64
     assert {"auditor", "lightgbm", "shap", "torch", "weasyprint"} <= prov["packages"].keys()
@@ -116,7 +147,8 @@ def test_same_inputs_give_identical_json(credit_case: DemoCase, credit_result: A
 def test_decisions_only_audit_matches_ground_truth(tmp_path: Path) -> None:
     """LL144-style audit of historical selections, no model: the README's ground truth."""
     spec = {
-        "name": "vendor-ll144", "domain": "hiring",
+        "name": "vendor-ll144",
+        "domain": "hiring",
         "data": {"path": str(REPO / "sample_data" / "hiring.csv")},
         "columns": {"id": "applicant_id", "decision": "hired"},
         "protected": ["sex", "race_ethnicity"],

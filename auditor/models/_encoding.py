@@ -47,19 +47,43 @@ def encode_frame(
     for j, name in enumerate(features.columns):
         col = features[name]
         if name in categories:
-            cats = pd.Index([str(c) for c in categories[name]])
-            codes = cats.get_indexer(pd.Index(col.astype("string").fillna("\0missing")))
+            codes = _category_codes(col, categories[name])
             out[:, j] = np.where(codes >= 0, codes, np.nan)
         elif pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
             out[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
         else:
-            sample = col.dropna().astype(str).head(3).tolist()
+            # show the values that are not numbers, not the first rows (often numbers)
+            text = col.notna() & pd.to_numeric(col, errors="coerce").isna()
+            shown = col[text] if text.any() else col.dropna()
+            sample = shown.astype(str).unique()[:3].tolist()
+            where = ""
+            if text.any():
+                rows = (np.flatnonzero(text.to_numpy()) + 1)[:5].tolist()
+                where = f" at row(s) {', '.join(map(str, rows))}"
             problems.append(
-                f"column '{name}' holds text (e.g. {sample}) but the model expects numbers"
+                f"column '{name}' holds text (e.g. {sample}{where}) but the model expects numbers"
             )
     if problems:
         raise ModelLoadError(f"{source}: the data do not fit the model.", problems=problems)
     return out
+
+
+def _category_codes(col: pd.Series, categories: Sequence[object]) -> np.ndarray:
+    """Position of each value in ``categories`` (-1 where absent).
+
+    Numeric categories match numeric data by value, as LightGBM matches them: integer
+    categories read back as floats (a CSV column with a blank) must still match.
+    """
+    numeric_cats = all(
+        isinstance(c, int | float | np.number) and not isinstance(c, bool) for c in categories
+    )
+    numeric_col = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+    if categories and numeric_cats and numeric_col:
+        index = pd.Index(np.asarray(categories, dtype=np.float64))
+        values = pd.Index(col.to_numpy(dtype=np.float64, na_value=np.nan))
+        return np.asarray(index.get_indexer(values))
+    index = pd.Index([str(c) for c in categories])
+    return np.asarray(index.get_indexer(pd.Index(col.astype("string").fillna("\0missing"))))
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

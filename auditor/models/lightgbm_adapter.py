@@ -45,11 +45,19 @@ class LightGBMAdapter:
         """Load a text model file, with a clear error when it is not one."""
         if not path.is_file():
             raise ModelLoadError(f"Model file not found: {path}")
-        head = path.read_bytes()[:64].lstrip()
-        if head.startswith(b"{"):
+        data = path.read_bytes()
+        if data[:64].lstrip().startswith(b"{"):
             raise ModelLoadError(
                 f"{path}: looks like a JSON dump (Booster.dump_model), which LightGBM cannot "
                 "load back; save the model with Booster.save_model() as a text file."
+            )
+        problem = _text_model_problem(data)
+        if problem:
+            # LightGBM's C++ parser reads past the end of a truncated file and crashes the
+            # whole process (SIGSEGV/abort), so the structure is checked before it runs.
+            raise ModelLoadError(
+                f"{path}: not a complete LightGBM model file ({problem}); it may be truncated "
+                "or corrupt. Save the model again with Booster.save_model()."
             )
         try:
             booster = lgb.Booster(model_file=str(path))
@@ -71,6 +79,42 @@ class LightGBMAdapter:
         """Probability of the favourable class (the raw score for non-binary objectives)."""
         raw = self.output(x)
         return sigmoid(raw) if self.output_space == "log-odds" else raw
+
+
+_TREE_SIZES_RE = re.compile(rb"^tree_sizes=([0-9 ]*)\r?$", re.MULTILINE)
+
+
+def _text_model_problem(data: bytes) -> str | None:
+    """Why ``data`` is not a structurally complete text model (None: it looks complete).
+
+    Checks what LightGBM's parser trusts without bounds checks: the ``tree_sizes`` byte
+    offsets of every tree, the ``end of trees`` marker and the parameters block.
+    """
+    if not data.lstrip().startswith(b"tree"):
+        return "it does not start with the 'tree' header"
+    end = data.find(b"\nend of trees")
+    if end < 0:
+        return "the 'end of trees' marker is missing"
+    start = data.find(b"\nTree=")
+    match = _TREE_SIZES_RE.search(data, 0, start if 0 <= start < end else end)
+    if match:
+        try:
+            sizes = [int(s) for s in match.group(1).split()]
+        except ValueError:
+            return "the tree_sizes header is malformed"
+        if start < 0 or start > end:
+            return "no tree follows the header"
+        offset = start + 1
+        for i, size in enumerate(sizes):
+            if not data.startswith(b"Tree=", offset):
+                return f"tree {i} is not where the header says it is"
+            offset += size
+        if offset > end + 1 or data[offset : end + 1].strip():
+            return "the trees do not add up to the sizes in the header"
+    params = data.find(b"\nparameters:", end)
+    if params >= 0 and data.find(b"\nend of parameters", params) < 0:
+        return "the parameters block is cut off"
+    return None
 
 
 def _categories(booster: lgb.Booster, names: tuple[str, ...]) -> dict[str, list[Any] | None]:

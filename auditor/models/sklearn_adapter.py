@@ -41,6 +41,7 @@ class PredictFunctionAdapter:
         self.feature_names = feature_names
         self.source = source
         self.categories: dict[str, list[object]] = {}
+        self.model: Any = None  # the estimator behind ``predict``, when there is one
 
     def encode(self, features: pd.DataFrame) -> np.ndarray:
         """Codes for text columns (categories learned from these data), numbers as is."""
@@ -92,18 +93,25 @@ def sklearn_adapter(
     """Adapter for an estimator with ``predict_proba`` (or ``decision_function``)."""
     classes = list(getattr(model, "classes_", [0, 1]))
     col = classes.index(favorable) if favorable in classes else len(classes) - 1
+    # an estimator fitted on an array gets an array (a frame would warn on every call)
+    by_name = hasattr(model, "feature_names_in_")
+
+    def inputs(frame: pd.DataFrame) -> Any:
+        return frame if by_name else frame.to_numpy()
+
     if hasattr(model, "predict_proba"):
 
         def predict(frame: pd.DataFrame) -> Any:
-            return model.predict_proba(frame)[:, col]
+            return model.predict_proba(inputs(frame))[:, col]
     elif hasattr(model, "predict"):
 
         def predict(frame: pd.DataFrame) -> Any:
-            return model.predict(frame)
+            return model.predict(inputs(frame))
     else:
         raise ModelLoadError(f"{source}: the object has no predict_proba or predict method.")
     adapter = PredictFunctionAdapter(predict, feature_names, source=source)
     adapter.kind = "sklearn"
+    adapter.model = model  # lets load_model check feature_names_in_ against the spec
     return adapter
 
 

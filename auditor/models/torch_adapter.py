@@ -7,6 +7,8 @@ pickled objects; a module class is imported from a dotted path the spec names.
 from __future__ import annotations
 
 import importlib
+import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from auditor.errors import ModelLoadError
 from auditor.models._encoding import encode_frame, sigmoid
 from auditor.models.base import OutputSpace
 from auditor.spec import ModelSpec
+
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _torch() -> Any:
@@ -66,7 +70,15 @@ class TorchAdapter:
             module = _from_state_dict(torch, path, spec)
         else:
             try:
-                module = torch.jit.load(str(path), map_location="cpu")
+                with warnings.catch_warnings():
+                    # TorchScript is deprecated upstream but still the portable format
+                    # users ship; the deprecation is not something they can act on here.
+                    warnings.filterwarnings(
+                        "ignore",
+                        message=r".*torch\.jit\.load.*deprecated",
+                        category=DeprecationWarning,
+                    )
+                    module = torch.jit.load(str(path), map_location="cpu")
             except (RuntimeError, ValueError, OSError) as exc:
                 raise ModelLoadError(
                     f"{path}: not a TorchScript file ({_first_line(exc)}). For a state dict, "
@@ -87,8 +99,25 @@ class TorchAdapter:
             ) from None
 
     def encode(self, features: pd.DataFrame) -> np.ndarray:
-        """All features must be numeric: a torch network has no category lists."""
-        return encode_frame(features, {}, source=self.source)
+        """All features must be numeric and present: a network has no missing-value path."""
+        x = encode_frame(features, {}, source=self.source)
+        missing = np.isnan(x)
+        if missing.any():
+            # NaN inputs give NaN scores, which would silently count as unfavourable
+            problems = []
+            for j in np.flatnonzero(missing.any(axis=0)):
+                rows = np.flatnonzero(missing[:, j]) + 1
+                shown = ", ".join(str(r) for r in rows[:5])
+                more = f" … ({len(rows)} in all)" if len(rows) > 5 else ""
+                problems.append(
+                    f"column '{features.columns[int(j)]}': missing value(s) at row(s) {shown}{more}"
+                )
+            raise ModelLoadError(
+                f"{self.source}: a torch model cannot take missing feature values; fill or "
+                "drop them before the audit.",
+                problems=problems,
+            )
+        return x
 
     def forward(self, x: Any) -> Any:
         """Differentiable output per row as a 1-D tensor (used by integrated gradients)."""
@@ -142,5 +171,5 @@ def _from_state_dict(torch: Any, path: Path, spec: ModelSpec) -> Any:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = _ANSI_RE.sub("", str(exc)).strip()  # torch colours some messages
     return text.splitlines()[0] if text else type(exc).__name__

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from auditor.policy.facts import Facts
 from auditor.policy.schema import (
@@ -213,6 +213,8 @@ def attestation(rule: Rule, check: Attestation, facts: Facts) -> list[Outcome]:
         return [Outcome("needs_attestation", check.evidence, None, None, fields)]
     if check.max_age_days is not None:
         try:
+            if isinstance(value, datetime):  # a timestamp from a dict spec: its date counts
+                value = value.date()
             when = value if isinstance(value, date) else date.fromisoformat(str(value))
         except ValueError:
             fields["detail"] = f"evidence.{check.evidence} must be a date (YYYY-MM-DD)"

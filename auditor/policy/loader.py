@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from auditor._resources import policies_dir
 from auditor.errors import PolicyLoadError
 from auditor.policy.schema import PackMeta, Rule
+from auditor.spec import SpecYamlLoader
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,14 @@ def load_pack(folder: Path) -> PolicyPack:
 
 def _read(path: Path) -> dict[str, object]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # dates stay text, so a bad one is reported by the schema with its rule and field
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SpecYamlLoader)
     except yaml.YAMLError as exc:
         raise PolicyLoadError(f"{path}: malformed YAML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyLoadError(f"{path}: cannot read ({exc})") from None
+    except ValueError as exc:  # e.g. an explicitly tagged !!timestamp that is no date
+        raise PolicyLoadError(f"{path}: invalid value ({exc})") from None
     if not isinstance(data, dict):
         raise PolicyLoadError(f"{path}: expected a mapping of keys to values")
     return data
