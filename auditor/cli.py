@@ -29,7 +29,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Manage the audit database.", no_args_is_help=True)
 policy_app = typer.Typer(help="Inspect the policy packs.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-app.add_typer(policy_app, name="policy")
+app.add_typer(policy_app, name="policies")
 
 out = Console()
 err = Console(stderr=True)

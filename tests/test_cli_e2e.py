@@ -71,10 +71,10 @@ def test_db_upgrade_and_policy_commands(sqlite_url: str) -> None:
     up = runner.invoke(app, ["db", "upgrade", "--db", sqlite_url])
     assert up.exit_code == 0
     assert "revision" in up.output
-    listed = runner.invoke(app, ["policy", "list"])
+    listed = runner.invoke(app, ["policies", "list"])
     assert listed.exit_code == 0
     assert "EEOC-UGESP-4D-FOUR-FIFTHS" in listed.output
-    valid = runner.invoke(app, ["policy", "validate"])
+    valid = runner.invoke(app, ["policies", "validate"])
     assert valid.exit_code == 0
     assert "all valid" in valid.output
 
