@@ -10,14 +10,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from auditor.errors import AuditorError
+from auditor._cli_common import DbOption, err, guard, out
+from auditor.cli_policies import policy_app
 from auditor.result import FINDING_STATUSES, SEVERITIES, AuditResult
 
 app = typer.Typer(
@@ -27,32 +27,8 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="Manage the audit database.", no_args_is_help=True)
-policy_app = typer.Typer(help="Inspect the policy packs.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policies")
-
-out = Console()
-err = Console(stderr=True)
-T = TypeVar("T")
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="Database URL (default: $AUDITOR_DATABASE_URL or sqlite:///auditor.db).",
-        envvar="AUDITOR_DATABASE_URL",
-        show_envvar=False,
-    ),
-]
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    """Run ``fn``; turn user errors into a message and exit code 2."""
-    try:
-        return fn()
-    except AuditorError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
 
 
 @contextmanager
@@ -107,7 +83,7 @@ def audit(
                 progress=progress,
             )
 
-    outcome = _guard(run)
+    outcome = guard(run)
     if not quiet:
         _print_summary(outcome.result)
         for label, value in (
@@ -136,7 +112,7 @@ def demo(
     """Train a LightGBM credit model and a PyTorch hiring model, audit both, store both."""
     from auditor.demo_runner import run_demo
 
-    cases = _guard(lambda: run_demo(out_dir, database_url=db, seed=seed, console=err))
+    cases = guard(lambda: run_demo(out_dir, database_url=db, seed=seed, console=err))
     _findings_table("Demo audits", [c.result for c in cases])
     for case in cases:
         out.print(f"PDF report: {case.pdf_path}", highlight=False, soft_wrap=True)
@@ -152,7 +128,7 @@ def db_upgrade(db: DbOption = None) -> None:
     """Create the database or upgrade it to the latest schema."""
     from auditor.store import open_store
 
-    store = _guard(lambda: open_store(db))
+    store = guard(lambda: open_store(db))
     out.print(f"{store.url} is at schema revision {store.head_revision()}.", highlight=False)
     store.dispose()
 
@@ -170,7 +146,7 @@ def verify_cmd(db: DbOption = None) -> None:
         finally:
             store.dispose()
 
-    report = _guard(run)
+    report = guard(run)
     out.print(f"{report.events} events, {report.audits} audits, {report.reports} reports checked.")
     if report.ok:
         out.print("[green]No alteration or deletion detected.[/]")
@@ -178,41 +154,6 @@ def verify_cmd(db: DbOption = None) -> None:
     for problem in report.problems:
         err.print(f"[red]- {escape(problem)}[/]", highlight=False)
     raise typer.Exit(1)
-
-
-@policy_app.command("list")
-def policy_list() -> None:
-    """List the policy packs and their rules."""
-    from auditor.policy import available_packs, load_packs
-
-    packs = _guard(lambda: load_packs(available_packs()))
-    for pack in packs:
-        out.print(
-            f"[bold]{escape(pack.meta.id)}[/] {escape(pack.meta.version)}: "
-            f"{escape(pack.meta.title)}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        for rule in pack.rules:
-            out.print(
-                f"  {rule.id}  [{rule.status}, {rule.severity}]  {escape(rule.citation)}",
-                highlight=False,
-                markup=False,
-                soft_wrap=True,
-            )
-
-
-@policy_app.command("validate")
-def policy_validate(
-    folder: Annotated[
-        Path | None, typer.Argument(help="Policies folder (default: shipped).")
-    ] = None,
-) -> None:
-    """Load every pack strictly; exit 2 naming the file and rule of any problem."""
-    from auditor.policy import available_packs, load_packs
-
-    packs = _guard(lambda: load_packs(available_packs(folder), folder))
-    out.print(f"{len(packs)} packs, {sum(len(p.rules) for p in packs)} rules: all valid.")
 
 
 _SHORT = {

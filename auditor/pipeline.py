@@ -40,6 +40,7 @@ from auditor.spec import AuditSpec, load_spec
 
 Progress = Callable[[str], None]
 _DISAGREEMENT_WARN = 0.01
+BOOTSTRAP_REPLICATES = 1000  # seeded count bootstrap for every ratio (cheap: O(groups))
 
 
 def run_audit(
@@ -74,7 +75,7 @@ def run_audit(
         timings[name] = round(time.perf_counter() - s, 4)
 
     with stage("load policies"):
-        packs = load_packs(spec.policies)
+        packs = load_packs(spec.policies, extra=spec.policy_folders())
     with stage("load data"):
         batch = load_decisions(spec)
         _check_control_groups(spec, batch)
@@ -93,7 +94,12 @@ def run_audit(
     with stage("measure"):
         control = _control_map(spec)
         metrics, references = compute_group_metrics(
-            batch, groups, min_group_size=spec.min_group_size, control=control
+            batch,
+            groups,
+            min_group_size=spec.min_group_size,
+            control=control,
+            bootstrap=BOOTSTRAP_REPLICATES,
+            seed=spec.seed,
         )
         proxies = proxy_scores(batch.features, batch.protected) if spec.columns.features else []
         summary = _attribution_summary(

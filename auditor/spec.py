@@ -94,6 +94,10 @@ class AuditSpec(_Strict):
     intersections: list[list[str]] = Field(default_factory=list)
     reference: Literal["highest"] | dict[str, str] = "highest"
     policies: list[str] = Field(default_factory=list)
+    policy_paths: list[str] = Field(
+        default_factory=list,
+        description="Folders with an organisation's own packs (one sub-folder per pack).",
+    )
     min_group_size: int = Field(30, ge=1)
     missing_protected: Literal["unknown", "error"] = "unknown"
     explain: ExplainSpec = Field(default_factory=ExplainSpec)
@@ -133,6 +137,10 @@ class AuditSpec(_Strict):
         canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
+    def policy_folders(self) -> list[Path]:
+        """The organisation's own pack folders, resolved against the spec's folder."""
+        return [self.resolve(p) for p in self.policy_paths]
+
     def intersection_names(self) -> list[str]:
         """Display names of the intersections, e.g. ``sex & race_ethnicity``."""
         return [" & ".join(combo) for combo in self.intersections]
@@ -171,11 +179,11 @@ def load_spec(source: str | Path | Mapping[str, Any], *, base_dir: Path | None =
         # every problem at once: the cross-field checks still run on the keys that are valid
         problems = _pydantic_problems(exc) + _partial_consistency_problems(raw, exc)
         raise SpecError(f"{name}: the audit spec is invalid.", problems=problems) from None
+    spec._base_dir = folder
+    spec._source = name
     problems = _consistency_problems(spec)
     if problems:
         raise SpecError(f"{name}: the audit spec is invalid.", problems=problems)
-    spec._base_dir = folder
-    spec._source = name
     return spec
 
 
@@ -300,7 +308,11 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
         problems.append("model.module: expected 'package.module:ClassName'")
     if spec.model is not None and spec.model.kind != "torch" and spec.model.module:
         problems.append("model.module: only used for torch state dicts")
-    known = available_packs()
+    extra = [spec.resolve(p) for p in spec.policy_paths] if ok("policy_paths") else []
+    for i, folder in enumerate(extra):
+        if not folder.is_dir():
+            problems.append(f"policy_paths.{i}: folder not found: {folder}")
+    known = available_packs(extra=[f for f in extra if f.is_dir()])
     for i, pack in enumerate(spec.policies if ok("policies") else []):
         if pack not in known:
             problems.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,22 +24,42 @@ class PolicyPack:
     folder: Path
 
 
-def available_packs(root: Path | None = None) -> list[str]:
-    """Ids of the packs shipped (folders with a ``pack.yaml``)."""
-    base = root or policies_dir()
-    return sorted(p.parent.name for p in base.glob("*/pack.yaml"))
+def pack_folders(root: Path | None = None, extra: Sequence[Path] = ()) -> dict[str, Path]:
+    """Pack id -> folder, over the shipped packs (or ``root``) and ``extra`` folders.
+
+    An extra folder may not reuse a shipped pack's id: a pack is identified by its id in
+    every audit result, so two packs with one id would make findings ambiguous.
+    """
+    found: dict[str, Path] = {}
+    for base in [root or policies_dir(), *extra]:
+        for meta in sorted(base.glob("*/pack.yaml")):
+            folder = meta.parent
+            if folder.name in found:
+                raise PolicyLoadError(
+                    f"{folder}: pack id '{folder.name}' is already provided by "
+                    f"{found[folder.name]}; give the organisation's pack another id."
+                )
+            found[folder.name] = folder
+    return found
 
 
-def load_packs(ids: list[str], root: Path | None = None) -> list[PolicyPack]:
+def available_packs(root: Path | None = None, extra: Sequence[Path] = ()) -> list[str]:
+    """Ids of the packs available (folders with a ``pack.yaml``)."""
+    return sorted(pack_folders(root, extra))
+
+
+def load_packs(
+    ids: list[str], root: Path | None = None, extra: Sequence[Path] = ()
+) -> list[PolicyPack]:
     """Load the named packs; unknown ids, malformed files and duplicate rule ids fail."""
-    base = root or policies_dir()
-    known = available_packs(base)
-    unknown = [i for i in ids if i not in known]
+    folders = pack_folders(root, extra)
+    unknown = [i for i in ids if i not in folders]
     if unknown:
         raise PolicyLoadError(
-            f"Unknown policy pack(s): {', '.join(unknown)}. Available: {', '.join(known)}."
+            f"Unknown policy pack(s): {', '.join(unknown)}. "
+            f"Available: {', '.join(sorted(folders))}."
         )
-    packs = [load_pack(base / i) for i in ids]
+    packs = [load_pack(folders[i]) for i in ids]
     seen: dict[str, Path] = {}
     for pack in packs:
         for rule in pack.rules:
@@ -56,7 +77,7 @@ def load_pack(folder: Path) -> PolicyPack:
     if not meta_file.is_file():
         raise PolicyLoadError(f"{folder}: no pack.yaml")
     try:
-        meta = PackMeta.model_validate(_read(meta_file))
+        meta = PackMeta.model_validate(read_yaml(meta_file))
     except ValidationError as exc:
         raise PolicyLoadError(
             f"{meta_file}: invalid pack metadata.",
@@ -68,7 +89,7 @@ def load_pack(folder: Path) -> PolicyPack:
     rules: list[Rule] = []
     ids: set[str] = set()
     for path in sorted((folder / "rules").glob("*.yaml")):
-        data = _read(path)
+        data = read_yaml(path)
         rule_id = data.get("id", "?") if isinstance(data, dict) else "?"
         try:
             rule = Rule.model_validate(data)
@@ -92,7 +113,7 @@ def load_pack(folder: Path) -> PolicyPack:
     return PolicyPack(meta, tuple(rules), folder)
 
 
-def _read(path: Path) -> dict[str, object]:
+def read_yaml(path: Path) -> dict[str, object]:
     try:
         # dates stay text, so a bad one is reported by the schema with its rule and field
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=SpecYamlLoader)

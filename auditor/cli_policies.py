@@ -1,0 +1,172 @@
+"""``auditor policies``: list, show and validate policy packs and their fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from auditor._cli_common import err, guard, out
+from auditor.policy.loader import PolicyPack
+from auditor.policy.schema import Rule
+
+policy_app = typer.Typer(help="Inspect and validate the policy packs.", no_args_is_help=True)
+
+ExtraOption = Annotated[
+    list[Path] | None,
+    typer.Option("--policy-path", help="Also read an organisation's packs from this folder."),
+]
+
+
+def _all_packs(extra: list[Path] | None) -> list[PolicyPack]:
+    from auditor.policy import available_packs, load_packs
+
+    folders = extra or []
+    return guard(lambda: load_packs(available_packs(extra=folders), extra=folders))
+
+
+def _print(text: str, *, markup: bool = False) -> None:
+    out.print(text, highlight=False, markup=markup, soft_wrap=True)
+
+
+@policy_app.command("list")
+def policies_list(
+    domain: Annotated[
+        str | None, typer.Option(help="Only rules for this domain: credit or hiring.")
+    ] = None,
+    jurisdiction: Annotated[
+        str | None, typer.Option(help="Only this jurisdiction or its parts, e.g. US or EU.")
+    ] = None,
+    policy_path: ExtraOption = None,
+) -> None:
+    """List the packs and their rules (id, status, severity, citation)."""
+    for pack in _all_packs(policy_path):
+        rules = [r for r in pack.rules if _matches(r, domain, jurisdiction)]
+        if not rules:
+            continue
+        advisory = " (advisory)" if pack.meta.advisory else ""
+        _print(
+            f"[bold]{escape(pack.meta.id)}[/] {escape(pack.meta.version)}{advisory}: "
+            f"{escape(pack.meta.title)}",
+            markup=True,
+        )
+        for rule in rules:
+            _print(f"  {rule.id}  [{rule.status}, {rule.domain}, {rule.severity}]  {rule.citation}")
+
+
+@policy_app.command("show")
+def policies_show(
+    rule_id: Annotated[str, typer.Argument(help="A rule id, e.g. EEOC-UGESP-4D-FOUR-FIFTHS.")],
+    policy_path: ExtraOption = None,
+) -> None:
+    """Print one rule in plain language, with its citation, status and sources."""
+    for pack in _all_packs(policy_path):
+        for rule in pack.rules:
+            if rule.id.upper() == rule_id.upper():
+                _show(pack, rule)
+                return
+    err.print(f"[bold red]error:[/] no rule '{escape(rule_id)}'; see `auditor policies list`.")
+    raise typer.Exit(2)
+
+
+@policy_app.command("validate")
+def policies_validate(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="A pack folder, or a folder of packs (default: the shipped packs)."),
+    ] = None,
+) -> None:
+    """Load packs strictly and run their fixtures; exit 2 naming any problem."""
+    from auditor.policy import available_packs, load_pack, load_packs
+    from auditor.policy.fixtures import FixtureResult, run_fixtures
+
+    def load() -> list[PolicyPack]:
+        if path is not None and (path / "pack.yaml").is_file():
+            return [load_pack(path)]
+        return load_packs(available_packs(path), path)
+
+    def fixtures() -> list[FixtureResult]:
+        return [r for pack in packs for r in run_fixtures(pack)]
+
+    packs = guard(load)
+    results = guard(fixtures)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        err.print(
+            f"fixture failed: {r.file} case '{r.case}': expected {sorted(r.expected)}, "
+            f"got {sorted(r.got)}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    rules = sum(len(p.rules) for p in packs)
+    if failed:
+        raise typer.Exit(2)
+    _print(f"{len(packs)} packs, {rules} rules, {len(results)} fixture cases: all valid.")
+
+
+def _matches(rule: Rule, domain: str | None, jurisdiction: str | None) -> bool:
+    if domain and rule.domain not in (domain, "both"):
+        return False
+    return not jurisdiction or rule.jurisdiction.upper().startswith(jurisdiction.upper())
+
+
+def _show(pack: PolicyPack, rule: Rule) -> None:
+    until = f" until {rule.effective_until}" if rule.effective_until else ""
+    since = f"from {rule.effective_from}" if rule.effective_from else "no date in force"
+    lines = [
+        f"{rule.id}: {rule.title}",
+        f"  pack        {pack.meta.id} {pack.meta.version}"
+        + (" (advisory: can flag, never fail)" if pack.meta.advisory else ""),
+        f"  citation    {rule.citation}",
+        f"  instrument  {rule.instrument}",
+        f"  status      {rule.status}, {since}{until}",
+        f"  applies to  {rule.domain} decisions, jurisdiction {rule.jurisdiction}",
+        f"  kind        {rule.kind} check ({rule.check.type}), severity {rule.severity}",
+        f"  basis       {_basis(rule)}",
+        f"  checks      {_describe(rule)}",
+    ]
+    if rule.notes:
+        lines.append(f"  notes       {' '.join(rule.notes.split())}")
+    lines += [f"  source      {s}" for s in rule.sources]
+    for line in lines:
+        _print(line)
+
+
+def _basis(rule: Rule) -> str:
+    return {
+        "law": "the requirement is set by the instrument itself",
+        "convention": "the threshold is a practitioner convention, not set by law",
+        "guidance": "regulator guidance, not binding law",
+    }[rule.basis]
+
+
+def _describe(rule: Rule) -> str:
+    c = rule.check
+    if c.type == "ratio_threshold":
+        return (
+            f"every group's {c.metric.replace('_', ' ')} is at least {c.min:g}, judged "
+            f"with a significance test at {c.alpha:g}; small groups give insufficient "
+            "evidence"
+        )
+    if c.type == "disclosure_table":
+        return (
+            f"selection/scoring rates and impact ratios are computed for "
+            f"{', '.join(c.groupings)}, with the unknown category counted (no threshold)"
+        )
+    if c.type == "proxy_scan":
+        parts = []
+        if c.name_patterns:
+            parts.append(f"no feature name matches {', '.join(c.name_patterns)}")
+        if c.max_association is not None:
+            parts.append(
+                f"features associated with a protected attribute at "
+                f"{c.max_association:g} or more are flagged for review"
+            )
+        return "; ".join(parts)
+    if c.type == "attestation":
+        age = f", dated within {c.max_age_days} days" if c.max_age_days else ""
+        return f"the spec attests evidence.{c.evidence}{age}"
+    return "attributions were computed and reproduce the model output within tolerance"

@@ -1,0 +1,135 @@
+"""Every shipped rule's fixtures, the policies CLI, and organisation pack folders."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import auditor
+from auditor._resources import policies_dir
+from auditor.cli import app
+from auditor.errors import PolicyLoadError
+from auditor.policy import available_packs, load_pack, load_packs
+from auditor.policy.fixtures import run_fixtures
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+PACKS = available_packs()
+
+
+@pytest.mark.parametrize("pack_id", PACKS)
+def test_every_rule_has_passing_fixtures(pack_id: str) -> None:
+    pack = load_pack(policies_dir() / pack_id)
+    results = run_fixtures(pack)
+    assert {r.rule_id for r in results} == {r.id for r in pack.rules}
+    failed = [(r.case, sorted(r.expected), sorted(r.got)) for r in results if not r.ok]
+    assert not failed
+    statuses = {s for r in results for _, s in r.expected}
+    assert len(statuses) >= 2, f"{pack_id}: fixtures should cover more than one outcome"
+
+
+def _copy_pack(tmp_path: Path, pack_id: str) -> Path:
+    dest = tmp_path / "packs" / pack_id
+    shutil.copytree(policies_dir() / pack_id, dest)
+    return dest
+
+
+def test_a_wrong_expectation_fails_validation(tmp_path: Path) -> None:
+    pack = _copy_pack(tmp_path, "eeoc_ugesp")
+    fixture = pack / "fixtures" / "EEOC-UGESP-4D-FOUR-FIFTHS.yaml"
+    fixture.write_text(fixture.read_text().replace("status: fail}", "status: pass}", 1))
+    res = runner.invoke(app, ["policies", "validate", str(pack)])
+    assert res.exit_code == 2
+    assert "fixture failed" in res.output
+    assert "EEOC-UGESP-4D-FOUR-FIFTHS.yaml" in res.output
+
+
+def test_a_rule_without_fixtures_is_an_error(tmp_path: Path) -> None:
+    pack = _copy_pack(tmp_path, "gdpr")
+    (pack / "fixtures" / "GDPR-35-DPIA.yaml").unlink()
+    with pytest.raises(PolicyLoadError, match="GDPR-35-DPIA"):
+        run_fixtures(load_pack(pack))
+    res = runner.invoke(app, ["policies", "validate", str(pack)])
+    assert res.exit_code == 2
+    assert "without fixtures" in res.output
+
+
+def test_show_prints_citation_status_and_basis() -> None:
+    res = runner.invoke(app, ["policies", "show", "nyc-ll144-5-301-impact-ratio"])
+    assert res.exit_code == 0, res.output
+    for text in ("6 RCNY 5-301", "binding, from 2023-07-05", "no threshold"):
+        assert text in res.output
+    missing = runner.invoke(app, ["policies", "show", "NO-SUCH-RULE"])
+    assert missing.exit_code == 2
+    assert "no rule 'NO-SUCH-RULE'" in missing.output
+
+
+def test_list_filters_by_domain_and_jurisdiction() -> None:
+    credit = runner.invoke(app, ["policies", "list", "--domain", "credit"]).output
+    assert "FL-DI-AIR" in credit
+    assert "EEOC-UGESP-4D-FOUR-FIFTHS" not in credit
+    eu = runner.invoke(app, ["policies", "list", "--jurisdiction", "EU"]).output
+    assert "GDPR-35-DPIA" in eu
+    assert "FL-DI-AIR" not in eu
+
+
+def _org_pack(root: Path, pack_id: str = "acme") -> Path:
+    folder = root / pack_id
+    (folder / "rules").mkdir(parents=True)
+    (folder / "pack.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "id": pack_id,
+                "title": "ACME internal standard",
+                "version": "1.0",
+                "instrument": "ACME model-risk policy MRP-7",
+                "jurisdiction": "ACME",
+                "description": "Internal screens.",
+            }
+        )
+    )
+    rule = yaml.safe_load(
+        (policies_dir() / "eeoc_ugesp/rules/EEOC-UGESP-4D-FOUR-FIFTHS.yaml").read_text()
+    )
+    rule.update(
+        id="ACME-IR-090",
+        title="Impact ratio at least 0.9",
+        domain="both",
+        citation="MRP-7 §3",
+        instrument="ACME MRP-7",
+        jurisdiction="ACME",
+        effective_from="2020-01-01",
+        sources=["MRP-7"],
+    )
+    rule["check"]["min"] = 0.9
+    (folder / "rules" / "ACME-IR-090.yaml").write_text(yaml.safe_dump(rule))
+    return root
+
+
+def test_spec_policy_paths_add_an_organisation_pack(tmp_path: Path) -> None:
+    root = _org_pack(tmp_path / "org")
+    spec = {
+        "name": "org-pack",
+        "domain": "hiring",
+        "data": {"path": str(REPO / "sample_data" / "hiring.csv")},
+        "columns": {"id": "applicant_id", "decision": "hired"},
+        "protected": ["sex"],
+        "policies": ["acme"],
+        "policy_paths": [str(root)],
+    }
+    result = auditor.run_audit(spec)
+    assert {f.rule_id for f in result.findings} == {"ACME-IR-090"}
+    assert result.provenance.policy_packs == {"acme": "1.0"}
+    without = {k: v for k, v in spec.items() if k != "policy_paths"}
+    with pytest.raises(auditor.AuditorError, match="unknown policy pack 'acme'"):
+        auditor.load_spec(without)
+
+
+def test_an_organisation_pack_cannot_reuse_a_shipped_id(tmp_path: Path) -> None:
+    root = _org_pack(tmp_path / "org", pack_id="gdpr")
+    with pytest.raises(PolicyLoadError, match="already provided"):
+        load_packs(["gdpr"], extra=[root])
