@@ -133,3 +133,14 @@ def test_an_organisation_pack_cannot_reuse_a_shipped_id(tmp_path: Path) -> None:
     root = _org_pack(tmp_path / "org", pack_id="gdpr")
     with pytest.raises(PolicyLoadError, match="already provided"):
         load_packs(["gdpr"], extra=[root])
+
+
+def test_shipped_json_schema_is_current() -> None:
+    import json
+
+    from auditor.policy.schema import rule_json_schema
+
+    shipped = json.loads((policies_dir() / "rule.schema.json").read_text())
+    assert shipped == json.loads(json.dumps(rule_json_schema())), (
+        "regenerate policies/rule.schema.json (see README, Policy packs)"
+    )

@@ -124,3 +124,11 @@ class PackMeta(_Strict):
     jurisdiction: str
     advisory: bool = False
     description: str
+
+
+def rule_json_schema() -> dict[str, object]:
+    """JSON Schema of a rule file (shipped as ``policies/rule.schema.json``)."""
+    schema = Rule.model_json_schema(by_alias=True)
+    schema["$id"] = "https://auditor.invalid/schemas/policy-rule.json"
+    schema["title"] = "auditor policy rule"
+    return schema
