@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
 import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from auditor.metrics import (
 )
 from auditor.models import ModelAdapter, load_model
 from auditor.policy import Facts, evaluate, load_packs
-from auditor.provenance import file_sha256, files_sha256, package_versions
+from auditor.provenance import current_user, file_sha256, files_sha256, package_versions
 from auditor.result import (
     AttributionSummary,
     AuditResult,
@@ -139,7 +138,7 @@ def run_audit(
             finished_at=finished.isoformat(timespec="seconds"),
             duration_s=round(time.perf_counter() - t0, 3),
             timings=timings,
-            user=_user(),
+            user=current_user(),
             host=socket.gethostname(),
         ),
     )
@@ -282,15 +281,3 @@ def _provenance(spec: AuditSpec, packs: list[Any]) -> Provenance:
         policy_packs={p.meta.id: p.meta.version for p in packs},
         seed=spec.seed,
     )
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def audit_date_today() -> date:
-    """Today's date in UTC (the default audit date)."""
-    return datetime.now(UTC).date()

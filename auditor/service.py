@@ -6,7 +6,6 @@ nothing but an ``audit.failed`` event.
 
 from __future__ import annotations
 
-import getpass
 import os
 import tempfile
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 
 from auditor.errors import AuditorError
 from auditor.pipeline import Progress, run_audit
+from auditor.provenance import current_user
 from auditor.result import AuditResult
 from auditor.spec import AuditSpec, load_spec
 
@@ -96,7 +96,7 @@ def _record_failure(db: Any, spec: AuditSpec, exc: AuditorError) -> None:
     try:
         with db.session() as session:
             record_failed_run(
-                session, name=spec.name, source=spec.source, error=str(exc), user=_user()
+                session, name=spec.name, source=spec.source, error=str(exc), user=current_user()
             )
     except AuditorError:
         pass  # the original error is the one the user needs to see
@@ -112,10 +112,3 @@ def stage_file(path: Path, data: bytes) -> Path:
     except OSError as exc:
         raise AuditorError(f"Cannot write {path}: {exc.strerror or exc}.") from None
     return Path(tmp)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
