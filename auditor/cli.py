@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditor._cli_common import DbOption, err, guard, out
+from auditor.cli_ops import db_prune, history, schedule_app, scheduler
 from auditor.cli_policies import policy_app
 from auditor.result import FINDING_STATUSES, SEVERITIES, AuditResult
 
@@ -179,6 +180,13 @@ def _print_summary(result: AuditResult) -> None:
     _findings_table(f"Findings of audit {result.audit_id}", [result])
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+
+
+# commands defined in their own modules
+app.add_typer(schedule_app, name="schedule")
+app.command("scheduler")(scheduler)
+app.command("history")(history)
+db_app.command("prune")(db_prune)
 
 
 def main() -> None:

@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect, make_url, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, inspect, make_url, select, text
 
 from auditor.errors import StorageError
 from auditor.result import AuditResult
@@ -36,13 +31,11 @@ from auditor.store import (
     save_audit,
     verify,
 )
-from auditor.store.models import Base, Event, Schedule
+from auditor.store.models import Base, Event, Schedule, ScheduleRun
+from tests._db import PG_URL, TABLES, db_url, pg_admin, raw, row_counts, store
 from tests.factories import make_result
 
-PG_URL = os.environ.get(
-    "AUDITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-TABLES = [t.name for t in Base.metadata.sorted_tables]
+__all__ = ["db_url", "pg_admin", "store"]  # fixtures used by name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,55 +55,6 @@ def started(result: AuditResult, hour: int) -> AuditResult:
     return dataclasses.replace(result, run=run)
 
 
-def row_counts(store: Store) -> dict[str, int]:
-    with store.engine.connect() as conn:
-        return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one() for t in TABLES}
-
-
-def raw(store: Store, sql: str, **params: object) -> None:
-    with store.engine.begin() as conn:
-        conn.execute(text(sql), params)
-
-
-@pytest.fixture(scope="session")
-def pg_admin() -> Iterator[Engine]:
-    engine = create_engine(PG_URL)
-    try:
-        with engine.connect():
-            pass
-    except OperationalError as exc:
-        engine.dispose()
-        where = make_url(PG_URL).render_as_string(hide_password=True)
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {where} is unreachable and $CI is set: {exc}")
-        pytest.skip(f"PostgreSQL server not reachable at {where}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/audit.db"
-        return
-    admin: Engine = request.getfixturevalue("pg_admin")
-    schema = f"auditor_test_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    with open_store(db_url) as opened:
-        yield opened
-
-
 @pytest.fixture
 def filled(store: Store) -> list[str]:
     """Three audits with reports, one failed run and one re-rendered report."""
@@ -127,17 +71,18 @@ def filled(store: Store) -> list[str]:
 def test_upgrade_from_empty_matches_models_and_is_idempotent(db_url: str) -> None:
     with open_store(db_url, upgrade=False) as store:
         assert inspect(store.engine).get_table_names() == []
-        assert store.upgrade() == "0001"
+        head = store.head_revision()
+        assert store.upgrade() == head == "0002"
         with store.engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == {*TABLES, "alembic_version"}
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
         before = row_counts(store)
-        assert store.upgrade() == "0001"
+        assert store.upgrade() == head
         assert row_counts(store) == before
         with store.engine.connect() as conn:
             versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
-        assert [v for (v,) in versions] == ["0001"]
+        assert [v for (v,) in versions] == [head]
 
 
 def test_upgrade_refuses_a_newer_database(store: Store) -> None:
@@ -378,3 +323,30 @@ def test_store_url_masks_password(pg_admin: Engine) -> None:
     with open_store(url, upgrade=False) as store:
         assert ":***@" in store.url
         assert "s3cret" not in store.url + repr(store)
+
+
+def test_upgrade_from_0001_keeps_schedule_runs(db_url: str) -> None:
+    from alembic import command
+
+    with open_store(db_url, upgrade=False) as store:
+        config = store.alembic_config()
+        with store.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+        raw(
+            store,
+            "INSERT INTO schedules (name, spec_path, cron, enabled, created_at) "
+            "VALUES ('w', 's.yaml', '@daily', :t, :c)",
+            t=True,
+            c=datetime(2026, 11, 1, tzinfo=UTC),
+        )
+        raw(
+            store,
+            "INSERT INTO schedule_runs (schedule_id, started_at, status) "
+            "VALUES (1, :c, 'completed')",
+            c=datetime(2026, 11, 2, tzinfo=UTC),
+        )
+        assert store.upgrade() == store.head_revision()
+        with store.session() as session:
+            run = session.scalars(select(ScheduleRun)).one()
+            assert (run.status, run.scheduled_for, run.duration_s) == ("completed", None, None)

@@ -14,16 +14,27 @@ from auditor.store.repository import (
     add_report,
     get_report,
     list_audits,
+    load_history,
     load_result,
     record_failed_run,
     save_audit,
     verify,
 )
+from auditor.store.retention import (
+    DEFAULT_RETENTION,
+    PruneReport,
+    RetentionError,
+    prune,
+    retention_settings,
+)
 
 __all__ = [
+    "DEFAULT_RETENTION",
     "AuditRow",
+    "PruneReport",
     "ReportLike",
     "ReportRow",
+    "RetentionError",
     "Store",
     "VerifyReport",
     "add_report",
@@ -31,10 +42,13 @@ __all__ = [
     "default_database_url",
     "get_report",
     "list_audits",
+    "load_history",
     "load_result",
     "mask_url",
     "open_store",
+    "prune",
     "record_failed_run",
+    "retention_settings",
     "save_audit",
     "verify",
 ]

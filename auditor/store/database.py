@@ -28,6 +28,8 @@ from auditor.errors import StorageError
 ENV_VAR = "AUDITOR_DATABASE_URL"
 DEFAULT_URL = "sqlite:///auditor.db"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+"""How long a SQLite writer waits for another one's lock before giving up."""
 
 
 def default_database_url() -> str:
@@ -88,6 +90,7 @@ def _create_engine(url: str) -> Engine:
         raise _error(display, _reason(exc, secret)) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
     try:
         with engine.connect():
             pass
@@ -98,9 +101,24 @@ def _create_engine(url: str) -> Engine:
 
 
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    # SQLAlchemy, not the sqlite3 module, starts transactions (see _sqlite_on_begin)
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    # concurrent writers (two schedulers, an audit and a prune) wait for the lock
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    """SQLite: a single writer. Every transaction takes the write lock when it begins.
+
+    A deferred transaction that reads first and writes later can deadlock against
+    another writer and fail at once with "database is locked"; taking the lock up front
+    makes concurrent writers (two schedulers, an audit, a prune) queue instead, waiting
+    up to the busy timeout.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Store:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -230,6 +231,8 @@ class ScheduleRun(Base):
     """One run of a schedule, and the audit it produced (if any)."""
 
     __tablename__ = "schedule_runs"
+    # one run per schedule and fire time: a second claim of the same slot fails loudly
+    __table_args__ = (UniqueConstraint("schedule_id", "scheduled_for"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     schedule_id: Mapped[int] = mapped_column(
@@ -240,5 +243,8 @@ class ScheduleRun(Base):
     status: Mapped[str] = mapped_column(String(32))
     audit_id: Mapped[str | None] = mapped_column(ForeignKey("audits.id", ondelete="SET NULL"))
     error: Mapped[str | None] = mapped_column(Text)
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """The fire time this run was claimed for (missed slots collapse into the latest)."""
+    duration_s: Mapped[float | None] = mapped_column(Float)
 
     schedule: Mapped[Schedule] = relationship(back_populates="runs")

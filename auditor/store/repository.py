@@ -20,6 +20,7 @@ from auditor.errors import StorageError
 from auditor.result import FINDING_STATUSES, AuditResult
 from auditor.store.events import append_event, check_chain
 from auditor.store.models import Audit, FindingRow, Metric, Report
+from auditor.store.retention import DB_PRUNED
 
 AUDIT_COMPLETED = "audit.completed"
 AUDIT_FAILED = "audit.failed"
@@ -239,6 +240,16 @@ def list_audits(session: Session, *, name: str | None = None, limit: int = 50) -
     return [_audit_row(a) for a in session.scalars(stmt)]
 
 
+def load_history(session: Session, name: str, *, limit: int = 20) -> list[AuditResult]:
+    """The stored results of the audit called ``name``: the newest ``limit``, oldest first."""
+    if limit < 1:
+        raise ValueError(
+            f"The 'limit' parameter of load_history must be >= 1. Got {limit} instead."
+        )
+    ids = [row.id for row in list_audits(session, name=name, limit=limit)]
+    return [load_result(session, audit_id) for audit_id in reversed(ids)]
+
+
 def _audit_row(a: Audit) -> AuditRow:
     counts: dict[str, int] = {s: int(getattr(a, f"findings_{s}")) for s in FINDING_STATUSES}
     return AuditRow(
@@ -304,13 +315,19 @@ def verify(session: Session) -> VerifyReport:
     """Check the event chain, every audit's JSON digest and every report's SHA-256.
 
     Digests are compared both with the stored column and with the value recorded in
-    the event log, so rewriting a document together with its digest is also caught.
+    the event log, so rewriting a document together with its digest is also caught. An
+    audit recorded in the log but missing from the store is reported unless a
+    ``db.pruned`` event (retention) records its deletion.
     """
     chain = check_chain(session)
     problems = list(chain.problems)
     logged_results: dict[str, tuple[int, Any]] = {}
     logged_reports: dict[str, set[Any]] = {}
+    pruned: set[str] = set()
     for event_id, kind, payload in chain.payloads:
+        ids = payload.get("audit_ids") if kind == DB_PRUNED else None
+        if isinstance(ids, list):
+            pruned.update(i for i in ids if isinstance(i, str))
         audit_id = payload.get("audit_id")
         if kind == AUDIT_COMPLETED and isinstance(audit_id, str):
             logged_results[audit_id] = (event_id, payload.get("result_sha256"))
@@ -318,6 +335,7 @@ def verify(session: Session) -> VerifyReport:
             logged_reports.setdefault(audit_id, set()).add(payload.get("report_sha256"))
 
     n_audits = 0
+    present: set[str] = set()
     audits = session.execute(
         select(Audit.id, Audit.result_json, Audit.result_sha256)
         .order_by(Audit.id)
@@ -325,6 +343,7 @@ def verify(session: Session) -> VerifyReport:
     )
     for audit_id, result_json, result_sha256 in audits:
         n_audits += 1
+        present.add(audit_id)
         actual = _sha256(result_json)
         if actual != result_sha256:
             problems.append(
@@ -337,6 +356,13 @@ def verify(session: Session) -> VerifyReport:
             problems.append(
                 f"audit {audit_id}: result JSON differs from the digest recorded "
                 f"in event {logged[0]} (altered)"
+            )
+
+    for audit_id, (event_id, _) in sorted(logged_results.items(), key=lambda kv: kv[1][0]):
+        if audit_id not in present and audit_id not in pruned:
+            problems.append(
+                f"audit {audit_id}: recorded in event {event_id} but missing from the store, "
+                f"and no {DB_PRUNED} event records its deletion (deleted outside auditor)"
             )
 
     n_reports = 0
