@@ -20,9 +20,12 @@ from auditor.explain import AttributionSet, explain_matrix, get_explainer
 from auditor.metrics import (
     attribution_slices,
     compute_group_metrics,
+    gap_decomposition,
     global_importance,
     groupings,
+    proxy_ranking,
     proxy_scores,
+    slice_search,
 )
 from auditor.models import ModelAdapter, load_model
 from auditor.policy import Facts, evaluate, load_packs
@@ -39,6 +42,7 @@ from auditor.spec import AuditSpec, load_spec
 
 Progress = Callable[[str], None]
 _DISAGREEMENT_WARN = 0.01
+BOOTSTRAP_REPLICATES = 1000  # seeded count bootstrap for every ratio (cheap: O(groups))
 
 
 def run_audit(
@@ -92,11 +96,24 @@ def run_audit(
     with stage("measure"):
         control = _control_map(spec)
         metrics, references = compute_group_metrics(
-            batch, groups, min_group_size=spec.min_group_size, control=control
+            batch,
+            groups,
+            min_group_size=spec.min_group_size,
+            control=control,
+            bootstrap=BOOTSTRAP_REPLICATES,
+            seed=spec.seed,
         )
+        if spec.columns.features and batch.decisions is not None:
+            # worst-off (attribute x feature bin) slices, BH-controlled: usually none
+            metrics += slice_search(
+                batch.features, batch.protected, batch.decisions, min_size=spec.min_group_size
+            )
         proxies = proxy_scores(batch.features, batch.protected) if spec.columns.features else []
+        outputs = None
+        if attributions is not None and model is not None and x is not None:
+            outputs = model.output(x[attributions.row_index])
         summary = _attribution_summary(
-            spec, batch, attributions, reason, groups, references, proxies, warnings
+            spec, batch, attributions, reason, groups, references, proxies, warnings, outputs
         )
     dataset = _dataset_summary(spec, batch, decisions_from)
     audit_date = spec.audit_date or started.date()
@@ -195,9 +212,37 @@ def _attribution_summary(
     references: dict[str, str | None],
     proxies: list[Any],
     warnings: list[str],
+    outputs: np.ndarray | None = None,
 ) -> AttributionSummary:
+    features = batch.features if spec.columns.features else None
     if attributions is None:
-        return AttributionSummary(computed=False, reason=reason, proxies=tuple(proxies))
+        ranking = proxy_ranking(features, batch.protected, []) if features is not None else []
+        return AttributionSummary(
+            computed=False, reason=reason, proxies=tuple(proxies), proxy_ranking=tuple(ranking)
+        )
+    decompositions = []
+    if outputs is not None:
+        for g in groups:
+            labels = batch.group_labels(list(g.attributes)).to_numpy()[attributions.row_index]
+            decompositions += gap_decomposition(
+                g.name,
+                labels,
+                attributions.values,
+                attributions.base_values,
+                np.asarray(outputs, dtype=np.float64),
+                attributions.feature_names,
+                references.get(g.name),
+            )
+    explained = batch.features.iloc[attributions.row_index].reset_index(drop=True)
+    ranking = (
+        proxy_ranking(
+            explained,
+            batch.protected.iloc[attributions.row_index].reset_index(drop=True),
+            [d for d in decompositions if d.attribute in batch.protected.columns],
+        )
+        if features is not None
+        else []
+    )
     tol = spec.explain.tolerance or get_explainer(attributions.method).default_tolerance
     if attributions.additivity_error > tol:
         warnings.append(
@@ -218,6 +263,8 @@ def _attribution_summary(
         groups=tuple(attribution_slices(batch, attributions, groups, references)),
         proxies=tuple(proxies),
         params={k: v for k, v in attributions.params.items() if k != "baseline_values"},
+        gap_decomposition=tuple(decompositions),
+        proxy_ranking=tuple(ranking),
     )
 
 

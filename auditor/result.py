@@ -48,6 +48,11 @@ class MetricRecord:
     p_value: float | None = None
     reference: str | None = None
     flags: tuple[str, ...] = ()
+    # added by the metrics engine (issue 3); JSON written before reads back with defaults
+    p_value_adjusted: float | None = None  # Holm, across the metric's family of comparisons
+    shortfall: float | None = None  # selections needed for parity: rate_ref * n - count
+    flip_test: bool | None = None  # one changed selection moves the ratio across 0.8
+    detail: dict[str, float] = field(default_factory=dict)  # e.g. bootstrap interval, bin
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,39 @@ class ProxyScore:
 
 
 @dataclass(frozen=True)
+class GapDecomposition:
+    """The gap in mean model output between a group and the reference, split by feature.
+
+    With additive attributions (output = base + sum of attributions) the output gap is the
+    base difference (0 for a shared base) plus the per-feature mean-attribution gaps;
+    ``residual`` is what the attributions leave unexplained (their additivity error).
+    """
+
+    attribute: str
+    group: str
+    reference: str
+    n: int
+    n_reference: int
+    output_gap: float
+    base_gap: float
+    contributions: dict[str, float]
+    residual: float
+
+
+@dataclass(frozen=True)
+class ProxyRank:
+    """A feature's power to predict a protected group, with its share of the output gap."""
+
+    feature: str
+    attribute: str
+    group: str
+    auc: float
+    gap_share: float | None
+    contribution: float | None
+    score: float
+
+
+@dataclass(frozen=True)
 class AttributionSummary:
     """Global and per-group attribution summaries, or why none were computed."""
 
@@ -101,6 +139,8 @@ class AttributionSummary:
     proxies: tuple[ProxyScore, ...] = ()
     reason: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    gap_decomposition: tuple[GapDecomposition, ...] = ()
+    proxy_ranking: tuple[ProxyRank, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -228,6 +268,10 @@ class AuditResult:
                     "feature_names": tuple(at["feature_names"]),
                     "groups": tuple(GroupAttribution(**g) for g in at["groups"]),
                     "proxies": tuple(ProxyScore(**p) for p in at["proxies"]),
+                    "gap_decomposition": tuple(
+                        GapDecomposition(**g) for g in at.get("gap_decomposition", ())
+                    ),
+                    "proxy_ranking": tuple(ProxyRank(**p) for p in at.get("proxy_ranking", ())),
                 }
             ),
             findings=tuple(Finding(**f) for f in data["findings"]),

@@ -2,8 +2,10 @@
 
 from auditor.metrics.attribution_slices import attribution_slices, global_importance
 from auditor.metrics.counts import GroupCounts, count_groups
+from auditor.metrics.gap import gap_decomposition, proxy_ranking
 from auditor.metrics.group_metrics import Grouping, compute_group_metrics, groupings
 from auditor.metrics.proxies import proxy_scores
+from auditor.metrics.slices import slice_search
 from auditor.metrics.stats import ratio_interval, two_proportion_p, wilson_interval
 
 __all__ = [
@@ -12,10 +14,13 @@ __all__ = [
     "attribution_slices",
     "compute_group_metrics",
     "count_groups",
+    "gap_decomposition",
     "global_importance",
     "groupings",
+    "proxy_ranking",
     "proxy_scores",
     "ratio_interval",
+    "slice_search",
     "two_proportion_p",
     "wilson_interval",
 ]

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from auditor.batch import UNKNOWN, DecisionBatch
-from auditor.metrics.counts import GroupCounts, count_groups
+from auditor.metrics.counts import GroupCounts, RowKeys, count_codes, group_codes
+from auditor.metrics.disparities import (
+    calibration_records,
+    chi_square_record,
+    difference_records,
+    score_records,
+)
+from auditor.metrics.practical import adjust_holm, practical
 from auditor.metrics.stats import ratio_interval, two_proportion_p, wilson_interval
 from auditor.result import MetricRecord
 
@@ -60,6 +67,29 @@ RATES: tuple[RateMetric, ...] = (
         None,
         lambda c: None if c.negatives is None else (c.false_positives or 0, c.negatives),
     ),
+    RateMetric(
+        "fnr",
+        None,
+        lambda c: None if c.positives is None else (c.false_negatives or 0, c.positives),
+    ),
+    RateMetric(
+        "ppv",
+        None,
+        lambda c: (
+            None
+            if c.positives is None
+            else (c.true_positives or 0, (c.true_positives or 0) + (c.false_positives or 0))
+        ),
+    ),
+    RateMetric(
+        "accuracy",
+        None,
+        lambda c: (
+            None
+            if c.positives is None
+            else ((c.true_positives or 0) + (c.true_negatives or 0), c.n)
+        ),
+    ),
 )
 
 
@@ -76,28 +106,73 @@ def compute_group_metrics(
     *,
     min_group_size: int,
     control: dict[str, str] | None = None,
+    bootstrap: int = 0,
+    seed: int = 0,
+    flip_line: float = 0.8,
 ) -> tuple[list[MetricRecord], dict[str, str | None]]:
-    """All group metrics, and the highest-rate reference group per grouping."""
+    """All group metrics, and the highest-rate reference group per grouping.
+
+    ``bootstrap`` > 0 adds a seeded percentile interval from that many count-bootstrap
+    replicates to every ratio (``detail``: ``boot_ci_low``/``boot_ci_high``). Differences,
+    SMD and KS are taken against the named control group when there is one, else the
+    highest-selection-rate group. p-values get a Holm adjustment per metric across every
+    group of every grouping (``p_value_adjusted``).
+    """
     if batch.decisions is None:
         raise ValueError("decisions must be known before measuring")
-    decisions = batch.decisions.astype(np.float64)
-    above = None
+    above = scores = None
     if batch.scores is not None:
-        above = (batch.scores > np.median(batch.scores)).astype(np.float64)
-    labels = None if batch.labels is None else batch.labels.astype(np.float64)
+        scores = np.asarray(batch.scores, dtype=np.float64)
+        above = scores > np.median(scores)
+    rows = RowKeys.build(batch.decisions, above_median=above, labels=batch.labels, scores=scores)
     records: list[MetricRecord] = []
     references: dict[str, str | None] = {}
+    cache: dict[str, tuple[np.ndarray, list[str]]] = {}
     for g in groups:
-        counts = count_groups(
-            batch.group_labels(list(g.attributes)), decisions, above_median=above, labels=labels
+        codes, names = group_codes(batch.protected, g.attributes, UNKNOWN, cache)
+        counts = count_codes(codes, names, rows=rows)
+        recs, ref = grouping_records(
+            g.name,
+            counts,
+            min_group_size=min_group_size,
+            control=(control or {}).get(g.name),
+            bootstrap=bootstrap,
+            seed=seed,
+            flip_line=flip_line,
         )
-        control_group = (control or {}).get(g.name)
-        for rate in RATES:
-            recs, ref = _rate_records(g.name, counts, rate, min_group_size, control_group)
-            records += recs
-            if rate.name == "selection_rate":
-                references[g.name] = ref
-    return records, references
+        records += recs
+        references[g.name] = ref
+    return adjust_holm(records), references
+
+
+def grouping_records(
+    attribute: str,
+    counts: dict[str, GroupCounts],
+    *,
+    min_group_size: int,
+    control: str | None = None,
+    bootstrap: int = 0,
+    seed: int = 0,
+    flip_line: float = 0.8,
+) -> tuple[list[MetricRecord], str | None]:
+    """Every metric record of one grouping from its counts (no Holm adjustment yet)."""
+    records: list[MetricRecord] = []
+    ref = None
+    for rate in RATES:
+        recs, r = _rate_records(attribute, counts, rate, min_group_size, control)
+        records += recs
+        if rate.name == "selection_rate":
+            ref = r
+    boot_cache: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    records = [practical(r, counts, bootstrap, seed, flip_line, boot_cache) for r in records]
+    diff_ref = control if control is not None and control in counts else ref
+    records += difference_records(attribute, counts, diff_ref, min_group_size)
+    records += score_records(attribute, counts, diff_ref, min_group_size)
+    records += calibration_records(attribute, counts, min_group_size)
+    chi = chi_square_record(attribute, counts)
+    if chi is not None:
+        records.append(chi)
+    return records, ref
 
 
 def _rate_records(
@@ -124,7 +199,7 @@ def _rate_records(
                 count=x,
                 ci_low=lo,
                 ci_high=hi,
-                flags=_flags(group, n, min_size),
+                flags=_flags(group, counts[group].n if rate.name == "ppv" else n, min_size),
             )
         )
     if rate.ratio_name is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from scipy import stats
 
 Z95 = 1.959963984540054
@@ -57,4 +58,100 @@ def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> tuple[float | None, 
     if se == 0:
         return 1.0, "z_test"
     zval = (x1 / n1 - x2 / n2) / se
-    return float(2 * stats.norm.sf(abs(zval))), "z_test"
+    return math.erfc(abs(zval) / math.sqrt(2)), "z_test"  # = 2 * norm.sf(|z|)
+
+
+def difference_interval(
+    x1: int, n1: int, x2: int, n2: int, z: float = Z95
+) -> tuple[float | None, float | None]:
+    """Newcombe's hybrid score interval for p1 - p2, built from the two Wilson intervals."""
+    l1, u1 = wilson_interval(x1, n1, z)
+    l2, u2 = wilson_interval(x2, n2, z)
+    if l1 is None or u1 is None or l2 is None or u2 is None:
+        return None, None
+    p1, p2 = x1 / n1, x2 / n2
+    d = p1 - p2
+    lo = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    hi = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return max(-1.0, lo), min(1.0, hi)
+
+
+def chi_square_p(table: list[tuple[int, int]]) -> tuple[float | None, float | None, int]:
+    """Pearson chi-square test of independence on a groups x (yes, no) table.
+
+    Returns (statistic, p-value, degrees of freedom); None when fewer than two groups or
+    an empty margin leaves nothing to test.
+    """
+    rows = [(a, b) for a, b in table if a + b > 0]
+    if len(rows) < 2:
+        return None, None, 0
+    total = sum(a + b for a, b in rows)
+    col = (sum(a for a, _ in rows), sum(b for _, b in rows))
+    if min(col) == 0:
+        return 0.0, 1.0, len(rows) - 1
+    chi2 = 0.0
+    for a, b in rows:
+        n = a + b
+        for obs, c in ((a, col[0]), (b, col[1])):
+            exp = n * c / total
+            chi2 += (obs - exp) ** 2 / exp
+    dof = len(rows) - 1
+    return chi2, float(stats.chi2.sf(chi2, dof)), dof
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm step-down adjusted p-values (family-wise error), None entries kept as None."""
+    known = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    m = len(known)
+    out: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(known):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
+
+
+def benjamini_hochberg(p_values: list[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: (p_values[i], i))
+    out = [1.0] * m
+    running = 1.0
+    for rank in range(m - 1, -1, -1):
+        i = order[rank]
+        running = min(running, p_values[i] * m / (rank + 1))
+        out[i] = min(1.0, running)
+    return out
+
+
+def smd_stats(
+    s1: float, q1: float, n1: int, s2: float, q2: float, n2: int, z: float = Z95
+) -> tuple[float | None, float | None, float | None, float | None]:
+    """Standardized mean difference of group 1 vs group 2 from sums and sums of squares.
+
+    SMD = (mean1 - mean2) / pooled SD, pooled SD = sqrt(((n1-1)s1² + (n2-1)s2²)/(n1+n2-2)).
+    Returns (smd, ci_low, ci_high, Welch t-test p); the interval uses the usual large-sample
+    standard error sqrt((n1+n2)/(n1 n2) + d²/(2(n1+n2))).
+    """
+    if n1 < 2 or n2 < 2:
+        return None, None, None, None
+    m1, m2 = s1 / n1, s2 / n2
+    v1 = max(0.0, (q1 - n1 * m1 * m1) / (n1 - 1))
+    v2 = max(0.0, (q2 - n2 * m2 * m2) / (n2 - 1))
+    pooled = math.sqrt(((n1 - 1) * v1 + (n2 - 1) * v2) / (n1 + n2 - 2))
+    if pooled == 0:
+        return None, None, None, None
+    d = (m1 - m2) / pooled
+    se = math.sqrt((n1 + n2) / (n1 * n2) + d * d / (2 * (n1 + n2)))
+    welch = stats.ttest_ind_from_stats(
+        m1, math.sqrt(v1), n1, m2, math.sqrt(v2), n2, equal_var=False
+    )
+    return d, d - z * se, d + z * se, float(welch.pvalue)
+
+
+def ks_p(distance: float, n1: int, n2: int) -> float | None:
+    """Two-sided asymptotic KS p-value for two samples (scipy's ks_2samp 'asymp' method)."""
+    if n1 == 0 or n2 == 0:
+        return None
+    en = n1 * n2 / (n1 + n2)
+    return float(stats.kstwo.sf(distance, np.round(en)))

@@ -44,6 +44,12 @@ def _p(v: float | None) -> str:
     return "p < 0.001" if v < 0.001 else f"p = {v:.3f}"
 
 
+def _p_with_adjusted(p: float | None, adjusted: float | None) -> str:
+    if adjusted is None or p is None:
+        return _p(p)
+    return f"{_p(p)}; Holm-adjusted {_p(adjusted).removeprefix('p ')}"
+
+
 def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Outcome]:
     """Each non-reference, known group's ratio against ``check.min``."""
     out = []
@@ -76,11 +82,12 @@ def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Out
             "reference": m.reference or "",
             "observed": _num(m.value),
             "threshold": _num(check.min),
-            "p": _p(m.p_value),
+            "p": _p_with_adjusted(m.p_value, m.p_value_adjusted),
             "n": str(m.n),
             "detail": "",
         }
         scope = f"{m.attribute}={m.group}"
+        # raw p decides (an adjusted p never turns a result into a pass); both are shown
         significant = m.p_value is not None and m.p_value < check.alpha
         if "small_sample" in m.flags or m.value is None:
             status: FindingStatus = "insufficient_evidence"
@@ -88,10 +95,18 @@ def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Out
         elif m.value < check.min:
             status = "fail" if significant else "warn"
             if not significant:
-                fields["detail"] = f"not statistically significant ({_p(m.p_value)})"
+                fields["detail"] = f"not statistically significant ({fields['p']})"
+            elif m.flip_test and check.min == 0.8:
+                # flip test: one more selection would reach the line -> not practically
+                # significant (practitioner/OFCCP convention, not regulation text)
+                status = "warn"
+                fields["detail"] = (
+                    "one more favourable decision in this group would bring the ratio to "
+                    f"{check.min:.2f} (flip test): not practically significant ({fields['p']})"
+                )
         elif significant and check.warn_if_significant:
             status = "warn"
-            fields["detail"] = f"the difference is statistically significant ({_p(m.p_value)})"
+            fields["detail"] = f"the difference is statistically significant ({fields['p']})"
         else:
             status = "pass"
         out.append(Outcome(status, scope, m.value, check.min, fields))

@@ -1,0 +1,130 @@
+"""Slice search: worst-off subgroups beyond the declared intersections, FDR-controlled.
+
+Every slice is (protected group g) × (feature bin b): numeric features are cut at their
+quantiles into ``bins`` bins, other features keep their ``max_categories`` most common
+values. Within each bin, the slice's selection rate is compared with the rate of the other
+known groups *in the same bin* (so a feature's own effect on everyone is not mistaken for
+a disparity): the in-bin impact ratio. The question is whether the slice is worse off
+than its group as a whole (the declared attribute already reports that): each slice is
+tested one-sided against the group's overall ratio to the other known groups (kept in
+``detail['group_ratio']``) on the log scale with the Katz SE. All p-values form one family;
+Benjamini–Hochberg keeps the false discovery rate at ``fdr``. A slice is reported when
+its BH-adjusted p is below ``fdr``, its ratio is below ``max_ratio`` and it has at least
+``min_size`` members (the ``max_reported`` worst); nothing else is reported, so noise
+does not reach the report. Records: metric ``slice_impact_ratio``, attribute
+``<attribute> x <feature>``, group ``<group> & <feature> in <bin>``, ``p_value`` raw and
+``p_value_adjusted`` BH.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from auditor.batch import UNKNOWN
+from auditor.metrics.stats import benjamini_hochberg, ratio_interval
+from auditor.result import MetricRecord
+
+
+def beyond_group_p(xs: float, ns: int, xr: int, nr: int, group_ratio: float) -> float:
+    """One-sided p that the slice's in-bin ratio is below the group's overall ratio.
+
+    z = (log ratio − log group_ratio) / Katz SE of the log ratio; p = P(Z ≤ z). The group
+    ratio comes from many more rows and is treated as known. A slice with no selections
+    gets the usual 0.5 continuity correction.
+    """
+    xs = max(xs, 0.5)
+    se = math.sqrt(1 / xs - 1 / ns + 1 / xr - 1 / nr)
+    z = (math.log((xs / ns) / (xr / nr)) - math.log(group_ratio)) / se
+    return 0.5 * math.erfc(-z / math.sqrt(2))
+
+
+def _bins(column: pd.Series, bins: int, max_categories: int) -> tuple[np.ndarray, list[str]]:
+    """Bin code per row (-1: left out) and bin labels."""
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    if numeric and column.nunique() > max_categories:
+        edges = np.unique(np.nanquantile(column.to_numpy(np.float64), np.linspace(0, 1, bins + 1)))
+        codes = np.searchsorted(edges[1:-1], column.to_numpy(np.float64), side="right")
+        codes = np.where(np.isnan(column.to_numpy(np.float64)), -1, codes)
+        labels = [f"[{edges[i]:.4g}, {edges[i + 1]:.4g}]" for i in range(len(edges) - 1)]
+        return codes.astype(np.int64), labels
+    values = column.astype(str)
+    top = values.value_counts().index[:max_categories].tolist()
+    codes = pd.Index(top).get_indexer(values).astype(np.int64)  # -1: not a top category
+    return codes, [str(t) for t in top]
+
+
+def slice_search(
+    features: pd.DataFrame,
+    protected: pd.DataFrame,
+    decisions: np.ndarray,
+    *,
+    min_size: int = 30,
+    bins: int = 4,
+    max_categories: int = 8,
+    fdr: float = 0.05,
+    max_ratio: float = 0.8,
+    max_reported: int = 10,
+) -> list[MetricRecord]:
+    """Slices that are significantly worse off than their bin's other groups, worst first."""
+    d = np.asarray(decisions).astype(np.int64)
+    candidates: list[MetricRecord] = []
+    for attr in protected.columns:
+        g_codes, g_index = pd.factorize(protected[attr].astype(str), sort=True)
+        g_names = [str(v) for v in g_index]
+        known = np.array([n != UNKNOWN for n in g_names])
+        for feat in features.columns:
+            b_codes, b_labels = _bins(features[feat], bins, max_categories)
+            ok = (b_codes >= 0) & known[g_codes]
+            k, nb = len(g_names), len(b_labels)
+            cell = g_codes[ok] * nb + b_codes[ok]
+            n = np.bincount(cell, minlength=k * nb).reshape(k, nb)
+            x = np.bincount(cell, weights=d[ok], minlength=k * nb).reshape(k, nb).astype(np.int64)
+            n_bin, x_bin = n.sum(axis=0), x.sum(axis=0)
+            n_all, x_all = int(n.sum()), int(x.sum())
+            for gi in np.flatnonzero(known).tolist():
+                # the group's ratio to all other known groups, over the same rows
+                ng, xg = int(n[gi].sum()), int(x[gi].sum())
+                overall = (
+                    (xg / ng) / ((x_all - xg) / (n_all - ng))
+                    if ng and n_all > ng and x_all > xg
+                    else None
+                )
+                for bi in range(nb):
+                    ns, xs = int(n[gi, bi]), int(x[gi, bi])
+                    nr, xr = int(n_bin[bi] - ns), int(x_bin[bi] - xs)
+                    if ns < min_size or nr < min_size or xr == 0:
+                        continue
+                    ratio = (xs / ns) / (xr / nr)
+                    if overall is None or ratio >= overall:
+                        continue  # no worse than the group as a whole: nothing beyond it
+                    p = beyond_group_p(xs, ns, xr, nr, overall)
+                    lo, hi = ratio_interval(xs, ns, xr, nr)
+                    candidates.append(
+                        MetricRecord(
+                            f"{attr} x {feat}",
+                            f"{g_names[gi]} & {feat} in {b_labels[bi]}",
+                            "slice_impact_ratio",
+                            ratio,
+                            ns,
+                            count=xs,
+                            ci_low=lo,
+                            ci_high=hi,
+                            p_value=p,
+                            reference=f"other groups with {feat} in {b_labels[bi]}",
+                            flags=("test:katz_vs_group_ratio", "slice_search"),
+                            detail={"group_ratio": overall},
+                        )
+                    )
+    if not candidates:
+        return []
+    adjusted = benjamini_hochberg([c.p_value or 1.0 for c in candidates])
+    found = [
+        replace(c, p_value_adjusted=q)
+        for c, q in zip(candidates, adjusted, strict=True)
+        if q < fdr and c.value is not None and c.value < max_ratio
+    ]
+    return sorted(found, key=lambda r: (r.value or 0.0, r.attribute, r.group))[:max_reported]

@@ -1,0 +1,99 @@
+"""Gap decomposition and proxy ranking on the two demo models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auditor.data import load_decisions
+from auditor.demo import DemoCase
+from auditor.metrics.gap import auc, feature_auc, gap_decomposition, proxy_ranking
+from auditor.models import load_model
+from auditor.pipeline import run_audit
+from auditor.result import AuditResult
+from auditor.spec import load_spec
+
+
+def _check_decomposition(case: DemoCase, exact: bool) -> AuditResult:
+    result = run_audit(case.spec_path)
+    att = result.attributions
+    assert att.computed
+    assert att.gap_decomposition
+    # the measured gap, computed independently from the model's outputs on every row
+    spec = load_spec(case.spec_path)
+    batch = load_decisions(spec)
+    model = load_model(spec)
+    assert model is not None
+    outputs = model.output(model.encode(batch.features))
+    assert att.n_explained == len(outputs)  # every row explained in the demos
+    for d in att.gap_decomposition:
+        if " & " in d.attribute:
+            continue
+        col = batch.protected[d.attribute].to_numpy()
+        measured = outputs[col == d.group].mean() - outputs[col == d.reference].mean()
+        assert d.output_gap == pytest.approx(measured, abs=1e-9)
+        total = d.base_gap + sum(d.contributions.values()) + d.residual
+        assert total == pytest.approx(measured, abs=1e-9)
+        assert abs(d.residual) <= 2 * (att.additivity_error or 0.0) + 1e-12
+        if exact:  # additive to rounding: the features alone carry the whole gap
+            assert d.base_gap + sum(d.contributions.values()) == pytest.approx(measured, abs=1e-9)
+    # the JSON round trip keeps the new fields
+    again = AuditResult.from_json(result.to_json())
+    assert again.attributions.gap_decomposition == att.gap_decomposition
+    assert again.attributions.proxy_ranking == att.proxy_ranking
+    return result
+
+
+def test_gap_decomposition_lightgbm_sums_to_the_gap(credit_case: DemoCase) -> None:
+    _check_decomposition(credit_case, exact=True)
+
+
+def test_gap_decomposition_torch_and_injected_proxy_first(hiring_case: DemoCase) -> None:
+    result = _check_decomposition(hiring_case, exact=False)
+    ranking = result.attributions.proxy_ranking
+    race = [p for p in ranking if p.attribute == "race_ethnicity"]
+    assert ranking[0].feature == "area_code"
+    assert race[0].feature == "area_code"
+    top = race[0]
+    assert top.auc > 0.8
+    assert top.gap_share is not None
+    assert top.gap_share > 0.5
+
+
+def test_gap_decomposition_by_hand() -> None:
+    labels = np.array(["a", "a", "b", "b", "unknown"])
+    values = np.array([[1.0, 2.0], [3.0, 0.0], [0.0, 1.0], [1.0, 1.0], [9.0, 9.0]])
+    base = np.full(5, 0.5)
+    outputs = base + values.sum(axis=1) + np.array([0.0, 0.1, 0.0, 0.0, 0.0])
+    (d,) = gap_decomposition("s", labels, values, base, outputs, ("x", "y"), "b")
+    assert d.group == "a"
+    assert d.reference == "b"
+    assert d.contributions == pytest.approx({"x": 2.0 - 0.5, "y": 1.0 - 1.0})
+    assert d.output_gap == pytest.approx(3.05 - 1.5)
+    assert d.residual == pytest.approx(0.05)
+    assert d.base_gap == 0.0
+
+
+def test_auc_matches_rank_definition_and_categorical_share() -> None:
+    rng = np.random.default_rng(0)
+    member = rng.uniform(size=500) < 0.3
+    score = rng.normal(size=500) + member
+    pairs = (score[member][:, None] > score[~member][None, :]).mean()
+    assert auc(score, member) == pytest.approx(max(pairs, 1 - pairs))
+    # a category that only members have: perfect separation
+    cat = pd.Series(np.where(member, "m", rng.choice(["p", "q"], 500)))
+    assert feature_auc(cat, member) == pytest.approx(1.0)
+    assert feature_auc(pd.Series(rng.normal(size=500)), member) < 0.6
+
+
+def test_proxy_ranking_without_attributions_uses_auc_only() -> None:
+    rng = np.random.default_rng(1)
+    n = 2000
+    race = rng.choice(["x", "y"], n)
+    proxy = np.where(race == "x", rng.normal(0, 1, n), rng.normal(2, 1, n))
+    feats = pd.DataFrame({"noise": rng.normal(size=n), "proxy": proxy})
+    ranking = proxy_ranking(feats, pd.DataFrame({"race": race}), [])
+    assert ranking[0].feature == "proxy"
+    assert ranking[0].gap_share is None
+    assert ranking[0].score == pytest.approx(2 * ranking[0].auc - 1)
