@@ -19,6 +19,7 @@ from rich.table import Table
 from auditor._cli_common import DbOption, err, guard, out
 from auditor.cli_ops import db_prune, history, schedule_app, scheduler
 from auditor.cli_policies import policy_app
+from auditor.cli_report import report
 from auditor.result import FINDING_STATUSES, SEVERITIES, AuditResult
 
 app = typer.Typer(
@@ -187,6 +188,7 @@ app.add_typer(schedule_app, name="schedule")
 app.command("scheduler")(scheduler)
 app.command("history")(history)
 db_app.command("prune")(db_prune)
+app.command("report")(report)
 
 
 def main() -> None:

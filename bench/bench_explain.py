@@ -41,8 +41,11 @@ def bench_tree(rows: int) -> None:
     rng = np.random.default_rng(0)
     x = pd.DataFrame(rng.normal(size=(rows, 30)), columns=[f"f{i}" for i in range(30)])
     y = (x.iloc[:, :5].sum(axis=1) + rng.normal(size=rows) > 0).astype(int)
-    booster = lgb.train({"objective": "binary", "num_leaves": 63, "verbose": -1,
-                         "num_threads": 2}, lgb.Dataset(x, y), num_boost_round=200)
+    booster = lgb.train(
+        {"objective": "binary", "num_leaves": 63, "verbose": -1, "num_threads": 2},
+        lgb.Dataset(x, y),
+        num_boost_round=200,
+    )
     adapter = LightGBMAdapter(booster)
     xm = adapter.encode(x)
     ours = _best(lambda: explain_matrix(adapter, xm, method="tree_shap"))
@@ -63,8 +66,12 @@ def bench_ig(rows: int, steps: int) -> None:
     model = TabularMLP(30, (256, 128))
     adapter = TorchAdapter(model, tuple(f"f{i}" for i in range(30)))
     x = np.random.default_rng(0).normal(size=(rows, 30))
-    ours = _best(lambda: explain_matrix(adapter, x, method="integrated_gradients",
-                                        steps=steps, background=100), repeat=2)
+    ours = _best(
+        lambda: explain_matrix(
+            adapter, x, method="integrated_gradients", steps=steps, background=100
+        ),
+        repeat=2,
+    )
     baseline = x[:100].mean(axis=0)
     alphas = torch.linspace(0, 1, steps)
 
@@ -87,8 +94,12 @@ def bench_ig(rows: int, steps: int) -> None:
     ig = IntegratedGradients(model)
     xt = torch.as_tensor(x, dtype=torch.float32)
     bt = torch.as_tensor(baseline, dtype=torch.float32)[None, :]
-    cap = _best(lambda: ig.attribute(xt, baselines=bt, n_steps=steps,
-                                     internal_batch_size=max(1, 65536 // steps)), repeat=2)
+    cap = _best(
+        lambda: ig.attribute(
+            xt, baselines=bt, n_steps=steps, internal_batch_size=max(1, 65536 // steps)
+        ),
+        repeat=2,
+    )
     print(f"  Captum IntegratedGradients {cap:.3f}s  ratio {cap / ours:.2f}x")
 
 

@@ -94,8 +94,13 @@ class AttributionView:
     proxies: list[ProxyRow] = field(default_factory=list)
 
 
-def build_attribution(summary: AttributionSummary, tables: list[AttributeTable]) -> AttributionView:
-    """The attribution section's context (or the reason nothing was computed)."""
+def build_attribution(
+    summary: AttributionSummary, tables: list[AttributeTable], *, figures: bool = True
+) -> AttributionView:
+    """The attribution section's context (or the reason nothing was computed).
+
+    ``figures=False`` skips the charts (for presets that show none).
+    """
     if not summary.computed:
         return AttributionView(False, summary.reason or "no reason was recorded.")
     within = None
@@ -127,7 +132,7 @@ def build_attribution(summary: AttributionSummary, tables: list[AttributeTable])
             for p in sorted(summary.proxies, key=lambda p: (-p.value, p.feature, p.attribute))
         ],
     )
-    if importance:
+    if importance and figures:
         top = importance[:TOP_IMPORTANCE]
         more = (
             f" Only the {TOP_IMPORTANCE} largest of {len(importance)} features are shown."
@@ -139,7 +144,7 @@ def build_attribution(summary: AttributionSummary, tables: list[AttributeTable])
             "Global importance: mean absolute attribution per feature over the "
             f"{summary.n_explained:,} explained rows, largest first.{more}",
         )
-    view.gaps = _gaps(summary.groups, tables)
+    view.gaps = _gaps(summary.groups, tables, figures)
     return view
 
 
@@ -148,7 +153,7 @@ def _param(value: Any) -> str:
 
 
 def _gaps(
-    groups: tuple[GroupAttribution, ...], tables: list[AttributeTable]
+    groups: tuple[GroupAttribution, ...], tables: list[AttributeTable], figures: bool = True
 ) -> list[AttributeGaps]:
     by_attr: dict[str, list[GroupAttribution]] = {}
     for g in groups:
@@ -168,7 +173,7 @@ def _gaps(
                 for f, gap in ranked
             ]
             entry.groups.append(GroupGaps(g.group, g.reference, g.n, rows))
-        picked = _disadvantaged(attr, members, tables)
+        picked = _disadvantaged(attr, members, tables) if figures else None
         if picked is not None and picked[0].gap:
             target, why = picked
             ranked = sorted(target.gap.items(), key=lambda kv: (-abs(kv[1]), kv[0]))

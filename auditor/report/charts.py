@@ -2,7 +2,8 @@
 
 Selection/scoring rate and impact ratio per group, the ratio against a control group,
 global attribution importance and per-feature attribution gaps. Colours follow the
-Okabe–Ito palette and every colour difference is doubled by a hatch pattern.
+Okabe–Ito palette and every colour difference is doubled by the bar outline (dashed for
+small-sample or unknown groups, heavy for ratios below 0.80 and negative gaps).
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ from auditor.report.plot import (
     Bar,
     Kind,
     annotate,
+    edge,
+    fixed_margins,
     hbar,
     height,
     label,
+    legend_below,
     new_figure,
     settings,
     to_svg,
@@ -74,7 +78,9 @@ def _draw_rate(ax: Any, bars: Sequence[Bar], *, metric: str, reference_rate: flo
         ax.axvline(reference_rate, color=BLACK, linestyle=(0, (4, 2)), linewidth=1)
 
 
-def _draw_ratio(ax: Any, bars: Sequence[Bar], *, metric: str, reference: str | None) -> None:
+def _draw_ratio(
+    ax: Any, bars: Sequence[Bar], *, metric: str, reference: str | None, labels: bool = True
+) -> None:
     low = [b.value is not None and b.value < FOUR_FIFTHS for b in bars]
     pairs = list(zip(bars, low, strict=True))
     colours = [
@@ -92,6 +98,7 @@ def _draw_ratio(ax: Any, bars: Sequence[Bar], *, metric: str, reference: str | N
         bars,
         colours,
         ["xxx" if is_low else "///" if b.kind == "caution" else "" for b, is_low in pairs],
+        labels=labels,
     )
     annotate(ax, bars, "{:.3f}", "excluded from ratios")
     top = max([b.high or b.value or 0.0 for b in bars] + [1.0])
@@ -113,12 +120,10 @@ def _ratio_handles(bars: Sequence[Bar]) -> list[Any]:
             label="four-fifths convention (0.80)",
         ),
         Patch(facecolor=SKY, edgecolor="#333333", label="ratio ≥ 0.80"),
-        Patch(facecolor=VERMILLION, edgecolor="#333333", hatch="xxx", label="ratio < 0.80"),
+        Patch(facecolor=VERMILLION, **edge("xxx"), label="ratio < 0.80"),
     ]
     if any(b.kind == "caution" for b in bars):
-        handles.append(
-            Patch(facecolor=GREY, edgecolor="#333333", hatch="///", label="small sample or unknown")
-        )
+        handles.append(Patch(facecolor=GREY, **edge("///"), label="small sample or unknown"))
     return handles
 
 
@@ -138,7 +143,8 @@ def rate_ratio_chart(
     ``rates`` and ``ratios`` list the same groups in the same order.
     """
     with settings():
-        fig = MplFigure(figsize=(WIDTH_IN, height(len(rates))), layout="constrained")
+        lines = 4 if ratios is not None else 3
+        fig = MplFigure(figsize=(WIDTH_IN, height(len(rates), bottom_lines=lines)))
         axes = fig.subplots(1, 2 if ratios is not None else 1, sharey=True, squeeze=False)[0]
         for ax in axes:
             ax.grid(axis="x", color="#dddddd", linewidth=0.6)
@@ -160,19 +166,22 @@ def rate_ratio_chart(
                 )
             )
         if ratios is not None:
-            _draw_ratio(axes[1], ratios, metric=ratio_metric, reference=reference)
+            _draw_ratio(axes[1], ratios, metric=ratio_metric, reference=reference, labels=False)
             axes[1].tick_params(axis="y", left=False)
             handles += _ratio_handles(ratios)
         elif any(b.kind == "caution" for b in rates):
             handles.append(
                 Patch(
                     facecolor=GREY,
-                    edgecolor="#333333",
-                    hatch="///",
+                    **edge("///"),
                     label="small sample or unknown",
                 )
             )
-        fig.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
+        rows = legend_below(fig, handles, 4)
+        xlabel_lines = 2 if ratios is not None else 1
+        fixed_margins(
+            fig, [b.label for b in rates], bottom_lines=xlabel_lines + rows, wspace_in=0.25
+        )
         return to_svg(fig, chart_id)
 
 
@@ -181,13 +190,14 @@ def ratio_chart(
 ) -> Markup:
     """A ratio per group with whiskers, a parity line and the 0.80 convention line."""
     with settings():
-        fig, ax = new_figure(len(bars))
+        fig, ax = new_figure(len(bars), bottom_lines=4)
         _draw_ratio(ax, bars, metric=metric, reference=reference)
         handles = [
             *_ratio_handles(bars),
             Patch(facecolor=BLUE, edgecolor="#333333", label="reference group (1.00)"),
         ]
-        fig.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
+        rows = legend_below(fig, handles, 3)
+        fixed_margins(fig, [b.label for b in bars], bottom_lines=2 + rows)
         return to_svg(fig, chart_id)
 
 
@@ -195,12 +205,13 @@ def importance_chart(items: Sequence[tuple[str, float]], *, chart_id: str) -> Ma
     """Global attribution importance (mean |attribution|) as horizontal bars, largest first."""
     bars = [Bar(name, value) for name, value in items]
     with settings():
-        fig, ax = new_figure(len(bars))
+        fig, ax = new_figure(len(bars), bottom_lines=1)
         hbar(ax, bars, [BLUE] * len(bars), [""] * len(bars))
         annotate(ax, bars, "{:.3g}", "—")
         top = max([b.value or 0.0 for b in bars] + [1e-9])
         ax.set_xlim(0, top * 1.2)
         ax.set_xlabel("mean |attribution| over the explained rows")
+        fixed_margins(fig, [b.label for b in bars], bottom_lines=1)
         return to_svg(fig, chart_id)
 
 
@@ -210,7 +221,7 @@ def gap_chart(
     """Per-feature attribution gap of ``group`` against ``reference`` (diverging bars)."""
     bars = [Bar(name, value) for name, value in items]
     with settings():
-        fig, ax = new_figure(len(bars))
+        fig, ax = new_figure(len(bars), bottom_lines=3)
         colours = [VERMILLION if (b.value or 0.0) < 0 else BLUE for b in bars]
         hatches = ["xxx" if (b.value or 0.0) < 0 else "" for b in bars]
         hbar(ax, bars, colours, hatches)
@@ -229,17 +240,17 @@ def gap_chart(
                 fontsize=7,
             )
         ax.set_xlabel(
-            f"mean attribution of {label(group)} minus mean attribution of "
+            f"mean attribution of {label(group)}\nminus mean attribution of "
             f"{label(reference or 'the reference group')}"
         )
         handles = [
             Patch(
                 facecolor=VERMILLION,
-                edgecolor="#333333",
-                hatch="xxx",
+                **edge("xxx"),
                 label="pushes this group's output down",
             ),
             Patch(facecolor=BLUE, edgecolor="#333333", label="pushes it up"),
         ]
-        fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
+        rows = legend_below(fig, handles, 2)
+        fixed_margins(fig, [b.label for b in bars], bottom_lines=2 + rows)
         return to_svg(fig, chart_id)

@@ -14,9 +14,12 @@ from typing import Any
 
 import yaml
 
+from auditor.report.aaa import build_aaa
 from auditor.report.attribution import AttributionView, build_attribution
 from auditor.report.figures import attach_figures
 from auditor.report.findings import build_packs
+from auditor.report.ll144 import build_ll144
+from auditor.report.presets import PRESETS, Preset
 from auditor.report.summary import key_numbers, summary_sentences
 from auditor.report.tables import AttributeTable, build_tables
 from auditor.result import AuditResult, GroupCount
@@ -52,21 +55,34 @@ LIMITATIONS = (
 )
 
 
-def build_context(result: AuditResult) -> dict[str, Any]:
-    """Everything the report templates use, derived deterministically from ``result``."""
+def build_context(result: AuditResult, preset: Preset | None = None) -> dict[str, Any]:
+    """Everything the report templates use, derived deterministically from ``result``.
+
+    Charts are drawn only for presets that show them (``preset.charts``).
+    """
+    preset = preset or PRESETS["full"]
     spec = result.spec if isinstance(result.spec, dict) else {}
     min_size = spec.get("min_group_size")
     min_group_size = min_size if isinstance(min_size, int) else None
     tables = build_tables(result, min_group_size)
-    attach_figures(tables)
+    if preset.charts:
+        attach_figures(tables)
     keys = key_numbers(tables)
-    attribution = build_attribution(result.attributions, tables)
+    attribution = build_attribution(result.attributions, tables, figures=preset.charts)
     _number_figures(tables, attribution)
+    audit_date = str(spec.get("audit_date") or result.run.started_at[:10])
     return {
+        "preset": preset,
+        "sections": preset.templates(),
+        "cover_kicker": preset.kicker.format(domain=result.domain.capitalize()),
+        "ll144": build_ll144(result, tables, audit_date) if "ll144" in preset.sections else None,
+        "aaa": (
+            build_aaa(result, tables, attribution, audit_date) if "aaa" in preset.sections else None
+        ),
         "r": result,
         "spec": spec,
         "min_group_size": min_group_size,
-        "audit_date": str(spec.get("audit_date") or result.run.started_at[:10]),
+        "audit_date": audit_date,
         "statuses": [(s, n, STATUS_TEXT[s]) for s, n in result.findings_by_status().items()],
         "key_numbers": keys,
         "summary": summary_sentences(result, tables, keys),

@@ -13,9 +13,13 @@ def attach_figures(tables: list[AttributeTable]) -> None:
         table.figures = _figures(table)
 
 
-def _bars(table: AttributeTable, metric: str, reference: str | None) -> list[charts.Bar]:
+def _bars(
+    table: AttributeTable, metric: str, reference: str | None, shown: set[str]
+) -> list[charts.Bar]:
     bars = []
     for row in table.rows:
+        if row.cells and not shown & row.cells.keys():
+            continue  # e.g. an "all groups" test record: no bar to draw
         rec = row.cells.get(metric)
         value, low, high = (rec.value, rec.ci_low, rec.ci_high) if rec else (None, None, None)
         kind: charts.Kind = (
@@ -47,9 +51,10 @@ def _figures(table: AttributeTable) -> list[Figure]:
         ref_rate, reference = _reference_rate(table, rate_metric, reference)
         rate_label, ratio_label = metric_label(rate_metric), metric_label(ratio_metric)
         has_ratio = ratio_metric in present
+        shown = {rate_metric, ratio_metric}
         svg = charts.rate_ratio_chart(
-            _bars(table, rate_metric, reference),
-            _bars(table, ratio_metric, reference) if has_ratio else None,
+            _bars(table, rate_metric, reference, shown),
+            _bars(table, ratio_metric, reference, shown) if has_ratio else None,
             rate_metric=rate_label.lower(),
             ratio_metric=ratio_label.lower(),
             reference=reference,
@@ -68,12 +73,12 @@ def _figures(table: AttributeTable) -> list[Figure]:
                 "or EU law"
             )
         if table.any_caution:
-            text += ". Grey hatched bars are small-sample or unknown groups"
+            text += ". Grey bars with a dashed outline are small-sample or unknown groups"
         figures.append(Figure(svg, text + "."))
     air_ref = table.reference_for("adverse_impact_ratio")
     if "adverse_impact_ratio" in present and air_ref != table.reference_for("impact_ratio"):
         svg = charts.ratio_chart(
-            _bars(table, "adverse_impact_ratio", air_ref),
+            _bars(table, "adverse_impact_ratio", air_ref, {"adverse_impact_ratio"}),
             metric="adverse impact ratio",
             reference=air_ref,
             chart_id=f"{table.anchor}-air",

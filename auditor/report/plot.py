@@ -67,7 +67,6 @@ RC: Any = {
     "legend.fontsize": 7.5,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "hatch.linewidth": 0.6,
 }
 
 
@@ -91,14 +90,59 @@ def _short(text: str) -> str:
     return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…"
 
 
-def height(n_bars: int) -> float:
+# Fixed layout (inches). Matplotlib's constrained/tight layout measures every text
+# element by drawing the figure once more (about 0.3-0.4 s per chart); the charts have a
+# known structure, so their margins are computed from label lengths instead.
+BAR_IN = 0.22
+TOP_IN = 0.3
+TICKS_IN = 0.3  # x tick labels under the axes
+LINE_IN = 0.15  # one line of axis label or legend
+CHAR_IN = 0.062  # average width of one 8 pt DejaVu Sans character
+RIGHT_IN = 0.15
+
+
+def height(n_bars: int, *, bottom_lines: int = 3) -> float:
     """Figure height in inches: grows with the number of bars so labels never overlap."""
-    return max(2.0, 0.95 + 0.22 * n_bars)
+    return TOP_IN + TICKS_IN + bottom_lines * LINE_IN + 0.1 + max(0.9, BAR_IN * n_bars + 0.2)
 
 
-def new_figure(n_bars: int) -> tuple[Figure, Any]:
-    """A one-panel figure sized for ``n_bars`` horizontal bars."""
-    fig = Figure(figsize=(WIDTH_IN, height(n_bars)), layout="constrained")
+def fixed_margins(
+    fig: Figure, labels: Sequence[str], *, bottom_lines: int, wspace_in: float = 0.0
+) -> None:
+    """Place the axes with margins computed from the longest y label and the lines of
+    axis label and legend below them (``bottom_lines``), instead of automatic layout."""
+    width, tall = fig.get_size_inches()
+    longest = max((len(label(t)) for t in labels), default=4)
+    left = min(0.45 * width, 0.2 + CHAR_IN * longest)
+    bottom = TICKS_IN + bottom_lines * LINE_IN + 0.1
+    axes = fig.get_axes()
+    n = max(1, len(axes))
+    inner = width - left - RIGHT_IN
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - RIGHT_IN / width,
+        bottom=bottom / tall,
+        top=1 - TOP_IN / tall,
+        wspace=(wspace_in / ((inner - (n - 1) * wspace_in) / n)) if n > 1 else 0.2,
+    )
+
+
+def legend_below(fig: Figure, handles: list[Any], ncols: int) -> int:
+    """A frameless legend centred at the bottom of ``fig``; returns its number of rows."""
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncols=ncols,
+        frameon=False,
+        borderaxespad=0.2,
+    )
+    return -(-len(handles) // ncols)
+
+
+def new_figure(n_bars: int, *, bottom_lines: int = 3) -> tuple[Figure, Any]:
+    """A one-panel figure sized for ``n_bars`` horizontal bars (margins set later)."""
+    fig = Figure(figsize=(WIDTH_IN, height(n_bars, bottom_lines=bottom_lines)))
     ax = fig.add_subplot()
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
@@ -116,6 +160,7 @@ def to_svg(fig: Figure, chart_id: str) -> Markup:
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)
     svg = re.sub(r"\s*<style[^>]*>.*?</style>", "", svg, flags=re.DOTALL)
     svg = _STYLE_ATTR.sub(_presentation_attributes, svg)
+    svg = _lighten(svg)
     svg = svg.replace('id="', f'id="{chart_id}-')
     svg = svg.replace("url(#", f"url(#{chart_id}-").replace('href="#', f'href="#{chart_id}-')
     svg = svg.replace(
@@ -126,6 +171,36 @@ def to_svg(fig: Figure, chart_id: str) -> Markup:
 
 
 _STYLE_ATTR = re.compile(r' style="([^"]*)"')
+_G_TAG = re.compile(r"<g\b[^>]*>|</g>")
+_PLAIN_G = re.compile(r'<g(?: id="[^"]*")?>')
+_NO_ROTATION = re.compile(r' transform="rotate\(-?0 [^)"]*\)"')
+
+
+def _lighten(svg: str) -> str:
+    """Fewer SVG nodes for WeasyPrint to walk: drop ``<g>`` wrappers that carry nothing
+    but an id (matplotlib wraps every tick, line and text in one or two; nothing refers
+    to them) and no-op ``rotate(0)`` transforms. Drawing is unchanged."""
+    out: list[str] = []
+    stack: list[bool] = []
+    pos = 0
+    for match in _G_TAG.finditer(svg):
+        out.append(svg[pos : match.start()])
+        tag = match.group(0)
+        if tag == "</g>":
+            if not stack.pop():
+                out.append(tag)
+        else:
+            plain = _PLAIN_G.fullmatch(tag) is not None
+            stack.append(plain)
+            if not plain:
+                out.append(tag)
+        pos = match.end()
+    out.append(svg[pos:])
+    text = "".join(out)
+    text = _NO_ROTATION.sub("", text)
+    return re.sub(r">\s+<", "><", text)
+
+
 _PRESENTATION = frozenset(
     {
         "fill",
@@ -189,22 +264,55 @@ def _errors(bars: Sequence[Bar]) -> tuple[list[float], list[float]] | None:
     return (lows, highs) if seen else None
 
 
-def hbar(ax: Any, bars: Sequence[Bar], colours: list[str], hatches: list[str]) -> None:
-    """Horizontal bars, first bar on top, with interval whiskers where bars have them."""
+# Colour differences are doubled by the bar outline, not by hatching: a hatch becomes an
+# SVG <pattern> that WeasyPrint draws slowly (hatches took over a third of PDF time).
+# Marks: "" plain, "///" caution (dashed outline), "xxx" low / negative (heavy outline).
+EDGES: dict[str, dict[str, Any]] = {
+    "": {"edgecolor": "#333333", "linewidth": 0.4},
+    "///": {"edgecolor": "#333333", "linewidth": 1.0, "linestyle": (0, (2.0, 1.2))},
+    "xxx": {"edgecolor": BLACK, "linewidth": 1.6},
+}
+
+
+def edge(mark: str) -> dict[str, Any]:
+    """Outline keyword arguments for a bar or legend patch with ``mark``."""
+    return dict(EDGES[mark])
+
+
+def hbar(
+    ax: Any, bars: Sequence[Bar], colours: list[str], hatches: list[str], *, labels: bool = True
+) -> None:
+    """Horizontal bars, first bar on top, with interval whiskers where bars have them.
+
+    Bar names are plain text beside the axis (``labels=False`` for a second panel that
+    shares the first one's rows), not y tick labels: matplotlib builds five artists per
+    tick, which made tick creation a large share of chart time.
+    """
     ys = list(range(len(bars)))
     values = [b.value if b.value is not None else 0.0 for b in bars]
     drawn = ax.barh(ys, values, color=colours, edgecolor="#333333", linewidth=0.4, height=0.65)
-    for patch, hatch in zip(drawn, hatches, strict=True):
-        if hatch:
-            patch.set_hatch(hatch)
+    for patch, mark in zip(drawn, hatches, strict=True):
+        if mark:
+            patch.set(**edge(mark))
     err = _errors(bars)
     if err is not None:
         ax.errorbar(
             values, ys, xerr=[err[0], err[1]], fmt="none", ecolor=BLACK, elinewidth=0.8, capsize=2.5
         )
-    ax.set_yticks(ys, [label(b.label) for b in bars])
-    ax.invert_yaxis()
+    ax.set_yticks([])
     ax.set_ylim(len(bars) - 0.5, -0.5)
+    if labels:
+        for y, b in enumerate(bars):
+            ax.annotate(
+                label(b.label),
+                (0.0, y),
+                xycoords=("axes fraction", "data"),
+                xytext=(-4, 0),
+                textcoords="offset points",
+                ha="right",
+                va="center",
+                fontsize=8,
+            )
 
 
 def annotate(ax: Any, bars: Sequence[Bar], fmt: str, missing: str) -> None:

@@ -29,6 +29,7 @@ from auditor.errors import RenderError
 from auditor.report.context import build_context
 from auditor.report.fetcher import DataOnlyFetcher, FetchRefusedError
 from auditor.report.filters import FILTERS
+from auditor.report.presets import get_preset
 from auditor.report.tables import test_name
 from auditor.result import AuditResult
 
@@ -102,8 +103,13 @@ def _stylesheet() -> Markup:
     return Markup(css)
 
 
-def render_html(result: AuditResult) -> str:
-    """The report as one self-contained HTML document (same result -> identical bytes)."""
+def render_html(result: AuditResult, preset: str = "full") -> str:
+    """The report as one self-contained HTML document (same result -> identical bytes).
+
+    ``preset`` picks the layout (see :mod:`auditor.report.presets`): ``full``, ``ll144``
+    or ``aaa``; an unknown name is a :class:`RenderError`.
+    """
+    chosen = get_preset(preset)
     try:
         template = environment().get_template(TEMPLATE)
     except jinja2.TemplateNotFound as exc:
@@ -114,7 +120,7 @@ def render_html(result: AuditResult) -> str:
         raise RenderError(
             f"Report template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}."
         ) from None
-    context = build_context(result)
+    context = build_context(result, chosen)
     try:
         return template.render(**context, css=_stylesheet())
     except jinja2.UndefinedError as exc:
@@ -162,15 +168,19 @@ def _iso(value: str | None) -> str | None:
     return value
 
 
-def build_report(result: AuditResult) -> ReportArtifact:
-    """Render ``result`` to HTML and PDF and fingerprint the PDF."""
-    html = render_html(result)
+def build_report(result: AuditResult, *, preset: str = "full") -> ReportArtifact:
+    """Render ``result`` to HTML and PDF (in the layout ``preset``) and fingerprint the PDF."""
+    chosen = get_preset(preset)
+    html = render_html(result, preset)
     run = result.run
+    subject = f"{result.domain.capitalize()} decision audit {result.audit_id}"
+    if chosen.key != "full":
+        subject = f"{chosen.kicker.format(domain=result.domain.capitalize())}: {subject}"
     pdf = render_pdf(
         html,
         title=result.name,
         author=f"auditor, run by {run.user} on {run.host}",
-        subject=f"{result.domain.capitalize()} decision audit {result.audit_id}",
+        subject=subject,
         created=run.finished_at,
     )
     return ReportArtifact(html=html, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest())

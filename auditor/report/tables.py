@@ -38,6 +38,9 @@ RATE_FOR_RATIO = {"impact_ratio": "selection_rate", "scoring_impact_ratio": "sco
 # row; on the others (TPR/FPR count only positives/negatives) it marks just the cell.
 CELL_ONLY_METRICS = frozenset({"tpr", "fpr"})
 TEST_NAMES = {"z_test": "z-test", "fisher_exact": "Fisher exact", "chi2": "chi-square"}
+# At most this many metric columns per table (p-values sit inside their metric's cell):
+# more would not fit an A4 page, so a family with more columns is split into parts.
+MAX_COLUMNS = 4
 
 
 def test_name(record: MetricRecord) -> str | None:
@@ -108,6 +111,11 @@ class Family:
             row.reference_in & {c.metric for c in self.columns}
         )
 
+    def shows(self, row: Row) -> bool:
+        """Whether the table lists ``row``: every group with a value here, and groups that
+        have no metric at all (so a group is never silently missing)."""
+        return not row.cells or any(c.metric in row.cells for c in self.columns)
+
 
 @dataclass
 class AttributeTable:
@@ -123,16 +131,16 @@ class AttributeTable:
     @property
     def families(self) -> list[Family]:
         """The metric columns split into small tables (selection, scoring, error rates, other)."""
-        out = []
+        out: list[Family] = []
         placed: set[str] = set()
         for key, title, metrics in FAMILIES:
             cols = [c for c in self.columns if c.metric in metrics]
             if cols:
-                out.append(Family(key, title, cols))
+                out += _split(key, title, cols)
                 placed.update(c.metric for c in cols)
         rest = [c for c in self.columns if c.metric not in placed]
         if rest:
-            out.append(Family("other", "Other metrics", rest))
+            out += _split("other", "Other metrics", rest)
         return out
 
     @property
@@ -162,6 +170,17 @@ class AttributeTable:
             if best is None or rec.value < (best[1].value or 0.0):
                 best = (row, rec)
         return best
+
+
+def _split(key: str, title: str, columns: list[Column]) -> list[Family]:
+    """``columns`` as one family, or as parts of at most :data:`MAX_COLUMNS` columns."""
+    if len(columns) <= MAX_COLUMNS:
+        return [Family(key, title, columns)]
+    chunks = [columns[i : i + MAX_COLUMNS] for i in range(0, len(columns), MAX_COLUMNS)]
+    return [
+        Family(key, f"{title} (part {i} of {len(chunks)})", chunk)
+        for i, chunk in enumerate(chunks, start=1)
+    ]
 
 
 def metric_label(metric: str) -> str:

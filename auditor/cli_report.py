@@ -1,0 +1,111 @@
+"""``auditor report``: re-render a stored audit's report from the database.
+
+Register it in ``auditor/cli.py`` (after ``app`` is created)::
+
+    from auditor.cli_report import report
+
+    app.command("report")(report)
+
+The report is rendered from the stored :class:`~auditor.result.AuditResult` alone (no
+model, no data), in the chosen preset, and stored as a new report row (stored reports
+are never updated in place). ``--out`` writes the PDF atomically, after the database
+committed. Exit codes: 0 success; 2 a user error (unknown audit id or preset, unwritable
+file, unreadable store).
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from auditor._cli_common import DbOption, err, guard, out
+from auditor.report.presets import PRESETS
+
+if TYPE_CHECKING:
+    from auditor.report import ReportArtifact
+
+
+def rerender_report(
+    audit_id: str,
+    *,
+    preset: str = "full",
+    out_path: Path | None = None,
+    database_url: str | None = None,
+    user: str | None = None,
+) -> ReportArtifact:
+    """Render the stored result of ``audit_id`` in ``preset`` and store it as a new report.
+
+    Loading, rendering and storing happen in one transaction: a render or storage error
+    stores nothing. ``out_path`` is written (atomically) only after the commit; an
+    unknown audit id raises :class:`~auditor.errors.StorageError`.
+    """
+    from auditor.report import build_report
+    from auditor.service import stage_file
+    from auditor.store import add_report, load_result, open_store
+
+    store = open_store(database_url)
+    staged: Path | None = None
+    try:
+        with store.session() as session:
+            result = load_result(session, audit_id)
+            artifact = build_report(result, preset=preset)
+            if out_path is not None:
+                staged = stage_file(out_path, artifact.pdf)
+            add_report(session, audit_id, artifact, user=user or _user())
+        if staged is not None and out_path is not None:
+            staged.replace(out_path)
+            staged = None
+    finally:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        store.dispose()
+    return artifact
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def report(
+    audit_id: Annotated[str, typer.Argument(help="ID of a stored audit.", show_default=False)],
+    preset: Annotated[
+        str,
+        typer.Option(
+            "--preset",
+            "-p",
+            help="Report layout: "
+            + "; ".join(f"{k} ({v.description})" for k, v in PRESETS.items())
+            + ".",
+        ),
+    ] = "full",
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the PDF to this file.")
+    ] = None,
+    db: DbOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
+) -> None:
+    """Re-render a stored audit's report (without the model or the data) and store it."""
+    if preset not in PRESETS:
+        err.print(
+            f"[bold red]error:[/] --preset must be one of {', '.join(PRESETS)}; "
+            f"got '{escape(preset)}'.",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    outcome = guard(
+        lambda: rerender_report(audit_id, preset=preset, out_path=out_path, database_url=db)
+    )
+    if not quiet:
+        out.print(
+            f"Report of audit {escape(audit_id)} ({preset}) stored, SHA-256 {outcome.sha256}.",
+            highlight=False,
+        )
+        if out_path is not None:
+            out.print(f"PDF: {escape(str(out_path))}", highlight=False)

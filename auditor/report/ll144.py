@@ -1,0 +1,215 @@
+"""The NYC Local Law 144 bias-audit summary (6 RCNY 5-301 calculations, 5-303 contents).
+
+Everything comes from the stored :class:`AuditResult`: the selection/scoring rate and
+impact-ratio records per grouping, the group sizes, the spec's evidence block and the run.
+Groupings whose name contains ``sex`` and/or ``race`` map to the LL144 categories (sex,
+race/ethnicity, intersectional); every other grouping is shown too, marked as not an LL144
+category. Nothing here judges the numbers: LL144 sets no pass/fail threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.report.tables import AttributeTable
+from auditor.result import AuditResult, Finding, MetricRecord
+
+SMALL_SHARE = 0.02
+CATEGORY_ORDER = ("sex", "race", "intersection", "other")
+CATEGORY_TITLES = {
+    "sex": "Sex categories",
+    "race": "Race/ethnicity categories",
+    "intersection": "Intersectional categories (sex × race/ethnicity)",
+    "other": "Other grouping (not an LL144 category; shown for completeness)",
+}
+LL144_PACK = "nyc_ll144"
+RATIOS = frozenset({"impact_ratio", "scoring_impact_ratio"})
+RATES = frozenset({"selection_rate", "scoring_rate"})
+
+
+@dataclass
+class LL144Row:
+    """One category of one grouping."""
+
+    group: str
+    n: int | None
+    share: float | None
+    selected: int | None
+    selection_rate: MetricRecord | None
+    impact_ratio: MetricRecord | None
+    scoring_rate: MetricRecord | None
+    scoring_impact_ratio: MetricRecord | None
+    unknown: bool
+    under_share: bool
+    reference: bool
+    excluded: bool
+
+
+@dataclass
+class LL144Grouping:
+    """The rate and impact-ratio table of one grouping (attribute or intersection)."""
+
+    name: str
+    category: str
+    title: str
+    anchor: str
+    rows: list[LL144Row]
+    unknown_n: int
+    has_selection: bool
+    has_scoring: bool
+
+    @property
+    def small(self) -> list[LL144Row]:
+        """Categories under 2% of the data (unknowns aside)."""
+        return [r for r in self.rows if r.under_share]
+
+
+@dataclass
+class LL144View:
+    """What the LL144 summary shows."""
+
+    audit_date: str
+    data_source: str | None
+    distribution_date: str | None
+    independent_auditor: str | None
+    applicants: int
+    selected: int
+    groupings: list[LL144Grouping]
+    missing_categories: list[str]
+    tool_kind: str
+    findings: list[Finding] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def small_rows(self) -> list[tuple[LL144Grouping, LL144Row]]:
+        """Every category under 2% of the data, with its grouping."""
+        return [(g, r) for g in self.groupings for r in g.small]
+
+
+def category_of(name: str) -> str:
+    """The LL144 category a grouping maps to: sex, race, intersection or other."""
+    low = name.lower()
+    sex, race = "sex" in low, "race" in low
+    if sex and race:
+        return "intersection"
+    if sex:
+        return "sex"
+    if race:
+        return "race"
+    return "other"
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def build_ll144(result: AuditResult, tables: list[AttributeTable], audit_date: str) -> LL144View:
+    """The LL144 summary's context, from the result and its pivoted tables."""
+    spec = result.spec if isinstance(result.spec, dict) else {}
+    raw = spec.get("evidence")
+    evidence: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    rows_total = result.dataset.rows
+    sizes = {(g.attribute, g.group): g for g in result.dataset.groups}
+    groupings = []
+    for table in tables:
+        rows = []
+        unknown_n = 0
+        references = {table.reference_for(m) for m in RATIOS} - {None}
+        for row in table.rows:
+            size = sizes.get((table.name, row.group))
+            if size is None and not RATIOS.union(RATES) & row.cells.keys():
+                continue  # e.g. an "all groups" test record: not an LL144 category
+            n = row.n if row.n is not None else (size.n if size else None)
+            share = (
+                size.share
+                if size is not None
+                else (n / rows_total if n is not None and rows_total else None)
+            )
+            sel = row.cells.get("selection_rate")
+            if row.unknown:
+                unknown_n += n or 0
+            rows.append(
+                LL144Row(
+                    group=row.group,
+                    n=n,
+                    share=share,
+                    selected=row.count if sel is not None else None,
+                    selection_rate=sel,
+                    impact_ratio=row.cells.get("impact_ratio"),
+                    scoring_rate=row.cells.get("scoring_rate"),
+                    scoring_impact_ratio=row.cells.get("scoring_impact_ratio"),
+                    unknown=row.unknown,
+                    under_share=(not row.unknown and share is not None and share < SMALL_SHARE),
+                    reference=bool(row.reference_in & RATIOS) or row.group in references,
+                    excluded=row.excluded,
+                )
+            )
+        metrics = {c.metric for c in table.columns}
+        category = category_of(table.name)
+        groupings.append(
+            LL144Grouping(
+                name=table.name,
+                category=category,
+                title=CATEGORY_TITLES[category],
+                anchor=f"ll144-{table.anchor}",
+                rows=rows,
+                unknown_n=unknown_n,
+                has_selection="selection_rate" in metrics or "impact_ratio" in metrics,
+                has_scoring="scoring_rate" in metrics or "scoring_impact_ratio" in metrics,
+            )
+        )
+    groupings.sort(key=lambda g: CATEGORY_ORDER.index(g.category))
+    present = {g.category for g in groupings if g.has_selection or g.has_scoring}
+    missing = [CATEGORY_TITLES[c] for c in ("sex", "race", "intersection") if c not in present]
+    selection = any(g.has_selection for g in groupings)
+    scoring = any(g.has_scoring for g in groupings)
+    tool_kind = (
+        "selection and scoring"
+        if selection and scoring
+        else "scoring"
+        if scoring
+        else "selection"
+        if selection
+        else "none"
+    )
+    view = LL144View(
+        audit_date=audit_date,
+        data_source=_text(evidence.get("data_source")),
+        distribution_date=_text(evidence.get("distribution_date")),
+        independent_auditor=_text(evidence.get("independent_auditor")),
+        applicants=rows_total,
+        selected=result.dataset.favorable,
+        groupings=groupings,
+        missing_categories=missing,
+        tool_kind=tool_kind,
+        findings=[f for f in result.findings if f.pack == LL144_PACK],
+    )
+    view.warnings = _warnings(result, view)
+    return view
+
+
+def _warnings(result: AuditResult, view: LL144View) -> list[str]:
+    out = []
+    if view.data_source is None:
+        out.append(
+            "Data source: not stated. 6 RCNY 5-303 requires the summary to give the source "
+            "and an explanation of the data; add it to the spec as evidence.data_source."
+        )
+    for title in view.missing_categories:
+        out.append(
+            f"{title}: not in this audit (no rates recorded). 6 RCNY 5-301 requires rates "
+            "and impact ratios for "
+            "sex, race/ethnicity and intersectional categories."
+        )
+    if result.domain != "hiring":
+        out.append(
+            f"This audit's domain is '{result.domain}'. NYC LL144 covers automated "
+            "employment decision tools used for hiring or promotion."
+        )
+    if view.tool_kind == "none":
+        out.append("No selection rate, scoring rate or impact ratio was recorded.")
+    return out

@@ -1,0 +1,427 @@
+"""Tests of the report presets (full, NYC LL144 summary, AAA impact assessment) and of
+``auditor report``, which re-renders a stored audit from the database."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+import typer
+from factories import make_result
+from typer.testing import CliRunner
+
+from auditor.cli_report import report, rerender_report
+from auditor.errors import RenderError
+from auditor.report import build_report, render_html
+from auditor.report.aaa import ELEMENTS
+from auditor.report.ll144 import category_of
+from auditor.report.presets import PRESETS
+from auditor.report.tables import MAX_COLUMNS
+from auditor.result import AuditResult, Finding, GroupCount, MetricRecord
+
+SCRIPT = "<script>alert(1)</script>"
+LL144_HEADINGS = (
+    "1. Bias-audit summary",
+    "2. Rates and impact ratios by category",
+    "3. Categories under 2% of the data",
+    "4. NYC LL144 policy checks",
+    "5. Notes",
+    "6. Provenance",
+)
+AAA_HEADINGS = (
+    "1. About this document",
+    "2. Impact-assessment elements (§4(a))",
+    "3. AAA policy checks",
+    "4. Provenance",
+)
+FULL_HEADINGS = (
+    "1. Executive summary",
+    "2. Scope and data",
+    "3. Methodology",
+    "4. Results per protected attribute",
+    "5. Attribution analysis",
+    "6. Findings per policy pack",
+    "7. Limitations",
+    "8. Appendix: spec and provenance",
+)
+
+
+def _rates(
+    attr: str, rows: list[tuple[str, int, int]], flags: Mapping[str, tuple[str, ...]]
+) -> list[MetricRecord]:
+    """Selection rates and impact ratios (against the highest rate) for ``rows``."""
+    best = max((c / n, g) for g, n, c in rows if "unknown" not in flags.get(g, ()))
+    out = []
+    for group, n, count in rows:
+        f = flags.get(group, ())
+        out.append(MetricRecord(attr, group, "selection_rate", count / n, n, count, flags=f))
+        if "unknown" not in f:
+            out.append(
+                MetricRecord(
+                    attr,
+                    group,
+                    "impact_ratio",
+                    (count / n) / best[0],
+                    n,
+                    reference=best[1],
+                    p_value=0.0123,
+                    flags=("test:z_test",),
+                )
+            )
+    return out
+
+
+def ll144_result(*, data_source: str | None = "Historical applications 2025") -> AuditResult:
+    """A hiring result with sex, race/ethnicity, their intersection and an age grouping."""
+    base = make_result(name="ll144-case")
+    sex = [("Female", 480, 120), ("Male", 500, 200), ("unknown", 20, 6)]
+    race = [("Asian", 300, 90), ("White", 550, 200), ("Tiny group", 15, 3), ("unknown", 135, 40)]
+    inter = [("Female & Asian", 140, 40), ("Male & White", 300, 120)]
+    age = [("under 40", 600, 200), ("40 and over", 400, 120)]
+    unknown = {"unknown": ("unknown",)}
+    metrics = [
+        *_rates("sex", sex, unknown),
+        *_rates("race_ethnicity", race, unknown),
+        *_rates("sex & race_ethnicity", inter, {}),
+        *_rates("age_band", age, {}),
+        MetricRecord("sex", "all groups", "chi_square", 0.42, 1000, p_value=0.5),
+        MetricRecord("sex", "Female", "brand_new_metric", 0.1234, 480),
+    ]
+    groups = [
+        *(GroupCount("sex", g, n, n / 1000, unknown=g == "unknown") for g, n, _ in sex),
+        *(GroupCount("race_ethnicity", g, n, n / 1000, unknown=g == "unknown") for g, n, _ in race),
+        *(GroupCount("sex & race_ethnicity", g, n, n / 1000) for g, n, _ in inter),
+        *(GroupCount("age_band", g, n, n / 1000) for g, n, _ in age),
+    ]
+    evidence = {"data_source": data_source} if data_source else {}
+    findings = (
+        *base.findings,
+        Finding(
+            "AAA-4-IMPACT-ASSESSMENT",
+            "aaa",
+            "Impact assessment",
+            "audit",
+            "needs_attestation",
+            "info",
+            None,
+            None,
+            "AAA §4(a)(1)-(13)",
+            "Attach an impact assessment.",
+            kind="document",
+            rule_status="proposed",
+        ),
+    )
+    return dataclasses.replace(
+        base,
+        metrics=tuple(metrics),
+        dataset=dataclasses.replace(base.dataset, groups=tuple(groups)),
+        findings=findings,
+        spec={
+            **base.spec,
+            "protected": ["sex", "race_ethnicity", "age_band"],
+            "min_group_size": 30,
+            "audit_date": "2026-11-01",
+            "evidence": evidence,
+        },
+    )
+
+
+def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        pytest.skip("poppler-utils (pdftotext) not installed")
+    path = tmp_path / "r.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run([exe, str(path), "-"], capture_output=True, text=True, check=True).stdout
+    return re.sub(r"\s+", " ", text)
+
+
+@pytest.fixture(scope="module")
+def result() -> AuditResult:
+    return ll144_result()
+
+
+def test_default_preset_is_the_full_report(result: AuditResult) -> None:
+    assert render_html(result) == render_html(result, "full")
+    assert set(PRESETS) == {"full", "ll144", "aaa"}
+
+
+def test_unknown_preset_is_a_render_error(result: AuditResult) -> None:
+    with pytest.raises(RenderError, match=r"Unknown report preset 'nope'.*full, ll144, aaa"):
+        render_html(result, "nope")
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_same_stored_json_renders_byte_identical_html(result: AuditResult, preset: str) -> None:
+    stored = AuditResult.from_json(result.to_json())
+    first = render_html(stored, preset)
+    assert render_html(AuditResult.from_json(result.to_json()), preset) == first
+    assert first == render_html(result, preset)
+
+
+@pytest.mark.parametrize(
+    ("preset", "headings", "rules"),
+    [
+        ("full", FULL_HEADINGS, None),
+        ("ll144", LL144_HEADINGS, "nyc_ll144"),
+        ("aaa", AAA_HEADINGS, "aaa"),
+    ],
+)
+def test_pdf_text_has_headings_rules_citations_and_numbers(
+    result: AuditResult, tmp_path: Path, preset: str, headings: tuple[str, ...], rules: str | None
+) -> None:
+    text = pdf_text(build_report(result, preset=preset).pdf, tmp_path)
+    for heading in headings:
+        assert heading in text, heading
+    for f in result.findings:
+        if rules is None or f.pack == rules:
+            assert f.rule_id in text, f.rule_id
+            assert f.citation in text, f.citation
+    assert result.audit_id in text
+    # numbers from the JSON: applicants and a selection rate and impact ratio
+    assert "1,000" in text
+    if preset != "aaa":  # the AAA document names the lowest ratio, not every rate
+        assert "25.0%" in text  # Female selection rate 120/480
+    assert "0.625" in text  # Female impact ratio against Male
+
+
+def test_ll144_summary_layout(result: AuditResult) -> None:
+    html = render_html(result, "ll144")
+    assert "NYC Local Law 144 sets no pass/fail threshold" in html
+    assert "Sex categories: sex" in html
+    assert "Race/ethnicity categories: race_ethnicity" in html
+    assert "Intersectional categories (sex × race/ethnicity): sex &amp; race_ethnicity" in html
+    assert "Other grouping (not an LL144 category; shown for completeness): age_band" in html
+    # unknown counts per grouping, and in the summary table
+    assert "sex: 20; race_ethnicity: 135" in html
+    # the category under 2% is kept and flagged, exclusion described as optional
+    assert "under 2%" in html
+    assert "Tiny group" in html
+    assert "Exclusion is optional" in html
+    assert "justification" in html
+    assert "kept in impact ratios" in html
+    # the data source and audit date come from the spec
+    assert "Historical applications 2025" in html
+    assert "2026-11-01" in html
+    # a test record for "all groups" is not an LL144 category
+    section = html.split('id="sec-ll144-tables"')[1]
+    assert "all groups" not in section
+    # LL144 charts are not needed: no SVG
+    assert "<svg" not in html
+
+
+def test_ll144_without_a_data_source_warns_visibly() -> None:
+    html = render_html(ll144_result(data_source=None), "ll144")
+    assert "Data source: not stated" in html
+    assert "not stated</strong>" in html
+
+
+def test_ll144_warns_about_missing_categories() -> None:
+    base = ll144_result()
+    only_sex = dataclasses.replace(
+        base, metrics=tuple(m for m in base.metrics if m.attribute == "sex")
+    )
+    html = render_html(only_sex, "ll144")
+    assert "Race/ethnicity categories: not in this audit" in html
+    assert "Intersectional categories (sex × race/ethnicity): not in this audit" in html
+
+
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [
+        ("sex", "sex"),
+        ("Sex_at_birth", "sex"),
+        ("race_ethnicity", "race"),
+        ("sex & race_ethnicity", "intersection"),
+        ("race & sex", "intersection"),
+        ("age_band", "other"),
+    ],
+)
+def test_grouping_names_map_to_ll144_categories(name: str, category: str) -> None:
+    assert category_of(name) == category
+
+
+def test_aaa_lists_every_element_with_evidence_or_what_is_missing(result: AuditResult) -> None:
+    html = render_html(result, "aaa")
+    for citation, title, _ in ELEMENTS:
+        assert citation in html, citation
+        assert title in html, title
+    assert "has <strong>not been enacted</strong>" in html
+    assert "not evidenced by this audit" in html.lower()
+    rows = html.split('<tr class="aaa-')[1:]
+    by_cite = {re.search(r'<span class="cite">([^<]+)</span>', r).group(1): r for r in rows}  # type: ignore[union-attr]
+    assert len(by_cite) == len(ELEMENTS)
+    diff = by_cite["§4(a)(4)(E)"]
+    assert diff.startswith("partial") or diff.startswith("held")
+    assert "Group metrics for 4 grouping(s)" in diff
+    assert "Not measured by this audit: color, gender" in diff
+    explain = by_cite["§4(a)(8)"]
+    assert "additivity error 2.0e-04" in explain
+    assert "tolerance 0.01" in explain
+    assert "Counterfactual explanations" in explain
+    data = by_cite["§4(a)(7)"]
+    assert "1,000 decisions" in data
+    assert "Historical applications 2025" in data
+    assert by_cite["§4(a)(5)"].startswith("missing")
+    assert by_cite["§4(a)(13)"].startswith("missing")
+
+
+def test_aaa_cites_only_listed_subsections() -> None:
+    for citation, _, _ in ELEMENTS:
+        assert re.fullmatch(r"§4\(a\)\((\d+)\)(\([A-F]\))?", citation), citation
+        number = int(re.findall(r"\((\d+)\)", citation)[0])
+        assert 1 <= number <= 13
+        if "(4)(" not in citation:
+            assert citation.count("(") == 2
+
+
+@pytest.mark.parametrize("preset", ["ll144", "aaa"])
+def test_presets_escape_hostile_strings(preset: str) -> None:
+    base = ll144_result(data_source=SCRIPT)
+    hostile = dataclasses.replace(
+        base,
+        name="evil",
+        metrics=(
+            *base.metrics,
+            MetricRecord("sex", SCRIPT, "selection_rate", 0.5, 40, 20),
+        ),
+        findings=(
+            *base.findings,
+            Finding("X", "nyc_ll144", SCRIPT, SCRIPT, "warn", "low", None, None, SCRIPT, SCRIPT),
+            Finding("Y", "aaa", SCRIPT, SCRIPT, "warn", "low", None, None, SCRIPT, SCRIPT),
+        ),
+        spec={**base.spec, "evidence": {"data_source": SCRIPT, "human_review_process": SCRIPT}},
+    )
+    html = render_html(hostile, preset)
+    assert "<script" not in html
+    assert "&lt;script&gt;" in html
+
+
+def test_full_report_renders_unknown_metrics_and_splits_wide_tables(result: AuditResult) -> None:
+    extra = tuple(
+        MetricRecord("sex", g, f"new_metric_{i}", 0.5 + i / 100, 480)
+        for i in range(MAX_COLUMNS + 2)
+        for g in ("Female", "Male")
+    )
+    html = render_html(dataclasses.replace(result, metrics=(*result.metrics, *extra)))
+    assert "New metric 0" in html
+    assert f"New metric {MAX_COLUMNS + 1}" in html
+    assert "Brand new metric" in html
+    assert "Other metrics (part 1 of 2): sex" in html
+    assert "Other metrics (part 2 of 2): sex" in html
+    for table in re.findall(r"<table class=\"data results.*?</table>", html, flags=re.S):
+        header = table.split("</thead>")[0]
+        # group, n, favourable (selection only), metric columns, notes
+        assert header.count("<th") <= MAX_COLUMNS + 4
+
+
+# --- auditor report (CLI) --------------------------------------------------------------
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("report")(report)
+
+    @app.command("noop")
+    def noop() -> None:  # a second command keeps "report" a sub-command
+        """Nothing."""
+
+    return app
+
+
+@pytest.fixture
+def stored(sqlite_url: str, result: AuditResult) -> tuple[str, AuditResult]:
+    from auditor.store import open_store, save_audit
+
+    store = open_store(sqlite_url)
+    try:
+        with store.session() as session:
+            save_audit(session, result, report=build_report(result))
+    finally:
+        store.dispose()
+    return sqlite_url, result
+
+
+def _reports(url: str, audit_id: str) -> list[tuple[str, str]]:
+    from sqlalchemy import text
+
+    from auditor.store import open_store
+
+    store = open_store(url)
+    try:
+        with store.session() as session:
+            rows = session.execute(
+                text("SELECT sha256, html FROM reports WHERE audit_id = :a ORDER BY id"),
+                {"a": audit_id},
+            ).all()
+    finally:
+        store.dispose()
+    return [(r[0], r[1]) for r in rows]
+
+
+def test_cli_rerenders_from_the_database_and_stores_a_new_row(
+    stored: tuple[str, AuditResult], tmp_path: Path
+) -> None:
+    url, result = stored
+    out = tmp_path / "sub" / "ll144.pdf"
+    run = CliRunner().invoke(
+        _app(), ["report", result.audit_id, "--preset", "ll144", "--out", str(out), "--db", url]
+    )
+    assert run.exit_code == 0, run.output
+    assert out.read_bytes().startswith(b"%PDF")
+    rows = _reports(url, result.audit_id)
+    assert len(rows) == 2  # the original report stays; the re-render is a new row
+    sha, html = rows[-1]
+    assert sha in run.output
+    assert html == render_html(result, "ll144")  # same stored JSON, same HTML bytes
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+    again = CliRunner().invoke(_app(), ["report", result.audit_id, "--db", url, "--quiet"])
+    assert again.exit_code == 0, again.output
+    assert again.output == ""
+    rows = _reports(url, result.audit_id)
+    assert len(rows) == 3
+    assert rows[-1][1] == rows[0][1]  # the full preset re-renders the original HTML
+
+
+def test_cli_unknown_audit_id_exits_2(stored: tuple[str, AuditResult], tmp_path: Path) -> None:
+    url, result = stored
+    out = tmp_path / "x.pdf"
+    run = CliRunner().invoke(_app(), ["report", "no-such-id", "--db", url, "--out", str(out)])
+    assert run.exit_code == 2
+    assert "No audit with id 'no-such-id'" in run.output
+    assert not out.exists()
+    assert len(_reports(url, result.audit_id)) == 1
+
+
+def test_cli_unknown_preset_exits_2(stored: tuple[str, AuditResult]) -> None:
+    url, result = stored
+    run = CliRunner().invoke(_app(), ["report", result.audit_id, "--preset", "x", "--db", url])
+    assert run.exit_code == 2
+    assert "--preset must be one of full, ll144, aaa" in run.output
+
+
+def test_rerender_report_python_api(stored: tuple[str, AuditResult]) -> None:
+    url, result = stored
+    artifact = rerender_report(result.audit_id, preset="aaa", database_url=url, user="tester")
+    assert artifact.html == render_html(result, "aaa")
+    assert _reports(url, result.audit_id)[-1][0] == artifact.sha256
+
+
+def test_charts_are_light_svg_without_hatch_patterns(result: AuditResult) -> None:
+    html = render_html(result)
+    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    assert svgs
+    for svg in svgs:
+        assert "<pattern" not in svg  # hatches became outlines (slow in WeasyPrint)
+        assert not re.search(r'<g(?: id="[^"]*")?>', svg)  # no empty wrapper groups
+        assert svg.count("<g") == svg.count("</g>")
+        assert "rotate(-0" not in svg
+    # the groups' names are still text in the chart
+    assert "Female" in svgs[0]
+    assert ">Male<" in svgs[0]
