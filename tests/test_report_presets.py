@@ -425,3 +425,26 @@ def test_charts_are_light_svg_without_hatch_patterns(result: AuditResult) -> Non
     # the groups' names are still text in the chart
     assert "Female" in svgs[0]
     assert ">Male<" in svgs[0]
+
+
+def test_ll144_lists_only_the_declared_groupings() -> None:
+    """Slice-search records ("sex x feature bin") are not LL144 categories."""
+    base = make_result()
+    slice_record = MetricRecord(
+        "sex x skills_test",
+        "Female | skills_test in [0, 40)",
+        "slice_impact_ratio",
+        0.5,
+        60,
+        count=9,
+        reference="Female",
+        flags=("slice",),
+    )
+    result = dataclasses.replace(
+        base,
+        spec={**base.spec, "protected": ["sex"], "intersections": []},
+        metrics=(*base.metrics, slice_record),
+    )
+    html = render_html(result, preset="ll144")
+    assert "skills_test" not in html
+    assert "Sex categories" in html
