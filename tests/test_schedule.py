@@ -343,7 +343,8 @@ SCHEDULER = (
 
 
 def test_scheduler_process_exits_cleanly_on_sigterm(store: Store, spec: Path, db_url: str) -> None:
-    add_schedule(store, "every-minute", spec, "* * * * *", user="u")
+    # yearly, forced due now: a minute boundary during the run cannot make a second slot due
+    add_schedule(store, "yearly", spec, "0 0 1 1 *", user="u")
     with store.engine.begin() as conn:  # due now
         conn.execute(text("UPDATE schedules SET next_run_at = created_at"))
     (spec.parent / "decisions.csv").unlink()  # a quick, failing run
