@@ -114,15 +114,8 @@ def build_ll144(result: AuditResult, tables: list[AttributeTable], audit_date: s
     evidence: dict[str, Any] = raw if isinstance(raw, dict) else {}
     rows_total = result.dataset.rows
     sizes = {(g.attribute, g.group): g for g in result.dataset.groups}
-    # only the audit's declared groupings: slice-search records ("race x feature bin")
-    # are findings about subgroups, not LL144 categories
-    declared = {str(a) for a in spec.get("protected", [])} | {
-        " & ".join(str(a) for a in combo) for combo in spec.get("intersections", [])
-    }
     groupings = []
     for table in tables:
-        if declared and table.name not in declared:
-            continue
         rows = []
         unknown_n = 0
         references = {table.reference_for(m) for m in RATIOS} - {None}
@@ -156,6 +149,8 @@ def build_ll144(result: AuditResult, tables: list[AttributeTable], audit_date: s
                 )
             )
         metrics = {c.metric for c in table.columns}
+        if not metrics & RATIOS.union(RATES):
+            continue  # e.g. slice-search subgroups: findings, not LL144 categories
         category = category_of(table.name)
         groupings.append(
             LL144Grouping(
