@@ -20,6 +20,8 @@ reference group, written next to each number:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from auditor.batch import UNKNOWN
@@ -68,27 +70,35 @@ def shortfall_and_flip(
     return rate_ref * n - x, flipped
 
 
-def _diff_records(
+def compare_to_reference(
     attribute: str,
     metric: str,
     fr: dict[str, tuple[int, int]],
     ref: str,
-    min_size: int,
-    sizes: dict[str, int],
+    *,
+    neutral: float,
+    value_of: Callable[[int, int, int, int], float | None],
+    interval_of: Callable[[int, int, int, int], tuple[float | None, float | None]],
+    flags_of: Callable[[str, int], tuple[str, ...]],
 ) -> list[MetricRecord]:
+    """One record per known group comparing its (count, n) with the reference's.
+
+    The reference row carries ``neutral`` (1 for a ratio, 0 for a difference); every
+    other row its value, interval and the two-proportion test against the reference.
+    """
     xr, nr = fr[ref]
     out = []
     for group, (x, n) in fr.items():
         if group == UNKNOWN:
             continue
-        flags = size_flags(group, sizes[group], min_size)
+        flags = flags_of(group, n)
         if group == ref:
             out.append(
                 MetricRecord(
                     attribute,
                     group,
                     metric,
-                    0.0,
+                    neutral,
                     n,
                     count=x,
                     reference=ref,
@@ -96,15 +106,14 @@ def _diff_records(
                 )
             )
             continue
-        value = x / n - xr / nr if n and nr else None
-        lo, hi = difference_interval(x, n, xr, nr)
+        lo, hi = interval_of(x, n, xr, nr)
         p, test = two_proportion_p(x, n, xr, nr)
         out.append(
             MetricRecord(
                 attribute,
                 group,
                 metric,
-                value,
+                value_of(x, n, xr, nr),
                 n,
                 count=x,
                 ci_low=lo,
@@ -115,6 +124,26 @@ def _diff_records(
             )
         )
     return out
+
+
+def _diff_records(
+    attribute: str,
+    metric: str,
+    fr: dict[str, tuple[int, int]],
+    ref: str,
+    min_size: int,
+    sizes: dict[str, int],
+) -> list[MetricRecord]:
+    return compare_to_reference(
+        attribute,
+        metric,
+        fr,
+        ref,
+        neutral=0.0,
+        value_of=lambda x, n, xr, nr: x / n - xr / nr if n and nr else None,
+        interval_of=difference_interval,
+        flags_of=lambda group, _n: size_flags(group, sizes[group], min_size),
+    )
 
 
 def difference_records(

@@ -23,11 +23,13 @@ from auditor.metrics.counts import GroupCounts, RowKeys, count_codes, group_code
 from auditor.metrics.disparities import (
     calibration_records,
     chi_square_record,
+    compare_to_reference,
     difference_records,
     score_records,
+    size_flags,
 )
 from auditor.metrics.practical import adjust_holm, practical
-from auditor.metrics.stats import ratio_interval, two_proportion_p, wilson_interval
+from auditor.metrics.stats import ratio_interval, wilson_interval
 from auditor.result import MetricRecord
 
 RateOf = Callable[[GroupCounts], tuple[int, int] | None]
@@ -199,7 +201,7 @@ def _rate_records(
                 count=x,
                 ci_low=lo,
                 ci_high=hi,
-                flags=_flags(group, counts[group].n if rate.name == "ppv" else n, min_size),
+                flags=size_flags(group, counts[group].n if rate.name == "ppv" else n, min_size),
             )
         )
     if rate.ratio_name is None:
@@ -225,42 +227,13 @@ def _highest(fr: dict[str, tuple[int, int]], min_size: int) -> str | None:
 def _ratios(
     attribute: str, fr: dict[str, tuple[int, int]], name: str, ref: str, min_size: int
 ) -> list[MetricRecord]:
-    xr, nr = fr[ref]
-    out = []
-    for group, (x, n) in fr.items():
-        if group == UNKNOWN:
-            continue
-        flags = _flags(group, n, min_size) + (("reference",) if group == ref else ())
-        if group == ref:
-            out.append(
-                MetricRecord(attribute, group, name, 1.0, n, count=x, reference=ref, flags=flags)
-            )
-            continue
-        value = (x / n) / (xr / nr) if n and xr else None
-        lo, hi = ratio_interval(x, n, xr, nr)
-        p, test = two_proportion_p(x, n, xr, nr)
-        out.append(
-            MetricRecord(
-                attribute,
-                group,
-                name,
-                value,
-                n,
-                count=x,
-                ci_low=lo,
-                ci_high=hi,
-                p_value=p,
-                reference=ref,
-                flags=(*flags, f"test:{test}"),
-            )
-        )
-    return out
-
-
-def _flags(group: str, n: int, min_size: int) -> tuple[str, ...]:
-    flags: list[str] = []
-    if group == UNKNOWN:
-        flags.append("unknown")
-    if n < min_size:
-        flags.append("small_sample")
-    return tuple(flags)
+    return compare_to_reference(
+        attribute,
+        name,
+        fr,
+        ref,
+        neutral=1.0,
+        value_of=lambda x, n, xr, nr: (x / n) / (xr / nr) if n and xr else None,
+        interval_of=ratio_interval,
+        flags_of=lambda group, n: size_flags(group, n, min_size),
+    )
