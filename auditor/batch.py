@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,9 @@ class DecisionBatch:
         Model scores (probability of the favourable outcome), if any.
     labels
         1 where the true outcome was favourable, else 0, if labels were given.
+    probabilities
+        Probabilistic membership per attribute (e.g. BISG): one column per group, rows
+        summing to 1, all-NaN rows where the probabilities are unknown.
     """
 
     ids: np.ndarray
@@ -36,6 +39,7 @@ class DecisionBatch:
     decisions: np.ndarray | None
     scores: np.ndarray | None
     labels: np.ndarray | None
+    probabilities: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -43,7 +47,13 @@ class DecisionBatch:
     def with_outcomes(self, decisions: np.ndarray, scores: np.ndarray | None) -> DecisionBatch:
         """A copy with decisions (and scores) filled in by a model."""
         return DecisionBatch(
-            self.ids, self.features, self.protected, decisions, scores, self.labels
+            self.ids,
+            self.features,
+            self.protected,
+            decisions,
+            scores,
+            self.labels,
+            self.probabilities,
         )
 
     def group_labels(self, attributes: list[str]) -> pd.Series:

@@ -51,6 +51,11 @@ def load_decisions(spec: AuditSpec) -> DecisionBatch:
     problems += _check_ids(ids)
     protected, prot_problems = _protected_frame(frame, spec)
     problems += prot_problems
+    probabilities: dict[str, pd.DataFrame] = {}
+    for attr, groups in spec.protected_probabilities.items():
+        probs, prob_problems = _probability_frame(frame, attr, groups, spec.missing_protected)
+        probabilities[attr] = probs
+        problems += prob_problems
     features = frame[cols.features].copy() if cols.features else pd.DataFrame(index=frame.index)
     problems += _check_features(features)
     decisions = _binary(frame, cols.decision, spec.favorable, problems)
@@ -64,13 +69,14 @@ def load_decisions(spec: AuditSpec) -> DecisionBatch:
         raise DataValidationError(f"{path}: the data do not match the spec.", problems=problems)
     features = features.reset_index(drop=True)
     protected = protected.reset_index(drop=True)
-    return DecisionBatch(ids, features, protected, decisions, scores, labels)
+    return DecisionBatch(ids, features, protected, decisions, scores, labels, probabilities)
 
 
 def _join_protected(frame: pd.DataFrame, spec: AuditSpec, path: Path) -> pd.DataFrame:
     extra = read_table(path)
     key = spec.columns.id
-    missing = [c for c in [key, *spec.protected] if c not in extra.columns]
+    wanted = [*spec.protected, *_probability_columns(spec)]
+    missing = [c for c in [key, *wanted] if c not in extra.columns]
     if missing:
         raise DataValidationError(
             f"{path}: protected-attribute file lacks column(s) {', '.join(missing)}"
@@ -82,9 +88,9 @@ def _join_protected(frame: pd.DataFrame, spec: AuditSpec, path: Path) -> pd.Data
         raise DataValidationError(
             f"{path}: id column '{key}' repeats ids, e.g. {extra[key][dup].head(3).tolist()}"
         )
-    overlap = [c for c in spec.protected if c in frame.columns]
+    overlap = [c for c in wanted if c in frame.columns]
     left = frame.drop(columns=overlap).astype({key: str})
-    right = extra[[key, *spec.protected]].astype({key: str})
+    right = extra[[key, *wanted]].astype({key: str})
     # ids without a row in the protected file get unknown attributes, and are counted
     # many_to_one: ids repeated in the data file are reported with the other problems
     return left.merge(right, on=key, how="left", validate="many_to_one")
@@ -101,6 +107,9 @@ def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
         wanted[feat] = "columns.features"
     for attr in spec.protected:
         wanted[attr] = "protected"
+    for attr, groups in spec.protected_probabilities.items():
+        for group, column in groups.items():
+            wanted[column] = f"protected_probabilities.{attr}.{group}"
     present = set(frame.columns)
     return [
         f"column '{name}' (named in {where}) is missing; the file has: "
@@ -132,6 +141,63 @@ def _protected_frame(frame: pd.DataFrame, spec: AuditSpec) -> tuple[pd.DataFrame
         values = col.astype("string").str.strip()
         out[attr] = values.where(~missing, UNKNOWN).astype(object).astype(str)
     return pd.DataFrame(out), problems
+
+
+def _probability_columns(spec: AuditSpec) -> list[str]:
+    return [c for groups in spec.protected_probabilities.values() for c in groups.values()]
+
+
+# BISG tables are rounded; rows further than this from summing to 1 are a data error
+_SUM_TOLERANCE = 0.01
+
+
+def _probability_frame(
+    frame: pd.DataFrame, attr: str, groups: dict[str, str], on_missing: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """Membership probabilities of one attribute: one column per group.
+
+    Rows with every probability missing are unknown (all NaN in the result); a row with
+    only some missing, a value outside [0, 1] or a sum away from 1 is an error.
+    """
+    problems: list[str] = []
+    values = {}
+    for group, column in groups.items():
+        numeric = pd.to_numeric(frame[column], errors="coerce")
+        bad_text = numeric.isna() & frame[column].notna()
+        if bad_text.any():
+            problems.append(
+                f"column '{column}' ({attr}={group}): non-numeric probabilities at row(s) "
+                f"{_rows(bad_text)}"
+            )
+        outside = (numeric < 0) | (numeric > 1)
+        if outside.any():
+            problems.append(
+                f"column '{column}' ({attr}={group}): probabilities outside [0, 1] at row(s) "
+                f"{_rows(outside)}"
+            )
+        values[group] = numeric.astype(np.float64)
+    probs = pd.DataFrame(values).reset_index(drop=True)
+    missing = probs.isna()
+    none = missing.all(axis=1)
+    partial = missing.any(axis=1) & ~none
+    if partial.any():
+        problems.append(
+            f"protected_probabilities.{attr}: some but not all probabilities missing at row(s) "
+            f"{_rows(partial)}"
+        )
+    if none.any() and on_missing == "error":
+        problems.append(
+            f"protected_probabilities.{attr}: {int(none.sum())} row(s) without probabilities "
+            f"at row(s) {_rows(none)} (set missing_protected: unknown to count them as unknown)"
+        )
+    sums = probs.sum(axis=1, min_count=1)
+    off = ~none & ~partial & ((sums - 1.0).abs() > _SUM_TOLERANCE)
+    if off.any():
+        problems.append(
+            f"protected_probabilities.{attr}: probabilities do not sum to 1 (±{_SUM_TOLERANCE}) "
+            f"at row(s) {_rows(off)}; list every group of the attribute"
+        )
+    return probs, problems
 
 
 def _check_features(features: pd.DataFrame) -> list[str]:

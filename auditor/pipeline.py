@@ -18,6 +18,8 @@ from auditor.data import load_decisions
 from auditor.errors import DataValidationError
 from auditor.explain import AttributionSet, explain_matrix, get_explainer
 from auditor.metrics import (
+    Grouping,
+    adjust_holm,
     attribution_slices,
     compute_group_metrics,
     gap_decomposition,
@@ -26,6 +28,7 @@ from auditor.metrics import (
     proxy_ranking,
     proxy_scores,
     slice_search,
+    weighted_grouping_records,
 )
 from auditor.models import ModelAdapter, load_model
 from auditor.policy import Facts, evaluate, load_packs
@@ -92,9 +95,11 @@ def run_audit(
             batch, decisions_from = _apply_model(spec, batch, model, x, warnings)
     with stage("explain"):
         attributions, reason = _explain(spec, model, x)
-    groups = groupings(spec.protected, spec.intersections)
+    hard, weighted = _split_groupings(spec)
+    groups = groupings(spec.protected, hard)
     with stage("measure"):
         control = _control_map(spec)
+        exclusion = spec.small_category_exclusion
         metrics, references = compute_group_metrics(
             batch,
             groups,
@@ -102,7 +107,18 @@ def run_audit(
             control=control,
             bootstrap=BOOTSTRAP_REPLICATES,
             seed=spec.seed,
+            exclude_below=exclusion.below_share if exclusion else None,
         )
+        for g in weighted:
+            recs, references[g.name] = weighted_grouping_records(
+                batch,
+                g.name,
+                g.attributes,
+                min_group_size=spec.min_group_size,
+                control=control.get(g.name),
+            )
+            metrics += recs
+        metrics = adjust_holm(metrics)  # one family per metric across both kinds
         if spec.columns.features and batch.decisions is not None:
             # worst-off (attribute x feature bin) slices, BH-controlled: usually none
             metrics += slice_search(
@@ -123,7 +139,7 @@ def run_audit(
             audit_date=audit_date,
             metrics=tuple(metrics),
             groups=dataset.groups,
-            groupings=tuple(g.name for g in groups),
+            groupings=tuple(g.name for g in [*groups, *weighted]),
             intersections=tuple(spec.intersection_names()),
             features=tuple(spec.columns.features),
             attributions=summary,
@@ -268,6 +284,19 @@ def _attribution_summary(
     )
 
 
+def _split_groupings(spec: AuditSpec) -> tuple[list[list[str]], list[Grouping]]:
+    """Intersections of hard attributes, and the groupings with a probabilistic part."""
+    probabilistic = spec.protected_probabilities
+    hard = [c for c in spec.intersections if not probabilistic.keys() & set(c)]
+    weighted = [Grouping(a, (a,)) for a in probabilistic]
+    weighted += [
+        Grouping(" & ".join(c), tuple(c))
+        for c in spec.intersections
+        if probabilistic.keys() & set(c)
+    ]
+    return hard, weighted
+
+
 def _dataset_summary(spec: AuditSpec, batch: DecisionBatch, source: str) -> DatasetSummary:
     assert batch.decisions is not None  # set by data or model before measuring
     counts = []
@@ -279,6 +308,13 @@ def _dataset_summary(spec: AuditSpec, batch: DecisionBatch, source: str) -> Data
                     attr, str(group), int(size), round(int(size) / n, 6), unknown=group == UNKNOWN
                 )
             )
+    for attr, probs in batch.probabilities.items():
+        # expected group sizes (sums of probabilities), rounded; unknown rows counted
+        for group, size in sorted(probs.sum(axis=0).items()):
+            counts.append(GroupCount(attr, str(group), round(float(size)), round(size / n, 6)))
+        n_unknown = int(probs.isna().all(axis=1).sum())
+        if n_unknown:
+            counts.append(GroupCount(attr, UNKNOWN, n_unknown, round(n_unknown / n, 6), True))
     return DatasetSummary(
         rows=n,
         favorable=int(batch.decisions.sum()),
@@ -297,7 +333,12 @@ def _control_map(spec: AuditSpec) -> dict[str, str]:
 def _check_control_groups(spec: AuditSpec, batch: DecisionBatch) -> None:
     problems = []
     for attr, group in _control_map(spec).items():
-        values = set(batch.protected[attr].unique().tolist())
+        if attr in batch.probabilities:
+            values = {str(g) for g in batch.probabilities[attr].columns}
+        elif attr in batch.protected.columns:
+            values = set(batch.protected[attr].unique().tolist())
+        else:
+            continue  # an intersection name: checked when its groups are formed
         if group not in values:
             problems.append(
                 f"reference.{attr}: control group '{group}' does not occur in column "

@@ -80,6 +80,22 @@ class ExplainSpec(_Strict):
     )
 
 
+class SmallCategoryExclusion(_Strict):
+    """NYC LL144's optional small-category exclusion (6 RCNY 5-301).
+
+    Categories under ``below_share`` of the data get no impact ratio and cannot be the
+    reference; their size and rate are still reported, with the justification.
+    """
+
+    below_share: float = Field(
+        0.02, gt=0, le=0.02, description="Share of the data under which a category is excluded."
+    )
+    justification: str = Field(
+        min_length=20,
+        description="Why the excluded categories are left out (printed in the LL144 summary).",
+    )
+
+
 class AuditSpec(_Strict):
     """A validated audit spec. Build it with :func:`load_spec`."""
 
@@ -90,7 +106,12 @@ class AuditSpec(_Strict):
     columns: ColumnsSpec
     favorable: int | str | bool = 1
     threshold: float = 0.5
-    protected: list[str] = Field(min_length=1)
+    protected: list[str]
+    protected_probabilities: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Probabilistic membership (e.g. BISG): attribute -> {group: column of "
+        "probabilities}; each person counts in every group with its probability as weight.",
+    )
     intersections: list[list[str]] = Field(default_factory=list)
     reference: Literal["highest"] | dict[str, str] = "highest"
     policies: list[str] = Field(default_factory=list)
@@ -99,6 +120,7 @@ class AuditSpec(_Strict):
         description="Folders with an organisation's own packs (one sub-folder per pack).",
     )
     min_group_size: int = Field(30, ge=1)
+    small_category_exclusion: SmallCategoryExclusion | None = None
     missing_protected: Literal["unknown", "error"] = "unknown"
     explain: ExplainSpec = Field(default_factory=ExplainSpec)
     seed: int = 0
@@ -140,6 +162,10 @@ class AuditSpec(_Strict):
     def policy_folders(self) -> list[Path]:
         """The organisation's own pack folders, resolved against the spec's folder."""
         return [self.resolve(p) for p in self.policy_paths]
+
+    def all_protected(self) -> list[str]:
+        """Protected attributes: hard columns first, then probabilistic ones."""
+        return [*self.protected, *self.protected_probabilities]
 
     def intersection_names(self) -> list[str]:
         """Display names of the intersections, e.g. ``sex & race_ethnicity``."""
@@ -256,6 +282,32 @@ def _pydantic_problems(exc: ValidationError) -> list[str]:
     return out
 
 
+def _probability_problems(spec: AuditSpec) -> list[str]:
+    """Checks of ``protected_probabilities`` against ``protected`` and each other."""
+    problems: list[str] = []
+    if not spec.protected and not spec.protected_probabilities:
+        problems.append(
+            "protected: name at least one protected attribute (or give protected_probabilities)"
+        )
+    seen: dict[str, str] = {}
+    for attr, groups in spec.protected_probabilities.items():
+        where = f"protected_probabilities.{attr}"
+        if attr in spec.protected:
+            problems.append(
+                f"{where}: '{attr}' is also listed under protected; an attribute is either a "
+                "column of group labels or a set of probability columns, not both"
+            )
+        if len(groups) < 2:
+            problems.append(f"{where}: needs at least two groups, got {sorted(groups)}")
+        for group, column in groups.items():
+            if column in seen:
+                problems.append(
+                    f"{where}.{group}: column '{column}' is already used for {seen[column]}"
+                )
+            seen[column] = f"{attr}={group}"
+    return problems
+
+
 def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -> list[str]:
     """Cross-field checks that pydantic cannot express per field.
 
@@ -269,12 +321,20 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
 
     problems: list[str] = []
     cols = spec.columns
-    protected = set(spec.protected)
-    if ok("protected") and len(protected) != len(spec.protected):
+    protected = set(spec.all_protected())
+    if ok("protected") and len(set(spec.protected)) != len(spec.protected):
         problems.append("protected: an attribute is listed twice")
+    if ok("protected", "protected_probabilities"):
+        problems += _probability_problems(spec)
     for i, combo in enumerate(spec.intersections if ok("intersections", "protected") else []):
         if len(combo) < 2:
             problems.append(f"intersections.{i}: needs at least two attributes, got {combo}")
+        if len([a for a in combo if a in spec.protected_probabilities]) > 1:
+            problems.append(
+                f"intersections.{i}: at most one attribute may come from "
+                "protected_probabilities (a product of two probabilities would assume they "
+                "are independent)"
+            )
         for attr in combo:
             if attr not in protected:
                 problems.append(
@@ -288,7 +348,15 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
                     f"reference.{attr}: not one of the protected attributes {sorted(protected)}"
                 )
     roles = {"id": cols.id, "decision": cols.decision, "score": cols.score, "label": cols.label}
+    prob_columns = {
+        c: attr for attr, groups in spec.protected_probabilities.items() for c in groups.values()
+    }
     for feat in cols.features if ok("columns") else []:
+        if feat in prob_columns:
+            problems.append(
+                f"columns.features: '{feat}' holds probabilities for the protected attribute "
+                f"'{prob_columns[feat]}'; protected attributes never enter the model"
+            )
         if feat in protected and ok("protected"):
             problems.append(
                 f"columns.features: '{feat}' is a protected attribute; protected attributes "

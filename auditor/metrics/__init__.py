@@ -4,13 +4,16 @@ from auditor.metrics.attribution_slices import attribution_slices, global_import
 from auditor.metrics.counts import GroupCounts, count_groups
 from auditor.metrics.gap import gap_decomposition, proxy_ranking
 from auditor.metrics.group_metrics import Grouping, compute_group_metrics, groupings
+from auditor.metrics.practical import adjust_holm
 from auditor.metrics.proxies import proxy_scores
 from auditor.metrics.slices import slice_search
 from auditor.metrics.stats import ratio_interval, two_proportion_p, wilson_interval
+from auditor.metrics.weighted import weighted_grouping_records
 
 __all__ = [
     "GroupCounts",
     "Grouping",
+    "adjust_holm",
     "attribution_slices",
     "compute_group_metrics",
     "count_groups",
@@ -22,5 +25,6 @@ __all__ = [
     "ratio_interval",
     "slice_search",
     "two_proportion_p",
+    "weighted_grouping_records",
     "wilson_interval",
 ]

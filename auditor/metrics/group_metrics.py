@@ -9,6 +9,11 @@ Conventions (written next to every number as ``reference``):
 - ``scoring_rate``: share scoring strictly above the median score of the full sample
   (LL144 scoring tools); ``scoring_impact_ratio`` against the highest scoring rate.
 Unknown groups are counted and their rates shown, but they never enter a ratio.
+
+LL144's optional small-category exclusion (``exclude_below``): a known category under
+that share of the rows gets no impact ratio or scoring impact ratio (its record holds
+no value and the flag ``excluded``) and cannot be the reference; its size and rates are
+still reported, flagged ``excluded``. Other metrics are unaffected.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ class RateMetric:
     ratio_name: str | None
     rate_of: RateOf
 
+
+# the ratios LL144's small-category exclusion applies to (6 RCNY 5-301)
+EXCLUDABLE = frozenset({"impact_ratio", "scoring_impact_ratio"})
 
 RATES: tuple[RateMetric, ...] = (
     RateMetric("selection_rate", "impact_ratio", lambda c: (c.favorable, c.n)),
@@ -111,6 +119,7 @@ def compute_group_metrics(
     bootstrap: int = 0,
     seed: int = 0,
     flip_line: float = 0.8,
+    exclude_below: float | None = None,
 ) -> tuple[list[MetricRecord], dict[str, str | None]]:
     """All group metrics, and the highest-rate reference group per grouping.
 
@@ -141,6 +150,7 @@ def compute_group_metrics(
             bootstrap=bootstrap,
             seed=seed,
             flip_line=flip_line,
+            exclude_below=exclude_below,
         )
         records += recs
         references[g.name] = ref
@@ -156,12 +166,14 @@ def grouping_records(
     bootstrap: int = 0,
     seed: int = 0,
     flip_line: float = 0.8,
+    exclude_below: float | None = None,
 ) -> tuple[list[MetricRecord], str | None]:
     """Every metric record of one grouping from its counts (no Holm adjustment yet)."""
     records: list[MetricRecord] = []
     ref = None
+    excluded = small_categories(counts, exclude_below)
     for rate in RATES:
-        recs, r = _rate_records(attribute, counts, rate, min_group_size, control)
+        recs, r = _rate_records(attribute, counts, rate, min_group_size, control, excluded)
         records += recs
         if rate.name == "selection_rate":
             ref = r
@@ -177,12 +189,21 @@ def grouping_records(
     return records, ref
 
 
+def small_categories(counts: dict[str, GroupCounts], below: float | None) -> frozenset[str]:
+    """Known categories under ``below`` of all rows (LL144's optional exclusion)."""
+    total = sum(c.n for c in counts.values())
+    if below is None or total == 0:
+        return frozenset()
+    return frozenset(g for g, c in counts.items() if g != UNKNOWN and c.n / total < below)
+
+
 def _rate_records(
     attribute: str,
     counts: dict[str, GroupCounts],
     rate: RateMetric,
     min_size: int,
     control: str | None,
+    excluded: frozenset[str] = frozenset(),
 ) -> tuple[list[MetricRecord], str | None]:
     fractions = {g: rate.rate_of(c) for g, c in counts.items()}
     if any(v is None for v in fractions.values()):
@@ -201,11 +222,19 @@ def _rate_records(
                 count=x,
                 ci_low=lo,
                 ci_high=hi,
-                flags=size_flags(group, counts[group].n if rate.name == "ppv" else n, min_size),
+                flags=size_flags(group, counts[group].n if rate.name == "ppv" else n, min_size)
+                + (("excluded",) if group in excluded else ()),
             )
         )
     if rate.ratio_name is None:
         return records, None
+    if rate.ratio_name in EXCLUDABLE and excluded:
+        kept = {g: v for g, v in fr.items() if g not in excluded}
+        ref = _highest(kept, min_size)
+        if ref is not None:
+            records += _ratios(attribute, kept, rate.ratio_name, ref, min_size)
+            records += _excluded_ratios(attribute, fr, rate.ratio_name, ref, excluded)
+        return records, ref
     ref = _highest(fr, min_size)
     if ref is not None:
         records += _ratios(attribute, fr, rate.ratio_name, ref, min_size)
@@ -222,6 +251,33 @@ def _highest(fr: dict[str, tuple[int, int]], min_size: int) -> str | None:
         return None
     # ties broken by name so the choice is deterministic
     return max(sorted(pool), key=lambda g: pool[g][0] / pool[g][1])
+
+
+def _excluded_ratios(
+    attribute: str,
+    fr: dict[str, tuple[int, int]],
+    name: str,
+    ref: str,
+    excluded: frozenset[str],
+) -> list[MetricRecord]:
+    """Placeholder ratio records (no value) for excluded categories, so every rule and
+    table sees that the category was excluded rather than silently missing."""
+    total = sum(n for _, n in fr.values())
+    return [
+        MetricRecord(
+            attribute,
+            group,
+            name,
+            None,
+            n,
+            count=x,
+            reference=ref,
+            flags=("excluded",),
+            detail={"share": n / total if total else 0.0},
+        )
+        for group, (x, n) in sorted(fr.items())
+        if group in excluded
+    ]
 
 
 def _ratios(

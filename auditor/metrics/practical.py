@@ -41,7 +41,7 @@ def practical(
 ) -> MetricRecord:
     """Shortfall, flip test and bootstrap interval of a ratio record (others unchanged)."""
     rate_name = RATIO_RATES.get(rec.metric)
-    if rate_name is None or rec.reference is None or "reference" in rec.flags:
+    if rate_name is None or rec.reference is None or {"reference", "excluded"} & set(rec.flags):
         return rec
     rate_of = RATE_OF[rate_name]
     fr = {g: v for g, c in counts.items() if (v := rate_of(c)) is not None}

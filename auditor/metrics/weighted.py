@@ -17,8 +17,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from auditor.metrics.stats import Z95
+from auditor.batch import UNKNOWN, DecisionBatch
+from auditor.metrics.stats import Z95, wilson_interval
 from auditor.result import MetricRecord
+
+# (rate, effective n, weighted n) of one group
+_Stats = tuple[float, float, float]
 
 
 def _wilson(p: float, n: float) -> tuple[float | None, float | None]:
@@ -37,19 +41,21 @@ def weighted_selection_records(
     decisions: np.ndarray,
     *,
     min_group_size: int = 30,
+    control: str | None = None,
 ) -> tuple[list[MetricRecord], str | None]:
-    """Selection rate and impact ratio per group from membership probabilities.
+    """Selection rate, impact ratio (and adverse impact ratio) per group from weights.
 
     ``probabilities``: one column per group, rows summing to 1 (rows that do not are
     used as given). Returns the records and the highest-rate reference group (chosen
-    among groups with an effective size of at least ``min_group_size``).
+    among groups with an effective size of at least ``min_group_size``). With a
+    ``control`` group, adverse impact ratios against it are added.
     """
     d = np.asarray(decisions, dtype=np.float64)
     w = probabilities.to_numpy(np.float64)
     wsum = w.sum(axis=0)
     wsq = (w * w).sum(axis=0)
     fav = w.T @ d
-    stats: dict[str, tuple[float, float, float]] = {}
+    stats: dict[str, _Stats] = {}
     records: list[MetricRecord] = []
     for j, group in enumerate(probabilities.columns):
         n, x = float(wsum[j]), float(fav[j])
@@ -59,7 +65,6 @@ def weighted_selection_records(
         rate = x / n
         stats[str(group)] = (rate, n_eff, n)
         lo, hi = _wilson(rate, n_eff)
-        flags = ("weighted",) + (("small_sample",) if n_eff < min_group_size else ())
         records.append(
             MetricRecord(
                 attribute,
@@ -70,7 +75,7 @@ def weighted_selection_records(
                 count=round(x),
                 ci_low=lo,
                 ci_high=hi,
-                flags=flags,
+                flags=_flags(n_eff, min_group_size),
                 detail={"weighted_n": n, "weighted_count": x, "effective_n": n_eff},
             )
         )
@@ -78,15 +83,30 @@ def weighted_selection_records(
     if not large:
         return records, None
     ref = max(sorted(large), key=lambda g: large[g][0])
+    records += _ratio_records(attribute, "impact_ratio", stats, ref, min_group_size)
+    if control is not None and control in stats:
+        records += _ratio_records(attribute, "adverse_impact_ratio", stats, control, min_group_size)
+    return records, ref
+
+
+def _flags(n_eff: float, min_group_size: int) -> tuple[str, ...]:
+    return ("weighted",) + (("small_sample",) if n_eff < min_group_size else ())
+
+
+def _ratio_records(
+    attribute: str, metric: str, stats: dict[str, _Stats], ref: str, min_group_size: int
+) -> list[MetricRecord]:
+    """Each group's rate over ``ref``'s: Katz interval and pooled z-test on effective n."""
     r_rate, r_eff, _ = stats[ref]
+    records = []
     for group, (rate, n_eff, n) in stats.items():
-        flags = ("weighted",) + (("small_sample",) if n_eff < min_group_size else ())
+        flags = _flags(n_eff, min_group_size)
         if group == ref:
             records.append(
                 MetricRecord(
                     attribute,
                     group,
-                    "impact_ratio",
+                    metric,
                     1.0,
                     round(n),
                     reference=ref,
@@ -108,7 +128,7 @@ def weighted_selection_records(
             MetricRecord(
                 attribute,
                 group,
-                "impact_ratio",
+                metric,
                 value,
                 round(n),
                 ci_low=lo,
@@ -117,6 +137,78 @@ def weighted_selection_records(
                 reference=ref,
                 flags=(*flags, "test:z_test_weighted"),
                 detail={"weighted_n": n, "effective_n": n_eff},
+            )
+        )
+    return records
+
+
+def membership_weights(
+    batch: DecisionBatch, attributes: tuple[str, ...]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Weights of every row in every group of one grouping, and the unknown-row mask.
+
+    A probabilistic attribute contributes its probabilities; a hard attribute one-hot
+    columns. An intersection (at most one probabilistic part) multiplies them, so
+    ``sex=female & race=Black`` weighs a woman by her probability of being Black. Rows
+    where any part is unknown get zero weight everywhere and are reported as unknown.
+    """
+    n = len(batch)
+    unknown = np.zeros(n, dtype=bool)
+    columns: dict[str, np.ndarray] = {"": np.ones(n)}
+    for attr in attributes:
+        if attr in batch.probabilities:
+            probs = batch.probabilities[attr]
+            part = {str(g): probs[g].to_numpy(np.float64) for g in probs.columns}
+            unknown |= probs.isna().all(axis=1).to_numpy()
+        else:
+            labels = batch.protected[attr].to_numpy()
+            unknown |= labels == UNKNOWN
+            part = {str(g): (labels == g).astype(np.float64) for g in sorted(set(labels))}
+            part.pop(UNKNOWN, None)
+        columns = {
+            f"{name} & {g}" if name else g: np.nan_to_num(w * v)
+            for name, w in columns.items()
+            for g, v in part.items()
+        }
+    weights = pd.DataFrame(columns)
+    weights.loc[unknown, :] = 0.0
+    return weights, unknown
+
+
+def weighted_grouping_records(
+    batch: DecisionBatch,
+    name: str,
+    attributes: tuple[str, ...],
+    *,
+    min_group_size: int,
+    control: str | None = None,
+) -> tuple[list[MetricRecord], str | None]:
+    """Weighted records of one grouping that involves a probabilistic attribute.
+
+    Rows with unknown membership form their own ``unknown`` row (plain counts), never
+    entering a ratio.
+    """
+    if batch.decisions is None:
+        raise ValueError("decisions must be known before measuring")
+    weights, unknown = membership_weights(batch, attributes)
+    records, ref = weighted_selection_records(
+        name, weights, batch.decisions, min_group_size=min_group_size, control=control
+    )
+    n_unknown = int(unknown.sum())
+    if n_unknown:
+        x = int(batch.decisions[unknown].sum())
+        lo, hi = wilson_interval(x, n_unknown)
+        records.append(
+            MetricRecord(
+                name,
+                UNKNOWN,
+                "selection_rate",
+                x / n_unknown,
+                n_unknown,
+                count=x,
+                ci_low=lo,
+                ci_high=hi,
+                flags=("unknown",) + (("small_sample",) if n_unknown < min_group_size else ()),
             )
         )
     return records, ref

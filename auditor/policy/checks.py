@@ -89,8 +89,14 @@ def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Out
         scope = f"{m.attribute}={m.group}"
         # raw p decides (an adjusted p never turns a result into a pass); both are shown
         significant = m.p_value is not None and m.p_value < check.alpha
-        if "small_sample" in m.flags or m.value is None:
+        if "excluded" in m.flags:
             status: FindingStatus = "insufficient_evidence"
+            fields["detail"] = (
+                "excluded from impact ratios as a category under the spec's "
+                "small_category_exclusion share (justification in the spec)"
+            )
+        elif "small_sample" in m.flags or m.value is None:
+            status = "insufficient_evidence"
             fields["detail"] = f"only {m.n} decisions (minimum {facts.min_group_size})"
         elif m.value < check.min:
             status = "fail" if significant else "warn"
@@ -142,11 +148,19 @@ def disclosure_table(rule: Rule, check: DisclosureTable, facts: Facts) -> list[O
             f"{len(groups) - (1 if unknown else 0)} categories",
             f"{unknown} individuals in the unknown category (excluded from ratios)",
         ]
-        if small:
+        excluded = [m.group for m in groups if "excluded" in m.flags]
+        kept = [g for g in small if g not in excluded]
+        if kept:
             details.append(
-                f"{len(small)} categor{'y' if len(small) == 1 else 'ies'} under "
-                f"{check.small_share:.0%} of the data ({', '.join(small)}): kept in the "
+                f"{len(kept)} categor{'y' if len(kept) == 1 else 'ies'} under "
+                f"{check.small_share:.0%} of the data ({', '.join(kept)}): kept in the "
                 "table; excluding them is optional and needs a justification"
+            )
+        if excluded:
+            details.append(
+                f"{len(excluded)} categor{'y' if len(excluded) == 1 else 'ies'} excluded "
+                f"from impact ratios ({', '.join(excluded)}), with size and rate reported "
+                "and the spec's justification"
             )
         fields.update(detail="; ".join(details), n=str(total))
         status: FindingStatus = "fail" if missing else "pass"

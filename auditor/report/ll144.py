@@ -78,6 +78,8 @@ class LL144View:
     groupings: list[LL144Grouping]
     missing_categories: list[str]
     tool_kind: str
+    exclusion_share: float | None = None
+    exclusion_justification: str | None = None
     findings: list[Finding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -190,6 +192,10 @@ def build_ll144(result: AuditResult, tables: list[AttributeTable], audit_date: s
         tool_kind=tool_kind,
         findings=[f for f in result.findings if f.pack == LL144_PACK],
     )
+    exclusion = spec.get("small_category_exclusion")
+    if isinstance(exclusion, dict):
+        view.exclusion_share = float(exclusion.get("below_share", SMALL_SHARE))
+        view.exclusion_justification = _text(exclusion.get("justification"))
     view.warnings = _warnings(result, view)
     return view
 
