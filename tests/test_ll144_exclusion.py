@@ -67,7 +67,8 @@ def excluded(data_path: Path) -> AuditResult:
 def test_small_category_cannot_set_the_bar(kept: AuditResult, excluded: AuditResult) -> None:
     sizes = {g.group: g for g in excluded.dataset.groups if g.attribute == RACE}
     small = {g for g, s in sizes.items() if not s.unknown and s.share < 0.02}
-    assert NHPI in small and len(small) == 2
+    assert NHPI in small
+    assert len(small) == 2
     # kept: the always-hired NHPI group (n >= 30) is the highest-rate reference
     assert _records(kept, "impact_ratio", RACE)["White"].reference == NHPI
     ratios = _records(excluded, "impact_ratio", RACE)
@@ -92,16 +93,15 @@ def test_small_category_cannot_set_the_bar(kept: AuditResult, excluded: AuditRes
 
 def test_excluded_categories_in_findings(excluded: AuditResult) -> None:
     ugesp = [f for f in excluded.findings if f.scope == f"{RACE}={NHPI}"]
-    assert ugesp and all(f.status == "insufficient_evidence" for f in ugesp)
+    assert ugesp
+    assert all(f.status == "insufficient_evidence" for f in ugesp)
     assert "excluded from impact ratios" in ugesp[0].message
     disclosure = next(f for f in excluded.findings if f.pack == "nyc_ll144" and f.scope == RACE)
     assert "excluded from impact ratios" in disclosure.message
     assert NHPI in disclosure.message
 
 
-def test_ll144_summary_prints_the_justification(
-    kept: AuditResult, excluded: AuditResult
-) -> None:
+def test_ll144_summary_prints_the_justification(kept: AuditResult, excluded: AuditResult) -> None:
     html = render_html(excluded, "ll144")
     section = html.split('id="sec-ll144-small"')[1].split("</section>")[0]
     assert "This audit uses the option" in section

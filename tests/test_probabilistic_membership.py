@@ -128,13 +128,16 @@ def test_estimated_probabilities_attenuate_towards_one(
     hard = auditor.run_audit(_spec(path, protected=["sex", RACE], reference=control))
     true_air = _records(hard, "adverse_impact_ratio", RACE)[black]
     est_air = _records(soft, "adverse_impact_ratio", RACE)[black]
-    assert true_air.value is not None and est_air.value is not None
+    assert true_air.value is not None
+    assert est_air.value is not None
     assert true_air.value < est_air.value < 1.0
     assert est_air.reference == "White"
     # Kish's effective size: never more rows than carry weight
     assert 0 < est_air.detail["effective_n"] <= len(frame)
-    assert est_air.ci_low is not None and est_air.ci_low < est_air.value < est_air.ci_high
-    assert est_air.p_value is not None and est_air.p_value_adjusted is not None
+    assert est_air.ci_low is not None
+    assert est_air.ci_low < est_air.value < est_air.ci_high
+    assert est_air.p_value is not None
+    assert est_air.p_value_adjusted is not None
     assert est_air.p_value_adjusted >= est_air.p_value
 
 
