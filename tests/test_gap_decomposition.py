@@ -8,7 +8,13 @@ import pytest
 
 from auditor.data import load_decisions
 from auditor.demo import DemoCase
-from auditor.metrics.gap import auc, feature_auc, gap_decomposition, proxy_ranking
+from auditor.metrics.gap import (
+    auc,
+    feature_auc,
+    gap_decomposition,
+    out_of_fold_share,
+    proxy_ranking,
+)
 from auditor.models import load_model
 from auditor.pipeline import run_audit
 from auditor.result import AuditResult
@@ -85,6 +91,18 @@ def test_auc_matches_rank_definition_and_categorical_share() -> None:
     cat = pd.Series(np.where(member, "m", rng.choice(["p", "q"], 500)))
     assert feature_auc(cat, member) == pytest.approx(1.0)
     assert feature_auc(pd.Series(rng.normal(size=500)), member) < 0.6
+
+
+def test_many_category_noise_is_not_a_proxy() -> None:
+    """In-sample category shares would give an id-like feature AUC 1.0; out-of-fold ~0.5."""
+    rng = np.random.default_rng(2)
+    n = 2000
+    member = rng.uniform(size=n) < 0.3
+    ids = pd.Series(rng.integers(0, n // 2, n).astype(str))  # ~2 rows per category
+    in_sample = ids.map(pd.Series(member).groupby(ids).mean()).to_numpy()
+    assert auc(in_sample, member) > 0.75  # what the naive estimate would claim
+    assert feature_auc(ids, member) < 0.56
+    assert out_of_fold_share(ids.factorize()[0], member).shape == (n,)
 
 
 def test_proxy_ranking_without_attributions_uses_auc_only() -> None:

@@ -16,8 +16,9 @@ Proxy ranking. For each feature and each known group of a protected attribute (o
 the rest): the AUC with which the feature alone separates the group, by the rank
 (Mann–Whitney) statistic, direction-free (max(AUC, 1 − AUC)). Numeric features with
 more than ``CATEGORICAL_MAX`` distinct values are scored by their value; others by the
-group's share in each category (the best any function of the category can do,
-in-sample). The AUC is combined with the feature's contribution to the group's output gap:
+group's share in each category, estimated out of fold (5-fold cross-fitting), so that a
+feature with many small categories is not flattered by fitting its own rows. The AUC
+is combined with the feature's contribution to the group's output gap:
 ``score = (2·AUC − 1) · |contribution| / Σ_f |contribution_f|`` (without attributions,
 ``2·AUC − 1``), ranked highest first.
 """
@@ -98,8 +99,34 @@ def feature_auc(column: pd.Series, member: np.ndarray) -> float | None:
         ok = ~np.isnan(values)
         return auc(values[ok], member[ok])
     codes, _ = pd.factorize(column.astype(str))
-    share = np.bincount(codes, weights=member, minlength=codes.max() + 1) / np.bincount(codes)
-    return auc(share[codes], member)
+    return auc(out_of_fold_share(codes, member), member)
+
+
+_FOLDS = 5
+_PRIOR_WEIGHT = 1.0  # pseudo-observations pulling a category's share to the overall share
+
+
+def out_of_fold_share(codes: np.ndarray, member: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Each row's category share of ``member``, estimated without the row's own fold.
+
+    An in-sample share flatters features with many categories (a category of one person
+    predicts that person perfectly); 5-fold cross-fitting with a light pull to the
+    overall share keeps the AUC honest. Deterministic: the folds come from ``seed``.
+    """
+    k = int(codes.max()) + 1
+    weights = member.astype(np.float64)
+    fold = np.random.default_rng(seed).permutation(len(codes)) % _FOLDS
+    n_all = np.bincount(codes, minlength=k)
+    m_all = np.bincount(codes, weights=weights, minlength=k)
+    prior = float(weights.mean())
+    out = np.empty(len(codes))
+    for f in range(_FOLDS):
+        rows = fold == f
+        n_in = np.bincount(codes[rows], minlength=k)
+        m_in = np.bincount(codes[rows], weights=weights[rows], minlength=k)
+        share = (m_all - m_in + prior * _PRIOR_WEIGHT) / (n_all - n_in + _PRIOR_WEIGHT)
+        out[rows] = share[codes[rows]]
+    return out
 
 
 def proxy_ranking(
