@@ -31,6 +31,9 @@ class DecisionBatch:
     probabilities
         Probabilistic membership per attribute (e.g. BISG): one column per group, rows
         summing to 1, all-NaN rows where the probabilities are unknown.
+    strata
+        Segment label per row (e.g. loan product, job family) for within-segment
+        comparisons, if the spec names ``strata`` columns.
     """
 
     ids: np.ndarray
@@ -40,6 +43,7 @@ class DecisionBatch:
     scores: np.ndarray | None
     labels: np.ndarray | None
     probabilities: dict[str, pd.DataFrame] = field(default_factory=dict)
+    strata: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -54,6 +58,7 @@ class DecisionBatch:
             scores,
             self.labels,
             self.probabilities,
+            self.strata,
         )
 
     def group_labels(self, attributes: list[str]) -> pd.Series:

@@ -58,6 +58,7 @@ def load_decisions(spec: AuditSpec) -> DecisionBatch:
         problems += prob_problems
     features = frame[cols.features].copy() if cols.features else pd.DataFrame(index=frame.index)
     problems += _check_features(features)
+    strata = _strata(frame, spec.strata, problems)
     decisions = _binary(frame, cols.decision, spec.favorable, problems)
     labels = _binary(frame, cols.label, spec.favorable, problems)
     scores = _scores(frame, cols.score, problems)
@@ -69,7 +70,7 @@ def load_decisions(spec: AuditSpec) -> DecisionBatch:
         raise DataValidationError(f"{path}: the data do not match the spec.", problems=problems)
     features = features.reset_index(drop=True)
     protected = protected.reset_index(drop=True)
-    return DecisionBatch(ids, features, protected, decisions, scores, labels, probabilities)
+    return DecisionBatch(ids, features, protected, decisions, scores, labels, probabilities, strata)
 
 
 def _join_protected(frame: pd.DataFrame, spec: AuditSpec, path: Path) -> pd.DataFrame:
@@ -107,6 +108,8 @@ def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
         wanted[feat] = "columns.features"
     for attr in spec.protected:
         wanted[attr] = "protected"
+    for column in spec.strata:
+        wanted.setdefault(column, "strata")
     for attr, groups in spec.protected_probabilities.items():
         for group, column in groups.items():
             wanted[column] = f"protected_probabilities.{attr}.{group}"
@@ -243,6 +246,26 @@ def _binary(
         # by value: 1 matches 1.0 and True (as text "1" would match neither)
         return np.asarray(col.to_numpy() == favorable, dtype=np.int8)
     return (col.astype(str) == str(favorable)).to_numpy().astype(np.int8)
+
+
+def _strata(frame: pd.DataFrame, columns: list[str], problems: list[str]) -> np.ndarray | None:
+    """One segment label per row (several columns joined with ' | '); NaN is an error."""
+    if not columns:
+        return None
+    parts = []
+    for name in columns:
+        col = frame[name]
+        bad = col.isna()
+        if bad.any():
+            problems.append(
+                f"column '{name}' (named in strata): {int(bad.sum())} missing value(s) at "
+                f"row(s) {_rows(bad)}"
+            )
+        parts.append(col.astype(str))
+    label = parts[0]
+    for part in parts[1:]:
+        label = label + " | " + part
+    return label.to_numpy(dtype=object)
 
 
 def _scores(frame: pd.DataFrame, name: str | None, problems: list[str]) -> np.ndarray | None:

@@ -28,6 +28,7 @@ from auditor.metrics import (
     proxy_ranking,
     proxy_scores,
     slice_search,
+    stratified_metrics,
     weighted_grouping_records,
 )
 from auditor.models import ModelAdapter, load_model
@@ -118,7 +119,10 @@ def run_audit(
                 control=control.get(g.name),
             )
             metrics += recs
-        metrics = adjust_holm(metrics)  # one family per metric across both kinds
+        metrics += stratified_metrics(
+            batch, groups, references, control, min_group_size=spec.min_group_size
+        )
+        metrics = adjust_holm(metrics)  # one family per metric across all kinds
         if spec.columns.features and batch.decisions is not None:
             # worst-off (attribute x feature bin) slices, BH-controlled: usually none
             metrics += slice_search(

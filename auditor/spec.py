@@ -119,6 +119,11 @@ class AuditSpec(_Strict):
         default_factory=list,
         description="Folders with an organisation's own packs (one sub-folder per pack).",
     )
+    strata: list[str] = Field(
+        default_factory=list,
+        description="Segment columns (loan product, region, job family): groups are also "
+        "compared within segments (Mantel-Haenszel ratio, CMH and Breslow-Day tests).",
+    )
     min_group_size: int = Field(30, ge=1)
     small_category_exclusion: SmallCategoryExclusion | None = None
     missing_protected: Literal["unknown", "error"] = "unknown"
@@ -365,6 +370,12 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
         for role, col in roles.items():
             if col is not None and feat == col:
                 problems.append(f"columns.features: '{feat}' is also the {role} column")
+    for column in spec.strata if ok("strata", "protected") else []:
+        if column in protected:
+            problems.append(
+                f"strata: '{column}' is a protected attribute; segments are business "
+                "categories such as product or region"
+            )
     if ok("columns") and len(set(cols.features)) != len(cols.features):
         problems.append("columns.features: a feature is listed twice")
     no_outcome = spec.model is None and cols.decision is None and cols.score is None

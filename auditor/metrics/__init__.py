@@ -8,6 +8,7 @@ from auditor.metrics.practical import adjust_holm
 from auditor.metrics.proxies import proxy_scores
 from auditor.metrics.slices import slice_search
 from auditor.metrics.stats import ratio_interval, two_proportion_p, wilson_interval
+from auditor.metrics.stratified import stratified_metrics
 from auditor.metrics.weighted import weighted_grouping_records
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "proxy_scores",
     "ratio_interval",
     "slice_search",
+    "stratified_metrics",
     "two_proportion_p",
     "weighted_grouping_records",
     "wilson_interval",

@@ -2,7 +2,8 @@
 
 Applied to the records of :mod:`auditor.metrics.group_metrics` after they are built:
 ratio records get their shortfall (selections needed for parity), the one-person flip
-test against the 0.8 line, and optionally a seeded count-bootstrap interval; every record
+test against the 0.8 line, the power of the test to detect a true ratio at that line
+(``detail["power"]``), and optionally a seeded count-bootstrap interval; every record
 with a p-value gets a Holm-adjusted p, one family per metric name across all groupings.
 """
 
@@ -15,7 +16,7 @@ from auditor.batch import UNKNOWN
 from auditor.metrics.bootstrap import bootstrap_ratio_intervals
 from auditor.metrics.counts import GroupCounts
 from auditor.metrics.disparities import shortfall_and_flip
-from auditor.metrics.stats import holm
+from auditor.metrics.stats import holm, power_at_ratio
 from auditor.result import MetricRecord
 
 RATE_OF: dict[str, Callable[[GroupCounts], tuple[int, int] | None]] = {
@@ -50,6 +51,8 @@ def practical(
     shortfall, flip = shortfall_and_flip(x, n, xr, nr, line)
     flags = rec.flags + (("flip_sensitive",) if flip else ())
     detail = dict(rec.detail)
+    if nr:
+        detail["power"] = power_at_ratio(n, nr, xr / nr, line)
     if bootstrap > 0:
         family = (rec.metric, rec.reference)
         if family not in boot_cache:

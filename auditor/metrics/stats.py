@@ -155,3 +155,22 @@ def ks_p(distance: float, n1: int, n2: int) -> float | None:
         return None
     en = n1 * n2 / (n1 + n2)
     return float(stats.kstwo.sf(distance, np.round(en)))
+
+
+def power_at_ratio(n1: int, n2: int, p_ref: float, ratio: float = 0.8, z: float = Z95) -> float:
+    """Power of the two-sided pooled z-test to detect a true rate ratio of ``ratio``.
+
+    Group 1 (size ``n1``) has the rate ``ratio · p_ref``, the reference (size ``n2``)
+    ``p_ref``; the normal approximation. Low power means a non-significant result is
+    weak evidence that no disparity exists.
+    """
+    p1, p2 = ratio * p_ref, p_ref
+    if n1 == 0 or n2 == 0 or p2 <= 0 or p1 >= 1:
+        return 0.0
+    pooled = (n1 * p1 + n2 * p2) / (n1 + n2)
+    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    se1 = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    if se1 == 0:
+        return 1.0
+    delta = abs(p2 - p1)
+    return float(stats.norm.cdf((delta - z * se0) / se1) + stats.norm.cdf((-delta - z * se0) / se1))

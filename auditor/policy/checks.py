@@ -102,6 +102,11 @@ def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Out
             status = "fail" if significant else "warn"
             if not significant:
                 fields["detail"] = f"not statistically significant ({fields['p']})"
+                if "power" in m.detail:
+                    fields["detail"] += (
+                        f"; the test's power to detect a ratio of {check.min:.2f} with these "
+                        f"group sizes is {m.detail['power']:.0%}"
+                    )
             elif m.flip_test and check.min == 0.8:
                 # flip test: one more selection would reach the line -> not practically
                 # significant (practitioner/OFCCP convention, not regulation text)

@@ -19,6 +19,7 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "adverse_impact_ratio": ("Adverse impact ratio", "ratio"),
     "scoring_rate": ("Scoring rate", "rate"),
     "scoring_impact_ratio": ("Scoring impact ratio", "ratio"),
+    "stratified_impact_ratio": ("Impact ratio within segments", "ratio"),
     "statistical_parity_difference": ("Selection-rate difference", "diff"),
     "tpr": ("TPR", "rate"),
     "fpr": ("FPR", "rate"),
@@ -32,12 +33,22 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("scoring_rate", "scoring_impact_ratio"),
     ),
     ("errors", "Error rates against the outcome labels", ("tpr", "fpr")),
+    (
+        "segments",
+        "Within segments (Mantel–Haenszel ratio; Cochran–Mantel–Haenszel test)",
+        ("stratified_impact_ratio",),
+    ),
 )
 RATE_FOR_RATIO = {"impact_ratio": "selection_rate", "scoring_impact_ratio": "scoring_rate"}
 # Metrics whose denominator is the whole group: a small-sample flag on one of them marks the
 # row; on the others (TPR/FPR count only positives/negatives) it marks just the cell.
 CELL_ONLY_METRICS = frozenset({"tpr", "fpr"})
-TEST_NAMES = {"z_test": "z-test", "fisher_exact": "Fisher exact", "chi2": "chi-square"}
+TEST_NAMES = {
+    "z_test": "z-test",
+    "fisher_exact": "Fisher exact",
+    "chi2": "chi-square",
+    "cmh": "CMH",
+}
 # At most this many metric columns per table (p-values sit inside their metric's cell):
 # more would not fit an A4 page, so a family with more columns is split into parts.
 MAX_COLUMNS = 4
