@@ -106,16 +106,18 @@ _FOLDS = 5
 _PRIOR_WEIGHT = 1.0  # pseudo-observations pulling a category's share to the overall share
 
 
-def out_of_fold_share(codes: np.ndarray, member: np.ndarray, seed: int = 0) -> np.ndarray:
+def out_of_fold_share(codes: np.ndarray, member: np.ndarray, offset: int = 0) -> np.ndarray:
     """Each row's category share of ``member``, estimated without the row's own fold.
 
     An in-sample share flatters features with many categories (a category of one person
     predicts that person perfectly); 5-fold cross-fitting with a light pull to the
-    overall share keeps the AUC honest. Deterministic: the folds come from ``seed``.
+    overall share keeps the AUC honest. Row ``i`` is in fold ``(offset + i) % 5`` (its
+    position in the whole data), so chunks of one data set give the same folds and the
+    per-(fold, category) counts merge exactly.
     """
     k = int(codes.max()) + 1
     weights = member.astype(np.float64)
-    fold = np.random.default_rng(seed).permutation(len(codes)) % _FOLDS
+    fold = (offset + np.arange(len(codes))) % _FOLDS
     n_all = np.bincount(codes, minlength=k)
     m_all = np.bincount(codes, weights=weights, minlength=k)
     prior = float(weights.mean())
