@@ -242,30 +242,32 @@ def _judge(check: Condition, env: Env, scope: str) -> Outcome:
         if verdict:
             status, detail = branch.status, branch.detail
             break
-    text = _Text(env.item or {}) | {"scope": scope}
+    item = env.item or {}
+    observed = _observed(check, env)
     fields = {
         "scope": scope,
-        "detail": detail.format_map(_Text(text)),
         "threshold": "" if check.threshold is None else str(check.threshold),
+        "observed": "n/a" if observed is None else _Text({"v": observed})["v"],
     }
-    item = env.item or {}
     for key in ("attribute", "group", "reference", "n"):
         if item.get(key) is not None:
             fields[key] = str(item[key])
     if "p_value" in item:
         fields["p"] = fmt_p(item.get("p_value"))
-    observed: float | str | None = None
-    if check.observed is not None:
-        value = lookup(Ref(check.observed), env)
-        if not isinstance(value, Unknown):
-            observed = value if isinstance(value, float | int) else str(value)
-            if isinstance(observed, bool):
-                observed = str(observed).lower()
-        fields["observed"] = (
-            "n/a"
-            if observed is None
-            else fmt_num(observed)
-            if isinstance(observed, float)
-            else str(observed)
-        )
+    fields["detail"] = detail.format_map(_Text({**item, **fields}))
     return Outcome(status, scope, observed, check.threshold, fields)
+
+
+def _observed(check: Condition, env: Env) -> float | str | None:
+    if check.observed is None:
+        return None
+    value = lookup(Ref(check.observed), env)
+    if isinstance(value, Unknown):
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)

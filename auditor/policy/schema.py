@@ -141,7 +141,7 @@ class Condition(_Strict):
         )
         if self.observed is not None:
             parse_ref(self.observed, "observed", fields)
-        names = (fields or frozenset()) | {"scope"}
+        names = (fields or frozenset()) | {"scope", "observed", "threshold"}
         texts = {"scope": self.scope or "", "otherwise_detail": self.otherwise_detail}
         texts |= {f"outcomes.{i}.detail": b.detail for i, b in enumerate(self.outcomes)}
         for where, text in texts.items():
