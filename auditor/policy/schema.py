@@ -208,7 +208,9 @@ class Rule(_Strict):
     domain: Literal["credit", "hiring", "both"]
     status: RuleStatus
     effective_from: date | None = Field(
-        None, description="Null for instruments never in force (proposed bills)."
+        None,
+        description="Null: no start date is checked (proposed bills, or instruments long in "
+        "force whose date the rule does not pin).",
     )
     effective_until: date | None = None
     kind: Literal["metric", "content", "document", "process", "data"]
