@@ -137,6 +137,16 @@ MISTAKES = [
         "check.condition.scope: a check without for_each needs a scope name",
     ),
     (
+        "invalid regular expression",
+        {
+            "for_each": {"collection": "features"},
+            "outcomes": [
+                {"status": "fail", "when": {"fact": "item.name", "op": "contains", "value": "(zip"}}
+            ],
+        },
+        "check.condition.outcomes.0.when.value: invalid regular expression '(zip'",
+    ),
+    (
         "unknown status",
         {"scope": "s", "outcomes": [{"status": "flunk", "when": {"exists": "evidence.x"}}]},
         "check.condition.outcomes.0.status:",
@@ -222,6 +232,10 @@ def test_comparisons_against_an_independent_computation() -> None:
     ago = cond({"fact": "evidence.when", "fn": "days_since", "op": "eq", "value": days})
     assert holds(ago, env) is True
     assert holds(cond({"fact": "evidence.tags", "fn": "length", "op": "eq", "value": 2}), env)
+    # a value of the wrong type is unknown, never quietly false
+    wrong = holds(cond({"fact": "evidence.tags", "op": "lt", "value": 3}), env)
+    assert isinstance(wrong, Unknown)
+    assert "cannot be compared with 'lt'" in wrong.detail
 
 
 def test_absent_facts_are_unknown_with_kleene_logic() -> None:

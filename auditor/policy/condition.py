@@ -131,12 +131,19 @@ def _compare(op: str, left: Any, right: Any) -> bool:
         return found if op == "contains" else not found
     if op == "has_key":
         return isinstance(left, dict) and str(right) in left
-    try:
-        return bool(
-            {"lt": left < right, "le": left <= right, "gt": left > right, "ge": left >= right}[op]
-        )
-    except TypeError:
-        return False
+    numbers = (int, float)
+    if not (
+        (isinstance(left, numbers) and isinstance(right, numbers))
+        or (isinstance(left, date) and isinstance(right, date))
+        or (isinstance(left, str) and isinstance(right, str))
+    ):
+        # "two years" < 25 must not quietly be false (and let a rule pass)
+        raise TypeError(f"cannot order {type(left).__name__} and {type(right).__name__}")
+    return _order(op, left, right)
+
+
+def _order(op: str, a: Any, b: Any) -> bool:
+    return bool({"lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b}[op])
 
 
 def holds(cond: Cond, env: Env) -> Truth:
@@ -151,7 +158,7 @@ def holds(cond: Cond, env: Env) -> Truth:
         try:
             return _compare(cond.op, left, right)
         except TypeError:
-            return Unknown(cond.left.path, f"cannot be compared with '{cond.op}'")
+            return Unknown(cond.left.path, f"has a value that cannot be compared with '{cond.op}'")
     if isinstance(cond, Presence):
         value = lookup(Ref(cond.ref.path), env)
         if cond.strict:

@@ -16,6 +16,7 @@ not, so a rule that needs a document ends as needs_attestation rather than fail.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,6 +221,13 @@ def _parse_compare(raw: dict[str, Any], where: str, item_fields: frozenset[str] 
         value = parse_ref(value["fact"], f"{where}.value.fact", item_fields)
     elif op in ("in", "not_in") and not isinstance(value, list):
         raise ConditionSyntaxError(f"{where}.value", f"'{op}' needs a list")
+    elif op in ("contains", "not_contains") and isinstance(value, str):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ConditionSyntaxError(
+                f"{where}.value", f"invalid regular expression {value!r}: {exc}"
+            ) from None
     return Compare(Ref(ref.path, fn), op, value)
 
 
