@@ -54,7 +54,11 @@ def policies_list(
             markup=True,
         )
         for rule in rules:
-            _print(f"  {rule.id}  [{rule.status}, {rule.domain}, {rule.severity}]  {rule.citation}")
+            since = f" from {rule.effective_from}" if rule.effective_from else ""
+            _print(
+                f"  {rule.id}  [{rule.status}{since}, {rule.domain}, {rule.severity}]  "
+                f"{rule.citation}"
+            )
 
 
 @policy_app.command("show")

@@ -366,3 +366,50 @@ def test_advisory_pack_turns_a_condition_fail_into_warn(tmp_path: Path) -> None:
     advisory = PolicyPack(pack.meta.model_copy(update={"advisory": True}), pack.rules, pack.folder)
     assert [f.status for f in evaluate([pack], facts())] == ["fail"]
     assert [f.status for f in evaluate([advisory], facts())] == ["warn"]
+
+
+def test_collections_expose_attribution_slices_and_importance() -> None:
+    from auditor.result import GroupAttribution, ProxyRank, ProxyScore
+
+    summary = AttributionSummary(
+        computed=True,
+        global_importance={"income": 0.6, "zip=10001": 0.3, "zip=60601": 0.1},
+        groups=(
+            GroupAttribution(
+                "race", "B", 300, "W", {}, {}, {"income": -0.02, "zip": -0.31, "age": 0.05}
+            ),
+        ),
+        proxies=(ProxyScore("zip", "race", "cramers_v", 0.7),),
+        proxy_ranking=(ProxyRank("zip", "race", "B", 0.81, 0.6, -0.2, 0.5),),
+    )
+    f = facts(features=("income", "zip", "tenure"), attributions=summary)
+    features = {i["name"]: i for i in f.collection("features")}
+    assert features["zip"]["importance"] == pytest.approx(0.4)  # one-hot columns summed
+    assert features["zip"]["importance_share"] == pytest.approx(0.4 / 1.0)
+    assert features["tenure"]["importance"] == 0.0
+    (slice_,) = f.collection("attribution_groups")
+    assert (slice_["largest_gap_feature"], slice_["largest_gap"]) == ("zip", -0.31)
+    assert f.collection("proxies")[0]["value"] == 0.7
+    assert f.collection("proxy_ranking")[0]["auc"] == 0.81
+    env = Env(f)
+    rule = {
+        "some": {"collection": "proxy_ranking"},
+        "where": {
+            "all": [
+                {"fact": "item.auc", "op": "ge", "value": 0.8},
+                {"fact": "item.gap_share", "op": "ge", "value": 0.5},
+            ]
+        },
+    }
+    assert holds(cond(rule), env) is True
+    # without attributions, importance is unknown rather than zero
+    bare = facts(features=("income",))
+    assert bare.collection("features")[0]["importance"] is None
+
+
+def test_the_rule_template_is_a_valid_rule() -> None:
+    from auditor.policy.loader import read_yaml
+    from auditor.policy.schema import Rule
+
+    rule = Rule.model_validate(read_yaml(Path(__file__).parents[1] / "policies/rule.template.yaml"))
+    assert rule.check.type == "condition"

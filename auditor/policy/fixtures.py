@@ -5,7 +5,8 @@
     rule: EEOC-UGESP-4D-FOUR-FIFTHS
     cases:
       - name: a significant shortfall fails
-        facts: {domain: hiring, metrics: [...], evidence: {...}}
+        facts: {domain: hiring, metrics: [...], groups: [...], evidence: {...},
+                attributions: {computed: true, global_importance: {...}, proxies: [...]}}
         expect: [{scope: "race=B", status: fail}]
 
 A case passes when the rule's findings are exactly the expected (scope, status) pairs.
