@@ -413,3 +413,21 @@ def test_the_rule_template_is_a_valid_rule() -> None:
 
     rule = Rule.model_validate(read_yaml(Path(__file__).parents[1] / "policies/rule.template.yaml"))
     assert rule.check.type == "condition"
+
+
+def test_broken_pack_metadata_and_fixtures_exit_2_in_the_cli(tmp_path: Path) -> None:
+    folder = write_pack(tmp_path, {"r.yaml": rule_doc("META-1")})
+    meta = yaml.safe_load((folder / "pack.yaml").read_text())
+    del meta["version"]
+    (folder / "pack.yaml").write_text(yaml.safe_dump(meta))
+    res = runner.invoke(app, ["policies", "validate", str(folder)])
+    assert res.exit_code == 2
+    assert "invalid pack metadata" in res.output
+    assert "version: Field required" in res.output
+
+    good = write_pack(tmp_path / "g", {"r.yaml": rule_doc("FIX-1")})
+    (good / "fixtures").mkdir()
+    (good / "fixtures" / "FIX-1.yaml").write_text("rule: FIX-1\ncases: []\n")
+    res = runner.invoke(app, ["policies", "validate", str(good)])
+    assert res.exit_code == 2
+    assert "FIX-1.yaml: malformed fixture" in " ".join(res.output.split())
