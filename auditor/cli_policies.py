@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from auditor._cli_common import err, guard, out
+from auditor.policy.describe import describe
 from auditor.policy.loader import PolicyPack
 from auditor.policy.schema import Rule
 
@@ -53,7 +54,11 @@ def policies_list(
             markup=True,
         )
         for rule in rules:
-            _print(f"  {rule.id}  [{rule.status}, {rule.domain}, {rule.severity}]  {rule.citation}")
+            since = f" from {rule.effective_from}" if rule.effective_from else ""
+            _print(
+                f"  {rule.id}  [{rule.status}{since}, {rule.domain}, {rule.severity}]  "
+                f"{rule.citation}"
+            )
 
 
 @policy_app.command("show")
@@ -126,7 +131,7 @@ def _show(pack: PolicyPack, rule: Rule) -> None:
         f"  applies to  {rule.domain} decisions, jurisdiction {rule.jurisdiction}",
         f"  kind        {rule.kind} check ({rule.check.type}), severity {rule.severity}",
         f"  basis       {_basis(rule)}",
-        f"  checks      {_describe(rule)}",
+        f"  checks      {describe(rule)}",
     ]
     if rule.notes:
         lines.append(f"  notes       {' '.join(rule.notes.split())}")
@@ -141,32 +146,3 @@ def _basis(rule: Rule) -> str:
         "convention": "the threshold is a practitioner convention, not set by law",
         "guidance": "regulator guidance, not binding law",
     }[rule.basis]
-
-
-def _describe(rule: Rule) -> str:
-    c = rule.check
-    if c.type == "ratio_threshold":
-        return (
-            f"every group's {c.metric.replace('_', ' ')} is at least {c.min:g}, judged "
-            f"with a significance test at {c.alpha:g}; small groups give insufficient "
-            "evidence"
-        )
-    if c.type == "disclosure_table":
-        return (
-            f"selection/scoring rates and impact ratios are computed for "
-            f"{', '.join(c.groupings)}, with the unknown category counted (no threshold)"
-        )
-    if c.type == "proxy_scan":
-        parts = []
-        if c.name_patterns:
-            parts.append(f"no feature name matches {', '.join(c.name_patterns)}")
-        if c.max_association is not None:
-            parts.append(
-                f"features associated with a protected attribute at "
-                f"{c.max_association:g} or more are flagged for review"
-            )
-        return "; ".join(parts)
-    if c.type == "attestation":
-        age = f", dated within {c.max_age_days} days" if c.max_age_days else ""
-        return f"the spec attests evidence.{c.evidence}{age}"
-    return "attributions were computed and reproduce the model output within tolerance"

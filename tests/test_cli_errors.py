@@ -197,7 +197,7 @@ def test_unknown_policy_id(credit_env: tuple[pd.DataFrame, SpecWriter], sqlite_u
     assert_user_error(
         audit(spec, "--db", sqlite_url),
         "policies.1: unknown policy pack 'fair_lending_2030'",
-        "available: aaa, ecoa_reg_b",
+        "available: aaa, colorado, ecoa_reg_b",
     )
     assert_nothing_stored(sqlite_url)
 

@@ -33,7 +33,7 @@ def test_unknown_pack_lists_available() -> None:
     with pytest.raises(PolicyLoadError) as exc:
         load_packs(["eeoc_ugesp", "ccpa"])
     assert "Unknown policy pack(s): ccpa" in str(exc.value)
-    assert "Available: aaa, ecoa_reg_b, eeoc_ugesp" in str(exc.value)
+    assert "Available: aaa, colorado, ecoa_reg_b, eeoc_ugesp" in str(exc.value)
 
 
 PACK_META = {
@@ -272,7 +272,7 @@ def test_four_fifths_without_metrics_is_insufficient_evidence(
 
 
 def test_rule_not_in_force_is_not_applicable(packs: dict[str, PolicyPack]) -> None:
-    rule = packs["illinois"]  # in force from 2026-01-01
+    rule = only(packs["illinois"], "IL-HB3773-ZIP-PROXY")  # in force from 2026-01-01
     (before,) = evaluate([rule], facts(audit_date=date(2025, 12, 31), features=("zip_code",)))
     assert before.status == "not_applicable"
     assert "not in force on 2025-12-31 (from 2026-01-01)" in before.message
@@ -399,7 +399,7 @@ def test_dated_attestation(packs: dict[str, PolicyPack]) -> None:
 
 
 def test_proxy_scan_by_name(packs: dict[str, PolicyPack]) -> None:
-    rule = packs["illinois"]
+    rule = only(packs["illinois"], "IL-HB3773-ZIP-PROXY")
     found = evaluate([rule], facts(features=("skills_test", "Area_Code", "zip3")))
     assert [(f.scope, f.status) for f in found] == [
         ("feature=Area_Code", "fail"),

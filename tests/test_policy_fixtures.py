@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -144,3 +145,34 @@ def test_shipped_json_schema_is_current() -> None:
     assert shipped == json.loads(json.dumps(rule_json_schema())), (
         "regenerate policies/rule.schema.json (see README, Policy packs)"
     )
+
+
+ALL_RULES = [(p.meta.id, r) for p in load_packs(PACKS) for r in p.rules]
+
+
+@pytest.mark.parametrize(("pack_id", "rule"), ALL_RULES, ids=[r.id for _, r in ALL_RULES])
+def test_show_prints_every_rule_with_citation_and_status(pack_id: str, rule: Any) -> None:
+    res = runner.invoke(app, ["policies", "show", rule.id])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert text.startswith(f"{rule.id}: ")
+    assert f"citation {' '.join(rule.citation.split())}" in text
+    assert f"status {rule.status}" in text
+    assert f"pack {pack_id} " in text
+
+
+def test_the_issue_packs_are_shipped() -> None:
+    assert {
+        "aaa",
+        "colorado",
+        "ecoa_reg_b",
+        "eeoc_ugesp",
+        "eu_ai_act",
+        "eu_ccd2",
+        "fcra",
+        "gdpr",
+        "illinois",
+        "nyc_ll144",
+    } <= set(PACKS)
+    ids = {r.id for _, r in ALL_RULES}
+    assert {"GDPR-22-SCOPE", "AIA-27-FRIA", "CCD2-18-DATA", "CO-SB26-189-NOTICE"} <= ids

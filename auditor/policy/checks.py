@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from auditor.policy.condition import condition_check
 from auditor.policy.facts import Facts
+from auditor.policy.outcome import Outcome
+from auditor.policy.outcome import fmt_num as _num
+from auditor.policy.outcome import fmt_p as _p
 from auditor.policy.schema import (
     Attestation,
     DisclosureTable,
@@ -21,27 +24,6 @@ from auditor.policy.schema import (
     Rule,
 )
 from auditor.result import FindingStatus
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One evaluated scope of a rule."""
-
-    status: FindingStatus
-    scope: str
-    observed: float | str | None = None
-    threshold: float | str | None = None
-    fields: dict[str, str] = field(default_factory=dict)
-
-
-def _num(v: float | None, digits: int = 2) -> str:
-    return "n/a" if v is None else f"{v:.{digits}f}"
-
-
-def _p(v: float | None) -> str:
-    if v is None:
-        return "p not computed"
-    return "p < 0.001" if v < 0.001 else f"p = {v:.3f}"
 
 
 def _p_with_adjusted(p: float | None, adjusted: float | None) -> str:
@@ -297,4 +279,5 @@ EVALUATORS: dict[str, Callable[..., list[Outcome]]] = {
     "proxy_scan": proxy_scan,
     "attestation": attestation,
     "explanation_quality": explanation_quality,
+    "condition": condition_check,
 }

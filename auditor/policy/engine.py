@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from auditor.policy.checks import EVALUATORS, Outcome
+from auditor.policy.checks import EVALUATORS
 from auditor.policy.facts import Facts
 from auditor.policy.loader import PolicyPack
+from auditor.policy.outcome import Outcome
 from auditor.policy.schema import Rule
 from auditor.result import Finding, FindingStatus
 

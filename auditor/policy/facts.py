@@ -1,12 +1,78 @@
-"""The named facts rules are checked against; the pipeline builds them, rules read them."""
+"""The named facts rules are checked against; the pipeline builds them, rules read them.
+
+Facts are of three kinds (the check language may name nothing else):
+
+- scalars (``SCALARS``): ``domain``, ``audit_date``, attribution quality, ...;
+- ``evidence.<key>[.<key>...]``: what the spec attests under ``evidence`` (documents,
+  processes, retention periods); the keys are the organisation's, so any name is allowed;
+- collections (``COLLECTIONS``) a for-each or quantifier walks, each item a mapping with the
+  fields listed: metric records, group sizes, features, proxy scores, attribution slices.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
 from auditor.result import AttributionSummary, GroupCount, MetricRecord
+
+SCALARS = frozenset(
+    {
+        "domain",
+        "audit_date",
+        "min_group_size",
+        "groupings",
+        "intersections",
+        "feature_names",
+        "attributions.computed",
+        "attributions.method",
+        "attributions.additivity_error",
+        "attributions.tolerance",
+        "attributions.n_explained",
+    }
+)
+OPEN_ROOTS = frozenset({"evidence"})
+COLLECTIONS: dict[str, frozenset[str]] = {
+    "metrics": frozenset(
+        {
+            "attribute",
+            "group",
+            "metric",
+            "value",
+            "n",
+            "count",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "p_value_adjusted",
+            "reference",
+            "flags",
+            "shortfall",
+            "flip_test",
+            "intersection",
+        }
+    ),
+    "groups": frozenset({"attribute", "group", "n", "share", "unknown"}),
+    "features": frozenset({"name", "importance", "importance_share"}),
+    "proxies": frozenset({"feature", "attribute", "measure", "value"}),
+    "attribution_groups": frozenset(
+        {"attribute", "group", "n", "reference", "largest_gap_feature", "largest_gap"}
+    ),
+    "proxy_ranking": frozenset(
+        {"feature", "attribute", "group", "auc", "gap_share", "contribution", "score"}
+    ),
+    "items": frozenset({"name"}),
+}
+DEFAULT_SCOPES = {
+    "metrics": "{attribute}={group}",
+    "groups": "{attribute}={group}",
+    "features": "feature={name}",
+    "proxies": "{feature}~{attribute}",
+    "attribution_groups": "{attribute}={group}",
+    "proxy_ranking": "{feature}~{attribute}={group}",
+    "items": "{name}",
+}
 
 
 @dataclass(frozen=True)
@@ -32,3 +98,69 @@ class Facts:
         elif groupings == "intersections":
             out = [m for m in out if m.attribute in self.intersections]
         return out
+
+    def scalar(self, name: str) -> Any:
+        """The value of a scalar fact (``None`` when the audit has none)."""
+        a = self.attributions
+        return {
+            "domain": self.domain,
+            "audit_date": self.audit_date,
+            "min_group_size": self.min_group_size,
+            "groupings": list(self.groupings),
+            "intersections": list(self.intersections),
+            "feature_names": list(self.features),
+            "attributions.computed": a.computed,
+            "attributions.method": a.method,
+            "attributions.additivity_error": a.additivity_error,
+            "attributions.tolerance": a.tolerance,
+            "attributions.n_explained": a.n_explained,
+        }[name]
+
+    def collection(self, name: str) -> list[dict[str, Any]]:
+        """The items of a named collection, as mappings of their fields."""
+        if name == "metrics":
+            return [
+                {
+                    **{k: getattr(m, k) for k in COLLECTIONS["metrics"] - {"intersection"}},
+                    "flags": list(m.flags),
+                    "intersection": m.attribute in self.intersections,
+                }
+                for m in self.metrics
+            ]
+        if name == "groups":
+            return [asdict(g) for g in self.groups]
+        if name == "features":
+            return [self._feature(f) for f in self.features]
+        a = self.attributions
+        if name == "proxies":
+            return [asdict(p) for p in a.proxies]
+        if name == "proxy_ranking":
+            return [asdict(p) for p in a.proxy_ranking]
+        if name == "attribution_groups":
+            out = []
+            for g in a.groups:
+                worst = min(g.gap, key=lambda k: g.gap[k], default=None)
+                out.append(
+                    {
+                        "attribute": g.attribute,
+                        "group": g.group,
+                        "n": g.n,
+                        "reference": g.reference,
+                        "largest_gap_feature": worst,
+                        "largest_gap": None if worst is None else g.gap[worst],
+                    }
+                )
+            return out
+        raise KeyError(name)
+
+    def _feature(self, name: str) -> dict[str, Any]:
+        imp = self.attributions.global_importance if self.attributions.computed else {}
+        total = sum(imp.values())
+        # encoded columns (one-hot 'f=a', 'f_a') count towards their source feature
+        value = sum(v for k, v in imp.items() if k == name or k.startswith((name + "=",)))
+        known = bool(imp)
+        return {
+            "name": name,
+            "importance": value if known else None,
+            "importance_share": (value / total) if known and total > 0 else None,
+        }

@@ -5,7 +5,8 @@
     rule: EEOC-UGESP-4D-FOUR-FIFTHS
     cases:
       - name: a significant shortfall fails
-        facts: {domain: hiring, metrics: [...], evidence: {...}}
+        facts: {domain: hiring, metrics: [...], groups: [...], evidence: {...},
+                attributions: {computed: true, global_importance: {...}, proxies: [...]}}
         expect: [{scope: "race=B", status: fail}]
 
 A case passes when the rule's findings are exactly the expected (scope, status) pairs.
@@ -24,7 +25,7 @@ from auditor.errors import PolicyLoadError
 from auditor.policy.engine import evaluate
 from auditor.policy.facts import Facts
 from auditor.policy.loader import PolicyPack, read_yaml
-from auditor.result import AttributionSummary, MetricRecord, ProxyScore
+from auditor.result import AttributionSummary, GroupCount, MetricRecord, ProxyScore
 
 
 class _Strict(BaseModel):
@@ -43,6 +44,9 @@ class _Metric(_Strict):
     p_value: float | None = None
     reference: str | None = None
     flags: list[str] = Field(default_factory=list)
+    p_value_adjusted: float | None = None
+    shortfall: float | None = None
+    flip_test: bool | None = None
 
 
 class _Proxy(_Strict):
@@ -58,7 +62,16 @@ class _Attributions(_Strict):
     additivity_error: float | None = None
     tolerance: float | None = None
     reason: str | None = None
+    global_importance: dict[str, float] = Field(default_factory=dict)
     proxies: list[_Proxy] = Field(default_factory=list)
+
+
+class _Group(_Strict):
+    attribute: str
+    group: str
+    n: int
+    share: float
+    unknown: bool = False
 
 
 class _Facts(_Strict):
@@ -70,6 +83,7 @@ class _Facts(_Strict):
     features: list[str] = Field(default_factory=list)
     evidence: dict[str, Any] = Field(default_factory=dict)
     metrics: list[_Metric] = Field(default_factory=list)
+    groups: list[_Group] = Field(default_factory=list)
     attributions: _Attributions = Field(default_factory=_Attributions)
 
 
@@ -114,7 +128,7 @@ def to_facts(f: _Facts) -> Facts:
         domain=f.domain,
         audit_date=f.audit_date,
         metrics=metrics,
-        groups=(),
+        groups=tuple(GroupCount(**g.model_dump()) for g in f.groups),
         groupings=tuple(groupings),
         intersections=tuple(f.intersections),
         features=tuple(f.features),
@@ -124,6 +138,7 @@ def to_facts(f: _Facts) -> Facts:
             additivity_error=a.additivity_error,
             tolerance=a.tolerance,
             reason=a.reason,
+            global_importance=dict(a.global_importance),
             proxies=tuple(ProxyScore(**p.model_dump()) for p in a.proxies),
         ),
         min_group_size=f.min_group_size,

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from auditor._resources import policies_dir
 from auditor.errors import PolicyLoadError
+from auditor.policy.language import ConditionSyntaxError
 from auditor.policy.schema import PackMeta, Rule
 from auditor.spec import SpecYamlLoader
 
@@ -94,9 +95,7 @@ def load_pack(folder: Path) -> PolicyPack:
         try:
             rule = Rule.model_validate(data)
         except ValidationError as exc:
-            for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"])
-                problems.append(f"{path} (rule {rule_id}): {loc}: {err['msg']}")
+            problems += [f"{path} (rule {rule_id}): {p}" for p in _problems(exc)]
             continue
         if rule.id in ids:
             problems.append(f"{path}: duplicate rule id {rule.id}")
@@ -111,6 +110,20 @@ def load_pack(folder: Path) -> PolicyPack:
     if problems:
         raise PolicyLoadError(f"Policy pack '{folder.name}' is malformed.", problems=problems)
     return PolicyPack(meta, tuple(rules), folder)
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    """``field.path: message`` per error; check-language errors point at their node."""
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, ConditionSyntaxError):
+            loc = ".".join(p for p in (loc, cause.where) if p)
+            msg = cause.message
+        out.append(f"{loc}: {msg}")
+    return out
 
 
 def read_yaml(path: Path) -> dict[str, object]:

@@ -4,9 +4,28 @@ from __future__ import annotations
 
 import string
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from auditor.policy.facts import COLLECTIONS, DEFAULT_SCOPES
+from auditor.policy.language import (
+    Cond,
+    ConditionSyntaxError,
+    Source,
+    condition_json_schema,
+    parse_condition,
+    parse_ref,
+    parse_source,
+)
 
 RuleStatus = Literal["binding", "guidance", "proposed", "withdrawn", "repealed"]
 MESSAGE_FIELDS = frozenset(
@@ -61,8 +80,97 @@ class ExplanationQuality(_Strict):
     type: Literal["explanation_quality"]
 
 
+OutcomeStatus = Literal[
+    "pass", "fail", "warn", "insufficient_evidence", "not_applicable", "needs_attestation"
+]
+_CONDITION_PLACEHOLDER = {"type": "object", "x-auditor": "condition"}
+ConditionJson = Annotated[dict[str, Any], WithJsonSchema(_CONDITION_PLACEHOLDER)]
+
+
+class Branch(_Strict):
+    """``status`` when ``when`` holds; ``detail`` may name the item's fields in braces."""
+
+    status: OutcomeStatus
+    when: ConditionJson
+    detail: str = ""
+
+
+class ForEach(_Strict):
+    """One finding per item of a collection (metric records, features, groups, ...)."""
+
+    collection: str = Field(description=f"One of: {', '.join(sorted(COLLECTIONS))}.")
+    items: list[str] | None = Field(None, description="The names, for collection: items.")
+    where: ConditionJson | None = None
+
+
+class Condition(_Strict):
+    """A check written in the check language: branches tried in order, first match wins.
+
+    Without ``for_each`` the rule yields one finding with scope ``scope``; with it, one per
+    item (scope from the item's fields). A branch whose condition needs an absent fact ends
+    as needs_attestation (``evidence.*``) or insufficient_evidence, naming the fact.
+    """
+
+    type: Literal["condition"]
+    for_each: ForEach | None = None
+    outcomes: list[Branch] = Field(min_length=1)
+    otherwise: OutcomeStatus = "pass"
+    otherwise_detail: str = ""
+    if_empty: OutcomeStatus = Field(
+        "insufficient_evidence", description="The status when the for-each has no items."
+    )
+    if_empty_detail: str = ""
+    scope: str | None = Field(None, description="Scope template (default per collection).")
+    observed: str | None = Field(None, description="The fact shown as the observed value.")
+    threshold: float | str | None = None
+
+    _source: Source | None = PrivateAttr(default=None)
+    _branches: tuple[Cond, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _compile(self) -> Condition:
+        fields = None
+        if self.for_each is not None:
+            self._source = parse_source(self.for_each.model_dump(exclude_none=True), "for_each")
+            fields = COLLECTIONS[self.for_each.collection]
+        elif self.scope is None:
+            raise ConditionSyntaxError("scope", "a check without for_each needs a scope name")
+        self._branches = tuple(
+            parse_condition(b.when, f"outcomes.{i}.when", fields)
+            for i, b in enumerate(self.outcomes)
+        )
+        if self.observed is not None:
+            parse_ref(self.observed, "observed", fields)
+        names = (fields or frozenset()) | {"scope", "observed", "threshold"}
+        texts = {"scope": self.scope or "", "otherwise_detail": self.otherwise_detail}
+        texts |= {f"outcomes.{i}.detail": b.detail for i, b in enumerate(self.outcomes)}
+        for where, text in texts.items():
+            for _, name, _, _ in string.Formatter().parse(text):
+                if name is not None and name not in names:
+                    raise ConditionSyntaxError(
+                        where, f"unknown placeholder {{{name}}}; allowed: {sorted(names)}"
+                    )
+        return self
+
+    @property
+    def source(self) -> Source | None:
+        """The compiled for-each source."""
+        return self._source
+
+    @property
+    def branches(self) -> tuple[Cond, ...]:
+        """The compiled branch conditions, in order."""
+        return self._branches
+
+    def scope_template(self) -> str:
+        """The scope template (the collection's default when none is given)."""
+        if self.scope is not None:
+            return self.scope
+        return DEFAULT_SCOPES[self.for_each.collection] if self.for_each else "audit"
+
+
 Check = Annotated[
-    RatioThreshold | DisclosureTable | ProxyScan | Attestation | ExplanationQuality,
+    RatioThreshold | DisclosureTable | ProxyScan | Attestation | ExplanationQuality | Condition,
     Field(discriminator="type"),
 ]
 
@@ -100,7 +208,9 @@ class Rule(_Strict):
     domain: Literal["credit", "hiring", "both"]
     status: RuleStatus
     effective_from: date | None = Field(
-        None, description="Null for instruments never in force (proposed bills)."
+        None,
+        description="Null: no start date is checked (proposed bills, or instruments long in "
+        "force whose date the rule does not pin).",
     )
     effective_until: date | None = None
     kind: Literal["metric", "content", "document", "process", "data"]
@@ -131,4 +241,18 @@ def rule_json_schema() -> dict[str, object]:
     schema = Rule.model_json_schema(by_alias=True)
     schema["$id"] = "https://auditor.invalid/schemas/policy-rule.json"
     schema["title"] = "auditor policy rule"
+    schema = cast(dict[str, object], _link_conditions(schema))
+    defs = cast(dict[str, object], schema.setdefault("$defs", {}))
+    defs["Condition"] = condition_json_schema()
     return schema
+
+
+def _link_conditions(node: Any) -> Any:
+    """Replace pydantic's placeholder for a condition with a reference to its definition."""
+    if node == _CONDITION_PLACEHOLDER:
+        return {"$ref": "#/$defs/Condition"}
+    if isinstance(node, dict):
+        return {k: _link_conditions(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_link_conditions(v) for v in node]
+    return node
