@@ -148,7 +148,7 @@ def run_audit(
             features=tuple(spec.columns.features),
             attributions=summary,
             min_group_size=spec.min_group_size,
-            evidence=dict(spec.evidence),
+            evidence=_evidence_facts(spec, metrics, warnings),
         )
         findings = evaluate(packs, facts)
     provenance = _provenance(spec, packs)
@@ -328,6 +328,33 @@ def _dataset_summary(spec: AuditSpec, batch: DecisionBatch, source: str) -> Data
         groups=tuple(counts),
         features=tuple(spec.columns.features),
     )
+
+
+_EXCLUSION_KEYS = ("ll144_excluded_categories", "ll144_exclusion_justification")
+
+
+def _evidence_facts(spec: AuditSpec, metrics: list[Any], warnings: list[str]) -> dict[str, Any]:
+    """The spec's evidence, plus what the audit itself did about LL144's 2% exclusion.
+
+    The excluded categories are facts of the computation, not attestations: they come
+    from ``small_category_exclusion`` and the records it flagged, never from the spec's
+    evidence block (a value there is dropped with a warning).
+    """
+    evidence = dict(spec.evidence)
+    for key in _EXCLUSION_KEYS:
+        if evidence.pop(key, None) is not None:
+            warnings.append(
+                f"evidence.{key} is ignored: the audit records the categories it excluded "
+                "itself; use the spec key small_category_exclusion to exclude categories."
+            )
+    exclusion = spec.small_category_exclusion
+    if exclusion is not None:
+        excluded = sorted({m.group for m in metrics if "excluded" in m.flags})
+        evidence.update(
+            ll144_excluded_categories=excluded,
+            ll144_exclusion_justification=exclusion.justification,
+        )
+    return evidence
 
 
 def _control_map(spec: AuditSpec) -> dict[str, str]:

@@ -92,13 +92,41 @@ def test_small_category_cannot_set_the_bar(kept: AuditResult, excluded: AuditRes
 
 
 def test_excluded_categories_in_findings(excluded: AuditResult) -> None:
-    ugesp = [f for f in excluded.findings if f.scope == f"{RACE}={NHPI}"]
+    ugesp = [
+        f
+        for f in excluded.findings
+        if f.scope == f"{RACE}={NHPI}" and f.rule_id == "EEOC-UGESP-4D-FOUR-FIFTHS"
+    ]
     assert ugesp
     assert all(f.status == "insufficient_evidence" for f in ugesp)
     assert "excluded from impact ratios" in ugesp[0].message
     disclosure = next(f for f in excluded.findings if f.pack == "nyc_ll144" and f.scope == RACE)
     assert "excluded from impact ratios" in disclosure.message
     assert NHPI in disclosure.message
+    small = next(
+        f
+        for f in excluded.findings
+        if f.rule_id == "NYC-LL144-5-301-SMALL-CATEGORY" and f.scope == f"{RACE}={NHPI}"
+    )
+    assert small.status == "pass"
+    assert "excluded from the impact ratios with a justification" in small.message
+
+
+def test_kept_small_categories_and_attested_exclusions(data_path: Path) -> None:
+    """Without the spec key nothing is excluded, whatever the evidence block claims."""
+    result = auditor.run_audit(
+        _spec(
+            data_path,
+            evidence={"data_source": "h", "ll144_excluded_categories": [NHPI]},
+        )
+    )
+    small = next(
+        f
+        for f in result.findings
+        if f.rule_id == "NYC-LL144-5-301-SMALL-CATEGORY" and f.scope == f"{RACE}={NHPI}"
+    )
+    assert "kept in the impact-ratio table" in small.message
+    assert any("evidence.ll144_excluded_categories is ignored" in w for w in result.warnings)
 
 
 def test_ll144_summary_prints_the_justification(kept: AuditResult, excluded: AuditResult) -> None:
