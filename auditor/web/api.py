@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from auditor.schedule import list_schedules, remove_schedule, set_enabled
@@ -35,6 +36,7 @@ from auditor.web.workspace import (
     stored_pdf,
 )
 
+LetterId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 router = APIRouter(prefix="/api", tags=["api"])
 Viewer = Annotated[Principal, Depends(api_user("viewer"))]
 Officer = Annotated[Principal, Depends(api_user("officer"))]
@@ -212,7 +214,7 @@ def letters(
 
 
 @router.get("/letters/{letter_id}")
-def letter(request: Request, who: Officer, letter_id: int) -> LetterOut:
+def letter(request: Request, who: Officer, letter_id: LetterId) -> LetterOut:
     """One letter with its HTML and whether it still matches its digest (read is logged)."""
     content = open_letter(web(request).store, letter_id, reader=who.name)
     return LetterOut(**content.row.__dict__, html=content.html, intact=content.intact)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from auditor.errors import AuditorError
 from auditor.schedule import add_schedule
 from auditor.schedule.service import ScheduleInfo
 from auditor.store import Store
@@ -63,6 +64,8 @@ def policy_catalog(*, domain: str | None = None) -> list[dict[str, Any]]:
 
 def letters_for_decision(store: Store, decision_id: str) -> list[LetterRow]:
     """Letters issued for one decision id, newest first."""
+    if "\x00" in decision_id:
+        raise AuditorError("A decision id cannot contain a NUL character.")
     with store.session() as session:
         return find_letters(session, decision_id.strip())
 

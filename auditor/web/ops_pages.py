@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 
 from auditor.errors import AuditorError
@@ -18,6 +19,7 @@ from auditor.web.catalog import (
 )
 from auditor.web.templating import render
 
+LetterId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 router = APIRouter(include_in_schema=False)
 Viewer = Annotated[Principal, Depends(page_user("viewer"))]
 Officer = Annotated[Principal, Depends(page_user("officer"))]
@@ -34,13 +36,13 @@ def letters(request: Request, who: Officer, decision_id: str | None = None) -> R
 
 
 @router.get("/letters/{letter_id}")
-def letter(request: Request, who: Officer, letter_id: int) -> Response:
+def letter(request: Request, who: Officer, letter_id: LetterId) -> Response:
     content = open_letter(web(request).store, letter_id, reader=who.name)
     return render(request, "letter.html.j2", {"title": "Letter", "letter": content})
 
 
 @router.get("/letters/{letter_id}/content")
-def letter_content(request: Request, who: Officer, letter_id: int) -> Response:
+def letter_content(request: Request, who: Officer, letter_id: LetterId) -> Response:
     """The letter's own HTML, sandboxed (no scripts, no requests), framed by the letter page."""
     content = open_letter(web(request).store, letter_id, reader=who.name)
     return Response(
@@ -51,7 +53,7 @@ def letter_content(request: Request, who: Officer, letter_id: int) -> Response:
 
 
 @router.get("/letters/{letter_id}/pdf")
-def letter_pdf(request: Request, who: Officer, letter_id: int) -> Response:
+def letter_pdf(request: Request, who: Officer, letter_id: LetterId) -> Response:
     content = open_letter(web(request).store, letter_id, reader=who.name)
     if content.pdf is None:
         raise AuditorError(f"Letter {letter_id} was stored without a PDF; view its HTML.")

@@ -29,6 +29,8 @@ def server_path(path: str, data_root: Path, *, what: str) -> Path:
 
     Raises :class:`SpecError` naming ``what`` when the path leaves the data root.
     """
+    if "\x00" in path or not path.strip():
+        raise SpecError(f"{what} {path!r} is not a usable path.")
     candidate = Path(path).expanduser()
     resolved = (candidate if candidate.is_absolute() else data_root / candidate).resolve()
     if not inside_root(resolved, data_root):
