@@ -58,9 +58,12 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-def _shot(page: Any, folder: Path, name: str) -> None:
+def _shot(page: Any, folder: Path, name: str, *, element: Any = None) -> None:
     path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    if element is not None:
+        element.screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path), full_page=True)
     extra = os.environ.get("AUDITOR_SCREENSHOTS")
     if extra:
         Path(extra).mkdir(parents=True, exist_ok=True)
@@ -118,7 +121,7 @@ def test_officer_journey_in_chromium(
     assert page.locator("figure.chart svg").count() >= 1
     assert "SHA-256 matches" in page.locator("#pdf-check").inner_text()
     _shot(page, shots, "05-audit")
-    page.locator("#sec-findings").screenshot(path=str(shots / "06-findings.png"))
+    _shot(page, shots, "06-findings", element=page.locator("#sec-findings"))
 
     # download the stored PDF; its bytes are the stored report's
     with page.expect_download() as info:
