@@ -86,6 +86,9 @@ def test_a_failing_upload_shows_its_error_and_stores_nothing(
         page = client.get(f"/jobs/{job['id']}")
         assert "missing.csv" in page.text
         assert "The audit stopped" in page.text
+        assert job["stage"] == "failed"
+        assert job["stages"][-1] == "load data"  # where it stopped
+        assert "load data" in page.text
         refused = client.post(
             "/api/audits",
             files={"spec": ("s.yaml", SPEC.replace("DATA", "../x.csv").encode(), "text/yaml")},
@@ -158,8 +161,10 @@ def test_audit_list_filters_and_trend_across_runs(tmp_path: Path) -> None:
     assert page["pdf_check"] is None  # stored without a report
     from auditor.web.templating import environment
 
-    html = environment().get_template("web/audit.html.j2").render(
-        **page, title="t", user=None, csrf="", path="/"
+    html = (
+        environment()
+        .get_template("web/audit.html.j2")
+        .render(**page, title="t", user=None, csrf="", path="/")
     )
     assert "This run against the previous run of <strong>hiring-q3</strong>" in html
     assert html.count('<tr class="flagged">') == sum(1 for r in trend["rows"] if r["flags"])

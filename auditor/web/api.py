@@ -65,6 +65,7 @@ class JobOut(BaseModel):
     name: str
     state: str = Field(description="queued | running | completed | failed")
     stage: str
+    stages: list[str] = Field(description="Stages reached so far; the last is the current one")
     user: str
     created_at: datetime
     finished_at: datetime | None
@@ -125,7 +126,8 @@ def _audit(row: AuditRow) -> AuditOut:
 
 def _job(job: Job) -> JobOut:
     return JobOut(
-        id=job.id, name=job.name, state=job.state, stage=job.stage, user=job.user,
+        id=job.id, name=job.name, state=job.state, stage=job.stage, stages=list(job.stages),
+        user=job.user,
         created_at=job.created_at, finished_at=job.finished_at, audit_id=job.audit_id,
         error=job.error,
     )  # fmt: skip

@@ -36,6 +36,8 @@ class Job:
     finished_at: datetime | None = None
     audit_id: str | None = None
     error: str | None = None
+    stages: tuple[str, ...] = ()
+    """The stages reached so far, in order (the last one is the current stage)."""
 
     @property
     def done(self) -> bool:
@@ -99,6 +101,11 @@ class AuditJobs:
         with self._lock:
             self._jobs[job_id] = replace(self._jobs[job_id], **changes)  # type: ignore[arg-type]
 
+    def _advance(self, job_id: str, stage: str) -> None:
+        with self._lock:
+            job = self._jobs[job_id]
+            self._jobs[job_id] = replace(job, stage=stage, stages=(*job.stages, stage))
+
     def _run(self, job_id: str, spec: AuditSpec) -> None:
         from auditor.service import perform_audit
 
@@ -107,7 +114,7 @@ class AuditJobs:
             outcome = perform_audit(
                 spec,
                 database_url=self._url,
-                progress=lambda stage: self._update(job_id, stage=stage),
+                progress=lambda stage: self._advance(job_id, stage),
             )
         except AuditorError as exc:
             self._update(
