@@ -108,3 +108,37 @@ def users_token(
         "Store this token now; it cannot be shown again. Use it as 'Authorization: Bearer …'."
     )
     out.print(secret, highlight=False)
+
+
+@users_app.command("list")
+def users_list(db: DbOption = None) -> None:
+    """List users: role, whether active, number of API tokens."""
+    from auditor.store import open_store
+    from auditor.users import list_users
+
+    def run() -> list[str]:
+        with open_store(db) as store:
+            return [
+                f"{u.name}  {u.role}  {'active' if active else 'disabled'}  {tokens} token(s)"
+                for u, active, tokens in list_users(store)
+            ]
+
+    for line in guard(run) or ["No users yet; add one with 'auditor users add NAME'."]:
+        out.print(line, highlight=False)
+
+
+@users_app.command("disable")
+def users_disable(
+    name: Annotated[str, typer.Argument(help="The user to disable.")],
+    db: DbOption = None,
+) -> None:
+    """Disable a user: sign-ins, sessions and API tokens stop working at once."""
+    from auditor.store import open_store
+    from auditor.users import disable_user
+
+    def run() -> None:
+        with open_store(db) as store:
+            disable_user(store, name, actor=current_user())
+
+    guard(run)
+    out.print(f"Disabled user {name}.", highlight=False)

@@ -159,3 +159,25 @@ def record_login(store: Store, name: str, *, ok: bool) -> None:
         append_event(
             session, USER_LOGIN if ok else USER_LOGIN_FAILED, {"name": name[:200]}, user=name[:200]
         )
+
+
+USER_DISABLED = "user.disabled"
+
+
+def disable_user(store: Store, name: str, *, actor: str) -> None:
+    """Stop a user signing in; their sessions and API tokens stop working at once."""
+    with store.session() as session:
+        user = session.scalars(select(User).where(User.name == name)).first()
+        if user is None:
+            raise UserError(f"No user named {name!r}.")
+        if user.active:
+            user.active = False
+            session.flush()
+            append_event(session, USER_DISABLED, {"user_id": user.id, "name": name}, user=actor)
+
+
+def list_users(store: Store) -> list[tuple[UserInfo, bool, int]]:
+    """Every user, by name: the user, whether active, and how many API tokens they hold."""
+    with store.session() as session:
+        users = session.scalars(select(User).order_by(User.name)).all()
+        return [(_info(u), u.active, len(u.tokens)) for u in users]

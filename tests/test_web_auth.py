@@ -318,3 +318,30 @@ def test_users_cli_stores_only_hashes(world: dict[str, object]) -> None:
     with TestClient(app) as client:
         me = client.get("/api/me", headers={"Authorization": f"Bearer {secret}"})
         assert me.json() == {"name": "carla", "role": "officer"}
+
+
+def test_a_disabled_user_loses_sessions_and_tokens_at_once(world: dict[str, object]) -> None:
+    from typer.testing import CliRunner
+
+    from auditor.cli import app as cli
+
+    url = str(world["db_url"])
+    app = make_app(url, Path(str(world["root"])))
+    token = world["tokens"]["officer"]  # type: ignore[index]
+    bearer = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client:
+        login(client, "otto")
+        assert client.get("/api/me").status_code == 200
+        assert client.get("/api/me", headers=bearer).is_success
+        done = CliRunner().invoke(cli, ["users", "disable", "otto", "--db", url])
+        assert done.exit_code == 0, done.output
+        assert client.get("/api/me").status_code == 401
+        assert (
+            client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+        )
+        assert client.get("/audits", follow_redirects=False).status_code == 303
+    listed = CliRunner().invoke(cli, ["users", "list", "--db", url])
+    assert "otto  officer  disabled  1 token(s)" in listed.output
+    assert "vera  viewer  active" in listed.output
+    unknown = CliRunner().invoke(cli, ["users", "disable", "nobody", "--db", url])
+    assert unknown.exit_code == 2
