@@ -174,6 +174,13 @@ def test_login_sets_a_hardened_cookie_and_logs_attempts(world: dict[str, object]
             "/login", data={"name": "otto", "password": "correct horse battery", "csrf": "x"}
         )
         assert forged.status_code == 401  # the login form's own CSRF token is required
+        app.state.web.logins.limit = 2  # two failures of otto from this client so far
+        blocked = client.post(
+            "/login", data={"name": "otto", "password": "correct horse battery", "csrf": token}
+        )
+        assert blocked.status_code == 429
+        assert "Too many failed sign-ins" in blocked.text
+        app.state.web.logins.limit = 10
         ok = client.post(
             "/login",
             data={"name": "otto", "password": "correct horse battery", "csrf": token,

@@ -169,3 +169,18 @@ def test_audit_list_filters_and_trend_across_runs(tmp_path: Path) -> None:
     assert "This run against the previous run of <strong>hiring-q3</strong>" in html
     assert html.count('<tr class="flagged">') == sum(1 for r in trend["rows"] if r["flags"])
     assert female["label"] in html
+
+
+def test_login_throttle_counts_failures_per_client_and_name() -> None:
+    from auditor.web.throttle import LoginThrottle
+
+    throttle = LoginThrottle(limit=3, window_s=60)
+    for t in (0.0, 1.0, 2.0):
+        assert throttle.allowed("10.0.0.1", "Otto", now=t)
+        throttle.failed("10.0.0.1", "Otto", now=t)
+    assert not throttle.allowed("10.0.0.1", "otto", now=3.0)  # names compare case-blind
+    assert throttle.allowed("10.0.0.2", "otto", now=3.0)  # another client
+    assert throttle.allowed("10.0.0.1", "vera", now=3.0)  # another name
+    assert throttle.allowed("10.0.0.1", "otto", now=61.5)  # the oldest failure expired
+    throttle.succeeded("10.0.0.1", "otto")
+    assert throttle.allowed("10.0.0.1", "otto", now=3.0)

@@ -19,6 +19,7 @@ from auditor.web.context import WebContext
 from auditor.web.jobs import AuditJobs
 from auditor.web.settings import WebSettings
 from auditor.web.templating import render
+from auditor.web.throttle import LoginThrottle
 from auditor.web.workspace import NotFoundError
 
 CSP = (
@@ -53,7 +54,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url=None,  # served below, to signed-in callers only
     )
-    app.state.web = WebContext(settings, store, url, jobs)
+    app.state.web = WebContext(settings, store, url, jobs, LoginThrottle())
     app.include_router(api.router)
 
     @app.get("/api/openapi.json", include_in_schema=False)

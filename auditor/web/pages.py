@@ -57,19 +57,25 @@ def login(
     next: Annotated[str, Form()] = "/audits",
 ) -> Response:
     ctx = web(request)
+    client = request.client.host if request.client else "unknown"
     expected = request.cookies.get(LOGIN_COOKIE, "")
+    context = {
+        "title": "Sign in",
+        "login_csrf": expected or secrets.token_hex(16),
+        "next": _local(next),
+        "error": "Too many failed sign-ins; wait a few minutes and try again.",
+    }
+    if not ctx.logins.allowed(client, name):
+        return render(request, "login.html.j2", context, 429)
     user = None
     if expected and secrets.compare_digest(expected, csrf):
         user = authenticate(ctx.store, name, password)
     record_login(ctx.store, name, ok=user is not None)
     if user is None:
-        context = {
-            "title": "Sign in",
-            "login_csrf": expected or secrets.token_hex(16),
-            "next": _local(next),
-            "error": "Wrong name or password, or the sign-in form expired.",
-        }
+        ctx.logins.failed(client, name)
+        context["error"] = "Wrong name or password, or the sign-in form expired."
         return render(request, "login.html.j2", context, 401)
+    ctx.logins.succeeded(client, name)
     value, _ = issue(ctx.settings.secret, user.id)
     response = RedirectResponse(_local(next), status_code=303)
     response.set_cookie(
