@@ -18,6 +18,7 @@ from auditor.store.models import Audit, Event
 from auditor.users import create_token
 from auditor.web.sessions import csrf_ok, issue, read
 from auditor.web.uploads import load_uploaded_spec
+from tests._db import db_url, pg_admin  # noqa: F401 (fixtures)
 from tests._web import add_users, fast_hashing, make_app  # noqa: F401 (fixture)
 
 SPEC = """\
@@ -127,7 +128,7 @@ def test_serve_runs_uvicorn_with_proxy_headers(
     assert bad.exit_code == 2
 
 
-def test_audit_list_filters_and_trend_across_runs(tmp_path: Path) -> None:
+def test_audit_list_filters_and_trend_across_runs(db_url: str) -> None:  # noqa: F811
     import dataclasses
 
     from auditor.store import save_audit
@@ -139,7 +140,7 @@ def test_audit_list_filters_and_trend_across_runs(tmp_path: Path) -> None:
     first = dataclasses.replace(first, run=run)
     second = make_result(name="hiring-q3")
     other = dataclasses.replace(make_result(name="credit-x"), domain="credit")
-    with open_store(f"sqlite:///{tmp_path / 'list.db'}") as store:
+    with open_store(db_url) as store:
         with store.session() as session:
             for result in (first, second, other):
                 save_audit(session, result)
@@ -150,6 +151,7 @@ def test_audit_list_filters_and_trend_across_runs(tmp_path: Path) -> None:
         warned = {a.id for a in everything if a.findings["warn"] > 0}
         assert {a.id for a in search_audits(store, finding="warn")} == warned
         assert search_audits(store, q=second.audit_id[:8])[0].id == second.audit_id
+        assert search_audits(store, q="%") == []  # wildcards are matched literally
         page = audit_page(store, second.audit_id)
         assert audit_page(store, first.audit_id)["trend"] is None  # nothing earlier
     trend = page["trend"]

@@ -57,8 +57,13 @@ def search_audits(
     at least one finding of status ``finding`` (one of :data:`FINDING_FILTERS`)."""
     stmt = select(Audit).order_by(Audit.created_at.desc(), Audit.id.desc()).limit(limit)
     if q:
-        pattern = f"%{q.strip()}%"
-        stmt = stmt.where(or_(Audit.name.ilike(pattern), Audit.id.ilike(pattern)))
+        text = q.strip()
+        stmt = stmt.where(
+            or_(
+                Audit.name.icontains(text, autoescape=True),
+                Audit.id.icontains(text, autoescape=True),
+            )
+        )
     if domain:
         stmt = stmt.where(Audit.domain == domain)
     if finding in FINDING_FILTERS:
