@@ -231,6 +231,9 @@ def test_state_changes_are_logged_with_the_user_and_chain_verifies(
                                         "cron": "@weekly", "csrf": csrf})  # fmt: skip
         client.post("/schedules/weekly/pause", data={"csrf": csrf})
         client.post("/schedules/weekly/remove", data={"csrf": csrf})
+        content = client.get(f"/letters/{world['letter_id']}/content")
+        assert content.headers["content-security-policy"].startswith("sandbox;")
+        assert "Notice of action taken" in content.text
         letter = client.get(f"/letters/{world['letter_id']}")
         assert letter.status_code == 200
         assert "matches the stored content" in letter.text

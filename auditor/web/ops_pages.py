@@ -24,7 +24,8 @@ router = APIRouter(include_in_schema=False)
 Viewer = Annotated[Principal, Depends(page_user("viewer"))]
 Officer = Annotated[Principal, Depends(page_user("officer"))]
 LETTER_CSP = (
-    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+    "frame-ancestors 'self'"
 )
 
 
