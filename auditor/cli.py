@@ -20,6 +20,7 @@ from auditor._cli_common import DbOption, err, guard, out
 from auditor.cli_ops import db_prune, history, schedule_app, scheduler
 from auditor.cli_policies import policy_app
 from auditor.cli_report import report
+from auditor.cli_serve import serve, users_app
 from auditor.result import FINDING_STATUSES, SEVERITIES, AuditResult
 
 app = typer.Typer(
@@ -189,6 +190,8 @@ app.command("scheduler")(scheduler)
 app.command("history")(history)
 db_app.command("prune")(db_prune)
 app.command("report")(report)
+app.command("serve")(serve)
+app.add_typer(users_app, name="users")
 
 
 def main() -> None:

@@ -1,0 +1,266 @@
+"""The JSON API under ``/api`` (OpenAPI at ``/api/openapi.json``).
+
+Authenticate with ``Authorization: Bearer <token>`` (``auditor users token NAME``) or a
+browser session (then writes need the ``X-CSRF-Token`` header). Errors are
+``{"detail": "..."}`` with 400 (bad input), 401, 403 or 404.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
+
+from auditor.schedule import list_schedules, remove_schedule, set_enabled
+from auditor.schedule.service import ScheduleInfo
+from auditor.store import AuditRow
+from auditor.web.auth import Principal, api_user, web
+from auditor.web.catalog import (
+    add_server_schedule,
+    letters_for_decision,
+    open_letter,
+    policy_catalog,
+)
+from auditor.web.jobs import Job
+from auditor.web.uploads import load_uploaded_spec
+from auditor.web.workspace import (
+    NotFoundError,
+    audit_result,
+    audit_summary,
+    audit_trend,
+    search_audits,
+    stored_pdf,
+)
+
+LetterId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+router = APIRouter(prefix="/api", tags=["api"])
+Viewer = Annotated[Principal, Depends(api_user("viewer"))]
+Officer = Annotated[Principal, Depends(api_user("officer"))]
+
+
+class AuditOut(BaseModel):
+    """A stored audit: identity, timing and findings per status."""
+
+    id: str
+    name: str
+    domain: str
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    user: str
+    spec_sha256: str
+    data_sha256: str
+    model_sha256: str | None
+    findings: dict[str, int]
+
+
+class JobOut(BaseModel):
+    """A background audit started from an upload."""
+
+    id: str
+    name: str
+    state: str = Field(description="queued | running | completed | failed")
+    stage: str
+    stages: list[str] = Field(description="Stages reached so far; the last is the current one")
+    user: str
+    created_at: datetime
+    finished_at: datetime | None
+    audit_id: str | None
+    error: str | None
+
+
+class ScheduleOut(BaseModel):
+    """A schedule with its last and next run."""
+
+    name: str
+    spec_path: str
+    cron: str
+    enabled: bool
+    last_run_at: datetime | None
+    next_run_at: datetime | None
+    last_status: str | None
+
+
+class ScheduleIn(BaseModel):
+    """A new schedule; ``spec_path`` is relative to the server's data root."""
+
+    name: str = Field(max_length=200)
+    spec_path: str = Field(max_length=4096)
+    cron: str = Field(max_length=100)
+
+
+class LetterOut(BaseModel):
+    """A stored letter (``html`` only when one letter is asked for)."""
+
+    id: int
+    audit_id: str
+    audit_name: str
+    decision_id: str
+    kind: str
+    created_at: datetime
+    sha256: str
+    has_pdf: bool
+    html: str | None = None
+    intact: bool | None = None
+
+
+class UserOut(BaseModel):
+    """The caller."""
+
+    name: str
+    role: str
+
+
+def _audit(row: AuditRow) -> AuditOut:
+    return AuditOut(
+        id=row.id, name=row.name, domain=row.domain, status=row.status,
+        created_at=row.created_at, finished_at=row.finished_at, user=row.user,
+        spec_sha256=row.spec_sha256, data_sha256=row.data_sha256,
+        model_sha256=row.model_sha256, findings=dict(row.findings),
+    )  # fmt: skip
+
+
+def _job(job: Job) -> JobOut:
+    return JobOut(
+        id=job.id, name=job.name, state=job.state, stage=job.stage, stages=list(job.stages),
+        user=job.user,
+        created_at=job.created_at, finished_at=job.finished_at, audit_id=job.audit_id,
+        error=job.error,
+    )  # fmt: skip
+
+
+def _schedule(s: ScheduleInfo) -> ScheduleOut:
+    return ScheduleOut(
+        name=s.name, spec_path=s.spec_path, cron=s.cron, enabled=s.enabled,
+        last_run_at=s.last_run_at, next_run_at=s.next_run_at, last_status=s.last_status,
+    )  # fmt: skip
+
+
+@router.get("/me")
+def me(who: Viewer) -> UserOut:
+    """Who the token or session belongs to."""
+    return UserOut(name=who.user.name, role=who.user.role)
+
+
+@router.get("/audits")
+def audits(
+    request: Request,
+    who: Viewer,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    domain: Annotated[str | None, Query(max_length=32)] = None,
+    finding: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[AuditOut]:
+    """Stored audits, newest first, filtered by name/id text, domain and finding status."""
+    rows = search_audits(web(request).store, q=q, domain=domain, finding=finding, limit=limit)
+    return [_audit(r) for r in rows]
+
+
+@router.get("/audits/{audit_id}")
+def audit(request: Request, who: Viewer, audit_id: str) -> dict[str, Any]:
+    """One audit: its summary, the full stored result and the trend against earlier runs."""
+    store = web(request).store
+    result = audit_result(store, audit_id)
+    return {
+        "audit": _audit(audit_summary(store, audit_id)).model_dump(mode="json"),
+        "result": json.loads(result.to_json()),
+        "trend": audit_trend(store, result),
+    }
+
+
+@router.get("/audits/{audit_id}/report.pdf", response_class=Response)
+def audit_pdf(request: Request, who: Viewer, audit_id: str) -> Response:
+    """The latest stored PDF; ``X-Report-SHA256`` and ``X-Report-Verified`` carry the check."""
+    stored = stored_pdf(web(request).store, audit_id)
+    return Response(
+        stored.pdf,
+        media_type="application/pdf",
+        headers={
+            "X-Report-SHA256": stored.sha256,
+            "X-Report-Verified": "yes" if stored.verified else "no",
+        },
+    )
+
+
+@router.post("/audits", status_code=202)
+async def start_audit(
+    request: Request, who: Officer, spec: Annotated[UploadFile, File()]
+) -> JobOut:
+    """Start an audit from an uploaded spec (paths relative to the server's data root)."""
+    ctx = web(request)
+    content = await spec.read()
+    parsed = load_uploaded_spec(content, spec.filename or "spec.yaml", ctx.settings.data_root)
+    return _job(ctx.jobs.submit(parsed, source=spec.filename or "upload", user=who.name))
+
+
+@router.get("/jobs/{job_id}")
+def job(request: Request, who: Viewer, job_id: str) -> JobOut:
+    """A background audit's state and stage."""
+    found = web(request).jobs.get(job_id)
+    if found is None:
+        raise NotFoundError(f"No audit job {job_id!r} on this server.")
+    return _job(found)
+
+
+@router.get("/letters")
+def letters(
+    request: Request, who: Officer, decision_id: Annotated[str, Query(min_length=1, max_length=200)]
+) -> list[LetterOut]:
+    """Letters issued for a decision id (officers and admins only)."""
+    rows = letters_for_decision(web(request).store, decision_id)
+    return [LetterOut(**r.__dict__) for r in rows]
+
+
+@router.get("/letters/{letter_id}")
+def letter(request: Request, who: Officer, letter_id: LetterId) -> LetterOut:
+    """One letter with its HTML and whether it still matches its digest (read is logged)."""
+    content = open_letter(web(request).store, letter_id, reader=who.name)
+    return LetterOut(**content.row.__dict__, html=content.html, intact=content.intact)
+
+
+@router.get("/schedules")
+def schedules(request: Request, who: Viewer) -> list[ScheduleOut]:
+    """All schedules with their last and next run."""
+    return [_schedule(s) for s in list_schedules(web(request).store)]
+
+
+@router.post("/schedules", status_code=201)
+def add_schedule(request: Request, who: Officer, body: ScheduleIn) -> ScheduleOut:
+    """Add a schedule (the spec is parsed now)."""
+    ctx = web(request)
+    info = add_server_schedule(
+        ctx.store, body.name, body.spec_path, body.cron,
+        data_root=ctx.settings.data_root, user=who.name,
+    )  # fmt: skip
+    return _schedule(info)
+
+
+@router.post("/schedules/{name}/pause")
+def pause_schedule(request: Request, who: Officer, name: str) -> ScheduleOut:
+    """Pause a schedule."""
+    return _schedule(set_enabled(web(request).store, name, False, user=who.name))
+
+
+@router.post("/schedules/{name}/resume")
+def resume_schedule(request: Request, who: Officer, name: str) -> ScheduleOut:
+    """Resume a schedule at its next fire time."""
+    return _schedule(set_enabled(web(request).store, name, True, user=who.name))
+
+
+@router.delete("/schedules/{name}", status_code=204, response_class=Response)
+def delete_schedule(request: Request, who: Officer, name: str) -> Response:
+    """Remove a schedule and its run history (its audits stay)."""
+    remove_schedule(web(request).store, name, user=who.name)
+    return Response(status_code=204)
+
+
+@router.get("/policies")
+def policies(
+    who: Viewer, domain: Annotated[str | None, Query(max_length=32)] = None
+) -> list[dict[str, Any]]:
+    """The policy packs and their rules, with citations and status."""
+    return policy_catalog(domain=domain)

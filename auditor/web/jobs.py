@@ -1,0 +1,142 @@
+"""Audits started from the web, run one at a time in a background thread.
+
+A job's state (queued, running with its current stage, completed with the audit id, or
+failed with the error message) lives in memory for the page that watches it; the audit
+itself goes through :func:`auditor.service.perform_audit`, exactly as ``auditor audit``,
+so it is stored in one transaction or leaves only an ``audit.failed`` event. Jobs are
+forgotten when the server restarts; their audits and events are not.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from auditor.errors import AuditorError
+from auditor.spec import AuditSpec
+from auditor.store import Store, append_event
+
+AUDIT_REQUESTED = "audit.requested"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A snapshot of one background audit."""
+
+    id: str
+    name: str
+    source: str
+    user: str
+    state: str
+    stage: str
+    created_at: datetime
+    finished_at: datetime | None = None
+    audit_id: str | None = None
+    error: str | None = None
+    stages: tuple[str, ...] = ()
+    """The stages reached so far, in order (the last one is the current stage)."""
+
+    @property
+    def done(self) -> bool:
+        """True once the job completed or failed."""
+        return self.state in ("completed", "failed")
+
+
+class AuditJobs:
+    """Runs uploaded specs in the background (one worker: audits are CPU-heavy)."""
+
+    def __init__(self, store: Store, database_url: str, *, workers: int = 1) -> None:
+        self._store = store
+        self._url = database_url
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audit-job")
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, spec: AuditSpec, *, source: str, user: str) -> Job:
+        """Queue an audit of ``spec`` on behalf of ``user`` (logged as ``audit.requested``)."""
+        job = Job(
+            id=uuid.uuid4().hex,
+            name=spec.name,
+            source=source,
+            user=user,
+            state="queued",
+            stage="queued",
+            created_at=datetime.now(UTC),
+        )
+        with self._store.session() as session:
+            append_event(
+                session,
+                AUDIT_REQUESTED,
+                {
+                    "job_id": job.id,
+                    "name": spec.name,
+                    "source": source,
+                    "spec_sha256": spec.digest(),
+                },
+                user=user,
+            )
+        with self._lock:
+            self._jobs[job.id] = job
+        self._pool.submit(self._run, job.id, spec)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        """The job's current state, or None for an unknown id."""
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def list(self) -> list[Job]:
+        """All jobs of this server process, newest first."""
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.created_at, reverse=True)
+
+    def shutdown(self) -> None:
+        """Wait for the running audit to finish and stop the worker."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _update(self, job_id: str, **changes: object) -> None:
+        with self._lock:
+            self._jobs[job_id] = replace(self._jobs[job_id], **changes)  # type: ignore[arg-type]
+
+    def _advance(self, job_id: str, stage: str) -> None:
+        with self._lock:
+            job = self._jobs[job_id]
+            self._jobs[job_id] = replace(job, stage=stage, stages=(*job.stages, stage))
+
+    def _run(self, job_id: str, spec: AuditSpec) -> None:
+        from auditor.service import perform_audit
+
+        self._update(job_id, state="running", stage="starting")
+        try:
+            outcome = perform_audit(
+                spec,
+                database_url=self._url,
+                progress=lambda stage: self._advance(job_id, stage),
+            )
+        except AuditorError as exc:
+            self._update(
+                job_id,
+                state="failed",
+                stage="failed",
+                error=str(exc),
+                finished_at=datetime.now(UTC),
+            )
+        except Exception as exc:  # a bug: keep the server up and show what happened
+            self._update(
+                job_id,
+                state="failed",
+                stage="failed",
+                error=f"Internal error ({type(exc).__name__}): {exc}",
+                finished_at=datetime.now(UTC),
+            )
+        else:
+            self._update(
+                job_id,
+                state="completed",
+                stage="done",
+                audit_id=outcome.result.audit_id,
+                finished_at=datetime.now(UTC),
+            )

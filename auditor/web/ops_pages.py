@@ -1,0 +1,136 @@
+"""HTML pages: letters (officers and admins only), schedules and policy packs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import RedirectResponse
+
+from auditor.errors import AuditorError
+from auditor.schedule import list_runs, list_schedules, remove_schedule, set_enabled
+from auditor.web.auth import Principal, check_form_csrf, page_user, web
+from auditor.web.catalog import (
+    add_server_schedule,
+    letters_for_decision,
+    open_letter,
+    policy_catalog,
+)
+from auditor.web.templating import render
+
+LetterId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
+router = APIRouter(include_in_schema=False)
+Viewer = Annotated[Principal, Depends(page_user("viewer"))]
+Officer = Annotated[Principal, Depends(page_user("officer"))]
+LETTER_CSP = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+    "frame-ancestors 'self'"
+)
+
+
+@router.get("/letters")
+def letters(request: Request, who: Officer, decision_id: str | None = None) -> Response:
+    found = letters_for_decision(web(request).store, decision_id) if decision_id else None
+    context = {"title": "Letters", "decision_id": decision_id or "", "letters": found}
+    return render(request, "letters.html.j2", context)
+
+
+@router.get("/letters/{letter_id}")
+def letter(request: Request, who: Officer, letter_id: LetterId) -> Response:
+    content = open_letter(web(request).store, letter_id, reader=who.name)
+    return render(request, "letter.html.j2", {"title": "Letter", "letter": content})
+
+
+@router.get("/letters/{letter_id}/content")
+def letter_content(request: Request, who: Officer, letter_id: LetterId) -> Response:
+    """The letter's own HTML, sandboxed (no scripts, no requests), framed by the letter page."""
+    content = open_letter(web(request).store, letter_id, reader=who.name)
+    return Response(
+        content.html,
+        media_type="text/html",
+        headers={"Content-Security-Policy": LETTER_CSP, "X-Frame-Options": "SAMEORIGIN"},
+    )
+
+
+@router.get("/letters/{letter_id}/pdf")
+def letter_pdf(request: Request, who: Officer, letter_id: LetterId) -> Response:
+    content = open_letter(web(request).store, letter_id, reader=who.name)
+    if content.pdf is None:
+        raise AuditorError(f"Letter {letter_id} was stored without a PDF; view its HTML.")
+    name = f"letter-{content.row.decision_id}-{content.row.kind}.pdf"
+    return Response(
+        content.pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{_safe(name)}"',
+            "X-Letter-SHA256": content.row.sha256,
+        },
+    )
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _schedules_page(
+    request: Request, error: str | None = None, form: dict[str, str] | None = None
+) -> Response:
+    ctx = web(request)
+    context = {
+        "title": "Schedules",
+        "schedules": list_schedules(ctx.store),
+        "runs": list_runs(ctx.store, limit=20),
+        "error": error,
+        "form": form or {"name": "", "spec_path": "", "cron": "0 6 * * 1"},
+        "data_root": str(ctx.settings.data_root),
+    }
+    return render(request, "schedules.html.j2", context, 400 if error else 200)
+
+
+@router.get("/schedules")
+def schedules(request: Request, who: Viewer) -> Response:
+    return _schedules_page(request)
+
+
+@router.post("/schedules")
+def schedule_add(
+    request: Request,
+    who: Officer,
+    name: Annotated[str, Form()] = "",
+    spec_path: Annotated[str, Form()] = "",
+    cron: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_form_csrf(who, csrf)
+    ctx = web(request)
+    try:
+        add_server_schedule(
+            ctx.store, name, spec_path, cron, data_root=ctx.settings.data_root, user=who.name
+        )
+    except AuditorError as exc:
+        form = {"name": name, "spec_path": spec_path, "cron": cron}
+        return _schedules_page(request, str(exc), form)
+    return RedirectResponse("/schedules", status_code=303)
+
+
+@router.post("/schedules/{name}/{action}")
+def schedule_change(
+    request: Request, who: Officer, name: str, action: str, csrf: Annotated[str, Form()] = ""
+) -> Response:
+    check_form_csrf(who, csrf)
+    store = web(request).store
+    if action == "remove":
+        remove_schedule(store, name, user=who.name)
+    elif action in ("pause", "resume"):
+        set_enabled(store, name, action == "resume", user=who.name)
+    else:
+        raise AuditorError(f"Unknown schedule action {action!r}; use pause, resume or remove.")
+    return RedirectResponse("/schedules", status_code=303)
+
+
+@router.get("/policies")
+def policies(request: Request, who: Viewer, domain: str | None = None) -> Response:
+    packs = policy_catalog(domain=domain or None)
+    context = {"title": "Policy packs", "packs": packs, "domain": domain or ""}
+    return render(request, "policies.html.j2", context)

@@ -1,0 +1,187 @@
+"""HTML pages: login, the audits list and detail, PDF download, new audits and jobs."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi.responses import RedirectResponse
+
+from auditor.errors import SpecError
+from auditor.users import authenticate, record_login
+from auditor.web.auth import Principal, check_form_csrf, page_user, web
+from auditor.web.ops_pages import router as ops_router
+from auditor.web.sessions import COOKIE, issue
+from auditor.web.templating import render
+from auditor.web.uploads import load_uploaded_spec
+from auditor.web.workspace import FINDING_FILTERS, NotFoundError, audit_page, search_audits
+from auditor.web.workspace import stored_pdf as load_pdf
+
+router = APIRouter(include_in_schema=False)
+router.include_router(ops_router)
+LOGIN_COOKIE = "auditor_login_csrf"
+Viewer = Annotated[Principal, Depends(page_user("viewer"))]
+Officer = Annotated[Principal, Depends(page_user("officer"))]
+
+
+def _secure(request: Request) -> bool:
+    setting = web(request).settings.secure_cookies
+    return setting if setting is not None else request.url.scheme == "https"
+
+
+def _local(target: str | None) -> str:
+    """Only same-site paths are followed after login (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/audits"
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None) -> Response:
+    token = secrets.token_hex(16)
+    context = {"title": "Sign in", "login_csrf": token, "next": _local(next), "error": None}
+    response = render(request, "login.html.j2", context)
+    response.set_cookie(
+        LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request), max_age=900
+    )
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    name: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/audits",
+) -> Response:
+    ctx = web(request)
+    client = request.client.host if request.client else "unknown"
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    context = {
+        "title": "Sign in",
+        "login_csrf": expected or secrets.token_hex(16),
+        "next": _local(next),
+        "error": "Too many failed sign-ins; wait a few minutes and try again.",
+    }
+    if not ctx.logins.allowed(client, name):
+        return render(request, "login.html.j2", context, 429)
+    user = None
+    if expected and secrets.compare_digest(expected, csrf):
+        user = authenticate(ctx.store, name, password)
+    record_login(ctx.store, name, ok=user is not None)
+    if user is None:
+        ctx.logins.failed(client, name)
+        context["error"] = "Wrong name or password, or the sign-in form expired."
+        return render(request, "login.html.j2", context, 401)
+    ctx.logins.succeeded(client, name)
+    value, _ = issue(ctx.settings.secret, user.id)
+    response = RedirectResponse(_local(next), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        max_age=int(ctx.settings.session_hours * 3600),
+        path="/",
+    )
+    response.delete_cookie(LOGIN_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(who: Viewer, csrf: Annotated[str, Form()] = "") -> Response:
+    check_form_csrf(who, csrf)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/")
+def home(who: Viewer) -> Response:
+    return RedirectResponse("/audits", status_code=303)
+
+
+@router.get("/audits")
+def audits(
+    request: Request,
+    who: Viewer,
+    q: str | None = None,
+    domain: str | None = None,
+    finding: str | None = None,
+) -> Response:
+    rows = search_audits(web(request).store, q=q, domain=domain or None, finding=finding)
+    context = {
+        "title": "Audits",
+        "rows": rows,
+        "q": q or "",
+        "domain": domain or "",
+        "finding": finding or "",
+        "finding_filters": FINDING_FILTERS,
+        "jobs": web(request).jobs.list()[:5],
+    }
+    return render(request, "audits.html.j2", context)
+
+
+@router.get("/audits/new")
+def new_audit_form(request: Request, who: Officer) -> Response:
+    context = {
+        "title": "New audit",
+        "error": None,
+        "data_root": str(web(request).settings.data_root),
+    }
+    return render(request, "new_audit.html.j2", context)
+
+
+@router.post("/audits/new")
+async def new_audit(
+    request: Request,
+    who: Officer,
+    spec: Annotated[UploadFile, File()],
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_form_csrf(who, csrf)
+    ctx = web(request)
+    content = await spec.read()
+    try:
+        parsed = load_uploaded_spec(content, spec.filename or "spec.yaml", ctx.settings.data_root)
+    except SpecError as exc:
+        context = {
+            "title": "New audit",
+            "error": str(exc),
+            "data_root": str(ctx.settings.data_root),
+        }
+        return render(request, "new_audit.html.j2", context, 400)
+    job = ctx.jobs.submit(parsed, source=spec.filename or "upload", user=who.name)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@router.get("/jobs/{job_id}")
+def job_page(request: Request, who: Viewer, job_id: str) -> Response:
+    job = web(request).jobs.get(job_id)
+    if job is None:
+        raise NotFoundError(f"No audit job {job_id!r} on this server (jobs end with a restart).")
+    return render(request, "job.html.j2", {"title": f"Audit {job.name}", "job": job})
+
+
+@router.get("/audits/{audit_id}")
+def audit_detail(request: Request, who: Viewer, audit_id: str) -> Response:
+    context = audit_page(web(request).store, audit_id)
+    context["title"] = context["audit"].name
+    return render(request, "audit.html.j2", context)
+
+
+@router.get("/audits/{audit_id}/report.pdf")
+def audit_pdf(request: Request, who: Viewer, audit_id: str) -> Response:
+    stored = load_pdf(web(request).store, audit_id)
+    return Response(
+        stored.pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{stored.name}-{audit_id[:8]}.pdf"',
+            "X-Report-SHA256": stored.sha256,
+            "X-Report-Verified": "yes" if stored.verified else "no",
+        },
+    )

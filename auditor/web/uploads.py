@@ -1,0 +1,81 @@
+"""Specs uploaded through the web, and server-side paths confined to the data root.
+
+An uploaded spec cannot carry its model and data files; its relative paths are read
+against the server's data root (``auditor serve --data-root``), and every path it names
+(model, data, protected attributes, policy folders) must stay inside that root, so an
+upload cannot make the server read arbitrary files.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+from auditor.errors import SpecError
+from auditor.spec import AuditSpec, load_spec
+
+MAX_SPEC_BYTES = 256 * 1024
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def inside_root(path: Path, data_root: Path) -> bool:
+    """True when ``path`` (resolved, symlinks followed) lies inside ``data_root``."""
+    return path.resolve().is_relative_to(data_root.resolve())
+
+
+def server_path(path: str, data_root: Path, *, what: str) -> Path:
+    """``path`` (relative to ``data_root``, or absolute inside it), resolved.
+
+    Raises :class:`SpecError` naming ``what`` when the path leaves the data root.
+    """
+    if "\x00" in path or not path.strip():
+        raise SpecError(f"{what} {path!r} is not a usable path.")
+    candidate = Path(path).expanduser()
+    resolved = (candidate if candidate.is_absolute() else data_root / candidate).resolve()
+    if not inside_root(resolved, data_root):
+        raise SpecError(
+            f"{what} {path!r} is outside the server's data root {data_root}; use a path "
+            "relative to the data root."
+        )
+    return resolved
+
+
+def load_uploaded_spec(content: bytes, filename: str, data_root: Path) -> AuditSpec:
+    """Parse and validate an uploaded spec; its paths are relative to ``data_root``.
+
+    Every problem is reported at once, naming the uploaded file's name (not a temporary
+    path), as for a spec given on the command line.
+    """
+    name = _SAFE.sub("_", Path(filename or "spec.yaml").name).strip("._") or "spec.yaml"
+    if len(content) > MAX_SPEC_BYTES:
+        raise SpecError(f"{name}: the spec is larger than {MAX_SPEC_BYTES // 1024} KiB.")
+    if not content.strip():
+        raise SpecError(f"{name}: the uploaded file is empty.")
+    with tempfile.TemporaryDirectory(prefix="auditor-upload-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(content)
+        try:
+            spec = load_spec(path, base_dir=data_root)
+        except SpecError as exc:
+            raise SpecError(str(exc).replace(str(path), name)) from None
+    problems = _outside(spec, data_root)
+    if problems:
+        raise SpecError(
+            f"{name}: the spec names files outside the server's data root.", problems=problems
+        )
+    return spec
+
+
+def _outside(spec: AuditSpec, data_root: Path) -> list[str]:
+    named = [("data.path", spec.data.path)]
+    if spec.data.protected_path:
+        named.append(("data.protected_path", spec.data.protected_path))
+    if spec.model is not None:
+        named.append(("model.path", spec.model.path))
+    named += [(f"policy_paths.{i}", p) for i, p in enumerate(spec.policy_paths)]
+    return [
+        f"{key}: {value!r} resolves outside {data_root}"
+        for key, value in named
+        if not inside_root(spec.resolve(value), data_root)
+    ]

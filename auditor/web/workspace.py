@@ -1,0 +1,155 @@
+"""Service functions behind the web pages and the JSON API (no HTTP in here).
+
+Each function opens one transaction on the store, reads or changes what it names, and
+returns plain values; the report's own context builders supply the audit detail, so a
+page shows exactly what the PDF shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from auditor.errors import AuditorError
+from auditor.history import trend_section
+from auditor.result import AuditResult
+from auditor.store import AuditRow, Store, load_history, load_result
+from auditor.store.models import Audit, Event, Report
+from auditor.store.repository import AUDIT_COMPLETED, REPORT_ADDED, _audit_row
+
+FINDING_FILTERS = ("fail", "warn", "insufficient_evidence", "needs_attestation")
+
+
+class NotFoundError(AuditorError):
+    """The audit, report, letter, job or schedule asked for does not exist."""
+
+
+@dataclass(frozen=True)
+class StoredPdf:
+    """The latest stored report PDF of an audit and what its digest check found."""
+
+    audit_id: str
+    name: str
+    report_id: int
+    pdf: bytes
+    sha256: str
+    matches_stored: bool
+    logged_in_event: int | None
+
+    @property
+    def verified(self) -> bool:
+        """True when the bytes match both the stored digest and the event log."""
+        return self.matches_stored and self.logged_in_event is not None
+
+
+def search_audits(
+    store: Store,
+    *,
+    q: str | None = None,
+    domain: str | None = None,
+    finding: str | None = None,
+    limit: int = 100,
+) -> list[AuditRow]:
+    """Stored audits, newest first: name or id containing ``q``, of ``domain``, and with
+    at least one finding of status ``finding`` (one of :data:`FINDING_FILTERS`)."""
+    stmt = select(Audit).order_by(Audit.created_at.desc(), Audit.id.desc()).limit(limit)
+    if q:
+        text = q.strip()
+        stmt = stmt.where(
+            or_(
+                Audit.name.icontains(text, autoescape=True),
+                Audit.id.icontains(text, autoescape=True),
+            )
+        )
+    if domain:
+        stmt = stmt.where(Audit.domain == domain)
+    if finding in FINDING_FILTERS:
+        stmt = stmt.where(getattr(Audit, f"findings_{finding}") > 0)
+    with store.session() as session:
+        return [_audit_row(a) for a in session.scalars(stmt)]
+
+
+def audit_exists(store: Store, audit_id: str) -> None:
+    """Raise :class:`NotFoundError` unless ``audit_id`` is stored."""
+    with store.session() as session:
+        if session.get(Audit, audit_id) is None:
+            raise NotFoundError(f"No audit with id {audit_id!r} in the store.")
+
+
+def audit_result(store: Store, audit_id: str) -> AuditResult:
+    """The stored result of ``audit_id``."""
+    audit_exists(store, audit_id)
+    with store.session() as session:
+        return load_result(session, audit_id)
+
+
+def audit_summary(store: Store, audit_id: str) -> AuditRow:
+    """The list-level summary of one audit."""
+    with store.session() as session:
+        audit = session.get(Audit, audit_id)
+        if audit is None:
+            raise NotFoundError(f"No audit with id {audit_id!r} in the store.")
+        return _audit_row(audit)
+
+
+def audit_trend(store: Store, result: AuditResult, *, runs: int = 10) -> dict[str, Any] | None:
+    """This run against the earlier stored runs of the same audit name (None: first run)."""
+    with store.session() as session:
+        history = load_history(session, result.name, limit=runs)
+    return trend_section(history, result.audit_id)
+
+
+def audit_page(store: Store, audit_id: str) -> dict[str, Any]:
+    """Everything the audit detail page shows: the report's own context (summary, tables
+    with intervals, charts, attribution and proxies, findings per pack), the trend, and
+    the stored reports."""
+    from auditor.report.context import build_context
+
+    result = audit_result(store, audit_id)
+    context = build_context(result)
+    with store.session() as session:
+        reports = session.execute(
+            select(Report.id, Report.created_at, Report.sha256)
+            .where(Report.audit_id == audit_id)
+            .order_by(Report.id.desc())
+        ).all()
+    try:
+        pdf_check: StoredPdf | None = stored_pdf(store, audit_id)
+    except NotFoundError:
+        pdf_check = None
+    context.update(
+        audit=audit_summary(store, audit_id),
+        pdf_check=pdf_check,
+        trend=audit_trend(store, result),
+        reports=[{"id": i, "created_at": c, "sha256": s} for i, c, s in reports],
+    )
+    return context
+
+
+def stored_pdf(store: Store, audit_id: str) -> StoredPdf:
+    """The latest stored PDF of ``audit_id``, checked against its digest and the log."""
+    audit = audit_summary(store, audit_id)
+    with store.session() as session:
+        report = session.scalars(
+            select(Report).where(Report.audit_id == audit_id).order_by(Report.id.desc()).limit(1)
+        ).first()
+        if report is None:
+            raise NotFoundError(f"Audit {audit_id} has no stored report.")
+        digest = hashlib.sha256(report.pdf).hexdigest()
+        events = session.execute(
+            select(Event.id, Event.payload)
+            .where(Event.kind.in_((AUDIT_COMPLETED, REPORT_ADDED)))
+            .where(Event.payload.contains(digest))
+        ).all()
+        return StoredPdf(
+            audit_id=audit_id,
+            name=audit.name,
+            report_id=report.id,
+            pdf=report.pdf,
+            sha256=digest,
+            matches_stored=digest == report.sha256,
+            logged_in_event=events[0][0] if events else None,
+        )
