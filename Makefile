@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
+	bash scripts/system-deps.sh --browser
 	$(BIN)/pytest
 
 clean:
