@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from auditor._cli_common import err, guard, out
-from auditor.policy.describe import describe
+from auditor.policy.describe import basis_text, describe
 from auditor.policy.loader import PolicyPack
 from auditor.policy.schema import Rule
 
@@ -130,7 +130,7 @@ def _show(pack: PolicyPack, rule: Rule) -> None:
         f"  status      {rule.status}, {since}{until}",
         f"  applies to  {rule.domain} decisions, jurisdiction {rule.jurisdiction}",
         f"  kind        {rule.kind} check ({rule.check.type}), severity {rule.severity}",
-        f"  basis       {_basis(rule)}",
+        f"  basis       {basis_text(rule)}",
         f"  checks      {describe(rule)}",
     ]
     if rule.notes:
@@ -138,11 +138,3 @@ def _show(pack: PolicyPack, rule: Rule) -> None:
     lines += [f"  source      {s}" for s in rule.sources]
     for line in lines:
         _print(line)
-
-
-def _basis(rule: Rule) -> str:
-    return {
-        "law": "the requirement is set by the instrument itself",
-        "convention": "the threshold is a practitioner convention, not set by law",
-        "guidance": "regulator guidance, not binding law",
-    }[rule.basis]

@@ -32,6 +32,15 @@ _OPS = {
 _FNS = {"abs": "|{}|", "days_since": "days since {}", "length": "length of {}", "lower": "{}"}
 
 
+def basis_text(rule: Rule) -> str:
+    """What the rule's ``basis`` means, in words."""
+    return {
+        "law": "the requirement is set by the instrument itself",
+        "convention": "the threshold is a practitioner convention, not set by law",
+        "guidance": "regulator guidance, not binding law",
+    }[rule.basis]
+
+
 def describe(rule: Rule) -> str:
     """One paragraph saying what the rule's check tests."""
     c = rule.check

@@ -237,7 +237,7 @@ def list_audits(session: Session, *, name: str | None = None, limit: int = 50) -
     )
     if name is not None:
         stmt = stmt.where(Audit.name == name)
-    return [_audit_row(a) for a in session.scalars(stmt)]
+    return [audit_row(a) for a in session.scalars(stmt)]
 
 
 def load_history(session: Session, name: str, *, limit: int = 20) -> list[AuditResult]:
@@ -250,7 +250,8 @@ def load_history(session: Session, name: str, *, limit: int = 20) -> list[AuditR
     return [load_result(session, audit_id) for audit_id in reversed(ids)]
 
 
-def _audit_row(a: Audit) -> AuditRow:
+def audit_row(a: Audit) -> AuditRow:
+    """The listing row of one stored audit (id, name, status, findings by status, ...)."""
     counts: dict[str, int] = {s: int(getattr(a, f"findings_{s}")) for s in FINDING_STATUSES}
     return AuditRow(
         id=a.id,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import AuditorError
+from auditor.policy.describe import basis_text, describe
 from auditor.schedule import add_schedule
 from auditor.schedule.service import ScheduleInfo
 from auditor.store import Store
@@ -20,7 +21,6 @@ from auditor.web.workspace import NotFoundError
 
 def policy_catalog(*, domain: str | None = None) -> list[dict[str, Any]]:
     """Every shipped pack with its rules: citation, status, dates and what is checked."""
-    from auditor.cli_policies import _basis, _describe
     from auditor.policy import available_packs, load_packs
 
     packs = []
@@ -38,9 +38,9 @@ def policy_catalog(*, domain: str | None = None) -> list[dict[str, Any]]:
                 "effective_until": r.effective_until.isoformat() if r.effective_until else None,
                 "kind": r.kind,
                 "basis": r.basis,
-                "basis_text": _basis(r),
+                "basis_text": basis_text(r),
                 "severity": r.severity,
-                "checks": _describe(r),
+                "checks": describe(r),
                 "sources": list(r.sources),
                 "notes": " ".join(r.notes.split()) if r.notes else None,
             }

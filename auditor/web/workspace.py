@@ -18,7 +18,7 @@ from auditor.history import trend_section
 from auditor.result import AuditResult
 from auditor.store import AuditRow, Store, load_history, load_result
 from auditor.store.models import Audit, Event, Report
-from auditor.store.repository import AUDIT_COMPLETED, REPORT_ADDED, _audit_row
+from auditor.store.repository import AUDIT_COMPLETED, REPORT_ADDED, audit_row
 
 FINDING_FILTERS = ("fail", "warn", "insufficient_evidence", "needs_attestation")
 
@@ -69,7 +69,7 @@ def search_audits(
     if finding in FINDING_FILTERS:
         stmt = stmt.where(getattr(Audit, f"findings_{finding}") > 0)
     with store.session() as session:
-        return [_audit_row(a) for a in session.scalars(stmt)]
+        return [audit_row(a) for a in session.scalars(stmt)]
 
 
 def audit_exists(store: Store, audit_id: str) -> None:
@@ -92,7 +92,7 @@ def audit_summary(store: Store, audit_id: str) -> AuditRow:
         audit = session.get(Audit, audit_id)
         if audit is None:
             raise NotFoundError(f"No audit with id {audit_id!r} in the store.")
-        return _audit_row(audit)
+        return audit_row(audit)
 
 
 def audit_trend(store: Store, result: AuditResult, *, runs: int = 10) -> dict[str, Any] | None:
