@@ -18,7 +18,20 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from auditor.errors import SpecError
 
-ExplainMethod = Literal["auto", "tree_shap", "integrated_gradients", "permutation_shap", "none"]
+ExplainMethod = Literal[
+    "auto",
+    "tree_shap",
+    "integrated_gradients",
+    "permutation_shap",
+    "none",
+    # issue 10: more methods, each one file in auditor/explain/
+    "lime",
+    "deeplift",
+    "lrp",
+    "gradient_x_input",
+    "saliency",
+    "tree_shap_interactions",
+]
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}$")
 
 
