@@ -17,6 +17,7 @@ from auditor.batch import UNKNOWN, DecisionBatch
 from auditor.data import load_decisions
 from auditor.errors import DataValidationError
 from auditor.explain import AttributionSet, explain_matrix, get_explainer
+from auditor.explain.quality import QualitySettings, assess, not_computed, quality_facts
 from auditor.metrics import (
     attribution_slices,
     compute_group_metrics,
@@ -92,6 +93,8 @@ def run_audit(
             batch, decisions_from = _apply_model(spec, batch, model, x, warnings)
     with stage("explain"):
         attributions, reason = _explain(spec, model, x)
+    with stage("explanation quality"):
+        quality = _explanation_quality(spec, model, x, attributions, timings)
     groups = groupings(spec.protected, spec.intersections)
     with stage("measure"):
         control = _control_map(spec)
@@ -129,6 +132,7 @@ def run_audit(
             attributions=summary,
             min_group_size=spec.min_group_size,
             evidence=dict(spec.evidence),
+            explanation=quality_facts(quality),
         )
         findings = evaluate(packs, facts)
     provenance = _provenance(spec, packs)
@@ -152,6 +156,7 @@ def run_audit(
             user=current_user(),
             host=socket.gethostname(),
         ),
+        explanation_quality=quality,
     )
 
 
@@ -201,6 +206,33 @@ def _explain(
         seed=spec.seed,
     )
     return attr, None
+
+
+def _explanation_quality(
+    spec: AuditSpec,
+    model: ModelAdapter | None,
+    x: np.ndarray | None,
+    attributions: AttributionSet | None,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    q = spec.explain.quality
+    if attributions is None or model is None or x is None:
+        return not_computed("no attributions were computed, so there was nothing to measure")
+    if not q.enabled:
+        return not_computed("the spec turned it off (explain.quality.enabled: false)")
+    settings = QualitySettings(
+        rows=q.rows,
+        methods=tuple(q.methods),
+        top_k=q.top_k,
+        draws=q.perturbations,
+        noise=q.noise,
+        stability_rows=q.stability_rows,
+        background=spec.explain.background,
+        steps=spec.explain.steps,
+        seed=spec.seed,
+        lime_samples=q.lime_samples,
+    )
+    return assess(model, x, settings, primary=attributions.method, timings=timings)
 
 
 def _attribution_summary(

@@ -76,6 +76,22 @@ class ColumnsSpec(_Strict):
     features: list[str] = Field(default_factory=list)
 
 
+class ExplainQualitySpec(_Strict):
+    """The explanation-quality stage: fidelity and stability measured on a seeded sample."""
+
+    enabled: bool = True
+    rows: int = Field(200, ge=10, le=5000, description="Decisions sampled for the measures.")
+    methods: list[ExplainMethod] = Field(
+        default_factory=list,
+        description="Methods compared (default: every suitable method for the model kind).",
+    )
+    top_k: int = Field(3, ge=1, le=10, description="How many principal reasons to compare.")
+    perturbations: int = Field(3, ge=1, le=50, description="Perturbed copies per decision.")
+    noise: float = Field(0.05, gt=0, le=1, description="Perturbation size, in feature SDs.")
+    stability_rows: int = Field(50, ge=1, le=5000, description="Decisions re-explained.")
+    lime_samples: int = Field(1000, ge=50, le=100_000)
+
+
 class ExplainSpec(_Strict):
     """How attributions are computed."""
 
@@ -91,6 +107,7 @@ class ExplainSpec(_Strict):
     tolerance: float | None = Field(
         None, gt=0, description="Additivity error above which the audit warns."
     )
+    quality: ExplainQualitySpec = Field(default_factory=ExplainQualitySpec)
 
 
 class AuditSpec(_Strict):

@@ -12,6 +12,7 @@ from auditor.explain.quality.assess import (
     default_methods,
     not_computed,
 )
+from auditor.explain.quality.facts import FACT_NAMES, primary_method, quality_facts
 from auditor.explain.quality.fidelity import (
     Curves,
     attribution_order,
@@ -23,6 +24,7 @@ from auditor.explain.quality.reasons import ReasonStability, check_reasons, reas
 from auditor.explain.quality.stability import FeatureNoise, near_tie, top_k
 
 __all__ = [
+    "FACT_NAMES",
     "Agreement",
     "Curves",
     "FeatureNoise",
@@ -39,6 +41,8 @@ __all__ = [
     "infidelity",
     "near_tie",
     "not_computed",
+    "primary_method",
+    "quality_facts",
     "reasons_unstable",
     "top_k",
 ]
