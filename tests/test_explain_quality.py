@@ -145,6 +145,18 @@ def test_near_tie_from_stored_values_only() -> None:
     np.testing.assert_array_equal(near_tie(values, 2, "adverse"), [False, False])
 
 
+def test_vectorised_kendall_matches_scipy() -> None:
+    from scipy import stats
+
+    from auditor.explain.quality.agreement import kendall_tau_b
+
+    rng = np.random.default_rng(0)
+    a = np.round(rng.normal(size=(30, 7)), 1)  # rounding makes ties
+    b = np.round(a + rng.normal(size=a.shape), 1)
+    expected = [stats.kendalltau(x, y).statistic for x, y in zip(a, b, strict=True)]
+    np.testing.assert_allclose(kendall_tau_b(a, b), expected, atol=1e-12)
+
+
 def test_agreement_of_identical_and_reversed_rankings() -> None:
     a = np.array([[3.0, 2.0, 1.0, 0.5], [0.1, 0.2, 0.3, 0.4]])
     same = agreement("a", a, "b", a * 2, k=2)

@@ -163,22 +163,25 @@ def assess(
         for i, a in enumerate(methods)
         for b in methods[i + 1 :]
     ]
-    return {
-        "computed": True,
-        "primary": primary,
-        "settings": {**asdict(settings), "methods": list(methods), "rows": n},
-        "output": model.output_space,
-        "baseline": "background mean",
-        "methods": [asdict(m) for m in measured],
-        "random_order": {
-            "deletion_auc": random_curves.deletion_auc,
-            "insertion_auc": random_curves.insertion_auc,
-            "deletion_curve": list(random_curves.deletion),
-            "insertion_curve": list(random_curves.insertion),
-        },
-        "curve_fraction": list(random_curves.fraction),
-        "agreement": pairs,
-    }
+    block: dict[str, Any] = _jsonable(
+        {
+            "computed": True,
+            "primary": primary,
+            "settings": {**asdict(settings), "methods": list(methods), "rows": n},
+            "output": model.output_space,
+            "baseline": "background mean",
+            "methods": [asdict(m) for m in measured],
+            "random_order": {
+                "deletion_auc": random_curves.deletion_auc,
+                "insertion_auc": random_curves.insertion_auc,
+                "deletion_curve": list(random_curves.deletion),
+                "insertion_curve": list(random_curves.insertion),
+            },
+            "curve_fraction": list(random_curves.fraction),
+            "agreement": pairs,
+        }
+    )
+    return block
 
 
 def _explainer(name: str, settings: QualitySettings) -> Any:
@@ -187,14 +190,25 @@ def _explainer(name: str, settings: QualitySettings) -> Any:
     return get_explainer(name)
 
 
+def _jsonable(obj: Any) -> Any:
+    """Lists for tuples, None for non-finite floats: equal to its own JSON round trip."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
 def not_computed(reason: str) -> dict[str, Any]:
     """The block recorded when the stage did not run."""
     return {"computed": False, "reason": reason}
 
 
-def _two_backgrounds(
-    n: int, size: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
+def _two_backgrounds(n: int, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Two seeded background samples, disjoint when the data allow it."""
     perm = rng.permutation(n)
     size = min(size, n)
