@@ -40,6 +40,7 @@ METHOD_LABELS = {
     "saliency": "Saliency",
     "lime": "LIME-style surrogate",
 }
+NO_BACKGROUND = {"tree_shap", "tree_shap_interactions", "lrp", "saliency"}
 _STYLES: list[tuple[str, Any]] = [
     (BLUE, "-"),
     (VERMILLION, "--"),
@@ -153,7 +154,14 @@ def build_explanation_quality(block: dict[str, Any], *, figures: bool) -> Qualit
 def _sentences(block: dict[str, Any], view: QualityView) -> list[str]:
     s = view.settings
     by = {r.method: r for r in view.rows}
-    p = by.get(view.primary or "") or view.rows[0]
+    p = by.get(view.primary or "")
+    if p is None:  # the audit's own method was not re-run (too slow): compare the rest
+        skipped = ", ".join(_label(m) for m in block.get("skipped", {}))
+        return [
+            f"The audit's own method ({skipped or view.primary}) was not re-run here because "
+            "repeating it on every perturbed decision is too slow; the figures below describe "
+            "the other methods on the same decisions and do not vouch for the audit's own."
+        ]
     others = len(view.rows) - 1
     out = [
         f"{p.label}, the method behind this audit's explanations, was measured on "
@@ -191,14 +199,18 @@ def _sentences(block: dict[str, Any], view: QualityView) -> list[str]:
         f"least one of {draws} small changes to the inputs (noise of {s['noise']:g} standard "
         "deviations on continuous features), and for "
         f"{p.changed_background:.0%} when the sample of applicants the explanations compare "
-        "against was redrawn. Letters for "
+        "against was redrawn"
+        + (" (this method does not use that sample)" if p.method in NO_BACKGROUND else "")
+        + ". Letters for "
         "such decisions should go to human review."
     )
     overlaps = [a["top_k_overlap"] for a in view.agreement if p.method in (a["a"], a["b"])]
     if overlaps:
+        low, high = min(overlaps) * k, max(overlaps) * k
+        span = f"{low:.1f}" if round(low, 1) == round(high, 1) else f"{low:.1f} to {high:.1f}"
+        who = "The other method agrees" if len(overlaps) == 1 else "The other methods agree"
         out.append(
-            f"Other methods agree with {p.label} on {min(overlaps) * k:.1f} to "
-            f"{max(overlaps) * k:.1f} of the top {k} reasons on average; where methods "
+            f"{who} with {p.label} on {span} of the top {k} reasons on average; where methods "
             "disagree, no single ranking should be read as the definitive one."
         )
     return out

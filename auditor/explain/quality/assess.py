@@ -33,6 +33,8 @@ DEFAULT_METHODS = {
     "torch": ("integrated_gradients", "deeplift", "lrp", "gradient_x_input", "saliency", "lime"),
 }
 FALLBACK_METHODS = ("lime",)
+# measured only when the spec lists them: thousands of model calls per explained row
+SLOW_METHODS = frozenset({"permutation_shap"})
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,15 @@ def assess(
     methods = [
         m for m in (settings.methods or default_methods(model)) if get_explainer(m).supports(model)
     ]
+    skipped: dict[str, str] = {}
     if primary and primary not in methods and get_explainer(primary).supports(model):
-        methods.insert(0, primary)
+        if primary in SLOW_METHODS and primary not in settings.methods:
+            skipped[primary] = (
+                "too slow to repeat on every perturbed copy; list it under "
+                "explain.quality.methods to measure it anyway"
+            )
+        else:
+            methods.insert(0, primary)
     outputs = model.output(xs)
     base_out = float(model.output(baseline[None, :])[0])
     measured: list[MethodQuality] = []
@@ -179,6 +188,7 @@ def assess(
             },
             "curve_fraction": list(random_curves.fraction),
             "agreement": pairs,
+            "skipped": skipped,
         }
     )
     return block

@@ -26,12 +26,16 @@ FACT_NAMES = (
 
 
 def primary_method(block: dict[str, Any]) -> dict[str, Any] | None:
-    """The measured figures of the audit's own method (else the first method measured)."""
+    """The measured figures of the audit's own method; without a primary, the first one.
+
+    None when the audit's method was not measured (the facts then stay absent, so rules
+    report insufficient evidence rather than another method's figures).
+    """
     methods = block.get("methods") or []
-    for m in methods:
-        if m["method"] == block.get("primary"):
-            return dict(m)
-    return dict(methods[0]) if methods else None
+    primary = block.get("primary")
+    if primary is None:
+        return dict(methods[0]) if methods else None
+    return next((dict(m) for m in methods if m["method"] == primary), None)
 
 
 def quality_facts(block: dict[str, Any]) -> dict[str, float]:
