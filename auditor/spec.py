@@ -91,6 +91,14 @@ class ExplainQualitySpec(_Strict):
     stability_rows: int = Field(50, ge=1, le=5000, description="Decisions re-explained.")
     lime_samples: int = Field(1000, ge=50, le=100_000)
 
+    @field_validator("methods")
+    @classmethod
+    def _real_methods(cls, v: list[str]) -> list[str]:
+        bad = [m for m in v if m in ("auto", "none")]
+        if bad:
+            raise ValueError(f"name methods to compare, not '{bad[0]}'")
+        return v
+
 
 class ExplainSpec(_Strict):
     """How attributions are computed."""

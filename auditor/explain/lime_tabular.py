@@ -32,7 +32,7 @@ class LimeTabularExplainer:
     """Local linear surrogate coefficients of the model output (log-odds or logit)."""
 
     name = "lime"
-    default_tolerance = float("inf")  # a surrogate: its gap is measured and shown, not judged
+    default_tolerance = 1e-2  # a surrogate: its gap is measured, shown and judged like IG
     additive = True
 
     def __init__(

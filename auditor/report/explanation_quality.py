@@ -108,6 +108,7 @@ def build_explanation_quality(block: dict[str, Any], *, figures: bool) -> Qualit
         return QualityView(computed=False, reason=reason)
     primary = block.get("primary")
     methods = block["methods"]
+    methods = sorted(methods, key=lambda m: m["method"] != primary)  # the audit's own first
     rows = []
     for m in methods:
         value, note = _completeness(m)
@@ -166,7 +167,11 @@ def _sentences(block: dict[str, Any], view: QualityView) -> list[str]:
     out = [
         f"{p.label}, the method behind this audit's explanations, was measured on "
         f"{s['rows']} decisions drawn at random (seed {s['seed']})"
-        + (f", side by side with {others} other method(s)." if others else ".")
+        + (
+            f", side by side with {others} other method{'s' if others > 1 else ''}."
+            if others
+            else "."
+        )
     ]
     if p.additive and p.completeness_note in ("exactly", "within 1%"):
         out.append(
@@ -193,16 +198,23 @@ def _sentences(block: dict[str, Any], view: QualityView) -> list[str]:
         "with care."
     )
     k, draws = s["top_k"], s["draws"]
+    steady = p.changed_perturbation == 0 and p.changed_background == 0
     out.append(
-        f"Reasons are not always stable: for {p.changed_perturbation:.0%} of the "
+        (
+            f"The top {k} reasons of the {s['stability_rows']} decisions re-explained did not "
+            f"change under {draws} small changes to the inputs (noise of {s['noise']:g} "
+            "standard deviations on continuous features) nor when the sample of applicants "
+            "the explanations compare against was redrawn."
+        )
+        if steady
+        else f"Reasons are not always stable: for {p.changed_perturbation:.0%} of the "
         f"{s['stability_rows']} decisions re-explained, the top {k} reasons changed under at "
         f"least one of {draws} small changes to the inputs (noise of {s['noise']:g} standard "
         "deviations on continuous features), and for "
         f"{p.changed_background:.0%} when the sample of applicants the explanations compare "
         "against was redrawn"
         + (" (this method does not use that sample)" if p.method in NO_BACKGROUND else "")
-        + ". Letters for "
-        "such decisions should go to human review."
+        + ". Letters for such decisions should go to human review."
     )
     overlaps = [a["top_k_overlap"] for a in view.agreement if p.method in (a["a"], a["b"])]
     if overlaps:

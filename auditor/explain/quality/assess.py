@@ -176,7 +176,12 @@ def assess(
         {
             "computed": True,
             "primary": primary,
-            "settings": {**asdict(settings), "methods": list(methods), "rows": n},
+            "settings": {
+                **asdict(settings),
+                "methods": list(methods),
+                "rows": n,
+                "stability_rows": min(settings.stability_rows, n),
+            },
             "output": model.output_space,
             "baseline": "background mean",
             "methods": [asdict(m) for m in measured],
