@@ -22,6 +22,7 @@ from auditor.explain.quality import (
     infidelity,
     near_tie,
     reasons_unstable,
+    unstable_decisions,
 )
 from auditor.models import ModelAdapter, load_model, wrap_model
 from auditor.spec import load_spec
@@ -137,6 +138,8 @@ def test_stability_catches_two_nearly_equal_top_reasons() -> None:
     assert steady.reasons == ("f0",)
     assert steady.changed_share == 0.0
     assert reasons_unstable(model, clear, **kw) is False  # type: ignore[arg-type]
+    flags = unstable_decisions(model, np.vstack([tied, clear]), **kw)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(flags, [True, False])
 
 
 def test_near_tie_from_stored_values_only() -> None:

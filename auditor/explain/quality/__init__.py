@@ -20,7 +20,12 @@ from auditor.explain.quality.fidelity import (
     deletion_insertion,
     infidelity,
 )
-from auditor.explain.quality.reasons import ReasonStability, check_reasons, reasons_unstable
+from auditor.explain.quality.reasons import (
+    ReasonStability,
+    check_reasons,
+    reasons_unstable,
+    unstable_decisions,
+)
 from auditor.explain.quality.stability import FeatureNoise, near_tie, top_k
 
 __all__ = [
@@ -45,4 +50,5 @@ __all__ = [
     "quality_facts",
     "reasons_unstable",
     "top_k",
+    "unstable_decisions",
 ]

@@ -18,6 +18,7 @@ from auditor.explain.quality.stability import (
     Direction,
     FeatureNoise,
     near_tie,
+    perturbation_run,
     sets_differ,
     top_k,
 )
@@ -113,3 +114,43 @@ def reasons_unstable(
 ) -> bool:
     """True when :func:`check_reasons` finds the decision's reasons unstable."""
     return check_reasons(model, row, background=background, method=method, **options).unstable
+
+
+def unstable_decisions(
+    model: ModelAdapter,
+    rows: np.ndarray,
+    *,
+    background: np.ndarray,
+    method: str,
+    k: int = 3,
+    direction: Direction = "adverse",
+    draws: int = 20,
+    noise: float = 0.05,
+    threshold: float = DEFAULT_THRESHOLD,
+    reference: np.ndarray | None = None,
+    steps: int = 64,
+    seed: int = 0,
+) -> np.ndarray:
+    """:func:`reasons_unstable` for many encoded rows at once (one bool per row).
+
+    Same rule as :func:`check_reasons`, with every row's perturbed copies explained in one
+    batch per draw; use it when flagging a whole batch of letters.
+    """
+    explainer = get_explainer(method)
+    x = np.asarray(rows, dtype=np.float64)
+    noise_model = FeatureNoise.from_reference(
+        background if reference is None else reference, noise
+    )
+
+    def explain_fn(z: np.ndarray, bg: np.ndarray = background) -> np.ndarray:
+        return np.asarray(explainer.explain(model, z, background=bg, steps=steps)[0])
+
+    values = explain_fn(x)
+    run = perturbation_run(
+        explain_fn, x, values, noise_model, k=k, direction=direction, draws=draws, seed=seed
+    )
+    redraw = np.random.default_rng(seed + 1).integers(0, len(background), len(background))
+    v_bg = explain_fn(x, background[redraw])
+    bg_changed = sets_differ(top_k(values, k, direction), top_k(v_bg, k, direction))
+    flagged: np.ndarray = (run.changed_share > threshold) | bg_changed
+    return flagged
