@@ -279,8 +279,9 @@ def _attribution_summary(
     if attributions.additivity_error > tol:
         warnings.append(
             f"Attributions ({attributions.method}) reproduce the model output only to within "
-            f"{attributions.additivity_error:.2e}, above the tolerance {tol:.0e}; raise "
-            "explain.steps or treat per-decision reasons with care."
+            f"{attributions.additivity_error:.2e}, above the tolerance {tol:.0e}; "
+            + ("raise explain.steps or " if attributions.method == "integrated_gradients" else "")
+            + "treat per-decision reasons with care."
         )
     return AttributionSummary(
         computed=True,
