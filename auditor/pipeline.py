@@ -17,6 +17,7 @@ from auditor.batch import UNKNOWN, DecisionBatch
 from auditor.data import load_decisions
 from auditor.errors import DataValidationError
 from auditor.explain import AttributionSet, explain_matrix, get_explainer
+from auditor.explain.quality import QualitySettings, assess, not_computed, quality_facts
 from auditor.metrics import (
     Grouping,
     adjust_holm,
@@ -96,6 +97,8 @@ def run_audit(
             batch, decisions_from = _apply_model(spec, batch, model, x, warnings)
     with stage("explain"):
         attributions, reason = _explain(spec, model, x)
+    with stage("explanation quality"):
+        quality = _explanation_quality(spec, model, x, attributions, timings)
     hard, weighted = _split_groupings(spec)
     groups = groupings(spec.protected, hard)
     with stage("measure"):
@@ -149,6 +152,7 @@ def run_audit(
             attributions=summary,
             min_group_size=spec.min_group_size,
             evidence=_evidence_facts(spec, metrics, warnings),
+            explanation=quality_facts(quality),
         )
         findings = evaluate(packs, facts)
     provenance = _provenance(spec, packs)
@@ -172,6 +176,7 @@ def run_audit(
             user=current_user(),
             host=socket.gethostname(),
         ),
+        explanation_quality=quality,
     )
 
 
@@ -223,6 +228,33 @@ def _explain(
     return attr, None
 
 
+def _explanation_quality(
+    spec: AuditSpec,
+    model: ModelAdapter | None,
+    x: np.ndarray | None,
+    attributions: AttributionSet | None,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    q = spec.explain.quality
+    if attributions is None or model is None or x is None:
+        return not_computed("no attributions were computed, so there was nothing to measure")
+    if not q.enabled:
+        return not_computed("the spec turned it off (explain.quality.enabled: false)")
+    settings = QualitySettings(
+        rows=q.rows,
+        methods=tuple(q.methods),
+        top_k=q.top_k,
+        draws=q.perturbations,
+        noise=q.noise,
+        stability_rows=q.stability_rows,
+        background=spec.explain.background,
+        steps=spec.explain.steps,
+        seed=spec.seed,
+        lime_samples=q.lime_samples,
+    )
+    return assess(model, x, settings, primary=attributions.method, timings=timings)
+
+
 def _attribution_summary(
     spec: AuditSpec,
     batch: DecisionBatch,
@@ -267,8 +299,9 @@ def _attribution_summary(
     if attributions.additivity_error > tol:
         warnings.append(
             f"Attributions ({attributions.method}) reproduce the model output only to within "
-            f"{attributions.additivity_error:.2e}, above the tolerance {tol:.0e}; raise "
-            "explain.steps or treat per-decision reasons with care."
+            f"{attributions.additivity_error:.2e}, above the tolerance {tol:.0e}; "
+            + ("raise explain.steps or " if attributions.method == "integrated_gradients" else "")
+            + "treat per-decision reasons with care."
         )
     return AttributionSummary(
         computed=True,

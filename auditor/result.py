@@ -215,6 +215,8 @@ class AuditResult:
     provenance: Provenance
     run: RunInfo
     schema_version: int = SCHEMA_VERSION
+    # issue 10: fidelity/stability of the attribution methods (see auditor.explain.quality)
+    explanation_quality: dict[str, Any] = field(default_factory=dict)
 
     @property
     def audit_id(self) -> str:
@@ -279,6 +281,7 @@ class AuditResult:
             provenance=Provenance(**data["provenance"]),
             run=RunInfo(**data["run"]),
             schema_version=data.get("schema_version", SCHEMA_VERSION),
+            explanation_quality=data.get("explanation_quality", {}),
         )
 
     @classmethod

@@ -18,7 +18,20 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from auditor.errors import SpecError
 
-ExplainMethod = Literal["auto", "tree_shap", "integrated_gradients", "permutation_shap", "none"]
+ExplainMethod = Literal[
+    "auto",
+    "tree_shap",
+    "integrated_gradients",
+    "permutation_shap",
+    "none",
+    # issue 10: more methods, each one file in auditor/explain/
+    "lime",
+    "deeplift",
+    "lrp",
+    "gradient_x_input",
+    "saliency",
+    "tree_shap_interactions",
+]
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}$")
 
 
@@ -63,6 +76,30 @@ class ColumnsSpec(_Strict):
     features: list[str] = Field(default_factory=list)
 
 
+class ExplainQualitySpec(_Strict):
+    """The explanation-quality stage: fidelity and stability measured on a seeded sample."""
+
+    enabled: bool = True
+    rows: int = Field(200, ge=10, le=5000, description="Decisions sampled for the measures.")
+    methods: list[ExplainMethod] = Field(
+        default_factory=list,
+        description="Methods compared (default: every suitable method for the model kind).",
+    )
+    top_k: int = Field(3, ge=1, le=10, description="How many principal reasons to compare.")
+    perturbations: int = Field(3, ge=1, le=50, description="Perturbed copies per decision.")
+    noise: float = Field(0.05, gt=0, le=1, description="Perturbation size, in feature SDs.")
+    stability_rows: int = Field(50, ge=1, le=5000, description="Decisions re-explained.")
+    lime_samples: int = Field(1000, ge=50, le=100_000)
+
+    @field_validator("methods")
+    @classmethod
+    def _real_methods(cls, v: list[str]) -> list[str]:
+        bad = [m for m in v if m in ("auto", "none")]
+        if bad:
+            raise ValueError(f"name methods to compare, not '{bad[0]}'")
+        return v
+
+
 class ExplainSpec(_Strict):
     """How attributions are computed."""
 
@@ -78,6 +115,7 @@ class ExplainSpec(_Strict):
     tolerance: float | None = Field(
         None, gt=0, description="Additivity error above which the audit warns."
     )
+    quality: ExplainQualitySpec = Field(default_factory=ExplainQualitySpec)
 
 
 class SmallCategoryExclusion(_Strict):

@@ -301,5 +301,5 @@ def test_unsupported_method_lists_usable_methods(
     )
     with pytest.raises(ExplainError, match=r"cannot explain a callable model; use one of: "):
         auditor.explain(lambda df: np.zeros(len(df)), features.head(10), method="tree_shap")
-    with pytest.raises(ExplainError, match=r"Unknown explanation method 'lime'\. Available: "):
-        auditor.explain(booster, features.head(10), method="lime")
+    with pytest.raises(ExplainError, match=r"Unknown explanation method 'anchors'\. Available: "):
+        auditor.explain(booster, features.head(10), method="anchors")

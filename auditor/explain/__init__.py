@@ -4,7 +4,12 @@ import sys
 import types
 from typing import Any
 
+from auditor.explain import deeplift as deeplift  # registers (issue 10 methods)
+from auditor.explain import gradients as gradients
 from auditor.explain import integrated_gradients, permutation_shap, tree_shap  # registers
+from auditor.explain import lime_tabular as lime_tabular
+from auditor.explain import lrp as lrp
+from auditor.explain import tree_interactions as tree_interactions
 from auditor.explain.base import AttributionSet, explainer_names, get_explainer
 from auditor.explain.run import choose_method, explain, explain_matrix
 

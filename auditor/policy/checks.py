@@ -245,7 +245,12 @@ def attestation(rule: Rule, check: Attestation, facts: Facts) -> list[Outcome]:
 
 
 def explanation_quality(rule: Rule, check: ExplanationQuality, facts: Facts) -> list[Outcome]:
-    """Attributions exist and reproduce the model output within tolerance."""
+    """Attributions exist and reproduce the model output within tolerance.
+
+    With ``check.fact``: that measured explanation-quality figure is within its bounds.
+    """
+    if check.fact is not None:
+        return _explanation_fact(check, facts)
     a = facts.attributions
     if not a.computed or a.additivity_error is None or a.tolerance is None:
         return [
@@ -269,6 +274,31 @@ def explanation_quality(rule: Rule, check: ExplanationQuality, facts: Facts) -> 
                 "threshold": f"{a.tolerance:.0e}",
                 "detail": a.method or "",
             },
+        )
+    ]
+
+
+def _explanation_fact(check: ExplanationQuality, facts: Facts) -> list[Outcome]:
+    assert check.fact is not None  # guarded by the caller
+    value = facts.explanation.get(check.fact)
+    method = facts.attributions.method or ""
+    if value is None:
+        detail = facts.attributions.reason or "explanation quality was not measured"
+        return [Outcome("insufficient_evidence", check.fact, None, None, {"detail": detail})]
+    low_ok = check.min is None or value >= check.min
+    high_ok = check.max is None or value <= check.max
+    bound = check.max if check.max is not None else check.min
+    shown = f"at most {check.max:g}" if check.max is not None else f"at least {check.min:g}"
+    if check.max is not None and check.min is not None:
+        shown = f"between {check.min:g} and {check.max:g}"
+    status: FindingStatus = "pass" if low_ok and high_ok else "warn"
+    return [
+        Outcome(
+            status,
+            check.fact,
+            value,
+            bound,
+            {"observed": f"{value:.2f}", "threshold": shown, "detail": method},
         )
     ]
 

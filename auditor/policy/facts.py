@@ -89,6 +89,8 @@ class Facts:
     attributions: AttributionSummary
     min_group_size: int
     evidence: dict[str, Any] = field(default_factory=dict)
+    # issue 10: flat "explanation.fidelity.*" / "explanation.stability.*" figures
+    explanation: dict[str, float] = field(default_factory=dict)
 
     def metric(self, name: str, groupings: str = "all") -> list[MetricRecord]:
         """Records of metric ``name``, for single attributes, intersections or both."""

@@ -85,6 +85,7 @@ class _Facts(_Strict):
     metrics: list[_Metric] = Field(default_factory=list)
     groups: list[_Group] = Field(default_factory=list)
     attributions: _Attributions = Field(default_factory=_Attributions)
+    explanation: dict[str, float] = Field(default_factory=dict)
 
 
 class _Expected(_Strict):
@@ -143,6 +144,7 @@ def to_facts(f: _Facts) -> Facts:
         ),
         min_group_size=f.min_group_size,
         evidence=dict(f.evidence),
+        explanation=dict(f.explanation),
     )
 
 

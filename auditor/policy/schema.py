@@ -75,9 +75,31 @@ class Attestation(_Strict):
 
 
 class ExplanationQuality(_Strict):
-    """Attributions were computed and their additivity error is within tolerance."""
+    """Attributions were computed and their additivity error is within tolerance.
+
+    With ``fact`` (issue 10), the named ``explanation.fidelity.*`` /
+    ``explanation.stability.*`` / ``explanation.agreement.*`` figure must stay at or
+    below ``max`` and at or above ``min``; a breach warns.
+    """
 
     type: Literal["explanation_quality"]
+    fact: str | None = Field(
+        None, pattern=r"^explanation\.(fidelity|stability|agreement)\.[a-z_]+$"
+    )
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _bounds_with_fact(self) -> ExplanationQuality:
+        from auditor.explain.quality.facts import FACT_NAMES
+
+        if self.fact is not None and self.fact not in FACT_NAMES:
+            raise ValueError(f"unknown fact '{self.fact}'; known: {', '.join(FACT_NAMES)}")
+        if self.fact is not None and self.max is None and self.min is None:
+            raise ValueError(f"fact '{self.fact}' needs a 'max' or a 'min' bound")
+        if self.fact is None and (self.max is not None or self.min is not None):
+            raise ValueError("'max'/'min' apply only together with 'fact'")
+        return self
 
 
 OutcomeStatus = Literal[

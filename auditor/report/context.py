@@ -16,6 +16,7 @@ import yaml
 
 from auditor.report.aaa import build_aaa
 from auditor.report.attribution import AttributionView, build_attribution
+from auditor.report.explanation_quality import build_explanation_quality
 from auditor.report.figures import attach_figures
 from auditor.report.findings import build_packs
 from auditor.report.ll144 import build_ll144
@@ -90,6 +91,9 @@ def build_context(result: AuditResult, preset: Preset | None = None) -> dict[str
         "tables": tables,
         "reference_rule": _reference_rule(spec),
         "attribution": attribution,
+        "explanation_quality": build_explanation_quality(
+            result.explanation_quality, figures=preset.charts
+        ),
         "packs": build_packs(result),
         "limitations": LIMITATIONS,
         "spec_text": _spec_text(spec),

@@ -44,6 +44,7 @@ PRESETS: dict[str, Preset] = {
             "methodology",
             "results",
             "attribution",
+            "explanation_quality",
             "findings",
             "limitations",
             "appendix",
