@@ -6,6 +6,7 @@ from typing import Any
 
 from auditor.explain import integrated_gradients, permutation_shap, tree_shap  # registers
 from auditor.explain.base import AttributionSet, explainer_names, get_explainer
+from auditor.explain.interventional import interventional_tree_shap
 from auditor.explain.run import choose_method, explain, explain_matrix
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "explainer_names",
     "get_explainer",
     "integrated_gradients",
+    "interventional_tree_shap",
     "permutation_shap",
     "tree_shap",
 ]
