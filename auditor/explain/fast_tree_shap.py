@@ -122,9 +122,7 @@ class TreeShapEngine:
             )  # fmt: skip
         return self._layout(out)
 
-    def interventional(
-        self, x: Any, background: Any, *, threads: int | None = None
-    ) -> np.ndarray:
+    def interventional(self, x: Any, background: Any, *, threads: int | None = None) -> np.ndarray:
         """Interventional SHAP values against ``background`` (mean over its rows).
 
         Same layout as :meth:`path_dependent`; the base column is the mean raw output
