@@ -150,7 +150,7 @@ def path_dependent(x: np.ndarray, tree_start: np.ndarray, tree_class: np.ndarray
                     out[row, cls, edge_feature[k]] += acc
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, error_model="numpy")
 def interventional(x: np.ndarray, bg_left: np.ndarray, tree_start: np.ndarray,
                    tree_class: np.ndarray, weights: np.ndarray, parent: np.ndarray,
                    is_left: np.ndarray, left: np.ndarray, subtree_end: np.ndarray,
@@ -188,15 +188,16 @@ def interventional(x: np.ndarray, bg_left: np.ndarray, tree_start: np.ndarray,
         subv = np.zeros(width)
         seen = np.empty(width, dtype=np.int32)
         acc = np.zeros((out.shape[1], nfeat + 1))
-        for j in range(nbg):
-            rl = bg_left[j]
-            for t in range(ntrees):
-                b = tree_start[t]
-                e = tree_start[t + 1]
-                cls = tree_class[t]
-                if e - b == 1:
-                    acc[cls, nfeat] += value[b]
-                    continue
+        # trees outer, background rows inner: a tree's arrays stay in cache for all of them
+        for t in range(ntrees):
+            b = tree_start[t]
+            e = tree_start[t + 1]
+            cls = tree_class[t]
+            if e - b == 1:
+                acc[cls, nfeat] += value[b] * nbg
+                continue
+            for j in range(nbg):
+                rl = bg_left[j]
                 xs[0] = True
                 rs[0] = True
                 nu[0] = 0
