@@ -172,7 +172,12 @@ def _brute_force(booster: Any, x: np.ndarray, bg: np.ndarray, k: int) -> np.ndar
     [CASES["binary, NaN missing, categorical"], CASES["binary, depth 12"], CASES["multiclass"]],
     ids=["categorical+missing", "depth 12", "multiclass"],
 )
-def test_interventional_equals_brute_force_shapley(params: dict[str, Any]) -> None:
+@pytest.mark.parametrize("kernel", ["leaf patterns", "pairwise"])
+def test_interventional_equals_brute_force_shapley(
+    params: dict[str, Any], kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if kernel == "pairwise":  # the kernel used when per-leaf pattern counts would not fit
+        monkeypatch.setattr("auditor.explain.fast_tree_shap._MAX_PATTERN_CELLS", 0)
     booster, x = _train(params, rounds=8)
     engine = TreeShapEngine.from_model(booster)
     rows, bg = x[:12], x[500:520]

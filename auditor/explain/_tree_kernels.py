@@ -270,3 +270,135 @@ def interventional(x: np.ndarray, bg_left: np.ndarray, tree_start: np.ndarray,
         for c in range(out.shape[1]):
             for f in range(nfeat + 1):
                 out[row, c, f] += acc[c, f] * inv
+
+
+@numba.njit(cache=True)
+def _combined_on(xr: np.ndarray, b: int, e: int, parent: np.ndarray, is_left: np.ndarray,
+                 split_feature: np.ndarray, threshold: np.ndarray, is_cat: np.ndarray,
+                 default_left: np.ndarray, missing: np.ndarray, cat_start: np.ndarray,
+                 cat_len: np.ndarray, cat_words: np.ndarray, same_anc: np.ndarray,
+                 gl: np.ndarray, on: np.ndarray) -> None:  # fmt: skip
+    """``on[k - b]``: row ``xr`` passes every edge on node k's feature down to k."""
+    for k in range(b, e):
+        f = split_feature[k]
+        if f >= 0:
+            gl[k - b] = _goes_left(xr[f], k, threshold, is_cat, default_left, missing,
+                                   cat_start, cat_len, cat_words)  # fmt: skip
+    on[0] = True
+    for k in range(b + 1, e):
+        o = gl[parent[k] - b] == is_left[k]
+        a = same_anc[k]
+        on[k - b] = o and on[a - b] if a >= 0 else o
+
+
+@numba.njit(cache=True, parallel=True)
+def leaf_pattern_counts(bg: np.ndarray, tree_start: np.ndarray, leaf_node: np.ndarray,
+                        leaf_tree: np.ndarray, leaf_edges: np.ndarray, leaf_nfeat: np.ndarray,
+                        leaf_offset: np.ndarray, parent: np.ndarray, is_left: np.ndarray,
+                        split_feature: np.ndarray, threshold: np.ndarray, is_cat: np.ndarray,
+                        default_left: np.ndarray, missing: np.ndarray, cat_start: np.ndarray,
+                        cat_len: np.ndarray, cat_words: np.ndarray, same_anc: np.ndarray,
+                        counts: np.ndarray) -> None:  # fmt: skip
+    """Per leaf, how many background rows pass exactly which of its path features.
+
+    Bit m of a pattern: the row passes every edge of the leaf's m-th distinct feature.
+    """
+    ntrees = len(tree_start) - 1
+    width = 0
+    for t in range(ntrees):
+        width = max(width, tree_start[t + 1] - tree_start[t])
+    first = np.searchsorted(leaf_tree, np.arange(ntrees + 1))
+    for t in numba.prange(ntrees):
+        b = tree_start[t]
+        e = tree_start[t + 1]
+        gl = np.empty(width, dtype=np.bool_)
+        on = np.empty(width, dtype=np.bool_)
+        for j in range(bg.shape[0]):
+            _combined_on(bg[j], b, e, parent, is_left, split_feature, threshold, is_cat,
+                         default_left, missing, cat_start, cat_len, cat_words, same_anc,
+                         gl, on)  # fmt: skip
+            for li in range(first[t], first[t + 1]):
+                pattern = 0
+                for m in range(leaf_nfeat[li]):
+                    if on[leaf_edges[li, m] - b]:
+                        pattern |= 1 << m
+                counts[leaf_offset[li] + pattern] += 1.0
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def interventional_by_leaf(x: np.ndarray, tree_start: np.ndarray, tree_class: np.ndarray,
+                           leaf_node: np.ndarray, leaf_tree: np.ndarray,
+                           leaf_edges: np.ndarray, leaf_nfeat: np.ndarray,
+                           leaf_offset: np.ndarray, counts: np.ndarray, nbg: int,
+                           weights: np.ndarray, parent: np.ndarray, is_left: np.ndarray,
+                           split_feature: np.ndarray, threshold: np.ndarray,
+                           is_cat: np.ndarray, default_left: np.ndarray, missing: np.ndarray,
+                           cat_start: np.ndarray, cat_len: np.ndarray, cat_words: np.ndarray,
+                           same_anc: np.ndarray, value: np.ndarray, edge_feature: np.ndarray,
+                           popcount: np.ndarray, bitpos: np.ndarray,
+                           out: np.ndarray) -> None:  # fmt: skip
+    """Interventional SHAP from per-leaf background pattern counts (any background size).
+
+    For a leaf, let A be the path features x passes and B those it fails. A background
+    row reaches the hybrid leaf only if it passes all of B; with S = the features of A it
+    fails, every i in B gets -v W(|S|, |B|-1) and every i in S gets +v W(|S|-1, |B|),
+    weighted by how many background rows have that pattern: 2^|A| patterns per leaf.
+    """
+    n = x.shape[0]
+    ntrees = len(tree_start) - 1
+    nfeat = out.shape[2] - 1
+    width = 0
+    for t in range(ntrees):
+        width = max(width, tree_start[t + 1] - tree_start[t])
+    first = np.searchsorted(leaf_tree, np.arange(ntrees + 1))
+    inv = 1.0 / nbg
+    for row in numba.prange(n):
+        gl = np.empty(width, dtype=np.bool_)
+        on = np.empty(width, dtype=np.bool_)
+        gain = np.empty(64)
+        for t in range(ntrees):
+            b = tree_start[t]
+            e = tree_start[t + 1]
+            cls = tree_class[t]
+            _combined_on(x[row], b, e, parent, is_left, split_feature, threshold, is_cat,
+                         default_left, missing, cat_start, cat_len, cat_words, same_anc,
+                         gl, on)  # fmt: skip
+            for li in range(first[t], first[t + 1]):
+                d = leaf_nfeat[li]
+                v = value[leaf_node[li]]
+                full = (1 << d) - 1
+                amask = 0
+                for m in range(d):
+                    gain[m] = 0.0
+                    if on[leaf_edges[li, m] - b]:
+                        amask |= 1 << m
+                nb = d - popcount[amask]
+                off = leaf_offset[li]
+                # base: the background rows that reach this leaf themselves
+                out[row, cls, nfeat] += v * counts[off + full] * inv
+                loss = 0.0
+                # S = every subset of A (submask enumeration, the empty set last)
+                sub = amask
+                while True:
+                    c = counts[off + (full ^ sub)]
+                    if c != 0.0:
+                        size = popcount[sub]
+                        if nb > 0:
+                            loss += weights[size, nb - 1] * c
+                        if size > 0:
+                            wpos = weights[size - 1, nb] * c
+                            bits = sub
+                            while bits:
+                                low = bits & -bits
+                                gain[bitpos[low % 67]] += wpos
+                                bits ^= low
+                    if sub == 0:
+                        break
+                    sub = (sub - 1) & amask
+                scale = v * inv
+                for m in range(d):
+                    if (amask >> m) & 1:
+                        if gain[m] != 0.0:
+                            out[row, cls, edge_feature[leaf_edges[li, m]]] += scale * gain[m]
+                    elif loss != 0.0:
+                        out[row, cls, edge_feature[leaf_edges[li, m]]] -= scale * loss

@@ -32,6 +32,14 @@ _POOL = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
 # rows per parallel work item: enough to amortise scratch allocation, small enough to
 # balance two to a few dozen threads
 _CHUNK_ROWS = 16
+# interventional by per-leaf background pattern counts: at most this many count cells
+# (2^distinct path features per leaf), and at most this many distinct features on a path
+_MAX_PATTERN_CELLS = 1 << 23
+_MAX_PATH_FEATURES = 16
+_POPCOUNT = np.array([bin(i).count("1") for i in range(1 << _MAX_PATH_FEATURES)], np.int64)
+# 2^m mod 67 is distinct for m < 66: the bit position of a single-bit mask, by table
+_BITPOS = np.zeros(67, dtype=np.int64)
+_BITPOS[[pow(2, m, 67) for m in range(_MAX_PATH_FEATURES)]] = range(_MAX_PATH_FEATURES)
 
 
 def default_threads() -> int:
@@ -140,7 +148,18 @@ class TreeShapEngine:
                 m.missing_type, m.cat_start, m.cat_len, m.cat_words, bg_left[j],
             )  # fmt: skip
         out = np.zeros((len(xm), m.num_class, m.num_features + 1))
+        leaves = self._leaf_paths()
+        cells = int(leaves[4][-1])
         with _threads(threads):
+            if cells <= min(_MAX_PATTERN_CELLS, len(bg) * len(m.parent)):
+                self._interventional_by_leaf(xm, bg, leaves, out)
+                return self._layout(out)
+            bg_left = np.empty((len(bg), len(m.parent)), dtype=np.uint8)
+            for j in range(len(bg)):
+                kernels.decisions(
+                    bg[j], m.split_feature, m.threshold, m.is_categorical, m.default_left,
+                    m.missing_type, m.cat_start, m.cat_len, m.cat_words, bg_left[j],
+                )  # fmt: skip
             kernels.interventional(
                 xm, bg_left, m.tree_start, m.tree_class, self.shapley_weights, m.parent,
                 m.is_left, m.left, self.subtree_end, m.split_feature, m.threshold,
@@ -148,6 +167,54 @@ class TreeShapEngine:
                 m.cat_words, m.value, m.edge_feature, m.same_ancestor, out,
             )  # fmt: skip
         return self._layout(out)
+
+    def _interventional_by_leaf(
+        self, xm: np.ndarray, bg: np.ndarray, leaves: tuple[np.ndarray, ...], out: np.ndarray
+    ) -> None:
+        m = self.model
+        node, tree, edges, nfeat, offset = leaves
+        counts = np.zeros(int(offset[-1]))
+        kernels.leaf_pattern_counts(
+            bg, m.tree_start, node, tree, edges, nfeat, offset, m.parent, m.is_left,
+            m.split_feature, m.threshold, m.is_categorical, m.default_left, m.missing_type,
+            m.cat_start, m.cat_len, m.cat_words, m.same_ancestor, counts,
+        )  # fmt: skip
+        kernels.interventional_by_leaf(
+            xm, m.tree_start, m.tree_class, node, tree, edges, nfeat, offset, counts, len(bg),
+            self.shapley_weights, m.parent, m.is_left, m.split_feature, m.threshold,
+            m.is_categorical, m.default_left, m.missing_type, m.cat_start, m.cat_len,
+            m.cat_words, m.same_ancestor, m.value, m.edge_feature, _POPCOUNT, _BITPOS, out,
+        )  # fmt: skip
+
+    def _leaf_paths(self) -> tuple[np.ndarray, ...]:
+        """Per leaf: node id, tree, deepest edge of each distinct path feature, count, and
+        offsets of its 2^count pattern cells (the last offset is the total)."""
+        m = self.model
+        node = np.flatnonzero(m.left < 0)
+        tree = np.searchsorted(m.tree_start, node, side="right") - 1
+        paths: list[list[int]] = []
+        for leaf in node:
+            seen: set[int] = set()
+            edges: list[int] = []
+            k = int(leaf)
+            while m.parent[k] >= 0:
+                f = int(m.edge_feature[k])
+                if f not in seen:
+                    seen.add(f)
+                    edges.append(k)
+                k = int(m.parent[k])
+            paths.append(edges)
+        nfeat = np.asarray([len(p) for p in paths], dtype=np.int64)
+        width = max(1, int(nfeat.max(initial=0)))
+        table = np.zeros((len(node), width), dtype=np.int64)
+        for i, p in enumerate(paths):
+            table[i, : len(p)] = p
+        big = nfeat.max(initial=0) > _MAX_PATH_FEATURES
+        sizes = np.where(nfeat > _MAX_PATH_FEATURES, 0, 2 ** np.minimum(nfeat, 62))
+        offset = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        if big:  # too many distinct features on a path for pattern counts
+            offset[-1] = np.iinfo(np.int64).max
+        return node.astype(np.int64), tree.astype(np.int64), table, nfeat, offset
 
 
 def _edge_tables(
