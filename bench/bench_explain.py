@@ -131,6 +131,7 @@ def bench_ig(rows: int, steps: int) -> None:
     print(
         f"    auditor {ours_t:.3f}s on {params['device']}  Captum {cap_t:.3f}s "
         f"(internal_batch_size={best_batch})  ratio {cap_t / ours_t:.2f}x  max|diff| {diff:.1e}"
+        f" (max|value| {float(np.abs(values).max()):.1f})"
     )
     print(
         f"    cost in forward+backward passes: auditor {ours_t / fb_t:.0f}x, Captum "
@@ -146,12 +147,15 @@ def main() -> None:
     parser.add_argument("--ig-rows", type=int, default=2_000)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", choices=("tree", "ig"), default=None)
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
-    bench_tree(args.rows, args.background, args.interventional_rows, args.threads)
-    bench_ig(args.ig_rows, args.steps)
+    if args.only != "ig":
+        bench_tree(args.rows, args.background, args.interventional_rows, args.threads)
+    if args.only != "tree":
+        bench_ig(args.ig_rows, args.steps)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,10 @@ def integrated_gradients(
     for start in range(0, len(x), rows):
         xb = torch.as_tensor(x[start : start + rows], dtype=torch.float32, device=device)
         delta = xb - base_t  # (b, p)
-        path = torch.addcmul(base_t, alphas[None, :, None], delta[:, None, :])  # (b, m, p)
+        # the points are rounded as base + (alpha * delta), like Captum and the textbook
+        # formula: a fused multiply-add rounds differently, which near a ReLU kink can
+        # flip a unit and change that step's gradient
+        path = base_t + alphas[None, :, None] * delta[:, None, :]  # (b, m, p)
         path = path.reshape(-1, p).requires_grad_(True)
         (grads,) = torch.autograd.grad(forward(path), path, grad_outputs=w.repeat(len(xb)))
         avg = grads.view(len(xb), steps, p).sum(dim=1)
