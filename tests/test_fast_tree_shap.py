@@ -213,3 +213,14 @@ def test_interventional_public_function_on_frames() -> None:
     assert attr.values.shape == (5, 3, 5)
     assert attr.base_values.shape == (5, 3)
     assert attr.additivity_error < 1e-9
+
+
+def test_interventional_from_a_json_dump_without_a_booster(tmp_path: Path) -> None:
+    booster, x = _train(CASES["binary, NaN missing, categorical"], rounds=6)
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(booster.dump_model()), encoding="utf-8")
+    attr = interventional_tree_shap(path, x[:8], x[200:230])
+    reference = interventional_tree_shap(booster, x[:8], x[200:230])
+    np.testing.assert_allclose(attr.values, reference.values, rtol=0, atol=1e-12)
+    assert attr.additivity_error < 1e-9
+    assert attr.output_space == "log-odds"

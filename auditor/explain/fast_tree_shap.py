@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import factorial
 from typing import Any
 
@@ -70,6 +70,7 @@ class TreeShapEngine:
     edge_w: np.ndarray  # [o, k, q]: (o - P) w_q / edge factor, 0 beyond the tree's Q
     subtree_end: np.ndarray  # node id just past each node's subtree (preorder)
     shapley_weights: np.ndarray  # [u, v] = u! v! / (u + v + 1)!
+    _leaf_cache: list[tuple[np.ndarray, ...]] = field(default_factory=list, compare=False)
 
     @classmethod
     def from_model(cls, model: Any) -> TreeShapEngine:
@@ -188,7 +189,12 @@ class TreeShapEngine:
 
     def _leaf_paths(self) -> tuple[np.ndarray, ...]:
         """Per leaf: node id, tree, deepest edge of each distinct path feature, count, and
-        offsets of its 2^count pattern cells (the last offset is the total)."""
+        offsets of its 2^count pattern cells (the last offset is the total). Cached."""
+        if not self._leaf_cache:
+            self._leaf_cache.append(self._build_leaf_paths())
+        return self._leaf_cache[0]
+
+    def _build_leaf_paths(self) -> tuple[np.ndarray, ...]:
         m = self.model
         node = np.flatnonzero(m.left < 0)
         tree = np.searchsorted(m.tree_start, node, side="right") - 1
