@@ -12,7 +12,6 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 
 from auditor.errors import ExplainError
@@ -65,6 +64,8 @@ class TreeShapExplainer:
             contrib = engine.path_dependent(x)
             params.update(engine=FAST_ENGINE, algorithm=ALGORITHM, fallback_reason=None)
         else:
+            import lightgbm as lgb  # the booster came from it, so it is already loaded
+
             try:
                 contrib = np.asarray(booster.predict(x, pred_contrib=True), dtype=np.float64)
             except lgb.basic.LightGBMError as exc:
