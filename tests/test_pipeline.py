@@ -41,6 +41,9 @@ def test_credit_tree_shap_is_exact(credit_result: AuditResult) -> None:
     assert a.additivity_error is not None
     assert a.additivity_error < 1e-6
     assert credit_result.dataset.decisions_from == "model"
+    # the audit records which TreeSHAP implementation ran (and why, had it fallen back)
+    assert a.params["engine"] == "auditor.fast_tree_shap"
+    assert a.params["fallback_reason"] is None
 
 
 def test_credit_reports_both_reference_conventions(credit_result: AuditResult) -> None:

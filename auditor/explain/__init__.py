@@ -11,6 +11,7 @@ from auditor.explain import lime_tabular as lime_tabular
 from auditor.explain import lrp as lrp
 from auditor.explain import tree_interactions as tree_interactions
 from auditor.explain.base import AttributionSet, explainer_names, get_explainer
+from auditor.explain.interventional import interventional_tree_shap
 from auditor.explain.run import choose_method, explain, explain_matrix
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "explainer_names",
     "get_explainer",
     "integrated_gradients",
+    "interventional_tree_shap",
     "permutation_shap",
     "tree_shap",
 ]

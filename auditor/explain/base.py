@@ -28,6 +28,9 @@ class AttributionSet:
     additivity_error: float
     row_index: np.ndarray
     params: dict[str, Any] = field(default_factory=dict)
+    # which implementation computed the values, and why a slower one was used if so
+    engine: str = ""
+    fallback_reason: str | None = None
 
     @property
     def base_value(self) -> float:

@@ -92,6 +92,8 @@ def explain_matrix(
         additivity_error=error,
         row_index=rows,
         params=params,
+        engine=str(params.get("engine", name)),
+        fallback_reason=params.get("fallback_reason"),
     )
 
 

@@ -1,17 +1,45 @@
-"""Exact path-dependent TreeSHAP for LightGBM, from LightGBM's own ``pred_contrib``.
+"""Exact TreeSHAP for LightGBM: the fast numba engine, LightGBM's ``pred_contrib`` fallback.
 
-LightGBM implements Lundberg et al.'s exact algorithm in C++ (it is also what
-``shap.TreeExplainer`` calls for LightGBM models); values are in log-odds.
+Path-dependent values (the trees' own cover as background) come from
+:mod:`auditor.explain.fast_tree_shap`, which matches LightGBM's C++ TreeSHAP (also what
+``shap.TreeExplainer`` calls for LightGBM) to rounding; a model it does not reproduce
+exactly goes to ``pred_contrib`` and the reason is recorded in the result's params
+(``engine``, ``fallback_reason``). Values are in the raw-score space (log-odds).
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
 
+from auditor.errors import ExplainError
 from auditor.explain.base import register
+from auditor.explain.fast_tree_shap import TreeShapEngine, UnsupportedModel
 from auditor.models.base import ModelAdapter
+
+FAST_ENGINE = "auditor.fast_tree_shap"
+FALLBACK_ENGINE = "lightgbm.pred_contrib"
+ALGORITHM = "Gauss-Legendre quadrature TreeSHAP, O(nodes x depth/2) per tree and row"
+
+_ENGINES: weakref.WeakKeyDictionary[Any, tuple[int, TreeShapEngine | str]]
+_ENGINES = weakref.WeakKeyDictionary()
+
+
+def engine_for(booster: Any) -> TreeShapEngine | str:
+    """The (cached) fast engine of a Booster, or why it cannot have one."""
+    iteration = int(booster.current_iteration())
+    cached = _ENGINES.get(booster)
+    if cached is not None and cached[0] == iteration:
+        return cached[1]
+    result: TreeShapEngine | str
+    try:
+        result = TreeShapEngine.from_model(booster)
+    except UnsupportedModel as exc:
+        result = f"the fast TreeSHAP engine does not support {exc}"
+    _ENGINES[booster] = (iteration, result)
+    return result
 
 
 @register("tree_shap")
@@ -30,10 +58,21 @@ class TreeShapExplainer:
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """SHAP values and the expected value, one row per input row."""
         booster = model.booster  # type: ignore[attr-defined]
-        contrib = np.asarray(booster.predict(x, pred_contrib=True), dtype=np.float64)
-        values, base = contrib[:, :-1], contrib[:, -1]
-        return (
-            values,
-            base,
-            {"feature_perturbation": "tree_path_dependent", "engine": "lightgbm.pred_contrib"},
-        )
+        engine = engine_for(booster)
+        params: dict[str, Any] = {"feature_perturbation": "tree_path_dependent"}
+        if isinstance(engine, TreeShapEngine):
+            contrib = engine.path_dependent(x)
+            params.update(engine=FAST_ENGINE, algorithm=ALGORITHM, fallback_reason=None)
+        else:
+            import lightgbm as lgb  # the booster came from it, so it is already loaded
+
+            try:
+                contrib = np.asarray(booster.predict(x, pred_contrib=True), dtype=np.float64)
+            except lgb.basic.LightGBMError as exc:
+                raise ExplainError(
+                    f"TreeSHAP is not available for this LightGBM model: {engine}, and "
+                    f"LightGBM's own TreeSHAP refused it ({str(exc).strip()}). Use "
+                    "explain.method: permutation_shap."
+                ) from None
+            params.update(engine=FALLBACK_ENGINE, fallback_reason=engine)
+        return contrib[:, :-1], contrib[:, -1], params
