@@ -179,13 +179,18 @@ _NO_ROTATION = re.compile(r' transform="rotate\(-?0 [^)"]*\)"')
 def _lighten(svg: str) -> str:
     """Fewer SVG nodes for WeasyPrint to walk: drop ``<g>`` wrappers that carry nothing
     but an id (matplotlib wraps every tick, line and text in one or two; nothing refers
-    to them) and no-op ``rotate(0)`` transforms. Drawing is unchanged."""
+    to them), empty self-closing groups and no-op ``rotate(0)`` transforms. Drawing is
+    unchanged, and the result stays well-formed XML (a strict parser reads it as an
+    image)."""
     out: list[str] = []
     stack: list[bool] = []
     pos = 0
     for match in _G_TAG.finditer(svg):
         out.append(svg[pos : match.start()])
         tag = match.group(0)
+        if tag.endswith("/>"):
+            pos = match.end()
+            continue  # an empty group (e.g. an axis with nothing drawn): drop it
         if tag == "</g>":
             if not stack.pop():
                 out.append(tag)
