@@ -44,14 +44,14 @@ NOT_IN_TABLES = frozenset({"reliability"})
 # Families shown in full (value, interval, p-value) in the results section; the others go
 # to one compact table per attribute in the appendix (value and p-value only).
 KEY_FAMILIES = frozenset({"selection", "control", "scoring", "errors"})
-COMPACT_COLUMNS = 8
-# Short headings for the compact appendix table.
+COMPACT_COLUMNS = 9
+# Short headings for the compact appendix table, in the order of its columns.
 SHORT_LABELS = {
     "fnr": "FNR",
     "ppv": "PPV",
     "accuracy": "Accuracy",
-    "equal_opportunity_difference": "Equal-opportunity diff.",
-    "equalized_odds_difference": "Equalized-odds diff.",
+    "equal_opportunity_difference": "Eq.-opp. diff.",
+    "equalized_odds_difference": "Eq.-odds diff.",
     "smd": "SMD",
     "ks": "KS",
     "ece": "ECE",
@@ -171,7 +171,11 @@ class AttributeTable:
     def other_columns(self) -> list[Column]:
         """Columns outside the key families (for the compact appendix table)."""
         key = {c.metric for f in self.key_families for c in f.columns}
-        return [c for c in self.columns if c.metric not in key]
+        order = list(SHORT_LABELS)
+        rest = [c for c in self.columns if c.metric not in key]
+        return sorted(
+            rest, key=lambda c: order.index(c.metric) if c.metric in order else len(order)
+        )
 
     @property
     def other_families(self) -> list[Family]:
