@@ -74,8 +74,9 @@ def calibration_chart(
         ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
         ax.set_xlabel("mean score in the bin (predicted probability of the favourable outcome)")
         ax.set_ylabel("observed favourable rate")
-        handles, _ = ax.get_legend_handles_labels()
-        rows = legend_below(fig, handles, 3)
+        handles, names = ax.get_legend_handles_labels()
+        # three columns fit labels of up to about 30 characters across the figure
+        rows = legend_below(fig, handles, 3 if max(map(len, names)) <= 30 else 2)
         # margin for the y tick labels and the rotated y label (about 13 characters)
         fixed_margins(fig, ["x" * 13], bottom_lines=1 + rows)
         return to_svg(fig, chart_id)
