@@ -285,3 +285,23 @@ def test_load_earlier_runs_only_before_the_audit(store: Store, runs: list[AuditR
         assert [r.audit_id for r in load_earlier_runs(session, runs[2], limit=1)] == ["run-2"]
         with pytest.raises(ValueError, match="limit"):
             load_earlier_runs(session, runs[2], limit=0)
+
+
+def test_rerender_passes_the_earlier_runs_and_stores_the_preset(
+    sqlite_url: str, runs: list[AuditResult]
+) -> None:
+    from auditor.cli_report import rerender_report
+    from auditor.store import open_store
+
+    with open_store(sqlite_url) as opened, opened.session() as session:
+        for r in runs:
+            save_audit(session, r)
+    artifact = rerender_report("run-2", database_url=sqlite_url, user="tester")
+    assert artifact.preset == "full"
+    assert artifact.html == render_html(runs[1], history=[runs[0]])
+    assert "Changes since earlier runs" in artifact.html
+    assert "run-3" not in artifact.html  # a later run is not part of this audit's trend
+    ll144 = rerender_report("run-2", preset="ll144", database_url=sqlite_url, user="tester")
+    with open_store(sqlite_url) as opened, opened.session() as session:
+        rows = session.execute(select(Report.sha256, Report.preset).order_by(Report.id)).all()
+    assert [tuple(r) for r in rows] == [(artifact.sha256, "full"), (ll144.sha256, "ll144")]
