@@ -117,6 +117,7 @@ def time_json(path: Path, repeat: int) -> dict[str, Any]:
     out: dict[str, Any] = {
         "html_s": _best(lambda: render_html(result), repeat),
         "full_s": _best(lambda: build_report(result), repeat),
+        "full_cpu_s": _best(lambda: build_report(result), repeat, clock=time.process_time),
         "html_bytes": len(artifact.html),
         "pages": pages,
         "charts": artifact.html.count("<figcaption>"),
@@ -169,12 +170,14 @@ def _child(tree: Path, path: Path, repeat: int) -> dict[str, Any]:
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def _best(fn: Callable[[], object], repeat: int) -> float:
+def _best(
+    fn: Callable[[], object], repeat: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return min(times)
 
 
@@ -237,6 +240,13 @@ def main() -> None:
         )
     print(line_html)
     print(line_full)
+    cpu_s = best(ours, "full_cpu_s")
+    line_cpu = f"  HTML + PDF, CPU time of the process: {cpu_s:.2f}s"
+    if base:
+        base_cpu = best(base, "full_cpu_s")
+        line_cpu += f"   baseline {base_cpu:.2f}s   ratio {base_cpu / cpu_s:.2f}x"
+    print(line_cpu)
+    print("  (wall time counts waiting for a shared core; CPU time does not)")
     verdict = "meets" if full_s < TARGET_S else "MISSES"
     print(f"  target < {TARGET_S:.0f}s per report on one core: {verdict}")
     for preset in ("ll144", "aaa"):

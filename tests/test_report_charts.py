@@ -305,3 +305,14 @@ def test_rerender_passes_the_earlier_runs_and_stores_the_preset(
     with open_store(sqlite_url) as opened, opened.session() as session:
         rows = session.execute(select(Report.sha256, Report.preset).order_by(Report.id)).all()
     assert [tuple(r) for r in rows] == [(artifact.sha256, "full"), (ll144.sha256, "ll144")]
+
+
+def test_charts_drop_clip_paths_only_when_everything_drawn_fits() -> None:
+    from auditor.report import charts
+
+    def svg(ratio: float) -> str:
+        bars = [charts.Bar("a", ratio, ratio - 0.1, ratio + 0.1), charts.Bar("b", 1.0)]
+        return str(charts.ratio_chart(bars, metric="impact ratio", reference="b", chart_id="c"))
+
+    assert "clip-path" not in svg(0.7)
+    assert "clip-path" in svg(5.0)  # beyond the axis cap (3.0): the bar is clipped
