@@ -40,19 +40,23 @@ def rerender_report(
     """Render the stored result of ``audit_id`` in ``preset`` and store it as a new report.
 
     Loading, rendering and storing happen in one transaction: a render or storage error
-    stores nothing. ``out_path`` is written (atomically) only after the commit; an
-    unknown audit id raises :class:`~auditor.errors.StorageError`.
+    stores nothing. The trend subsection uses the stored runs that started before this
+    audit, so a re-render of an old audit shows the trend as it stood then. ``out_path``
+    is written (atomically) only after the commit; an unknown audit id raises
+    :class:`~auditor.errors.StorageError`.
     """
     from auditor.report import build_report
-    from auditor.service import stage_file
-    from auditor.store import add_report, load_result, open_store
+    from auditor.service import TREND_RUNS, stage_file
+    from auditor.store import add_report, load_earlier_runs, load_result, open_store
 
     store = open_store(database_url)
     staged: Path | None = None
     try:
         with store.session() as session:
             result = load_result(session, audit_id)
-            artifact = build_report(result, preset=preset)
+            # the runs before this audit only: a re-render shows the trend as it stood then
+            history = load_earlier_runs(session, result, limit=TREND_RUNS)
+            artifact = build_report(result, preset=preset, history=history)
             if out_path is not None:
                 staged = stage_file(out_path, artifact.pdf)
             add_report(session, audit_id, artifact, user=user or _user())

@@ -18,6 +18,9 @@ from auditor.provenance import current_user
 from auditor.result import AuditResult
 from auditor.spec import AuditSpec, load_spec
 
+TREND_RUNS = 5
+"""Earlier runs a report's trend subsection is built from (the newest before the audit)."""
+
 
 @dataclass(frozen=True)
 class AuditOutcome:
@@ -59,7 +62,7 @@ def perform_audit(
 
             if progress:
                 progress("render report")
-            report = build_report(result)
+            report = build_report(result, history=_earlier_runs(db, result))
         # files are staged next to their targets, the database commits, then they move
         # into place: a failure anywhere leaves neither rows nor files behind
         if report is not None and pdf_path is not None:
@@ -88,6 +91,16 @@ def perform_audit(
     return AuditOutcome(
         result, report.sha256 if report else None, pdf_path, json_path, db.url if db else None
     )
+
+
+def _earlier_runs(db: Any, result: AuditResult) -> list[AuditResult]:
+    """Earlier stored runs of this audit, for the report's trend (none without a store)."""
+    if db is None:
+        return []
+    from auditor.store import load_earlier_runs
+
+    with db.session() as session:
+        return load_earlier_runs(session, result, limit=TREND_RUNS)
 
 
 def _record_failure(db: Any, spec: AuditSpec, exc: AuditorError) -> None:

@@ -185,7 +185,12 @@ def test_assess_on_the_demo_network(hiring: tuple[ModelAdapter, np.ndarray]) -> 
     json.dumps(block)
     by = {m["method"]: m for m in block["methods"]}
     assert set(by) == {
-        "integrated_gradients", "deeplift", "lrp", "gradient_x_input", "saliency", "lime"
+        "integrated_gradients",
+        "deeplift",
+        "lrp",
+        "gradient_x_input",
+        "saliency",
+        "lime",
     }
     assert by["integrated_gradients"]["completeness_max"] < 2e-2
     assert by["deeplift"]["completeness_max"] < 1e-3

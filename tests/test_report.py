@@ -10,10 +10,12 @@ import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from xml.etree import ElementTree
 
 import jinja2
 import pytest
 from factories import make_result
+from report_svgs import chart_svgs
 
 import auditor.report.render as render_mod
 from auditor.errors import RenderError
@@ -171,13 +173,18 @@ def test_key_number_sentence_says_how_sure_we_are(html: str) -> None:
     assert "The whole 95% interval lies below 0.80." in html
 
 
-def test_charts_are_inline_deterministic_svg(html: str) -> None:
+def test_charts_are_embedded_deterministic_well_formed_svg(html: str) -> None:
     assert html.count("<figure") == html.count("<figcaption>") == 3
-    assert "<svg " in html
-    for leftover in ("<?xml", "<!DOCTYPE svg", "<metadata>"):
-        assert leftover not in html
-    ids = re.findall(r'\sid="([^"]+)"', html)
-    assert len(ids) == len(set(ids)), "element ids must be unique across inlined charts"
+    svgs = chart_svgs(html)
+    assert len(svgs) == 3
+    assert "<svg" not in html  # embedded as data: URLs, outside the HTML cascade
+    for svg in svgs:
+        assert svg.startswith("<svg ")
+        for leftover in ("<?xml", "<!DOCTYPE svg", "<metadata>"):
+            assert leftover not in svg
+        ElementTree.fromstring(svg)  # a strict XML parser reads it (WeasyPrint does)
+        ids = re.findall(r'\sid="([^"]+)"', svg)
+        assert len(ids) == len(set(ids))
 
 
 def test_html_is_deterministic(result: AuditResult, html: str) -> None:
@@ -190,7 +197,8 @@ def test_html_is_deterministic(result: AuditResult, html: str) -> None:
 
 def test_user_strings_are_escaped(html: str) -> None:
     assert "<script" not in html
-    assert "<img" not in html
+    # the only images are the charts, embedded as data: URLs
+    assert html.count("<img") == html.count('<img class="chart" src="data:image/svg+xml;base64,')
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;img src=&#34;http://example.com/x.png&#34;&gt;" in html
     assert "&lt;b&gt;escaped&lt;/b&gt;" in html
@@ -237,7 +245,10 @@ def test_pdf_is_a_pdf_and_fetched_nothing(
     assert artifact.pdf.startswith(b"%PDF")
     assert artifact.sha256 == hashlib.sha256(artifact.pdf).hexdigest()
     assert artifact.html == html
-    assert requested == []
+    # nothing but the charts' own data: URLs, each one embedded in the HTML
+    assert requested
+    assert all(url.startswith("data:image/svg+xml;base64,") for url in requested)
+    assert all(f'src="{url}"' in html for url in requested)
     assert not [line for line in logs if "HarfBuzz" not in line], logs
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import typer
 from factories import make_result
+from report_svgs import chart_svgs
 from typer.testing import CliRunner
 
 from auditor.cli_report import report, rerender_report
@@ -21,7 +22,7 @@ from auditor.report import build_report, render_html
 from auditor.report.aaa import ELEMENTS
 from auditor.report.ll144 import category_of
 from auditor.report.presets import PRESETS
-from auditor.report.tables import MAX_COLUMNS
+from auditor.report.tables import COMPACT_COLUMNS, MAX_COLUMNS
 from auditor.result import AuditResult, Finding, GroupCount, MetricRecord
 
 SCRIPT = "<script>alert(1)</script>"
@@ -213,6 +214,7 @@ def test_ll144_summary_layout(result: AuditResult) -> None:
     assert "all groups" not in section
     # LL144 charts are not needed: no SVG
     assert "<svg" not in html
+    assert '<img class="chart"' not in html
 
 
 def test_ll144_without_a_data_source_warns_visibly() -> None:
@@ -305,19 +307,27 @@ def test_presets_escape_hostile_strings(preset: str) -> None:
 def test_full_report_renders_unknown_metrics_and_splits_wide_tables(result: AuditResult) -> None:
     extra = tuple(
         MetricRecord("sex", g, f"new_metric_{i}", 0.5 + i / 100, 480)
-        for i in range(MAX_COLUMNS + 2)
+        for i in range(COMPACT_COLUMNS + 2)
         for g in ("Female", "Male")
     )
     html = render_html(dataclasses.replace(result, metrics=(*result.metrics, *extra)))
     assert "New metric 0" in html
-    assert f"New metric {MAX_COLUMNS + 1}" in html
+    assert f"New metric {COMPACT_COLUMNS + 1}" in html
     assert "Brand new metric" in html
-    assert "Other metrics (part 1 of 2): sex" in html
-    assert "Other metrics (part 2 of 2): sex" in html
+    # metrics outside the key families go to the compact appendix tables, in parts
+    appendix = html.split('id="sec-measures"')[1]
+    assert "Further measures (part 1 of 2): sex" in appendix
+    assert "Further measures (part 2 of 2): sex" in appendix
+    results = html.split('id="sec-results"')[1].split('id="sec-attribution"')[0]
+    assert '<th class="num">New metric 0' not in results
+    assert '<th class="num">New metric 0</th>' in appendix
     for table in re.findall(r"<table class=\"data results.*?</table>", html, flags=re.S):
         header = table.split("</thead>")[0]
         # group, n, favourable (selection only), metric columns, notes
         assert header.count("<th") <= MAX_COLUMNS + 4
+    for table in re.findall(r"<table class=\"data compact.*?</table>", html, flags=re.S):
+        # group, n, metric columns
+        assert len(re.findall(r"<th[ >]", table.split("</thead>")[0])) <= COMPACT_COLUMNS + 2
 
 
 # --- auditor report (CLI) --------------------------------------------------------------
@@ -415,7 +425,7 @@ def test_rerender_report_python_api(stored: tuple[str, AuditResult]) -> None:
 
 def test_charts_are_light_svg_without_hatch_patterns(result: AuditResult) -> None:
     html = render_html(result)
-    svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
+    svgs = chart_svgs(html)
     assert svgs
     for svg in svgs:
         assert "<pattern" not in svg  # hatches became outlines (slow in WeasyPrint)

@@ -7,6 +7,7 @@ from typing import Any
 
 from auditor.report import charts
 from auditor.report.charts import Figure
+from auditor.report.decomposition import Waterfall, build_waterfalls
 from auditor.report.tables import AttributeTable
 from auditor.result import AttributionSummary, GroupAttribution
 
@@ -41,6 +42,34 @@ class ProxyRow:
     measure: str
     measure_name: str
     value: float
+
+
+@dataclass(frozen=True)
+class ProxyMatrix:
+    """Proxy scores as one row per feature and one column per protected attribute.
+
+    ``measures`` names each column's measure when all its scores share one (else None,
+    and each cell names its own); rows are ordered by their largest score.
+    """
+
+    attributes: list[str]
+    measures: list[str | None]
+    rows: list[tuple[str, list[ProxyRow | None]]]
+
+
+def proxy_matrix(proxies: list[ProxyRow]) -> ProxyMatrix:
+    """:class:`ProxyMatrix` of ``proxies`` (a feature × attribute pair seen twice keeps
+    the first, i.e. the largest score, as ``proxies`` arrive sorted by value)."""
+    attributes = sorted({p.attribute for p in proxies})
+    cells: dict[str, dict[str, ProxyRow]] = {}
+    for p in proxies:
+        cells.setdefault(p.feature, {}).setdefault(p.attribute, p)
+    measures: list[str | None] = []
+    for attr in attributes:
+        names = {c[attr].measure_name for c in cells.values() if attr in c}
+        measures.append(names.pop() if len(names) == 1 else None)
+    rows = [(feature, [row.get(a) for a in attributes]) for feature, row in cells.items()]
+    return ProxyMatrix(attributes, measures, rows)
 
 
 @dataclass(frozen=True)
@@ -92,6 +121,12 @@ class AttributionView:
     importance_figure: Figure | None = None
     gaps: list[AttributeGaps] = field(default_factory=list)
     proxies: list[ProxyRow] = field(default_factory=list)
+    waterfalls: list[Waterfall] = field(default_factory=list)
+
+    @property
+    def proxy_matrix(self) -> ProxyMatrix:
+        """The proxy scores as a feature × attribute table."""
+        return proxy_matrix(self.proxies)
 
 
 def build_attribution(
@@ -144,7 +179,12 @@ def build_attribution(
             "Global importance: mean absolute attribution per feature over the "
             f"{summary.n_explained:,} explained rows, largest first.{more}",
         )
-    view.gaps = _gaps(summary.groups, tables, figures)
+    view.waterfalls = build_waterfalls(
+        summary.gap_decomposition, tables, output=summary.output, figures=figures
+    )
+    # an attribute with a waterfall (5.4) shows its per-feature gaps there, not twice
+    drawn = {w.attribute for w in view.waterfalls if w.figure is not None}
+    view.gaps = _gaps(summary.groups, tables, figures, skip_charts=drawn)
     return view
 
 
@@ -153,7 +193,10 @@ def _param(value: Any) -> str:
 
 
 def _gaps(
-    groups: tuple[GroupAttribution, ...], tables: list[AttributeTable], figures: bool = True
+    groups: tuple[GroupAttribution, ...],
+    tables: list[AttributeTable],
+    figures: bool = True,
+    skip_charts: set[str] | frozenset[str] = frozenset(),
 ) -> list[AttributeGaps]:
     by_attr: dict[str, list[GroupAttribution]] = {}
     for g in groups:
@@ -173,7 +216,8 @@ def _gaps(
                 for f, gap in ranked
             ]
             entry.groups.append(GroupGaps(g.group, g.reference, g.n, rows))
-        picked = _disadvantaged(attr, members, tables) if figures else None
+        chart = figures and attr not in skip_charts
+        picked = _disadvantaged(attr, members, tables) if chart else None
         if picked is not None and picked[0].gap:
             target, why = picked
             ranked = sorted(target.gap.items(), key=lambda kv: (-abs(kv[1]), kv[0]))

@@ -8,6 +8,7 @@ small-sample or unknown groups, heavy for ratios below 0.80 and negative gaps).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,11 +55,23 @@ __all__ = [
 
 @dataclass
 class Figure:
-    """An inline SVG chart, the caption that says what it shows, and its number."""
+    """An SVG chart, the caption that says what it shows, and its number.
+
+    The report embeds the SVG as a ``data:`` URL (:attr:`src`), not inline: inline SVG
+    elements join the HTML tree, where WeasyPrint runs its whole CSS cascade over each of
+    them and then serialises them again for its SVG renderer; an embedded image is parsed
+    once by the SVG renderer alone (this halved the charts' share of PDF time).
+    """
 
     svg: Markup
     caption: str
     number: int = 0
+
+    @property
+    def src(self) -> str:
+        """The SVG as a base64 ``data:`` URL (the only kind of URL the fetcher serves)."""
+        data = base64.b64encode(str(self.svg).encode("utf-8")).decode("ascii")
+        return f"data:image/svg+xml;base64,{data}"
 
 
 def _draw_rate(ax: Any, bars: Sequence[Bar], *, metric: str, reference_rate: float | None) -> None:

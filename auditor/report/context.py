@@ -10,12 +10,15 @@ call the model or the decisions "fair", "unbiased" or "compliant".
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
 from auditor.report.aaa import build_aaa
 from auditor.report.attribution import AttributionView, build_attribution
+from auditor.report.calibration import attach_calibration
+from auditor.report.charts import Figure
 from auditor.report.explanation_quality import build_explanation_quality
 from auditor.report.figures import attach_figures
 from auditor.report.findings import build_packs
@@ -23,6 +26,7 @@ from auditor.report.ll144 import build_ll144
 from auditor.report.presets import PRESETS, Preset
 from auditor.report.summary import key_numbers, summary_sentences
 from auditor.report.tables import AttributeTable, build_tables
+from auditor.report.trend import build_trend_view
 from auditor.result import AuditResult, GroupCount
 
 STATUS_TEXT = {
@@ -56,8 +60,11 @@ LIMITATIONS = (
 )
 
 
-def build_context(result: AuditResult, preset: Preset | None = None) -> dict[str, Any]:
-    """Everything the report templates use, derived deterministically from ``result``.
+def build_context(
+    result: AuditResult, preset: Preset | None = None, *, history: Sequence[AuditResult] = ()
+) -> dict[str, Any]:
+    """Everything the report templates use, derived deterministically from ``result`` and
+    the earlier runs in ``history`` (for the trend; later runs are ignored).
 
     Charts are drawn only for presets that show them (``preset.charts``).
     """
@@ -68,9 +75,11 @@ def build_context(result: AuditResult, preset: Preset | None = None) -> dict[str
     tables = build_tables(result, min_group_size)
     if preset.charts:
         attach_figures(tables)
+        attach_calibration(result, tables)
     keys = key_numbers(tables)
     attribution = build_attribution(result.attributions, tables, figures=preset.charts)
-    _number_figures(tables, attribution)
+    quality = build_explanation_quality(result.explanation_quality, figures=preset.charts)
+    _number_figures(tables, attribution, quality.figure)
     audit_date = str(spec.get("audit_date") or result.run.started_at[:10])
     return {
         "preset": preset,
@@ -91,20 +100,23 @@ def build_context(result: AuditResult, preset: Preset | None = None) -> dict[str
         "tables": tables,
         "reference_rule": _reference_rule(spec),
         "attribution": attribution,
-        "explanation_quality": build_explanation_quality(
-            result.explanation_quality, figures=preset.charts
-        ),
+        "explanation_quality": quality,
         "packs": build_packs(result),
         "limitations": LIMITATIONS,
         "spec_text": _spec_text(spec),
+        "trend": build_trend_view(result, history) if "results" in preset.sections else None,
     }
 
 
-def _number_figures(tables: list[AttributeTable], attribution: AttributionView) -> None:
+def _number_figures(
+    tables: list[AttributeTable], attribution: AttributionView, *extra: Figure | None
+) -> None:
     figures = [f for t in tables for f in t.figures]
     if attribution.importance_figure is not None:
         figures.append(attribution.importance_figure)
     figures += [g.figure for g in attribution.gaps if g.figure is not None]
+    figures += [w.figure for w in attribution.waterfalls if w.figure is not None]
+    figures += [f for f in extra if f is not None]
     for number, figure in enumerate(figures, start=1):
         figure.number = number
 

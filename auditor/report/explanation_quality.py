@@ -144,7 +144,7 @@ def build_explanation_quality(block: dict[str, Any], *, figures: bool) -> Qualit
     if figures:
         view.figure = Figure(
             deletion_chart(block, chart_id="explanation-deletion"),
-            "Features are set to the average applicant's value one at a time, "
+            "Deletion curves. Features are set to the average applicant's value one at a time, "
             "in the order each method ranks them, and the share of the output's distance from "
             "the average that is still present is tracked. A curve that falls faster means the "
             "method put the features that matter first; the grey line is a random order.",

@@ -47,6 +47,8 @@ def _figures(table: AttributeTable) -> list[Figure]:
     for ratio_metric, rate_metric in RATE_FOR_RATIO.items():
         if rate_metric not in present:
             continue
+        if rate_metric == "scoring_rate" and "selection_rate" in present:
+            continue  # the scoring table carries them; one rate chart per attribute is enough
         reference = table.reference_for(ratio_metric)
         ref_rate, reference = _reference_rate(table, rate_metric, reference)
         rate_label, ratio_label = metric_label(rate_metric), metric_label(ratio_metric)

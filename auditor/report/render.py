@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -30,7 +31,7 @@ from auditor.report.context import build_context
 from auditor.report.fetcher import DataOnlyFetcher, FetchRefusedError
 from auditor.report.filters import FILTERS
 from auditor.report.presets import get_preset
-from auditor.report.tables import test_name
+from auditor.report.tables import short_label, test_name
 from auditor.result import AuditResult
 
 TEMPLATE = "report/base.html.j2"
@@ -39,11 +40,13 @@ STYLESHEET = "report/report.css"
 
 @dataclass(frozen=True)
 class ReportArtifact:
-    """A rendered report: the HTML, the PDF made from it and the PDF's SHA-256 (hex)."""
+    """A rendered report: the HTML, the PDF made from it, the PDF's SHA-256 (hex) and the
+    preset it was rendered in (stored with it)."""
 
     html: str
     pdf: bytes
     sha256: str
+    preset: str = "full"
 
     def write(self, path: Path) -> None:
         """Write the PDF to ``path`` atomically (temporary file, then ``os.replace``).
@@ -87,6 +90,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(FILTERS)
     env.filters["test_name"] = test_name
+    env.filters["short_label"] = short_label
     return env
 
 
@@ -103,11 +107,17 @@ def _stylesheet() -> Markup:
     return Markup(css)
 
 
-def render_html(result: AuditResult, preset: str = "full") -> str:
-    """The report as one self-contained HTML document (same result -> identical bytes).
+def render_html(
+    result: AuditResult, preset: str = "full", *, history: Sequence[AuditResult] = ()
+) -> str:
+    """The report as one self-contained HTML document (same inputs -> identical bytes).
 
     ``preset`` picks the layout (see :mod:`auditor.report.presets`): ``full``, ``ll144``
-    or ``aaa``; an unknown name is a :class:`RenderError`.
+    or ``aaa``; an unknown name is a :class:`RenderError`. ``history`` holds earlier
+    stored runs of the same audit (the caller loads them; the report never queries the
+    database): with at least one run before ``result`` the full report gains a trend
+    subsection. Runs after ``result`` are ignored, so a re-render of an old audit shows
+    the trend as it stood at that audit.
     """
     chosen = get_preset(preset)
     try:
@@ -120,7 +130,7 @@ def render_html(result: AuditResult, preset: str = "full") -> str:
         raise RenderError(
             f"Report template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}."
         ) from None
-    context = build_context(result, chosen)
+    context = build_context(result, chosen, history=history)
     try:
         return template.render(**context, css=_stylesheet())
     except jinja2.UndefinedError as exc:
@@ -168,10 +178,16 @@ def _iso(value: str | None) -> str | None:
     return value
 
 
-def build_report(result: AuditResult, *, preset: str = "full") -> ReportArtifact:
-    """Render ``result`` to HTML and PDF (in the layout ``preset``) and fingerprint the PDF."""
+def build_report(
+    result: AuditResult, *, preset: str = "full", history: Sequence[AuditResult] = ()
+) -> ReportArtifact:
+    """Render ``result`` to HTML and PDF (in the layout ``preset``) and fingerprint the PDF.
+
+    ``history``: earlier stored runs of the same audit, for the trend subsection (see
+    :func:`render_html`).
+    """
     chosen = get_preset(preset)
-    html = render_html(result, preset)
+    html = render_html(result, preset, history=history)
     run = result.run
     subject = f"{result.domain.capitalize()} decision audit {result.audit_id}"
     if chosen.key != "full":
@@ -183,4 +199,6 @@ def build_report(result: AuditResult, *, preset: str = "full") -> ReportArtifact
         subject=subject,
         created=run.finished_at,
     )
-    return ReportArtifact(html=html, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest())
+    return ReportArtifact(
+        html=html, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest(), preset=chosen.key
+    )

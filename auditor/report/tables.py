@@ -49,6 +49,25 @@ TEST_NAMES = {
     "chi2": "chi-square",
     "cmh": "CMH",
 }
+# Per-bin records (one per score bin and group) are not table cells: the calibration chart
+# shows them, and the group's ECE summarises them in the table.
+NOT_IN_TABLES = frozenset({"reliability"})
+# Families shown in full (value, interval, p-value) in the results section; the others go
+# to one compact table per attribute in the appendix (value and p-value only).
+KEY_FAMILIES = frozenset({"selection", "control", "scoring", "errors", "segments"})
+COMPACT_COLUMNS = 9
+# Short headings for the compact appendix table, in the order of its columns.
+SHORT_LABELS = {
+    "fnr": "FNR",
+    "ppv": "PPV",
+    "accuracy": "Accuracy",
+    "equal_opportunity_difference": "Eq.-opp. diff.",
+    "equalized_odds_difference": "Eq.-odds diff.",
+    "smd": "SMD",
+    "ks": "KS",
+    "ece": "ECE",
+    "chi_square": "Chi-square",
+}
 # At most this many metric columns per table (p-values sit inside their metric's cell):
 # more would not fit an A4 page, so a family with more columns is split into parts.
 MAX_COLUMNS = 4
@@ -155,6 +174,35 @@ class AttributeTable:
         return out
 
     @property
+    def key_families(self) -> list[Family]:
+        """The families the results section shows in full."""
+        return [f for f in self.families if f.key in KEY_FAMILIES]
+
+    @property
+    def other_columns(self) -> list[Column]:
+        """Columns outside the key families (for the compact appendix table)."""
+        key = {c.metric for f in self.key_families for c in f.columns}
+        order = list(SHORT_LABELS)
+        rest = [c for c in self.columns if c.metric not in key]
+        return sorted(
+            rest, key=lambda c: order.index(c.metric) if c.metric in order else len(order)
+        )
+
+    @property
+    def other_families(self) -> list[Family]:
+        """:attr:`other_columns` in parts of at most :data:`COMPACT_COLUMNS` columns."""
+        cols = self.other_columns
+        if not cols:
+            return []
+        chunks = [cols[i : i + COMPACT_COLUMNS] for i in range(0, len(cols), COMPACT_COLUMNS)]
+        if len(chunks) == 1:
+            return [Family("other", "Further measures", cols)]
+        return [
+            Family("other", f"Further measures (part {i} of {len(chunks)})", chunk)
+            for i, chunk in enumerate(chunks, start=1)
+        ]
+
+    @property
     def any_caution(self) -> bool:
         """Whether any row is marked (so the legend is needed)."""
         return any(r.caution for r in self.rows)
@@ -199,12 +247,19 @@ def metric_label(metric: str) -> str:
     return METRIC_INFO.get(metric, (metric.replace("_", " ").capitalize(), "plain"))[0]
 
 
+def short_label(metric: str) -> str:
+    """A short column heading for the compact table."""
+    return SHORT_LABELS.get(metric) or metric_label(metric)
+
+
 def build_tables(result: AuditResult, min_group_size: int | None) -> list[AttributeTable]:
     """One :class:`AttributeTable` per attribute, in the order attributes first appear."""
     by_attr: dict[str, dict[str, Row]] = {}
     metric_order: dict[str, list[str]] = {}
     counts = _group_counts(result.dataset.groups)
     for rec in result.metrics:
+        if rec.metric in NOT_IN_TABLES:
+            continue
         rows = by_attr.setdefault(rec.attribute, {})
         row = rows.get(rec.group)
         if row is None:

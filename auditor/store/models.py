@@ -175,6 +175,8 @@ class Report(Base):
     pdf: Mapped[bytes] = mapped_column(LargeBinary)
     html: Mapped[str] = mapped_column(Text)
     result_json: Mapped[str] = mapped_column(Text)
+    # the report preset (full, ll144, aaa); NULL for reports stored before migration 0005
+    preset: Mapped[str | None] = mapped_column(String(32))
 
     audit: Mapped[Audit] = relationship(back_populates="reports")
 

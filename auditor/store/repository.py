@@ -76,6 +76,7 @@ class ReportRow:
     pdf: bytes
     html: str
     result_json: str
+    preset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ def _insert_report(session: Session, audit: Audit, report: ReportLike) -> Report
         pdf=report.pdf,
         html=report.html,
         result_json=audit.result_json,
+        preset=getattr(report, "preset", None),
     )
     session.add(row)
     return row
@@ -250,6 +252,29 @@ def load_history(session: Session, name: str, *, limit: int = 20) -> list[AuditR
     return [load_result(session, audit_id) for audit_id in reversed(ids)]
 
 
+def load_earlier_runs(
+    session: Session, result: AuditResult, *, limit: int = 5
+) -> list[AuditResult]:
+    """The stored results of up to ``limit`` runs of the audit called ``result.name`` that
+    started before ``result`` (oldest first): the history its report's trend is built from.
+
+    Only ids are queried to pick the runs, so an audit with a long history stays cheap.
+    """
+    if limit < 1:
+        raise ValueError(
+            f"The 'limit' parameter of load_earlier_runs must be >= 1. Got {limit} instead."
+        )
+    started = _time(result.run.started_at, "started_at", result.audit_id)
+    stmt = (
+        select(Audit.id)
+        .where(Audit.name == result.name, Audit.id != result.audit_id, Audit.created_at <= started)
+        .order_by(Audit.created_at.desc(), Audit.id.desc())
+        .limit(limit)
+    )
+    ids = list(session.scalars(stmt))
+    return [load_result(session, audit_id) for audit_id in reversed(ids)]
+
+
 def audit_row(a: Audit) -> AuditRow:
     """The listing row of one stored audit (id, name, status, findings by status, ...)."""
     counts: dict[str, int] = {s: int(getattr(a, f"findings_{s}")) for s in FINDING_STATUSES}
@@ -309,6 +334,7 @@ def get_report(session: Session, audit_id: str) -> ReportRow | None:
         pdf=row.pdf,
         html=row.html,
         result_json=row.result_json,
+        preset=row.preset,
     )
 
 

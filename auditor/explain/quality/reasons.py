@@ -71,9 +71,7 @@ def check_reasons(
     explainer = get_explainer(method)
     x = np.asarray(row, dtype=np.float64).reshape(1, -1)
     names = tuple(model.feature_names)
-    noise_model = FeatureNoise.from_reference(
-        background if reference is None else reference, noise
-    )
+    noise_model = FeatureNoise.from_reference(background if reference is None else reference, noise)
     rng = np.random.default_rng(seed)
     copies = np.vstack([noise_model.perturb(x, rng) for _ in range(draws)])
     values = explainer.explain(model, np.vstack([x, copies]), background=background, steps=steps)[0]
@@ -138,9 +136,7 @@ def unstable_decisions(
     """
     explainer = get_explainer(method)
     x = np.asarray(rows, dtype=np.float64)
-    noise_model = FeatureNoise.from_reference(
-        background if reference is None else reference, noise
-    )
+    noise_model = FeatureNoise.from_reference(background if reference is None else reference, noise)
 
     def explain_fn(z: np.ndarray, bg: np.ndarray = background) -> np.ndarray:
         return np.asarray(explainer.explain(model, z, background=bg, steps=steps)[0])

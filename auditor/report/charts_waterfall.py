@@ -1,0 +1,121 @@
+"""The gap-decomposition waterfall chart (inline SVG markup, see :mod:`auditor.report.plot`).
+
+Horizontal, like the report's other charts, so feature names stay readable: one row per
+step from the top, each bar floating from the running total before it to the running total
+after it, and a last row with the total gap drawn from zero. Negative steps are vermillion
+with a heavy outline, positive ones blue, the summed rest and the residual grey with a
+dashed outline, the total black: colour is never the only cue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from markupsafe import Markup
+from matplotlib.patches import Patch
+
+from auditor.report.plot import (
+    BLACK,
+    BLUE,
+    GREY,
+    VERMILLION,
+    edge,
+    fixed_margins,
+    label,
+    legend_below,
+    new_figure,
+    settings,
+    to_svg,
+)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:+.3f}".replace("-", "−")
+
+
+def waterfall_chart(
+    steps: Sequence[tuple[str, float, str]],
+    *,
+    total: float,
+    group: str,
+    reference: str,
+    output: str,
+    chart_id: str,
+) -> Markup:
+    """``steps`` are ``(label, value, kind)`` with kind ``feature``, ``rest``, ``base`` or
+    ``residual``; they add up to ``total``, drawn as the last bar."""
+    names = [s[0] for s in steps] + [f"total gap ({label(group)})"]
+    with settings():
+        fig, ax = new_figure(len(names), bottom_lines=4)
+        running = 0.0
+        lefts, widths, colours, marks = [], [], [], []
+        for _, value, kind in steps:
+            lefts.append(running)
+            widths.append(value)
+            running += value
+            if kind in ("rest", "residual", "base"):
+                colours.append(GREY)
+                marks.append("///")
+            else:
+                colours.append(VERMILLION if value < 0 else BLUE)
+                marks.append("xxx" if value < 0 else "")
+        lefts.append(0.0)
+        widths.append(total)
+        colours.append(BLACK)
+        marks.append("")
+        ys = list(range(len(names)))
+        bars = ax.barh(ys, widths, left=lefts, color=colours, height=0.62)
+        for patch, mark in zip(bars, marks, strict=True):
+            patch.set(**edge(mark))
+        # connectors: one path, from the end of each bar to the start of the next
+        xs: list[float] = []
+        yc: list[float] = []
+        for y in range(len(names) - 1):
+            end = lefts[y] + widths[y]
+            xs += [end, end, float("nan")]
+            yc += [y + 0.31, y + 0.69, float("nan")]
+        ax.plot(xs, yc, color="#555555", linewidth=0.6, linestyle=(0, (1, 1)))
+        ax.axvline(0.0, color=BLACK, linewidth=0.8)
+        ends = [lefts[i] + widths[i] for i in ys] + lefts
+        low, high = min([*ends, 0.0]), max([*ends, 0.0])
+        span = max(high - low, 1e-9)
+        ax.set_xlim(low - 0.22 * span, high + 0.22 * span)
+        for y in ys:
+            value = widths[y]
+            end = max(lefts[y], lefts[y] + value) if value >= 0 else min(lefts[y], lefts[y] + value)
+            ax.annotate(
+                _fmt(value),
+                (end, y),
+                xytext=(3 if value >= 0 else -3, 0),
+                textcoords="offset points",
+                va="center",
+                ha="left" if value >= 0 else "right",
+                fontsize=7,
+            )
+        ax.set_yticks([])
+        ax.set_ylim(len(names) - 0.5, -0.5)
+        for y, name in enumerate(names):
+            ax.annotate(
+                label(name),
+                (0.0, y),
+                xycoords=("axes fraction", "data"),
+                xytext=(-4, 0),
+                textcoords="offset points",
+                ha="right",
+                va="center",
+                fontsize=8,
+                fontweight="bold" if y == len(names) - 1 else "normal",
+            )
+        ax.set_xlabel(
+            f"contribution to the gap in mean {output} output\n"
+            f"{label(group)} minus {label(reference)}"
+        )
+        handles = [
+            Patch(facecolor=VERMILLION, **edge("xxx"), label="lowers the group's output"),
+            Patch(facecolor=BLUE, **edge(""), label="raises it"),
+            Patch(facecolor=GREY, **edge("///"), label="other features, base, residual"),
+            Patch(facecolor=BLACK, **edge(""), label="total gap"),
+        ]
+        rows = legend_below(fig, handles, 4)
+        fixed_margins(fig, names, bottom_lines=2 + rows)
+        return to_svg(fig, chart_id)
