@@ -6,7 +6,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from auditor.result import (
     AuditResult,
     DatasetSummary,
     GroupCount,
+    MetricRecord,
     Provenance,
     RunInfo,
 )
@@ -78,43 +79,17 @@ def run_audit(
 
     with stage("load policies"):
         packs = load_packs(spec.policies, extra=spec.policy_folders())
-    with stage("load data"):
-        batch = load_decisions(spec)
-        _check_control_groups(spec, batch)
     warnings: list[str] = []
-    with stage("load model"):
-        model = load_model(spec)
-    x = None
-    decisions_from = "data"
-    if model is not None:
-        with stage("score"):
-            x = model.encode(batch.features)
-            batch, decisions_from = _apply_model(spec, batch, model, x, warnings)
-    with stage("explain"):
-        attributions, reason = _explain(spec, model, x)
     groups = groupings(spec.protected, spec.intersections)
-    with stage("measure"):
-        control = _control_map(spec)
-        metrics, references = compute_group_metrics(
-            batch,
-            groups,
-            min_group_size=spec.min_group_size,
-            control=control,
-            bootstrap=BOOTSTRAP_REPLICATES,
-            seed=spec.seed,
-        )
-        if spec.columns.features and batch.decisions is not None:
-            # worst-off (attribute x feature bin) slices, BH-controlled: usually none
-            metrics += slice_search(
-                batch.features, batch.protected, batch.decisions, min_size=spec.min_group_size
-            )
-        proxies = proxy_scores(batch.features, batch.protected) if spec.columns.features else []
-        outputs = None
-        if attributions is not None and model is not None and x is not None:
-            outputs = model.output(x[attributions.row_index])
-        summary = _attribution_summary(
-            spec, batch, attributions, reason, groups, references, proxies, warnings, outputs
-        )
+    if spec.engine.kind == "spark" or spec.engine.chunk_rows is not None:
+        # chunked or distributed: same numbers, bounded memory (auditor/engine)
+        from auditor.engine import run_engine
+
+        with stage("load model"):
+            model = load_model(spec)
+        batch, decisions_from, metrics, summary = run_engine(spec, model, groups, warnings, stage)
+    else:
+        batch, decisions_from, metrics, summary = _measure_in_memory(spec, groups, warnings, stage)
     dataset = _dataset_summary(spec, batch, decisions_from)
     audit_date = spec.audit_date or started.date()
     with stage("check policies"):
@@ -155,14 +130,57 @@ def run_audit(
     )
 
 
+Stage = Callable[[str], AbstractContextManager[None]]
+
+
+def _measure_in_memory(
+    spec: AuditSpec, groups: list[Any], warnings: list[str], stage: Stage
+) -> tuple[DecisionBatch, str, list[MetricRecord], AttributionSummary]:
+    """Today's path: every row in memory at once."""
+    with stage("load data"):
+        batch = load_decisions(spec)
+        _check_control_groups(spec, batch)
+    with stage("load model"):
+        model = load_model(spec)
+    x = None
+    decisions_from = "data"
+    if model is not None:
+        with stage("score"):
+            x = model.encode(batch.features)
+            batch, decisions_from = _apply_model(spec, batch, model.score(x), warnings)
+    with stage("explain"):
+        attributions, reason = _explain(spec, model, x)
+    with stage("measure"):
+        control = _control_map(spec)
+        metrics, references = compute_group_metrics(
+            batch,
+            groups,
+            min_group_size=spec.min_group_size,
+            control=control,
+            bootstrap=BOOTSTRAP_REPLICATES,
+            seed=spec.seed,
+        )
+        if spec.columns.features and batch.decisions is not None:
+            # worst-off (attribute x feature bin) slices, BH-controlled: usually none
+            metrics += slice_search(
+                batch.features, batch.protected, batch.decisions, min_size=spec.min_group_size
+            )
+        proxies = proxy_scores(batch.features, batch.protected) if spec.columns.features else []
+        outputs = None
+        if attributions is not None and model is not None and x is not None:
+            outputs = model.output(x[attributions.row_index])
+        summary = _attribution_summary(
+            spec, batch, attributions, reason, groups, references, proxies, warnings, outputs
+        )
+    return batch, decisions_from, metrics, summary
+
+
 def _apply_model(
     spec: AuditSpec,
     batch: DecisionBatch,
-    model: ModelAdapter,
-    x: np.ndarray,
+    scores: np.ndarray,
     warnings: list[str],
 ) -> tuple[DecisionBatch, str]:
-    scores = model.score(x)
     model_decisions = (scores >= spec.threshold).astype(np.int8)
     if batch.decisions is None:
         return batch.with_outcomes(model_decisions, scores), "model"
