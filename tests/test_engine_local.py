@@ -102,3 +102,31 @@ def test_cli_chunk_rows_flag(
     bad = CliRunner().invoke(app, [*args, "--engine", "dask"])
     assert bad.exit_code == 2
     assert "--engine must be local or spark" in bad.output
+
+
+@pytest.mark.parametrize("kind", ["numeric", "numeric_nan", "text", "few_ints"])
+def test_group_aucs_match_feature_auc(kind: str) -> None:
+    from auditor.metrics.gap import feature_auc, group_aucs
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    labels = rng.choice(np.array(["a", "b", "c"], dtype=object), n)
+    values = {
+        "numeric": rng.normal(size=n) + (labels == "a"),
+        "numeric_nan": np.where(rng.uniform(size=n) < 0.1, np.nan, rng.normal(size=n)),
+        "text": rng.choice(["x", "y", "z", "w"], n),
+        "few_ints": rng.integers(0, 3, n) + (labels == "b"),
+    }[kind]
+    column = pd.Series(values)
+    codes, uniques = pd.factorize(labels)
+    got = group_aucs(column, codes.astype(np.int64), [list(uniques).index(g) for g in "abc"])
+    expected = [feature_auc(column, labels == g) for g in "abc"]
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_slice_test_with_everyone_selected_is_uninformative() -> None:
+    from auditor.metrics.slices import beyond_group_p
+
+    # all selected in the slice and in the rest of its bin: zero Katz variance, no evidence
+    assert beyond_group_p(40, 40, 90, 90, 1.25) == 1.0
+    assert 0.0 < beyond_group_p(10, 40, 60, 90, 1.0) < 0.5

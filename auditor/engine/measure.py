@@ -8,8 +8,9 @@ Memory plan (what makes an audit of 10M decisions × 30 features fit in a few GB
 - the *wide* work (encode the features, score, attribute) runs chunk by chunk through
   :func:`auditor.engine.kernel.run_chunk`; only per-group attribution sums are kept;
 - slice search and proxy statistics need each feature's full-sample quantiles and ranks,
-  so they read **one feature column at a time** (every candidate slice is kept, and
-  Benjamini–Hochberg runs over all of them at the end, as in memory).
+  so they read **a few feature columns at a time** (``COLUMN_BUDGET`` bytes; one column
+  at 10M rows) — every candidate slice is kept and Benjamini–Hochberg runs over all of
+  them at the end, as in memory.
 
 Peak memory is therefore O(rows × narrow columns + rows of one feature + chunk × features),
 never O(rows × features).
@@ -46,6 +47,7 @@ from auditor.result import (
 )
 from auditor.spec import AuditSpec
 
+COLUMN_BUDGET = 256 * 2**20  # bytes of feature columns read at once for slices and proxies
 Stage = Callable[[str], AbstractContextManager[None]]
 
 
@@ -120,20 +122,21 @@ def measure(
         ranking: list[ProxyRank] = []
         explained = plan.explain_rows if sums is not None and plan is not None else None
         ranked_with = [d for d in decompositions if d.attribute in batch.protected.columns]
-        for feat in features:  # one feature column in memory at a time
-            col = source.read([feat])[[feat]]
-            if len(col) != len(batch):
-                raise DataValidationError(f"{source.label}: column '{feat}' changed length")
+        prot = (
+            batch.protected
+            if explained is None
+            else batch.protected.iloc[explained].reset_index(drop=True)
+        )
+        for cols in column_groups(features, len(batch)):
+            block = source.read(cols)  # a few feature columns in memory at a time
+            if len(block) != len(batch):
+                raise DataValidationError(f"{source.label}: columns {cols} changed length")
+            # features are independent in all three: per block, then merged and sorted
             candidates += slice_candidates(
-                col, batch.protected, batch.decisions, min_size=spec.min_group_size
+                block, batch.protected, batch.decisions, min_size=spec.min_group_size
             )
-            proxies += proxy_scores(col, batch.protected)
-            sub = col if explained is None else col.iloc[explained].reset_index(drop=True)
-            prot = (
-                batch.protected
-                if explained is None
-                else batch.protected.iloc[explained].reset_index(drop=True)
-            )
+            proxies += proxy_scores(block, batch.protected)
+            sub = block if explained is None else block.iloc[explained].reset_index(drop=True)
             ranking += proxy_ranking(sub, prot, ranked_with if sums else [])
         metrics += select_slices(candidates)
         proxies.sort(key=lambda p: (-p.value, p.attribute, p.feature))
@@ -143,6 +146,12 @@ def measure(
         summary = _summary(spec, sums, method, space, reason, names, groups, references, warnings)
         summary = _with(summary, proxies, ranking, decompositions)
     return batch, decisions_from, metrics, summary
+
+
+def column_groups(features: list[str], rows: int) -> list[list[str]]:
+    """Feature columns in groups of at most ``COLUMN_BUDGET`` bytes (as float64)."""
+    size = max(1, COLUMN_BUDGET // max(1, 8 * rows))
+    return [features[i : i + size] for i in range(0, len(features), size)]
 
 
 def _narrow_batch(spec: AuditSpec, source: Source) -> DecisionBatch:

@@ -37,7 +37,9 @@ def beyond_group_p(xs: float, ns: int, xr: int, nr: int, group_ratio: float) -> 
     gets the usual 0.5 continuity correction.
     """
     xs = max(xs, 0.5)
-    se = math.sqrt(1 / xs - 1 / ns + 1 / xr - 1 / nr)
+    se = math.sqrt(max(1 / xs - 1 / ns + 1 / xr - 1 / nr, 0.0))
+    if se == 0.0:
+        return 1.0  # everyone selected on both sides: the Katz test has no information
     z = (math.log((xs / ns) / (xr / nr)) - math.log(group_ratio)) / se
     return 0.5 * math.erfc(-z / math.sqrt(2))
 
