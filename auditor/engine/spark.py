@@ -119,6 +119,7 @@ class SparkSource:
             model_bytes=model_path.read_bytes(),
             model_name=model_path.name,
             plan=_plan_by_id(plan, self.positions),
+            task_cpus=int(self.spark.conf.get("spark.task.cpus", "1") or 1),
         )
         features = list(spec.columns.features)
         protected = [a for a in spec.protected if a in self.names]
@@ -150,7 +151,15 @@ class SparkSource:
 class _Payload:
     """What each task receives: the spec, the model's file bytes, the plan."""
 
-    def __init__(self, spec: AuditSpec, model_bytes: bytes, model_name: str, plan: ChunkPlan):
+    def __init__(
+        self,
+        spec: AuditSpec,
+        model_bytes: bytes,
+        model_name: str,
+        plan: ChunkPlan,
+        task_cpus: int = 1,
+    ) -> None:
+        self.task_cpus = task_cpus
         self.spec = spec
         self.model_bytes = model_bytes
         self.model_name = model_name
@@ -185,6 +194,9 @@ def _worker_model(payload: _Payload) -> ModelAdapter:
 
 def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any]:
     """mapInArrow function: one output row per input Arrow batch."""
+    # Spark runs one task per core: one OpenMP thread per task (set before LightGBM or
+    # torch start their thread pools in this worker), unless the cluster says otherwise
+    os.environ.setdefault("OMP_NUM_THREADS", str(payload.task_cpus))
     import pyarrow as pa
 
     from auditor.data import _protected_frame
