@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU build; an unpinned torch would pull GBs of CUDA packages
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[torch,postgres,dev,web]'
+	$(BIN)/pip install --quiet -e '.[torch,postgres,dev,web,spark]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -61,6 +61,19 @@ def audit(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="Where the work runs: local or spark (default: the spec's)."),
+    ] = None,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-rows", min=1, help="Stream the decisions in chunks of this many rows."
+        ),
+    ] = None,
+    master: Annotated[
+        str | None, typer.Option("--master", help="Spark master URL (with --engine spark).")
+    ] = None,
 ) -> None:
     """Run an audit: decisions, attributions, group metrics and policy findings.
 
@@ -73,12 +86,18 @@ def audit(
             f"got '{fail_on}'."
         )
         raise typer.Exit(2)
+    if engine is not None and engine not in ("local", "spark"):
+        err.print(f"[bold red]error:[/] --engine must be local or spark; got '{engine}'.")
+        raise typer.Exit(2)
     from auditor.service import perform_audit
 
     def run() -> Any:
+        from auditor.engine import with_engine
+
+        source = with_engine(spec, engine, chunk_rows, master)
         with _stages(not quiet and err.is_terminal) as progress:
             return perform_audit(
-                spec,
+                source,
                 json_path=json_path,
                 pdf_path=pdf_path,
                 database_url=db,

@@ -40,7 +40,15 @@ def load_decisions(spec: AuditSpec) -> DecisionBatch:
         Listing every missing column, bad type, NaN and duplicate found.
     """
     path = spec.resolve(spec.data.path)
-    frame = read_table(path, spec.data.format)
+    return decisions_from_frame(spec, read_table(path, spec.data.format), path)
+
+
+def decisions_from_frame(spec: AuditSpec, frame: pd.DataFrame, path: Path) -> DecisionBatch:
+    """Validate an already-read frame (``path`` names it in errors) into a batch.
+
+    The streaming engine passes the frame of the narrow columns only, with a spec whose
+    ``columns.features`` is empty, and checks the feature columns chunk by chunk.
+    """
     if spec.data.protected_path:
         frame = _join_protected(frame, spec, spec.resolve(spec.data.protected_path))
     problems = _check_columns(frame, spec)

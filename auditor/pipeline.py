@@ -6,7 +6,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from auditor.result import (
     AuditResult,
     DatasetSummary,
     GroupCount,
+    MetricRecord,
     Provenance,
     RunInfo,
 )
@@ -47,6 +48,7 @@ from auditor.spec import AuditSpec, load_spec
 
 Progress = Callable[[str], None]
 _DISAGREEMENT_WARN = 0.01
+_QUALITY_OFF = "the spec turned it off (explain.quality.enabled: false)"
 BOOTSTRAP_REPLICATES = 1000  # seeded count bootstrap for every ratio (cheap: O(groups))
 
 
@@ -83,60 +85,27 @@ def run_audit(
 
     with stage("load policies"):
         packs = load_packs(spec.policies, extra=spec.policy_folders())
-    with stage("load data"):
-        batch = load_decisions(spec)
-        _check_control_groups(spec, batch)
     warnings: list[str] = []
-    with stage("load model"):
-        model = load_model(spec)
-    x = None
-    decisions_from = "data"
-    if model is not None:
-        with stage("score"):
-            x = model.encode(batch.features)
-            batch, decisions_from = _apply_model(spec, batch, model, x, warnings)
-    with stage("explain"):
-        attributions, reason = _explain(spec, model, x)
-    with stage("explanation quality"):
-        quality = _explanation_quality(spec, model, x, attributions, timings)
     hard, weighted = _split_groupings(spec)
     groups = groupings(spec.protected, hard)
-    with stage("measure"):
-        control = _control_map(spec)
-        exclusion = spec.small_category_exclusion
-        metrics, references = compute_group_metrics(
-            batch,
-            groups,
-            min_group_size=spec.min_group_size,
-            control=control,
-            bootstrap=BOOTSTRAP_REPLICATES,
-            seed=spec.seed,
-            exclude_below=exclusion.below_share if exclusion else None,
-        )
-        for g in weighted:
-            recs, references[g.name] = weighted_grouping_records(
-                batch,
-                g.name,
-                g.attributes,
-                min_group_size=spec.min_group_size,
-                control=control.get(g.name),
+    if spec.engine.kind == "spark" or spec.engine.chunk_rows is not None:
+        # chunked or distributed: same numbers, bounded memory (auditor/engine)
+        from auditor.engine import run_engine
+
+        with stage("load model"):
+            model = load_model(spec)
+        batch, decisions_from, metrics, summary = run_engine(spec, model, groups, warnings, stage)
+        quality = (
+            not_computed(
+                f"the {spec.engine.kind} engine does not measure it yet; run the audit in "
+                "memory (without engine.chunk_rows or the Spark engine) to measure it"
             )
-            metrics += recs
-        metrics += stratified_metrics(
-            batch, groups, references, control, min_group_size=spec.min_group_size
+            if spec.explain.quality.enabled
+            else not_computed(_QUALITY_OFF)
         )
-        metrics = adjust_holm(metrics)  # one family per metric across all kinds
-        if spec.columns.features and batch.decisions is not None:
-            # worst-off (attribute x feature bin) slices, BH-controlled: usually none
-            metrics += slice_search(
-                batch.features, batch.protected, batch.decisions, min_size=spec.min_group_size
-            )
-        proxies = proxy_scores(batch.features, batch.protected) if spec.columns.features else []
-        outputs = None
-        if attributions is not None and model is not None and x is not None:
-            outputs = model.output(x[attributions.row_index])
-        summary = _attribution_summary(
-            spec, batch, attributions, reason, groups, references, proxies, warnings, outputs
+    else:
+        batch, decisions_from, metrics, summary, quality = _measure_in_memory(
+            spec, groups, warnings, stage, timings
         )
     dataset = _dataset_summary(spec, batch, decisions_from)
     audit_date = spec.audit_date or started.date()
@@ -180,14 +149,90 @@ def run_audit(
     )
 
 
+Stage = Callable[[str], AbstractContextManager[None]]
+
+
+def _measure_in_memory(
+    spec: AuditSpec,
+    groups: list[Grouping],
+    warnings: list[str],
+    stage: Stage,
+    timings: dict[str, float],
+) -> tuple[DecisionBatch, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
+    """Every row in memory at once: decisions, metrics, attributions and their quality."""
+    with stage("load data"):
+        batch = load_decisions(spec)
+        _check_control_groups(spec, batch)
+    with stage("load model"):
+        model = load_model(spec)
+    x = None
+    decisions_from = "data"
+    if model is not None:
+        with stage("score"):
+            x = model.encode(batch.features)
+            batch, decisions_from = _apply_model(spec, batch, model.score(x), warnings)
+    with stage("explain"):
+        attributions, reason = _explain(spec, model, x)
+    with stage("explanation quality"):
+        quality = _explanation_quality(spec, model, x, attributions, timings)
+    with stage("measure"):
+        metrics, references = group_statistics(spec, batch, groups)
+        if spec.columns.features and batch.decisions is not None:
+            # worst-off (attribute x feature bin) slices, BH-controlled: usually none
+            metrics += slice_search(
+                batch.features, batch.protected, batch.decisions, min_size=spec.min_group_size
+            )
+        proxies = proxy_scores(batch.features, batch.protected) if spec.columns.features else []
+        outputs = None
+        if attributions is not None and model is not None and x is not None:
+            outputs = model.output(x[attributions.row_index])
+        summary = _attribution_summary(
+            spec, batch, attributions, reason, groups, references, proxies, warnings, outputs
+        )
+    return batch, decisions_from, metrics, summary, quality
+
+
+def group_statistics(
+    spec: AuditSpec, batch: DecisionBatch, groups: list[Grouping]
+) -> tuple[list[MetricRecord], dict[str, str | None]]:
+    """Every group metric of the audit, and the reference group per grouping.
+
+    Counts-based metrics of the hard groupings (with LL144's optional exclusion), weighted
+    metrics of groupings with a probabilistic part, within-segment ratios, and one Holm
+    family per metric across all of them. Shared by every engine.
+    """
+    control = _control_map(spec)
+    exclusion = spec.small_category_exclusion
+    metrics, references = compute_group_metrics(
+        batch,
+        groups,
+        min_group_size=spec.min_group_size,
+        control=control,
+        bootstrap=BOOTSTRAP_REPLICATES,
+        seed=spec.seed,
+        exclude_below=exclusion.below_share if exclusion else None,
+    )
+    for g in _split_groupings(spec)[1]:
+        recs, references[g.name] = weighted_grouping_records(
+            batch,
+            g.name,
+            g.attributes,
+            min_group_size=spec.min_group_size,
+            control=control.get(g.name),
+        )
+        metrics += recs
+    metrics += stratified_metrics(
+        batch, groups, references, control, min_group_size=spec.min_group_size
+    )
+    return adjust_holm(metrics), references
+
+
 def _apply_model(
     spec: AuditSpec,
     batch: DecisionBatch,
-    model: ModelAdapter,
-    x: np.ndarray,
+    scores: np.ndarray,
     warnings: list[str],
 ) -> tuple[DecisionBatch, str]:
-    scores = model.score(x)
     model_decisions = (scores >= spec.threshold).astype(np.int8)
     if batch.decisions is None:
         return batch.with_outcomes(model_decisions, scores), "model"
@@ -239,7 +284,7 @@ def _explanation_quality(
     if attributions is None or model is None or x is None:
         return not_computed("no attributions were computed, so there was nothing to measure")
     if not q.enabled:
-        return not_computed("the spec turned it off (explain.quality.enabled: false)")
+        return not_computed(_QUALITY_OFF)
     settings = QualitySettings(
         rows=q.rows,
         methods=tuple(q.methods),

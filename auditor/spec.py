@@ -134,6 +134,19 @@ class SmallCategoryExclusion(_Strict):
     )
 
 
+class EngineSpec(_Strict):
+    """Where the work runs; every engine gives the same result (see ``auditor/engine``)."""
+
+    kind: Literal["local", "spark"] = "local"
+    chunk_rows: int | None = Field(
+        None,
+        ge=1,
+        description="Stream the decisions in chunks of this many rows (bounded memory); "
+        "default: load them at once (local) or per Arrow batch (spark).",
+    )
+    master: str | None = Field(None, description="Spark master URL, e.g. local[2], yarn.")
+
+
 class AuditSpec(_Strict):
     """A validated audit spec. Build it with :func:`load_spec`."""
 
@@ -169,6 +182,7 @@ class AuditSpec(_Strict):
     seed: int = 0
     audit_date: date | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
+    engine: EngineSpec = Field(default_factory=EngineSpec)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="<dict>")
@@ -195,7 +209,10 @@ class AuditSpec(_Strict):
 
     def as_dict(self) -> dict[str, Any]:
         """The spec as plain JSON data, paths as written."""
-        return self.model_dump(mode="json")
+        # the engine cannot change results: left out unless set, so digests stay stable
+        return self.model_dump(
+            mode="json", exclude={"engine"} if self.engine == EngineSpec() else None
+        )
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form of the spec."""

@@ -60,7 +60,8 @@ def correlation_ratio(values: np.ndarray, groups: np.ndarray) -> float:
     total = float(((values - values.mean()) ** 2).sum())
     if total == 0:
         return 0.0
-    frame = pd.DataFrame({"v": values, "g": groups})
-    stats = frame.groupby("g")["v"].agg(["mean", "count"])
-    between = float((stats["count"] * (stats["mean"] - values.mean()) ** 2).sum())
+    codes, _ = pd.factorize(groups)
+    count = np.bincount(codes)
+    means = np.bincount(codes, weights=values) / count
+    between = float((count * (means - values.mean()) ** 2).sum())
     return float(np.sqrt(between / total))

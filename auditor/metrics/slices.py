@@ -37,7 +37,9 @@ def beyond_group_p(xs: float, ns: int, xr: int, nr: int, group_ratio: float) -> 
     gets the usual 0.5 continuity correction.
     """
     xs = max(xs, 0.5)
-    se = math.sqrt(1 / xs - 1 / ns + 1 / xr - 1 / nr)
+    se = math.sqrt(max(1 / xs - 1 / ns + 1 / xr - 1 / nr, 0.0))
+    if se == 0.0:
+        return 1.0  # everyone selected on both sides: the Katz test has no information
     z = (math.log((xs / ns) / (xr / nr)) - math.log(group_ratio)) / se
     return 0.5 * math.erfc(-z / math.sqrt(2))
 
@@ -70,6 +72,26 @@ def slice_search(
     max_reported: int = 10,
 ) -> list[MetricRecord]:
     """Slices that are significantly worse off than their bin's other groups, worst first."""
+    candidates = slice_candidates(
+        features, protected, decisions, min_size=min_size, bins=bins, max_categories=max_categories
+    )
+    return select_slices(candidates, fdr=fdr, max_ratio=max_ratio, max_reported=max_reported)
+
+
+def slice_candidates(
+    features: pd.DataFrame,
+    protected: pd.DataFrame,
+    decisions: np.ndarray,
+    *,
+    min_size: int = 30,
+    bins: int = 4,
+    max_categories: int = 8,
+) -> list[MetricRecord]:
+    """Every slice worse off than its group, with its raw p-value (before BH).
+
+    Features are independent here, so the candidates of a frame are those of its columns
+    taken one at a time (the streaming engine reads one column at a time).
+    """
     d = np.asarray(decisions).astype(np.int64)
     candidates: list[MetricRecord] = []
     for attr in protected.columns:
@@ -119,6 +141,17 @@ def slice_search(
                             detail={"group_ratio": overall},
                         )
                     )
+    return candidates
+
+
+def select_slices(
+    candidates: list[MetricRecord],
+    *,
+    fdr: float = 0.05,
+    max_ratio: float = 0.8,
+    max_reported: int = 10,
+) -> list[MetricRecord]:
+    """Benjamini–Hochberg over all candidates; the significant ones below ``max_ratio``."""
     if not candidates:
         return []
     adjusted = benjamini_hochberg([c.p_value or 1.0 for c in candidates])
