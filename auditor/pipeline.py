@@ -46,7 +46,10 @@ BOOTSTRAP_REPLICATES = 1000  # seeded count bootstrap for every ratio (cheap: O(
 
 
 def run_audit(
-    spec: AuditSpec | str | Path | Mapping[str, Any], *, progress: Progress | None = None
+    spec: AuditSpec | str | Path | Mapping[str, Any],
+    *,
+    progress: Progress | None = None,
+    capture: Callable[[DecisionBatch], None] | None = None,
 ) -> AuditResult:
     """Run a complete audit and return its result.
 
@@ -56,6 +59,8 @@ def run_audit(
         An :class:`~auditor.spec.AuditSpec`, a path to a YAML spec, or the spec as a dict.
     progress
         Called with the name of each stage as it starts.
+    capture
+        Called once with the scored decisions (e.g. to store them for letters).
 
     Raises
     ------
@@ -90,6 +95,8 @@ def run_audit(
         with stage("score"):
             x = model.encode(batch.features)
             batch, decisions_from = _apply_model(spec, batch, model, x, warnings)
+    if capture is not None:
+        capture(batch)
     with stage("explain"):
         attributions, reason = _explain(spec, model, x)
     groups = groupings(spec.protected, spec.intersections)

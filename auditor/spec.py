@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from auditor.errors import SpecError
+from auditor.letters.settings import LettersSpec, letters_problems
 
 ExplainMethod = Literal["auto", "tree_shap", "integrated_gradients", "permutation_shap", "none"]
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}$")
@@ -104,6 +105,7 @@ class AuditSpec(_Strict):
     seed: int = 0
     audit_date: date | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
+    letters: LettersSpec | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="<dict>")
@@ -130,7 +132,10 @@ class AuditSpec(_Strict):
 
     def as_dict(self) -> dict[str, Any]:
         """The spec as plain JSON data, paths as written."""
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        if data.get("letters") is None:  # optional section: absent keeps older digests
+            data.pop("letters", None)
+        return data
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form of the spec."""
@@ -320,4 +325,7 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
             )
     if ok("threshold") and not 0.0 <= spec.threshold <= 1.0 and spec.model is not None:
         problems.append("threshold: must be between 0 and 1 for a model's probability score")
+    if spec.letters is not None and ok("letters", "columns", "protected"):
+        features, protected_list = list(cols.features), list(spec.protected)
+        problems += letters_problems(spec.letters, features, protected_list, spec.domain)
     return problems

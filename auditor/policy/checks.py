@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from auditor.policy.facts import Facts
+from auditor.policy.letter_content import letter_content
 from auditor.policy.schema import (
     Attestation,
     DisclosureTable,
@@ -278,4 +279,5 @@ EVALUATORS: dict[str, Callable[..., list[Outcome]]] = {
     "proxy_scan": proxy_scan,
     "attestation": attestation,
     "explanation_quality": explanation_quality,
+    "letter_content": letter_content,
 }

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from auditor.policy.letter_content import LetterContent
+
 RuleStatus = Literal["binding", "guidance", "proposed", "withdrawn", "repealed"]
 MESSAGE_FIELDS = frozenset(
     {"scope", "attribute", "group", "reference", "observed", "threshold", "p", "n", "detail"}
@@ -62,7 +64,7 @@ class ExplanationQuality(_Strict):
 
 
 Check = Annotated[
-    RatioThreshold | DisclosureTable | ProxyScan | Attestation | ExplanationQuality,
+    RatioThreshold | DisclosureTable | ProxyScan | Attestation | ExplanationQuality | LetterContent,
     Field(discriminator="type"),
 ]
 
