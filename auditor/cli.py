@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditor._cli_common import DbOption, err, guard, out
+from auditor.cli_letters import letters
 from auditor.cli_ops import db_prune, history, schedule_app, scheduler
 from auditor.cli_policies import policy_app
 from auditor.cli_report import report
@@ -189,6 +190,7 @@ app.command("scheduler")(scheduler)
 app.command("history")(history)
 db_app.command("prune")(db_prune)
 app.command("report")(report)
+app.command("letters")(letters)
 
 
 def main() -> None:

@@ -84,9 +84,9 @@ class CounterfactualSearch:
         vals = vals[(vals >= axis.low) & (vals <= axis.high)]
         return vals[np.argsort(np.abs(vals - current), kind="stable")]
 
-    def _cost(self, axis: _Axis, delta: np.ndarray) -> np.ndarray:
+    def _cost(self, axis: _Axis, delta: float) -> float:
         span = axis.high - axis.low
-        return np.abs(delta) / (span if span > 0 else 1.0)
+        return abs(float(delta)) / (span if span > 0 else 1.0)
 
     def search(self, x: np.ndarray) -> Counterfactual:
         """The cheapest verified flip for one encoded row ``x`` (1-D)."""
@@ -103,9 +103,7 @@ class CounterfactualSearch:
             if np.isnan(cur):
                 continue
             for v in self._values(axis, cur, _MAX_VALUES):
-                cands.append(
-                    ({axis.column: float(v)}, float(self._cost(axis, np.array(v - cur))[0]))
-                )
+                cands.append(({axis.column: float(v)}, self._cost(axis, v - cur)))
         found = self._best(x, cands)
         if found is None and self.max_features >= 2 and len(self.axes) >= 2:
             pairs: list[tuple[dict[int, float], float]] = []
@@ -115,9 +113,7 @@ class CounterfactualSearch:
                     continue
                 for va in self._values(a, ca, _PAIR_VALUES):
                     for vb in self._values(b, cb, _PAIR_VALUES):
-                        cost = float(self._cost(a, np.array(va - ca))[0]) + float(
-                            self._cost(b, np.array(vb - cb))[0]
-                        )
+                        cost = self._cost(a, va - ca) + self._cost(b, vb - cb)
                         pairs.append(({a.column: float(va), b.column: float(vb)}, cost))
             found = self._best(x, pairs)
         if found is None:

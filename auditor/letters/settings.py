@@ -39,6 +39,7 @@ class ReasonCode(_Strict):
         None, description="Features this reason covers (default: the entry's own key)."
     )
     code: str | None = Field(None, description="The organisation's reason code, e.g. 'R07'.")
+    label: str | None = Field(None, description="Plain name of the item, e.g. 'Loan term'.")
     adverse: str = Field(
         min_length=3, description="Text when it pushed toward the adverse outcome."
     )
