@@ -115,7 +115,7 @@ def issue_letters(
     method_text = _method_text(attr.method)
     built: list[tuple[dict[str, Any], Any, str]] = []
     for i, r in enumerate(rows):
-        raw = stored.features.iloc[r].to_dict()
+        raw = {str(k): v for k, v in stored.features.iloc[r].items()}
         adverse_decision = not stored.favorable[r]
         reasons = mapper.reasons(grouped[i], raw) if adverse_decision else []
         everything = mapper.principal_keys(grouped[i], limit=len(mapper.keys))
