@@ -269,7 +269,7 @@ def test_cli_end_to_end_and_errors(audited: dict[str, Any], tmp_path: Path) -> N
 
 HOSTILE = {
     "name": '<img src="http://evil.invalid/x.png">Bank</style><script>alert(1)</script>',
-    "address": "url(file:///etc/passwd)\n" + "\u202eknaB lilE\u202c " + "W" * 3000,
+    "address": "url(file:///etc/passwd)\n" + "\u202eknaB lilE\u202c " + "W" * 600,
     "email": "x@y.invalid<link rel=stylesheet href=http://evil.invalid/s.css>",
 }
 
@@ -279,7 +279,7 @@ def test_hostile_organisation_text_renders_as_text(credit_case: DemoCase, tmp_pa
         credit_case,
         tmp_path,
         organisation=HOSTILE,
-        contact="<a href='https://evil.invalid'>click</a> " + "مرحبا " * 200,
+        contact="<a href='https://evil.invalid'>click</a> " + "مرحبا " * 60,
     )
     url = f"sqlite:///{tmp_path / 'h.db'}"
     audit_id = perform_audit(spec, database_url=url).result.audit_id
