@@ -35,6 +35,9 @@ def letters(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write one JSON record per letter to this file.")
     ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Render on this many processes.")
+    ] = 1,
     db: DbOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
 ) -> None:
@@ -66,6 +69,7 @@ def letters(
                     out_dir=out_dir,
                     json_path=json_path,
                     progress=step,
+                    workers=workers,
                 )
             finally:
                 store.dispose()

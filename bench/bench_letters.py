@@ -22,7 +22,7 @@ import yaml
 
 from auditor.demo import prepare_credit
 from auditor.letters import render
-from auditor.letters.service import issue_letters
+from auditor.letters.service import BATCH, issue_letters
 from auditor.service import perform_audit
 from auditor.store import open_store
 
@@ -32,6 +32,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--copies", type=int, default=3, help="stack the data this many times")
     ap.add_argument("--naive", type=int, default=60, help="letters for the naive baseline")
+    ap.add_argument("--workers", type=int, default=2, help="render processes (second run)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -55,15 +56,20 @@ def main() -> None:
             return original(b, a, t, author)
 
         render.render_pdfs = spy  # type: ignore[assignment]
-        import auditor.letters.service as service
-
-        service.render_pdfs = spy  # type: ignore[assignment]
         with open_store(url) as store:
             t0 = time.perf_counter()
             letters = issue_letters(store, audit_id, decisions="adverse")
             total = time.perf_counter() - t0
-        n = len(letters)
-        print(f"end to end: {n} letters in {total:.1f} s = {n / total:.1f} letters/s")
+            n = len(letters)
+            print(f"end to end, 1 process: {n} letters in {total:.1f} s = {n / total:.1f}/s")
+            render.render_pdfs = original  # type: ignore[assignment]
+            t0 = time.perf_counter()
+            issue_letters(store, audit_id, decisions="adverse", workers=args.workers)
+            pooled = time.perf_counter() - t0
+            print(
+                f"end to end, {args.workers} render processes: {n / pooled:.1f}/s "
+                f"(ratio {total / pooled:.2f}x)"
+            )
 
         sample = bodies[: args.naive]
         t0 = time.perf_counter()
@@ -71,8 +77,8 @@ def main() -> None:
             original([body], [anchor], [title], "bench")
         naive = time.perf_counter() - t0
         t0 = time.perf_counter()
-        for start in range(0, len(sample), service.BATCH):
-            chunk = sample[start : start + service.BATCH]
+        for start in range(0, len(sample), BATCH):
+            chunk = sample[start : start + BATCH]
             original([c[0] for c in chunk], [c[1] for c in chunk], [c[2] for c in chunk], "b")
         batched = time.perf_counter() - t0
         k = len(sample)

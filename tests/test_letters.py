@@ -336,3 +336,60 @@ def test_no_letters_without_a_letters_section(tmp_path: Path, credit_case: DemoC
     audit_id = perform_audit(spec, database_url=url).result.audit_id
     with open_store(url) as s, pytest.raises(AuditorError, match="no stored decisions"):
         issue_letters(s, audit_id)
+
+
+def test_hiring_notices_from_a_torch_model(hiring_case: DemoCase, tmp_path: Path) -> None:
+    """PyTorch path: integrated gradients from the baseline mean; counterfactuals verified."""
+    data = yaml.safe_load(hiring_case.spec_path.read_text())
+    folder = hiring_case.spec_path.parent
+    rows = (folder / data["data"]["path"]).read_text().splitlines()[:601]
+    (tmp_path / "hiring.csv").write_text("\n".join(rows) + "\n")
+    data["data"]["path"] = str(tmp_path / "hiring.csv")
+    data["model"]["path"] = str(folder / data["model"]["path"])
+    text = {
+        "years_experience": "Years of relevant experience",
+        "education_level": "Level of education completed",
+        "skills_test": "Result of the skills test",
+        "interview_score": "Interview assessment score",
+        "certifications": "Number of professional certifications",
+    }
+    data["letters"] = {
+        "kinds": ["hiring"],
+        "organisation": {"name": "Example Corp", "address": "1 Plaza\nNew York, NY"},
+        "contact": "Write to careers@example.com to ask for a review.",
+        "reason_codes": {k: {"adverse": v} for k, v in text.items()},
+        "counterfactual": {
+            "actionable": {"skills_test": {"direction": "increase", "max": 100, "step": 1}}
+        },
+    }
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    # the injected disparity runs through area_code: forbidden, it cannot be left out
+    data["letters"]["forbidden_reasons"] = ["area_code"]
+    spec = tmp_path / "hiring.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    ids = _first_adverse(url, audit_id, 40)
+    with open_store(url) as s, pytest.raises(ReasonError, match="'area_code' is forbidden"):
+        issue_letters(s, audit_id, decisions=",".join(ids))
+    # disclosed instead: the letters state it when it is a principal reason
+    data["letters"]["forbidden_reasons"] = []
+    data["letters"]["reason_codes"]["area_code"] = {"adverse": "The area code of your address"}
+    spec.write_text(yaml.safe_dump(data))
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    with open_store(url) as s:
+        letters = issue_letters(s, audit_id, decisions=",".join(ids))
+    model = load_model(load_spec(spec))
+    assert model is not None
+    for letter in letters:
+        assert letter.record["baseline"]["method"] == "integrated_gradients"
+        assert letter.record["baseline"]["additivity_error"] < 1e-2
+        contributions = [r["contribution"] for r in letter.record["reasons"]]
+        assert contributions == sorted(contributions)
+        assert all(c < 0 for c in contributions)
+        cf = letter.record["counterfactual"]
+        if cf is not None:
+            with open_store(url) as s, s.session() as session:
+                stored = load_decisions(session, audit_id)
+            row = stored.features.iloc[[stored.ids.index(letter.record["decision_id"])]].copy()
+            row["skills_test"] = cf["skills_test"]
+            assert model.score(model.encode(row))[0] >= 0.4

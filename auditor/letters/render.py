@@ -9,7 +9,7 @@ once per batch instead of once per letter (``bench/bench_letters.py`` measures b
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -100,6 +100,55 @@ def render_pdfs(
         if not isinstance(pdf, bytes) or not pdf.startswith(b"%PDF"):
             raise RenderError(f"Letter '{title}' produced no PDF document.")
         out.append(RenderedLetter(standalone, pdf, hashlib.sha256(pdf).hexdigest()))
+    return out
+
+
+def _render_chunk(args: tuple[list[str], list[str], list[str], str]) -> list[RenderedLetter]:
+    bodies, anchors, titles, author = args
+    return render_pdfs([Markup(b) for b in bodies], anchors, titles, author)
+
+
+def render_many(
+    bodies: Sequence[Markup],
+    anchors: Sequence[str],
+    titles: Sequence[str],
+    author: str,
+    *,
+    batch: int = 40,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[RenderedLetter]:
+    """Render in batches of ``batch`` letters, on ``workers`` processes when above 1.
+
+    Each worker is a fresh (spawned) process: WeasyPrint's layout is single-threaded
+    Python, so processes are the way to use more than one core.
+    """
+    chunks = [
+        (
+            [str(b) for b in bodies[i : i + batch]],
+            list(anchors[i : i + batch]),
+            list(titles[i : i + batch]),
+            author,
+        )
+        for i in range(0, len(bodies), batch)
+    ]
+    out: list[RenderedLetter] = []
+    if workers <= 1 or len(chunks) <= 1:
+        results: Iterator[list[RenderedLetter]] = map(_render_chunk, chunks)
+        for part in results:
+            out += part
+            if progress:
+                progress(len(out), len(bodies))
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for part in pool.map(_render_chunk, chunks):
+            out += part
+            if progress:
+                progress(len(out), len(bodies))
     return out
 
 

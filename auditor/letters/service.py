@@ -33,7 +33,7 @@ from auditor.letters.content import (
 )
 from auditor.letters.counterfactuals import CounterfactualSearch
 from auditor.letters.reasons import ReasonMapper
-from auditor.letters.render import render_body, render_pdfs, wrap
+from auditor.letters.render import render_body, render_many, wrap
 from auditor.letters.settings import LETTER_KINDS, LettersSpec
 from auditor.provenance import current_user, file_sha256
 from auditor.spec import AuditSpec, load_spec
@@ -72,8 +72,12 @@ def issue_letters(
     out_dir: Path | None = None,
     json_path: Path | None = None,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> list[IssuedLetter]:
-    """Build, check, render and store the letters; write PDFs/JSON when asked."""
+    """Build, check, render and store the letters; write PDFs/JSON when asked.
+
+    ``workers`` > 1 renders on that many processes (batches of :data:`BATCH` letters).
+    """
     with store.session() as session:
         result = load_result(session, audit_id)
         stored = load_decisions(session, audit_id)
@@ -174,7 +178,7 @@ def issue_letters(
             "checks": check.records(),
         }
         built.append((record, body, anchor))
-    letters_out = _render(built, chosen, letters, progress)
+    letters_out = _render(built, chosen, letters, progress, workers)
     _store(store, audit_id, letters_out)
     _write(letters_out, out_dir, json_path)
     return letters_out
@@ -185,28 +189,26 @@ def _render(
     kind: str,
     letters: LettersSpec,
     progress: Progress | None,
+    workers: int,
 ) -> list[IssuedLetter]:
-    out: list[IssuedLetter] = []
     ok = [b for b in built if b[0]["status"] == "issued"]
-    pdfs: dict[str, Any] = {}
-    for start in range(0, len(ok), BATCH):
-        chunk = ok[start : start + BATCH]
-        titles = [f"{KIND_TITLES[kind]} ({b[0]['decision_id']})" for b in chunk]
-        for b, rendered in zip(
-            chunk,
-            render_pdfs(
-                [b[1] for b in chunk], [b[2] for b in chunk], titles, letters.organisation.name
-            ),
-            strict=True,
-        ):
-            pdfs[b[2]] = rendered
-        if progress:
-            progress(min(start + BATCH, len(ok)), len(ok))
+    titles = [f"{KIND_TITLES[kind]} ({b[0]['decision_id']})" for b in ok]
+    rendered = render_many(
+        [b[1] for b in ok],
+        [b[2] for b in ok],
+        titles,
+        letters.organisation.name,
+        batch=BATCH,
+        workers=workers,
+        progress=progress,
+    )
+    pdfs = {b[2]: r for b, r in zip(ok, rendered, strict=True)}
+    out: list[IssuedLetter] = []
     for record, body, anchor in built:
         if anchor in pdfs:
-            rendered = pdfs[anchor]
-            record["sha256"] = rendered.sha256
-            out.append(IssuedLetter(record, rendered.html, rendered.pdf))
+            done = pdfs[anchor]
+            record["sha256"] = done.sha256
+            out.append(IssuedLetter(record, done.html, done.pdf))
         else:
             html = wrap([body], KIND_TITLES[kind])
             record["sha256"] = hashlib.sha256(html.encode()).hexdigest()
