@@ -74,7 +74,7 @@ def main() -> None:
         sample = bodies[: args.naive]
         t0 = time.perf_counter()
         for body, anchor, title in sample:
-            original([body], [anchor], [title], "bench")
+            render.render_one(body, anchor, title, "bench")
         naive = time.perf_counter() - t0
         t0 = time.perf_counter()
         for start in range(0, len(sample), BATCH):
