@@ -35,7 +35,6 @@ def credit_env(credit_case: DemoCase, tmp_path: Path) -> tuple[pd.DataFrame, Spe
     df = pd.read_csv(folder / "german_credit.csv", nrows=150)
     base = yaml.safe_load(credit_case.spec_path.read_text(encoding="utf-8"))
     base["model"]["path"] = str(folder / base["model"]["path"])
-    base.pop("letters", None)  # these tests change features; letters have their own tests
 
     def write(rows: pd.DataFrame | None = None, name: str = "audit.yaml", **changes: Any) -> Path:
         frame = df if rows is None else rows

@@ -195,7 +195,7 @@ def test_spec_rejects_protected_reason_and_unknown_features(
         load_spec(spec)
     text = str(info.value)
     assert "'sex' is a protected attribute" in text
-    assert "'nope' is not one of columns.features" in text
+    assert "nope" not in text  # a shared dictionary may cover features this model lacks
     assert "actionable.age_band: a protected attribute can never be changed" in text
 
 

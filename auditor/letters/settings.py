@@ -151,22 +151,18 @@ def letters_problems(
     for key, entry in letters.reason_codes.items():
         for feature in entry.features or [key]:
             where = f"letters.reason_codes.{key}"
+            # entries for features this model lacks are allowed: a reviewed reason-code
+            # dictionary is often shared across models (an unmapped principal reason
+            # still fails when letters are issued, naming the feature)
             if feature in protected:
                 problems.append(
                     f"{where}: '{feature}' is a protected attribute; it can never be a reason"
                 )
-            elif feature not in known:
-                problems.append(f"{where}: '{feature}' is not one of columns.features")
             if feature in seen:
                 problems.append(
                     f"{where}: '{feature}' is already covered by reason '{seen[feature]}'"
                 )
             seen[feature] = key
-    for feature in letters.forbidden_reasons:
-        if feature not in known and feature not in protected:
-            problems.append(
-                f"letters.forbidden_reasons: '{feature}' is not one of columns.features"
-            )
     cf = letters.counterfactual
     for feature, rule in cf.actionable.items():
         where = f"letters.counterfactual.actionable.{feature}"
