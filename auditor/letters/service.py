@@ -31,6 +31,7 @@ from auditor.letters.content import (
     fields_for,
     letter_facts,
 )
+from auditor.letters.context import letter_context, method_text
 from auditor.letters.counterfactuals import CounterfactualSearch
 from auditor.letters.reasons import ReasonMapper
 from auditor.letters.render import render_body, render_many, wrap
@@ -116,7 +117,7 @@ def issue_letters(
         "additivity_error": attr.additivity_error,
         **{f"method_{k}": v for k, v in attr.params.items()},
     }
-    method_text = _method_text(attr.method)
+    method = method_text(attr.method)
     built: list[tuple[dict[str, Any], Any, str]] = []
     for i, r in enumerate(rows):
         raw = {str(k): v for k, v in stored.features.iloc[r].items()}
@@ -150,7 +151,7 @@ def issue_letters(
         )
         decision_id = stored.ids[r]
         anchor = f"letter-{i}"
-        context = _context(
+        context = letter_context(
             letters,
             chosen,
             decision_id,
@@ -162,7 +163,7 @@ def issue_letters(
             note,
             raw,
             base.description,
-            method_text,
+            method,
         )
         body = render_body(chosen, context, anchor)
         record = {
@@ -320,72 +321,3 @@ def _score_value(letters: LettersSpec, raw: dict[str, Any]) -> float | None:
     feature = letters.consumer_report.score_feature
     value = raw.get(feature) if feature else None
     return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
-
-
-def _method_text(method: str) -> str:
-    return {
-        "interventional_tree_shap": "exact interventional Shapley values (TreeSHAP)",
-        "interventional_permutation_shap": "interventional Shapley values (permutation sampling)",
-        "integrated_gradients": "integrated gradients",
-    }.get(method, method)
-
-
-def _label(letters: LettersSpec, feature: str) -> str:
-    entry = letters.reason_codes.get(letters.reason_features().get(feature, feature))
-    if entry is not None and entry.label and len(entry.features or [feature]) == 1:
-        return entry.label
-    return feature.replace("_", " ").capitalize()
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return "not given" if value is None else str(value)
-
-
-def _context(
-    letters: LettersSpec,
-    kind: str,
-    decision_id: str,
-    today: Any,
-    fields: dict[str, str],
-    reasons: list[Any],
-    favorable: list[Any],
-    changes: dict[str, float] | None,
-    note: str,
-    raw: dict[str, Any],
-    baseline_text: str,
-    method_text: str,
-) -> dict[str, Any]:
-    cf_items = [
-        {"label": _label(letters, f), "old": _shown(raw.get(f)), "new": _shown(v)}
-        for f, v in (changes or {}).items()
-    ]
-    sources = letters.reason_features()
-    data_items = [
-        {
-            "label": _label(letters, f),
-            "value": _shown(v),
-            "source": letters.reason_codes[sources[f]].source
-            if f in sources
-            else "your application",
-        }
-        for f, v in raw.items()
-    ]
-    return {
-        "org": letters.organisation,
-        "creditor": letters.creditor or letters.organisation,
-        "agency": letters.agency,
-        "title": KIND_TITLES[kind],
-        "decision_id": decision_id,
-        "date": f"{today.day} {today:%B %Y}",
-        "fields": fields,
-        "reasons": [{"text": r.text, "code": r.code} for r in reasons],
-        "favorable": [{"text": r.text} for r in favorable],
-        "cf_items": cf_items,
-        "cf_note": note,
-        "data_items": data_items,
-        "consumer_report": letters.consumer_report.used,
-        "baseline_text": baseline_text,
-        "method_text": method_text,
-    }
