@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditor._cli_common import DbOption, err, guard, out
+from auditor.cli_letters import letters
 from auditor.cli_ops import db_prune, history, schedule_app, scheduler
 from auditor.cli_policies import policy_app
 from auditor.cli_report import report
@@ -211,6 +212,7 @@ db_app.command("prune")(db_prune)
 app.command("report")(report)
 app.command("serve")(serve)
 app.add_typer(users_app, name="users")
+app.command("letters")(letters)
 
 
 def main() -> None:

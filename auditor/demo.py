@@ -45,6 +45,60 @@ HIRING_FEATURES = [
     "area_code",
 ]
 HIRING_HIDDEN = [32, 16]
+_CREDIT_REASONS = {  # feature: (label, adverse reason, favourable text)
+    "checking_status": ("Checking account status", "Balance or status of your checking account"),
+    "duration": ("Loan term (months)", "Length of the requested loan term"),
+    "credit_history": ("Credit history", "Your record of repaying previous credit"),
+    "purpose": ("Purpose of the loan", "Purpose of the requested loan"),
+    "credit_amount": ("Amount requested (DM)", "Amount of credit requested"),
+    "savings": ("Savings", "Level of savings or securities held"),
+    "present_employment": ("Time in present employment", "Length of present employment"),
+    "installment_rate": (
+        "Instalment rate (% of disposable income)",
+        "Instalment payments as a share of your disposable income",
+    ),
+    "other_debtors": ("Other debtors or guarantors", "Other debtors or guarantors on the loan"),
+    "present_residence_since": ("Years at present address", "Time at your present address"),
+    "property": ("Property", "Type of property or collateral held"),
+    "installment_plans": ("Other instalment plans", "Other instalment plans you hold"),
+    "housing": ("Housing", "Your housing situation (rent, own, free)"),
+    "number_of_existing_credits": (
+        "Existing credits at this bank",
+        "Number of existing credits at this bank",
+    ),
+    "job": ("Type of job", "Type of employment"),
+    "number_of_people_liable_for": ("Dependants", "Number of people you provide for"),
+    "telephone": ("Telephone registered", "Whether a telephone is registered in your name"),
+}
+CREDIT_LETTERS: dict[str, Any] = {
+    "kinds": ["reg_b", "gdpr", "ai_act"],
+    "organisation": {
+        "name": "Example Savings Bank",
+        "address": "12 Market Street\nSpringfield, IL 62701",
+        "phone": "1-800-555-0100",
+        "email": "credit-review@example.com",
+    },
+    "agency": {
+        "name": "Consumer Financial Protection Bureau",
+        "address": "1700 G Street NW\nWashington, DC 20552",
+    },
+    "contact": "To ask for a review or for more information, write to Credit Review, "
+    "Example Savings Bank, 12 Market Street, Springfield, IL 62701, call 1-800-555-0100 or "
+    "email credit-review@example.com within 60 days of this letter.",
+    "reason_codes": {
+        f: {"code": f"R{i + 1:02d}", "label": label, "adverse": text, "favorable": text}
+        for i, (f, (label, text)) in enumerate(_CREDIT_REASONS.items())
+    },
+    "max_reasons": 4,
+    "baseline": {"kind": "cutoff", "band": 0.05, "max_rows": 25},
+    "counterfactual": {
+        "actionable": {
+            "duration": {"direction": "decrease", "min": 4, "max": 72, "step": 1},
+            "credit_amount": {"direction": "decrease", "min": 250, "max": 20000, "step": 250},
+        },
+        "immutable": ["present_residence_since", "number_of_people_liable_for"],
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -99,6 +153,7 @@ def prepare_credit(out: Path, *, seed: int = 0) -> DemoCase:
             "human_review_process": "Declined applications can be reviewed by a "
             "credit officer on request (demo attestation)."
         },
+        "letters": CREDIT_LETTERS,
     }
     return DemoCase(
         "german-credit-demo",

@@ -15,7 +15,7 @@ import numpy as np
 
 from auditor.batch import UNKNOWN, DecisionBatch
 from auditor.data import load_decisions
-from auditor.errors import DataValidationError
+from auditor.errors import DataValidationError, SpecError
 from auditor.explain import AttributionSet, explain_matrix, get_explainer
 from auditor.explain.quality import QualitySettings, assess, not_computed, quality_facts
 from auditor.metrics import (
@@ -53,7 +53,10 @@ BOOTSTRAP_REPLICATES = 1000  # seeded count bootstrap for every ratio (cheap: O(
 
 
 def run_audit(
-    spec: AuditSpec | str | Path | Mapping[str, Any], *, progress: Progress | None = None
+    spec: AuditSpec | str | Path | Mapping[str, Any],
+    *,
+    progress: Progress | None = None,
+    capture: Callable[[DecisionBatch], None] | None = None,
 ) -> AuditResult:
     """Run a complete audit and return its result.
 
@@ -63,6 +66,8 @@ def run_audit(
         An :class:`~auditor.spec.AuditSpec`, a path to a YAML spec, or the spec as a dict.
     progress
         Called with the name of each stage as it starts.
+    capture
+        Called once with the scored decisions (e.g. to store them for letters).
 
     Raises
     ------
@@ -92,6 +97,13 @@ def run_audit(
         # chunked or distributed: same numbers, bounded memory (auditor/engine)
         from auditor.engine import run_engine
 
+        if capture is not None:
+            raise SpecError(
+                f"{spec.source}: letters: per-decision records for letters are kept by the "
+                "in-memory engine only; remove engine.chunk_rows / the Spark engine, or the "
+                "letters section, for this audit."
+            )
+
         with stage("load model"):
             model = load_model(spec)
         batch, decisions_from, metrics, summary = run_engine(spec, model, groups, warnings, stage)
@@ -105,7 +117,7 @@ def run_audit(
         )
     else:
         batch, decisions_from, metrics, summary, quality = _measure_in_memory(
-            spec, groups, warnings, stage, timings
+            spec, groups, warnings, stage, timings, capture
         )
     dataset = _dataset_summary(spec, batch, decisions_from)
     audit_date = spec.audit_date or started.date()
@@ -158,6 +170,7 @@ def _measure_in_memory(
     warnings: list[str],
     stage: Stage,
     timings: dict[str, float],
+    capture: Callable[[DecisionBatch], None] | None = None,
 ) -> tuple[DecisionBatch, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
     """Every row in memory at once: decisions, metrics, attributions and their quality."""
     with stage("load data"):
@@ -171,6 +184,8 @@ def _measure_in_memory(
         with stage("score"):
             x = model.encode(batch.features)
             batch, decisions_from = _apply_model(spec, batch, model.score(x), warnings)
+    if capture is not None:
+        capture(batch)
     with stage("explain"):
         attributions, reason = _explain(spec, model, x)
     with stage("explanation quality"):

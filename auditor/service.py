@@ -54,8 +54,11 @@ def perform_audit(
 
         db = open_store(database_url)
     staged: list[tuple[Path, Path]] = []
+    captured: list[Any] = []
+    # per-decision records for letters: only when the spec asks for letters and we store
+    capture = captured.append if db is not None and spec.letters is not None else None
     try:
-        result = run_audit(spec, progress=progress)
+        result = run_audit(spec, progress=progress, capture=capture)
         report = None
         if pdf_path is not None or db is not None:
             from auditor.report import build_report
@@ -76,6 +79,10 @@ def perform_audit(
                 progress("store")
             with db.session() as session:
                 save_audit(session, result, report=report)
+                if captured:
+                    from auditor.store.decisions import save_decisions
+
+                    save_decisions(session, result.audit_id, spec, captured[0])
         for tmp, final in staged:
             tmp.replace(final)
         staged.clear()

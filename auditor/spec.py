@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from auditor.errors import SpecError
+from auditor.letters.settings import LettersSpec, letters_problems
 
 ExplainMethod = Literal[
     "auto",
@@ -183,6 +184,7 @@ class AuditSpec(_Strict):
     audit_date: date | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
     engine: EngineSpec = Field(default_factory=EngineSpec)
+    letters: LettersSpec | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="<dict>")
@@ -209,10 +211,14 @@ class AuditSpec(_Strict):
 
     def as_dict(self) -> dict[str, Any]:
         """The spec as plain JSON data, paths as written."""
-        # the engine cannot change results: left out unless set, so digests stay stable
-        return self.model_dump(
-            mode="json", exclude={"engine"} if self.engine == EngineSpec() else None
-        )
+        data = self.model_dump(mode="json")
+        # optional sections absent or at their default are left out, so digests stay stable
+        # (the engine cannot change results)
+        if self.engine == EngineSpec():
+            data.pop("engine", None)
+        if data.get("letters") is None:
+            data.pop("letters", None)
+        return data
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON form of the spec."""
@@ -454,4 +460,7 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
             )
     if ok("threshold") and not 0.0 <= spec.threshold <= 1.0 and spec.model is not None:
         problems.append("threshold: must be between 0 and 1 for a model's probability score")
+    if spec.letters is not None and ok("letters", "columns", "protected"):
+        features, protected_list = list(cols.features), list(spec.protected)
+        problems += letters_problems(spec.letters, features, protected_list, spec.domain)
     return problems

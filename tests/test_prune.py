@@ -94,7 +94,7 @@ def test_settings_defaults_file_and_overrides(tmp_path: Path) -> None:
     config = tmp_path / "retention.yaml"
     config.write_text("retention:\n  letters: 800\n  audits: 1000\n")
     settings = retention_settings(config, ["schedule_runs=keep", "audits=2000d"])
-    assert settings == {"letters": 800, "schedule_runs": None, "audits": 2000}
+    assert settings == {"letters": 800, "decisions": 762, "schedule_runs": None, "audits": 2000}
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_defaults_prune_old_letters_and_runs_but_keep_audits(store: Store) -> No
     _fill(store)
     with store.session() as session:
         report = prune(session, DEFAULT_RETENTION, now=NOW, user="dpo")
-    assert report.deleted == {"letters": 1, "schedule_runs": 1, "audits": 0}
+    assert report.deleted == {"letters": 1, "decisions": 0, "schedule_runs": 1, "audits": 0}
     counts = row_counts(store)
     assert (counts["audits"], counts["reports"], counts["letters"]) == (2, 2, 1)
     with store.session() as session:
@@ -141,7 +141,7 @@ def test_pruning_audits_removes_their_rows_and_verify_accepts_it(store: Store) -
     settings = {**DEFAULT_RETENTION, "audits": 365}
     with store.session() as session:
         dry = prune(session, settings, now=NOW, user="dpo", dry_run=True)
-    assert dry.deleted == {"letters": 1, "schedule_runs": 1, "audits": 1}
+    assert dry.deleted == {"letters": 1, "decisions": 0, "schedule_runs": 1, "audits": 1}
     assert row_counts(store)["audits"] == 2  # a dry run changes nothing
     with store.session() as session:
         report = prune(session, settings, now=NOW, user="dpo")

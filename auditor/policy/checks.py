@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from auditor.policy.condition import condition_check
 from auditor.policy.facts import Facts
+from auditor.policy.letter_content import letter_content
 from auditor.policy.outcome import Outcome
 from auditor.policy.outcome import fmt_num as _num
 from auditor.policy.outcome import fmt_p as _p
@@ -310,4 +311,5 @@ EVALUATORS: dict[str, Callable[..., list[Outcome]]] = {
     "attestation": attestation,
     "explanation_quality": explanation_quality,
     "condition": condition_check,
+    "letter_content": letter_content,
 }

@@ -26,6 +26,7 @@ from auditor.policy.language import (
     parse_ref,
     parse_source,
 )
+from auditor.policy.letter_content import LetterContent
 
 RuleStatus = Literal["binding", "guidance", "proposed", "withdrawn", "repealed"]
 MESSAGE_FIELDS = frozenset(
@@ -192,7 +193,13 @@ class Condition(_Strict):
 
 
 Check = Annotated[
-    RatioThreshold | DisclosureTable | ProxyScan | Attestation | ExplanationQuality | Condition,
+    RatioThreshold
+    | DisclosureTable
+    | ProxyScan
+    | Attestation
+    | ExplanationQuality
+    | Condition
+    | LetterContent,
     Field(discriminator="type"),
 ]
 

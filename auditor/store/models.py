@@ -208,6 +208,52 @@ class Letter(Base):
     html: Mapped[str] = mapped_column(Text)
     pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(DIGEST)
+    """SHA-256 of the PDF (issued) or of the HTML (blocked: no PDF is made)."""
+    status: Mapped[str | None] = mapped_column(String(32))
+    """``issued``, or ``blocked`` when a content check failed (see ``failure``)."""
+    failure: Mapped[str | None] = mapped_column(Text)
+    reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    counterfactual: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    checks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+class DecisionSet(Base):
+    """Where an audit's per-decision records came from (one row per audit that has them).
+
+    ``spec_dir`` resolves the spec's relative model path when letters are issued later;
+    the model file is checked against the audit's ``model_sha256`` before it is used.
+    """
+
+    __tablename__ = "decision_sets"
+
+    audit_id: Mapped[str] = mapped_column(
+        ForeignKey("audits.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    spec_dir: Mapped[str] = mapped_column(Text)
+    rows: Mapped[int] = mapped_column(Integer)
+    features: Mapped[list[str]] = mapped_column(JSON)
+
+
+class Decision(Base):
+    """One audited decision: its model inputs, score and outcome (no protected attributes).
+
+    Kept so that letters can be issued from the database; retained like letters (Reg B,
+    12 CFR 1002.12(b): 25 months).
+    """
+
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("audit_id", "decision_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(ForeignKey("audits.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    decision_id: Mapped[str] = mapped_column(NAME)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    favorable: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float | None] = mapped_column(Float)
+    features: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Schedule(Base):

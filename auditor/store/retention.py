@@ -4,6 +4,9 @@ Per-table settings in days (``None`` keeps forever). Defaults:
 
 - ``letters`` (per-decision notices, the only decision-level records stored): 762 days,
   i.e. at least the 25 months that Reg B (12 CFR 1002.12(b)(1)) requires them to be kept;
+- ``decisions`` (per-decision model inputs, scores and outcomes stored for letters; no
+  protected attributes): 762 days, the same 25 months (1002.12(b)(1): the application and
+  the information used in evaluating it);
 - ``schedule_runs`` (run history): 730 days;
 - ``audits`` (aggregates: metrics, findings, result JSON, reports): kept.
 
@@ -30,12 +33,13 @@ from sqlalchemy.orm import Session
 
 from auditor.errors import AuditorError
 from auditor.store.events import append_event
-from auditor.store.models import Audit, Letter, Report, ScheduleRun
+from auditor.store.models import Audit, Decision, DecisionSet, Letter, Report, ScheduleRun
 
 DB_PRUNED = "db.pruned"
 
 DEFAULT_RETENTION: dict[str, int | None] = {
     "letters": 762,
+    "decisions": 762,
     "schedule_runs": 730,
     "audits": None,
 }
@@ -127,7 +131,7 @@ def prune(
 ) -> PruneReport:
     """Delete records older than their retention period, in the caller's transaction.
 
-    Pruning an audit removes its metrics, findings, reports and letters with it. One
+    Pruning an audit removes its metrics, findings, reports, letters and decisions with it. One
     ``db.pruned`` event records the cutoffs, counts and deleted audit ids (also when
     nothing was deleted, so every application of the policy is on record).
     """
@@ -144,6 +148,8 @@ def prune(
         )
     letters_cut = cutoffs["letters"]
     letter_filter = Letter.created_at < letters_cut if letters_cut is not None else None
+    decisions_cut = cutoffs["decisions"]
+    decision_filter = Decision.created_at < decisions_cut if decisions_cut is not None else None
     runs_cut = cutoffs["schedule_runs"]
     run_filter = (
         (ScheduleRun.started_at < runs_cut) & (ScheduleRun.status != "running")
@@ -162,6 +168,13 @@ def prune(
             if audit_ids:
                 conds.append(Letter.audit_id.in_(audit_ids))
             deleted["letters"] = count(select(func.count()).select_from(Letter).where(or_(*conds)))
+        if decision_filter is not None or audit_ids:
+            conds = [c for c in (decision_filter,) if c is not None]
+            if audit_ids:
+                conds.append(Decision.audit_id.in_(audit_ids))
+            deleted["decisions"] = count(
+                select(func.count()).select_from(Decision).where(or_(*conds))
+            )
         if run_filter is not None:
             deleted["schedule_runs"] = count(
                 select(func.count()).select_from(ScheduleRun).where(run_filter)
@@ -171,6 +184,8 @@ def prune(
 
     if letter_filter is not None:
         deleted["letters"] += _rowcount(session.execute(delete(Letter).where(letter_filter)))
+    if decision_filter is not None:
+        deleted["decisions"] += _rowcount(session.execute(delete(Decision).where(decision_filter)))
     if run_filter is not None:
         deleted["schedule_runs"] = _rowcount(session.execute(delete(ScheduleRun).where(run_filter)))
     if audit_ids:
@@ -178,6 +193,10 @@ def prune(
             deleted["letters"] += _rowcount(
                 session.execute(delete(Letter).where(Letter.audit_id.in_(chunk)))
             )
+            deleted["decisions"] += _rowcount(
+                session.execute(delete(Decision).where(Decision.audit_id.in_(chunk)))
+            )
+            session.execute(delete(DecisionSet).where(DecisionSet.audit_id.in_(chunk)))
             session.execute(delete(Report).where(Report.audit_id.in_(chunk)))
             session.execute(
                 update(ScheduleRun).where(ScheduleRun.audit_id.in_(chunk)).values(audit_id=None)

@@ -1,0 +1,92 @@
+"""``auditor letters``: per-decision letters for a stored audit.
+
+Registered in ``auditor/cli.py`` with ``app.command("letters")(letters)``. The batch
+logic is :func:`auditor.letters.service.issue_letters` (the web UI calls it too).
+Exit codes: 0 every letter issued; 1 some letters were blocked by a content check (their
+failures are printed and stored); 2 a user error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from auditor._cli_common import DbOption, err, guard, out
+
+
+def letters(
+    audit_id: Annotated[str, typer.Argument(help="ID of a stored audit.", show_default=False)],
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind", "-k", help="reg_b, gdpr, ai_act or hiring (default: the spec's first)."
+        ),
+    ] = None,
+    decisions: Annotated[
+        str, typer.Option("--decisions", help="adverse, all, or decision ids separated by commas.")
+    ] = "adverse",
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write one PDF per issued letter here.")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write one JSON record per letter to this file.")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Render on this many processes.")
+    ] = 1,
+    db: DbOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
+) -> None:
+    """Issue explanation letters for the decisions of a stored audit, and store them."""
+    from auditor.letters.service import issue_letters
+    from auditor.store import open_store
+
+    with Progress(
+        TextColumn("letters"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        disable=quiet,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("render", total=None)
+
+        def step(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        def run() -> list:  # type: ignore[type-arg]
+            store = open_store(db)
+            try:
+                return issue_letters(
+                    store,
+                    audit_id,
+                    kind=kind,
+                    decisions=decisions,
+                    out_dir=out_dir,
+                    json_path=json_path,
+                    progress=step,
+                    workers=workers,
+                )
+            finally:
+                store.dispose()
+
+        issued = guard(run)
+    blocked = [lt for lt in issued if not lt.issued]
+    if not quiet:
+        out.print(
+            f"{len(issued) - len(blocked)} letter(s) issued, {len(blocked)} blocked by a "
+            f"content check, for audit {escape(audit_id)}.",
+            highlight=False,
+        )
+    for lt in blocked[:20]:
+        err.print(
+            f"blocked {escape(str(lt.record['decision_id']))}: {escape(str(lt.record['failure']))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if blocked:
+        raise typer.Exit(1)

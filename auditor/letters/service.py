@@ -1,0 +1,323 @@
+"""``issue_letters``: letters for stored decisions of a stored audit (CLI and web UI).
+
+Data: the decisions (model inputs, scores, outcomes) come from the database, stored with
+the audit. Model: reloaded from the audit's spec (path resolved against the spec's folder
+at audit time) and used only after its SHA-256 matches the audit's fingerprint, because
+reasons and counterfactuals must come from the model that made the decisions.
+Nothing is written unless every letter was built: letters go to the database in one
+transaction, then the files are moved into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from auditor.errors import AuditorError
+from auditor.letters.attribution import baseline_attributions
+from auditor.letters.baseline import choose_baseline
+from auditor.letters.content import (
+    KIND_TITLES,
+    check_letter,
+    content_packs,
+    fields_for,
+    letter_facts,
+)
+from auditor.letters.context import letter_context, method_text
+from auditor.letters.counterfactuals import CounterfactualSearch
+from auditor.letters.reasons import ReasonMapper
+from auditor.letters.render import render_body, render_many, wrap
+from auditor.letters.settings import LETTER_KINDS, LettersSpec
+from auditor.provenance import current_user, file_sha256
+from auditor.spec import AuditSpec, load_spec
+from auditor.store import Store, load_result
+from auditor.store.decisions import StoredDecisions, add_letters, load_decisions
+
+Progress = Callable[[int, int], None]
+BATCH = 40  # letters per WeasyPrint layout pass
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class LetterError(AuditorError):
+    """Letters cannot be issued for this audit or selection."""
+
+
+@dataclass(frozen=True)
+class IssuedLetter:
+    """One letter: its record (the JSON contract) and, when issued, its PDF."""
+
+    record: dict[str, Any]
+    html: str
+    pdf: bytes | None
+
+    @property
+    def issued(self) -> bool:
+        """Whether every content check passed (only then is there a PDF)."""
+        return self.pdf is not None
+
+
+def issue_letters(
+    store: Store,
+    audit_id: str,
+    *,
+    kind: str | None = None,
+    decisions: str = "adverse",
+    out_dir: Path | None = None,
+    json_path: Path | None = None,
+    progress: Progress | None = None,
+    workers: int = 1,
+) -> list[IssuedLetter]:
+    """Build, check, render and store the letters; write PDFs/JSON when asked.
+
+    ``workers`` > 1 renders on that many processes (batches of :data:`BATCH` letters).
+    """
+    with store.session() as session:
+        result = load_result(session, audit_id)
+        stored = load_decisions(session, audit_id)
+    spec = _spec(result.spec, stored.spec_dir, audit_id)
+    letters = spec.letters
+    assert letters is not None  # checked by _spec
+    chosen = _kind(kind, letters, spec.domain)
+    model = _model(spec, result.provenance.model_sha256, audit_id)
+    rows = _select(decisions, stored)
+    x_all = model.encode(stored.features)
+    scores = stored.scores if stored.scores is not None else model.score(x_all)
+    base = choose_baseline(
+        letters.baseline, scores, stored.favorable, spec.threshold, seed=spec.seed
+    )
+    x = x_all[rows]
+    attr = baseline_attributions(
+        model,
+        x,
+        x_all[base.rows],
+        permutations=letters.baseline.permutations,
+        steps=spec.explain.steps,
+        seed=spec.seed,
+    )
+    mapper = ReasonMapper(letters, model.feature_names, spec.protected)
+    grouped = mapper.grouped(attr.values)
+    adverse_rows = [i for i, r in enumerate(rows) if not stored.favorable[r]]
+    mapper.check(grouped[adverse_rows], [stored.ids[rows[i]] for i in adverse_rows])
+    search = CounterfactualSearch(model, letters.counterfactual, stored.features, spec.threshold)
+    packs = content_packs(chosen, list(spec.policies), spec.policy_folders())
+    today = datetime.now(UTC).date()
+    baseline_record = {
+        **base.record,
+        "description": base.description,
+        "method": attr.method,
+        "output": attr.output_space,
+        "additivity_error": attr.additivity_error,
+        **{f"method_{k}": v for k, v in attr.params.items()},
+    }
+    method = method_text(attr.method)
+    built: list[tuple[dict[str, Any], Any, str]] = []
+    for i, r in enumerate(rows):
+        raw = {str(k): v for k, v in stored.features.iloc[r].items()}
+        adverse_decision = not stored.favorable[r]
+        reasons = mapper.reasons(grouped[i], raw) if adverse_decision else []
+        everything = mapper.principal_keys(grouped[i], limit=len(mapper.keys))
+        adverse = [
+            {"feature": mapper.keys[k], "contribution": round(float(grouped[i][k]), 6)}
+            for k in everything
+        ]
+        cf = search.search(x[i]) if adverse_decision else None
+        changes = cf.changes if cf is not None else None
+        note = cf.note if cf is not None else "the decision was favourable"
+        records = [rs.record() for rs in reasons]
+        score_value = _score_value(letters, raw)
+        fields = fields_for(
+            chosen,
+            letters,
+            domain=spec.domain,
+            reasons_text="; ".join(rs.text for rs in reasons),
+            factors_text="; ".join(rs.text for rs in reasons),
+            data_used=", ".join(f"{k}: {v}" for k, v in raw.items()),
+            sources=", ".join(sorted({e.source for e in letters.reason_codes.values()})),
+            score=score_value,
+        )
+        check = check_letter(
+            packs,
+            spec.domain,
+            today,
+            letter_facts(chosen, fields, records, adverse, letters, changes, note),
+        )
+        decision_id = stored.ids[r]
+        anchor = f"letter-{i}"
+        context = letter_context(
+            letters,
+            chosen,
+            decision_id,
+            today,
+            fields,
+            reasons,
+            mapper.favorable(grouped[i], raw),
+            changes,
+            note,
+            raw,
+            base.description,
+            method,
+        )
+        body = render_body(chosen, context, anchor)
+        record = {
+            "decision_id": decision_id,
+            "kind": chosen,
+            "status": "issued" if check.ok else "blocked",
+            "reasons": records,
+            "baseline": baseline_record,
+            "counterfactual": changes,
+            "counterfactual_note": note,
+            "sha256": "",
+            "failure": "; ".join(check.failures) or None,
+            "checks": check.records(),
+        }
+        built.append((record, body, anchor))
+    letters_out = _render(built, chosen, letters, progress, workers)
+    _store(store, audit_id, letters_out)
+    _write(letters_out, out_dir, json_path)
+    return letters_out
+
+
+def _render(
+    built: list[tuple[dict[str, Any], Any, str]],
+    kind: str,
+    letters: LettersSpec,
+    progress: Progress | None,
+    workers: int,
+) -> list[IssuedLetter]:
+    ok = [b for b in built if b[0]["status"] == "issued"]
+    titles = [f"{KIND_TITLES[kind]} ({b[0]['decision_id']})" for b in ok]
+    rendered = render_many(
+        [b[1] for b in ok],
+        [b[2] for b in ok],
+        titles,
+        letters.organisation.name,
+        batch=BATCH,
+        workers=workers,
+        progress=progress,
+    )
+    pdfs = {b[2]: r for b, r in zip(ok, rendered, strict=True)}
+    out: list[IssuedLetter] = []
+    for record, body, anchor in built:
+        if anchor in pdfs:
+            done = pdfs[anchor]
+            record["sha256"] = done.sha256
+            out.append(IssuedLetter(record, done.html, done.pdf))
+        else:
+            html = wrap([body], KIND_TITLES[kind])
+            record["sha256"] = hashlib.sha256(html.encode()).hexdigest()
+            out.append(IssuedLetter(record, html, None))
+    return out
+
+
+def _store(store: Store, audit_id: str, letters: list[IssuedLetter]) -> None:
+    rows = [
+        {
+            "decision_id": lt.record["decision_id"],
+            "kind": lt.record["kind"],
+            "html": lt.html,
+            "pdf": lt.pdf,
+            "sha256": lt.record["sha256"],
+            "status": lt.record["status"],
+            "failure": lt.record["failure"],
+            "reasons": lt.record["reasons"],
+            "baseline": lt.record["baseline"],
+            "counterfactual": lt.record["counterfactual"],
+            "checks": lt.record["checks"],
+        }
+        for lt in letters
+    ]
+    with store.session() as session:
+        add_letters(session, audit_id, rows, user=current_user())
+
+
+def _write(letters: list[IssuedLetter], out_dir: Path | None, json_path: Path | None) -> None:
+    from auditor.service import stage_file
+
+    staged = []
+    try:
+        if out_dir is not None:
+            for lt in letters:
+                if lt.pdf is not None:
+                    name = _SAFE.sub("_", str(lt.record["decision_id"]))[:80] or "letter"
+                    path = out_dir / f"{name}-{lt.record['kind']}.pdf"
+                    staged.append((stage_file(path, lt.pdf), path))
+        if json_path is not None:
+            data = json.dumps([lt.record for lt in letters], indent=2, ensure_ascii=False)
+            staged.append((stage_file(json_path, data.encode("utf-8")), json_path))
+        for tmp, final in staged:
+            tmp.replace(final)
+        staged.clear()
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
+def _spec(data: dict[str, Any], spec_dir: str, audit_id: str) -> AuditSpec:
+    spec = load_spec(data, base_dir=Path(spec_dir))
+    if spec.letters is None:
+        raise LetterError(f"Audit {audit_id}: its spec has no 'letters:' section.")
+    return spec
+
+
+def _kind(kind: str | None, letters: LettersSpec, domain: str) -> str:
+    chosen = kind or (
+        letters.kinds[0] if letters.kinds else ("reg_b" if domain == "credit" else "hiring")
+    )
+    if chosen not in LETTER_KINDS:
+        raise LetterError(f"Unknown letter kind '{chosen}'; use one of {', '.join(LETTER_KINDS)}.")
+    if chosen == "reg_b" and (domain != "credit" or letters.agency is None):
+        raise LetterError(
+            "A reg_b notice needs a credit audit and letters.agency (the federal agency)."
+        )
+    return chosen
+
+
+def _model(spec: AuditSpec, expected: str | None, audit_id: str) -> Any:
+    from auditor.models import load_model
+
+    if spec.model is None or expected is None:
+        raise LetterError(f"Audit {audit_id} had no model: reasons need the model's attributions.")
+    path = spec.resolve(spec.model.path)
+    if not path.is_file():
+        raise LetterError(
+            f"Model file {path} of audit {audit_id} is gone; letters need the exact model "
+            "that made the decisions."
+        )
+    actual = file_sha256(path)
+    if actual != expected:
+        raise LetterError(
+            f"Model file {path} has changed since audit {audit_id} (SHA-256 {actual[:12]}..., "
+            f"audit recorded {expected[:12]}...); letters need the exact model that made the "
+            "decisions."
+        )
+    return load_model(spec)
+
+
+def _select(decisions: str, stored: StoredDecisions) -> list[int]:
+    if decisions == "adverse":
+        return [i for i, f in enumerate(stored.favorable) if not f]
+    if decisions == "all":
+        return list(range(len(stored.ids)))
+    wanted = [d.strip() for d in decisions.split(",") if d.strip()]
+    index = {d: i for i, d in enumerate(stored.ids)}
+    unknown = [d for d in wanted if d not in index]
+    if unknown or not wanted:
+        raise LetterError(
+            f"--decisions: unknown decision id(s) {', '.join(unknown) or '(none given)'}; "
+            "use 'adverse', 'all' or ids from the audited data."
+        )
+    return [index[d] for d in wanted]
+
+
+def _score_value(letters: LettersSpec, raw: dict[str, Any]) -> float | None:
+    feature = letters.consumer_report.score_feature
+    value = raw.get(feature) if feature else None
+    return float(value) if isinstance(value, int | float) and np.isfinite(value) else None

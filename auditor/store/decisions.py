@@ -1,0 +1,141 @@
+"""Repository functions for per-decision records and letters (the caller commits).
+
+Decision rows hold the model inputs, the score and the outcome of each audited decision,
+never protected attributes. They are written with the audit (same transaction) when the
+spec has a ``letters:`` section, so that ``auditor letters`` works from the database.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from auditor.errors import StorageError
+from auditor.store.events import append_event
+from auditor.store.models import Decision, DecisionSet, Letter
+
+if TYPE_CHECKING:
+    from auditor.batch import DecisionBatch
+    from auditor.spec import AuditSpec
+
+LETTER_ISSUED = "letters.issued"
+
+
+@dataclass(frozen=True)
+class StoredDecisions:
+    """An audit's decision records, in audit order."""
+
+    audit_id: str
+    spec_dir: str
+    ids: list[str]
+    features: pd.DataFrame
+    favorable: np.ndarray
+    scores: np.ndarray | None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def save_decisions(session: Session, audit_id: str, spec: AuditSpec, batch: DecisionBatch) -> int:
+    """Store the scored decisions of ``audit_id`` (model inputs only) and return the count."""
+    if batch.decisions is None:
+        raise StorageError(f"Audit {audit_id}: the decisions were not decided; nothing to store.")
+    now = datetime.now(UTC)
+    columns = list(batch.features.columns)
+    records = batch.features.to_dict(orient="records")
+    scores = batch.scores
+    rows = [
+        {
+            "audit_id": audit_id,
+            "seq": i,
+            "decision_id": str(batch.ids[i]),
+            "created_at": now,
+            "favorable": bool(batch.decisions[i]),
+            "score": _plain(float(scores[i])) if scores is not None else None,
+            "features": {k: _plain(v) for k, v in rec.items()},
+        }
+        for i, rec in enumerate(records)
+    ]
+    session.add(
+        DecisionSet(
+            audit_id=audit_id,
+            created_at=now,
+            spec_dir=str(spec.resolve(".").resolve()),
+            rows=len(rows),
+            features=columns,
+        )
+    )
+    session.flush()
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(Decision), rows[start : start + 5000])
+    return len(rows)
+
+
+def load_decisions(session: Session, audit_id: str) -> StoredDecisions:
+    """The stored decisions of ``audit_id``; a clear error when there are none."""
+    dset = session.get(DecisionSet, audit_id)
+    if dset is None:
+        raise StorageError(
+            f"Audit {audit_id} has no stored decisions, so no letters can be issued from it. "
+            "Add a 'letters:' section to the spec and run the audit again (with storage)."
+        )
+    found = session.execute(
+        select(Decision.decision_id, Decision.favorable, Decision.score, Decision.features)
+        .where(Decision.audit_id == audit_id)
+        .order_by(Decision.seq)
+    ).all()
+    if not found:
+        raise StorageError(
+            f"Audit {audit_id}: its decision records were pruned (retention); "
+            "letters can no longer be issued from it."
+        )
+    ids = [r[0] for r in found]
+    frame = pd.DataFrame([r[3] for r in found], columns=list(dset.features))
+    scores = [r[2] for r in found]
+    has_scores = all(s is not None for s in scores)
+    return StoredDecisions(
+        audit_id,
+        dset.spec_dir,
+        ids,
+        frame,
+        np.array([bool(r[1]) for r in found]),
+        np.asarray(scores, dtype=np.float64) if has_scores else None,
+    )
+
+
+def add_letters(
+    session: Session, audit_id: str, letters: list[dict[str, Any]], *, user: str
+) -> None:
+    """Store letters (dicts of :class:`~auditor.store.models.Letter` columns) and one event."""
+    now = datetime.now(UTC)
+    session.add_all(Letter(audit_id=audit_id, created_at=now, **row) for row in letters)
+    session.flush()
+    issued = [r for r in letters if r.get("status") == "issued"]
+    append_event(
+        session,
+        LETTER_ISSUED,
+        {
+            "audit_id": audit_id,
+            "issued": len(issued),
+            "blocked": len(letters) - len(issued),
+            "letters": [
+                {"decision_id": r["decision_id"], "kind": r["kind"], "sha256": r["sha256"]}
+                for r in letters
+            ],
+        },
+        user=user,
+    )

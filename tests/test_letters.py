@@ -1,0 +1,395 @@
+"""Per-decision letters on the real demo credit model: reasons, counterfactuals, checks,
+storage (SQLite and PostgreSQL), CLI, hostile input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from auditor.demo import DemoCase
+from auditor.errors import AuditorError, SpecError
+from auditor.letters.reasons import ReasonError
+from auditor.letters.service import LetterError, issue_letters
+from auditor.models import load_model
+from auditor.service import perform_audit
+from auditor.spec import load_spec
+from auditor.store import open_store
+from auditor.store.decisions import load_decisions
+from auditor.store.models import Letter
+from tests._db import db_url, pg_admin, store  # noqa: F401
+
+N = 12  # adverse decisions per test
+
+
+def _permutation_shapley(
+    f: Any, x: np.ndarray, baseline: np.ndarray, *, permutations: int, seed: int
+) -> np.ndarray:
+    """Interventional Shapley values by permutation sampling, one path at a time.
+
+    Written independently of auditor.letters.attribution (loops, not broadcasting), with
+    the documented order scheme: seeded random orders and their reversals.
+    """
+    p = x.shape[1]
+    rng = np.random.default_rng(seed)
+    orders = []
+    for _ in range(permutations // 2):
+        order = rng.permutation(p)
+        orders += [order, order[::-1]]
+    out = np.zeros_like(x, dtype=np.float64)
+    for r, row in enumerate(x):
+        for order in orders:
+            for b in baseline:
+                path = [b.copy()]
+                for j in order:
+                    nxt = path[-1].copy()
+                    nxt[j] = row[j]
+                    path.append(nxt)
+                f_path = f(np.asarray(path))
+                for k, j in enumerate(order):
+                    out[r, j] += f_path[k + 1] - f_path[k]
+    return out / (len(orders) * len(baseline))
+
+
+def _spec_copy(case: DemoCase, tmp: Path, **letters: Any) -> Path:
+    data = yaml.safe_load(case.spec_path.read_text())
+    data["letters"] = {**data["letters"], **letters}
+    data["model"]["path"] = str(case.spec_path.parent / data["model"]["path"])
+    small = tmp / "credit_small.csv"  # 300 rows: these tests exercise paths, not scale
+    rows = (case.spec_path.parent / data["data"]["path"]).read_text().splitlines()[:301]
+    small.write_text("\n".join(rows) + "\n")
+    data["data"]["path"] = str(small)
+    path = tmp / "credit_audit.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def audited(credit_case: DemoCase, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One stored audit of the demo credit model (SQLite), shared by the module."""
+    tmp = tmp_path_factory.mktemp("letters")
+    url = f"sqlite:///{tmp / 'a.db'}"
+    outcome = perform_audit(credit_case.spec_path, database_url=url)
+    return {"url": url, "id": outcome.result.audit_id, "tmp": tmp}
+
+
+def _first_adverse(url: str, audit_id: str, n: int) -> list[str]:
+    with open_store(url) as s, s.session() as session:
+        stored = load_decisions(session, audit_id)
+    return [d for d, f in zip(stored.ids, stored.favorable, strict=True) if not f][:n]
+
+
+def test_reasons_equal_independent_top_adverse_attributions(
+    audited: dict[str, Any], credit_case: DemoCase
+) -> None:
+    ids = _first_adverse(audited["url"], audited["id"], N)
+    with open_store(audited["url"]) as s:
+        letters = issue_letters(s, audited["id"], decisions=",".join(ids))
+    spec = load_spec(credit_case.spec_path)
+    model = load_model(spec)
+    assert model is not None
+    with open_store(audited["url"]) as s, s.session() as session:
+        stored = load_decisions(session, audited["id"])
+    x = model.encode(stored.features)
+    scores = model.score(x)
+    # baseline recomputed here: scores in [t, t + band], closest first, at most max_rows
+    above = np.flatnonzero(scores >= 0.5)
+    above = above[np.argsort(scores[above], kind="stable")]
+    band = np.sort(above[scores[above] <= 0.55][:25])
+    rows = [stored.ids.index(d) for d in ids]
+    values = _permutation_shapley(model.output, x[rows], x[band], permutations=10, seed=spec.seed)
+    codes = spec.letters.reason_codes  # type: ignore[union-attr]
+    protected = set(spec.protected)
+    for letter, row in zip(letters, values, strict=True):
+        order = [i for i in np.argsort(row, kind="stable") if row[i] < -1e-9][:4]
+        expected = [(x_names := model.feature_names)[i] for i in order]
+        got = [r["feature"] for r in letter.record["reasons"]]
+        assert got == expected, letter.record["decision_id"]
+        for r, i in zip(letter.record["reasons"], order, strict=True):
+            assert r["contribution"] == pytest.approx(row[i], abs=1e-6)
+            assert r["text"] == codes[x_names[i]].adverse
+            assert r["feature"] not in protected
+        assert letter.record["baseline"]["method"] == "interventional_permutation_shap"
+        assert letter.issued, letter.record["failure"]
+
+
+def test_counterfactuals_flip_the_decision(audited: dict[str, Any], credit_case: DemoCase) -> None:
+    ids = _first_adverse(audited["url"], audited["id"], 30)
+    with open_store(audited["url"]) as s:
+        letters = issue_letters(s, audited["id"], decisions=",".join(ids), kind="gdpr")
+    spec = load_spec(credit_case.spec_path)
+    model = load_model(spec)
+    assert model is not None
+    with open_store(audited["url"]) as s, s.session() as session:
+        stored = load_decisions(session, audited["id"])
+    found = 0
+    actionable = spec.letters.counterfactual.actionable  # type: ignore[union-attr]
+    for letter in letters:
+        cf = letter.record["counterfactual"]
+        if cf is None:
+            assert letter.record["counterfactual_note"]
+            continue
+        found += 1
+        row = stored.features.iloc[[stored.ids.index(letter.record["decision_id"])]].copy()
+        before = row.copy()
+        for feature, value in cf.items():
+            assert feature in actionable
+            assert feature not in spec.protected
+            assert value < before[feature].iloc[0]  # both demo features may only decrease
+            row[feature] = value
+        assert model.score(model.encode(before))[0] < 0.5
+        assert model.score(model.encode(row))[0] >= 0.5
+    assert found >= 5
+
+
+def test_no_protected_attribute_in_any_reason(audited: dict[str, Any]) -> None:
+    with open_store(audited["url"]) as s:
+        ids = _first_adverse(audited["url"], audited["id"], 80)
+        letters = issue_letters(s, audited["id"], decisions=",".join(ids), kind="ai_act")
+    assert len(letters) == 80
+    spec_protected = {"sex", "age_band", "age", "personal_status", "foreign_worker"}
+    for letter in letters:
+        for r in letter.record["reasons"]:
+            assert not spec_protected.intersection(r["features"])
+        text = letter.html.lower()
+        assert "personal status" not in text
+        assert "foreign worker" not in text
+
+
+def test_missing_mapping_and_forbidden_reason_name_the_feature(
+    credit_case: DemoCase, tmp_path: Path
+) -> None:
+    data = yaml.safe_load(credit_case.spec_path.read_text())
+    codes = dict(data["letters"]["reason_codes"])
+    del codes["duration"]
+    spec = _spec_copy(credit_case, tmp_path, reason_codes=codes)
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    with open_store(url) as s, pytest.raises(ReasonError, match="'duration' has no reason-code"):
+        issue_letters(s, audit_id, decisions="adverse")
+    spec = _spec_copy(credit_case, tmp_path, forbidden_reasons=["duration"])
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    with open_store(url) as s:
+        with pytest.raises(ReasonError, match="'duration' is forbidden"):
+            issue_letters(s, audit_id, decisions="adverse")
+        with s.session() as session:
+            assert session.query(Letter).filter_by(audit_id=audit_id).count() == 0
+
+
+def test_spec_rejects_protected_reason_and_unknown_features(
+    credit_case: DemoCase, tmp_path: Path
+) -> None:
+    spec = _spec_copy(
+        credit_case,
+        tmp_path,
+        reason_codes={"sex": {"adverse": "Sex"}, "nope": {"adverse": "Nope"}},
+        counterfactual={"actionable": {"age_band": {"direction": "any"}}},
+    )
+    with pytest.raises(SpecError) as info:
+        load_spec(spec)
+    text = str(info.value)
+    assert "'sex' is a protected attribute" in text
+    assert "nope" not in text  # a shared dictionary may cover features this model lacks
+    assert "actionable.age_band: a protected attribute can never be changed" in text
+
+
+def test_changed_model_file_is_refused(credit_case: DemoCase, tmp_path: Path) -> None:
+    import shutil
+
+    model_copy = tmp_path / "model.txt"
+    shutil.copy(credit_case.spec_path.parent / "credit_lgbm.txt", model_copy)
+    data = yaml.safe_load(_spec_copy(credit_case, tmp_path).read_text())
+    data["model"]["path"] = str(model_copy)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    model_copy.write_text(model_copy.read_text() + "\n")
+    with open_store(url) as s, pytest.raises(LetterError, match="has changed since audit"):
+        issue_letters(s, audit_id)
+    model_copy.unlink()
+    with open_store(url) as s, pytest.raises(LetterError, match="is gone"):
+        issue_letters(s, audit_id)
+
+
+def test_letters_stored_on_both_backends(
+    db_url: str,  # noqa: F811
+    credit_case: DemoCase,
+    tmp_path: Path,
+) -> None:
+    spec = _spec_copy(credit_case, tmp_path)
+    audit_id = perform_audit(spec, database_url=db_url).result.audit_id
+    ids = _first_adverse(db_url, audit_id, 3)
+    with open_store(db_url) as s:
+        letters = issue_letters(s, audit_id, decisions=",".join(ids))
+        with s.session() as session:
+            rows = session.query(Letter).filter_by(audit_id=audit_id).order_by(Letter.id).all()
+            assert [r.decision_id for r in rows] == ids
+            for row, letter in zip(rows, letters, strict=True):
+                assert row.status == "issued"
+                assert row.pdf is not None
+                assert row.sha256 == letter.record["sha256"]
+                assert row.reasons == letter.record["reasons"]
+                assert row.baseline["kind"] == "cutoff"
+                assert row.counterfactual == letter.record["counterfactual"]
+
+
+def test_cli_end_to_end_and_errors(audited: dict[str, Any], tmp_path: Path) -> None:
+    ids = _first_adverse(audited["url"], audited["id"], 2)
+    runner = CliRunner()
+    out_dir, js = tmp_path / "out", tmp_path / "letters.json"
+    args = ["letters", audited["id"], "--db", audited["url"], "--decisions", ",".join(ids)]
+    res = runner.invoke(app, [*args, "--out", str(out_dir), "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    records = json.loads(js.read_text())
+    assert [r["decision_id"] for r in records] == ids
+    for r in records:
+        assert set(r) >= {"decision_id", "kind", "reasons", "baseline", "counterfactual", "sha256"}
+        pdf = (out_dir / f"{r['decision_id']}-reg_b.pdf").read_bytes()
+        import hashlib
+
+        assert hashlib.sha256(pdf).hexdigest() == r["sha256"]
+    bad = runner.invoke(app, ["letters", "no-such-audit", "--db", audited["url"]])
+    assert bad.exit_code == 2
+    assert "no-such-audit" in bad.output
+    assert "Traceback" not in bad.output
+    bad = runner.invoke(app, [*args[:4], "--decisions", "GC-9999"])
+    assert bad.exit_code == 2
+    assert "GC-9999" in bad.output
+    bad = runner.invoke(app, [*args, "--kind", "bogus"])
+    assert bad.exit_code == 2
+    assert "bogus" in bad.output
+
+
+HOSTILE = {
+    "name": '<img src="http://evil.invalid/x.png">Bank</style><script>alert(1)</script>',
+    "address": "url(file:///etc/passwd)\n" + "\u202eknaB lilE\u202c " + "W" * 600,
+    "email": "x@y.invalid<link rel=stylesheet href=http://evil.invalid/s.css>",
+}
+
+
+def test_hostile_organisation_text_renders_as_text(credit_case: DemoCase, tmp_path: Path) -> None:
+    spec = _spec_copy(
+        credit_case,
+        tmp_path,
+        organisation=HOSTILE,
+        contact="<a href='https://evil.invalid'>click</a> " + "مرحبا " * 60,
+    )
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    ids = _first_adverse(url, audit_id, 1)
+    with open_store(url) as s:
+        (letter,) = issue_letters(s, audit_id, decisions=ids[0])
+    assert letter.issued
+    assert "<script>" not in letter.html
+    assert "<img" not in letter.html
+    assert "&lt;script&gt;" in letter.html
+    assert letter.pdf is not None
+    assert letter.pdf.count(b"/Type /Page\n") <= 3
+    import subprocess
+
+    text = subprocess.run(
+        ["pdftotext", "-", "-"], input=letter.pdf, capture_output=True, check=True
+    ).stdout.decode()
+    assert "<script>alert(1)</script>" in text.replace("\n", "")
+
+
+def test_content_check_blocks_a_letter_and_stores_the_failure(
+    credit_case: DemoCase, tmp_path: Path
+) -> None:
+    data = yaml.safe_load(credit_case.spec_path.read_text())
+    codes = {
+        k: {**v, "adverse": "Credit score too low"}
+        for k, v in data["letters"]["reason_codes"].items()
+    }
+    spec = _spec_copy(credit_case, tmp_path, reason_codes=codes)
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    ids = _first_adverse(url, audit_id, 1)
+    with open_store(url) as s:
+        (letter,) = issue_letters(s, audit_id, decisions=ids[0], out_dir=tmp_path / "o")
+        assert not letter.issued
+        assert "REGB-9B2-SPECIFIC-REASONS" in letter.record["failure"]
+        assert "generic" in letter.record["failure"]
+        with s.session() as session:
+            row = session.query(Letter).filter_by(audit_id=audit_id).one()
+            assert row.status == "blocked"
+            assert row.pdf is None
+            assert row.failure
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_no_letters_without_a_letters_section(tmp_path: Path, credit_case: DemoCase) -> None:
+    data = yaml.safe_load(credit_case.spec_path.read_text())
+    del data["letters"]
+    data["model"]["path"] = str(credit_case.spec_path.parent / data["model"]["path"])
+    data["data"]["path"] = str(credit_case.spec_path.parent / data["data"]["path"])
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    with open_store(url) as s, pytest.raises(AuditorError, match="no stored decisions"):
+        issue_letters(s, audit_id)
+
+
+def test_hiring_notices_from_a_torch_model(hiring_case: DemoCase, tmp_path: Path) -> None:
+    """PyTorch path: integrated gradients from the baseline mean; counterfactuals verified."""
+    data = yaml.safe_load(hiring_case.spec_path.read_text())
+    folder = hiring_case.spec_path.parent
+    rows = (folder / data["data"]["path"]).read_text().splitlines()[:601]
+    (tmp_path / "hiring.csv").write_text("\n".join(rows) + "\n")
+    data["data"]["path"] = str(tmp_path / "hiring.csv")
+    data["model"]["path"] = str(folder / data["model"]["path"])
+    text = {
+        "years_experience": "Years of relevant experience",
+        "education_level": "Level of education completed",
+        "skills_test": "Result of the skills test",
+        "interview_score": "Interview assessment score",
+        "certifications": "Number of professional certifications",
+    }
+    data["letters"] = {
+        "kinds": ["hiring"],
+        "organisation": {"name": "Example Corp", "address": "1 Plaza\nNew York, NY"},
+        "contact": "Write to careers@example.com to ask for a review.",
+        "reason_codes": {k: {"adverse": v} for k, v in text.items()},
+        "counterfactual": {
+            "actionable": {"skills_test": {"direction": "increase", "max": 100, "step": 1}}
+        },
+    }
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    # the injected disparity runs through area_code: forbidden, it cannot be left out
+    data["letters"]["forbidden_reasons"] = ["area_code"]
+    spec = tmp_path / "hiring.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    ids = _first_adverse(url, audit_id, 40)
+    with open_store(url) as s, pytest.raises(ReasonError, match="'area_code' is forbidden"):
+        issue_letters(s, audit_id, decisions=",".join(ids))
+    # disclosed instead: the letters state it when it is a principal reason
+    data["letters"]["forbidden_reasons"] = []
+    data["letters"]["reason_codes"]["area_code"] = {"adverse": "The area code of your address"}
+    spec.write_text(yaml.safe_dump(data))
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    with open_store(url) as s:
+        letters = issue_letters(s, audit_id, decisions=",".join(ids))
+    model = load_model(load_spec(spec))
+    assert model is not None
+    for letter in letters:
+        assert letter.record["baseline"]["method"] == "integrated_gradients"
+        assert letter.record["baseline"]["additivity_error"] < 1e-2
+        contributions = [r["contribution"] for r in letter.record["reasons"]]
+        assert contributions == sorted(contributions)
+        assert all(c < 0 for c in contributions)
+        cf = letter.record["counterfactual"]
+        if cf is not None:
+            with open_store(url) as s, s.session() as session:
+                stored = load_decisions(session, audit_id)
+            row = stored.features.iloc[[stored.ids.index(letter.record["decision_id"])]].copy()
+            row["skills_test"] = cf["skills_test"]
+            assert model.score(model.encode(row))[0] >= 0.4
