@@ -134,9 +134,8 @@ def out_of_fold_share(codes: np.ndarray, member: np.ndarray, offset: int = 0) ->
 def group_aucs(column: pd.Series, labels: np.ndarray, groups: list[int]) -> list[float | None]:
     """``feature_auc`` of ``column`` for membership of each group code in ``labels``.
 
-    Numeric features are ranked once (not once per group); categorical features use the
-    per-category counts (a row's rank is its category share's average rank), so the cost
-    is one pass per feature, not one sort per group and feature.
+    Numeric features are ranked once (not once per group); categorical features are
+    scored by their out-of-fold category share, as in :func:`feature_auc`.
     """
     numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
     out: list[float | None] = []
@@ -156,21 +155,8 @@ def group_aucs(column: pd.Series, labels: np.ndarray, groups: list[int]) -> list
             out.append(max(a, 1.0 - a))
         return out
     codes, _ = pd.factorize(column.astype(str))
-    sizes = np.bincount(codes)
     for group in groups:
-        member = labels == group
-        n1 = int(member.sum())
-        n0 = len(member) - n1
-        if n1 == 0 or n0 == 0:
-            out.append(None)
-            continue
-        inside = np.bincount(codes, weights=member, minlength=len(sizes))
-        # rank of each distinct share value among all rows (ties averaged, as rankdata)
-        _, inverse = np.unique(inside / sizes, return_inverse=True)
-        rows = np.bincount(inverse, weights=sizes)
-        rank = np.cumsum(rows) - rows + (rows + 1) / 2
-        a = (float(inside @ rank[inverse]) - n1 * (n1 + 1) / 2) / (n1 * n0)
-        out.append(max(a, 1.0 - a))
+        out.append(auc(out_of_fold_share(codes, labels == group), labels == group))
     return out
 
 
