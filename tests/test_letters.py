@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from auditor.cli import app
 from auditor.demo import DemoCase
 from auditor.errors import AuditorError, SpecError
+from auditor.explain import interventional_tree_shap
 from auditor.letters.reasons import ReasonError
 from auditor.letters.service import LetterError, issue_letters
 from auditor.models import load_model
@@ -103,7 +105,10 @@ def test_reasons_equal_independent_top_adverse_attributions(
     above = above[np.argsort(scores[above], kind="stable")]
     band = np.sort(above[scores[above] <= 0.55][:25])
     rows = [stored.ids.index(d) for d in ids]
-    values = _permutation_shapley(model.output, x[rows], x[band], permutations=10, seed=spec.seed)
+    # exact interventional TreeSHAP (its exactness against brute-force Shapley values is
+    # tested in test_fast_tree_shap); this test recomputes the baseline band, the adverse
+    # filter, the ranking and the reason-code mapping on its own
+    values = interventional_tree_shap(model, x[rows], x[band]).values
     codes = spec.letters.reason_codes  # type: ignore[union-attr]
     protected = set(spec.protected)
     for letter, row in zip(letters, values, strict=True):
@@ -115,7 +120,7 @@ def test_reasons_equal_independent_top_adverse_attributions(
             assert r["contribution"] == pytest.approx(row[i], abs=1e-6)
             assert r["text"] == codes[x_names[i]].adverse
             assert r["feature"] not in protected
-        assert letter.record["baseline"]["method"] == "interventional_permutation_shap"
+        assert letter.record["baseline"]["method"] == "interventional_tree_shap"
         assert letter.issued, letter.record["failure"]
 
 
@@ -393,3 +398,18 @@ def test_hiring_notices_from_a_torch_model(hiring_case: DemoCase, tmp_path: Path
             row = stored.features.iloc[[stored.ids.index(letter.record["decision_id"])]].copy()
             row["skills_test"] = cf["skills_test"]
             assert model.score(model.encode(row))[0] >= 0.4
+
+
+def test_permutation_estimator_for_other_models_matches_a_loop(credit_case: DemoCase) -> None:
+    """The sampled estimator used for models without a tree engine, against the loop."""
+    from auditor.letters.attribution import _permutation
+
+    spec = load_spec(credit_case.spec_path)
+    model = load_model(spec)
+    assert model is not None
+    frame = pd.read_csv(credit_case.spec_path.parent / spec.data.path).head(40)
+    x = model.encode(frame[spec.columns.features])
+    got = _permutation(model, x[:5], x[20:26], permutations=6, seed=3)
+    want = _permutation_shapley(model.output, x[:5], x[20:26], permutations=6, seed=3)
+    np.testing.assert_allclose(got.values, want, atol=1e-9)
+    assert got.additivity_error < 1e-9

@@ -1,18 +1,15 @@
 """Attributions of each decision against a baseline set of applicants (interventional).
 
-Everything goes through :func:`baseline_attributions`, the one place to swap in a faster
-interventional TreeSHAP engine later. Methods, in order of preference:
+Everything goes through :func:`baseline_attributions`. Methods:
 
-- LightGBM without categorical splits: ``shap.TreeExplainer(booster, data=baseline,
-  feature_perturbation="interventional")``: exact interventional SHAP, log-odds.
-- LightGBM with categorical splits (and other models): shap 0.51's tree converter
-  mis-reads LightGBM's categorical splits (its values then fail the additivity check), so
-  interventional Shapley values are estimated by permutation sampling over the same
-  baseline rows (:func:`_permutation`; shap's ``PermutationExplainer`` computes the same
-  estimator but about 50x slower here, one masked call per evaluation). Exactly additive;
-  seeded.
+- LightGBM: exact interventional TreeSHAP against the baseline rows
+  (:func:`auditor.explain.interventional_tree_shap`, the project's own engine; it reads
+  LightGBM's categorical splits correctly, which shap 0.51's tree converter does not),
+  log-odds.
 - PyTorch: integrated gradients (:mod:`auditor.explain.integrated_gradients`) from the
   baseline set's mean.
+- Other models: interventional Shapley values estimated by permutation sampling over the
+  same baseline rows (:func:`_permutation`), seeded and exactly additive.
 
 The method and its parameters are recorded on every letter.
 """
@@ -53,26 +50,10 @@ def baseline_attributions(
     if len(baseline) == 0:
         raise ExplainError("The attribution baseline is empty; widen letters.baseline.")
     if model.kind == "lightgbm":
-        booster = model.booster  # type: ignore[attr-defined]
-        if not _has_categorical_splits(booster):
-            return _tree_interventional(model, booster, x, baseline)
-        return _permutation(model, x, baseline, permutations=permutations, seed=seed)
+        return _tree_interventional(model, x, baseline)
     if model.kind == "torch":
         return _integrated_gradients(model, x, baseline, steps=steps)
     return _permutation(model, x, baseline, permutations=permutations, seed=seed)
-
-
-def _has_categorical_splits(booster: Any) -> bool:
-    dump = booster.dump_model(num_iteration=-1)
-
-    def walk(node: dict[str, Any]) -> bool:
-        if "split_index" not in node:
-            return False
-        if node.get("decision_type") == "==":
-            return True
-        return walk(node["left_child"]) or walk(node["right_child"])
-
-    return any(walk(t["tree_structure"]) for t in dump.get("tree_info", []))
 
 
 def _error(model: ModelAdapter, x: np.ndarray, values: np.ndarray, base: np.ndarray) -> float:
@@ -81,22 +62,23 @@ def _error(model: ModelAdapter, x: np.ndarray, values: np.ndarray, base: np.ndar
 
 
 def _tree_interventional(
-    model: ModelAdapter, booster: Any, x: np.ndarray, baseline: np.ndarray
+    model: ModelAdapter, x: np.ndarray, baseline: np.ndarray
 ) -> BaselineAttributions:
-    import shap
+    from auditor.explain import interventional_tree_shap
 
-    explainer = shap.TreeExplainer(
-        booster, data=baseline, feature_perturbation="interventional", model_output="raw"
-    )
-    values = np.asarray(explainer.shap_values(x, check_additivity=False), dtype=np.float64)
-    base = np.full(len(x), float(np.ravel(explainer.expected_value)[0]))
+    attr = interventional_tree_shap(model, x, baseline)
+    values = np.asarray(attr.values, dtype=np.float64)
+    base = np.broadcast_to(np.asarray(attr.base_values, dtype=np.float64), (len(x),)).copy()
+    params: dict[str, Any] = {"engine": attr.engine, "baseline_rows": len(baseline)}
+    if attr.fallback_reason:
+        params["fallback_reason"] = attr.fallback_reason
     return BaselineAttributions(
         values,
         base,
         "interventional_tree_shap",
         model.output_space,
         _error(model, x, values, base),
-        {"engine": "shap.TreeExplainer", "baseline_rows": len(baseline)},
+        params,
     )
 
 
