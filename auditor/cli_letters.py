@@ -75,12 +75,22 @@ def letters(
                 store.dispose()
 
         issued = guard(run)
-    blocked = [lt for lt in issued if not lt.issued]
+    blocked = [lt for lt in issued if lt.record["status"] == "blocked"]
+    held = [lt for lt in issued if lt.record["status"] == "needs_review"]
     if not quiet:
         out.print(
-            f"{len(issued) - len(blocked)} letter(s) issued, {len(blocked)} blocked by a "
-            f"content check, for audit {escape(audit_id)}.",
+            f"{len(issued) - len(blocked) - len(held)} letter(s) issued, {len(blocked)} "
+            f"blocked by a content check, {len(held)} held for human review (unstable "
+            f"reasons), for audit {escape(audit_id)}.",
             highlight=False,
+        )
+    for lt in held[:20]:
+        share = lt.record["review"]["changed_share"]
+        err.print(
+            f"review {escape(str(lt.record['decision_id']))}: its principal reasons changed "
+            f"in {share:.0%} of slightly perturbed copies of its inputs",
+            highlight=False,
+            soft_wrap=True,
         )
     for lt in blocked[:20]:
         err.print(
@@ -88,5 +98,5 @@ def letters(
             highlight=False,
             soft_wrap=True,
         )
-    if blocked:
+    if blocked or held:
         raise typer.Exit(1)

@@ -17,6 +17,7 @@ from auditor.cli import app
 from auditor.demo import DemoCase
 from auditor.errors import AuditorError, SpecError
 from auditor.explain import interventional_tree_shap
+from auditor.letters import review
 from auditor.letters.reasons import ReasonError
 from auditor.letters.service import LetterError, issue_letters
 from auditor.models import load_model
@@ -121,7 +122,9 @@ def test_reasons_equal_independent_top_adverse_attributions(
             assert r["text"] == codes[x_names[i]].adverse
             assert r["feature"] not in protected
         assert letter.record["baseline"]["method"] == "interventional_tree_shap"
-        assert letter.issued, letter.record["failure"]
+        # issued, or held for review when its reasons are unstable (test_letters_review)
+        assert letter.record["status"] in {"issued", "needs_review"}, letter.record["failure"]
+        assert letter.pdf is not None
 
 
 def test_counterfactuals_flip_the_decision(audited: dict[str, Any], credit_case: DemoCase) -> None:
@@ -237,7 +240,7 @@ def test_letters_stored_on_both_backends(
             rows = session.query(Letter).filter_by(audit_id=audit_id).order_by(Letter.id).all()
             assert [r.decision_id for r in rows] == ids
             for row, letter in zip(rows, letters, strict=True):
-                assert row.status == "issued"
+                assert row.status == letter.record["status"]
                 assert row.pdf is not None
                 assert row.sha256 == letter.record["sha256"]
                 assert row.reasons == letter.record["reasons"]
@@ -245,7 +248,10 @@ def test_letters_stored_on_both_backends(
                 assert row.counterfactual == letter.record["counterfactual"]
 
 
-def test_cli_end_to_end_and_errors(audited: dict[str, Any], tmp_path: Path) -> None:
+def test_cli_end_to_end_and_errors(
+    audited: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(review, "THRESHOLD", 1.0)  # stability is test_letters_review's
     ids = _first_adverse(audited["url"], audited["id"], 2)
     runner = CliRunner()
     out_dir, js = tmp_path / "out", tmp_path / "letters.json"
@@ -279,7 +285,10 @@ HOSTILE = {
 }
 
 
-def test_hostile_organisation_text_renders_as_text(credit_case: DemoCase, tmp_path: Path) -> None:
+def test_hostile_organisation_text_renders_as_text(
+    credit_case: DemoCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(review, "THRESHOLD", 1.0)  # stability is test_letters_review's
     spec = _spec_copy(
         credit_case,
         tmp_path,

@@ -186,3 +186,43 @@ def test_login_throttle_counts_failures_per_client_and_name() -> None:
     assert throttle.allowed("10.0.0.1", "otto", now=61.5)  # the oldest failure expired
     throttle.succeeded("10.0.0.1", "otto")
     assert throttle.allowed("10.0.0.1", "otto", now=3.0)
+
+
+def test_letters_issued_in_batch_from_the_web(
+    tmp_path: Path,
+    credit_case: Any,
+    fast_hashing: None,  # noqa: F811
+) -> None:
+    """The letters job runs the letters service on a stored audit; failures are shown."""
+    from auditor.service import perform_audit
+    from auditor.store.models import Letter
+
+    url = f"sqlite:///{tmp_path / 'letters.db'}"
+    audit_id = perform_audit(credit_case.spec_path, database_url=url).result.audit_id
+    with open_store(url) as store:
+        add_users(store)
+        token = create_token(store, "otto", actor="test")
+    app = make_app(url, tmp_path)
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+        with open_store(url) as store, store.session() as session:
+            ids = [d for (d,) in session.execute(select(Letter.decision_id))]
+        assert ids == []
+        started = client.post(
+            "/api/letters/issue", json={"audit_id": audit_id, "decisions": "GC-0005"}
+        )
+        assert started.status_code == 202, started.text
+        job = _wait(client, started.json()["id"])
+        assert job["state"] == "completed", job["error"]
+        assert job["kind"] == "letters"
+        assert "issued" in job["summary"]
+        assert "held for human review" in client.get(f"/jobs/{job['id']}").text
+        bad = client.post("/api/letters/issue", json={"audit_id": "no-such-audit"})
+        failed = _wait(client, bad.json()["id"])
+        assert failed["state"] == "failed"
+        assert "no-such-audit" in failed["error"]
+    with open_store(url) as store, store.session() as session:
+        stored = [lt.decision_id for lt in session.scalars(select(Letter))]
+        kinds = [e.kind for e in session.scalars(select(Event).order_by(Event.id))]
+    assert stored == ["GC-0005"]
+    assert "letters.requested" in kinds
+    assert "letters.issued" in kinds

@@ -35,6 +35,7 @@ from auditor.letters.context import letter_context, method_text
 from auditor.letters.counterfactuals import CounterfactualSearch
 from auditor.letters.reasons import ReasonMapper
 from auditor.letters.render import render_body, render_many, wrap
+from auditor.letters.review import ReasonReview, review_reasons
 from auditor.letters.settings import LETTER_KINDS, LettersSpec
 from auditor.provenance import current_user, file_sha256
 from auditor.spec import AuditSpec, load_spec
@@ -60,8 +61,9 @@ class IssuedLetter:
 
     @property
     def issued(self) -> bool:
-        """Whether every content check passed (only then is there a PDF)."""
-        return self.pdf is not None
+        """Whether the letter was issued: content checks passed and its reasons are stable
+        (a letter held for review has a PDF but is not issued)."""
+        return bool(self.record["status"] == "issued")
 
 
 def issue_letters(
@@ -106,6 +108,7 @@ def issue_letters(
     grouped = mapper.grouped(attr.values)
     adverse_rows = [i for i, r in enumerate(rows) if not stored.favorable[r]]
     mapper.check(grouped[adverse_rows], [stored.ids[rows[i]] for i in adverse_rows])
+    review = _review(model, x, x_all, base.rows, mapper, grouped, letters, spec)
     search = CounterfactualSearch(model, letters.counterfactual, stored.features, spec.threshold)
     packs = content_packs(chosen, list(spec.policies), spec.policy_folders())
     today = datetime.now(UTC).date()
@@ -166,10 +169,11 @@ def issue_letters(
             method,
         )
         body = render_body(chosen, context, anchor)
+        held = adverse_decision and bool(review.needs_review[i])
         record = {
             "decision_id": decision_id,
             "kind": chosen,
-            "status": "issued" if check.ok else "blocked",
+            "status": "blocked" if not check.ok else "needs_review" if held else "issued",
             "reasons": records,
             "baseline": baseline_record,
             "counterfactual": changes,
@@ -177,12 +181,44 @@ def issue_letters(
             "sha256": "",
             "failure": "; ".join(check.failures) or None,
             "checks": check.records(),
+            "review": review.record(i) if adverse_decision else None,
         }
         built.append((record, body, anchor))
     letters_out = _render(built, chosen, letters, progress, workers)
     _store(store, audit_id, letters_out)
     _write(letters_out, out_dir, json_path)
     return letters_out
+
+
+def _review(
+    model: Any,
+    x: np.ndarray,
+    x_all: np.ndarray,
+    baseline_rows: np.ndarray,
+    mapper: ReasonMapper,
+    grouped: np.ndarray,
+    letters: LettersSpec,
+    spec: AuditSpec,
+) -> ReasonReview:
+    """Stability of each letter's principal reasons under small input perturbations."""
+
+    def explain(rows: np.ndarray) -> np.ndarray:
+        attr = baseline_attributions(
+            model,
+            rows,
+            x_all[baseline_rows],
+            permutations=letters.baseline.permutations,
+            steps=spec.explain.steps,
+            seed=spec.seed,
+        )
+        return mapper.grouped(attr.values)
+
+    def principal(values: np.ndarray) -> list[list[int]]:
+        return [mapper.principal_keys(row) for row in values]
+
+    return review_reasons(
+        explain, principal, x, grouped, x_all, k=letters.max_reasons, seed=spec.seed
+    )
 
 
 def _render(
@@ -192,7 +228,8 @@ def _render(
     progress: Progress | None,
     workers: int,
 ) -> list[IssuedLetter]:
-    ok = [b for b in built if b[0]["status"] == "issued"]
+    # letters held for review are rendered too: the reviewer reads the letter as it would go
+    ok = [b for b in built if b[0]["status"] in ("issued", "needs_review")]
     titles = [f"{KIND_TITLES[kind]} ({b[0]['decision_id']})" for b in ok]
     rendered = render_many(
         [b[1] for b in ok],

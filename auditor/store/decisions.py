@@ -131,7 +131,8 @@ def add_letters(
         {
             "audit_id": audit_id,
             "issued": len(issued),
-            "blocked": len(letters) - len(issued),
+            "blocked": sum(r.get("status") == "blocked" for r in letters),
+            "held_for_review": sum(r.get("status") == "needs_review" for r in letters),
             "letters": [
                 {"decision_id": r["decision_id"], "kind": r["kind"], "sha256": r["sha256"]}
                 for r in letters

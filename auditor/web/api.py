@@ -71,6 +71,16 @@ class JobOut(BaseModel):
     finished_at: datetime | None
     audit_id: str | None
     error: str | None
+    kind: str = Field("audit", description="audit | letters")
+    summary: str | None = Field(None, description="Letters jobs: issued, blocked, held")
+
+
+class LettersRequest(BaseModel):
+    """A batch of letters for a stored audit (as ``auditor letters``)."""
+
+    audit_id: str = Field(min_length=1, max_length=64)
+    kind: str | None = Field(None, max_length=32)
+    decisions: str = Field("adverse", min_length=1, max_length=100_000)
 
 
 class ScheduleOut(BaseModel):
@@ -129,7 +139,7 @@ def _job(job: Job) -> JobOut:
         id=job.id, name=job.name, state=job.state, stage=job.stage, stages=list(job.stages),
         user=job.user,
         created_at=job.created_at, finished_at=job.finished_at, audit_id=job.audit_id,
-        error=job.error,
+        error=job.error, kind=job.kind, summary=job.summary,
     )  # fmt: skip
 
 
@@ -204,6 +214,15 @@ def job(request: Request, who: Viewer, job_id: str) -> JobOut:
     if found is None:
         raise NotFoundError(f"No audit job {job_id!r} on this server.")
     return _job(found)
+
+
+@router.post("/letters/issue", status_code=202)
+def issue_letters_job(request: Request, who: Officer, body: LettersRequest) -> JobOut:
+    """Issue letters for a stored audit in the background (officers and admins only)."""
+    jobs = web(request).jobs
+    return _job(
+        jobs.submit_letters(body.audit_id, kind=body.kind, decisions=body.decisions, user=who.name)
+    )
 
 
 @router.get("/letters")

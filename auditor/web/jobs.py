@@ -20,6 +20,7 @@ from auditor.spec import AuditSpec
 from auditor.store import Store, append_event
 
 AUDIT_REQUESTED = "audit.requested"
+LETTERS_REQUESTED = "letters.requested"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Job:
     error: str | None = None
     stages: tuple[str, ...] = ()
     """The stages reached so far, in order (the last one is the current stage)."""
+    kind: str = "audit"
+    """``audit`` (an uploaded spec) or ``letters`` (a batch of letters for a stored audit)."""
+    summary: str | None = None
 
     @property
     def done(self) -> bool:
@@ -82,6 +86,73 @@ class AuditJobs:
             self._jobs[job.id] = job
         self._pool.submit(self._run, job.id, spec)
         return job
+
+    def submit_letters(self, audit_id: str, *, kind: str | None, decisions: str, user: str) -> Job:
+        """Queue a batch of letters for a stored audit (logged as ``letters.requested``).
+
+        The same service as ``auditor letters``: content checks, reason stability review,
+        storage with digests and one ``letters.issued`` event.
+        """
+        job = Job(
+            id=uuid.uuid4().hex,
+            name=f"letters for {audit_id}",
+            source=f"audit {audit_id}, decisions: {decisions}, kind: {kind or 'default'}",
+            user=user,
+            state="queued",
+            stage="queued",
+            created_at=datetime.now(UTC),
+            kind="letters",
+            audit_id=audit_id,
+        )
+        with self._store.session() as session:
+            append_event(
+                session,
+                LETTERS_REQUESTED,
+                {"job_id": job.id, "audit_id": audit_id, "decisions": decisions, "kind": kind},
+                user=user,
+            )
+        with self._lock:
+            self._jobs[job.id] = job
+        self._pool.submit(self._run_letters, job.id, audit_id, kind, decisions)
+        return job
+
+    def _run_letters(self, job_id: str, audit_id: str, kind: str | None, decisions: str) -> None:
+        from auditor.letters.service import issue_letters
+
+        self._update(job_id, state="running", stage="letters")
+        try:
+            letters = issue_letters(
+                self._store,
+                audit_id,
+                kind=kind,
+                decisions=decisions,
+                progress=lambda done, total: self._update(
+                    job_id, stage=f"rendered {done} of {total} letters"
+                ),
+            )
+        except Exception as exc:  # user errors and bugs alike end the job, not the server
+            prefix = (
+                "" if isinstance(exc, AuditorError) else f"Internal error ({type(exc).__name__}): "
+            )
+            self._update(
+                job_id,
+                state="failed",
+                stage="failed",
+                error=prefix + str(exc),
+                finished_at=datetime.now(UTC),
+            )
+            return
+        status = [lt.record["status"] for lt in letters]
+        self._update(
+            job_id,
+            state="completed",
+            stage="done",
+            summary=(
+                f"{status.count('issued')} issued, {status.count('blocked')} blocked by a "
+                f"content check, {status.count('needs_review')} held for human review"
+            ),
+            finished_at=datetime.now(UTC),
+        )
 
     def get(self, job_id: str) -> Job | None:
         """The job's current state, or None for an unknown id."""

@@ -32,8 +32,39 @@ LETTER_CSP = (
 @router.get("/letters")
 def letters(request: Request, who: Officer, decision_id: str | None = None) -> Response:
     found = letters_for_decision(web(request).store, decision_id) if decision_id else None
-    context = {"title": "Letters", "decision_id": decision_id or "", "letters": found}
+    context = {
+        "title": "Letters",
+        "decision_id": decision_id or "",
+        "letters": found,
+        "issue_error": None,
+    }
     return render(request, "letters.html.j2", context)
+
+
+@router.post("/letters/issue")
+def letters_issue(
+    request: Request,
+    who: Officer,
+    audit_id: Annotated[str, Form()] = "",
+    kind: Annotated[str, Form()] = "",
+    decisions: Annotated[str, Form()] = "adverse",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    check_form_csrf(who, csrf)
+    ctx = web(request)
+    audit_id = audit_id.strip()
+    if not audit_id or not decisions.strip():
+        context = {
+            "title": "Letters",
+            "decision_id": "",
+            "letters": None,
+            "issue_error": "Name the audit and the decisions (adverse, all, or ids).",
+        }
+        return render(request, "letters.html.j2", context, 400)
+    job = ctx.jobs.submit_letters(
+        audit_id, kind=kind or None, decisions=decisions.strip(), user=who.name
+    )
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 @router.get("/letters/{letter_id}")
