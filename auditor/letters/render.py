@@ -11,16 +11,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
-from auditor._resources import templates_dir
 from auditor.errors import RenderError
 from auditor.report.fetcher import DataOnlyFetcher, FetchRefusedError
-from auditor.report.render import environment
+from auditor.report.render import environment, stylesheet
 
 DOCUMENT = "letters/_document.html.j2"
 STYLESHEET = "letters/letters.css"
@@ -33,18 +31,6 @@ class RenderedLetter:
     html: str
     pdf: bytes
     sha256: str
-
-
-@cache
-def _stylesheet() -> Markup:
-    path = templates_dir() / STYLESHEET
-    try:
-        css = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RenderError(f"Cannot read the letter stylesheet {path}: {exc}.") from None
-    if "</" in css:
-        raise RenderError(f"The letter stylesheet {path} must not contain '</'.")
-    return Markup(css)  # our own packaged file, inside <style>
 
 
 def render_body(kind: str, context: dict[str, Any], anchor: str) -> Markup:
@@ -65,7 +51,7 @@ def render_body(kind: str, context: dict[str, Any], anchor: str) -> Markup:
 def wrap(bodies: Sequence[Markup], title: str) -> str:
     """A complete HTML document holding one or more letter bodies."""
     template = environment().get_template(DOCUMENT)
-    return template.render(bodies=list(bodies), title=title, css=_stylesheet())
+    return template.render(bodies=list(bodies), title=title, css=stylesheet(STYLESHEET))
 
 
 def render_pdfs(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
@@ -76,9 +77,12 @@ def _write_error(path: Path, exc: OSError) -> RenderError:
     return RenderError(f"Cannot write the report to {path}: {exc.strerror or exc}.")
 
 
-@cache
-def environment() -> jinja2.Environment:
-    """The report's Jinja2 environment (created once)."""
+def safe_environment(**filters: Any) -> jinja2.Environment:
+    """A Jinja2 environment over the packaged templates that escapes everything.
+
+    Autoescaping (also for templates from strings) and strict undefined variables; the
+    report's filters plus ``filters``. Shared by the report, the letters and the web pages.
+    """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
@@ -90,19 +94,26 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(FILTERS)
     env.filters["test_name"] = test_name
-    env.filters["short_label"] = short_label
+    env.filters.update(filters)
     return env
 
 
 @cache
-def _stylesheet() -> Markup:
-    path = templates_dir() / STYLESHEET
+def environment() -> jinja2.Environment:
+    """The report's Jinja2 environment (created once)."""
+    return safe_environment(short_label=short_label)
+
+
+@cache
+def stylesheet(name: str) -> Markup:
+    """A packaged stylesheet (``templates/<name>``), to be placed inside ``<style>``."""
+    path = templates_dir() / name
     try:
         css = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise RenderError(f"Cannot read the report stylesheet {path}: {exc}.") from None
+        raise RenderError(f"Cannot read the stylesheet {path}: {exc}.") from None
     if "</" in css:
-        raise RenderError(f"The report stylesheet {path} must not contain '</'.")
+        raise RenderError(f"The stylesheet {path} must not contain '</'.")
     # Our own packaged file, placed inside <style>, where HTML escaping would corrupt it.
     return Markup(css)
 
@@ -132,7 +143,7 @@ def render_html(
         ) from None
     context = build_context(result, chosen, history=history)
     try:
-        return template.render(**context, css=_stylesheet())
+        return template.render(**context, css=stylesheet(STYLESHEET))
     except jinja2.UndefinedError as exc:
         raise RenderError(f"Report template uses an undefined value: {exc.message}.") from None
     except jinja2.TemplateError as exc:

@@ -13,26 +13,15 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from auditor._resources import templates_dir
-from auditor.report.filters import FILTERS
-from auditor.report.tables import test_name
+from auditor.report.render import safe_environment
 
 
 @cache
 def environment() -> jinja2.Environment:
     """The web pages' Jinja2 environment (created once)."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()),
-        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
+    return safe_environment(
+        when=lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else "—",
     )
-    env.filters.update(FILTERS)
-    env.filters["test_name"] = test_name
-    env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else "—"
-    return env
 
 
 def render(
