@@ -46,12 +46,21 @@ def audit(credit_case: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[s
     return url, outcome.result.audit_id
 
 
+def _adverse_ids(url: str, audit_id: str, n: int) -> str:
+    from auditor.store.decisions import load_decisions
+
+    with open_store(url) as s, s.session() as session:
+        stored = load_decisions(session, audit_id)
+    ids = [d for d, f in zip(stored.ids, stored.favorable, strict=True) if not f][:n]
+    return ",".join(ids)
+
+
 def test_every_adverse_letter_records_its_review(audit: tuple[str, str]) -> None:
     url, audit_id = audit
     with open_store(url) as s:
-        letters = issue_letters(s, audit_id, decisions="adverse")
-    assert letters
-    for lt in letters[:25]:
+        letters = issue_letters(s, audit_id, decisions=_adverse_ids(url, audit_id, 12))
+    assert len(letters) == 12
+    for lt in letters:
         rv = lt.record["review"]
         assert 0.0 <= rv["changed_share"] <= 1.0
         assert lt.record["status"] == ("needs_review" if rv["needed"] else "issued")
@@ -63,12 +72,14 @@ def test_held_letters_are_rendered_but_not_issued(
     url, audit_id = audit
     monkeypatch.setattr(review, "THRESHOLD", -1.0)  # every adverse letter is "unstable"
     out = tmp_path / "letters"
+    ids = _adverse_ids(url, audit_id, 4)
     res = CliRunner().invoke(
-        app, ["letters", audit_id, "--db", url, "--decisions", "adverse", "--out", str(out)]
+        app, ["letters", audit_id, "--db", url, "--decisions", ids, "--out", str(out)]
     )
     assert res.exit_code == 1, res.output
     assert "held for human review" in res.output
     with open_store(url) as s:
-        letters = issue_letters(s, audit_id, decisions="adverse")
+        letters = issue_letters(s, audit_id, decisions=ids)
+    assert len(letters) == 4
     assert all(lt.record["status"] == "needs_review" for lt in letters)
     assert all(lt.pdf is not None and not lt.issued for lt in letters)

@@ -153,8 +153,8 @@ def test_audit_list_filters_and_trend_across_runs(db_url: str) -> None:  # noqa:
         assert search_audits(store, q=second.audit_id[:8])[0].id == second.audit_id
         assert search_audits(store, q="%") == []  # wildcards are matched literally
         page = audit_page(store, second.audit_id)
-        assert audit_page(store, first.audit_id)["trend"] is None  # nothing earlier
-    trend = page["trend"]
+        assert audit_page(store, first.audit_id)["web_trend"] is None  # nothing earlier
+    trend = page["web_trend"]
     assert trend["previous_audit_id"] == first.audit_id
     rates = {(r["group"], r["metric"]): r for r in trend["rows"]}
     female = rates[("Female", "selection_rate")]
@@ -217,9 +217,12 @@ def test_letters_issued_in_batch_from_the_web(
         assert "issued" in job["summary"]
         assert "held for human review" in client.get(f"/jobs/{job['id']}").text
         bad = client.post("/api/letters/issue", json={"audit_id": "no-such-audit"})
-        failed = _wait(client, bad.json()["id"])
+        assert bad.status_code == 404
+        assert "no-such-audit" in bad.json()["detail"]
+        unknown = client.post("/api/letters/issue", json={"audit_id": audit_id, "decisions": "X"})
+        failed = _wait(client, unknown.json()["id"])
         assert failed["state"] == "failed"
-        assert "no-such-audit" in failed["error"]
+        assert "X" in failed["error"]
     with open_store(url) as store, store.session() as session:
         stored = [lt.decision_id for lt in session.scalars(select(Letter))]
         kinds = [e.kind for e in session.scalars(select(Event).order_by(Event.id))]

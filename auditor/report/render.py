@@ -94,6 +94,7 @@ def safe_environment(**filters: Any) -> jinja2.Environment:
     )
     env.filters.update(FILTERS)
     env.filters["test_name"] = test_name
+    env.filters["short_label"] = short_label
     env.filters.update(filters)
     return env
 
@@ -101,7 +102,7 @@ def safe_environment(**filters: Any) -> jinja2.Environment:
 @cache
 def environment() -> jinja2.Environment:
     """The report's Jinja2 environment (created once)."""
-    return safe_environment(short_label=short_label)
+    return safe_environment()
 
 
 @cache

@@ -219,7 +219,9 @@ def job(request: Request, who: Viewer, job_id: str) -> JobOut:
 @router.post("/letters/issue", status_code=202)
 def issue_letters_job(request: Request, who: Officer, body: LettersRequest) -> JobOut:
     """Issue letters for a stored audit in the background (officers and admins only)."""
-    jobs = web(request).jobs
+    ctx = web(request)
+    audit_summary(ctx.store, body.audit_id)  # an unknown audit is a 404, not a failed job
+    jobs = ctx.jobs
     return _job(
         jobs.submit_letters(body.audit_id, kind=body.kind, decisions=body.decisions, user=who.name)
     )

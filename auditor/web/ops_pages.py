@@ -18,6 +18,7 @@ from auditor.web.catalog import (
     policy_catalog,
 )
 from auditor.web.templating import render
+from auditor.web.workspace import audit_summary
 
 LetterId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 router = APIRouter(include_in_schema=False)
@@ -61,6 +62,7 @@ def letters_issue(
             "issue_error": "Name the audit and the decisions (adverse, all, or ids).",
         }
         return render(request, "letters.html.j2", context, 400)
+    audit_summary(ctx.store, audit_id)  # an unknown audit is a 404, not a failed job
     job = ctx.jobs.submit_letters(
         audit_id, kind=kind or None, decisions=decisions.strip(), user=who.name
     )

@@ -123,7 +123,9 @@ def audit_page(store: Store, audit_id: str) -> dict[str, Any]:
     context.update(
         audit=audit_summary(store, audit_id),
         pdf_check=pdf_check,
-        trend=audit_trend(store, result),
+        # the page has its own trend section (all earlier runs); the report's is left out
+        trend=None,
+        web_trend=audit_trend(store, result),
         reports=[{"id": i, "created_at": c, "sha256": s} for i, c, s in reports],
     )
     return context
