@@ -2,7 +2,7 @@
 
 Per-table settings in days (``None`` keeps forever). Defaults:
 
-- ``letters`` (per-decision notices, the only decision-level records stored): 762 days,
+- ``letters`` (per-decision notices): 762 days,
   i.e. at least the 25 months that Reg B (12 CFR 1002.12(b)(1)) requires them to be kept;
 - ``decisions`` (per-decision model inputs, scores and outcomes stored for letters; no
   protected attributes): 762 days, the same 25 months (1002.12(b)(1): the application and
