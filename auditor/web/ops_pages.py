@@ -30,16 +30,22 @@ LETTER_CSP = (
 )
 
 
-@router.get("/letters")
-def letters(request: Request, who: Officer, decision_id: str | None = None) -> Response:
+def _letters_page(
+    request: Request, decision_id: str | None = None, issue_error: str | None = None
+) -> Response:
     found = letters_for_decision(web(request).store, decision_id) if decision_id else None
     context = {
         "title": "Letters",
         "decision_id": decision_id or "",
         "letters": found,
-        "issue_error": None,
+        "issue_error": issue_error,
     }
-    return render(request, "letters.html.j2", context)
+    return render(request, "letters.html.j2", context, 400 if issue_error else 200)
+
+
+@router.get("/letters")
+def letters(request: Request, who: Officer, decision_id: str | None = None) -> Response:
+    return _letters_page(request, decision_id)
 
 
 @router.post("/letters/issue")
@@ -55,13 +61,9 @@ def letters_issue(
     ctx = web(request)
     audit_id = audit_id.strip()
     if not audit_id or not decisions.strip():
-        context = {
-            "title": "Letters",
-            "decision_id": "",
-            "letters": None,
-            "issue_error": "Name the audit and the decisions (adverse, all, or ids).",
-        }
-        return render(request, "letters.html.j2", context, 400)
+        return _letters_page(
+            request, issue_error="Name the audit and the decisions (adverse, all, or ids)."
+        )
     audit_summary(ctx.store, audit_id)  # an unknown audit is a 404, not a failed job
     job = ctx.jobs.submit_letters(
         audit_id, kind=kind or None, decisions=decisions.strip(), user=who.name
