@@ -38,10 +38,19 @@ def letters(
     workers: Annotated[
         int, typer.Option("--workers", min=1, max=64, help="Render on this many processes.")
     ] = 1,
+    recipients: Annotated[
+        Path | None,
+        typer.Option(
+            "--recipients",
+            help="CSV of decision_id, name, address_1..address_6: address the letters "
+            "(printed in the letters only, never stored apart).",
+        ),
+    ] = None,
     db: DbOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
 ) -> None:
     """Issue explanation letters for the decisions of a stored audit, and store them."""
+    from auditor.letters.recipients import read_recipients
     from auditor.letters.service import issue_letters
     from auditor.store import open_store
 
@@ -59,6 +68,7 @@ def letters(
             bar.update(task, completed=done, total=total)
 
         def run() -> list:  # type: ignore[type-arg]
+            addressed = read_recipients(recipients) if recipients is not None else None
             store = open_store(db)
             try:
                 return issue_letters(
@@ -70,6 +80,7 @@ def letters(
                     json_path=json_path,
                     progress=step,
                     workers=workers,
+                    recipients=addressed,
                 )
             finally:
                 store.dispose()

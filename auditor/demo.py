@@ -95,6 +95,25 @@ CREDIT_LETTERS: dict[str, Any] = {
         "actionable": {
             "duration": {"direction": "decrease", "min": 4, "max": 72, "step": 1},
             "credit_amount": {"direction": "decrease", "min": 250, "max": 20000, "step": 250},
+            # categorical: reachable categories, least to most favourable; "no checking
+            # account" and "unknown/ no savings account" are left out (not a step up)
+            "checking_status": {
+                "direction": "increase",
+                "order": [
+                    "... < 0 DM",
+                    "0 <= ... < 200 DM",
+                    "... >= 200 DM / salary assignments for at least 1 year",
+                ],
+            },
+            "savings": {
+                "direction": "increase",
+                "order": [
+                    "... < 100 DM",
+                    "100 <= ... < 500 DM",
+                    "500 <= ... < 1000 DM",
+                    ".. >= 1000 DM",
+                ],
+            },
         },
         "immutable": ["present_residence_since", "number_of_people_liable_for"],
     },

@@ -146,7 +146,7 @@ def letter_facts(
     reasons: list[dict[str, Any]],
     adverse: list[dict[str, Any]],
     letters: LettersSpec,
-    counterfactual: dict[str, float] | None,
+    counterfactual: dict[str, float | str] | None,
     counterfactual_note: str,
 ) -> dict[str, Any]:
     """The mapping the ``letter_content`` check reads (``evidence["letter"]``)."""

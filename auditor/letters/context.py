@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from auditor.letters.content import KIND_TITLES
+from auditor.letters.recipients import Recipient
 from auditor.letters.settings import LettersSpec
 
 
@@ -38,13 +39,18 @@ def letter_context(
     fields: dict[str, str],
     reasons: list[Any],
     favorable: list[Any],
-    changes: dict[str, float] | None,
+    changes: dict[str, float | str] | None,
     note: str,
     raw: dict[str, Any],
     baseline_text: str,
     method_text: str,
+    *,
+    recipient: Recipient | None = None,
 ) -> dict[str, Any]:
-    """Everything ``templates/letters/<kind>.html.j2`` renders (autoescaped there)."""
+    """Everything ``templates/letters/<kind>.html.j2`` renders (autoescaped there).
+
+    Without a ``recipient`` the letter is addressed to "the applicant" by reference only.
+    """
     cf_items = [
         {"label": _label(letters, f), "old": _shown(raw.get(f)), "new": _shown(v)}
         for f, v in (changes or {}).items()
@@ -66,6 +72,7 @@ def letter_context(
         "agency": letters.agency,
         "title": KIND_TITLES[kind],
         "decision_id": decision_id,
+        "recipient": recipient,
         "date": f"{today.day} {today:%B %Y}",
         "fields": fields,
         "reasons": [{"text": r.text, "code": r.code} for r in reasons],

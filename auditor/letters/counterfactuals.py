@@ -1,12 +1,20 @@
 """The smallest change in actionable features that flips a decision, verified by the model.
 
-Only features listed under ``letters.counterfactual.actionable`` change, each only in its
-allowed direction, in multiples of its step and inside its plausible range (the spec's
-``min``/``max``, else the range observed among the audited decisions). Protected and
-immutable features are never touched. Candidates with one changed feature are tried
-first, then pairs; the cost of a change is its size as a share of the feature's range,
-and the cheapest candidate that the model scores at or above the threshold wins. Every
-candidate is scored by the model itself, so a returned counterfactual flips the decision.
+Only features listed under ``letters.counterfactual.actionable`` change; protected and
+immutable features are never touched. A numeric feature moves in its allowed direction, in
+multiples of its step, inside its plausible range (the spec's ``min``/``max``, else the
+range observed among the audited decisions). A categorical feature moves along the
+spec's ``order`` of reachable categories, in its allowed direction; an applicant whose
+category is not in the order keeps it.
+
+Cost: a change costs its size as a share of the feature's range (numeric: the change over
+``max - min``; categorical: the categories moved over the length of the order minus one),
+times the feature's ``weight`` (default 1); a change of two features costs the sum.
+Candidates with one changed feature are tried first, then pairs (a pair is only looked
+for when no single change flips the decision); among the candidates the model scores at or
+above the threshold, the cheapest wins (ties: the one nearest the start of the spec's
+list). Every candidate is scored by the model itself, so a returned counterfactual flips
+the decision.
 """
 
 from __future__ import annotations
@@ -18,30 +26,89 @@ import numpy as np
 import pandas as pd
 
 from auditor.errors import AuditorError
-from auditor.letters.settings import CounterfactualSpec
+from auditor.letters.settings import Actionable, CounterfactualSpec
 from auditor.models.base import ModelAdapter
 
 _MAX_VALUES = 40  # candidate values per feature (single changes); pairs use a coarser grid
 _PAIR_VALUES = 12
+
+Value = float | str
 
 
 @dataclass(frozen=True)
 class Counterfactual:
     """A verified change, or why none was found."""
 
-    changes: dict[str, float] | None
+    changes: dict[str, Value] | None
     score: float | None
     note: str
+    cost: float | None = None
+
+    def detail(self) -> dict[str, object]:
+        """What the letter record keeps about the search besides the change itself."""
+        return {
+            "note": self.note,
+            "cost": None if self.cost is None else round(self.cost, 6),
+            "score": None if self.score is None else round(self.score, 6),
+        }
 
 
 @dataclass(frozen=True)
 class _Axis:
+    """One actionable feature: where it sits in the encoded row and how it may move."""
+
     column: int
     name: str
-    low: float
-    high: float
-    step: float
     direction: str
+    weight: float
+    low: float = 0.0
+    high: float = 0.0
+    step: float = 1.0
+    codes: tuple[float, ...] = ()  # categorical: the model's codes of ``order``, in order
+    labels: tuple[str, ...] = ()
+
+    @property
+    def categorical(self) -> bool:
+        return bool(self.codes)
+
+    def moves(self, current: float, limit: int) -> list[tuple[float, float]]:
+        """(new encoded value, cost) in the allowed direction(s), nearest first."""
+        if np.isnan(current):
+            return []
+        if self.categorical:
+            return self._category_moves(current)
+        out: list[np.ndarray] = []
+        span = self.high - self.low
+        steps = max(1, int(np.ceil(span / self.step / limit))) if span > 0 else 1
+        k = np.arange(1, limit + 1) * steps * self.step
+        if self.direction in ("increase", "any"):
+            out.append(current + k)
+        if self.direction in ("decrease", "any"):
+            out.append(current - k)
+        vals = np.concatenate(out) if out else np.empty(0)
+        vals = vals[(vals >= self.low) & (vals <= self.high)]
+        vals = vals[np.argsort(np.abs(vals - current), kind="stable")]
+        per_unit = self.weight / (span if span > 0 else 1.0)
+        return [(float(v), abs(float(v) - current) * per_unit) for v in vals]
+
+    def _category_moves(self, current: float) -> list[tuple[float, float]]:
+        if current not in self.codes:
+            return []  # a category outside the order is neither left nor reached
+        at = self.codes.index(current)
+        targets: list[int] = []
+        if self.direction in ("increase", "any"):
+            targets += range(at + 1, len(self.codes))
+        if self.direction in ("decrease", "any"):
+            targets += range(at - 1, -1, -1)
+        targets.sort(key=lambda j: abs(j - at))
+        per_step = self.weight / (len(self.codes) - 1)
+        return [(self.codes[j], abs(j - at) * per_step) for j in targets]
+
+    def shown(self, value: float) -> Value:
+        """The value as the applicant knows it: a category label, or a tidy number."""
+        if self.categorical:
+            return self.labels[self.codes.index(value)]
+        return float(round(value, 6))
 
 
 class CounterfactualSearch:
@@ -60,33 +127,37 @@ class CounterfactualSearch:
         names = list(features.columns)
         self.axes: list[_Axis] = []
         for name, rule in settings.actionable.items():
+            where = f"letters.counterfactual.actionable.{name}"
             col = features[name]
-            if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+            if rule.order is not None:
+                if numeric:
+                    raise AuditorError(
+                        f"{where}: 'order' is for categorical features; this one is numeric "
+                        "(give direction, min, max and step instead)."
+                    )
+                codes = _category_codes(model, features, name, rule, where)
+                self.axes.append(
+                    _Axis(
+                        names.index(name),
+                        name,
+                        rule.direction,
+                        rule.weight,
+                        codes=codes,
+                        labels=tuple(rule.order),
+                    )
+                )
+                continue
+            if not numeric:
                 raise AuditorError(
-                    f"letters.counterfactual.actionable.{name}: only numeric features can be "
-                    "changed in a counterfactual; this one is categorical."
+                    f"{where}: this feature is categorical; list the categories an applicant "
+                    "can move between, in order, under 'order'."
                 )
             lo = float(rule.min) if rule.min is not None else float(np.nanmin(col))
             hi = float(rule.max) if rule.max is not None else float(np.nanmax(col))
-            self.axes.append(_Axis(names.index(name), name, lo, hi, rule.step, rule.direction))
-
-    def _values(self, axis: _Axis, current: float, limit: int) -> np.ndarray:
-        """Candidate values in the allowed direction(s), nearest first, on the step grid."""
-        out: list[np.ndarray] = []
-        span = axis.high - axis.low
-        steps = max(1, int(np.ceil(span / axis.step / limit))) if span > 0 else 1
-        k = np.arange(1, limit + 1) * steps * axis.step
-        if axis.direction in ("increase", "any"):
-            out.append(current + k)
-        if axis.direction in ("decrease", "any"):
-            out.append(current - k)
-        vals = np.concatenate(out) if out else np.empty(0)
-        vals = vals[(vals >= axis.low) & (vals <= axis.high)]
-        return vals[np.argsort(np.abs(vals - current), kind="stable")]
-
-    def _cost(self, axis: _Axis, delta: float) -> float:
-        span = axis.high - axis.low
-        return abs(float(delta)) / (span if span > 0 else 1.0)
+            self.axes.append(
+                _Axis(names.index(name), name, rule.direction, rule.weight, lo, hi, rule.step)
+            )
 
     def search(self, x: np.ndarray) -> Counterfactual:
         """The cheapest verified flip for one encoded row ``x`` (1-D)."""
@@ -99,22 +170,15 @@ class CounterfactualSearch:
             )
         cands: list[tuple[dict[int, float], float]] = []
         for axis in self.axes:
-            cur = float(x[axis.column])
-            if np.isnan(cur):
-                continue
-            for v in self._values(axis, cur, _MAX_VALUES):
-                cands.append(({axis.column: float(v)}, self._cost(axis, v - cur)))
+            for v, cost in axis.moves(float(x[axis.column]), _MAX_VALUES):
+                cands.append(({axis.column: v}, cost))
         found = self._best(x, cands)
         if found is None and self.max_features >= 2 and len(self.axes) >= 2:
             pairs: list[tuple[dict[int, float], float]] = []
             for a, b in combinations(self.axes, 2):
-                ca, cb = float(x[a.column]), float(x[b.column])
-                if np.isnan(ca) or np.isnan(cb):
-                    continue
-                for va in self._values(a, ca, _PAIR_VALUES):
-                    for vb in self._values(b, cb, _PAIR_VALUES):
-                        cost = self._cost(a, va - ca) + self._cost(b, vb - cb)
-                        pairs.append(({a.column: float(va), b.column: float(vb)}, cost))
+                for va, ca in a.moves(float(x[a.column]), _PAIR_VALUES):
+                    for vb, cb in b.moves(float(x[b.column]), _PAIR_VALUES):
+                        pairs.append(({a.column: va, b.column: vb}, ca + cb))
             found = self._best(x, pairs)
         if found is None:
             names = ", ".join(a.name for a in self.axes)
@@ -124,15 +188,18 @@ class CounterfactualSearch:
                 f"no change to {names} within the allowed directions and ranges would have "
                 "changed the outcome",
             )
-        change, score = found
-        by_name = {a.column: a.name for a in self.axes}
+        change, score, cost = found
+        by_column = {a.column: a for a in self.axes}
         return Counterfactual(
-            {by_name[c]: _tidy(v) for c, v in sorted(change.items())}, score, "verified"
+            {by_column[c].name: by_column[c].shown(v) for c, v in sorted(change.items())},
+            score,
+            "verified",
+            cost,
         )
 
     def _best(
         self, x: np.ndarray, cands: list[tuple[dict[int, float], float]]
-    ) -> tuple[dict[int, float], float] | None:
+    ) -> tuple[dict[int, float], float, float] | None:
         if not cands:
             return None
         grid = np.repeat(x[None, :], len(cands), axis=0)
@@ -145,8 +212,21 @@ class CounterfactualSearch:
         if len(ok) == 0:
             return None
         best = ok[np.argsort(costs[ok], kind="stable")[0]]
-        return cands[best][0], float(scores[best])
+        return cands[best][0], float(scores[best]), float(costs[best])
 
 
-def _tidy(v: float) -> float:
-    return float(round(v, 6))
+def _category_codes(
+    model: ModelAdapter, features: pd.DataFrame, name: str, rule: Actionable, where: str
+) -> tuple[float, ...]:
+    """The model's encoding of each category in ``rule.order`` (an unknown one is an error)."""
+    order = rule.order or []
+    probe = features.iloc[[0] * len(order)].reset_index(drop=True)
+    probe[name] = pd.Series(order, dtype=object)
+    codes = model.encode(probe)[:, list(features.columns).index(name)]
+    unknown = [c for c, v in zip(order, codes, strict=True) if np.isnan(v)]
+    if unknown:
+        raise AuditorError(
+            f"{where}.order: {', '.join(repr(u) for u in unknown)} is not a category the "
+            f"model knows for '{name}'."
+        )
+    return tuple(float(c) for c in codes)

@@ -1,12 +1,13 @@
 """Which letters need a person to look before they are sent: unstable principal reasons.
 
 A decision's principal reasons should not hang on noise. Each adverse decision is
-re-explained on ``DRAWS`` slightly perturbed copies of its inputs (the explanation-quality
-stage's noise model: Gaussian noise of ``NOISE`` × the feature's spread on features with
+re-explained on ``draws`` slightly perturbed copies of its inputs (the explanation-quality
+stage's noise model: Gaussian noise of ``noise`` × the feature's spread on features with
 more than ten distinct values, whole numbers kept whole), with the same attribution method
 and baseline as the letter; when the set of principal reasons changes in more than
-``THRESHOLD`` of the copies, the letter is held for human review (status ``needs_review``)
-instead of being issued. Thresholds are conventions of this tool, recorded on each letter.
+``threshold`` of the copies, the letter is held for human review (status ``needs_review``)
+instead of being issued. The settings are the spec's ``letters.review`` (defaults below:
+conventions of this tool) and are recorded on each letter.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from auditor.explain.quality.stability import FeatureNoise, near_tie
+from auditor.letters.settings import ReviewSpec
 
-DRAWS = 8
-NOISE = 0.05
-THRESHOLD = 0.25
+DEFAULTS = ReviewSpec()
+DRAWS = DEFAULTS.draws
+NOISE = DEFAULTS.noise
+THRESHOLD = DEFAULTS.threshold
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,12 @@ class ReasonReview:
 
     changed_share: np.ndarray
     near_tie: np.ndarray
-    threshold: float = THRESHOLD
+    settings: ReviewSpec = DEFAULTS
+
+    @property
+    def threshold(self) -> float:
+        """Held when the changed share is above this."""
+        return self.settings.threshold
 
     @property
     def needs_review(self) -> np.ndarray:
@@ -43,9 +51,9 @@ class ReasonReview:
             "needed": bool(self.needs_review[i]),
             "changed_share": round(float(self.changed_share[i]), 4),
             "near_tie": bool(self.near_tie[i]),
-            "draws": DRAWS,
-            "noise": NOISE,
-            "threshold": self.threshold,
+            "draws": self.settings.draws,
+            "noise": self.settings.noise,
+            "threshold": self.settings.threshold,
         }
 
 
@@ -58,6 +66,7 @@ def review_reasons(
     *,
     k: int,
     seed: int = 0,
+    settings: ReviewSpec = DEFAULTS,
 ) -> ReasonReview:
     """Stability of the principal reasons of the rows ``x`` (values: grouped reasons).
 
@@ -67,12 +76,12 @@ def review_reasons(
     """
     if len(x) == 0:
         empty = np.zeros(0)
-        return ReasonReview(empty, empty.astype(bool))
-    noise = FeatureNoise.from_reference(reference, NOISE)
+        return ReasonReview(empty, empty.astype(bool), settings)
+    noise = FeatureNoise.from_reference(reference, settings.noise)
     rng = np.random.default_rng(seed)
     base = [set(r) for r in principal(values)]
     changed = np.zeros(len(x))
-    for _ in range(DRAWS):
+    for _ in range(settings.draws):
         again = principal(explain(noise.perturb(x, rng)))
         changed += [set(a) != b for a, b in zip(again, base, strict=True)]
-    return ReasonReview(changed / DRAWS, near_tie(values, k, "adverse"), THRESHOLD)
+    return ReasonReview(changed / settings.draws, near_tie(values, k, "adverse"), settings)

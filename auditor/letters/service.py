@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from auditor.letters.content import (
 from auditor.letters.context import letter_context, method_text
 from auditor.letters.counterfactuals import CounterfactualSearch
 from auditor.letters.reasons import ReasonMapper
+from auditor.letters.recipients import Recipient, match_recipients
 from auditor.letters.render import render_body, render_many, wrap
 from auditor.letters.review import ReasonReview, review_reasons
 from auditor.letters.settings import LETTER_KINDS, LettersSpec
@@ -76,10 +77,13 @@ def issue_letters(
     json_path: Path | None = None,
     progress: Progress | None = None,
     workers: int = 1,
+    recipients: Mapping[str, Recipient] | None = None,
 ) -> list[IssuedLetter]:
     """Build, check, render and store the letters; write PDFs/JSON when asked.
 
     ``workers`` > 1 renders on that many processes (batches of :data:`BATCH` letters).
+    ``recipients`` (decision id -> name and address) addresses the letters; every
+    selected decision needs one. They are printed in the letters only, never stored apart.
     """
     with store.session() as session:
         result = load_result(session, audit_id)
@@ -90,6 +94,8 @@ def issue_letters(
     chosen = _kind(kind, letters, spec.domain)
     model = _model(spec, result.provenance.model_sha256, audit_id)
     rows = _select(decisions, stored)
+    if recipients is not None:
+        match_recipients(recipients, stored.ids, [stored.ids[r] for r in rows])
     x_all = model.encode(stored.features)
     scores = stored.scores if stored.scores is not None else model.score(x_all)
     base = choose_baseline(
@@ -134,6 +140,8 @@ def issue_letters(
         cf = search.search(x[i]) if adverse_decision else None
         changes = cf.changes if cf is not None else None
         note = cf.note if cf is not None else "the decision was favourable"
+        cf_detail = cf.detail() if cf is not None else {"note": note, "cost": None, "score": None}
+        recipient = recipients.get(stored.ids[r]) if recipients is not None else None
         records = [rs.record() for rs in reasons]
         score_value = _score_value(letters, raw)
         fields = fields_for(
@@ -167,6 +175,7 @@ def issue_letters(
             raw,
             base.description,
             method,
+            recipient=recipient,
         )
         body = render_body(chosen, context, anchor)
         held = adverse_decision and bool(review.needs_review[i])
@@ -182,6 +191,8 @@ def issue_letters(
             "failure": "; ".join(check.failures) or None,
             "checks": check.records(),
             "review": review.record(i) if adverse_decision else None,
+            "counterfactual_detail": cf_detail,
+            "addressed": recipient is not None,
         }
         built.append((record, body, anchor))
     letters_out = _render(built, chosen, letters, progress, workers)
@@ -217,7 +228,14 @@ def _review(
         return [mapper.principal_keys(row) for row in values]
 
     return review_reasons(
-        explain, principal, x, grouped, x_all, k=letters.max_reasons, seed=spec.seed
+        explain,
+        principal,
+        x,
+        grouped,
+        x_all,
+        k=letters.max_reasons,
+        seed=spec.seed,
+        settings=letters.review,
     )
 
 
@@ -268,6 +286,9 @@ def _store(store: Store, audit_id: str, letters: list[IssuedLetter]) -> None:
             "baseline": lt.record["baseline"],
             "counterfactual": lt.record["counterfactual"],
             "checks": lt.record["checks"],
+            "review": lt.record["review"],
+            "counterfactual_detail": lt.record["counterfactual_detail"],
+            "addressed": lt.record["addressed"],
         }
         for lt in letters
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 LetterKind = Literal["reg_b", "gdpr", "ai_act", "hiring"]
 LETTER_KINDS: tuple[LetterKind, ...] = ("reg_b", "gdpr", "ai_act", "hiring")
@@ -65,12 +65,36 @@ class BaselineSpec(_Strict):
 
 
 class Actionable(_Strict):
-    """A feature the applicant can change, with the direction and range a change may take."""
+    """A feature the applicant can change, with the direction and range a change may take.
+
+    Numeric features move in multiples of ``step`` inside ``min``..``max``. Categorical
+    features list their reachable categories in ``order`` (least to most favourable to
+    the applicant, in the organisation's judgement); ``increase`` moves toward later
+    entries, ``decrease`` toward earlier ones. Categories not in ``order`` are neither
+    reached nor left (an applicant in one gets no change of this feature).
+    """
 
     direction: Literal["increase", "decrease", "any"]
     min: float | None = None
     max: float | None = None
     step: float = Field(1.0, gt=0)
+    order: list[str] | None = Field(
+        None, min_length=2, description="Categorical: the reachable categories, in order."
+    )
+    weight: float = Field(
+        1.0,
+        gt=0,
+        description="Cost multiplier: a change across the whole range (or order) costs this.",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Actionable:
+        if self.order is not None:
+            if self.min is not None or self.max is not None or self.step != 1.0:
+                raise ValueError("min, max and step are for numeric features, not with 'order'")
+            if len(set(self.order)) != len(self.order):
+                raise ValueError("a category is listed twice in 'order'")
+        return self
 
 
 class CounterfactualSpec(_Strict):
@@ -81,6 +105,20 @@ class CounterfactualSpec(_Strict):
         default_factory=list, description="Never changed (documented; non-actionable too)."
     )
     max_features: int = Field(2, ge=1, le=3, description="Change at most this many features.")
+
+
+class ReviewSpec(_Strict):
+    """When a letter is held for human review: its principal reasons change on slightly
+    perturbed copies of the applicant's inputs (see :mod:`auditor.letters.review`)."""
+
+    draws: int = Field(8, ge=1, le=200, description="Perturbed copies per decision.")
+    noise: float = Field(0.05, gt=0, le=1, description="Noise as a share of each feature's spread.")
+    threshold: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Held when the reasons change in more than this share of the copies.",
+    )
 
 
 class ConsumerReport(_Strict):
@@ -124,6 +162,7 @@ class LettersSpec(_Strict):
     max_reasons: int = Field(4, ge=1, le=10)
     baseline: BaselineSpec = Field(default_factory=BaselineSpec)
     counterfactual: CounterfactualSpec = Field(default_factory=CounterfactualSpec)
+    review: ReviewSpec = Field(default_factory=ReviewSpec)
 
     @field_validator("kinds")
     @classmethod

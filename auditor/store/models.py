@@ -210,12 +210,19 @@ class Letter(Base):
     sha256: Mapped[str] = mapped_column(DIGEST)
     """SHA-256 of the PDF (issued) or of the HTML (blocked: no PDF is made)."""
     status: Mapped[str | None] = mapped_column(String(32))
-    """``issued``, or ``blocked`` when a content check failed (see ``failure``)."""
+    """``issued``; ``blocked`` when a content check failed (see ``failure``);
+    ``needs_review`` when its reasons were unstable (see ``review``)."""
     failure: Mapped[str | None] = mapped_column(Text)
     reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     counterfactual: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     checks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    review: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Reason-stability review of an adverse decision: why it is (not) ``needs_review``."""
+    counterfactual_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The counterfactual's note (why none, or ``verified``), cost and model score."""
+    addressed: Mapped[bool | None] = mapped_column(Boolean)
+    """Whether the letter carries a recipient's name and address (only in html/pdf)."""
 
 
 class DecisionSet(Base):
