@@ -17,7 +17,6 @@ from auditor.cli import app
 from auditor.demo import DemoCase
 from auditor.errors import AuditorError, SpecError
 from auditor.explain import interventional_tree_shap
-from auditor.letters import review
 from auditor.letters.reasons import ReasonError
 from auditor.letters.service import LetterError, issue_letters
 from auditor.models import load_model
@@ -60,13 +59,15 @@ def _permutation_shapley(
     return out / (len(orders) * len(baseline))
 
 
-def _spec_copy(case: DemoCase, tmp: Path, **letters: Any) -> Path:
+def _spec_copy(case: DemoCase, tmp: Path, rows: int = 300, **letters: Any) -> Path:
+    """The demo credit spec with ``letters`` keys replaced, on its first ``rows`` rows
+    (300 by default: most tests exercise paths, not scale)."""
     data = yaml.safe_load(case.spec_path.read_text())
     data["letters"] = {**data["letters"], **letters}
     data["model"]["path"] = str(case.spec_path.parent / data["model"]["path"])
-    small = tmp / "credit_small.csv"  # 300 rows: these tests exercise paths, not scale
-    rows = (case.spec_path.parent / data["data"]["path"]).read_text().splitlines()[:301]
-    small.write_text("\n".join(rows) + "\n")
+    small = tmp / "credit_small.csv"
+    lines = (case.spec_path.parent / data["data"]["path"]).read_text().splitlines()
+    small.write_text("\n".join(lines[: rows + 1]) + "\n")
     data["data"]["path"] = str(small)
     path = tmp / "credit_audit.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -75,10 +76,14 @@ def _spec_copy(case: DemoCase, tmp: Path, **letters: Any) -> Path:
 
 @pytest.fixture(scope="module")
 def audited(credit_case: DemoCase, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One stored audit of the demo credit model (SQLite), shared by the module."""
+    """One stored audit of the demo credit model (SQLite), shared by the module.
+
+    No letter is held for review here (threshold 1): stability is test_letters_review's.
+    """
     tmp = tmp_path_factory.mktemp("letters")
     url = f"sqlite:///{tmp / 'a.db'}"
-    outcome = perform_audit(credit_case.spec_path, database_url=url)
+    spec = _spec_copy(credit_case, tmp, rows=1000, review={"threshold": 1.0})
+    outcome = perform_audit(spec, database_url=url)
     return {"url": url, "id": outcome.result.audit_id, "tmp": tmp}
 
 
@@ -127,8 +132,28 @@ def test_reasons_equal_independent_top_adverse_attributions(
         assert letter.pdf is not None
 
 
+def _moved_cost(rule: Any, old: Any, new: Any, observed: pd.Series) -> float:
+    """The documented cost of one change, recomputed: share of the range (or order)."""
+    if rule.order is not None:
+        a, b = rule.order.index(old), rule.order.index(new)
+        assert (b > a) if rule.direction == "increase" else (b < a) or rule.direction == "any"
+        return float(rule.weight * abs(b - a) / (len(rule.order) - 1))
+    lo = rule.min if rule.min is not None else observed.min()
+    hi = rule.max if rule.max is not None else observed.max()
+    assert lo <= new <= hi
+    if rule.direction == "decrease":
+        assert new < old
+    elif rule.direction == "increase":
+        assert new > old
+    return float(rule.weight * abs(new - old) / (hi - lo))
+
+
 def test_counterfactuals_flip_the_decision(audited: dict[str, Any], credit_case: DemoCase) -> None:
-    ids = _first_adverse(audited["url"], audited["id"], 30)
+    """Over many adverse rows: each counterfactual, applied to the stored inputs, flips the
+    model's decision; only actionable features change (never protected or immutable
+    ones), in their allowed direction and order; the recorded cost is the documented one;
+    and no cheaper single category move flips the decision."""
+    ids = _first_adverse(audited["url"], audited["id"], 120)
     with open_store(audited["url"]) as s:
         letters = issue_letters(s, audited["id"], decisions=",".join(ids), kind="gdpr")
     spec = load_spec(credit_case.spec_path)
@@ -136,24 +161,113 @@ def test_counterfactuals_flip_the_decision(audited: dict[str, Any], credit_case:
     assert model is not None
     with open_store(audited["url"]) as s, s.session() as session:
         stored = load_decisions(session, audited["id"])
-    found = 0
-    actionable = spec.letters.counterfactual.actionable  # type: ignore[union-attr]
+    cf_spec = spec.letters.counterfactual  # type: ignore[union-attr]
+    actionable = cf_spec.actionable
+    fixed = set(spec.protected) | set(cf_spec.immutable)
+    found: dict[str, int] = {}
     for letter in letters:
         cf = letter.record["counterfactual"]
+        detail = letter.record["counterfactual_detail"]
         if cf is None:
-            assert letter.record["counterfactual_note"]
+            assert letter.record["counterfactual_note"].startswith("no change to")
+            assert detail["cost"] is None
             continue
-        found += 1
-        row = stored.features.iloc[[stored.ids.index(letter.record["decision_id"])]].copy()
-        before = row.copy()
+        assert 1 <= len(cf) <= cf_spec.max_features
+        before = stored.features.iloc[[stored.ids.index(letter.record["decision_id"])]]
+        after = before.copy()
+        cost = 0.0
         for feature, value in cf.items():
             assert feature in actionable
-            assert feature not in spec.protected
-            assert value < before[feature].iloc[0]  # both demo features may only decrease
-            row[feature] = value
+            assert feature not in fixed
+            old = before[feature].iloc[0]
+            cost += _moved_cost(actionable[feature], old, value, stored.features[feature])
+            after[feature] = pd.Series([value], index=after.index, dtype=object)
+            found[feature] = found.get(feature, 0) + 1
+        changed = [c for c in before.columns if before[c].iloc[0] != after[c].iloc[0]]
+        assert sorted(changed) == sorted(cf)
+        assert detail["cost"] == pytest.approx(cost, abs=1e-6)
         assert model.score(model.encode(before))[0] < 0.5
-        assert model.score(model.encode(row))[0] >= 0.5
-    assert found >= 5
+        flipped = model.score(model.encode(after.astype(before.dtypes.to_dict())))[0]
+        assert flipped >= 0.5
+        assert detail["score"] == pytest.approx(flipped, abs=1e-6)
+        # no cheaper single category move flips it (categories are few: check them all)
+        for feature, rule in actionable.items():
+            old = before[feature].iloc[0]
+            if rule.order is None or old not in rule.order:
+                continue
+            for target in rule.order:
+                j, k = rule.order.index(old), rule.order.index(target)
+                if (k > j) != (rule.direction == "increase") or k == j:
+                    continue
+                if rule.weight * abs(k - j) / (len(rule.order) - 1) >= cost - 1e-9:
+                    continue
+                trial = before.copy()
+                trial[feature] = pd.Series([target], index=trial.index, dtype=object)
+                assert model.score(model.encode(trial))[0] < 0.5, (feature, target)
+    # the demo spec's numeric and categorical features both produce counterfactuals
+    assert found.get("duration", 0) + found.get("credit_amount", 0) >= 20
+    assert found.get("checking_status", 0) + found.get("savings", 0) >= 2
+
+
+def test_no_counterfactual_within_bounds_is_said(credit_case: DemoCase, tmp_path: Path) -> None:
+    """A tight bound on the only actionable feature: most letters say no change exists."""
+    spec = _spec_copy(
+        credit_case,
+        tmp_path,
+        counterfactual={
+            "actionable": {
+                "checking_status": {
+                    "direction": "increase",
+                    "order": ["... < 0 DM", "0 <= ... < 200 DM"],
+                    "weight": 2,
+                }
+            }
+        },
+        review={"threshold": 1.0},
+    )
+    url = f"sqlite:///{tmp_path / 'cf.db'}"
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    ids = _first_adverse(url, audit_id, 30)
+    with open_store(url) as s:
+        letters = issue_letters(s, audit_id, decisions=",".join(ids), kind="gdpr")
+    none = [lt for lt in letters if lt.record["counterfactual"] is None]
+    some = [lt for lt in letters if lt.record["counterfactual"] is not None]
+    assert none
+    for lt in none:
+        assert "no change to checking_status" in lt.record["counterfactual_note"]
+        assert "no change to checking_status" in lt.html
+        assert lt.issued, lt.record["failure"]  # saying so satisfies the content check
+    for lt in some:
+        assert lt.record["counterfactual"] == {"checking_status": "0 <= ... < 200 DM"}
+        assert lt.record["counterfactual_detail"]["cost"] == pytest.approx(2.0)
+
+
+def test_counterfactual_spec_errors(credit_case: DemoCase, tmp_path: Path) -> None:
+    def bad(actionable: dict[str, Any]) -> Path:
+        return _spec_copy(credit_case, tmp_path, counterfactual={"actionable": actionable})
+
+    with pytest.raises(SpecError, match="min, max and step are for numeric features"):
+        load_spec(bad({"savings": {"direction": "increase", "order": ["a", "b"], "max": 3}}))
+    with pytest.raises(SpecError, match="listed twice"):
+        load_spec(bad({"savings": {"direction": "increase", "order": ["a", "a"]}}))
+    with pytest.raises(SpecError, match="weight"):
+        load_spec(bad({"duration": {"direction": "decrease", "weight": 0}}))
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    cases = {
+        "savings": ({"direction": "increase"}, "categorical; list the categories"),
+        "duration": ({"direction": "decrease", "order": ["4", "6"]}, "'order' is for categ"),
+        "checking_status": (
+            {"direction": "increase", "order": ["... < 0 DM", "a fortune"]},
+            "'a fortune' is not a category the model knows for 'checking_status'",
+        ),
+    }
+    for feature, (rule, message) in cases.items():
+        audit_id = perform_audit(bad({feature: rule}), database_url=url).result.audit_id
+        with open_store(url) as s:
+            with pytest.raises(AuditorError, match=message):
+                issue_letters(s, audit_id, decisions="adverse")
+            with s.session() as session:
+                assert session.query(Letter).filter_by(audit_id=audit_id).count() == 0
 
 
 def test_no_protected_attribute_in_any_reason(audited: dict[str, Any]) -> None:
@@ -246,12 +360,25 @@ def test_letters_stored_on_both_backends(
                 assert row.reasons == letter.record["reasons"]
                 assert row.baseline["kind"] == "cutoff"
                 assert row.counterfactual == letter.record["counterfactual"]
+                # migration 0006: what decided the status, and the counterfactual's details
+                assert row.review == letter.record["review"]
+                assert row.review["needed"] == (row.status == "needs_review")
+                assert row.counterfactual_detail == letter.record["counterfactual_detail"]
+                assert row.addressed is False
 
 
-def test_cli_end_to_end_and_errors(
-    audited: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(review, "THRESHOLD", 1.0)  # stability is test_letters_review's
+def _write_csv(path: Path, rows: list[list[str]]) -> Path:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+HEADER = ["decision_id", "name", "address_1", "address_2", "address_3"]
+
+
+def test_cli_end_to_end_and_errors(audited: dict[str, Any], tmp_path: Path) -> None:
     ids = _first_adverse(audited["url"], audited["id"], 2)
     runner = CliRunner()
     out_dir, js = tmp_path / "out", tmp_path / "letters.json"
@@ -262,6 +389,13 @@ def test_cli_end_to_end_and_errors(
     assert [r["decision_id"] for r in records] == ids
     for r in records:
         assert set(r) >= {"decision_id", "kind", "reasons", "baseline", "counterfactual", "sha256"}
+        assert r["addressed"] is False
+        # the spec's letters.review settings, recorded on the letter
+        assert {k: r["review"][k] for k in ("draws", "noise", "threshold")} == {
+            "draws": 8,
+            "noise": 0.05,
+            "threshold": 1.0,
+        }
         pdf = (out_dir / f"{r['decision_id']}-reg_b.pdf").read_bytes()
         import hashlib
 
@@ -278,40 +412,138 @@ def test_cli_end_to_end_and_errors(
     assert "bogus" in bad.output
 
 
-HOSTILE = {
-    "name": '<img src="http://evil.invalid/x.png">Bank</style><script>alert(1)</script>',
-    "address": "url(file:///etc/passwd)\n" + "\u202eknaB lilE\u202c " + "W" * 600,
-    "email": "x@y.invalid<link rel=stylesheet href=http://evil.invalid/s.css>",
-}
-
-
-def test_hostile_organisation_text_renders_as_text(
-    credit_case: DemoCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_cli_recipients_address_the_letters_and_bad_files_are_refused(
+    audited: dict[str, Any], tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(review, "THRESHOLD", 1.0)  # stability is test_letters_review's
-    spec = _spec_copy(
-        credit_case,
-        tmp_path,
-        organisation=HOSTILE,
-        contact="<a href='https://evil.invalid'>click</a> " + "مرحبا " * 60,
+    ids = _first_adverse(audited["url"], audited["id"], 2)
+    args = ["letters", audited["id"], "--db", audited["url"], "--decisions", ",".join(ids)]
+    good = _write_csv(
+        tmp_path / "to.csv",
+        [
+            HEADER,
+            [ids[0], "Maria Schmidt", "Hauptstraße 5", "10115 Berlin", ""],
+            [ids[1], "Jan Novák", "Na Příkopě 12", "110 00 Praha 1", "Czech Republic"],
+            ["GC-0001", "Not selected", "Somewhere 1", "", ""],  # in the audit: ignored
+        ],
     )
-    url = f"sqlite:///{tmp_path / 'h.db'}"
-    audit_id = perform_audit(spec, database_url=url).result.audit_id
-    ids = _first_adverse(url, audit_id, 1)
-    with open_store(url) as s:
-        (letter,) = issue_letters(s, audit_id, decisions=ids[0])
-    assert letter.issued
-    assert "<script>" not in letter.html
-    assert "<img" not in letter.html
-    assert "&lt;script&gt;" in letter.html
-    assert letter.pdf is not None
-    assert letter.pdf.count(b"/Type /Page\n") <= 3
+    js = tmp_path / "letters.json"
+    runner = CliRunner()
+    res = runner.invoke(app, [*args, "--recipients", str(good), "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    records = {r["decision_id"]: r for r in json.loads(js.read_text())}
+    assert all(r["addressed"] is True for r in records.values())
+    # the name and address are in the letter, never in its record or the event log
+    assert "Maria" not in js.read_text()
+    assert "Novák" not in js.read_text()
+    from auditor.store.models import Decision, Event
+
+    with open_store(audited["url"]) as s, s.session() as session:
+        rows = {r.decision_id: r for r in session.query(Letter).filter(Letter.addressed.is_(True))}
+        assert set(rows) == set(ids)
+        assert "Maria Schmidt" in rows[ids[0]].html
+        assert "10115 Berlin" in rows[ids[0]].html
+        assert "Praha 1" in rows[ids[1]].html
+        for r in rows.values():
+            for col in ("reasons", "baseline", "counterfactual", "checks", "review", "failure"):
+                assert "Schmidt" not in json.dumps(getattr(r, col))
+        events = [e.payload for e in session.query(Event)]
+        assert not any("Schmidt" in e for e in events)
+        features = [json.dumps(d.features) for d in session.query(Decision)]
+        assert not any("Schmidt" in f for f in features)
+        before = session.query(Letter).count()
+
+    def refused(rows: list[list[str]], *needles: str, raw: bytes | None = None) -> None:
+        path = tmp_path / "bad.csv"
+        if raw is not None:
+            path.write_bytes(raw)
+        else:
+            _write_csv(path, rows)
+        res = runner.invoke(app, [*args, "--recipients", str(path)])
+        assert res.exit_code == 2, res.output
+        assert "Traceback" not in res.output
+        text = " ".join(res.output.split())
+        for needle in needles:
+            assert needle in text, (needle, res.output)
+
+    a, b = ids
+    refused([HEADER, [a, "A", "x", "", ""], ["", "B", "y", "", ""]], "line 3", "no decision_id")
+    refused([HEADER, [a, "A", "x", "", ""], [a, "B", "y", "", ""]], f"'{a}' is listed twice")
+    refused([HEADER, [a, "A", "x", "", ""], ["GC-9999", "B", "y", "", ""]], "'GC-9999'", "not in")
+    refused([HEADER, [a, "A", "x", "", ""]], "no recipient for 1 selected", f"'{b}'")
+    refused([HEADER, [a, "", "x", "", ""], [b, "B", "y", "", ""]], "line 2", "no name")
+    refused([HEADER, [a, "A", "", "", ""], [b, "B", "y", "", ""]], "line 2", "no address")
+    refused([["decision_id", "name"], [a, "A"]], "missing column(s) address_1")
+    refused([HEADER, [a, "A\x00", "x", "", ""]], "line 2, column name", "control")
+    refused([HEADER, [a, "A" * 501, "x", "", ""]], "line 2, column name", "501 characters")
+    refused([], "not UTF-8", raw="decision_id,name,address_1\nGC,\xe9,x\n".encode("latin-1"))
+    res = runner.invoke(app, [*args, "--recipients", str(tmp_path / "missing.csv")])
+    assert res.exit_code == 2
+    assert "missing.csv" in res.output
+    with open_store(audited["url"]) as s, s.session() as session:
+        assert session.query(Letter).count() == before  # nothing half-written
+
+
+def _pdf_pages(pdf: bytes) -> int:
     import subprocess
 
+    info = subprocess.run(["pdfinfo", "-"], input=pdf, capture_output=True, check=True).stdout
+    return int(next(ln for ln in info.decode().splitlines() if ln.startswith("Pages:")).split()[1])
+
+
+def test_hostile_recipient_text_renders_as_text(credit_case: DemoCase, tmp_path: Path) -> None:
+    """Names and addresses with markup, CSS, URLs, right-to-left and very long text print as
+    typed, fetch nothing and keep the letter to its normal length (checked as PNGs too)."""
+    import subprocess
+
+    from auditor.letters.recipients import read_recipients
+
+    spec = _spec_copy(credit_case, tmp_path, review={"threshold": 1.0})
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    plain_id, hostile_id = _first_adverse(url, audit_id, 2)
+    hostile_name = '<img src="http://evil.invalid/x.png">Eve</style><script>alert(1)</script>'
+    path = _write_csv(
+        tmp_path / "to.csv",
+        [
+            HEADER,
+            [plain_id, "Maria Schmidt", "Hauptstraße 5", "10115 Berlin", "Germany"],
+            [
+                hostile_id,
+                hostile_name,
+                "url(file:///etc/passwd); background: url(http://evil.invalid/b.png)",
+                "\u202eknaB lilE\u202c مرحبا بكم في البنك https://evil.invalid/@import",
+                "W" * 480,
+            ],
+        ],
+    )
+    recipients = read_recipients(path)
+    with open_store(url) as s:
+        plain, hostile = issue_letters(
+            s, audit_id, decisions=f"{plain_id},{hostile_id}", recipients=recipients
+        )
+    assert plain.issued
+    assert hostile.issued
+    assert "<img" not in hostile.html
+    assert "<script>" not in hostile.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hostile.html
+    assert hostile.pdf is not None
+    assert plain.pdf is not None
     text = subprocess.run(
-        ["pdftotext", "-", "-"], input=letter.pdf, capture_output=True, check=True
+        ["pdftotext", "-", "-"], input=hostile.pdf, capture_output=True, check=True
     ).stdout.decode()
-    assert "<script>alert(1)</script>" in text.replace("\n", "")
+    flat = "".join(text.split())
+    assert "".join(hostile_name.split()) in flat  # the name prints as typed
+    assert "Dear" in text
+    assert "W" * 40 in text
+    # the long address wraps inside the page: at most one page more than the plain letter
+    assert _pdf_pages(hostile.pdf) <= _pdf_pages(plain.pdf) + 1 <= 3
+    png = tmp_path / "hostile"
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", "-", str(png)],
+        input=hostile.pdf,
+        check=True,
+    )
+    assert list(tmp_path.glob("hostile*.png"))
 
 
 def test_content_check_blocks_a_letter_and_stores_the_failure(

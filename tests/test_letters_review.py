@@ -7,14 +7,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from auditor.cli import app
-from auditor.letters import review
+from auditor.errors import SpecError
 from auditor.letters.review import review_reasons
 from auditor.letters.service import issue_letters
 from auditor.service import perform_audit
+from auditor.spec import load_spec
 from auditor.store import open_store
+from auditor.store.models import Letter
 
 
 def _explain(rows: np.ndarray) -> np.ndarray:
@@ -38,6 +41,16 @@ def test_nearly_equal_top_reasons_are_caught() -> None:
     assert result.record(0)["needed"] is True
 
 
+def _spec(case: Any, tmp: Path, **review_keys: Any) -> Path:
+    data = yaml.safe_load(case.spec_path.read_text())
+    data["letters"]["review"] = review_keys
+    for key in ("model", "data"):
+        data[key]["path"] = str(case.spec_path.parent / data[key]["path"])
+    path = tmp / "credit_review.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
 @pytest.fixture(scope="module")
 def audit(credit_case: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     tmp = tmp_path_factory.mktemp("review")
@@ -59,6 +72,8 @@ def test_every_adverse_letter_records_its_review(audit: tuple[str, str]) -> None
     url, audit_id = audit
     with open_store(url) as s:
         letters = issue_letters(s, audit_id, decisions=_adverse_ids(url, audit_id, 12))
+        with s.session() as session:
+            stored = {r.decision_id: r for r in session.query(Letter).filter_by(audit_id=audit_id)}
     assert len(letters) == 12
     # the demo credit model has decisions whose 4th reason hangs on noise: held, not sent
     held = [lt for lt in letters if lt.record["status"] == "needs_review"]
@@ -68,15 +83,20 @@ def test_every_adverse_letter_records_its_review(audit: tuple[str, str]) -> None
         rv = lt.record["review"]
         assert 0.0 <= rv["changed_share"] <= 1.0
         assert lt.record["status"] == ("needs_review" if rv["needed"] else "issued")
+        # defaults of letters.review, recorded with the letter and stored (migration 0006)
+        assert (rv["draws"], rv["noise"], rv["threshold"]) == (8, 0.05, 0.25)
+        assert stored[lt.record["decision_id"]].review == rv
 
 
-def test_held_letters_are_rendered_but_not_issued(
-    audit: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_review_settings_come_from_the_spec(
+    credit_case: Any, tmp_path: Path, audit: tuple[str, str]
 ) -> None:
-    url, audit_id = audit
-    monkeypatch.setattr(review, "THRESHOLD", -1.0)  # every adverse letter is "unstable"
+    """threshold 0 and large noise: a letter is held exactly when any copy changed."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    spec = _spec(credit_case, tmp_path, draws=5, noise=0.5, threshold=0.0)
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
     out = tmp_path / "letters"
-    ids = _adverse_ids(url, audit_id, 4)
+    ids = _adverse_ids(url, audit_id, 6)
     res = CliRunner().invoke(
         app, ["letters", audit_id, "--db", url, "--decisions", ids, "--out", str(out)]
     )
@@ -84,6 +104,28 @@ def test_held_letters_are_rendered_but_not_issued(
     assert "held for human review" in res.output
     with open_store(url) as s:
         letters = issue_letters(s, audit_id, decisions=ids)
-    assert len(letters) == 4
-    assert all(lt.record["status"] == "needs_review" for lt in letters)
-    assert all(lt.pdf is not None and not lt.issued for lt in letters)
+    assert len(letters) == 6
+    held = [lt for lt in letters if lt.record["status"] == "needs_review"]
+    assert held
+    for lt in letters:
+        rv = lt.record["review"]
+        assert (rv["draws"], rv["noise"], rv["threshold"]) == (5, 0.5, 0.0)
+        assert rv["changed_share"] in {k / 5 for k in range(6)}
+        assert (lt.record["status"] == "needs_review") == (rv["changed_share"] > 0)
+    assert all(lt.pdf is not None and not lt.issued for lt in held)
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"draws": 0}, "letters.review.draws"),
+        ({"noise": 0}, "letters.review.noise"),
+        ({"threshold": 1.5}, "letters.review.threshold"),
+        ({"treshold": 0.2}, "letters.review.treshold"),
+    ],
+)
+def test_review_settings_are_validated(
+    credit_case: Any, tmp_path: Path, keys: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(SpecError, match=message.replace(".", r"\.")):
+        load_spec(_spec(credit_case, tmp_path, **keys))
