@@ -229,3 +229,67 @@ def test_letters_issued_in_batch_from_the_web(
     assert stored == ["GC-0005"]
     assert "letters.requested" in kinds
     assert "letters.issued" in kinds
+
+
+def test_web_letters_take_a_recipients_file(
+    tmp_path: Path,
+    credit_case: Any,
+    fast_hashing: None,  # noqa: F811
+) -> None:
+    """API (CSV text) and page (file upload): the letters are addressed; a bad file is
+    refused before any job starts, naming the line; the names reach no event."""
+    from auditor.service import perform_audit
+    from auditor.store.models import Letter
+    from tests._web import login
+
+    url = f"sqlite:///{tmp_path / 'letters.db'}"
+    audit_id = perform_audit(credit_case.spec_path, database_url=url).result.audit_id
+    with open_store(url) as store:
+        add_users(store)
+        token = create_token(store, "otto", actor="test")
+    csv_text = "decision_id,name,address_1,address_2\nGC-0005,Jan Novák,Na Příkopě 12,Praha\n"
+    app = make_app(url, tmp_path)
+    bearer = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client:
+        body = {"audit_id": audit_id, "decisions": "GC-0005", "recipients_csv": csv_text}
+        started = client.post("/api/letters/issue", json=body, headers=bearer)
+        assert started.status_code == 202, started.text
+        job = client.get(f"/api/jobs/{started.json()['id']}", headers=bearer)
+        while job.json()["state"] not in ("completed", "failed"):
+            time.sleep(0.1)
+            job = client.get(f"/api/jobs/{started.json()['id']}", headers=bearer)
+        assert job.json()["state"] == "completed", job.json()["error"]
+        dup = csv_text + "GC-0005,Someone,Street 1,Town\n"
+        bad = client.post(
+            "/api/letters/issue", json={**body, "recipients_csv": dup}, headers=bearer
+        )
+        assert bad.status_code == 400
+        assert "line 3" in bad.json()["detail"]
+        assert "listed twice" in bad.json()["detail"]
+        csrf = login(client, "otto")
+        form = {"audit_id": audit_id, "decisions": "GC-0006", "csrf": csrf}
+        upload = ("to.csv", csv_text.replace("GC-0005", "GC-0006").encode(), "text/csv")
+        sent = client.post(
+            "/letters/issue", data=form, files={"recipients": upload}, follow_redirects=False
+        )
+        assert sent.status_code == 303, sent.text
+        job_id = sent.headers["location"].rsplit("/", 1)[1]
+        assert _wait(client, job_id)["state"] == "completed"
+        wrong = ("to.csv", b"decision_id,name\nGC-0006,A\n", "text/csv")
+        refused = client.post("/letters/issue", data=form, files={"recipients": wrong})
+        assert refused.status_code == 400
+        assert "missing column(s) address_1" in refused.text
+        # no file chosen: the browser sends an empty part; letters stay unaddressed
+        empty = ("", b"", "application/octet-stream")
+        plain = client.post(
+            "/letters/issue", data=form, files={"recipients": empty}, follow_redirects=False
+        )
+        assert plain.status_code == 303, plain.text
+        assert _wait(client, plain.headers["location"].rsplit("/", 1)[1])["state"] == "completed"
+    with open_store(url) as store, store.session() as session:
+        letters = session.scalars(select(Letter).order_by(Letter.id)).all()
+        addressed = [(lt.decision_id, lt.addressed) for lt in letters]
+        assert "Jan Novák" in letters[0].html
+        payloads = [e.payload for e in session.scalars(select(Event))]
+    assert addressed == [("GC-0005", True), ("GC-0006", True), ("GC-0006", False)]
+    assert not any("Nov" in p for p in payloads)

@@ -27,6 +27,7 @@ NAME_COLUMN = "name"
 ADDRESS_COLUMNS = tuple(f"address_{i}" for i in range(1, 7))
 MAX_FIELD = 500  # characters per value: far beyond any postal line, short of abuse
 MAX_BYTES = 50_000_000
+MAX_RECIPIENTS_CHARS = 20_000_000  # web uploads (held in memory)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # line breaks included: one line per column
 
 

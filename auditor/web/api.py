@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFi
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
+from auditor.letters.recipients import MAX_RECIPIENTS_CHARS, parse_recipients
 from auditor.schedule import list_schedules, remove_schedule, set_enabled
 from auditor.schedule.service import ScheduleInfo
 from auditor.store import AuditRow
@@ -81,6 +82,12 @@ class LettersRequest(BaseModel):
     audit_id: str = Field(min_length=1, max_length=64)
     kind: str | None = Field(None, max_length=32)
     decisions: str = Field("adverse", min_length=1, max_length=100_000)
+    recipients_csv: str | None = Field(
+        None,
+        max_length=MAX_RECIPIENTS_CHARS,
+        description="CSV text: decision_id, name, address_1..address_6 (as --recipients); "
+        "kept in the job's memory only and printed in the letters",
+    )
 
 
 class ScheduleOut(BaseModel):
@@ -221,9 +228,20 @@ def issue_letters_job(request: Request, who: Officer, body: LettersRequest) -> J
     """Issue letters for a stored audit in the background (officers and admins only)."""
     ctx = web(request)
     audit_summary(ctx.store, body.audit_id)  # an unknown audit is a 404, not a failed job
+    recipients = (
+        parse_recipients(body.recipients_csv, source="recipients_csv")
+        if body.recipients_csv is not None
+        else None
+    )
     jobs = ctx.jobs
     return _job(
-        jobs.submit_letters(body.audit_id, kind=body.kind, decisions=body.decisions, user=who.name)
+        jobs.submit_letters(
+            body.audit_id,
+            kind=body.kind,
+            decisions=body.decisions,
+            user=who.name,
+            recipients=recipients,
+        )
     )
 
 

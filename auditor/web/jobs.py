@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from auditor.errors import AuditorError
+from auditor.letters.recipients import Recipient
 from auditor.spec import AuditSpec
 from auditor.store import Store, append_event
 
@@ -87,11 +89,20 @@ class AuditJobs:
         self._pool.submit(self._run, job.id, spec)
         return job
 
-    def submit_letters(self, audit_id: str, *, kind: str | None, decisions: str, user: str) -> Job:
+    def submit_letters(
+        self,
+        audit_id: str,
+        *,
+        kind: str | None,
+        decisions: str,
+        user: str,
+        recipients: Mapping[str, Recipient] | None = None,
+    ) -> Job:
         """Queue a batch of letters for a stored audit (logged as ``letters.requested``).
 
         The same service as ``auditor letters``: content checks, reason stability review,
-        storage with digests and one ``letters.issued`` event.
+        storage with digests and one ``letters.issued`` event. ``recipients`` (parsed from
+        an uploaded CSV) stay in this job's memory; the event records only their number.
         """
         job = Job(
             id=uuid.uuid4().hex,
@@ -108,15 +119,28 @@ class AuditJobs:
             append_event(
                 session,
                 LETTERS_REQUESTED,
-                {"job_id": job.id, "audit_id": audit_id, "decisions": decisions, "kind": kind},
+                {
+                    "job_id": job.id,
+                    "audit_id": audit_id,
+                    "decisions": decisions,
+                    "kind": kind,
+                    "recipients": None if recipients is None else len(recipients),
+                },
                 user=user,
             )
         with self._lock:
             self._jobs[job.id] = job
-        self._pool.submit(self._run_letters, job.id, audit_id, kind, decisions)
+        self._pool.submit(self._run_letters, job.id, audit_id, kind, decisions, recipients)
         return job
 
-    def _run_letters(self, job_id: str, audit_id: str, kind: str | None, decisions: str) -> None:
+    def _run_letters(
+        self,
+        job_id: str,
+        audit_id: str,
+        kind: str | None,
+        decisions: str,
+        recipients: Mapping[str, Recipient] | None,
+    ) -> None:
         from auditor.letters.service import issue_letters
 
         self._update(job_id, state="running", stage="letters")
@@ -126,6 +150,7 @@ class AuditJobs:
                 audit_id,
                 kind=kind,
                 decisions=decisions,
+                recipients=recipients,
                 progress=lambda done, total: self._update(
                     job_id, stage=f"rendered {done} of {total} letters"
                 ),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 
 from auditor.errors import AuditorError
+from auditor.letters.recipients import MAX_RECIPIENTS_CHARS, parse_recipients
 from auditor.schedule import list_runs, list_schedules, remove_schedule, set_enabled
 from auditor.web.auth import Principal, check_form_csrf, page_user, web
 from auditor.web.catalog import (
@@ -49,12 +50,13 @@ def letters(request: Request, who: Officer, decision_id: str | None = None) -> R
 
 
 @router.post("/letters/issue")
-def letters_issue(
+async def letters_issue(
     request: Request,
     who: Officer,
     audit_id: Annotated[str, Form()] = "",
     kind: Annotated[str, Form()] = "",
     decisions: Annotated[str, Form()] = "adverse",
+    recipients: Annotated[UploadFile | None, File()] = None,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     check_form_csrf(who, csrf)
@@ -65,8 +67,27 @@ def letters_issue(
             request, issue_error="Name the audit and the decisions (adverse, all, or ids)."
         )
     audit_summary(ctx.store, audit_id)  # an unknown audit is a 404, not a failed job
+    addressed = None
+    if recipients is not None and recipients.filename:
+        # parsed here, kept in the job's memory only: never written to disk or the store
+        content = await recipients.read(MAX_RECIPIENTS_CHARS + 1)
+        name = _safe(recipients.filename)
+        try:
+            if len(content) > MAX_RECIPIENTS_CHARS:
+                raise AuditorError(f"Recipients file {name} is too large.")
+            try:
+                text = content.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise AuditorError(f"Recipients file {name} is not UTF-8 text.") from None
+            addressed = parse_recipients(text, source=name)
+        except AuditorError as exc:
+            return _letters_page(request, issue_error=str(exc))
     job = ctx.jobs.submit_letters(
-        audit_id, kind=kind or None, decisions=decisions.strip(), user=who.name
+        audit_id,
+        kind=kind or None,
+        decisions=decisions.strip(),
+        user=who.name,
+        recipients=addressed,
     )
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
