@@ -235,7 +235,9 @@ def test_no_counterfactual_within_bounds_is_said(credit_case: DemoCase, tmp_path
     assert none
     for lt in none:
         assert "no change to checking_status" in lt.record["counterfactual_note"]
-        assert "no change to checking_status" in lt.html
+        # the letter says it in words, naming the item by its label
+        assert "We checked changes to the following items" in lt.html
+        assert "Checking account status. None of these changes would have changed" in lt.html
         assert lt.issued, lt.record["failure"]  # saying so satisfies the content check
     for lt in some:
         assert lt.record["counterfactual"] == {"checking_status": "0 <= ... < 200 DM"}

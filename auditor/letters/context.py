@@ -46,10 +46,12 @@ def letter_context(
     method_text: str,
     *,
     recipient: Recipient | None = None,
+    searched: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Everything ``templates/letters/<kind>.html.j2`` renders (autoescaped there).
 
     Without a ``recipient`` the letter is addressed to "the applicant" by reference only.
+    ``searched``: the actionable features when no counterfactual exists within bounds.
     """
     cf_items = [
         {"label": _label(letters, f), "old": _shown(raw.get(f)), "new": _shown(v)}
@@ -79,6 +81,8 @@ def letter_context(
         "favorable": [{"text": r.text} for r in favorable],
         "cf_items": cf_items,
         "cf_note": note,
+        "cf_searched": [_label(letters, f) for f in searched],
+        "cf_max": letters.counterfactual.max_features,
         "data_items": data_items,
         "consumer_report": letters.consumer_report.used,
         "baseline_text": baseline_text,

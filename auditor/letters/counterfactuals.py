@@ -43,6 +43,8 @@ class Counterfactual:
     score: float | None
     note: str
     cost: float | None = None
+    searched: tuple[str, ...] = ()
+    """When none was found within bounds: the features the search was allowed to change."""
 
     def detail(self) -> dict[str, object]:
         """What the letter record keeps about the search besides the change itself."""
@@ -187,6 +189,7 @@ class CounterfactualSearch:
                 None,
                 f"no change to {names} within the allowed directions and ranges would have "
                 "changed the outcome",
+                searched=tuple(a.name for a in self.axes),
             )
         change, score, cost = found
         by_column = {a.column: a for a in self.axes}

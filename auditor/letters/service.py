@@ -176,6 +176,7 @@ def issue_letters(
             base.description,
             method,
             recipient=recipient,
+            searched=cf.searched if cf is not None else (),
         )
         body = render_body(chosen, context, anchor)
         held = adverse_decision and bool(review.needs_review[i])
