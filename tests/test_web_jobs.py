@@ -286,6 +286,17 @@ def test_web_letters_take_a_recipients_file(
         )
         assert plain.status_code == 303, plain.text
         assert _wait(client, plain.headers["location"].rsplit("/", 1)[1])["state"] == "completed"
+        # a letter's page and record show its status and why (review stored, migration 0006)
+        with open_store(url) as store, store.session() as session:
+            first = session.scalars(select(Letter).order_by(Letter.id)).first()
+            assert first is not None
+            first_id, first_review = first.id, first.review
+        record = client.get(f"/api/letters/{first_id}").json()
+        assert record["status"] in ("issued", "needs_review")
+        assert record["review"] == first_review
+        assert record["review"]["draws"] == 8
+        page = client.get(f"/letters/{first_id}").text
+        assert "slightly perturbed copies of the inputs (held above 25%)" in page
     with open_store(url) as store, store.session() as session:
         letters = session.scalars(select(Letter).order_by(Letter.id)).all()
         addressed = [(lt.decision_id, lt.addressed) for lt in letters]

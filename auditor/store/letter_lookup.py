@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,6 +33,10 @@ class LetterRow:
     created_at: datetime
     sha256: str
     has_pdf: bool
+    status: str | None = None
+    """``issued``, ``blocked`` or ``needs_review`` (None: stored before statuses)."""
+    review: dict[str, Any] | None = None
+    """Why an adverse letter was (not) held for review (None before migration 0006)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ def _row(letter: Letter, audit_name: str) -> LetterRow:
         created_at=letter.created_at,
         sha256=letter.sha256,
         has_pdf=letter.pdf is not None,
+        status=letter.status,
+        review=letter.review,
     )
 
 

@@ -121,6 +121,10 @@ class LetterOut(BaseModel):
     created_at: datetime
     sha256: str
     has_pdf: bool
+    status: str | None = Field(None, description="issued | blocked | needs_review")
+    review: dict[str, Any] | None = Field(
+        None, description="Reason-stability review: needed, changed_share, draws, noise, threshold"
+    )
     html: str | None = None
     intact: bool | None = None
 
