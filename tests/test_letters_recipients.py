@@ -59,3 +59,10 @@ def test_ids_must_match_the_audit_and_the_selection() -> None:
     many = {f"X{i}": Recipient("n", ("a",)) for i in range(8)}
     with pytest.raises(RecipientError, match="and 3 more"):
         match_recipients(many, [], [])
+
+
+def test_unterminated_right_to_left_overrides_are_closed() -> None:
+    got = parse_recipients(
+        "decision_id,name,address_1\nA,\u202eEve,\u2067x\u202b\u202c\n", source="t.csv"
+    )
+    assert got["A"] == Recipient("\u202eEve\u202c", ("\u2067x\u202b\u202c\u2069",))

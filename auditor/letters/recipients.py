@@ -152,7 +152,24 @@ def _clean(raw: str, source: str, row: int, column: str) -> str:
             f"Recipients file {source}, line {row}, column {column}: {len(value)} characters "
             f"(at most {MAX_FIELD})."
         )
-    return value
+    return _close_bidi(value)
+
+
+def _close_bidi(value: str) -> str:
+    """Close unterminated bidi embeddings, overrides and isolates, so that a right-to-left
+    override in a name cannot reverse the letter text printed after it (the renderer does
+    not isolate inline text)."""
+    isolates = embeds = 0
+    for ch in value:
+        if ch in "\u2066\u2067\u2068":
+            isolates += 1
+        elif ch == "\u2069":
+            isolates = max(0, isolates - 1)
+        elif ch in "\u202a\u202b\u202d\u202e":
+            embeds += 1
+        elif ch == "\u202c":
+            embeds = max(0, embeds - 1)
+    return value + "\u202c" * embeds + "\u2069" * isolates
 
 
 def _some(ids: list[str]) -> str:
