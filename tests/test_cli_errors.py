@@ -214,6 +214,7 @@ def test_pickle_without_trusted(
         model={"path": str(model), "kind": "sklearn"},
         columns={"features": features},
         explain={"method": "none"},
+        letters=None,  # the demo's letters name features this small model lacks
     )
     assert_user_error(
         audit(spec, "--db", sqlite_url),
@@ -227,6 +228,7 @@ def test_pickle_without_trusted(
         model={"path": str(model), "kind": "sklearn", "trusted": True},
         columns={"features": features},
         explain={"method": "none"},
+        letters=None,
     )
     res = audit(trusted, "--no-store", "--quiet")
     assert res.exit_code == 0, res.output
