@@ -282,6 +282,47 @@ def test_aaa_cites_only_listed_subsections() -> None:
             assert citation.count("(") == 2
 
 
+@pytest.mark.parametrize(
+    ("preset", "pack"), [("full", "gdpr"), ("ll144", "nyc_ll144"), ("aaa", "aaa")]
+)
+def test_condensed_rows_keep_every_rule_citation_status_and_scope_in_the_pdf(
+    tmp_path: Path, preset: str, pack: str
+) -> None:
+    """A regulator reading the PDF still finds each condensed finding: rule, citation,
+    status and every scope (with its message when the messages differ)."""
+    base = ll144_result()
+
+    def finding(rule: str, scope: str, status: str, message: str) -> Finding:
+        return Finding(
+            rule, pack, "Title", scope, status, "medium", None, None, f"Art. {rule}", message
+        )
+
+    run = [
+        finding("DOC-A", f"elem_{i}", "needs_attestation", "evidence.x is not set.")
+        for i in range(6)
+    ]
+    differing = [
+        finding("DOC-B", f"grp_{i}", "needs_attestation", f"grp_{i}: ratio 0.{i}1 is flagged.")
+        for i in range(5)
+    ]
+    met = [finding("CHK-C", f"feat_{i}", "pass", "below the review level.") for i in range(7)]
+    result = dataclasses.replace(base, findings=(*base.findings, *run, *differing, *met))
+    html = render_html(result, preset)
+    assert html.count("DOC-A, 6 scopes") == 1
+    text = pdf_text(build_report(result, preset=preset).pdf, tmp_path)
+    for rule in ("DOC-A", "DOC-B", "CHK-C"):
+        assert rule in text
+        assert f"Art. {rule}" in text
+    assert "Needs attestation for each of the 6 scopes listed below" in text
+    assert "Pass for each of the 7 scopes listed below" in text
+    for f in (*run, *differing, *met):
+        assert f.scope in text
+    for i in range(5):
+        assert f"grp_{i}: ratio 0.{i}1 is flagged." in text
+    assert "Message: [scope]: " not in text  # the shared message has no leading scope
+    assert "Message: evidence.x is not set." in text
+
+
 @pytest.mark.parametrize("preset", ["ll144", "aaa"])
 def test_presets_escape_hostile_strings(preset: str) -> None:
     base = ll144_result(data_source=SCRIPT)
