@@ -499,3 +499,71 @@ def test_ll144_lists_only_the_declared_groupings() -> None:
     html = render_html(result, preset="ll144")
     assert "skills_test" not in html
     assert "Sex categories" in html
+
+
+def _region_result(groups: int) -> AuditResult:
+    """The factory result plus a ``region`` grouping with ``groups`` groups (long tables)."""
+    base = make_result()
+    metrics: list[MetricRecord] = []
+    sizes: list[GroupCount] = []
+    for i in range(groups):
+        g, n = f"Group number {i:02d}", 100 + i
+        rate = 0.3 + i / 200
+        metrics += [
+            MetricRecord("region", g, "selection_rate", rate, n, 30 + i, 0.2, 0.4),
+            MetricRecord(
+                "region",
+                g,
+                "impact_ratio",
+                rate / 0.3,
+                n,
+                None,
+                0.7,
+                0.9,
+                0.01,
+                reference="Group number 00",
+                flags=("test:z_test",),
+            ),
+            MetricRecord("region", g, "scoring_rate", rate, n, 30 + i, 0.2, 0.4),
+        ]
+        sizes.append(GroupCount("region", g, n, 0.01))
+    return dataclasses.replace(
+        base,
+        metrics=(*metrics, *base.metrics),
+        dataset=dataclasses.replace(base.dataset, groups=(*sizes, *base.dataset.groups)),
+    )
+
+
+def _last_lines(pdf: bytes, tmp_path: Path) -> list[str]:
+    """The last text line of each page, page footer left out."""
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        pytest.skip("poppler-utils (pdftotext) not installed")
+    path = tmp_path / "r.pdf"
+    path.write_bytes(pdf)
+    pages = subprocess.run(
+        [exe, "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout.split("\f")
+    last = []
+    for page in pages:
+        lines = [" ".join(x.split()) for x in page.splitlines() if x.strip()]
+        lines = [x for x in lines if not re.fullmatch(r"Page \d+ of \d+", x)]
+        if lines:
+            last.append(lines[-1])
+    return last
+
+
+@pytest.mark.parametrize("groups", [20, 28])
+def test_no_page_ends_with_a_heading_or_a_table_caption(tmp_path: Path, groups: int) -> None:
+    # With these group counts and only `h2 { break-after: avoid }`, heading 4.2 and the
+    # caption of its first table ("Selection: sex") ended a page while the table began on
+    # the next one.
+    result = _region_result(groups)
+    html = render_html(result)
+    titles = {
+        " ".join(re.sub(r"<[^>]+>", " ", m).split()).replace("&amp;", "&")
+        for m in re.findall(r"<(?:h1|h2|h3|caption)[^>]*>(.*?)</(?:h1|h2|h3|caption)>", html)
+    }
+    ends = _last_lines(build_report(result).pdf, tmp_path)
+    assert len(ends) > 8
+    assert not [line for line in ends if line in titles]
