@@ -382,7 +382,67 @@ def test_long_runs_of_met_checks_share_one_row_that_keeps_every_scope(html: str)
     assert pack.rows[2].long_observed
     for i in range(5):
         assert f"f{i}~sex: " in html
-    assert "× 5 scopes" in html
+    assert "P-1, 5 scopes (scope: observed):" in html
+
+
+def _attestations(messages: list[str]) -> list[Finding]:
+    return [
+        Finding(
+            "DOC-1",
+            "pack",
+            "Doc",
+            f"item_{i}",
+            "needs_attestation",
+            "medium",
+            None,
+            None,
+            "Art. 1(2)",
+            text,
+        )
+        for i, text in enumerate(messages)
+    ]
+
+
+def test_runs_of_attestations_share_one_row_that_keeps_every_scope_and_message() -> None:
+    base = make_result()
+    same = _attestations([f"item_{i}: evidence.items is not set." for i in range(5)])
+    other = Finding("DOC-2", "pack", "Other", "x", "needs_attestation", "low", None, None, "c", "m")
+    warn = Finding("W-1", "pack", "Warned", "a", "warn", "low", 0.7, 0.8, "c", "m")
+    warns = [dataclasses.replace(warn, scope=f"a{i}") for i in range(5)]
+    (pack,) = build_packs(dataclasses.replace(base, findings=(*same, other, *warns)))
+    assert pack.count == 11
+    # warnings are never condensed; the attestation run becomes one row, the lone one stays
+    assert [len(r.findings) for r in pack.rows] == [1] * 5 + [5, 1]
+    row = pack.rows[5]
+    assert row.messages == ["[scope]: evidence.items is not set."]
+    assert not row.per_scope_messages
+    assert not row.any_observed
+    html = render_html(dataclasses.replace(base, findings=(*same, other)))
+    assert "Message: [scope]: evidence.items is not set." in html
+    assert "DOC-1, 5 scopes:</strong> item_0; item_1; item_2; item_3; item_4" in html
+
+
+def test_attestations_with_different_messages_keep_each_message_beside_its_scope() -> None:
+    base = make_result()
+    run = _attestations([f"item_{i}: ratio 0.{i} is flagged; document it." for i in range(4)])
+    run = [dataclasses.replace(f, observed=i / 10) for i, f in enumerate(run)]
+    (pack,) = build_packs(dataclasses.replace(base, findings=tuple(run)))
+    (row,) = pack.rows
+    assert row.per_scope_messages
+    assert row.scope_messages[2] == (run[2], "ratio 0.2 is flagged; document it.")
+    html = render_html(dataclasses.replace(base, findings=tuple(run)))
+    for i in range(4):
+        assert f"<br>item_{i} [0{'.' + str(i) if i else ''}]: ratio 0.{i} is flagged" in html
+
+
+def test_a_run_is_condensed_only_while_rule_citation_and_severity_agree() -> None:
+    base = make_result()
+    run = _attestations(["m"] * 4)
+    mixed = [*run[:2], *(dataclasses.replace(f, citation="Art. 9") for f in run[2:])]
+    (pack,) = build_packs(dataclasses.replace(base, findings=tuple(mixed)))
+    assert [len(r.findings) for r in pack.rows] == [1, 1, 1, 1]
+    (pack,) = build_packs(dataclasses.replace(base, findings=tuple(run)))
+    assert [len(r.findings) for r in pack.rows] == [4]
 
 
 def test_charts_are_identical_when_rendered_from_several_threads() -> None:

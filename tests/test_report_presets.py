@@ -282,6 +282,47 @@ def test_aaa_cites_only_listed_subsections() -> None:
             assert citation.count("(") == 2
 
 
+@pytest.mark.parametrize(
+    ("preset", "pack"), [("full", "gdpr"), ("ll144", "nyc_ll144"), ("aaa", "aaa")]
+)
+def test_condensed_rows_keep_every_rule_citation_status_and_scope_in_the_pdf(
+    tmp_path: Path, preset: str, pack: str
+) -> None:
+    """A regulator reading the PDF still finds each condensed finding: rule, citation,
+    status and every scope (with its message when the messages differ)."""
+    base = ll144_result()
+
+    def finding(rule: str, scope: str, status: str, message: str) -> Finding:
+        return Finding(
+            rule, pack, "Title", scope, status, "medium", None, None, f"Art. {rule}", message
+        )
+
+    run = [
+        finding("DOC-A", f"elem_{i}", "needs_attestation", "evidence.x is not set.")
+        for i in range(6)
+    ]
+    differing = [
+        finding("DOC-B", f"grp_{i}", "needs_attestation", f"grp_{i}: ratio 0.{i}1 is flagged.")
+        for i in range(5)
+    ]
+    met = [finding("CHK-C", f"feat_{i}", "pass", "below the review level.") for i in range(7)]
+    result = dataclasses.replace(base, findings=(*base.findings, *run, *differing, *met))
+    html = render_html(result, preset)
+    assert html.count("DOC-A, 6 scopes") == 1
+    text = pdf_text(build_report(result, preset=preset).pdf, tmp_path)
+    for rule in ("DOC-A", "DOC-B", "CHK-C"):
+        assert rule in text
+        assert f"Art. {rule}" in text
+    assert "Needs attestation for each of the 6 scopes listed below" in text
+    assert "Pass for each of the 7 scopes listed below" in text
+    for f in (*run, *differing, *met):
+        assert f.scope in text
+    for i in range(5):
+        assert f"grp_{i}: ratio 0.{i}1 is flagged." in text
+    assert "Message: [scope]: " not in text  # the shared message has no leading scope
+    assert "Message: evidence.x is not set." in text
+
+
 @pytest.mark.parametrize("preset", ["ll144", "aaa"])
 def test_presets_escape_hostile_strings(preset: str) -> None:
     base = ll144_result(data_source=SCRIPT)
@@ -458,3 +499,71 @@ def test_ll144_lists_only_the_declared_groupings() -> None:
     html = render_html(result, preset="ll144")
     assert "skills_test" not in html
     assert "Sex categories" in html
+
+
+def _region_result(groups: int) -> AuditResult:
+    """The factory result plus a ``region`` grouping with ``groups`` groups (long tables)."""
+    base = make_result()
+    metrics: list[MetricRecord] = []
+    sizes: list[GroupCount] = []
+    for i in range(groups):
+        g, n = f"Group number {i:02d}", 100 + i
+        rate = 0.3 + i / 200
+        metrics += [
+            MetricRecord("region", g, "selection_rate", rate, n, 30 + i, 0.2, 0.4),
+            MetricRecord(
+                "region",
+                g,
+                "impact_ratio",
+                rate / 0.3,
+                n,
+                None,
+                0.7,
+                0.9,
+                0.01,
+                reference="Group number 00",
+                flags=("test:z_test",),
+            ),
+            MetricRecord("region", g, "scoring_rate", rate, n, 30 + i, 0.2, 0.4),
+        ]
+        sizes.append(GroupCount("region", g, n, 0.01))
+    return dataclasses.replace(
+        base,
+        metrics=(*metrics, *base.metrics),
+        dataset=dataclasses.replace(base.dataset, groups=(*sizes, *base.dataset.groups)),
+    )
+
+
+def _last_lines(pdf: bytes, tmp_path: Path) -> list[str]:
+    """The last text line of each page, page footer left out."""
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        pytest.skip("poppler-utils (pdftotext) not installed")
+    path = tmp_path / "r.pdf"
+    path.write_bytes(pdf)
+    pages = subprocess.run(
+        [exe, "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout.split("\f")
+    last = []
+    for page in pages:
+        lines = [" ".join(x.split()) for x in page.splitlines() if x.strip()]
+        lines = [x for x in lines if not re.fullmatch(r"Page \d+ of \d+", x)]
+        if lines:
+            last.append(lines[-1])
+    return last
+
+
+@pytest.mark.parametrize("groups", [20, 28])
+def test_no_page_ends_with_a_heading_or_a_table_caption(tmp_path: Path, groups: int) -> None:
+    # With these group counts and only `h2 { break-after: avoid }`, heading 4.2 and the
+    # caption of its first table ("Selection: sex") ended a page while the table began on
+    # the next one.
+    result = _region_result(groups)
+    html = render_html(result)
+    titles = {
+        " ".join(re.sub(r"<[^>]+>", " ", m).split()).replace("&amp;", "&")
+        for m in re.findall(r"<(?:h1|h2|h3|caption)[^>]*>(.*?)</(?:h1|h2|h3|caption)>", html)
+    }
+    ends = _last_lines(build_report(result).pdf, tmp_path)
+    assert len(ends) > 8
+    assert not [line for line in ends if line in titles]

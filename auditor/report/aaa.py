@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from auditor.report.attribution import AttributionView
 from auditor.report.filters import percent, sci
+from auditor.report.findings import FindingRow, condense
 from auditor.report.tables import AttributeTable
 from auditor.result import AuditResult, Finding
 
@@ -174,6 +175,11 @@ class AAAView:
     counts: list[tuple[str, int]]
     reference: str | None
     findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def finding_rows(self) -> list[FindingRow]:
+        """The pack's findings as table rows (long runs of one rule condensed)."""
+        return condense(self.findings)
 
 
 def _evidence(spec: dict[str, Any]) -> dict[str, str]:

@@ -21,7 +21,7 @@ from auditor.report.calibration import attach_calibration
 from auditor.report.charts import Figure
 from auditor.report.explanation_quality import build_explanation_quality
 from auditor.report.figures import attach_figures
-from auditor.report.findings import build_packs
+from auditor.report.findings import CONDENSE_AT, build_packs
 from auditor.report.ll144 import build_ll144
 from auditor.report.presets import PRESETS, Preset
 from auditor.report.summary import key_numbers, summary_sentences
@@ -102,6 +102,7 @@ def build_context(
         "attribution": attribution,
         "explanation_quality": quality,
         "packs": build_packs(result),
+        "condense_at": CONDENSE_AT,
         "limitations": LIMITATIONS,
         "spec_text": _spec_text(spec),
         "trend": build_trend_view(result, history) if "results" in preset.sections else None,

@@ -1,9 +1,14 @@
-"""Findings per policy pack, with long runs of met checks condensed into one row.
+"""Findings per policy pack, with long runs of one rule condensed into one row.
 
 A pack can check the same rule for dozens of scopes (for example a proxy rule for every
-feature × attribute pair). Findings that need attention are always shown one per row; a rule
-met (or not applicable) for more than :data:`CONDENSE_AT` scopes becomes one row that
-still lists every scope with its observed value, so no number is dropped.
+feature × attribute pair, or a documentation rule for every element it asks for). Failed,
+warned and insufficient-evidence findings are always shown one per row; a rule met, not
+applicable or awaiting attestation for more than :data:`CONDENSE_AT` scopes becomes one row
+that still lists every scope (with its observed value where there is one), so no scope or
+number is dropped. A condensed row of findings that need attestation also keeps every
+message, since the message says what to supply: once when all scopes share it (a leading
+scope written as ``[scope]``), else beside each scope; a condensed row of met checks shows
+one example message.
 """
 
 from __future__ import annotations
@@ -14,13 +19,16 @@ from auditor.report.filters import observed as fmt_observed
 from auditor.result import FINDING_STATUSES, AuditResult, Finding
 
 CONDENSE_AT = 3
-CONDENSABLE = frozenset({"pass", "not_applicable"})
+CONDENSABLE = frozenset({"pass", "not_applicable", "needs_attestation"})
+# Statuses whose condensed row lists every distinct message, not one example.
+ALL_MESSAGES = frozenset({"needs_attestation"})
 LONG_OBSERVED = 24
+SCOPE_MARK = "[scope]"
 
 
 @dataclass
 class FindingRow:
-    """One row of a pack's findings table: one finding, or a condensed run of met ones."""
+    """One row of a pack's findings table: one finding, or a condensed run of one rule."""
 
     findings: list[Finding]
 
@@ -50,10 +58,48 @@ class FindingRow:
         return fmt_observed(low) if low == high else f"{fmt_observed(low)}–{fmt_observed(high)}"
 
     @property
+    def any_observed(self) -> bool:
+        """Whether any finding of the row has an observed value (else only scopes are listed)."""
+        return any(f.observed is not None for f in self.findings)
+
+    @property
     def threshold(self) -> float | str | None:
         """The threshold shared by all findings of the row (``"varies"`` if they differ)."""
         values = {f.threshold for f in self.findings}
         return self.first.threshold if len(values) == 1 else "varies"
+
+    @property
+    def all_messages(self) -> bool:
+        """Whether the condensed row lists every distinct message (else one example)."""
+        return self.first.status in ALL_MESSAGES
+
+    @property
+    def messages(self) -> list[str]:
+        """The distinct messages of the row in first-seen order (a leading scope as ``[scope]``)."""
+        seen: dict[str, None] = {}
+        for f in self.findings:
+            rest = _without_scope(f)
+            seen.setdefault(f.message if rest == f.message else f"{SCOPE_MARK}: {rest}", None)
+        return list(seen)
+
+    @property
+    def per_scope_messages(self) -> bool:
+        """Whether each scope is listed with its own message (the messages of a condensed
+        row that lists every message differ beyond the scope, e.g. in a number)."""
+        return self.all_messages and len(self.messages) > 1
+
+    @property
+    def scope_messages(self) -> list[tuple[Finding, str]]:
+        """Each finding with its message, a leading ``scope: `` removed."""
+        return [(f, _without_scope(f)) for f in self.findings]
+
+
+def _without_scope(f: Finding) -> str:
+    """``f.message`` without a leading ``"<scope>: "`` (unchanged if there is none)."""
+    prefix = f"{f.scope}: "
+    if f.scope and f.message.startswith(prefix):
+        return f.message[len(prefix) :]
+    return f.message
 
 
 @dataclass
@@ -70,30 +116,39 @@ class PackFindings:
         return sum(len(r.findings) for r in self.rows)
 
 
+def _run_key(f: Finding) -> tuple[str, ...]:
+    """Findings that may share a row: same rule, status, severity, title and citation."""
+    return (f.rule_id, f.status, f.severity, f.title, f.citation)
+
+
+def condense(findings: list[Finding]) -> list[FindingRow]:
+    """``findings`` as rows: long runs of a condensable rule share one row, placed where the
+    run's first finding was; rows ordered by status (stable within a status)."""
+    order = {s: i for i, s in enumerate(FINDING_STATUSES)}
+    runs: dict[tuple[str, ...], list[Finding]] = {}
+    for f in findings:
+        if f.status in CONDENSABLE:
+            runs.setdefault(_run_key(f), []).append(f)
+    placed: set[tuple[str, ...]] = set()
+    rows: list[FindingRow] = []
+    for f in findings:
+        key = _run_key(f)
+        if key in runs and len(runs[key]) > CONDENSE_AT:
+            if key not in placed:
+                placed.add(key)
+                rows.append(FindingRow(runs[key]))
+        else:
+            rows.append(FindingRow([f]))
+    rows.sort(key=lambda r: order.get(r.first.status, len(order)))
+    return rows
+
+
 def build_packs(result: AuditResult) -> list[PackFindings]:
     """Findings grouped by pack (in first-seen order), status order within each pack."""
-    order = {s: i for i, s in enumerate(FINDING_STATUSES)}
     by_pack: dict[str, list[Finding]] = {}
     for f in result.findings:
         by_pack.setdefault(f.pack, []).append(f)
-    packs = []
-    for pack, findings in by_pack.items():
-        entry = PackFindings(pack, result.provenance.policy_packs.get(pack))
-        runs: dict[tuple[str, str], list[Finding]] = {}
-        for f in findings:
-            if f.status in CONDENSABLE:
-                runs.setdefault((f.rule_id, f.status), []).append(f)
-        placed: set[tuple[str, str]] = set()
-        rows: list[FindingRow] = []
-        for f in findings:
-            key = (f.rule_id, f.status)
-            if key in runs and len(runs[key]) > CONDENSE_AT:
-                if key not in placed:
-                    placed.add(key)
-                    rows.append(FindingRow(runs[key]))
-            else:
-                rows.append(FindingRow([f]))
-        rows.sort(key=lambda r: order.get(r.first.status, len(order)))
-        entry.rows = rows
-        packs.append(entry)
-    return packs
+    return [
+        PackFindings(pack, result.provenance.policy_packs.get(pack), condense(findings))
+        for pack, findings in by_pack.items()
+    ]

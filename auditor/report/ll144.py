@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.report.findings import FindingRow, condense
 from auditor.report.tables import AttributeTable
 from auditor.result import AuditResult, Finding, MetricRecord
 
@@ -82,6 +83,11 @@ class LL144View:
     exclusion_justification: str | None = None
     findings: list[Finding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def finding_rows(self) -> list[FindingRow]:
+        """The pack's findings as table rows (long runs of one rule condensed)."""
+        return condense(self.findings)
 
     @property
     def small_rows(self) -> list[tuple[LL144Grouping, LL144Row]]:

@@ -75,6 +75,9 @@ RC: Any = {
 
 _LOCK = threading.RLock()
 
+# White, borderless backing for value labels (drawn above the reference lines).
+LABEL_BOX: Any = {"boxstyle": "square,pad=0.08", "facecolor": "white", "edgecolor": "none"}
+
 
 @contextmanager
 def settings(**extra: Any) -> Iterator[None]:
@@ -367,4 +370,6 @@ def annotate(ax: Any, bars: Sequence[Bar], fmt: str, missing: str) -> None:
                 va="center",
                 ha="left",
                 fontsize=7,
+                # a reference line passing under the label must not strike through it
+                bbox=LABEL_BOX,
             )

@@ -91,6 +91,9 @@ class Column:
     kind: str
     reference: str | None
     has_p: bool
+    # The test behind every p-value of the column, when they all name the same one (shown
+    # once in the heading instead of in each cell).
+    test: str | None = None
 
 
 @dataclass
@@ -317,6 +320,8 @@ def _columns(metrics: list[str], rows: list[Row]) -> list[Column]:
         recs = [r.cells[metric] for r in rows if metric in r.cells]
         label, kind = METRIC_INFO.get(metric, (metric_label(metric), "plain"))
         reference = next((rec.reference for rec in recs if rec.reference), None)
-        has_p = any(rec.p_value is not None for rec in recs)
-        columns.append(Column(metric, label, kind, reference, has_p))
+        tested = [rec for rec in recs if rec.p_value is not None]
+        names = {test_name(rec) for rec in tested}
+        test = names.pop() if len(names) == 1 else None
+        columns.append(Column(metric, label, kind, reference, bool(tested), test))
     return columns
