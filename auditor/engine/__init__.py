@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.batch import DecisionBatch
 from auditor.engine.measure import Source, Stage, measure
+from auditor.metrics.cells import DecisionCells
 from auditor.metrics.group_metrics import Grouping
 from auditor.models.base import ModelAdapter
 from auditor.result import AttributionSummary, MetricRecord
@@ -41,8 +41,8 @@ def run_engine(
     groups: list[Grouping],
     warnings: list[str],
     stage: Stage,
-) -> tuple[DecisionBatch, str, list[MetricRecord], AttributionSummary]:
-    """Decisions, metrics and attribution summary through the spec's engine."""
+) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
+    """Decision cells, metrics and attribution summary through the spec's engine."""
     source: Source
     if spec.engine.kind == "spark":
         from auditor.engine.spark import SparkSource

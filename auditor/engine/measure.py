@@ -35,6 +35,7 @@ from auditor.errors import DataValidationError
 from auditor.explain import get_explainer
 from auditor.explain.run import choose_method
 from auditor.metrics import proxy_ranking, proxy_scores
+from auditor.metrics.cells import DecisionCells
 from auditor.metrics.group_metrics import Grouping
 from auditor.metrics.slices import select_slices, slice_candidates
 from auditor.models.base import ModelAdapter
@@ -79,9 +80,14 @@ def measure(
     warnings: list[str],
     stage: Stage,
     source: Source,
-) -> tuple[DecisionBatch, str, list[MetricRecord], AttributionSummary]:
-    """Decisions, metrics and attribution summary, equal to the in-memory pipeline's."""
-    from auditor.pipeline import _apply_model, _check_control_groups, group_statistics
+) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
+    """Decision cells, metrics and attribution summary, equal to the in-memory pipeline's."""
+    from auditor.pipeline import (
+        _apply_model,
+        _check_control_groups,
+        decision_cells,
+        group_statistics,
+    )
 
     features = list(spec.columns.features)
     with stage("load data"):
@@ -106,7 +112,8 @@ def measure(
         batch, decisions_from = _apply_model(spec, batch, scores, warnings)
     with stage("measure"):
         assert batch.decisions is not None
-        metrics, references = group_statistics(spec, batch, groups)
+        cells = decision_cells(spec, batch)
+        metrics, references = group_statistics(spec, cells, groups)
         names = tuple(model.feature_names) if model is not None else ()
         decompositions = gap_decompositions(sums, names, groups, references) if sums else []
         candidates: list[MetricRecord] = []
@@ -137,7 +144,7 @@ def measure(
         space = model.output_space if model is not None else None
         summary = _summary(spec, sums, method, space, reason, names, groups, references, warnings)
         summary = _with(summary, proxies, ranking, decompositions)
-    return batch, decisions_from, metrics, summary
+    return cells, decisions_from, metrics, summary
 
 
 def column_groups(features: list[str], rows: int) -> list[list[str]]:
