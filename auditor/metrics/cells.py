@@ -22,7 +22,8 @@ import pandas as pd
 from auditor.batch import UNKNOWN
 from auditor.metrics.counts import (
     CALIBRATION_BINS,
-    GroupCounts,     RowKeys,
+    GroupCounts,
+    RowKeys,
     ScoreGrid,
     counts_from_table,
 )
@@ -72,9 +73,9 @@ class DecisionCells:
         table = np.bincount(inverse * rows.width + rows.key, minlength=k * rows.width)
         csum = csq = None
         if rows.coarse is not None:
-            cc = inverse * CALIBRATION_BINS + rows.coarse
-            csum = np.bincount(cc, weights=rows.scores, minlength=k * CALIBRATION_BINS).reshape(k, -1)
-            csq = np.bincount(cc, weights=rows.squares, minlength=k * CALIBRATION_BINS).reshape(k, -1)
+            cc, size = inverse * CALIBRATION_BINS + rows.coarse, k * CALIBRATION_BINS
+            csum = np.bincount(cc, weights=rows.scores, minlength=size).reshape(k, -1)
+            csq = np.bincount(cc, weights=rows.squares, minlength=size).reshape(k, -1)
         out = cls(
             attrs,
             combos,
@@ -113,8 +114,12 @@ class DecisionCells:
         combos = sorted(set(self.combos) | set(other.combos))
         where = {c: i for i, c in enumerate(combos)}
 
-        def add(a: np.ndarray | None, ac: list[tuple[str, ...]], b: np.ndarray | None,
-                bc: list[tuple[str, ...]]) -> np.ndarray | None:
+        def add(
+            a: np.ndarray | None,
+            ac: list[tuple[str, ...]],
+            b: np.ndarray | None,
+            bc: list[tuple[str, ...]],
+        ) -> np.ndarray | None:
             if a is None or b is None:
                 return None
             out = np.zeros((len(combos), a.shape[1]), dtype=a.dtype)
@@ -131,7 +136,8 @@ class DecisionCells:
             for part in (self, other):
                 rows = [where[c] for c in part.combos]
                 cols = [sw[s] for s in part.strata]
-                assert part.strata_fav is not None and part.strata_n is not None
+                assert part.strata_fav is not None
+                assert part.strata_n is not None
                 s_n[np.ix_(rows, cols)] += part.strata_n
                 s_fav[np.ix_(rows, cols)] += part.strata_fav
         weighted = dict(self.weighted)

@@ -238,9 +238,7 @@ def _membership(
         part: dict[str, tuple[object, np.ndarray]]
         if attr in batch.probabilities:
             probs = batch.probabilities[attr]
-            part = {
-                str(g): (i, probs[g].to_numpy(np.float64)) for i, g in enumerate(probs.columns)
-            }
+            part = {str(g): (i, probs[g].to_numpy(np.float64)) for i, g in enumerate(probs.columns)}
             unknown |= probs.isna().all(axis=1).to_numpy()
         else:
             labels = batch.protected[attr].to_numpy()
