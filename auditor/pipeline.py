@@ -486,18 +486,24 @@ def _control_map(spec: AuditSpec) -> dict[str, str]:
 
 
 def _check_control_groups(spec: AuditSpec, batch: DecisionBatch) -> None:
+    values = {a: set(batch.protected[a].unique().tolist()) for a in batch.protected.columns}
+    check_control_values(spec, values)
+
+
+def check_control_values(spec: AuditSpec, values: dict[str, set[str]]) -> None:
+    """Each named control group must occur (``values``: the hard attributes' values)."""
     problems = []
     for attr, group in _control_map(spec).items():
-        if attr in batch.probabilities:
-            values = {str(g) for g in batch.probabilities[attr].columns}
-        elif attr in batch.protected.columns:
-            values = set(batch.protected[attr].unique().tolist())
+        if attr in spec.protected_probabilities:
+            present = set(spec.protected_probabilities[attr])
+        elif attr in values:
+            present = values[attr]
         else:
             continue  # an intersection name: checked when its groups are formed
-        if group not in values:
+        if group not in present:
             problems.append(
                 f"reference.{attr}: control group '{group}' does not occur in column "
-                f"'{attr}'; groups present: {', '.join(sorted(values))}"
+                f"'{attr}'; groups present: {', '.join(sorted(present))}"
             )
     if problems:
         raise DataValidationError(

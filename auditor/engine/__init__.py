@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.engine.measure import Source, Stage, measure
+from auditor.engine.measure import Stage, measure
 from auditor.metrics.cells import DecisionCells
 from auditor.metrics.group_metrics import Grouping
 from auditor.models.base import ModelAdapter
@@ -43,13 +43,10 @@ def run_engine(
     stage: Stage,
 ) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
     """Decision cells, metrics and attribution summary through the spec's engine."""
-    source: Source
     if spec.engine.kind == "spark":
-        from auditor.engine.spark import SparkSource
+        from auditor.engine.spark import run_spark
 
-        source = SparkSource(spec)
-    else:
-        from auditor.engine.local import LocalSource
+        return run_spark(spec, model, groups, warnings, stage)
+    from auditor.engine.local import LocalSource
 
-        source = LocalSource(spec)
-    return measure(spec, model, groups, warnings, stage, source)
+    return measure(spec, model, groups, warnings, stage, LocalSource(spec))

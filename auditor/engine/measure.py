@@ -185,22 +185,37 @@ def _plan(
     groups: list[Grouping],
     source: Source,
 ) -> ChunkPlan:
+    return _plan_for(spec, model, len(batch), source.take, source.label)
+
+
+def _plan_for(
+    spec: AuditSpec,
+    model: ModelAdapter,
+    rows_total: int,
+    take: Callable[[np.ndarray, list[str]], pd.DataFrame],
+    label: str,
+) -> ChunkPlan:
+    """The chunk plan: method, seeded rows to explain and background, by global position."""
+    from auditor.metrics.group_metrics import groupings
+    from auditor.pipeline import _split_groupings
+
     e = spec.explain
     params: dict[str, object] = {}
     method = None
     rows = background = None
     if e.method != "none":
         method = choose_method(model, None if e.method == "auto" else e.method)
-        rows, bg_rows = plan_rows(method, len(batch), e.max_rows, e.background, spec.seed)
-        background = model.encode(source.take(bg_rows, list(spec.columns.features)))
+        rows, bg_rows = plan_rows(method, rows_total, e.max_rows, e.background, spec.seed)
+        background = model.encode(take(bg_rows, list(spec.columns.features)))
         params = {
             "background_size": len(bg_rows),
             "seed": spec.seed,
-            "rows_explained": len(batch) if rows is None else len(rows),
-            "rows_total": len(batch),
+            "rows_explained": rows_total if rows is None else len(rows),
+            "rows_total": rows_total,
         }
+    groups = groupings(spec.protected, _split_groupings(spec)[0])
     return ChunkPlan(
-        source=source.label,
+        source=label,
         method=method,
         explain_rows=rows,
         background=background,
