@@ -109,14 +109,17 @@ def run_audit(
         with stage("load model"):
             model = load_model(spec)
         cells, decisions_from, metrics, summary = run_engine(spec, model, groups, warnings, stage)
-        quality = (
-            not_computed(
+        if not summary.computed:
+            quality = not_computed(
+                "no attributions were computed, so there was nothing to measure"
+            )
+        elif spec.explain.quality.enabled:
+            quality = not_computed(
                 f"the {spec.engine.kind} engine does not measure it yet; run the audit in "
                 "memory (without engine.chunk_rows or the Spark engine) to measure it"
             )
-            if spec.explain.quality.enabled
-            else not_computed(_QUALITY_OFF)
-        )
+        else:
+            quality = not_computed(_QUALITY_OFF)
     else:
         cells, decisions_from, metrics, summary, quality = _measure_in_memory(
             spec, groups, warnings, stage, timings, capture

@@ -121,7 +121,9 @@ def spark_session(master: str | None) -> Any:
         return active
     # workers must run this interpreter (with auditor, lightgbm, torch), not the system one
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName("auditor")
+    builder = SparkSession.builder.appName("auditor").config(
+        "spark.ui.showConsoleProgress", "false"
+    )
     return builder.master(master or "local[*]").getOrCreate()
 
 
