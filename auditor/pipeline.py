@@ -110,9 +110,7 @@ def run_audit(
             model = load_model(spec)
         cells, decisions_from, metrics, summary = run_engine(spec, model, groups, warnings, stage)
         if not summary.computed:
-            quality = not_computed(
-                "no attributions were computed, so there was nothing to measure"
-            )
+            quality = not_computed("no attributions were computed, so there was nothing to measure")
         elif spec.explain.quality.enabled:
             quality = not_computed(
                 f"the {spec.engine.kind} engine does not measure it yet; run the audit in "

@@ -141,7 +141,9 @@ def narrow_check(frame: pd.DataFrame, job: Job, path: str) -> NarrowCheck:
     except DataValidationError as exc:
         out.problems = list(exc.problems) or [str(exc)]
         return out
-    out.protected = {a: set(batch.protected[a].unique().tolist()) for a in batch.protected}
+    out.protected = {
+        str(a): set(batch.protected[a].unique().tolist()) for a in batch.protected.columns
+    }
     return out
 
 
@@ -225,9 +227,9 @@ class Census:
                 self.categories[f] = None
                 continue
             merged = dict(mine)
-            for v, (n, first) in c.items():
-                m = merged.get(v)
-                merged[v] = (n, first) if m is None else (m[0] + n, min(m[1], first))
+            for value, (n, first) in c.items():
+                m = merged.get(value)
+                merged[value] = (n, first) if m is None else (m[0] + n, min(m[1], first))
             self.categories[f] = merged
         for k, r in other.ranked_distinct.items():
             self.ranked_distinct[k] = _union(self.ranked_distinct.get(k, set()), r, CATEGORICAL_MAX)
@@ -320,10 +322,10 @@ class Tables:
             ct = self.crosstabs.setdefault(k, {})
             for key, c in counts.items():
                 ct[key] = ct.get(key, 0) + c
-        for k, counts in other.shares.items():
+        for k, share_counts in other.shares.items():
             sh = self.shares.setdefault(k, {})
-            for key, c in counts.items():
-                sh[key] = sh.get(key, 0) + c
+            for cell, c in share_counts.items():
+                sh[cell] = sh.get(cell, 0) + c
         return self
 
 
@@ -367,8 +369,10 @@ def feature_tables(frame: pd.DataFrame, job: Job, plan: TablePlan, part: int) ->
                     {"fold": fold, "cat": col[known].astype(str).to_numpy(), "g": g[known]}
                 )
                 sizes = key.groupby(["fold", "cat", "g"], sort=False).size()
+                index = sizes.index.to_list()
                 out.shares[(attr, f)] = {
-                    (int(a), str(b), str(c)): int(n) for (a, b, c), n in sizes.items()
+                    (int(a), str(b), str(c)): int(n)
+                    for (a, b, c), n in zip(index, sizes.to_numpy().tolist(), strict=True)
                 }
     return out
 

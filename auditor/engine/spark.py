@@ -401,7 +401,7 @@ class SparkAudit:
         bins: dict[str, BinPlan] = {}
         for f in features:
             if f in targets:
-                quantiles = nanquantile_of(found.valid[f], q, lambda r, f=f: values[(f, r)])
+                quantiles = nanquantile_of(found.valid[f], q, partial(_value, values, f))
                 bins[f] = numeric_plan(quantiles)
             elif f not in numeric_bins:
                 cats = found.categories[f]
@@ -515,6 +515,10 @@ class SparkAudit:
                     acc[g] = (old[0] + m, old[1] + r + m * done)
                 total[a] = (done + n, acc)
         return total
+
+
+def _value(values: dict[tuple[str, int], float], column: str, rank: int) -> float:
+    return values[(column, rank)]
 
 
 def _share_auc(counts: dict[tuple[int, str, str], int], group: str) -> float | None:
@@ -649,7 +653,7 @@ def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any
         ids = frame[POS].to_numpy(dtype=np.int64)
         protected, _ = _protected_frame(frame, spec)  # the driver reported any problem
         scores, sums = run_chunk(payload.plan, model, frame[features], protected, ids)
-        texts = [None] * len(frame)
+        texts: list[str | None] = [None] * len(frame)
         if len(frame):
             texts[0] = sums.to_json()
         yield pa.RecordBatch.from_arrays(

@@ -151,7 +151,7 @@ def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     diff = b - a
     out = np.add(a, diff * t)
     np.subtract(b, diff * (1 - t), out=out, where=t >= 0.5)
-    return out
+    return np.asarray(out, dtype=np.float64)
 
 
 def nanquantile_of(n: int, q: np.ndarray, value_at: Callable[[int], float]) -> np.ndarray:

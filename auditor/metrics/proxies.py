@@ -131,7 +131,10 @@ def crosstab_counts(values: pd.Series, groups: np.ndarray) -> dict[tuple[str, st
     known = groups != UNKNOWN
     frame = pd.DataFrame({"v": values.astype(str).to_numpy()[known], "g": groups[known]})
     sizes = frame.groupby(["v", "g"], sort=False).size()
-    return {(str(v), str(g)): int(c) for (v, g), c in sizes.items()}
+    index = sizes.index.to_list()
+    return {
+        (str(v), str(g)): int(c) for (v, g), c in zip(index, sizes.to_numpy().tolist(), strict=True)
+    }
 
 
 def cramers_v_of(counts: dict[tuple[str, str], int]) -> float:

@@ -97,7 +97,8 @@ def bin_codes(plan: BinPlan, column: pd.Series) -> np.ndarray:
         values = column.to_numpy(np.float64)
         codes = np.searchsorted(plan.edges[1:-1], values, side="right")
         return np.where(np.isnan(values), -1, codes).astype(np.int64)
-    return pd.Index(list(plan.categories)).get_indexer(column.astype(str)).astype(np.int64)
+    index = pd.Index(list(plan.categories))
+    return np.asarray(index.get_indexer(pd.Index(column.astype(str))), dtype=np.int64)
 
 
 def _bins(column: pd.Series, bins: int, max_categories: int) -> tuple[np.ndarray, list[str]]:

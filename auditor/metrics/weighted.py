@@ -83,7 +83,7 @@ class WeightedSums:
         """Combine two partitions' sums (a group missing from one counts zero there)."""
         keys = dict(zip(self.names, self.order, strict=True))
         keys.update(zip(other.names, other.order, strict=True))
-        names = sorted(keys, key=lambda n: keys[n])  # type: ignore[arg-type,return-value]
+        names = sorted(keys, key=lambda n: keys[n])
 
         def add(a: np.ndarray, an: list[str], b: np.ndarray, bn: list[str]) -> np.ndarray:
             out = np.zeros(len(names))
