@@ -62,13 +62,21 @@ def main() -> None:
             f"{args.rows:,} decisions x 30 features, LightGBM {args.trees} trees x "
             f"{args.leaves} leaves; results equal to 1e-9"
         )
-        print(f"in-process (streaming engine): {local_s:.1f} s")
-        print(f"Spark local[2]:                {spark_s:.1f} s run + {startup:.1f} s startup")
+        print(f"in-process (streaming engine): {local_s:.1f} s  stages {_stages(local)}")
+        print(
+            f"Spark local[2]:                {spark_s:.1f} s run + {startup:.1f} s startup  "
+            f"stages {_stages(spark)}"
+        )
         print(
             f"ratio Spark / in-process: run {spark_s / local_s:.2f} (target <= 1.30: "
             f"{'met' if spark_s / local_s <= 1.3 else 'not met'}), "
             f"with startup {(spark_s + startup) / local_s:.2f}"
         )
+
+
+def _stages(result: object) -> str:
+    timings = getattr(result, "run").timings
+    return ", ".join(f"{k} {v:.1f}" for k, v in timings.items() if v >= 0.05)
 
 
 if __name__ == "__main__":
