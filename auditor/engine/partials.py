@@ -166,10 +166,17 @@ def audited(frame: pd.DataFrame, job: Job) -> tuple[DecisionBatch, int]:
     return batch.with_outcomes(batch.decisions, kept), disagree
 
 
+def audited_scores(frame: pd.DataFrame, job: Job) -> np.ndarray:
+    """The scores the audit measures (recorded ones win; checked by the earlier pass)."""
+    column = job.spec.columns.score
+    if column is not None:
+        return np.asarray(pd.to_numeric(frame[column], errors="coerce"), dtype=np.float64)
+    return frame[SCORE].to_numpy(np.float64)
+
+
 def score_histograms(frame: pd.DataFrame, job: Job, probes: list[Probe]) -> dict[Probe, Histogram]:
     """Radix-selection histograms of the audited scores."""
-    batch, _ = audited(frame, job)
-    keys = float_keys(np.asarray(batch.scores, dtype=np.float64))
+    keys = float_keys(audited_scores(frame, job))
     return {p: digit_histogram(keys, p) for p in probes}
 
 

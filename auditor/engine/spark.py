@@ -490,22 +490,21 @@ class SparkAudit:
 
         spec, job = self.spec, self.job
         attrs = list(spec.protected)
-        columns = self._audited_columns()
         frame = self.decided.filter(F.col(feature).isNotNull() & ~F.isnan(feature))
         parts = max(1, self.decided.rdd.getNumPartitions())
         frame = frame.repartitionByRange(parts, feature)
 
         def fn(f: pd.DataFrame, p: int) -> Any:
-            from auditor.engine.partials import audited
+            from auditor.data import _protected_frame
 
             if not len(f):
                 return {}
-            batch, _ = audited(f, job)
+            protected, _ = _protected_frame(f, spec)  # checked by the first pass
             explained = job.layout.explained(job.layout.positions(f[POS].to_numpy(np.int64)))
-            groups = {a: batch.protected[a].to_numpy() for a in attrs}
+            groups = {a: protected[a].to_numpy() for a in attrs}
             return rank_sums(f[feature].to_numpy(np.float64), groups, explained)
 
-        results = self._map(frame, [*columns, feature], fn)
+        results = self._map(frame, [*attrs, feature], fn)
         total: dict[str, tuple[int, dict[str, tuple[int, float]]]] = {a: (0, {}) for a in attrs}
         for _, res in results:  # range partitions in value order
             for a, (n, per) in res.items():
