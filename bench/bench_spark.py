@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _scale_data import spec, train_model, write_parquet
 
+from auditor.result import AuditResult
+
 
 def main() -> None:
     """Time both engines on one job and print the ratios."""
@@ -76,8 +78,8 @@ def main() -> None:
         print("results equal to 1e-9")
 
 
-def _stages(result: object) -> str:
-    timings = getattr(result, "run").timings
+def _stages(result: AuditResult) -> str:
+    timings = result.run.timings
     return ", ".join(f"{k} {v:.1f}" for k, v in timings.items() if v >= 0.05)
 
 

@@ -1,8 +1,11 @@
 """Where the work runs: in-process (chunked, streaming) or Spark; results never change.
 
 ``run_engine`` is what the pipeline calls when the spec's ``engine`` asks for chunks
-(``chunk_rows``) or Spark (``kind: spark``); both give the ``AuditResult`` the in-memory
-path gives on the same data (equal to rounding, tested to 1e-9).
+(``chunk_rows``: :mod:`auditor.engine.measure` over a local file) or Spark (``kind:
+spark``: :mod:`auditor.engine.spark`, partitions return counts and sums only); both give
+the ``AuditResult`` the in-memory path gives on the same data (equal to rounding, tested
+to 1e-9), and both return the merged :class:`~auditor.metrics.cells.DecisionCells` the
+dataset summary is built from.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The engine's driver: narrow columns in memory, wide work in chunks, exact statistics.
+"""The streaming (local) engine's driver: narrow columns in memory, wide work in chunks.
+
+The Spark engine has its own driver (:mod:`auditor.engine.spark`), which holds no
+per-decision data at all; both measure through the same decision cells
+(:func:`auditor.pipeline.group_statistics`) and attribution sums.
 
 Memory plan (what makes an audit of 10M decisions × 30 features fit in a few GB):
 

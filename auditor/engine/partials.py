@@ -16,12 +16,14 @@ them on slices of a frame too.
 - :func:`feature_histograms`: radix-selection histograms of feature values (quantiles);
 - :func:`feature_tables`: slice tables, proxy-score moments/crosstabs and per-(fold,
   category, group) counts for the categorical proxy AUCs;
-- :func:`rank_sums`: per-group rank sums of one range partition of a sorted feature
-  (the numeric proxy AUCs; the one step that moves feature values between executors).
+- :func:`stack_ranked` / :func:`ranked_sums`: per-group rank sums of numeric features
+  (the proxy AUCs): the one step that moves feature values between executors, gathered
+  by feature.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -384,15 +386,65 @@ def feature_tables(frame: pd.DataFrame, job: Job, plan: TablePlan, part: int) ->
     return out
 
 
+def stack_ranked(
+    batches: Iterator[Any],
+    spec: AuditSpec,
+    layout: Layout,
+    features: list[str],
+    combos: list[tuple[str, ...]],
+) -> Iterator[Any]:
+    """mapInArrow: (feature index, value, combination index) of each explained row's
+    non-NaN value of each numeric feature ranked for the proxy AUCs."""
+    import pyarrow as pa
+
+    from auditor.data import _protected_frame
+
+    lookup = pd.MultiIndex.from_tuples(combos) if combos and combos[0] else None
+    for rb in batches:
+        frame = rb.to_pandas()
+        protected, _ = _protected_frame(frame, spec)  # checked by the first pass
+        if lookup is None:
+            combo = np.zeros(len(frame), dtype=np.int32)
+        else:
+            rows = pd.MultiIndex.from_arrays([protected[a] for a in spec.protected])
+            combo = lookup.get_indexer(rows).astype(np.int32)
+        keep = layout.explained(layout.positions(frame[POS].to_numpy(np.int64)))
+        fis, vs, cs = [], [], []
+        for i, f in enumerate(features):
+            v = frame[f].to_numpy(np.float64)
+            ok = keep & ~np.isnan(v)
+            fis.append(np.full(int(ok.sum()), i, dtype=np.int32))
+            vs.append(v[ok])
+            cs.append(combo[ok])
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(np.concatenate(x)) for x in (fis, vs, cs)], names=["fi", "v", "c"]
+        )
+
+
+def ranked_sums(
+    frame: pd.DataFrame, combos: list[tuple[str, ...]], attributes: list[str]
+) -> dict[int, dict[str, tuple[int, dict[str, tuple[int, float]]]]]:
+    """Per feature index held by this task (all its values): per attribute, the rows with a
+    known value and per group (members, sum of their ranks, ties averaged)."""
+    out = {}
+    fi_all = frame["fi"].to_numpy()
+    for fi in np.unique(fi_all).tolist():
+        rows = fi_all == fi
+        values = frame["v"].to_numpy(np.float64)[rows]
+        combo = frame["c"].to_numpy(np.int64)[rows]
+        groups = {
+            a: np.array([c[k] for c in combos], dtype=object)[combo]
+            for k, a in enumerate(attributes)
+        }
+        out[int(fi)] = rank_sums(values, groups, np.ones(len(values), dtype=bool))
+    return out
+
+
 def rank_sums(
     values: np.ndarray, groups: dict[str, np.ndarray], explained: np.ndarray
 ) -> dict[str, tuple[int, dict[str, tuple[int, float]]]]:
-    """One range partition of a feature's non-NaN values: per attribute, the rows it holds
-    and per group (members, sum of their ranks within the partition, ties averaged).
-
-    Equal values never straddle range partitions, so a row's rank in the whole is its
-    rank here plus the rows of the earlier partitions (added by the driver).
-    """
+    """All of a feature's non-NaN explained values: per attribute, the rows with a known
+    value and per group (members, sum of their ranks among those rows, ties averaged)."""
     out = {}
     for attr, g in groups.items():
         keep = explained & (g != UNKNOWN)

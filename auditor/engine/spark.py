@@ -23,9 +23,9 @@ driver into what the in-memory path computes over all rows at once:
    moments/crosstabs and per-(fold, category, group) counts for the categorical proxy
    AUCs;
 7. *ranks*: the proxy AUC of a numeric feature with many values needs every row's rank:
-   that feature's (value, protected attributes) pairs are range-partitioned by value
-   (the only shuffle; equal values land in one partition) and each partition returns
-   per-group rank sums, offset on the driver by the earlier partitions' row counts.
+   the explained rows' (feature, value, protected-value combination) triples are
+   hash-partitioned by feature (the only shuffle, inside the cluster: 16 bytes a value)
+   and the task holding a feature returns per-group rank sums.
 
 Nothing per row reaches the driver except the explainer's background rows (``explain.
 background``, a few hundred). Per-decision records for letters are not kept by this
@@ -69,8 +69,9 @@ from auditor.engine.partials import (
     feature_tables,
     narrow_check,
     narrow_spec,
-    rank_sums,
+    ranked_sums,
     score_histograms,
+    stack_ranked,
 )
 from auditor.engine.sums import AttributionSums
 from auditor.errors import AuditorError, DataValidationError
@@ -177,6 +178,7 @@ class SparkAudit:
         self.names = [c for c in self.frame.columns if c != POS]
         self.decided = self.frame  # the rows with the model's scores once explained
         self.has_model = False
+        self._combos: list[tuple[str, ...]] = []
         if spec.engine.chunk_rows:
             self.spark.conf.set(
                 "spark.sql.execution.arrow.maxRecordsPerBatch", str(spec.engine.chunk_rows)
@@ -197,7 +199,11 @@ class SparkAudit:
     # -- running passes ---------------------------------------------------------------
 
     def _map(
-        self, frame: Any, columns: list[str], fn: Callable[[pd.DataFrame, int], Any]
+        self,
+        frame: Any,
+        columns: list[str],
+        fn: Callable[[pd.DataFrame, int], Any],
+        positions: bool = True,
     ) -> list[tuple[int, Any]]:
         """Run ``fn`` per partition over these columns; (partition, result) in order."""
         with warnings.catch_warnings():
@@ -205,7 +211,8 @@ class SparkAudit:
             warnings.filterwarnings(
                 "ignore", "PySpark does not yet fully support pandas", FutureWarning
             )
-            mapped = frame.select(*dict.fromkeys([*columns, POS])).mapInArrow(
+            wanted = [*columns, POS] if positions else columns
+            mapped = frame.select(*dict.fromkeys(wanted)).mapInArrow(
                 _each_partition(lambda f, p: (p, fn(f, p))), "out binary"
             )
             rows = mapped.toArrow().column("out").to_pylist()
@@ -371,6 +378,7 @@ class SparkAudit:
         job = self.job
         parts = dict(self._map(self.decided, columns, lambda f, p: cells_of(f, job, p)[1]))
         merged = reduce(lambda a, b: a.merge(b), [c.cells for c in parts.values()])
+        self._combos = merged.combos
         disagree = sum(c.disagree for c in parts.values())
         return merged, disagree, parts
 
@@ -459,7 +467,8 @@ class SparkAudit:
     ) -> list[ProxyRank]:
         spec = self.spec
         by_group = {(d.attribute, d.group): d for d in decompositions}
-        sums = {f: self._rank_sums(f) for f in {f for fs in ranked.values() for f in fs}}
+        many = [f for f in spec.columns.features if any(f in fs for fs in ranked.values())]
+        sums = self._rank_sums(many, self._combos)
         out: list[ProxyRank] = []
         for attr in spec.protected:
             known: set[str] = set()
@@ -484,36 +493,43 @@ class SparkAudit:
             out += rank_proxies(attr, groups, aucs, by_group)
         return out
 
-    def _rank_sums(self, feature: str) -> dict[str, tuple[int, dict[str, tuple[int, float]]]]:
-        """Per attribute: rows and per-group (members, rank sum) of one numeric feature."""
+    def _rank_sums(
+        self, features: list[str], combos: list[tuple[str, ...]]
+    ) -> dict[str, dict[str, tuple[int, dict[str, tuple[int, float]]]]]:
+        """Per numeric feature and attribute: rows and per-group (members, rank sum).
+
+        One job for all of them: each row's (feature index, value, combination of
+        protected values) for the explained rows, hash-partitioned by feature so each
+        feature's values are ranked in one task; tasks return rank sums only.
+        """
+        if not features:
+            return {}
         from pyspark.sql import functions as F
 
         spec, job = self.spec, self.job
         attrs = list(spec.protected)
-        frame = self.decided.filter(F.col(feature).isNotNull() & ~F.isnan(feature))
-        parts = max(1, self.decided.rdd.getNumPartitions())
-        frame = frame.repartitionByRange(parts, feature)
-
-        def fn(f: pd.DataFrame, p: int) -> Any:
-            from auditor.data import _protected_frame
-
-            if not len(f):
-                return {}
-            protected, _ = _protected_frame(f, spec)  # checked by the first pass
-            explained = job.layout.explained(job.layout.positions(f[POS].to_numpy(np.int64)))
-            groups = {a: protected[a].to_numpy() for a in attrs}
-            return rank_sums(f[feature].to_numpy(np.float64), groups, explained)
-
-        results = self._map(frame, [*attrs, feature], fn)
-        total: dict[str, tuple[int, dict[str, tuple[int, float]]]] = {a: (0, {}) for a in attrs}
-        for _, res in results:  # range partitions in value order
-            for a, (n, per) in res.items():
-                done, acc = total[a]
-                for g, (m, r) in per.items():
-                    old = acc.get(g, (0, 0.0))
-                    acc[g] = (old[0] + m, old[1] + r + m * done)
-                total[a] = (done + n, acc)
-        return total
+        stack = partial(
+            stack_ranked, spec=spec, layout=job.layout, features=features, combos=combos
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", "PySpark does not yet fully support pandas", FutureWarning
+            )
+            stacked = self.decided.select(*attrs, *features, POS).mapInArrow(
+                stack, "fi int, v double, c int"
+            )
+        parts = max(1, min(len(features), self.decided.rdd.getNumPartitions()))
+        by_feature = stacked.repartition(parts, F.col("fi"))
+        results = self._map(
+            by_feature, ["fi", "v", "c"], lambda f, p: ranked_sums(f, combos, attrs), False
+        )
+        out: dict[str, dict[str, tuple[int, dict[str, tuple[int, float]]]]] = {
+            f: {a: (0, {}) for a in attrs} for f in features
+        }
+        for _, res in results:
+            for fi, per_attr in res.items():
+                out[features[fi]] = per_attr
+        return out
 
 
 def _value(values: dict[tuple[str, int], float], column: str, rank: int) -> float:
