@@ -38,8 +38,8 @@ from auditor.metrics.cells import DecisionCells
 from auditor.metrics.counts import ScoreGrid
 from auditor.metrics.gap import CATEGORICAL_MAX
 from auditor.metrics.order import Histogram, Probe, digit_histogram, float_keys
-from auditor.metrics.proxies import crosstab_counts, group_moments
-from auditor.metrics.slices import BinPlan, bin_codes, category_counts, is_numeric, slice_table
+from auditor.metrics.proxies import crosstab_counts
+from auditor.metrics.slices import BinPlan, bin_codes, category_counts, is_numeric
 from auditor.spec import AuditSpec
 
 POS = "__auditor_pos"  # Spark's monotonically increasing id of each input row
@@ -355,19 +355,21 @@ def feature_tables(frame: pd.DataFrame, job: Job, plan: TablePlan, part: int) ->
     batch, _ = audited(frame, job)
     assert batch.decisions is not None
     explained = job.layout.explained(_pos(frame, job))
+    coded = {a: _group_codes(batch.protected[a]) for a in job.spec.protected}
     for f in job.spec.columns.features:
         col = frame[f].reset_index(drop=True)
         bplan = plan.bins.get(f)
         codes = bin_codes(bplan, col) if bplan is not None else None
+        values = col.to_numpy(np.float64) if is_numeric(col) else None
         for attr in job.spec.protected:
-            groups = batch.protected[attr]
+            g_codes, g_names = coded[attr]
             if codes is not None and bplan is not None:
-                out.slices[(attr, f)] = slice_table(
-                    groups, codes, len(bplan.labels), batch.decisions
+                out.slices[(attr, f)] = slice_counts(
+                    g_codes, g_names, codes, len(bplan.labels), batch.decisions
                 )
-            g = groups.to_numpy()
-            if is_numeric(col):
-                out.moments[(attr, f)] = group_moments(col.to_numpy(np.float64), g)
+            g = batch.protected[attr].to_numpy()
+            if values is not None:
+                out.moments[(attr, f)] = coded_moments(values, g_codes, g_names)
             else:
                 out.crosstabs[(attr, f)] = crosstab_counts(col, g)
             if f in plan.share_features.get(attr, []):
@@ -409,15 +411,18 @@ def stack_ranked(
             rows = pd.MultiIndex.from_arrays([protected[a] for a in spec.protected])
             combo = lookup.get_indexer(rows).astype(np.int32)
         keep = layout.explained(layout.positions(frame[POS].to_numpy(np.int64)))
+        # one row per feature: its values and combinations as bytes (few large rows
+        # shuffle far cheaper than one row per value)
         fis, vs, cs = [], [], []
         for i, f in enumerate(features):
             v = frame[f].to_numpy(np.float64)
             ok = keep & ~np.isnan(v)
-            fis.append(np.full(int(ok.sum()), i, dtype=np.int32))
-            vs.append(v[ok])
-            cs.append(combo[ok])
+            fis.append(i)
+            vs.append(np.ascontiguousarray(v[ok]).tobytes())
+            cs.append(np.ascontiguousarray(combo[ok]).tobytes())
         yield pa.RecordBatch.from_arrays(
-            [pa.array(np.concatenate(x)) for x in (fis, vs, cs)], names=["fi", "v", "c"]
+            [pa.array(fis, type=pa.int32()), pa.array(vs, pa.binary()), pa.array(cs, pa.binary())],
+            names=["fi", "v", "c"],
         )
 
 
@@ -429,15 +434,55 @@ def ranked_sums(
     out = {}
     fi_all = frame["fi"].to_numpy()
     for fi in np.unique(fi_all).tolist():
-        rows = fi_all == fi
-        values = frame["v"].to_numpy(np.float64)[rows]
-        combo = frame["c"].to_numpy(np.int64)[rows]
+        rows = np.flatnonzero(fi_all == fi).tolist()
+        values = np.concatenate([np.frombuffer(frame["v"].iloc[r], dtype=np.float64) for r in rows])
+        combo = np.concatenate([np.frombuffer(frame["c"].iloc[r], dtype=np.int32) for r in rows])
         groups = {
             a: np.array([c[k] for c in combos], dtype=object)[combo]
             for k, a in enumerate(attributes)
         }
         out[int(fi)] = rank_sums(values, groups, np.ones(len(values), dtype=bool))
     return out
+
+
+def _group_codes(groups: pd.Series) -> tuple[np.ndarray, list[str]]:
+    codes, names = pd.factorize(groups.astype(str), sort=True)
+    return codes.astype(np.int64), [str(v) for v in names]
+
+
+def slice_counts(
+    g_codes: np.ndarray, g_names: list[str], codes: np.ndarray, n_bins: int, d: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """:func:`auditor.metrics.slices.slice_table` from precomputed group codes."""
+    ok = codes >= 0
+    k = len(g_names)
+    cell = g_codes[ok] * n_bins + codes[ok]
+    n = np.bincount(cell, minlength=k * n_bins).reshape(k, n_bins)
+    dd = np.asarray(d).astype(np.int64)[ok]
+    x = np.bincount(cell, weights=dd, minlength=k * n_bins).reshape(k, n_bins).astype(np.int64)
+    return {name: (n[i], x[i]) for i, name in enumerate(g_names) if name != UNKNOWN}
+
+
+def coded_moments(values: np.ndarray, g_codes: np.ndarray, g_names: list[str]) -> dict[str, Any]:
+    """:func:`auditor.metrics.proxies.group_moments` from precomputed group codes."""
+    from auditor.metrics.proxies import Moments
+
+    k = len(g_names)
+    ok = ~np.isnan(values)
+    v, c = values[ok], g_codes[ok]
+    n = np.bincount(c, minlength=k)
+    total = np.bincount(c, weights=v, minlength=k)
+    mean = np.divide(total, n, out=np.zeros(k), where=n > 0)
+    m2 = np.bincount(c, weights=(v - mean[c]) ** 2, minlength=k)
+    lo = np.full(k, np.inf)
+    hi = np.full(k, -np.inf)
+    np.minimum.at(lo, c, v)
+    np.maximum.at(hi, c, v)
+    return {
+        name: Moments(int(n[i]), float(total[i]), float(m2[i]), float(lo[i]), float(hi[i]))
+        for i, name in enumerate(g_names)
+        if name != UNKNOWN and n[i] > 0
+    }
 
 
 def rank_sums(

@@ -516,7 +516,7 @@ class SparkAudit:
                 "ignore", "PySpark does not yet fully support pandas", FutureWarning
             )
             stacked = self.decided.select(*attrs, *features, POS).mapInArrow(
-                stack, "fi int, v double, c int"
+                stack, "fi int, v binary, c binary"
             )
         parts = max(1, min(len(features), self.decided.rdd.getNumPartitions()))
         by_feature = stacked.repartition(parts, F.col("fi"))
