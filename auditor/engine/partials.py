@@ -187,6 +187,7 @@ class CellsPart:
     """One partition's decision cells and what the later passes need to know."""
 
     cells: DecisionCells
+    census: Census
     disagree: int
     explained_known: dict[str, int]  # explained rows with a known value, per attribute
     ranked_values: dict[str, set[str]]  # known values among explained rows, per attribute
@@ -205,7 +206,7 @@ def cells_of(frame: pd.DataFrame, job: Job, part: int) -> tuple[int, CellsPart]:
         known = explained & (col != UNKNOWN)
         counts[attr] = int(known.sum())
         values[attr] = set(col[known].tolist())
-    return part, CellsPart(cells, disagree, counts, values)
+    return part, CellsPart(cells, census(frame, job, batch), disagree, counts, values)
 
 
 def _pos(frame: pd.DataFrame, job: Job) -> np.ndarray:
@@ -221,6 +222,7 @@ class Census:
     distinct: dict[str, set[float] | None] = field(default_factory=dict)  # None: > 8
     categories: dict[str, dict[str, tuple[int, int]] | None] = field(default_factory=dict)
     ranked_distinct: dict[tuple[str, str], set[str] | None] = field(default_factory=dict)
+    first: dict[str, Histogram] = field(default_factory=dict)  # first radix digit
 
     def merge(self, other: Census) -> Census:
         """Both partitions' census (a distinct set grown past its cap becomes None)."""
@@ -240,6 +242,8 @@ class Census:
                 m = merged.get(value)
                 merged[value] = (n, first) if m is None else (m[0] + n, min(m[1], first))
             self.categories[f] = merged
+        for f, h in other.first.items():
+            self.first[f] = self.first[f].merge(h) if f in self.first else h
         for k, r in other.ranked_distinct.items():
             self.ranked_distinct[k] = _union(self.ranked_distinct.get(k, set()), r, CATEGORICAL_MAX)
         return self
@@ -252,11 +256,10 @@ def _union(a: set[Any] | None, b: set[Any] | None, cap: int) -> set[Any] | None:
     return None if len(u) > cap else u
 
 
-def census(frame: pd.DataFrame, job: Job) -> Census:
+def census(frame: pd.DataFrame, job: Job, batch: DecisionBatch | None) -> Census:
     """The partition's census of every feature (see :class:`Census`)."""
     out = Census()
     offset = int(_pos(frame, job)[0]) if len(frame) else 0
-    batch, _ = audited(frame, job) if len(frame) else (None, 0)
     explained = job.layout.explained(_pos(frame, job))
     for f in job.spec.columns.features:
         col = frame[f].reset_index(drop=True)
@@ -269,6 +272,7 @@ def census(frame: pd.DataFrame, job: Job) -> Census:
             out.valid[f] = len(ok)
             u = np.unique(ok)
             distinct = set(u.tolist()) if len(u) <= SLICE_CATEGORIES else None
+            out.first[f] = digit_histogram(float_keys(ok), Probe(f, 0, 0))
         out.distinct[f] = distinct
         # category counts only where the feature can be a category feature
         out.categories[f] = (

@@ -57,14 +57,12 @@ from auditor.engine.partials import (
     SCORE,
     SUMS,
     CellsPart,
-    Census,
     Job,
     Layout,
     NarrowCheck,
     TablePlan,
     Tables,
     cells_of,
-    census,
     feature_histograms,
     feature_tables,
     narrow_check,
@@ -350,6 +348,7 @@ class SparkAudit:
         targets: dict[str, list[int]],
         hist: Callable[[pd.DataFrame, Job, list[Probe]], Any],
         columns: list[str],
+        first: dict[str, Histogram] | None = None,
     ) -> dict[tuple[str, int], float]:
         job = self.job
 
@@ -361,7 +360,7 @@ class SparkAudit:
                     merged[probe] = merged[probe].merge(h) if probe in merged else h
             return merged
 
-        return select(targets, run)
+        return select(targets, run, first)
 
     def cells(self) -> tuple[DecisionCells, int, dict[int, CellsPart]]:
         """The merged decision cells (after the score median and grid), and per partition."""
@@ -376,7 +375,9 @@ class SparkAudit:
             grid = ScoreGrid.for_scores(np.array([lo, hi]))
             self.job = replace(self.job, median=median, grid=grid)
         job = self.job
-        parts = dict(self._map(self.decided, columns, lambda f, p: cells_of(f, job, p)[1]))
+        # the features' census rides along (slice bins, proxy AUC kinds, first radix digit)
+        with_features = [*columns, *spec.columns.features]
+        parts = dict(self._map(self.decided, with_features, lambda f, p: cells_of(f, job, p)[1]))
         merged = reduce(lambda a, b: a.merge(b), [c.cells for c in parts.values()])
         self._combos = merged.combos
         disagree = sum(c.disagree for c in parts.values())
@@ -400,12 +401,12 @@ class SparkAudit:
         spec, job = self.spec, self.job
         features = list(spec.columns.features)
         columns = [*self._audited_columns(), *features]
-        found: Census = self._merged(self.decided, columns, lambda f, p: census(f, job))
+        found = reduce(lambda a, b: a.merge(b), [c.census for c in parts.values()])
         # slice bins: quantiles of many-valued numeric features, else top categories
         numeric_bins = [f for f in features if found.numeric[f] and found.distinct[f] is None]
         q = np.linspace(0, 1, _SLICE_BINS + 1)
         targets = {f: quantile_ranks(found.valid[f], q) for f in numeric_bins if found.valid[f]}
-        values = self._select(targets, _feature_hist, features) if targets else {}
+        values = self._select(targets, _feature_hist, features, found.first) if targets else {}
         bins: dict[str, BinPlan] = {}
         for f in features:
             if f in targets:

@@ -88,11 +88,16 @@ def digit_histogram(keys: np.ndarray, probe: Probe) -> Histogram:
 Histograms = Callable[[list[Probe]], dict[Probe, Histogram]]
 
 
-def select(targets: dict[str, list[int]], histograms: Histograms) -> dict[tuple[str, int], float]:
+def select(
+    targets: dict[str, list[int]],
+    histograms: Histograms,
+    first: dict[str, Histogram] | None = None,
+) -> dict[tuple[str, int], float]:
     """The values at the wanted 0-based ranks of each column's sorted (non-NaN) values.
 
     ``histograms`` runs one pass: for each probe, the merged :func:`digit_histogram` of
-    every partition.
+    every partition. ``first``: each column's first-digit histogram when an earlier pass
+    already computed it (saves a pass).
     """
     # per target: (probe, rows below the probe's range)
     open_: dict[tuple[str, int], tuple[Probe, int]] = {
@@ -100,7 +105,10 @@ def select(targets: dict[str, list[int]], histograms: Histograms) -> dict[tuple[
     }
     found: dict[tuple[str, int], float] = {}
     while open_:
-        merged = histograms(sorted({p for p, _ in open_.values()}, key=_probe_key))
+        probes = sorted({p for p, _ in open_.values()}, key=_probe_key)
+        known = {p: first[p.column] for p in probes if first and not p.bits and p.column in first}
+        wanted = [p for p in probes if p not in known]
+        merged = {**known, **(histograms(wanted) if wanted else {})}
         nxt: dict[tuple[str, int], tuple[Probe, int]] = {}
         for (column, rank), (probe, below) in open_.items():
             h = merged[probe]
