@@ -18,10 +18,10 @@ driver into what the in-memory path computes over all rows at once:
 5. *cells*: the decision cells per partition (:class:`~auditor.metrics.cells.DecisionCells`)
    merged: every group metric, the dataset summary and the within-segment ratios follow
    through the same :func:`auditor.pipeline.group_statistics` as in memory;
-6. *features*: a census (dtype, a few distinct values, category counts), quantiles of
-   numeric features by radix selection (slice bins), then slice tables, proxy-score
-   moments/crosstabs and per-(fold, category, group) counts for the categorical proxy
-   AUCs;
+6. *features*: a census (dtype, a few distinct values, category counts, the first radix
+   digit; computed in the cells pass), quantiles of numeric features by radix selection
+   (slice bins), then slice tables, proxy-score moments/crosstabs and per-(fold,
+   category, group) counts for the categorical proxy AUCs;
 7. *ranks*: the proxy AUC of a numeric feature with many values needs every row's rank:
    the explained rows' (feature, value, protected-value combination) triples are
    hash-partitioned by feature (the only shuffle, inside the cluster: 16 bytes a value)
