@@ -43,12 +43,20 @@ def load_decisions(spec: AuditSpec) -> DecisionBatch:
     return decisions_from_frame(spec, read_table(path, spec.data.format), path)
 
 
-def decisions_from_frame(spec: AuditSpec, frame: pd.DataFrame, path: Path) -> DecisionBatch:
+def decisions_from_frame(
+    spec: AuditSpec, frame: pd.DataFrame, path: Path, *, part: bool = False
+) -> DecisionBatch:
     """Validate an already-read frame (``path`` names it in errors) into a batch.
 
     The streaming engine passes the frame of the narrow columns only, with a spec whose
-    ``columns.features`` is empty, and checks the feature columns chunk by chunk.
+    ``columns.features`` is empty, and checks the feature columns chunk by chunk. With
+    ``part`` the frame is one partition of the data (its index: the rows' positions in
+    the whole, so errors name the right rows): the checks that need every row (repeated
+    ids, the favourable value occurring, two outcomes at most, any rows at all) are left
+    to the caller.
     """
+    if not part:
+        frame = frame.reset_index(drop=True)  # row numbers in errors are positions
     if spec.data.protected_path:
         frame = _join_protected(frame, spec, spec.resolve(spec.data.protected_path))
     problems = _check_columns(frame, spec)
@@ -56,7 +64,8 @@ def decisions_from_frame(spec: AuditSpec, frame: pd.DataFrame, path: Path) -> De
         raise DataValidationError(f"{path}: the data do not match the spec.", problems=problems)
     cols = spec.columns
     ids = frame[cols.id].astype(str).to_numpy()
-    problems += _check_ids(ids)
+    if not part:
+        problems += _check_ids(ids)
     protected, prot_problems = _protected_frame(frame, spec)
     problems += prot_problems
     probabilities: dict[str, pd.DataFrame] = {}
@@ -67,12 +76,12 @@ def decisions_from_frame(spec: AuditSpec, frame: pd.DataFrame, path: Path) -> De
     features = frame[cols.features].copy() if cols.features else pd.DataFrame(index=frame.index)
     problems += _check_features(features)
     strata = _strata(frame, spec.strata, problems)
-    decisions = _binary(frame, cols.decision, spec.favorable, problems)
-    labels = _binary(frame, cols.label, spec.favorable, problems)
+    decisions = _binary(frame, cols.decision, spec.favorable, problems, part)
+    labels = _binary(frame, cols.label, spec.favorable, problems, part)
     scores = _scores(frame, cols.score, problems)
     if decisions is None and scores is not None:
         decisions = (scores >= spec.threshold).astype(np.int8)
-    if not len(frame):
+    if not len(frame) and not part:
         problems.append("the file has no rows")
     if problems:
         raise DataValidationError(f"{path}: the data do not match the spec.", problems=problems)
@@ -187,7 +196,7 @@ def _probability_frame(
                 f"{_rows(outside)}"
             )
         values[group] = numeric.astype(np.float64)
-    probs = pd.DataFrame(values).reset_index(drop=True)
+    probs = pd.DataFrame(values)
     missing = probs.isna()
     none = missing.all(axis=1)
     partial = missing.any(axis=1) & ~none
@@ -224,7 +233,7 @@ def _check_features(features: pd.DataFrame) -> list[str]:
 
 
 def _binary(
-    frame: pd.DataFrame, name: str | None, favorable: object, problems: list[str]
+    frame: pd.DataFrame, name: str | None, favorable: object, problems: list[str], part: bool
 ) -> np.ndarray | None:
     """Map a decision/label column to 1 (favourable) / 0, rejecting NaN."""
     if name is None:
@@ -237,23 +246,30 @@ def _binary(
         )
         return None
     values = set(col.unique().tolist())
-    if favorable not in values and str(favorable) not in {str(v) for v in values}:
-        problems.append(
-            f"column '{name}': the favourable value {favorable!r} never occurs; values seen: "
-            f"{_preview(sorted(map(str, values)))}"
-        )
-        return None
-    if len(values) > 2:
-        problems.append(
-            f"column '{name}': expected two outcomes, found {len(values)}: "
-            f"{_preview(sorted(map(str, values)))}"
-        )
+    found = [] if part else outcome_problems(name, values, favorable)
+    if found:
+        problems += found
         return None
     numeric = pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
     if numeric and isinstance(favorable, bool | int | float):
         # by value: 1 matches 1.0 and True (as text "1" would match neither)
         return np.asarray(col.to_numpy() == favorable, dtype=np.int8)
     return (col.astype(str) == str(favorable)).to_numpy().astype(np.int8)
+
+
+def outcome_problems(name: str, values: set[object], favorable: object) -> list[str]:
+    """The favourable value must occur, and at most two outcomes (over all rows)."""
+    if favorable not in values and str(favorable) not in {str(v) for v in values}:
+        return [
+            f"column '{name}': the favourable value {favorable!r} never occurs; values seen: "
+            f"{_preview(sorted(map(str, values)))}"
+        ]
+    if len(values) > 2:
+        return [
+            f"column '{name}': expected two outcomes, found {len(values)}: "
+            f"{_preview(sorted(map(str, values)))}"
+        ]
+    return []
 
 
 def _strata(frame: pd.DataFrame, columns: list[str], problems: list[str]) -> np.ndarray | None:
@@ -292,7 +308,8 @@ def _scores(frame: pd.DataFrame, name: str | None, problems: list[str]) -> np.nd
 
 def _rows(mask: pd.Series) -> str:
     """1-based data row numbers (header is line 1, so row r is on line r+1 of a CSV)."""
-    idx = np.flatnonzero(mask.to_numpy()) + 1
+    # positions from the index: a partition's frame carries its rows' global positions
+    idx = mask.index.to_numpy()[mask.to_numpy()] + 1
     return _preview(idx.tolist())
 
 

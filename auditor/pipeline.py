@@ -22,16 +22,18 @@ from auditor.metrics import (
     Grouping,
     adjust_holm,
     attribution_slices,
-    compute_group_metrics,
     gap_decomposition,
     global_importance,
     groupings,
     proxy_ranking,
     proxy_scores,
     slice_search,
-    stratified_metrics,
-    weighted_grouping_records,
 )
+from auditor.metrics.cells import DecisionCells
+from auditor.metrics.counts import ScoreGrid
+from auditor.metrics.group_metrics import metrics_from_cells, row_keys
+from auditor.metrics.stratified import stratified_from_cells
+from auditor.metrics.weighted import grouping_records_from_sums, weighted_sums
 from auditor.models import ModelAdapter, load_model
 from auditor.policy import Facts, evaluate, load_packs
 from auditor.provenance import current_user, file_sha256, files_sha256, package_versions
@@ -106,20 +108,21 @@ def run_audit(
 
         with stage("load model"):
             model = load_model(spec)
-        batch, decisions_from, metrics, summary = run_engine(spec, model, groups, warnings, stage)
-        quality = (
-            not_computed(
+        cells, decisions_from, metrics, summary = run_engine(spec, model, groups, warnings, stage)
+        if not summary.computed:
+            quality = not_computed("no attributions were computed, so there was nothing to measure")
+        elif spec.explain.quality.enabled:
+            quality = not_computed(
                 f"the {spec.engine.kind} engine does not measure it yet; run the audit in "
                 "memory (without engine.chunk_rows or the Spark engine) to measure it"
             )
-            if spec.explain.quality.enabled
-            else not_computed(_QUALITY_OFF)
-        )
+        else:
+            quality = not_computed(_QUALITY_OFF)
     else:
-        batch, decisions_from, metrics, summary, quality = _measure_in_memory(
+        cells, decisions_from, metrics, summary, quality = _measure_in_memory(
             spec, groups, warnings, stage, timings, capture
         )
-    dataset = _dataset_summary(spec, batch, decisions_from)
+    dataset = dataset_summary(spec, cells, decisions_from)
     audit_date = spec.audit_date or started.date()
     with stage("check policies"):
         facts = Facts(
@@ -171,7 +174,7 @@ def _measure_in_memory(
     stage: Stage,
     timings: dict[str, float],
     capture: Callable[[DecisionBatch], None] | None = None,
-) -> tuple[DecisionBatch, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
+) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
     """Every row in memory at once: decisions, metrics, attributions and their quality."""
     with stage("load data"):
         batch = load_decisions(spec)
@@ -191,7 +194,8 @@ def _measure_in_memory(
     with stage("explanation quality"):
         quality = _explanation_quality(spec, model, x, attributions, timings)
     with stage("measure"):
-        metrics, references = group_statistics(spec, batch, groups)
+        cells = decision_cells(spec, batch)
+        metrics, references = group_statistics(spec, cells, groups)
         if spec.columns.features and batch.decisions is not None:
             # worst-off (attribute x feature bin) slices, BH-controlled: usually none
             metrics += slice_search(
@@ -204,22 +208,47 @@ def _measure_in_memory(
         summary = _attribution_summary(
             spec, batch, attributions, reason, groups, references, proxies, warnings, outputs
         )
-    return batch, decisions_from, metrics, summary, quality
+    return cells, decisions_from, metrics, summary, quality
+
+
+def decision_cells(
+    spec: AuditSpec,
+    batch: DecisionBatch,
+    *,
+    median: float | None = None,
+    grid: ScoreGrid | None = None,
+) -> DecisionCells:
+    """The mergeable counts of ``batch`` that :func:`group_statistics` measures.
+
+    The in-memory engines pass the whole batch; the Spark engine one partition at a time
+    with the full sample's score ``median`` and ``grid``, and merges the cells.
+    """
+    assert batch.decisions is not None  # set by data or model before measuring
+    weighted = {g.name: weighted_sums(batch, g.attributes) for g in _split_groupings(spec)[1]}
+    return DecisionCells.build(
+        batch.protected[list(spec.protected)],
+        row_keys(batch.decisions, batch.labels, batch.scores, median=median, grid=grid),
+        has_scores=batch.scores is not None,
+        decisions=batch.decisions,
+        strata=batch.strata,
+        weighted=weighted,
+    )
 
 
 def group_statistics(
-    spec: AuditSpec, batch: DecisionBatch, groups: list[Grouping]
+    spec: AuditSpec, cells: DecisionCells, groups: list[Grouping]
 ) -> tuple[list[MetricRecord], dict[str, str | None]]:
     """Every group metric of the audit, and the reference group per grouping.
 
     Counts-based metrics of the hard groupings (with LL144's optional exclusion), weighted
     metrics of groupings with a probabilistic part, within-segment ratios, and one Holm
-    family per metric across all of them. Shared by every engine.
+    family per metric across all of them. Shared by every engine: all of it comes from
+    the (merged) decision cells.
     """
     control = _control_map(spec)
     exclusion = spec.small_category_exclusion
-    metrics, references = compute_group_metrics(
-        batch,
+    metrics, references = metrics_from_cells(
+        cells,
         groups,
         min_group_size=spec.min_group_size,
         control=control,
@@ -228,16 +257,15 @@ def group_statistics(
         exclude_below=exclusion.below_share if exclusion else None,
     )
     for g in _split_groupings(spec)[1]:
-        recs, references[g.name] = weighted_grouping_records(
-            batch,
+        recs, references[g.name] = grouping_records_from_sums(
             g.name,
-            g.attributes,
+            cells.weighted[g.name],
             min_group_size=spec.min_group_size,
             control=control.get(g.name),
         )
         metrics += recs
-    metrics += stratified_metrics(
-        batch, groups, references, control, min_group_size=spec.min_group_size
+    metrics += stratified_from_cells(
+        cells, groups, references, control, min_group_size=spec.min_group_size
     )
     return adjust_holm(metrics), references
 
@@ -251,16 +279,20 @@ def _apply_model(
     model_decisions = (scores >= spec.threshold).astype(np.int8)
     if batch.decisions is None:
         return batch.with_outcomes(model_decisions, scores), "model"
-    disagree = float(np.mean(model_decisions != batch.decisions))
+    note_disagreement(spec, float(np.mean(model_decisions != batch.decisions)), warnings)
+    return batch.with_outcomes(
+        batch.decisions, batch.scores if batch.scores is not None else scores
+    ), "data"
+
+
+def note_disagreement(spec: AuditSpec, disagree: float, warnings: list[str]) -> None:
+    """Warn when the model's decisions differ from the recorded ones for many rows."""
     if disagree > _DISAGREEMENT_WARN:
         warnings.append(
             f"The model's decisions at threshold {spec.threshold} differ from the recorded "
             f"decisions for {disagree:.1%} of rows; the audit measures the recorded decisions "
             "and explains the model, so the explanations may not describe every decision."
         )
-    return batch.with_outcomes(
-        batch.decisions, batch.scores if batch.scores is not None else scores
-    ), "data"
 
 
 def _explain(
@@ -394,29 +426,29 @@ def _split_groupings(spec: AuditSpec) -> tuple[list[list[str]], list[Grouping]]:
     return hard, weighted
 
 
-def _dataset_summary(spec: AuditSpec, batch: DecisionBatch, source: str) -> DatasetSummary:
-    assert batch.decisions is not None  # set by data or model before measuring
+def dataset_summary(spec: AuditSpec, cells: DecisionCells, source: str) -> DatasetSummary:
+    """Rows, favourable decisions and group sizes, from the (merged) decision cells."""
     counts = []
-    n = len(batch)
+    n = cells.n
     for attr in spec.protected:
-        for group, size in sorted(batch.protected[attr].value_counts().items()):
+        for group, size in cells.sizes(attr).items():
             counts.append(
-                GroupCount(
-                    attr, str(group), int(size), round(int(size) / n, 6), unknown=group == UNKNOWN
-                )
+                GroupCount(attr, group, size, round(size / n, 6), unknown=group == UNKNOWN)
             )
-    for attr, probs in batch.probabilities.items():
+    for attr in spec.protected_probabilities:
         # expected group sizes (sums of probabilities), rounded; unknown rows counted
-        for group, size in sorted(probs.sum(axis=0).items()):
-            counts.append(GroupCount(attr, str(group), round(float(size)), round(size / n, 6)))
-        n_unknown = int(probs.isna().all(axis=1).sum())
-        if n_unknown:
-            counts.append(GroupCount(attr, UNKNOWN, n_unknown, round(n_unknown / n, 6), True))
+        sums = cells.weighted[attr]
+        for group, size in sorted(zip(sums.names, sums.wsum.tolist(), strict=True)):
+            counts.append(GroupCount(attr, group, round(size), round(size / n, 6)))
+        if sums.n_unknown:
+            counts.append(
+                GroupCount(attr, UNKNOWN, sums.n_unknown, round(sums.n_unknown / n, 6), True)
+            )
     return DatasetSummary(
         rows=n,
-        favorable=int(batch.decisions.sum()),
-        has_labels=batch.labels is not None,
-        has_scores=batch.scores is not None,
+        favorable=cells.favorable,
+        has_labels=cells.has_labels,
+        has_scores=cells.has_scores,
         decisions_from="model" if source == "model" else "data",
         groups=tuple(counts),
         features=tuple(spec.columns.features),
@@ -455,18 +487,24 @@ def _control_map(spec: AuditSpec) -> dict[str, str]:
 
 
 def _check_control_groups(spec: AuditSpec, batch: DecisionBatch) -> None:
+    values = {a: set(batch.protected[a].unique().tolist()) for a in batch.protected.columns}
+    check_control_values(spec, values)
+
+
+def check_control_values(spec: AuditSpec, values: dict[str, set[str]]) -> None:
+    """Each named control group must occur (``values``: the hard attributes' values)."""
     problems = []
     for attr, group in _control_map(spec).items():
-        if attr in batch.probabilities:
-            values = {str(g) for g in batch.probabilities[attr].columns}
-        elif attr in batch.protected.columns:
-            values = set(batch.protected[attr].unique().tolist())
+        if attr in spec.protected_probabilities:
+            present = set(spec.protected_probabilities[attr])
+        elif attr in values:
+            present = values[attr]
         else:
             continue  # an intersection name: checked when its groups are formed
-        if group not in values:
+        if group not in present:
             problems.append(
                 f"reference.{attr}: control group '{group}' does not occur in column "
-                f"'{attr}'; groups present: {', '.join(sorted(values))}"
+                f"'{attr}'; groups present: {', '.join(sorted(present))}"
             )
     if problems:
         raise DataValidationError(

@@ -1,16 +1,19 @@
 """Where the work runs: in-process (chunked, streaming) or Spark; results never change.
 
 ``run_engine`` is what the pipeline calls when the spec's ``engine`` asks for chunks
-(``chunk_rows``) or Spark (``kind: spark``); both give the ``AuditResult`` the in-memory
-path gives on the same data (equal to rounding, tested to 1e-9).
+(``chunk_rows``: :mod:`auditor.engine.measure` over a local file) or Spark (``kind:
+spark``: :mod:`auditor.engine.spark`, partitions return counts and sums only); both give
+the ``AuditResult`` the in-memory path gives on the same data (equal to rounding, tested
+to 1e-9), and both return the merged :class:`~auditor.metrics.cells.DecisionCells` the
+dataset summary is built from.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.batch import DecisionBatch
-from auditor.engine.measure import Source, Stage, measure
+from auditor.engine.measure import Stage, measure
+from auditor.metrics.cells import DecisionCells
 from auditor.metrics.group_metrics import Grouping
 from auditor.models.base import ModelAdapter
 from auditor.result import AttributionSummary, MetricRecord
@@ -41,15 +44,12 @@ def run_engine(
     groups: list[Grouping],
     warnings: list[str],
     stage: Stage,
-) -> tuple[DecisionBatch, str, list[MetricRecord], AttributionSummary]:
-    """Decisions, metrics and attribution summary through the spec's engine."""
-    source: Source
+) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
+    """Decision cells, metrics and attribution summary through the spec's engine."""
     if spec.engine.kind == "spark":
-        from auditor.engine.spark import SparkSource
+        from auditor.engine.spark import run_spark
 
-        source = SparkSource(spec)
-    else:
-        from auditor.engine.local import LocalSource
+        return run_spark(spec, model, groups, warnings, stage)
+    from auditor.engine.local import LocalSource
 
-        source = LocalSource(spec)
-    return measure(spec, model, groups, warnings, stage, source)
+    return measure(spec, model, groups, warnings, stage, LocalSource(spec))

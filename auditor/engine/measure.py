@@ -1,4 +1,8 @@
-"""The engine's driver: narrow columns in memory, wide work in chunks, exact statistics.
+"""The streaming (local) engine's driver: narrow columns in memory, wide work in chunks.
+
+The Spark engine has its own driver (:mod:`auditor.engine.spark`), which holds no
+per-decision data at all; both measure through the same decision cells
+(:func:`auditor.pipeline.group_statistics`) and attribution sums.
 
 Memory plan (what makes an audit of 10M decisions × 30 features fit in a few GB):
 
@@ -35,6 +39,7 @@ from auditor.errors import DataValidationError
 from auditor.explain import get_explainer
 from auditor.explain.run import choose_method
 from auditor.metrics import proxy_ranking, proxy_scores
+from auditor.metrics.cells import DecisionCells
 from auditor.metrics.group_metrics import Grouping
 from auditor.metrics.slices import select_slices, slice_candidates
 from auditor.models.base import ModelAdapter
@@ -79,9 +84,14 @@ def measure(
     warnings: list[str],
     stage: Stage,
     source: Source,
-) -> tuple[DecisionBatch, str, list[MetricRecord], AttributionSummary]:
-    """Decisions, metrics and attribution summary, equal to the in-memory pipeline's."""
-    from auditor.pipeline import _apply_model, _check_control_groups, group_statistics
+) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
+    """Decision cells, metrics and attribution summary, equal to the in-memory pipeline's."""
+    from auditor.pipeline import (
+        _apply_model,
+        _check_control_groups,
+        decision_cells,
+        group_statistics,
+    )
 
     features = list(spec.columns.features)
     with stage("load data"):
@@ -106,7 +116,8 @@ def measure(
         batch, decisions_from = _apply_model(spec, batch, scores, warnings)
     with stage("measure"):
         assert batch.decisions is not None
-        metrics, references = group_statistics(spec, batch, groups)
+        cells = decision_cells(spec, batch)
+        metrics, references = group_statistics(spec, cells, groups)
         names = tuple(model.feature_names) if model is not None else ()
         decompositions = gap_decompositions(sums, names, groups, references) if sums else []
         candidates: list[MetricRecord] = []
@@ -137,7 +148,7 @@ def measure(
         space = model.output_space if model is not None else None
         summary = _summary(spec, sums, method, space, reason, names, groups, references, warnings)
         summary = _with(summary, proxies, ranking, decompositions)
-    return batch, decisions_from, metrics, summary
+    return cells, decisions_from, metrics, summary
 
 
 def column_groups(features: list[str], rows: int) -> list[list[str]]:
@@ -178,22 +189,37 @@ def _plan(
     groups: list[Grouping],
     source: Source,
 ) -> ChunkPlan:
+    return _plan_for(spec, model, len(batch), source.take, source.label)
+
+
+def _plan_for(
+    spec: AuditSpec,
+    model: ModelAdapter,
+    rows_total: int,
+    take: Callable[[np.ndarray, list[str]], pd.DataFrame],
+    label: str,
+) -> ChunkPlan:
+    """The chunk plan: method, seeded rows to explain and background, by global position."""
+    from auditor.metrics.group_metrics import groupings
+    from auditor.pipeline import _split_groupings
+
     e = spec.explain
     params: dict[str, object] = {}
     method = None
     rows = background = None
     if e.method != "none":
         method = choose_method(model, None if e.method == "auto" else e.method)
-        rows, bg_rows = plan_rows(method, len(batch), e.max_rows, e.background, spec.seed)
-        background = model.encode(source.take(bg_rows, list(spec.columns.features)))
+        rows, bg_rows = plan_rows(method, rows_total, e.max_rows, e.background, spec.seed)
+        background = model.encode(take(bg_rows, list(spec.columns.features)))
         params = {
             "background_size": len(bg_rows),
             "seed": spec.seed,
-            "rows_explained": len(batch) if rows is None else len(rows),
-            "rows_total": len(batch),
+            "rows_explained": rows_total if rows is None else len(rows),
+            "rows_total": rows_total,
         }
+    groups = groupings(spec.protected, _split_groupings(spec)[0])
     return ChunkPlan(
-        source=source.label,
+        source=label,
         method=method,
         explain_rows=rows,
         background=background,

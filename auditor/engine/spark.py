@@ -1,38 +1,110 @@
-"""The Spark engine: attributions and their per-group sums computed where the decisions are.
+"""The Spark engine: the audit computed where the decisions are; the driver holds no rows.
 
-Each partition runs the same kernel as the in-process engine
-(:func:`auditor.engine.kernel.run_chunk`) through ``mapInArrow``: the model travels as its
-file bytes (LightGBM text, a torch state dict) and is loaded once per Python worker; each
-Arrow batch returns one row — its positions, its scores and its attribution sums as
-JSON — never the attributions themselves, and nothing is shuffled. The driver reads the
-narrow per-decision columns and, for slice search and proxy statistics, one feature
-column at a time (see :mod:`auditor.engine.measure`), exactly as the local engine does.
+Every pass is a ``mapInArrow`` over the partitions that returns one small summary per
+partition (pickled counts and sums, :mod:`auditor.engine.partials`), merged on the
+driver into what the in-memory path computes over all rows at once:
+
+1. *layout*: rows per partition (a Spark aggregate), so each row knows its global
+   position (the seeded sample of rows to explain, the proxy AUC folds, row numbers in
+   errors);
+2. *checks*: the per-decision columns validated per partition; the checks that need
+   every row (outcome values, repeated ids via a Spark aggregate) on merged values;
+3. *explain* (with a model): the kernel of the in-process engine per Arrow batch
+   (:func:`auditor.engine.kernel.run_chunk`): attribution sums per batch, and each row's
+   score appended to the rows, which stay **persisted on the executors** for the
+   following passes (the model is loaded once per Python worker from its file bytes);
+4. *scores*: the full-sample median (LL144 scoring rate) and range (score grid) by exact
+   radix selection (:mod:`auditor.metrics.order`): counts per 16-bit digit, 2–4 passes;
+5. *cells*: the decision cells per partition (:class:`~auditor.metrics.cells.DecisionCells`)
+   merged: every group metric, the dataset summary and the within-segment ratios follow
+   through the same :func:`auditor.pipeline.group_statistics` as in memory;
+6. *features*: a census (dtype, a few distinct values, category counts, the first radix
+   digit; computed in the cells pass), quantiles of numeric features by radix selection
+   (slice bins), then slice tables, proxy-score moments/crosstabs and per-(fold,
+   category, group) counts for the categorical proxy AUCs;
+7. *ranks*: the proxy AUC of a numeric feature with many values needs every row's rank:
+   the explained rows' (feature, value, protected-value combination) triples are
+   hash-partitioned by feature (the only shuffle, inside the cluster: 16 bytes a value)
+   and the task holding a feature returns per-group rank sums.
+
+Nothing per row reaches the driver except the explainer's background rows (``explain.
+background``, a few hundred). Per-decision records for letters are not kept by this
+engine: the pipeline refuses an audit that asks for them (see ``run_audit``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
-from functools import partial
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from functools import partial, reduce
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from auditor.batch import DecisionBatch
+from auditor.data import outcome_problems
 from auditor.engine.kernel import ChunkPlan, run_chunk
+from auditor.engine.partials import (
+    PART_BITS,
+    POS,
+    SCORE,
+    SUMS,
+    CellsPart,
+    Job,
+    Layout,
+    NarrowCheck,
+    TablePlan,
+    Tables,
+    cells_of,
+    feature_histograms,
+    feature_tables,
+    narrow_check,
+    narrow_spec,
+    ranked_sums,
+    score_histograms,
+    stack_ranked,
+)
 from auditor.engine.sums import AttributionSums
 from auditor.errors import AuditorError, DataValidationError
+from auditor.metrics.cells import DecisionCells
+from auditor.metrics.counts import ScoreGrid
+from auditor.metrics.gap import (
+    auc_from_rank_sum,
+    rank_proxies,
+    ranked_groups,
+    share_auc,
+)
+from auditor.metrics.group_metrics import Grouping
+from auditor.metrics.order import (
+    Histogram,
+    Probe,
+    median_of,
+    nanquantile_of,
+    quantile_ranks,
+    select,
+)
+from auditor.metrics.proxies import correlation_ratio_of, cramers_v_of
+from auditor.metrics.slices import (
+    BinPlan,
+    candidates_from_table,
+    category_plan,
+    numeric_plan,
+    select_slices,
+)
 from auditor.models.base import ModelAdapter
+from auditor.result import AttributionSummary, MetricRecord, ProxyRank, ProxyScore
 from auditor.spec import AuditSpec
 
-POS = "__auditor_pos"
 _MODELS: dict[str, ModelAdapter] = {}  # per Python worker: model digest -> adapter
+_SLICE_BINS = 4
+Stage = Callable[[str], Any]
 
 
 def spark_session(master: str | None) -> Any:
@@ -48,12 +120,35 @@ def spark_session(master: str | None) -> Any:
         return active
     # workers must run this interpreter (with auditor, lightgbm, torch), not the system one
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName("auditor")
+    builder = SparkSession.builder.appName("auditor").config(
+        "spark.ui.showConsoleProgress", "false"
+    )
     return builder.master(master or "local[*]").getOrCreate()
 
 
-class SparkSource:
-    """Decisions in a Parquet dataset (or CSV) read by Spark; wide work per partition."""
+def _each_partition(
+    fn: Callable[[pd.DataFrame, int], Any],
+) -> Callable[[Iterator[Any]], Iterator[Any]]:
+    """A mapInArrow function: ``fn`` over the whole partition, one pickled result row."""
+
+    def run(batches: Iterator[Any]) -> Iterator[Any]:
+        import pyarrow as pa
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        part = ctx.partitionId() if ctx is not None else 0
+        tables = [pa.Table.from_batches([b]) for b in batches]
+        if not tables:
+            return
+        frame = pa.concat_tables(tables).to_pandas()
+        result = fn(frame, part)
+        yield pa.RecordBatch.from_pydict({"out": [pickle.dumps(result)]})
+
+    return run
+
+
+class SparkAudit:
+    """One audit's passes over a Spark DataFrame of decisions (see the module docstring)."""
 
     def __init__(self, spec: AuditSpec) -> None:
         if spec.data.protected_path:
@@ -79,73 +174,447 @@ class SparkSource:
             raise DataValidationError(f"{path}: Spark cannot read it: {exc}") from None
         self.frame = frame.withColumn(POS, F.monotonically_increasing_id())
         self.names = [c for c in self.frame.columns if c != POS]
-        self.positions: np.ndarray | None = None  # POS id of each global row position
+        self.decided = self.frame  # the rows with the model's scores once explained
+        self.has_model = False
+        self._combos: list[tuple[str, ...]] = []
         if spec.engine.chunk_rows:
             self.spark.conf.set(
                 "spark.sql.execution.arrow.maxRecordsPerBatch", str(spec.engine.chunk_rows)
             )
+        missing = [f for f in spec.columns.features if f not in self.names]
+        if missing:
+            raise DataValidationError(
+                f"{self.label}: the data do not match the spec.",
+                problems=[f"column '{f}' (named in columns.features) is missing" for f in missing],
+            )
+        probabilities = [c for g in spec.protected_probabilities.values() for c in g.values()]
+        cols = spec.columns
+        wanted = [cols.id, cols.decision, cols.score, cols.label, *spec.protected]
+        wanted += [*probabilities, *spec.strata]
+        self.narrow = [c for c in dict.fromkeys(w for w in wanted if w) if c in self.names]
+        self.job = Job(spec, narrow_spec(spec), Layout({}, None), False)
 
-    def _collect(self, columns: list[str], where: Any = None) -> pd.DataFrame:
-        frame = self.frame if where is None else self.frame.filter(where)
-        table = frame.select(*columns, POS).toArrow()
-        out: pd.DataFrame = table.to_pandas()
-        return out.sort_values(POS, kind="stable").reset_index(drop=True)
+    # -- running passes ---------------------------------------------------------------
 
-    def read(self, columns: list[str]) -> pd.DataFrame:
-        """These columns for every row, in file order (brought to the driver)."""
-        out = self._collect(columns)
-        if self.positions is None:
-            self.positions = out[POS].to_numpy(dtype=np.int64)
-        return out.drop(columns=[POS])
+    def _map(
+        self,
+        frame: Any,
+        columns: list[str],
+        fn: Callable[[pd.DataFrame, int], Any],
+        positions: bool = True,
+    ) -> list[tuple[int, Any]]:
+        """Run ``fn`` per partition over these columns; (partition, result) in order."""
+        with warnings.catch_warnings():
+            # mapInArrow goes through pandas_udf's version check; we convert ourselves
+            warnings.filterwarnings(
+                "ignore", "PySpark does not yet fully support pandas", FutureWarning
+            )
+            wanted = [*columns, POS] if positions else columns
+            mapped = frame.select(*dict.fromkeys(wanted)).mapInArrow(
+                _each_partition(lambda f, p: (p, fn(f, p))), "out binary"
+            )
+            rows = mapped.toArrow().column("out").to_pylist()
+        out = [pickle.loads(r) for r in rows]
+        return sorted(out, key=lambda r: r[0])
 
-    def take(self, positions: np.ndarray, columns: list[str]) -> pd.DataFrame:
-        """A few rows by global position."""
+    def _merged(
+        self, frame: Any, columns: list[str], fn: Callable[[pd.DataFrame, int], Any]
+    ) -> Any:
+        parts = [r for _, r in self._map(frame, columns, fn)]
+        return reduce(lambda a, b: a.merge(b), parts) if parts else None
+
+    # -- 1, 2: layout and checks --------------------------------------------------------
+
+    def layout(self) -> None:
+        """Rows per partition, hence every row's global position; then the checks."""
         from pyspark.sql import functions as F
 
-        assert self.positions is not None  # read() runs first
-        ids = self.positions[positions].tolist()
-        return self._collect(columns, F.col(POS).isin(ids)).drop(columns=[POS])
+        counts = (
+            self.frame.select(F.shiftright(F.col(POS), PART_BITS).alias("p"))
+            .groupBy("p")
+            .count()
+            .toArrow()
+            .to_pydict()
+        )
+        offsets, start = {}, 0
+        for p, n in sorted(zip(counts["p"], counts["count"], strict=True)):
+            offsets[int(p)] = start
+            start += int(n)
+        self.rows = start
+        self.job = replace(self.job, layout=Layout(offsets, None))
+        if not self.rows:
+            raise DataValidationError(
+                f"{self.label}: the data do not match the spec.", problems=["the file has no rows"]
+            )
+        self._check()
 
-    def wide_pass(
-        self, plan: ChunkPlan, model: ModelAdapter, batch: DecisionBatch
-    ) -> tuple[np.ndarray, AttributionSums]:
-        """Run the kernel on every partition; gather positions, scores and sums."""
-        assert self.positions is not None
+    def _check(self) -> None:
+        job, label = self.job, self.label
+        found: NarrowCheck = self._merged(
+            self.frame, self.narrow, lambda f, p: narrow_check(f, job, label)
+        )
+        problems = list(found.problems)
+        for name, values in found.outcomes.items():
+            if not any(name in p for p in problems):
+                problems += outcome_problems(name, values, self.spec.favorable)
+        problems += self._repeated_ids()
+        if problems:
+            raise DataValidationError(
+                f"{self.label}: the data do not match the spec.", problems=problems
+            )
+        self.protected_values = found.protected
+
+    def _repeated_ids(self) -> list[str]:
+        from pyspark.sql import functions as F
+
+        key = self.spec.columns.id
+        dup = (
+            self.frame.groupBy(F.col(key).cast("string").alias("id"))
+            .agg(F.count("*").alias("n"), F.min(POS).alias("first"))
+            .filter(F.col("n") > 1)
+        )
+        total = dup.count()
+        if not total:
+            return []
+        shown = [r["id"] for r in dup.orderBy("first").limit(5).collect()]
+        more = f" … ({total} in all)" if total > 5 else ""
+        return [f"id column repeats {total} id(s), e.g. {', '.join(shown)}{more}"]
+
+    def take(self, positions: np.ndarray, columns: list[str]) -> pd.DataFrame:
+        """A few rows by global position (the explainer's background)."""
+        from pyspark.sql import functions as F
+
+        ids = self.job.layout.ids(np.asarray(positions, dtype=np.int64)).tolist()
+        table = self.frame.filter(F.col(POS).isin(ids)).select(*columns, POS).toArrow()
+        out: pd.DataFrame = table.to_pandas().sort_values(POS, kind="stable")
+        return out.drop(columns=[POS]).reset_index(drop=True)
+
+    # -- 3: explain ---------------------------------------------------------------------
+
+    def explain(self, plan: ChunkPlan, model: ModelAdapter) -> AttributionSums:
+        """Score and attribute every partition; keep the scored rows on the executors."""
+        from pyspark import StorageLevel
+        from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
         spec = self.spec
         assert spec.model is not None
         model_path = spec.resolve(spec.model.path)
+        layout = self.job.layout
         payload = _Payload(
             spec=spec,
             model_bytes=model_path.read_bytes(),
             model_name=model_path.name,
-            plan=_plan_by_id(plan, self.positions),
+            plan=plan
+            if plan.explain_rows is None
+            else replace(plan, explain_rows=layout.ids(plan.explain_rows)),
             task_cpus=int(self.spark.conf.get("spark.task.cpus", "1") or 1),
         )
-        features = list(spec.columns.features)
-        protected = [a for a in spec.protected if a in self.names]
-        schema = "pos binary, scores binary, sums string"
+        columns = list(dict.fromkeys([*spec.columns.features, *self.narrow, POS]))
+        source = self.frame.select(*columns)
+        schema = StructType(
+            [
+                *source.schema.fields,
+                StructField(SCORE, DoubleType(), True),
+                StructField(SUMS, StringType(), True),
+            ]
+        )
         with warnings.catch_warnings():
-            # mapInArrow goes through pandas_udf's version check; our kernel gets Arrow
-            # batches and does its own (pandas 3) conversion, which the tests cover
             warnings.filterwarnings(
                 "ignore", "PySpark does not yet fully support pandas", FutureWarning
             )
-            mapped = self.frame.select(*features, *protected, POS).mapInArrow(
-                partial(_partition_kernel, payload=payload), schema
+            mapped = source.mapInArrow(partial(_partition_kernel, payload=payload), schema)
+        self.decided = mapped.persist(StorageLevel.MEMORY_AND_DISK)
+        self.has_model = True
+        self.job = replace(self.job, has_model=True)
+        from pyspark.sql import functions as F
+
+        texts = (
+            self.decided.filter(F.col(SUMS).isNotNull()).select(SUMS).toArrow().column(0)
+        ).to_pylist()
+        total = AttributionSums(len(spec.columns.features))
+        for text in texts:
+            total.merge(AttributionSums.from_json(text))
+        return total
+
+    def release(self) -> None:
+        """Drop the persisted rows from the executors."""
+        if self.decided is not self.frame:
+            self.decided.unpersist()
+
+    # -- 4, 5: scores and cells -----------------------------------------------------------
+
+    def _select(
+        self,
+        targets: dict[str, list[int]],
+        hist: Callable[[pd.DataFrame, Job, list[Probe]], Any],
+        columns: list[str],
+        first: dict[str, Histogram] | None = None,
+    ) -> dict[tuple[str, int], float]:
+        job = self.job
+
+        def run(probes: list[Probe]) -> dict[Probe, Histogram]:
+            parts = self._map(self.decided, columns, lambda f, p: hist(f, job, probes))
+            merged: dict[Probe, Histogram] = {}
+            for _, part in parts:
+                for probe, h in part.items():
+                    merged[probe] = merged[probe].merge(h) if probe in merged else h
+            return merged
+
+        return select(targets, run, first)
+
+    def cells(self) -> tuple[DecisionCells, int, dict[int, CellsPart]]:
+        """The merged decision cells (after the score median and grid), and per partition."""
+        spec = self.spec
+        columns = self._audited_columns()
+        if spec.columns.score is not None or self.has_model:
+            n = self.rows
+            ranks = [0, n - 1, (n - 1) // 2, n // 2]
+            found = self._select({"score": ranks}, _score_hist, columns)
+            lo, hi = found[("score", 0)], found[("score", n - 1)]
+            median = median_of(n, lambda r: found[("score", r)])
+            grid = ScoreGrid.for_scores(np.array([lo, hi]))
+            self.job = replace(self.job, median=median, grid=grid)
+        job = self.job
+        # the features' census rides along (slice bins, proxy AUC kinds, first radix digit)
+        with_features = [*columns, *spec.columns.features]
+        parts = dict(self._map(self.decided, with_features, lambda f, p: cells_of(f, job, p)[1]))
+        merged = reduce(lambda a, b: a.merge(b), [c.cells for c in parts.values()])
+        self._combos = merged.combos
+        disagree = sum(c.disagree for c in parts.values())
+        return merged, disagree, parts
+
+    def _audited_columns(self) -> list[str]:
+        return [*self.narrow, *([SCORE] if self.has_model else [])]
+
+    def explained_rows(self, rows: np.ndarray | None) -> None:
+        """Record the explained rows (global positions) for the later passes."""
+        self.job = replace(self.job, layout=replace(self.job.layout, explain_rows=rows))
+
+    # -- 6, 7: features -------------------------------------------------------------------
+
+    def features(
+        self,
+        parts: dict[int, CellsPart],
+        decompositions: list[Any],
+    ) -> tuple[list[MetricRecord], list[ProxyScore], list[ProxyRank]]:
+        """Slice candidates (BH-selected), proxy scores and the proxy ranking."""
+        spec, job = self.spec, self.job
+        features = list(spec.columns.features)
+        columns = [*self._audited_columns(), *features]
+        found = reduce(lambda a, b: a.merge(b), [c.census for c in parts.values()])
+        # slice bins: quantiles of many-valued numeric features, else top categories
+        numeric_bins = [f for f in features if found.numeric[f] and found.distinct[f] is None]
+        q = np.linspace(0, 1, _SLICE_BINS + 1)
+        targets = {f: quantile_ranks(found.valid[f], q) for f in numeric_bins if found.valid[f]}
+        values = self._select(targets, _feature_hist, features, found.first) if targets else {}
+        bins: dict[str, BinPlan] = {}
+        for f in features:
+            if f in targets:
+                quantiles = nanquantile_of(found.valid[f], q, partial(_value, values, f))
+                bins[f] = numeric_plan(quantiles)
+            elif f not in numeric_bins:
+                cats = found.categories[f]
+                assert cats is not None
+                bins[f] = category_plan(cats, 8)
+        # proxy AUCs: categorical (share) or by rank (numeric with many values)
+        share = {
+            a: [f for f in features if found.ranked_distinct.get((f, a)) is not None]
+            for a in spec.protected
+        }
+        ranked = {
+            a: [f for f in features if found.ranked_distinct.get((f, a)) is None]
+            for a in spec.protected
+        }
+        folds: dict[int, dict[str, int]] = {}
+        before = dict.fromkeys(spec.protected, 0)
+        for p in sorted(parts):
+            folds[p] = dict(before)
+            for a in spec.protected:
+                before[a] += parts[p].explained_known[a]
+        plan = TablePlan(bins, share, folds)
+        tables: Tables = self._merged(
+            self.decided, columns, lambda f, p: feature_tables(f, job, plan, p)
+        )
+        candidates: list[MetricRecord] = []
+        proxies: list[ProxyScore] = []
+        for attr in spec.protected:
+            for f in features:
+                if f in bins and (attr, f) in tables.slices:
+                    candidates += candidates_from_table(
+                        attr,
+                        f,
+                        tables.slices[(attr, f)],
+                        list(bins[f].labels),
+                        min_size=spec.min_group_size,
+                    )
+                if (attr, f) in tables.moments:
+                    eta = correlation_ratio_of(tables.moments[(attr, f)])
+                    proxies.append(ProxyScore(f, attr, "correlation_ratio", eta))
+                elif (attr, f) in tables.crosstabs:
+                    v = cramers_v_of(tables.crosstabs[(attr, f)])
+                    proxies.append(ProxyScore(f, attr, "cramers_v", v))
+        ranking = self._ranking(parts, tables, share, ranked, decompositions)
+        proxies.sort(key=lambda p: (-p.value, p.attribute, p.feature))
+        ranking.sort(key=lambda p: (-p.score, p.attribute, p.group, p.feature))
+        return select_slices(candidates), proxies, ranking
+
+    def _ranking(
+        self,
+        parts: dict[int, CellsPart],
+        tables: Tables,
+        share: dict[str, list[str]],
+        ranked: dict[str, list[str]],
+        decompositions: list[Any],
+    ) -> list[ProxyRank]:
+        spec = self.spec
+        by_group = {(d.attribute, d.group): d for d in decompositions}
+        many = [f for f in spec.columns.features if any(f in fs for fs in ranked.values())]
+        sums = self._rank_sums(many, self._combos)
+        out: list[ProxyRank] = []
+        for attr in spec.protected:
+            known: set[str] = set()
+            for c in parts.values():
+                known |= c.ranked_values[attr]
+            groups = ranked_groups(attr, sorted(known), decompositions)
+            aucs: dict[str, list[float | None]] = {}
+            for f in spec.columns.features:
+                if f in share[attr]:
+                    counts = tables.shares.get((attr, f), {})
+                    aucs[f] = [_share_auc(counts, g) for g in groups]
+                else:
+                    n, per = sums[f][attr]
+                    aucs[f] = [
+                        auc_from_rank_sum(
+                            per.get(g, (0, 0.0))[1],
+                            per.get(g, (0, 0.0))[0],
+                            n - per.get(g, (0, 0.0))[0],
+                        )
+                        for g in groups
+                    ]
+            out += rank_proxies(attr, groups, aucs, by_group)
+        return out
+
+    def _rank_sums(
+        self, features: list[str], combos: list[tuple[str, ...]]
+    ) -> dict[str, dict[str, tuple[int, dict[str, tuple[int, float]]]]]:
+        """Per numeric feature and attribute: rows and per-group (members, rank sum).
+
+        One job for all of them: each row's (feature index, value, combination of
+        protected values) for the explained rows, hash-partitioned by feature so each
+        feature's values are ranked in one task; tasks return rank sums only.
+        """
+        if not features:
+            return {}
+        from pyspark.sql import functions as F
+
+        spec, job = self.spec, self.job
+        attrs = list(spec.protected)
+        stack = partial(
+            stack_ranked, spec=spec, layout=job.layout, features=features, combos=combos
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", "PySpark does not yet fully support pandas", FutureWarning
             )
-        out = mapped.toArrow().to_pylist()
-        ids = [np.frombuffer(r["pos"], dtype=np.int64) for r in out]
-        vals = [np.frombuffer(r["scores"], dtype=np.float64) for r in out]
-        scores = np.full(len(batch), np.nan)
-        total = AttributionSums(len(features))
-        order = sorted(range(len(out)), key=lambda i: int(ids[i][0]) if len(ids[i]) else -1)
-        for i in order:
-            where = np.searchsorted(self.positions, ids[i])
-            scores[where] = vals[i]
-            total.merge(AttributionSums.from_json(out[i]["sums"]))
-        if np.isnan(scores).any():
-            raise DataValidationError(f"{self.label}: Spark returned scores for too few rows")
-        return scores, total
+            stacked = self.decided.select(*attrs, *features, POS).mapInArrow(
+                stack, "fi int, v binary, c binary"
+            )
+        parts = max(1, min(len(features), self.decided.rdd.getNumPartitions()))
+        by_feature = stacked.repartition(parts, F.col("fi"))
+        results = self._map(
+            by_feature, ["fi", "v", "c"], lambda f, p: ranked_sums(f, combos, attrs), False
+        )
+        out: dict[str, dict[str, tuple[int, dict[str, tuple[int, float]]]]] = {
+            f: {a: (0, {}) for a in attrs} for f in features
+        }
+        for _, res in results:
+            for fi, per_attr in res.items():
+                out[features[fi]] = per_attr
+        return out
+
+
+def _value(values: dict[tuple[str, int], float], column: str, rank: int) -> float:
+    return values[(column, rank)]
+
+
+def _share_auc(counts: dict[tuple[int, str, str], int], group: str) -> float | None:
+    cats = sorted({c for _, c, _ in counts})
+    where = {c: i for i, c in enumerate(cats)}
+    n_in = np.zeros((5, len(cats)), dtype=np.int64)
+    m_in = np.zeros((5, len(cats)), dtype=np.float64)
+    for (fold, cat, g), n in counts.items():
+        n_in[fold, where[cat]] += n
+        if g == group:
+            m_in[fold, where[cat]] += n
+    return share_auc(n_in, m_in)
+
+
+def _score_hist(frame: pd.DataFrame, job: Job, probes: list[Probe]) -> Any:
+    return score_histograms(frame, job, [replace(p, column="score") for p in probes])
+
+
+def _feature_hist(frame: pd.DataFrame, job: Job, probes: list[Probe]) -> Any:
+    return feature_histograms(frame, job, probes)
+
+
+def run_spark(
+    spec: AuditSpec,
+    model: ModelAdapter | None,
+    groups: list[Grouping],
+    warnings_: list[str],
+    stage: Stage,
+) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
+    """Decision cells, metrics and attribution summary, equal to the in-memory pipeline's."""
+    from auditor.engine.measure import _plan_for, _summary, _with
+    from auditor.engine.summary import gap_decompositions
+    from auditor.pipeline import check_control_values, group_statistics, note_disagreement
+
+    audit = SparkAudit(spec)
+    try:
+        with stage("load data"):
+            audit.layout()
+            check_control_values(spec, audit.protected_values)
+        sums = plan = None
+        reason = None
+        if model is None:
+            reason = (
+                "no model was supplied (a decisions-only audit), so feature "
+                "attributions could not be computed"
+            )
+        else:
+            with stage("explain"):
+                plan = _plan_for(spec, model, audit.rows, audit.take, audit.label)
+                if plan.method is None:
+                    reason = "the spec turned attributions off (explain.method: none)"
+                merged = audit.explain(plan, model)
+                sums = merged if plan.method is not None else None
+        with stage("measure"):
+            audit.explained_rows(plan.explain_rows if plan is not None and sums else None)
+            cells, disagree, parts = audit.cells()
+            decisions_from = "data"
+            if model is not None:
+                if spec.columns.decision is None and spec.columns.score is None:
+                    decisions_from = "model"
+                else:
+                    note_disagreement(spec, disagree / audit.rows, warnings_)
+            metrics, references = group_statistics(spec, cells, groups)
+            names = tuple(model.feature_names) if model is not None else ()
+            decompositions = gap_decompositions(sums, names, groups, references) if sums else []
+            ranked_with = [d for d in decompositions if d.attribute in spec.protected]
+            proxies: list[ProxyScore] = []
+            ranking: list[ProxyRank] = []
+            if spec.columns.features:
+                slices, proxies, ranking = audit.features(parts, ranked_with)
+                metrics += slices
+            method = plan.method if plan is not None else None
+            space = model.output_space if model is not None else None
+            summary = _summary(
+                spec, sums, method, space, reason, names, groups, references, warnings_
+            )
+            summary = _with(summary, proxies, ranking, decompositions)
+    finally:
+        audit.release()
+    return cells, decisions_from, metrics, summary
 
 
 class _Payload:
@@ -166,15 +635,6 @@ class _Payload:
         self.plan = plan
 
 
-def _plan_by_id(plan: ChunkPlan, ids: np.ndarray) -> ChunkPlan:
-    """The plan with rows to explain named by POS id (what a partition sees)."""
-    if plan.explain_rows is None:
-        return plan
-    from dataclasses import replace
-
-    return replace(plan, explain_rows=ids[plan.explain_rows])
-
-
 def _worker_model(payload: _Payload) -> ModelAdapter:
     from auditor.models import load_model
 
@@ -193,7 +653,7 @@ def _worker_model(payload: _Payload) -> ModelAdapter:
 
 
 def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any]:
-    """mapInArrow function: one output row per input Arrow batch."""
+    """mapInArrow function: the rows with their scores; the batch's sums on its first row."""
     # Spark runs one task per core: one OpenMP thread per task (set before LightGBM or
     # torch start their thread pools in this worker), unless the cluster says otherwise
     os.environ.setdefault("OMP_NUM_THREADS", str(payload.task_cpus))
@@ -209,10 +669,14 @@ def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any
         ids = frame[POS].to_numpy(dtype=np.int64)
         protected, _ = _protected_frame(frame, spec)  # the driver reported any problem
         scores, sums = run_chunk(payload.plan, model, frame[features], protected, ids)
-        yield pa.RecordBatch.from_pydict(
-            {
-                "pos": [ids.tobytes()],
-                "scores": [np.asarray(scores, dtype=np.float64).tobytes()],
-                "sums": [sums.to_json()],
-            }
+        texts: list[str | None] = [None] * len(frame)
+        if len(frame):
+            texts[0] = sums.to_json()
+        yield pa.RecordBatch.from_arrays(
+            [
+                *rb.columns,
+                pa.array(np.asarray(scores, dtype=np.float64), type=pa.float64()),
+                pa.array(texts, type=pa.string()),
+            ],
+            names=[*rb.schema.names, SCORE, SUMS],
         )

@@ -227,30 +227,54 @@ def count_codes(
         )
     k = len(names)
     tab = np.bincount(codes * rows.width + rows.key, minlength=k * rows.width)
-    # axes: group, fine bin, above, label, decision
-    tab = tab.reshape(k, rows.width // 8, 2, 2, 2)
-    cells = tab.sum(axis=(1, 2))  # group, label, decision
-    n = cells.sum(axis=(1, 2))
-    fav = cells[:, :, 1].sum(axis=1)
-    above = tab[:, :, 1].sum(axis=(1, 2, 3))
-    hist = clab = csum = csq = None
+    tab = tab.reshape(k, rows.width)
+    csum = csq = None
     if rows.grid is not None and rows.coarse is not None:
-        hist = tab.sum(axis=(2, 3, 4))
-        fine_labels = tab[:, :, :, 1, :].sum(axis=(2, 3))
-        per = rows.grid.bins // CALIBRATION_BINS
-        clab = fine_labels.reshape(k, CALIBRATION_BINS, per).sum(axis=2)
         cc = codes * CALIBRATION_BINS + rows.coarse
         size = k * CALIBRATION_BINS
         csum = np.bincount(cc, weights=rows.scores, minlength=size).reshape(k, -1)
         csq = np.bincount(cc, weights=rows.squares, minlength=size).reshape(k, -1)
-    calib = rows.has_labels and rows.grid is not None and rows.grid.is_probability
-    lab = rows.has_labels
+    return counts_from_table(
+        names, tab, csum, csq, has_labels=rows.has_labels, has_above=rows.has_above, grid=rows.grid
+    )
+
+
+def counts_from_table(
+    names: list[str],
+    table: np.ndarray,
+    csum: np.ndarray | None,
+    csq: np.ndarray | None,
+    *,
+    has_labels: bool,
+    has_above: bool,
+    grid: ScoreGrid | None,
+) -> dict[str, GroupCounts]:
+    """Group statistics from a (group × packed row key) count table (see :class:`RowKeys`).
+
+    ``csum``/``csq``: score sums and sums of squares per (group, calibration bin). The
+    table is what one ``bincount`` gives in memory, or the sum of the partitions' tables:
+    every statistic follows from it, so merged tables give the same integers.
+    """
+    k = len(names)
+    tab = table.reshape(k, -1, 2, 2, 2)  # axes: group, fine bin, above, label, decision
+    cells = tab.sum(axis=(1, 2))  # group, label, decision
+    n = cells.sum(axis=(1, 2))
+    fav = cells[:, :, 1].sum(axis=1)
+    above = tab[:, :, 1].sum(axis=(1, 2, 3))
+    hist = clab = None
+    if grid is not None and csum is not None:
+        hist = tab.sum(axis=(2, 3, 4))
+        fine_labels = tab[:, :, :, 1, :].sum(axis=(2, 3))
+        per = grid.bins // CALIBRATION_BINS
+        clab = fine_labels.reshape(k, CALIBRATION_BINS, per).sum(axis=2)
+    calib = has_labels and grid is not None and grid.is_probability
+    lab = has_labels
     out: dict[str, GroupCounts] = {}
     for i, name in enumerate(names):
         out[name] = GroupCounts(
             n=int(n[i]),
             favorable=int(fav[i]),
-            above_median=int(above[i]) if rows.has_above else None,
+            above_median=int(above[i]) if has_above else None,
             positives=int(cells[i, 1].sum()) if lab else None,
             true_positives=int(cells[i, 1, 1]) if lab else None,
             negatives=int(cells[i, 0].sum()) if lab else None,

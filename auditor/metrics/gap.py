@@ -183,31 +183,93 @@ def proxy_ranking(
         labels = codes.astype(np.int64)
         wanted = [index[str(g)] for g in groups]
         aucs = {
-            feat: group_aucs(features[feat][known].reset_index(drop=True), labels, wanted)
+            str(feat): group_aucs(features[feat][known].reset_index(drop=True), labels, wanted)
             for feat in features.columns
         }
-        for gi, group in enumerate(groups):
-            dec = by_group.get((attr, str(group)))
-            total = sum(abs(v) for v in dec.contributions.values()) if dec else 0.0
-            for feat in features.columns:
-                a = aucs[feat][gi]
-                if a is None:
-                    continue
-                contribution = dec.contributions.get(feat) if dec else None
-                share = None
-                weight = 1.0
-                if dec is not None and contribution is not None:
-                    share = contribution / dec.output_gap if dec.output_gap else None
-                    weight = abs(contribution) / total if total else 0.0
-                out.append(
-                    ProxyRank(
-                        feature=str(feat),
-                        attribute=str(attr),
-                        group=str(group),
-                        auc=a,
-                        gap_share=share,
-                        contribution=contribution,
-                        score=(2 * a - 1) * weight,
-                    )
-                )
+        out += rank_proxies(str(attr), [str(g) for g in groups], aucs, by_group)
     return sorted(out, key=lambda p: (-p.score, p.attribute, p.group, p.feature))
+
+
+def ranked_groups(
+    attr: str, known_groups: list[str], decompositions: list[GapDecomposition]
+) -> list[str]:
+    """The groups of ``attr`` that :func:`proxy_ranking` ranks (sorted known groups; with
+    attributions, those with a gap decomposition)."""
+    by_group = {(d.attribute, d.group) for d in decompositions}
+    decomposed = any(d.attribute == attr for d in decompositions)
+    return [g for g in sorted(known_groups) if not (decomposed and (attr, g) not in by_group)]
+
+
+def rank_proxies(
+    attr: str,
+    groups: list[str],
+    aucs: dict[str, list[float | None]],
+    by_group: dict[tuple[str, str], GapDecomposition],
+) -> list[ProxyRank]:
+    """The :class:`ProxyRank` records of one attribute from each feature's group AUCs."""
+    out: list[ProxyRank] = []
+    for gi, group in enumerate(groups):
+        dec = by_group.get((attr, group))
+        total = sum(abs(v) for v in dec.contributions.values()) if dec else 0.0
+        for feat, per in aucs.items():
+            a = per[gi]
+            if a is None:
+                continue
+            contribution = dec.contributions.get(feat) if dec else None
+            share = None
+            weight = 1.0
+            if dec is not None and contribution is not None:
+                share = contribution / dec.output_gap if dec.output_gap else None
+                weight = abs(contribution) / total if total else 0.0
+            out.append(
+                ProxyRank(
+                    feature=feat,
+                    attribute=attr,
+                    group=group,
+                    auc=a,
+                    gap_share=share,
+                    contribution=contribution,
+                    score=(2 * a - 1) * weight,
+                )
+            )
+    return out
+
+
+def auc_from_rank_sum(rank_sum: float, n1: int, n0: int) -> float | None:
+    """Direction-free AUC from the members' rank sum (Mann–Whitney), as :func:`auc`."""
+    if n1 == 0 or n0 == 0:
+        return None
+    a = (rank_sum - n1 * (n1 + 1) / 2) / (n1 * n0)
+    return max(a, 1.0 - a)
+
+
+def rank_sum_of_levels(scores: np.ndarray, members: np.ndarray, totals: np.ndarray) -> float:
+    """Members' rank sum (ties averaged) from counts per score level.
+
+    ``scores``: one value per cell (cells with equal values are one level); ``members``
+    and ``totals``: members and rows per cell. Exact: ranks are half-integers.
+    """
+    levels, inverse = np.unique(scores, return_inverse=True)
+    m = np.bincount(inverse, weights=members, minlength=len(levels))
+    c = np.bincount(inverse, weights=totals, minlength=len(levels))
+    below = np.concatenate([[0.0], np.cumsum(c)[:-1]])
+    return float((m * (below + (c + 1) / 2)).sum())
+
+
+def share_auc(n_in: np.ndarray, m_in: np.ndarray) -> float | None:
+    """:func:`feature_auc`'s categorical path from per-(fold, category) counts.
+
+    ``n_in``: rows per fold × category; ``m_in``: the group's members among them. The
+    out-of-fold shares are computed as :func:`out_of_fold_share` does, the AUC from the
+    counts per share level (exactly the rank statistic over the rows).
+    """
+    n_all = n_in.sum(axis=0)
+    m_all = m_in.sum(axis=0)
+    total, n1 = int(n_all.sum()), round(float(m_all.sum()))
+    if not total:
+        return None
+    prior = float(m_all.sum()) / total
+    share = (m_all - m_in + prior * _PRIOR_WEIGHT) / (n_all - n_in + _PRIOR_WEIGHT)
+    used = n_in > 0
+    r = rank_sum_of_levels(share[used], m_in[used], n_in[used])
+    return auc_from_rank_sum(r, n1, total - n1)

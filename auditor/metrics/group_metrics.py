@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from auditor.batch import UNKNOWN, DecisionBatch
-from auditor.metrics.counts import GroupCounts, RowKeys, count_codes, group_codes
+from auditor.metrics.counts import GroupCounts, RowKeys, ScoreGrid
 from auditor.metrics.disparities import (
     calibration_records,
     chi_square_record,
@@ -36,6 +37,9 @@ from auditor.metrics.disparities import (
 from auditor.metrics.practical import adjust_holm, practical
 from auditor.metrics.stats import ratio_interval, wilson_interval
 from auditor.result import MetricRecord
+
+if TYPE_CHECKING:
+    from auditor.metrics.cells import DecisionCells
 
 RateOf = Callable[[GroupCounts], tuple[int, int] | None]
 
@@ -131,17 +135,66 @@ def compute_group_metrics(
     """
     if batch.decisions is None:
         raise ValueError("decisions must be known before measuring")
-    above = scores = None
-    if batch.scores is not None:
-        scores = np.asarray(batch.scores, dtype=np.float64)
-        above = scores > np.median(scores)
-    rows = RowKeys.build(batch.decisions, above_median=above, labels=batch.labels, scores=scores)
+    from auditor.metrics.cells import DecisionCells
+
+    cells = DecisionCells.build(
+        batch.protected[_attributes(groups)],
+        row_keys(batch.decisions, batch.labels, batch.scores),
+        has_scores=batch.scores is not None,
+        decisions=batch.decisions,
+    )
+    return metrics_from_cells(
+        cells,
+        groups,
+        min_group_size=min_group_size,
+        control=control,
+        bootstrap=bootstrap,
+        seed=seed,
+        flip_line=flip_line,
+        exclude_below=exclude_below,
+    )
+
+
+def _attributes(groups: list[Grouping]) -> list[str]:
+    return list(dict.fromkeys(a for g in groups for a in g.attributes))
+
+
+def row_keys(
+    decisions: np.ndarray,
+    labels: np.ndarray | None,
+    scores: np.ndarray | None,
+    *,
+    median: float | None = None,
+    grid: ScoreGrid | None = None,
+) -> RowKeys:
+    """The packed per-row keys; ``median``/``grid`` default to the rows' own.
+
+    A partition passes the full sample's score median (LL144 scoring rate) and score
+    grid, so its counts merge into those of the whole.
+    """
+    above = None
+    if scores is not None:
+        scores = np.asarray(scores, dtype=np.float64)
+        above = scores > (np.median(scores) if median is None else median)
+    return RowKeys.build(decisions, above_median=above, labels=labels, scores=scores, grid=grid)
+
+
+def metrics_from_cells(
+    cells: DecisionCells,
+    groups: list[Grouping],
+    *,
+    min_group_size: int,
+    control: dict[str, str] | None = None,
+    bootstrap: int = 0,
+    seed: int = 0,
+    flip_line: float = 0.8,
+    exclude_below: float | None = None,
+) -> tuple[list[MetricRecord], dict[str, str | None]]:
+    """:func:`compute_group_metrics` from (merged) decision cells."""
     records: list[MetricRecord] = []
     references: dict[str, str | None] = {}
-    cache: dict[str, tuple[np.ndarray, list[str]]] = {}
     for g in groups:
-        codes, names = group_codes(batch.protected, g.attributes, UNKNOWN, cache)
-        counts = count_codes(codes, names, rows=rows)
+        counts = cells.group_counts(g.attributes)
         recs, ref = grouping_records(
             g.name,
             counts,

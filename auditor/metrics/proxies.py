@@ -7,6 +7,8 @@ attribute's groups). Both lie in [0, 1]; unknown group values are left out.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -58,10 +60,97 @@ def correlation_ratio(values: np.ndarray, groups: np.ndarray) -> float:
     if len(values) == 0:
         return 0.0
     total = float(((values - values.mean()) ** 2).sum())
-    if total == 0:
+    if total == 0 or values.min() == values.max():  # constant: mean rounding is no signal
         return 0.0
     codes, _ = pd.factorize(groups)
     count = np.bincount(codes)
     means = np.bincount(codes, weights=values) / count
     between = float((count * (means - values.mean()) ** 2).sum())
     return float(np.sqrt(between / total))
+
+
+@dataclass
+class Moments:
+    """Count, sum, squared deviations from the mean, min and max of one group's values."""
+
+    n: int
+    total: float
+    m2: float
+    lo: float
+    hi: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Moments:
+        """The moments of these (non-NaN) values."""
+        if not len(values):
+            return cls(0, 0.0, 0.0, np.inf, -np.inf)
+        mean = float(values.mean())
+        return cls(
+            len(values),
+            float(values.sum()),
+            float(((values - mean) ** 2).sum()),
+            float(values.min()),
+            float(values.max()),
+        )
+
+    def merge(self, other: Moments) -> Moments:
+        """Chan et al.'s pairwise update: the moments of both."""
+        if not other.n:
+            return self
+        if not self.n:
+            return other
+        n = self.n + other.n
+        delta = other.total / other.n - self.total / self.n
+        m2 = self.m2 + other.m2 + delta * delta * self.n * other.n / n
+        return Moments(
+            n, self.total + other.total, m2, min(self.lo, other.lo), max(self.hi, other.hi)
+        )
+
+
+def group_moments(values: np.ndarray, groups: np.ndarray) -> dict[str, Moments]:
+    """Moments of the non-NaN ``values`` per known group (mergeable across partitions)."""
+    ok = ~np.isnan(values) & (groups != UNKNOWN)
+    values, groups = values[ok], groups[ok]
+    return {str(g): Moments.of(values[groups == g]) for g in np.unique(groups).tolist()}
+
+
+def correlation_ratio_of(moments: dict[str, Moments]) -> float:
+    """η from merged per-group moments (:func:`correlation_ratio`, to rounding)."""
+    parts = [m for m in moments.values() if m.n]
+    n = sum(m.n for m in parts)
+    if not n or min(m.lo for m in parts) == max(m.hi for m in parts):
+        return 0.0
+    mean = sum(m.total for m in parts) / n
+    between = sum(m.n * (m.total / m.n - mean) ** 2 for m in parts)
+    total = sum(m.m2 for m in parts) + between
+    return float(np.sqrt(between / total)) if total > 0 else 0.0
+
+
+def crosstab_counts(values: pd.Series, groups: np.ndarray) -> dict[tuple[str, str], int]:
+    """Rows per (value as text, known group): Cramér's V's table, mergeable by addition."""
+    known = groups != UNKNOWN
+    frame = pd.DataFrame({"v": values.astype(str).to_numpy()[known], "g": groups[known]})
+    sizes = frame.groupby(["v", "g"], sort=False).size()
+    index = sizes.index.to_list()
+    return {
+        (str(v), str(g)): int(c) for (v, g), c in zip(index, sizes.to_numpy().tolist(), strict=True)
+    }
+
+
+def cramers_v_of(counts: dict[tuple[str, str], int]) -> float:
+    """Cramér's V from merged (value, group) counts (:func:`cramers_v`, to rounding)."""
+    if not counts:
+        return 0.0
+    rows = sorted({v for v, _ in counts})
+    cols = sorted({g for _, g in counts})
+    table = np.zeros((len(rows), len(cols)))
+    ri = {v: i for i, v in enumerate(rows)}
+    ci = {g: i for i, g in enumerate(cols)}
+    for (v, g), c in counts.items():
+        table[ri[v], ci[g]] = c
+    n = table.sum()
+    if n == 0 or min(table.shape) < 2:
+        return 0.0
+    expected = table.sum(1, keepdims=True) @ table.sum(0, keepdims=True) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    return float(np.sqrt(chi2 / (n * (min(table.shape) - 1))))

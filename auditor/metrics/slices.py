@@ -19,7 +19,7 @@ does not reach the report. Records: metric ``slice_impact_ratio``, attribute
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -44,19 +44,84 @@ def beyond_group_p(xs: float, ns: int, xr: int, nr: int, group_ratio: float) -> 
     return 0.5 * math.erfc(-z / math.sqrt(2))
 
 
+@dataclass(frozen=True)
+class BinPlan:
+    """How one feature is cut for slice search: quantile edges, or its top categories."""
+
+    edges: np.ndarray | None  # numeric: unique quantiles (bins between them)
+    categories: tuple[str, ...]  # otherwise: the most common values, as text
+    labels: tuple[str, ...]
+
+
+def is_numeric(column: pd.Series) -> bool:
+    """Numeric and not boolean (booleans are categories)."""
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def numeric_plan(quantiles: np.ndarray) -> BinPlan:
+    """Bins between the (full-sample) quantiles."""
+    edges = np.unique(quantiles)
+    labels = tuple(f"[{edges[i]:.4g}, {edges[i + 1]:.4g}]" for i in range(len(edges) - 1))
+    return BinPlan(edges, (), labels)
+
+
+def category_plan(counts: dict[str, tuple[int, int]], max_categories: int) -> BinPlan:
+    """The ``max_categories`` most common values; ``counts``: value -> (rows, first row).
+
+    Ties go to the value seen first, so chunks and partitions merge to the same choice.
+    """
+    top = sorted(counts, key=lambda v: (-counts[v][0], counts[v][1]))[:max_categories]
+    return BinPlan(None, tuple(top), tuple(top))
+
+
+def category_counts(column: pd.Series, offset: int = 0) -> dict[str, tuple[int, int]]:
+    """Rows and first row position (plus ``offset``) of each value, as text."""
+    codes, uniques = pd.factorize(column.astype(str))
+    n = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    first = np.full(len(uniques), len(codes), dtype=np.int64)
+    np.minimum.at(first, codes[codes >= 0], np.flatnonzero(codes >= 0))
+    return {str(u): (int(c), int(f) + offset) for u, c, f in zip(uniques, n, first, strict=True)}
+
+
+def bin_plan(column: pd.Series, bins: int, max_categories: int) -> BinPlan:
+    """The plan of a whole column in memory."""
+    if is_numeric(column) and column.nunique() > max_categories:
+        values = column.to_numpy(np.float64)
+        return numeric_plan(np.nanquantile(values, np.linspace(0, 1, bins + 1)))
+    return category_plan(category_counts(column), max_categories)
+
+
+def bin_codes(plan: BinPlan, column: pd.Series) -> np.ndarray:
+    """Bin code per row (-1: left out: NaN, or not a top category)."""
+    if plan.edges is not None:
+        values = column.to_numpy(np.float64)
+        codes = np.searchsorted(plan.edges[1:-1], values, side="right")
+        return np.where(np.isnan(values), -1, codes).astype(np.int64)
+    index = pd.Index(list(plan.categories))
+    return np.asarray(index.get_indexer(pd.Index(column.astype(str))), dtype=np.int64)
+
+
 def _bins(column: pd.Series, bins: int, max_categories: int) -> tuple[np.ndarray, list[str]]:
     """Bin code per row (-1: left out) and bin labels."""
-    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-    if numeric and column.nunique() > max_categories:
-        edges = np.unique(np.nanquantile(column.to_numpy(np.float64), np.linspace(0, 1, bins + 1)))
-        codes = np.searchsorted(edges[1:-1], column.to_numpy(np.float64), side="right")
-        codes = np.where(np.isnan(column.to_numpy(np.float64)), -1, codes)
-        labels = [f"[{edges[i]:.4g}, {edges[i + 1]:.4g}]" for i in range(len(edges) - 1)]
-        return codes.astype(np.int64), labels
-    values = column.astype(str)
-    top = values.value_counts().index[:max_categories].tolist()
-    codes = pd.Index(top).get_indexer(values).astype(np.int64)  # -1: not a top category
-    return codes, [str(t) for t in top]
+    plan = bin_plan(column, bins, max_categories)
+    return bin_codes(plan, column), list(plan.labels)
+
+
+def slice_table(
+    groups: pd.Series, codes: np.ndarray, n_bins: int, decisions: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per known group: rows and favourable decisions per bin (mergeable by addition)."""
+    g_codes, g_index = pd.factorize(groups.astype(str), sort=True)
+    d = np.asarray(decisions).astype(np.int64)
+    out = {}
+    for gi, name in enumerate(str(v) for v in g_index):
+        if name == UNKNOWN:
+            continue
+        rows = (g_codes == gi) & (codes >= 0)
+        n = np.bincount(codes[rows], minlength=n_bins)
+        x = np.bincount(codes[rows], weights=d[rows], minlength=n_bins).astype(np.int64)
+        out[name] = (n, x)
+    return out
 
 
 def slice_search(
@@ -92,55 +157,66 @@ def slice_candidates(
     Features are independent here, so the candidates of a frame are those of its columns
     taken one at a time (the streaming engine reads one column at a time).
     """
-    d = np.asarray(decisions).astype(np.int64)
     candidates: list[MetricRecord] = []
     for attr in protected.columns:
-        g_codes, g_index = pd.factorize(protected[attr].astype(str), sort=True)
-        g_names = [str(v) for v in g_index]
-        known = np.array([n != UNKNOWN for n in g_names])
         for feat in features.columns:
-            b_codes, b_labels = _bins(features[feat], bins, max_categories)
-            ok = (b_codes >= 0) & known[g_codes]
-            k, nb = len(g_names), len(b_labels)
-            cell = g_codes[ok] * nb + b_codes[ok]
-            n = np.bincount(cell, minlength=k * nb).reshape(k, nb)
-            x = np.bincount(cell, weights=d[ok], minlength=k * nb).reshape(k, nb).astype(np.int64)
-            n_bin, x_bin = n.sum(axis=0), x.sum(axis=0)
-            n_all, x_all = int(n.sum()), int(x.sum())
-            for gi in np.flatnonzero(known).tolist():
-                # the group's ratio to all other known groups, over the same rows
-                ng, xg = int(n[gi].sum()), int(x[gi].sum())
-                overall = (
-                    (xg / ng) / ((x_all - xg) / (n_all - ng))
-                    if ng and n_all > ng and x_all > xg
-                    else None
+            plan = bin_plan(features[feat], bins, max_categories)
+            codes = bin_codes(plan, features[feat])
+            table = slice_table(protected[attr], codes, len(plan.labels), decisions)
+            candidates += candidates_from_table(
+                str(attr), str(feat), table, list(plan.labels), min_size=min_size
+            )
+    return candidates
+
+
+def candidates_from_table(
+    attr: str,
+    feat: str,
+    table: dict[str, tuple[np.ndarray, np.ndarray]],
+    b_labels: list[str],
+    *,
+    min_size: int,
+) -> list[MetricRecord]:
+    """The candidate slices of one (attribute, feature) from its (merged) slice table."""
+    names = sorted(table)
+    nb = len(b_labels)
+    n = np.array([table[g][0] for g in names], dtype=np.int64).reshape(len(names), nb)
+    x = np.array([table[g][1] for g in names], dtype=np.int64).reshape(len(names), nb)
+    n_bin, x_bin = n.sum(axis=0), x.sum(axis=0)
+    n_all, x_all = int(n.sum()), int(x.sum())
+    candidates: list[MetricRecord] = []
+    for gi, group in enumerate(names):
+        # the group's ratio to all other known groups, over the same rows
+        ng, xg = int(n[gi].sum()), int(x[gi].sum())
+        overall = (
+            (xg / ng) / ((x_all - xg) / (n_all - ng)) if ng and n_all > ng and x_all > xg else None
+        )
+        for bi in range(nb):
+            ns, xs = int(n[gi, bi]), int(x[gi, bi])
+            nr, xr = int(n_bin[bi] - ns), int(x_bin[bi] - xs)
+            if ns < min_size or nr < min_size or xr == 0:
+                continue
+            ratio = (xs / ns) / (xr / nr)
+            if overall is None or ratio >= overall:
+                continue  # no worse than the group as a whole: nothing beyond it
+            p = beyond_group_p(xs, ns, xr, nr, overall)
+            lo, hi = ratio_interval(xs, ns, xr, nr)
+            candidates.append(
+                MetricRecord(
+                    f"{attr} x {feat}",
+                    f"{group} & {feat} in {b_labels[bi]}",
+                    "slice_impact_ratio",
+                    ratio,
+                    ns,
+                    count=xs,
+                    ci_low=lo,
+                    ci_high=hi,
+                    p_value=p,
+                    reference=f"other groups with {feat} in {b_labels[bi]}",
+                    flags=("test:katz_vs_group_ratio", "slice_search"),
+                    detail={"group_ratio": overall},
                 )
-                for bi in range(nb):
-                    ns, xs = int(n[gi, bi]), int(x[gi, bi])
-                    nr, xr = int(n_bin[bi] - ns), int(x_bin[bi] - xs)
-                    if ns < min_size or nr < min_size or xr == 0:
-                        continue
-                    ratio = (xs / ns) / (xr / nr)
-                    if overall is None or ratio >= overall:
-                        continue  # no worse than the group as a whole: nothing beyond it
-                    p = beyond_group_p(xs, ns, xr, nr, overall)
-                    lo, hi = ratio_interval(xs, ns, xr, nr)
-                    candidates.append(
-                        MetricRecord(
-                            f"{attr} x {feat}",
-                            f"{g_names[gi]} & {feat} in {b_labels[bi]}",
-                            "slice_impact_ratio",
-                            ratio,
-                            ns,
-                            count=xs,
-                            ci_low=lo,
-                            ci_high=hi,
-                            p_value=p,
-                            reference=f"other groups with {feat} in {b_labels[bi]}",
-                            flags=("test:katz_vs_group_ratio", "slice_search"),
-                            detail={"group_ratio": overall},
-                        )
-                    )
+            )
     return candidates
 
 

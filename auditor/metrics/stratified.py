@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from auditor.batch import UNKNOWN, DecisionBatch
+from auditor.metrics.cells import DecisionCells
 from auditor.metrics.counts import group_codes
 from auditor.metrics.disparities import size_flags
 from auditor.metrics.group_metrics import Grouping
@@ -212,5 +213,25 @@ def stratified_metrics(
             continue
         codes, names = group_codes(batch.protected, g.attributes, UNKNOWN, cache)
         n, fav = stratum_counts(codes, len(names), strata, len(strata_names), decisions)
+        out += stratified_records(g.name, names, n, fav, ref, min_group_size=min_group_size)
+    return out
+
+
+def stratified_from_cells(
+    cells: DecisionCells,
+    groups: list[Grouping],
+    references: dict[str, str | None],
+    control: dict[str, str],
+    *,
+    min_group_size: int,
+) -> list[MetricRecord]:
+    """:func:`stratified_metrics` from (merged) decision cells."""
+    out: list[MetricRecord] = []
+    for g in groups:
+        ref = control.get(g.name) or references.get(g.name)
+        found = cells.strata_counts(g.attributes)
+        if ref is None or found is None:
+            continue
+        names, n, fav = found
         out += stratified_records(g.name, names, n, fav, ref, min_group_size=min_group_size)
     return out

@@ -13,6 +13,7 @@ are in ``detail`` (``weighted_n``, ``weighted_count``, ``effective_n``).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,74 @@ def _wilson(p: float, n: float) -> tuple[float | None, float | None]:
     return max(0.0, centre - half) if p > 0 else 0.0, min(1.0, centre + half) if p < 1 else 1.0
 
 
+@dataclass
+class WeightedSums:
+    """Per group of one probabilistic grouping: Σ weight, Σ weight², Σ weight × decision.
+
+    Plus the rows of unknown membership (count, favourable). Sums add across partitions
+    (floating point, to rounding); groups are kept in ``order`` (the in-memory column
+    order: each part's groups, probabilistic ones in spec order, hard ones sorted).
+    """
+
+    names: list[str]
+    order: list[tuple[object, ...]]
+    wsum: np.ndarray
+    wsq: np.ndarray
+    fav: np.ndarray
+    n_unknown: int = 0
+    x_unknown: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        weights: pd.DataFrame,
+        decisions: np.ndarray,
+        unknown: np.ndarray | None = None,
+        order: list[tuple[object, ...]] | None = None,
+    ) -> WeightedSums:
+        """The sums of one batch of rows (``weights``: one column per group)."""
+        d = np.asarray(decisions, dtype=np.float64)
+        w = weights.to_numpy(np.float64)
+        names = [str(c) for c in weights.columns]
+        n_unknown = x_unknown = 0
+        if unknown is not None:
+            n_unknown = int(unknown.sum())
+            x_unknown = int(np.asarray(decisions)[unknown].sum())
+        return cls(
+            names,
+            order if order is not None else [(i,) for i in range(len(names))],
+            w.sum(axis=0),
+            (w * w).sum(axis=0),
+            w.T @ d,
+            n_unknown,
+            x_unknown,
+        )
+
+    def merge(self, other: WeightedSums) -> WeightedSums:
+        """Combine two partitions' sums (a group missing from one counts zero there)."""
+        keys = dict(zip(self.names, self.order, strict=True))
+        keys.update(zip(other.names, other.order, strict=True))
+        names = sorted(keys, key=lambda n: keys[n])
+
+        def add(a: np.ndarray, an: list[str], b: np.ndarray, bn: list[str]) -> np.ndarray:
+            out = np.zeros(len(names))
+            where = {n: i for i, n in enumerate(names)}
+            for arr, ns in ((a, an), (b, bn)):
+                idx = [where[n] for n in ns]
+                out[idx] += arr
+            return out
+
+        return WeightedSums(
+            names,
+            [keys[n] for n in names],
+            add(self.wsum, self.names, other.wsum, other.names),
+            add(self.wsq, self.names, other.wsq, other.names),
+            add(self.fav, self.names, other.fav, other.names),
+            self.n_unknown + other.n_unknown,
+            self.x_unknown + other.x_unknown,
+        )
+
+
 def weighted_selection_records(
     attribute: str,
     probabilities: pd.DataFrame,
@@ -50,18 +119,21 @@ def weighted_selection_records(
     among groups with an effective size of at least ``min_group_size``). With a
     ``control`` group, adverse impact ratios against it are added.
     """
-    d = np.asarray(decisions, dtype=np.float64)
-    w = probabilities.to_numpy(np.float64)
-    wsum = w.sum(axis=0)
-    wsq = (w * w).sum(axis=0)
-    fav = w.T @ d
+    sums = WeightedSums.of(probabilities, decisions)
+    return records_from_sums(attribute, sums, min_group_size=min_group_size, control=control)
+
+
+def records_from_sums(
+    attribute: str, sums: WeightedSums, *, min_group_size: int = 30, control: str | None = None
+) -> tuple[list[MetricRecord], str | None]:
+    """The records of :func:`weighted_selection_records` from (merged) sums."""
     stats: dict[str, _Stats] = {}
     records: list[MetricRecord] = []
-    for j, group in enumerate(probabilities.columns):
-        n, x = float(wsum[j]), float(fav[j])
+    for j, group in enumerate(sums.names):
+        n, x = float(sums.wsum[j]), float(sums.fav[j])
         if n <= 0:
             continue
-        n_eff = n * n / float(wsq[j])
+        n_eff = n * n / float(sums.wsq[j])
         rate = x / n
         stats[str(group)] = (rate, n_eff, n)
         lo, hi = _wilson(rate, n_eff)
@@ -152,27 +224,43 @@ def membership_weights(
     ``sex=female & race=Black`` weighs a woman by her probability of being Black. Rows
     where any part is unknown get zero weight everywhere and are reported as unknown.
     """
+    weights, unknown, _ = _membership(batch, attributes)
+    return weights, unknown
+
+
+def _membership(
+    batch: DecisionBatch, attributes: tuple[str, ...]
+) -> tuple[pd.DataFrame, np.ndarray, list[tuple[object, ...]]]:
     n = len(batch)
     unknown = np.zeros(n, dtype=bool)
-    columns: dict[str, np.ndarray] = {"": np.ones(n)}
+    columns: dict[str, tuple[tuple[object, ...], np.ndarray]] = {"": ((), np.ones(n))}
     for attr in attributes:
+        part: dict[str, tuple[object, np.ndarray]]
         if attr in batch.probabilities:
             probs = batch.probabilities[attr]
-            part = {str(g): probs[g].to_numpy(np.float64) for g in probs.columns}
+            part = {str(g): (i, probs[g].to_numpy(np.float64)) for i, g in enumerate(probs.columns)}
             unknown |= probs.isna().all(axis=1).to_numpy()
         else:
             labels = batch.protected[attr].to_numpy()
             unknown |= labels == UNKNOWN
-            part = {str(g): (labels == g).astype(np.float64) for g in sorted(set(labels))}
+            part = {str(g): (str(g), (labels == g).astype(np.float64)) for g in sorted(set(labels))}
             part.pop(UNKNOWN, None)
         columns = {
-            f"{name} & {g}" if name else g: np.nan_to_num(w * v)
-            for name, w in columns.items()
-            for g, v in part.items()
+            f"{name} & {g}" if name else g: ((*key, k), np.nan_to_num(w * v))
+            for name, (key, w) in columns.items()
+            for g, (k, v) in part.items()
         }
-    weights = pd.DataFrame(columns)
+    weights = pd.DataFrame({name: w for name, (_, w) in columns.items()}, index=range(n))
     weights.loc[unknown, :] = 0.0
-    return weights, unknown
+    return weights, unknown, [key for key, _ in columns.values()]
+
+
+def weighted_sums(batch: DecisionBatch, attributes: tuple[str, ...]) -> WeightedSums:
+    """Mergeable sums of one grouping with a probabilistic part over ``batch``."""
+    if batch.decisions is None:
+        raise ValueError("decisions must be known before measuring")
+    weights, unknown, order = _membership(batch, attributes)
+    return WeightedSums.of(weights, batch.decisions, unknown, order)
 
 
 def weighted_grouping_records(
@@ -188,15 +276,19 @@ def weighted_grouping_records(
     Rows with unknown membership form their own ``unknown`` row (plain counts), never
     entering a ratio.
     """
-    if batch.decisions is None:
-        raise ValueError("decisions must be known before measuring")
-    weights, unknown = membership_weights(batch, attributes)
-    records, ref = weighted_selection_records(
-        name, weights, batch.decisions, min_group_size=min_group_size, control=control
+    return grouping_records_from_sums(
+        name, weighted_sums(batch, attributes), min_group_size=min_group_size, control=control
     )
-    n_unknown = int(unknown.sum())
+
+
+def grouping_records_from_sums(
+    name: str, sums: WeightedSums, *, min_group_size: int, control: str | None = None
+) -> tuple[list[MetricRecord], str | None]:
+    """:func:`weighted_grouping_records` from (merged) sums."""
+    records, ref = records_from_sums(name, sums, min_group_size=min_group_size, control=control)
+    n_unknown = sums.n_unknown
     if n_unknown:
-        x = int(batch.decisions[unknown].sum())
+        x = sums.x_unknown
         lo, hi = wilson_interval(x, n_unknown)
         records.append(
             MetricRecord(

@@ -1,0 +1,507 @@
+"""What one partition of the decisions contributes: counts and sums, never rows.
+
+Each function takes one partition's rows as a pandas frame (index: the rows' global
+positions, see :class:`Layout`) and returns a small, mergeable summary; the Spark
+engine runs them inside ``mapInArrow`` and merges the results on its driver
+(:mod:`auditor.engine.spark`). They are plain functions of a frame, so the tests run
+them on slices of a frame too.
+
+- :func:`narrow_check`: per-partition validation, and the values the whole-data checks
+  need (outcome values, protected values, row count);
+- :func:`score_histograms`: radix-selection histograms of the audited scores (median);
+- :func:`cells_of`: the decision cells (group counts, strata, weighted sums), the
+  model/record disagreement count and the explained-and-known rows per attribute;
+- :func:`census`: per feature, what decides how slice search and proxy ranking treat it
+  (a few distinct values, category counts);
+- :func:`feature_histograms`: radix-selection histograms of feature values (quantiles);
+- :func:`feature_tables`: slice tables, proxy-score moments/crosstabs and per-(fold,
+  category, group) counts for the categorical proxy AUCs;
+- :func:`stack_ranked` / :func:`ranked_sums`: per-group rank sums of numeric features
+  (the proxy AUCs): the one step that moves feature values between executors, gathered
+  by feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from auditor.batch import UNKNOWN, DecisionBatch
+from auditor.data import decisions_from_frame
+from auditor.errors import DataValidationError
+from auditor.metrics.cells import DecisionCells
+from auditor.metrics.counts import ScoreGrid
+from auditor.metrics.gap import CATEGORICAL_MAX
+from auditor.metrics.order import Histogram, Probe, digit_histogram, float_keys
+from auditor.metrics.proxies import crosstab_counts
+from auditor.metrics.slices import BinPlan, bin_codes, category_counts, is_numeric
+from auditor.spec import AuditSpec
+
+POS = "__auditor_pos"  # Spark's monotonically increasing id of each input row
+SCORE = "__auditor_score"  # the model's score, added by the wide pass
+SUMS = "__auditor_sums"  # the wide pass's attribution sums (first row of each batch)
+PART_BITS = 33  # monotonically_increasing_id: partition index above bit 33
+SLICE_CATEGORIES = 8  # slice search's max_categories
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each partition's rows sit in the whole: offsets by partition index."""
+
+    offsets: dict[int, int]
+    explain_rows: np.ndarray | None  # sorted global positions explained (None: all)
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """Global positions of rows from their Spark ids."""
+        ids = np.asarray(ids, dtype=np.int64)
+        parts, inverse = np.unique(ids >> PART_BITS, return_inverse=True)
+        base = np.array([self.offsets[int(p)] for p in parts], dtype=np.int64)
+        return base[inverse] + (ids & ((1 << PART_BITS) - 1))
+
+    def ids(self, positions: np.ndarray) -> np.ndarray:
+        """Spark ids of rows from their global positions."""
+        parts = sorted(self.offsets)
+        starts = np.array([self.offsets[p] for p in parts], dtype=np.int64)
+        where = np.searchsorted(starts, positions, side="right") - 1
+        part = np.array(parts, dtype=np.int64)[where]
+        return (part << PART_BITS) + (positions - starts[where])
+
+    def explained(self, positions: np.ndarray) -> np.ndarray:
+        """Whether each row is among the explained rows."""
+        rows = self.explain_rows
+        if rows is None:
+            return np.ones(len(positions), dtype=bool)
+        if not len(rows):
+            return np.zeros(len(positions), dtype=bool)
+        idx = np.minimum(np.searchsorted(rows, positions), len(rows) - 1)
+        return np.asarray(rows[idx] == positions)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every pass needs: the spec (narrow: no features) and the data's layout."""
+
+    spec: AuditSpec
+    narrow_spec: AuditSpec
+    layout: Layout
+    has_model: bool
+    median: float | None = None
+    grid: ScoreGrid | None = None
+
+
+def narrow_spec(spec: AuditSpec) -> AuditSpec:
+    """The spec without features: what the per-decision checks read."""
+    cols = spec.columns.model_copy(update={"features": []})
+    return spec.model_copy(update={"columns": cols})
+
+
+def _indexed(frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:
+    frame = frame.copy()
+    frame.index = pd.Index(layout.positions(frame[POS].to_numpy(np.int64)))
+    return frame
+
+
+@dataclass
+class NarrowCheck:
+    """One partition's checks and the values the whole-data checks need."""
+
+    rows: int = 0
+    problems: list[str] = field(default_factory=list)
+    outcomes: dict[str, set[Any]] = field(default_factory=dict)
+    protected: dict[str, set[str]] = field(default_factory=dict)
+
+    def merge(self, other: NarrowCheck) -> NarrowCheck:
+        """Both partitions' findings."""
+        for k, v in other.outcomes.items():
+            self.outcomes.setdefault(k, set()).update(v)
+        for k, p in other.protected.items():
+            self.protected.setdefault(k, set()).update(p)
+        self.problems += [p for p in other.problems if p not in self.problems]
+        self.rows += other.rows
+        return self
+
+
+def narrow_check(frame: pd.DataFrame, job: Job, path: str) -> NarrowCheck:
+    """Validate one partition's per-decision columns (global row numbers in errors)."""
+    from pathlib import Path
+
+    out = NarrowCheck(rows=len(frame))
+    if not len(frame):
+        return out
+    frame = _indexed(frame, job.layout)
+    cols = job.spec.columns
+    for name in (cols.decision, cols.label):
+        if name is not None:
+            out.outcomes[name] = set(frame[name].dropna().unique().tolist()[:1000])
+    try:
+        batch = decisions_from_frame(job.narrow_spec, frame, Path(path), part=True)
+    except DataValidationError as exc:
+        out.problems = list(exc.problems) or [str(exc)]
+        return out
+    out.protected = {
+        str(a): set(batch.protected[a].unique().tolist()) for a in batch.protected.columns
+    }
+    return out
+
+
+def audited(frame: pd.DataFrame, job: Job) -> tuple[DecisionBatch, int]:
+    """The partition's batch as the audit measures it, and model/record disagreements.
+
+    As the in-memory pipeline's ``_apply_model``: without recorded decisions the model
+    decides at the threshold; recorded scores win over the model's.
+    """
+    frame = _indexed(frame, job.layout)
+    batch = decisions_from_frame(job.narrow_spec, frame, job.spec.resolve("."), part=True)
+    if not job.has_model:
+        return batch, 0
+    scores = frame[SCORE].to_numpy(np.float64)
+    decided = (scores >= job.spec.threshold).astype(np.int8)
+    if batch.decisions is None:
+        return batch.with_outcomes(decided, scores), 0
+    disagree = int((decided != batch.decisions).sum())
+    kept = batch.scores if batch.scores is not None else scores
+    return batch.with_outcomes(batch.decisions, kept), disagree
+
+
+def audited_scores(frame: pd.DataFrame, job: Job) -> np.ndarray:
+    """The scores the audit measures (recorded ones win; checked by the earlier pass)."""
+    column = job.spec.columns.score
+    if column is not None:
+        return np.asarray(pd.to_numeric(frame[column], errors="coerce"), dtype=np.float64)
+    return frame[SCORE].to_numpy(np.float64)
+
+
+def score_histograms(frame: pd.DataFrame, job: Job, probes: list[Probe]) -> dict[Probe, Histogram]:
+    """Radix-selection histograms of the audited scores."""
+    keys = float_keys(audited_scores(frame, job))
+    return {p: digit_histogram(keys, p) for p in probes}
+
+
+@dataclass
+class CellsPart:
+    """One partition's decision cells and what the later passes need to know."""
+
+    cells: DecisionCells
+    census: Census
+    disagree: int
+    explained_known: dict[str, int]  # explained rows with a known value, per attribute
+    ranked_values: dict[str, set[str]]  # known values among explained rows, per attribute
+
+
+def cells_of(frame: pd.DataFrame, job: Job, part: int) -> tuple[int, CellsPart]:
+    """The partition's cells (with the full sample's score median and grid)."""
+    from auditor.pipeline import decision_cells
+
+    batch, disagree = audited(frame, job)
+    cells = decision_cells(job.spec, batch, median=job.median, grid=job.grid)
+    explained = job.layout.explained(_pos(frame, job))
+    counts, values = {}, {}
+    for attr in job.spec.protected:
+        col = batch.protected[attr].to_numpy()
+        known = explained & (col != UNKNOWN)
+        counts[attr] = int(known.sum())
+        values[attr] = set(col[known].tolist())
+    return part, CellsPart(cells, census(frame, job, batch), disagree, counts, values)
+
+
+def _pos(frame: pd.DataFrame, job: Job) -> np.ndarray:
+    return job.layout.positions(frame[POS].to_numpy(np.int64))
+
+
+@dataclass
+class Census:
+    """Per feature: dtype, non-NaN rows, a few distinct values, category counts."""
+
+    numeric: dict[str, bool] = field(default_factory=dict)
+    valid: dict[str, int] = field(default_factory=dict)
+    distinct: dict[str, set[float] | None] = field(default_factory=dict)  # None: > 8
+    categories: dict[str, dict[str, tuple[int, int]] | None] = field(default_factory=dict)
+    ranked_distinct: dict[tuple[str, str], set[str] | None] = field(default_factory=dict)
+    first: dict[str, Histogram] = field(default_factory=dict)  # first radix digit
+
+    def merge(self, other: Census) -> Census:
+        """Both partitions' census (a distinct set grown past its cap becomes None)."""
+        for f, v in other.numeric.items():
+            self.numeric[f] = self.numeric.get(f, v) and v
+        for f, n in other.valid.items():
+            self.valid[f] = self.valid.get(f, 0) + n
+        for f, d in other.distinct.items():
+            self.distinct[f] = _union(self.distinct.get(f, set()), d, SLICE_CATEGORIES)
+        for f, c in other.categories.items():
+            mine = self.categories.get(f, {})
+            if mine is None or c is None:
+                self.categories[f] = None
+                continue
+            merged = dict(mine)
+            for value, (n, first) in c.items():
+                m = merged.get(value)
+                merged[value] = (n, first) if m is None else (m[0] + n, min(m[1], first))
+            self.categories[f] = merged
+        for f, h in other.first.items():
+            self.first[f] = self.first[f].merge(h) if f in self.first else h
+        for k, r in other.ranked_distinct.items():
+            self.ranked_distinct[k] = _union(self.ranked_distinct.get(k, set()), r, CATEGORICAL_MAX)
+        return self
+
+
+def _union(a: set[Any] | None, b: set[Any] | None, cap: int) -> set[Any] | None:
+    if a is None or b is None:
+        return None
+    u = a | b
+    return None if len(u) > cap else u
+
+
+def census(frame: pd.DataFrame, job: Job, batch: DecisionBatch | None) -> Census:
+    """The partition's census of every feature (see :class:`Census`)."""
+    out = Census()
+    offset = int(_pos(frame, job)[0]) if len(frame) else 0
+    explained = job.layout.explained(_pos(frame, job))
+    for f in job.spec.columns.features:
+        col = frame[f].reset_index(drop=True)
+        numeric = is_numeric(col)
+        out.numeric[f] = numeric
+        values = col.to_numpy(np.float64) if numeric else None
+        distinct = None
+        if values is not None:
+            ok = values[~np.isnan(values)]
+            out.valid[f] = len(ok)
+            u = np.unique(ok)
+            distinct = set(u.tolist()) if len(u) <= SLICE_CATEGORIES else None
+            out.first[f] = digit_histogram(float_keys(ok), Probe(f, 0, 0))
+        out.distinct[f] = distinct
+        # category counts only where the feature can be a category feature
+        out.categories[f] = (
+            category_counts(col, offset) if not numeric or distinct is not None else None
+        )
+        if batch is None:
+            continue
+        for attr in job.spec.protected:
+            known = explained & (batch.protected[attr].to_numpy() != UNKNOWN)
+            sub = col[known]
+            if numeric:
+                vals = sub.to_numpy(np.float64)
+                nan = bool(np.isnan(vals).any())
+                u = np.unique(vals[~np.isnan(vals)])
+                many = len(u) + nan > CATEGORICAL_MAX
+                out.ranked_distinct[(f, attr)] = (
+                    None if many else {repr(v) for v in u.tolist()} | ({"nan"} if nan else set())
+                )
+            else:
+                out.ranked_distinct[(f, attr)] = set()  # categorical whatever its count
+    return out
+
+
+def feature_histograms(
+    frame: pd.DataFrame, job: Job, probes: list[Probe]
+) -> dict[Probe, Histogram]:
+    """Radix-selection histograms of feature values (non-NaN), for slice-bin quantiles."""
+    keys: dict[str, np.ndarray] = {}
+    out = {}
+    for p in probes:
+        if p.column not in keys:
+            v = frame[p.column].to_numpy(np.float64)
+            keys[p.column] = float_keys(v[~np.isnan(v)])
+        out[p] = digit_histogram(keys[p.column], p)
+    return out
+
+
+@dataclass
+class Tables:
+    """Slice tables, proxy-score statistics and categorical proxy-AUC counts."""
+
+    slices: dict[tuple[str, str], dict[str, tuple[np.ndarray, np.ndarray]]] = field(
+        default_factory=dict
+    )
+    moments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    crosstabs: dict[tuple[str, str], dict[tuple[str, str], int]] = field(default_factory=dict)
+    shares: dict[tuple[str, str], dict[tuple[int, str, str], int]] = field(default_factory=dict)
+
+    def merge(self, other: Tables) -> Tables:
+        """Both partitions' tables, added."""
+        for k, table in other.slices.items():
+            mine = self.slices.setdefault(k, {})
+            for g, (n, x) in table.items():
+                mine[g] = (mine[g][0] + n, mine[g][1] + x) if g in mine else (n, x)
+        for k, moments in other.moments.items():
+            mm = self.moments.setdefault(k, {})
+            for g, m in moments.items():
+                mm[g] = mm[g].merge(m) if g in mm else m
+        for k, counts in other.crosstabs.items():
+            ct = self.crosstabs.setdefault(k, {})
+            for key, c in counts.items():
+                ct[key] = ct.get(key, 0) + c
+        for k, share_counts in other.shares.items():
+            sh = self.shares.setdefault(k, {})
+            for cell, c in share_counts.items():
+                sh[cell] = sh.get(cell, 0) + c
+        return self
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """What :func:`feature_tables` counts: bin plans, and which proxy AUCs use shares."""
+
+    bins: dict[str, BinPlan]
+    share_features: dict[str, list[str]]  # attribute -> features scored by category share
+    fold_offsets: dict[int, dict[str, int]]  # partition -> attribute -> explained-known before
+
+
+def feature_tables(frame: pd.DataFrame, job: Job, plan: TablePlan, part: int) -> Tables:
+    """The partition's slice tables, proxy statistics and share-AUC counts."""
+    out = Tables()
+    if not len(frame):
+        return out
+    batch, _ = audited(frame, job)
+    assert batch.decisions is not None
+    explained = job.layout.explained(_pos(frame, job))
+    coded = {a: _group_codes(batch.protected[a]) for a in job.spec.protected}
+    for f in job.spec.columns.features:
+        col = frame[f].reset_index(drop=True)
+        bplan = plan.bins.get(f)
+        codes = bin_codes(bplan, col) if bplan is not None else None
+        values = col.to_numpy(np.float64) if is_numeric(col) else None
+        for attr in job.spec.protected:
+            g_codes, g_names = coded[attr]
+            if codes is not None and bplan is not None:
+                out.slices[(attr, f)] = slice_counts(
+                    g_codes, g_names, codes, len(bplan.labels), batch.decisions
+                )
+            g = batch.protected[attr].to_numpy()
+            if values is not None:
+                out.moments[(attr, f)] = coded_moments(values, g_codes, g_names)
+            else:
+                out.crosstabs[(attr, f)] = crosstab_counts(col, g)
+            if f in plan.share_features.get(attr, []):
+                known = explained & (g != UNKNOWN)
+                start = plan.fold_offsets[part][attr]
+                fold = (start + np.arange(int(known.sum()))) % 5
+                key = pd.DataFrame(
+                    {"fold": fold, "cat": col[known].astype(str).to_numpy(), "g": g[known]}
+                )
+                sizes = key.groupby(["fold", "cat", "g"], sort=False).size()
+                index = sizes.index.to_list()
+                out.shares[(attr, f)] = {
+                    (int(a), str(b), str(c)): int(n)
+                    for (a, b, c), n in zip(index, sizes.to_numpy().tolist(), strict=True)
+                }
+    return out
+
+
+def stack_ranked(
+    batches: Iterator[Any],
+    spec: AuditSpec,
+    layout: Layout,
+    features: list[str],
+    combos: list[tuple[str, ...]],
+) -> Iterator[Any]:
+    """mapInArrow: (feature index, value, combination index) of each explained row's
+    non-NaN value of each numeric feature ranked for the proxy AUCs."""
+    import pyarrow as pa
+
+    from auditor.data import _protected_frame
+
+    lookup = pd.MultiIndex.from_tuples(combos) if combos and combos[0] else None
+    for rb in batches:
+        frame = rb.to_pandas()
+        protected, _ = _protected_frame(frame, spec)  # checked by the first pass
+        if lookup is None:
+            combo = np.zeros(len(frame), dtype=np.int32)
+        else:
+            rows = pd.MultiIndex.from_arrays([protected[a] for a in spec.protected])
+            combo = lookup.get_indexer(rows).astype(np.int32)
+        keep = layout.explained(layout.positions(frame[POS].to_numpy(np.int64)))
+        # one row per feature: its values and combinations as bytes (few large rows
+        # shuffle far cheaper than one row per value)
+        fis, vs, cs = [], [], []
+        for i, f in enumerate(features):
+            v = frame[f].to_numpy(np.float64)
+            ok = keep & ~np.isnan(v)
+            fis.append(i)
+            vs.append(np.ascontiguousarray(v[ok]).tobytes())
+            cs.append(np.ascontiguousarray(combo[ok]).tobytes())
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(fis, type=pa.int32()), pa.array(vs, pa.binary()), pa.array(cs, pa.binary())],
+            names=["fi", "v", "c"],
+        )
+
+
+def ranked_sums(
+    frame: pd.DataFrame, combos: list[tuple[str, ...]], attributes: list[str]
+) -> dict[int, dict[str, tuple[int, dict[str, tuple[int, float]]]]]:
+    """Per feature index held by this task (all its values): per attribute, the rows with a
+    known value and per group (members, sum of their ranks, ties averaged)."""
+    out = {}
+    fi_all = frame["fi"].to_numpy()
+    for fi in np.unique(fi_all).tolist():
+        rows = np.flatnonzero(fi_all == fi).tolist()
+        values = np.concatenate([np.frombuffer(frame["v"].iloc[r], dtype=np.float64) for r in rows])
+        combo = np.concatenate([np.frombuffer(frame["c"].iloc[r], dtype=np.int32) for r in rows])
+        groups = {
+            a: np.array([c[k] for c in combos], dtype=object)[combo]
+            for k, a in enumerate(attributes)
+        }
+        out[int(fi)] = rank_sums(values, groups, np.ones(len(values), dtype=bool))
+    return out
+
+
+def _group_codes(groups: pd.Series) -> tuple[np.ndarray, list[str]]:
+    codes, names = pd.factorize(groups.astype(str), sort=True)
+    return codes.astype(np.int64), [str(v) for v in names]
+
+
+def slice_counts(
+    g_codes: np.ndarray, g_names: list[str], codes: np.ndarray, n_bins: int, d: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """:func:`auditor.metrics.slices.slice_table` from precomputed group codes."""
+    ok = codes >= 0
+    k = len(g_names)
+    cell = g_codes[ok] * n_bins + codes[ok]
+    n = np.bincount(cell, minlength=k * n_bins).reshape(k, n_bins)
+    dd = np.asarray(d).astype(np.int64)[ok]
+    x = np.bincount(cell, weights=dd, minlength=k * n_bins).reshape(k, n_bins).astype(np.int64)
+    return {name: (n[i], x[i]) for i, name in enumerate(g_names) if name != UNKNOWN}
+
+
+def coded_moments(values: np.ndarray, g_codes: np.ndarray, g_names: list[str]) -> dict[str, Any]:
+    """:func:`auditor.metrics.proxies.group_moments` from precomputed group codes."""
+    from auditor.metrics.proxies import Moments
+
+    k = len(g_names)
+    ok = ~np.isnan(values)
+    v, c = values[ok], g_codes[ok]
+    n = np.bincount(c, minlength=k)
+    total = np.bincount(c, weights=v, minlength=k)
+    mean = np.divide(total, n, out=np.zeros(k), where=n > 0)
+    m2 = np.bincount(c, weights=(v - mean[c]) ** 2, minlength=k)
+    lo = np.full(k, np.inf)
+    hi = np.full(k, -np.inf)
+    np.minimum.at(lo, c, v)
+    np.maximum.at(hi, c, v)
+    return {
+        name: Moments(int(n[i]), float(total[i]), float(m2[i]), float(lo[i]), float(hi[i]))
+        for i, name in enumerate(g_names)
+        if name != UNKNOWN and n[i] > 0
+    }
+
+
+def rank_sums(
+    values: np.ndarray, groups: dict[str, np.ndarray], explained: np.ndarray
+) -> dict[str, tuple[int, dict[str, tuple[int, float]]]]:
+    """All of a feature's non-NaN explained values: per attribute, the rows with a known
+    value and per group (members, sum of their ranks among those rows, ties averaged)."""
+    out = {}
+    for attr, g in groups.items():
+        keep = explained & (g != UNKNOWN)
+        v, lab = values[keep], g[keep]
+        ranks = stats.rankdata(v) if len(v) else np.empty(0)
+        per = {}
+        for name in np.unique(lab).tolist():
+            member = lab == name
+            per[str(name)] = (int(member.sum()), float(ranks[member].sum()))
+        out[attr] = (len(v), per)
+    return out
