@@ -10,8 +10,10 @@ Named baseline: **the letters code of git revision ``--baseline-ref``** (default
 ``document.copy``, a fresh font set-up per batch, DejaVu system fonts, flex letterhead),
 extracted with ``git archive`` and run on the same stored audit. Each side runs in its
 own fresh interpreter, alternately, ``--repeats`` times; the best time of each counts.
-Both use ``--workers`` processes. ``--stages`` adds a one-process run of the current code
-with per-stage timers (where the time goes).
+Both use ``--workers`` processes. Besides wall-clock letters/s the bench prints CPU time
+per letter (this process and its render workers) and the rate two fully used cores would
+give, a figure that depends less on other jobs sharing the machine. ``--stages`` adds a
+one-process run of the current code with per-stage timers (where the time goes).
 
     taskset -c 0,1 .venv/bin/python bench/bench_letters.py [--copies 4] [--workers 2]
 """
@@ -23,6 +25,7 @@ import collections
 import functools
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,11 +45,18 @@ def _child(url: str, audit_id: str, workers: int, stages: bool) -> None:
     if stages:
         _instrument(service, timers)
     with open_store(url) as store:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         letters = service.issue_letters(store, audit_id, decisions="adverse", workers=workers)
-        total = time.perf_counter() - t0
-    pages = sum(lt.pdf.count(b"/Type /Page\n") for lt in letters if lt.pdf)
-    print(json.dumps({"n": len(letters), "s": total, "pages": pages, "stages": timers}))
+        total, cpu = time.perf_counter() - t0, _cpu() - c0
+    pdfs = sum(lt.pdf is not None for lt in letters)
+    print(json.dumps({"n": len(letters), "pdfs": pdfs, "s": total, "cpu": cpu, "stages": timers}))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the render workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _instrument(service: Any, timers: collections.Counter[str]) -> None:
@@ -163,19 +173,24 @@ def main() -> None:
             ours.append(_run(ROOT, url, audit_id, args.workers))
         n = ours[0]["n"]
         best = min(r["s"] for r in ours)
+        cpu = min(r["cpu"] for r in ours)
         print(
-            f"end to end, {args.workers} process(es): {n} letters ({ours[0]['pages']} pages) "
-            f"in {best:.1f} s = {n / best:.1f} letters/s"
+            f"end to end, {args.workers} render process(es): {n} letters ({ours[0]['pdfs']} "
+            f"PDFs) in {best:.1f} s = {n / best:.1f} letters/s; {1000 * cpu / n:.0f} CPU-ms "
+            f"per letter = {2 * n / cpu:.1f} letters/s if 2 cores were all ours"
         )
         if base:
             was = min(r["s"] for r in base)
+            was_cpu = min(r["cpu"] for r in base)
             print(
-                f"baseline {args.baseline_ref} ({base[0]['pages']} pages): {was:.1f} s = "
-                f"{n / was:.1f} letters/s; ratio {was / best:.2f}x (baseline time / ours)"
+                f"baseline {args.baseline_ref}: {was:.1f} s = {n / was:.1f} letters/s; "
+                f"{1000 * was_cpu / n:.0f} CPU-ms per letter = {2 * n / was_cpu:.1f} letters/s "
+                f"if 2 cores were all its; ratio {was / best:.2f}x wall, {was_cpu / cpu:.2f}x CPU "
+                "(baseline / ours)"
             )
         if args.stages:
             one = _run(ROOT, url, audit_id, 1, stages=True)
-            print(f"one process, per stage ({n / one['s']:.1f} letters/s):")
+            print(f"one process, per stage ({n / one['s']:.1f} letters/s wall):")
             for label, sec in sorted(one["stages"].items(), key=lambda kv: -kv[1]):
                 print(f"  {label:28s} {sec:6.2f} s  {1000 * sec / n:6.1f} ms/letter")
             other = one["s"] - sum(one["stages"].values())

@@ -83,19 +83,19 @@ def issue_letters(
     ``workers`` > 1 renders on that many processes, started at once so that they get
     ready while the attributions are computed; letters go to them as they are built.
     """
-    with RenderQueue(workers=workers, progress=progress) as queue, _scoring_threads(workers):
-        return _issue(store, audit_id, queue, kind, decisions, out_dir, json_path)
+    with RenderQueue(workers=workers, progress=progress) as queue, contextlib.ExitStack() as scope:
+        return _issue(store, audit_id, queue, scope, kind, decisions, out_dir, json_path)
 
 
-def _scoring_threads(workers: int) -> contextlib.AbstractContextManager[Any]:
-    """With render processes, this process scores on one OpenMP/BLAS thread: the other
-    cores are the renderers', and LightGBM's threads on the counterfactual search's small
-    batches then wait on busy cores (measured 2-3x slower per call on a loaded machine)."""
-    if workers <= 1:
-        return contextlib.nullcontext()
+def _scoring_threads() -> contextlib.AbstractContextManager[Any]:
+    """Score on one OpenMP thread (this thread only) while letters are built: LightGBM's
+    threads on the counterfactual search's small batches cost more than they save
+    (measured 1.7-2.8x slower per call with two threads on the shared machine), and with
+    render processes the other cores are theirs. Not around the attributions: numba's
+    kernels use OpenMP too and do gain from the threads."""
     from threadpoolctl import threadpool_limits
 
-    limits: contextlib.AbstractContextManager[Any] = threadpool_limits(limits=1)
+    limits: contextlib.AbstractContextManager[Any] = threadpool_limits(limits=1, user_api="openmp")
     return limits
 
 
@@ -103,6 +103,7 @@ def _issue(
     store: Store,
     audit_id: str,
     queue: RenderQueue,
+    scope: contextlib.ExitStack,
     kind: str | None,
     decisions: str,
     out_dir: Path | None,
@@ -150,6 +151,7 @@ def _issue(
     method = method_text(attr.method)
     built: list[tuple[dict[str, Any], Any, str]] = []
     queued: dict[str, int] = {}  # anchor -> index in the render queue
+    scope.enter_context(_scoring_threads())
     for i, r in enumerate(rows):
         raw = {str(k): v for k, v in stored.features.iloc[r].items()}
         adverse_decision = not stored.favorable[r]
