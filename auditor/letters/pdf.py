@@ -127,6 +127,7 @@ class RenderQueue:
         self, *, workers: int = 1, progress: Callable[[int, int], None] | None = None
     ) -> None:
         self.progress = progress
+        self.expected = 0  # letters the caller expects to add (for the progress total)
         self._html: list[str] = []
         self._pending: list[tuple[str, str, str]] = []
         self._futures: list[tuple[int, Future[list[tuple[bytes, str]]]]] = []
@@ -162,15 +163,18 @@ class RenderQueue:
     def _collect(self, part: list[tuple[bytes, str]]) -> None:
         self._done += part
         if self.progress:
-            self.progress(len(self._done), len(self._html))
+            self.progress(len(self._done), max(len(self._html), self.expected))
 
     def results(self) -> list[RenderedLetter]:
         """Every queued letter rendered, in the order added."""
+        self.expected = len(self._html)
         if self._pending:
             self._send()
         for _, future in self._futures:
             self._collect(future.result())
         self._futures = []
+        if self.progress and self._html:
+            self.progress(len(self._done), len(self._html))
         return [
             RenderedLetter(html, pdf, digest)
             for html, (pdf, digest) in zip(self._html, self._done, strict=True)

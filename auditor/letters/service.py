@@ -118,6 +118,7 @@ def _issue(
     chosen = _kind(kind, letters, spec.domain)
     model = _model(spec, result.provenance.model_sha256, audit_id)
     rows = _select(decisions, stored)
+    queue.expected = len(rows)  # progress total (blocked letters are not rendered)
     x_all = model.encode(stored.features)
     scores = stored.scores if stored.scores is not None else model.score(x_all)
     base = choose_baseline(
