@@ -118,3 +118,22 @@ def test_digests_reproducible_across_renderers_and_the_pool() -> None:
         ).stdout.decode()
         assert re.search(r"^Pages:\s+1$", info, re.M)
         assert re.search(rf"^Title:\s+{re.escape(title)}$", info, re.M)
+
+
+def test_renderer_output_equals_a_plain_weasyprint_render() -> None:
+    """The shared font set-up and the stylesheet parsed once change no byte of the PDF."""
+    import hashlib
+
+    import weasyprint
+
+    html = _letter(f"Zoë {ARABIC}")
+    fetcher = DataOnlyFetcher(assets=letter_assets())
+    document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).render()
+    document.metadata.title = "Test letter"
+    document.metadata.authors = ["Bank"]
+    plain = document.write_pdf(pdf_identifier=hashlib.sha256(html.encode()).digest()[:16])
+    renderer = LetterRenderer()
+    renderer.warm()
+    pdf, digest = renderer.render(html, "Test letter", "Bank")
+    assert pdf == plain
+    assert digest == hashlib.sha256(plain).hexdigest()
