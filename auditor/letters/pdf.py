@@ -142,7 +142,7 @@ class RenderQueue:
         self.expected = 0  # letters the caller expects to add (for the progress total)
         self._html: list[str] = []
         self._pending: list[tuple[str, str, str]] = []
-        self._futures: list[tuple[int, Future[list[tuple[bytes, str]]]]] = []
+        self._futures: list[Future[list[tuple[bytes, str]]]] = []
         self._done: list[tuple[bytes, str]] = []
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1:
@@ -169,7 +169,7 @@ class RenderQueue:
 
     def _send(self) -> None:
         assert self._pool is not None
-        self._futures.append((len(self._pending), self._pool.submit(_render_chunk, self._pending)))
+        self._futures.append(self._pool.submit(_render_chunk, self._pending))
         self._pending = []
 
     def _collect(self, part: list[tuple[bytes, str]]) -> None:
@@ -182,7 +182,7 @@ class RenderQueue:
         self.expected = len(self._html)
         if self._pending:
             self._send()
-        for _, future in self._futures:
+        for future in self._futures:
             self._collect(future.result())
         self._futures = []
         if self.progress and self._html:
