@@ -8,8 +8,10 @@ unstable reasons, counterfactuals, content checks, rendering one PDF per letter,
 Named baseline: **the letters code of git revision ``--baseline-ref``** (default
 ``e8a5c0f``, main before this work: 40 letters per WeasyPrint document split with
 ``document.copy``, a fresh font set-up per batch, DejaVu system fonts, flex letterhead),
-extracted with ``git archive`` and run on the same stored audit. Each side runs in its
-own fresh interpreter, alternately, ``--repeats`` times; the best time of each counts.
+extracted with ``git archive``. Each side stores the same audit (same data, spec and
+model) with its own code in its own database — a newer store schema cannot be opened by
+older code — and issues letters from it, each in a fresh interpreter, alternately,
+``--repeats`` times; the best time of each counts.
 Both use ``--workers`` processes. Besides wall-clock letters/s the bench prints CPU time
 per letter (this process and its render workers) and the rate two fully used cores would
 give, a figure that depends less on other jobs sharing the machine. ``--stages`` adds a
@@ -119,7 +121,17 @@ def _baseline_tree(ref: str, folder: Path) -> Path | None:
     target.mkdir()
     try:
         archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", ref, "auditor", "templates", "policies"],
+            [
+                "git",
+                "-C",
+                str(ROOT),
+                "archive",
+                ref,
+                "auditor",
+                "templates",
+                "policies",
+                "sample_data",
+            ],
             capture_output=True,
             check=True,
         ).stdout
@@ -148,6 +160,18 @@ def _prepare(folder: Path, copies: int) -> tuple[str, str]:
     return url, perform_audit(case.spec_path, database_url=url).result.audit_id
 
 
+def _prepare_in(tree: Path, folder: Path, copies: int) -> tuple[str, str]:
+    """:func:`_prepare` run with the code of ``tree`` (a child interpreter)."""
+    folder.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--prepare", str(folder), str(copies)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"audit for the letters failed ({tree}):\n{proc.stderr[-3000:]}")
+    url, audit_id = json.loads(proc.stdout.strip().splitlines()[-1])
+    return str(url), str(audit_id)
+
+
 def main() -> None:
     """Run the benchmark and print letters per second and the ratio to the baseline."""
     ap = argparse.ArgumentParser()
@@ -157,19 +181,25 @@ def main() -> None:
     ap.add_argument("--baseline-ref", default="e8a5c0f", help="git revision ('' for none)")
     ap.add_argument("--stages", action="store_true", help="add a timed one-process run")
     ap.add_argument("--child", nargs=3, metavar=("URL", "AUDIT", "WORKERS"), help="internal")
+    ap.add_argument("--prepare", nargs=2, metavar=("FOLDER", "COPIES"), help="internal")
     args = ap.parse_args()
+    if args.prepare:
+        print(json.dumps(_prepare(Path(args.prepare[0]), int(args.prepare[1]))))
+        return
     if args.child:
         _child(args.child[0], args.child[1], int(args.child[2]), args.stages)
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        url, audit_id = _prepare(folder, args.copies)
+        url, audit_id = _prepare_in(ROOT, folder / "ours", args.copies)
         base_tree = _baseline_tree(args.baseline_ref, folder) if args.baseline_ref else None
+        if base_tree is not None:
+            base_url, base_id = _prepare_in(base_tree, folder / "base", args.copies)
         ours: list[dict[str, Any]] = []
         base: list[dict[str, Any]] = []
         for _ in range(args.repeats):
             if base_tree is not None:
-                base.append(_run(base_tree, url, audit_id, args.workers))
+                base.append(_run(base_tree, base_url, base_id, args.workers))
             ours.append(_run(ROOT, url, audit_id, args.workers))
         n = ours[0]["n"]
         best = min(r["s"] for r in ours)
@@ -180,8 +210,8 @@ def main() -> None:
             f"per letter = {2 * n / cpu:.1f} letters/s if 2 cores were all ours"
         )
         if base:
-            was = min(r["s"] for r in base)
-            was_cpu = min(r["cpu"] for r in base)
+            was = min(r["s"] for r in base) * n / base[0]["n"]  # per letter, as ours
+            was_cpu = min(r["cpu"] for r in base) * n / base[0]["n"]
             print(
                 f"baseline {args.baseline_ref}: {was:.1f} s = {n / was:.1f} letters/s; "
                 f"{1000 * was_cpu / n:.0f} CPU-ms per letter = {2 * n / was_cpu:.1f} letters/s "
