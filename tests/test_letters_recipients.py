@@ -52,8 +52,11 @@ def test_refused_with_the_place_named(text: str, message: str) -> None:
 def test_ids_must_match_the_audit_and_the_selection() -> None:
     rec = {"A": Recipient("a", ("x",)), "B": Recipient("b", ("y",))}
     match_recipients(rec, ["A", "B", "C"], ["A"])  # unselected rows are fine
-    with pytest.raises(RecipientError, match=r"not in this audit: 'B'"):
+    with pytest.raises(RecipientError, match=r"decision 'B' is not in this audit"):
         match_recipients(rec, ["A", "C"], ["A"])
+    read = parse_recipients("decision_id,name,address_1\nA,a,x\nB,b,y\n", source="r.csv")
+    with pytest.raises(RecipientError, match=r"r\.csv, line 3: decision 'B' is not in this aud"):
+        match_recipients(read, ["A", "C"], ["A"])
     with pytest.raises(RecipientError, match=r"no recipient for 1 selected decision\(s\): 'C'"):
         match_recipients(rec, ["A", "B", "C"], ["A", "C"])
     many = {f"X{i}": Recipient("n", ("a",)) for i in range(8)}

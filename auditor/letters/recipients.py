@@ -17,7 +17,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import AuditorError
@@ -41,6 +41,8 @@ class Recipient:
 
     name: str
     address: tuple[str, ...]
+    source: str = field(default="", compare=False)  # where it was read: file and line
+    line: int = field(default=0, compare=False)
 
 
 def read_recipients(path: Path) -> dict[str, Recipient]:
@@ -112,7 +114,7 @@ def parse_recipients(text: str, *, source: str) -> dict[str, Recipient]:
                     f"'{decision_id}' ({ADDRESS_COLUMNS[0]} is empty)."
                 )
             first_row[decision_id] = row
-            out[decision_id] = Recipient(name, lines)
+            out[decision_id] = Recipient(name, lines, source, row)
     except csv.Error as exc:
         raise RecipientError(
             f"Recipients file {source}, line {reader.line_num}: not valid CSV ({exc})."
@@ -129,8 +131,10 @@ def match_recipients(
     known = set(audit_ids)
     unknown = [d for d in recipients if d not in known]
     if unknown:
+        first = recipients[unknown[0]]
         raise RecipientError(
-            f"Recipients file: {len(unknown)} decision id(s) not in this audit: {_some(unknown)}."
+            f"Recipients file {first.source}, line {first.line}: decision '{unknown[0]}' is "
+            f"not in this audit ({len(unknown)} such id(s): {_some(unknown)})."
         )
     lacking = [d for d in selected if d not in recipients]
     if lacking:
