@@ -18,6 +18,7 @@ from auditor.data import load_decisions
 from auditor.errors import DataValidationError, SpecError
 from auditor.explain import AttributionSet, explain_matrix, get_explainer
 from auditor.explain.quality import QualitySettings, assess, not_computed, quality_facts
+from auditor.explain.run import NO_MODEL_REASON, TURNED_OFF_REASON
 from auditor.metrics import (
     Grouping,
     adjust_holm,
@@ -299,12 +300,9 @@ def _explain(
     spec: AuditSpec, model: ModelAdapter | None, x: np.ndarray | None
 ) -> tuple[AttributionSet | None, str | None]:
     if model is None or x is None:
-        return None, (
-            "no model was supplied (a decisions-only audit), so feature "
-            "attributions could not be computed"
-        )
+        return None, NO_MODEL_REASON
     if spec.explain.method == "none":
-        return None, "the spec turned attributions off (explain.method: none)"
+        return None, TURNED_OFF_REASON
     e = spec.explain
     method = None if e.method == "auto" else e.method
     attr = explain_matrix(

@@ -37,7 +37,7 @@ from auditor.engine.summary import attribution_slices, gap_decompositions, globa
 from auditor.engine.sums import AttributionSums
 from auditor.errors import DataValidationError
 from auditor.explain import get_explainer
-from auditor.explain.run import choose_method
+from auditor.explain.run import NO_MODEL_REASON, TURNED_OFF_REASON, choose_method
 from auditor.metrics import proxy_ranking, proxy_scores
 from auditor.metrics.cells import DecisionCells
 from auditor.metrics.group_metrics import Grouping
@@ -102,15 +102,12 @@ def measure(
     reason = None
     plan = None
     if model is None:
-        reason = (
-            "no model was supplied (a decisions-only audit), so feature "
-            "attributions could not be computed"
-        )
+        reason = NO_MODEL_REASON
     else:
         with stage("explain"):
             plan = _plan(spec, model, batch, groups, source)
             if plan.method is None:
-                reason = "the spec turned attributions off (explain.method: none)"
+                reason = TURNED_OFF_REASON
             scores, merged = source.wide_pass(plan, model, batch)
             sums = merged if plan.method is not None else None
         batch, decisions_from = _apply_model(spec, batch, scores, warnings)

@@ -73,6 +73,7 @@ from auditor.engine.partials import (
 )
 from auditor.engine.sums import AttributionSums
 from auditor.errors import AuditorError, DataValidationError
+from auditor.explain.run import NO_MODEL_REASON, TURNED_OFF_REASON
 from auditor.metrics.cells import DecisionCells
 from auditor.metrics.counts import ScoreGrid
 from auditor.metrics.gap import (
@@ -577,15 +578,12 @@ def run_spark(
         sums = plan = None
         reason = None
         if model is None:
-            reason = (
-                "no model was supplied (a decisions-only audit), so feature "
-                "attributions could not be computed"
-            )
+            reason = NO_MODEL_REASON
         else:
             with stage("explain"):
                 plan = _plan_for(spec, model, audit.rows, audit.take, audit.label)
                 if plan.method is None:
-                    reason = "the spec turned attributions off (explain.method: none)"
+                    reason = TURNED_OFF_REASON
                 merged = audit.explain(plan, model)
                 sums = merged if plan.method is not None else None
         with stage("measure"):

@@ -13,6 +13,11 @@ from auditor.explain.base import AUTO_ORDER, AttributionSet, get_explainer
 from auditor.models.base import ModelAdapter
 
 PERMUTATION_DEFAULT_ROWS = 500
+# Why an audit has no attributions: the same words from every engine.
+NO_MODEL_REASON = (
+    "no model was supplied (a decisions-only audit), so feature attributions could not be computed"
+)
+TURNED_OFF_REASON = "the spec turned attributions off (explain.method: none)"
 MAX_STEPS = 1024
 
 
