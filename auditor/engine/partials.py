@@ -8,14 +8,15 @@ them on slices of a frame too.
 
 - :func:`narrow_check`: per-partition validation, and the values the whole-data checks
   need (outcome values, protected values, row count);
-- :func:`score_histograms`: radix-selection histograms of the audited scores (median);
-- :func:`cells_of`: the decision cells (group counts, strata, weighted sums), the
-  model/record disagreement count and the explained-and-known rows per attribute;
-- :func:`census`: per feature, what decides how slice search and proxy ranking treat it
-  (a few distinct values, category counts);
-- :func:`feature_histograms`: radix-selection histograms of feature values (quantiles);
-- :func:`feature_tables`: slice tables, proxy-score moments/crosstabs and per-(fold,
-  category, group) counts for the categorical proxy AUCs;
+- :func:`prepare` (in the scoring pass): the score range and first radix digit, the
+  explained-and-known rows per attribute, and the :func:`census` of every feature
+  (dtype, a few distinct values, category counts, first radix digit);
+- :func:`order_histograms`: radix-selection histograms of the audited scores (median)
+  and of feature values (slice-bin quantiles), in the same passes;
+- :func:`measured`: the decision cells (group counts, strata, weighted sums) and the
+  model/record disagreement count, with the :func:`feature_tables` of the same rows:
+  slice tables, proxy-score moments/crosstabs and per-(fold, category, group) counts
+  for the categorical proxy AUCs;
 - :func:`stack_ranked` / :func:`ranked_sums`: per-group rank sums of numeric features
   (the proxy AUCs): the one step that moves feature values between executors, gathered
   by feature.
@@ -43,8 +44,8 @@ from auditor.metrics.slices import BinPlan, bin_codes, category_counts, is_numer
 from auditor.spec import AuditSpec
 
 POS = "__auditor_pos"  # Spark's monotonically increasing id of each input row
-SCORE = "__auditor_score"  # the model's score, added by the wide pass
-SUMS = "__auditor_sums"  # the wide pass's attribution sums (first row of each batch)
+SCORE = "__auditor_score"  # the model's score, added by the wide pass; the score's probes
+SUMS = "__auditor_sums"  # the wide pass's summary (pickled, on the first row of each batch)
 PART_BITS = 33  # monotonically_increasing_id: partition index above bit 33
 SLICE_CATEGORIES = 8  # slice search's max_categories
 
@@ -53,18 +54,21 @@ SLICE_CATEGORIES = 8  # slice search's max_categories
 class Layout:
     """Where each partition's rows sit in the whole: offsets by partition index."""
 
-    offsets: dict[int, int]
+    offsets: dict[int, int] | None  # None: not known yet (positions within the partition)
     explain_rows: np.ndarray | None  # sorted global positions explained (None: all)
 
     def positions(self, ids: np.ndarray) -> np.ndarray:
         """Global positions of rows from their Spark ids."""
         ids = np.asarray(ids, dtype=np.int64)
+        if self.offsets is None:
+            return ids & ((1 << PART_BITS) - 1)
         parts, inverse = np.unique(ids >> PART_BITS, return_inverse=True)
         base = np.array([self.offsets[int(p)] for p in parts], dtype=np.int64)
         return base[inverse] + (ids & ((1 << PART_BITS) - 1))
 
     def ids(self, positions: np.ndarray) -> np.ndarray:
         """Spark ids of rows from their global positions."""
+        assert self.offsets is not None
         parts = sorted(self.offsets)
         starts = np.array([self.offsets[p] for p in parts], dtype=np.int64)
         where = np.searchsorted(starts, positions, side="right") - 1
@@ -111,6 +115,7 @@ class NarrowCheck:
     """One partition's checks and the values the whole-data checks need."""
 
     rows: int = 0
+    part: int = -1  # the Spark partition (from the row ids); -1: no rows
     problems: list[str] = field(default_factory=list)
     outcomes: dict[str, set[Any]] = field(default_factory=dict)
     protected: dict[str, set[str]] = field(default_factory=dict)
@@ -133,6 +138,7 @@ def narrow_check(frame: pd.DataFrame, job: Job, path: str) -> NarrowCheck:
     out = NarrowCheck(rows=len(frame))
     if not len(frame):
         return out
+    out.part = int(frame[POS].iloc[0]) >> PART_BITS
     frame = _indexed(frame, job.layout)
     cols = job.spec.columns
     for name in (cols.decision, cols.label):
@@ -176,37 +182,97 @@ def audited_scores(frame: pd.DataFrame, job: Job) -> np.ndarray:
     return frame[SCORE].to_numpy(np.float64)
 
 
-def score_histograms(frame: pd.DataFrame, job: Job, probes: list[Probe]) -> dict[Probe, Histogram]:
-    """Radix-selection histograms of the audited scores."""
-    keys = float_keys(audited_scores(frame, job))
-    return {p: digit_histogram(keys, p) for p in probes}
+def order_histograms(frame: pd.DataFrame, job: Job, probes: list[Probe]) -> dict[Probe, Histogram]:
+    """Radix-selection histograms: the audited scores (probes of :data:`SCORE`) and
+    feature values (non-NaN; slice-bin quantiles), so both selections share passes."""
+    keys: dict[str, np.ndarray] = {}
+    out = {}
+    for p in probes:
+        if p.column not in keys:
+            if p.column == SCORE:
+                keys[p.column] = float_keys(audited_scores(frame, job))
+            else:
+                v = frame[p.column].to_numpy(np.float64)
+                keys[p.column] = float_keys(v[~np.isnan(v)])
+        out[p] = digit_histogram(keys[p.column], p)
+    return out
+
+
+@dataclass
+class Prepared:
+    """What the scoring pass learns of its rows for the later passes (mergeable)."""
+
+    census: Census
+    explained_known: dict[str, int]  # explained rows with a known value, per attribute
+    ranked_values: dict[str, set[str]]  # known values among explained rows, per attribute
+    score_range: tuple[float, float] | None = None  # smallest and largest audited score
+    score_first: Histogram | None = None  # the scores' first radix digit
+
+    def merge(self, other: Prepared) -> Prepared:
+        """Both row sets' summaries."""
+        self.census.merge(other.census)
+        for a, n in other.explained_known.items():
+            self.explained_known[a] = self.explained_known.get(a, 0) + n
+        for a, v in other.ranked_values.items():
+            self.ranked_values.setdefault(a, set()).update(v)
+        if other.score_range is not None:
+            lo, hi = other.score_range
+            if self.score_range is not None:
+                lo, hi = min(lo, self.score_range[0]), max(hi, self.score_range[1])
+            self.score_range = (lo, hi)
+        if other.score_first is not None:
+            mine = self.score_first
+            self.score_first = other.score_first if mine is None else mine.merge(other.score_first)
+        return self
+
+
+def prepare(
+    frame: pd.DataFrame, job: Job, protected: pd.DataFrame, scores: np.ndarray | None
+) -> Prepared:
+    """One batch's :class:`Prepared`: ``protected`` holds its normalised protected values,
+    ``scores`` the audited scores (None: the audit has none)."""
+    explained = job.layout.explained(_pos(frame, job))
+    counts, values = {}, {}
+    for attr in job.spec.protected:
+        col = protected[attr].to_numpy()
+        known = explained & (col != UNKNOWN)
+        counts[attr] = int(known.sum())
+        values[attr] = set(col[known].tolist())
+    out = Prepared(census(frame, job, protected), counts, values)
+    if scores is not None and len(scores):
+        out.score_range = (float(np.min(scores)), float(np.max(scores)))
+        out.score_first = digit_histogram(float_keys(scores), Probe(SCORE, 0, 0))
+    return out
+
+
+def prepare_frame(frame: pd.DataFrame, job: Job) -> Prepared:
+    """:func:`prepare` for an audit without a model (scores, if any, recorded)."""
+    from auditor.data import _protected_frame
+
+    protected, _ = _protected_frame(frame, job.spec)  # checked by the first pass
+    column = job.spec.columns.score
+    scores = None if column is None else audited_scores(frame, job)
+    return prepare(frame, job, protected, scores)
 
 
 @dataclass
 class CellsPart:
-    """One partition's decision cells and what the later passes need to know."""
+    """One partition's decision cells, disagreements and feature tables."""
 
     cells: DecisionCells
-    census: Census
     disagree: int
-    explained_known: dict[str, int]  # explained rows with a known value, per attribute
-    ranked_values: dict[str, set[str]]  # known values among explained rows, per attribute
+    tables: Tables | None
 
 
-def cells_of(frame: pd.DataFrame, job: Job, part: int) -> tuple[int, CellsPart]:
-    """The partition's cells (with the full sample's score median and grid)."""
+def measured(frame: pd.DataFrame, job: Job, plan: TablePlan | None, part: int) -> CellsPart:
+    """The partition's cells (with the full sample's score median and grid) and, given a
+    plan, its feature tables."""
     from auditor.pipeline import decision_cells
 
     batch, disagree = audited(frame, job)
     cells = decision_cells(job.spec, batch, median=job.median, grid=job.grid)
-    explained = job.layout.explained(_pos(frame, job))
-    counts, values = {}, {}
-    for attr in job.spec.protected:
-        col = batch.protected[attr].to_numpy()
-        known = explained & (col != UNKNOWN)
-        counts[attr] = int(known.sum())
-        values[attr] = set(col[known].tolist())
-    return part, CellsPart(cells, census(frame, job, batch), disagree, counts, values)
+    tables = feature_tables(frame, job, plan, part, batch) if plan is not None else None
+    return CellsPart(cells, disagree, tables)
 
 
 def _pos(frame: pd.DataFrame, job: Job) -> np.ndarray:
@@ -256,7 +322,7 @@ def _union(a: set[Any] | None, b: set[Any] | None, cap: int) -> set[Any] | None:
     return None if len(u) > cap else u
 
 
-def census(frame: pd.DataFrame, job: Job, batch: DecisionBatch | None) -> Census:
+def census(frame: pd.DataFrame, job: Job, protected: pd.DataFrame | None) -> Census:
     """The partition's census of every feature (see :class:`Census`)."""
     out = Census()
     offset = int(_pos(frame, job)[0]) if len(frame) else 0
@@ -278,10 +344,10 @@ def census(frame: pd.DataFrame, job: Job, batch: DecisionBatch | None) -> Census
         out.categories[f] = (
             category_counts(col, offset) if not numeric or distinct is not None else None
         )
-        if batch is None:
+        if protected is None:
             continue
         for attr in job.spec.protected:
-            known = explained & (batch.protected[attr].to_numpy() != UNKNOWN)
+            known = explained & (protected[attr].to_numpy() != UNKNOWN)
             sub = col[known]
             if numeric:
                 vals = sub.to_numpy(np.float64)
@@ -293,20 +359,6 @@ def census(frame: pd.DataFrame, job: Job, batch: DecisionBatch | None) -> Census
                 )
             else:
                 out.ranked_distinct[(f, attr)] = set()  # categorical whatever its count
-    return out
-
-
-def feature_histograms(
-    frame: pd.DataFrame, job: Job, probes: list[Probe]
-) -> dict[Probe, Histogram]:
-    """Radix-selection histograms of feature values (non-NaN), for slice-bin quantiles."""
-    keys: dict[str, np.ndarray] = {}
-    out = {}
-    for p in probes:
-        if p.column not in keys:
-            v = frame[p.column].to_numpy(np.float64)
-            keys[p.column] = float_keys(v[~np.isnan(v)])
-        out[p] = digit_histogram(keys[p.column], p)
     return out
 
 
@@ -351,12 +403,14 @@ class TablePlan:
     fold_offsets: dict[int, dict[str, int]]  # partition -> attribute -> explained-known before
 
 
-def feature_tables(frame: pd.DataFrame, job: Job, plan: TablePlan, part: int) -> Tables:
-    """The partition's slice tables, proxy statistics and share-AUC counts."""
+def feature_tables(
+    frame: pd.DataFrame, job: Job, plan: TablePlan, part: int, batch: DecisionBatch
+) -> Tables:
+    """The partition's slice tables, proxy statistics and share-AUC counts (``batch``: its
+    rows as :func:`audited` reads them)."""
     out = Tables()
     if not len(frame):
         return out
-    batch, _ = audited(frame, job)
     assert batch.decisions is not None
     explained = job.layout.explained(_pos(frame, job))
     coded = {a: _group_codes(batch.protected[a]) for a in job.spec.protected}

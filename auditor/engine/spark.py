@@ -2,30 +2,36 @@
 
 Every pass is a ``mapInArrow`` over the partitions that returns one small summary per
 partition (pickled counts and sums, :mod:`auditor.engine.partials`), merged on the
-driver into what the in-memory path computes over all rows at once:
+driver into what the in-memory path computes over all rows at once. Passes are few,
+because each one reads every row again:
 
-1. *layout*: rows per partition (a Spark aggregate), so each row knows its global
-   position (the seeded sample of rows to explain, the proxy AUC folds, row numbers in
-   errors);
-2. *checks*: the per-decision columns validated per partition; the checks that need
-   every row (outcome values, repeated ids via a Spark aggregate) on merged values;
-3. *explain* (with a model): the kernel of the in-process engine per Arrow batch
+1. *checks*: the per-decision columns validated per partition, which also count their
+   rows, so each row knows its global position (the seeded sample of rows to explain,
+   the proxy AUC folds, row numbers in errors: a failed check is run again with the
+   positions to name the rows); the checks that need every row (outcome values; repeated
+   ids by a Spark aggregate of 64-bit hashes, the ids themselves only if a hash repeats);
+2. *explain* (with a model): the kernel of the in-process engine per Arrow batch
    (:func:`auditor.engine.kernel.run_chunk`): attribution sums per batch, and each row's
    score appended to the rows, which stay **persisted on the executors** for the
-   following passes (the model is loaded once per Python worker from its file bytes);
-4. *scores*: the full-sample median (LL144 scoring rate) and range (score grid) by exact
-   radix selection (:mod:`auditor.metrics.order`): counts per 16-bit digit, 2–4 passes;
-5. *cells*: the decision cells per partition (:class:`~auditor.metrics.cells.DecisionCells`)
-   merged: every group metric, the dataset summary and the within-segment ratios follow
-   through the same :func:`auditor.pipeline.group_statistics` as in memory;
-6. *features*: a census (dtype, a few distinct values, category counts, the first radix
-   digit; computed in the cells pass), quantiles of numeric features by radix selection
-   (slice bins), then slice tables, proxy-score moments/crosstabs and per-(fold,
-   category, group) counts for the categorical proxy AUCs;
-7. *ranks*: the proxy AUC of a numeric feature with many values needs every row's rank:
+   following passes (the model is loaded once per Python worker from its file bytes).
+   The same pass prepares the next ones: the score range and its first radix digit, the
+   explained rows with a known protected value, and a census of each feature (dtype, a
+   few distinct values, category counts, first radix digit). Without a model a pass of
+   its own does this;
+3. *order statistics*: the full-sample score median (LL144 scoring rate) and the
+   quantiles of numeric features (slice bins) by exact radix selection
+   (:mod:`auditor.metrics.order`), in shared passes (usually one more) that read only
+   the columns still being selected;
+4. *cells and tables*: the decision cells per partition
+   (:class:`~auditor.metrics.cells.DecisionCells`) merged: every group metric, the dataset
+   summary and the within-segment ratios follow through the same
+   :func:`auditor.pipeline.group_statistics` as in memory; in the same pass, slice
+   tables, proxy-score moments/crosstabs and per-(fold, category, group) counts for the
+   categorical proxy AUCs;
+5. *ranks*: the proxy AUC of a numeric feature with many values needs every row's rank:
    the explained rows' (feature, value, protected-value combination) triples are
-   hash-partitioned by feature (the only shuffle, inside the cluster: 16 bytes a value)
-   and the task holding a feature returns per-group rank sums.
+   hash-partitioned by feature (the only shuffle of values, inside the cluster) and the
+   task holding a feature returns per-group rank sums.
 
 Nothing per row reaches the driver except the explainer's background rows (``explain.
 background``, a few hundred). Per-decision records for letters are not kept by this
@@ -52,23 +58,25 @@ import pandas as pd
 from auditor.data import outcome_problems
 from auditor.engine.kernel import ChunkPlan, run_chunk
 from auditor.engine.partials import (
-    PART_BITS,
     POS,
     SCORE,
     SUMS,
     CellsPart,
+    Census,
     Job,
     Layout,
     NarrowCheck,
+    Prepared,
     TablePlan,
     Tables,
-    cells_of,
-    feature_histograms,
-    feature_tables,
+    audited_scores,
+    measured,
     narrow_check,
     narrow_spec,
+    order_histograms,
+    prepare,
+    prepare_frame,
     ranked_sums,
-    score_histograms,
     stack_ranked,
 )
 from auditor.engine.sums import AttributionSums
@@ -87,6 +95,7 @@ from auditor.metrics.order import (
     Histogram,
     Probe,
     median_of,
+    median_ranks,
     nanquantile_of,
     quantile_ranks,
     select,
@@ -227,33 +236,28 @@ class SparkAudit:
     # -- 1, 2: layout and checks --------------------------------------------------------
 
     def layout(self) -> None:
-        """Rows per partition, hence every row's global position; then the checks."""
-        from pyspark.sql import functions as F
+        """The checks, and rows per partition (hence every row's global position).
 
-        counts = (
-            self.frame.select(F.shiftright(F.col(POS), PART_BITS).alias("p"))
-            .groupBy("p")
-            .count()
-            .toArrow()
-            .to_pydict()
-        )
+        One pass: each partition counts its rows and checks them with row numbers within
+        the partition; only when a check fails is the pass repeated with the layout, so
+        that the error names global row numbers.
+        """
+        job, label = self.job, self.label
+        local = replace(job, layout=Layout(None, None))
+        parts = [r for _, r in self._map(self.frame, self.narrow, partial(_check, local, label))]
         offsets, start = {}, 0
-        for p, n in sorted(zip(counts["p"], counts["count"], strict=True)):
-            offsets[int(p)] = start
-            start += int(n)
+        for part in sorted((c for c in parts if c.rows), key=lambda c: c.part):
+            offsets[part.part] = start
+            start += part.rows
         self.rows = start
-        self.job = replace(self.job, layout=Layout(offsets, None))
+        self.job = replace(job, layout=Layout(offsets, None))
         if not self.rows:
             raise DataValidationError(
                 f"{self.label}: the data do not match the spec.", problems=["the file has no rows"]
             )
-        self._check()
-
-    def _check(self) -> None:
-        job, label = self.job, self.label
-        found: NarrowCheck = self._merged(
-            self.frame, self.narrow, lambda f, p: narrow_check(f, job, label)
-        )
+        found = reduce(lambda a, b: a.merge(b), parts)
+        if found.problems:
+            found = self._merged(self.frame, self.narrow, partial(_check, self.job, label))
         problems = list(found.problems)
         for name, values in found.outcomes.items():
             if not any(name in p for p in problems):
@@ -269,6 +273,11 @@ class SparkAudit:
         from pyspark.sql import functions as F
 
         key = self.spec.columns.id
+        # a 64-bit hash first (a long is far cheaper to group than a string); only if
+        # some hash repeats are the ids themselves grouped, exactly
+        hashed = self.frame.groupBy(F.xxhash64(F.col(key)).alias("h")).count()
+        if not hashed.filter(F.col("count") > 1).limit(1).count():
+            return []
         dup = (
             self.frame.groupBy(F.col(key).cast("string").alias("id"))
             .agg(F.count("*").alias("n"), F.min(POS).alias("first"))
@@ -293,16 +302,23 @@ class SparkAudit:
     # -- 3: explain ---------------------------------------------------------------------
 
     def explain(self, plan: ChunkPlan, model: ModelAdapter) -> AttributionSums:
-        """Score and attribute every partition; keep the scored rows on the executors."""
+        """Score and attribute every partition; keep the scored rows on the executors.
+
+        The same pass prepares the later ones (:class:`~auditor.engine.partials.Prepared`:
+        the score range and first radix digit, the features' census).
+        """
         from pyspark import StorageLevel
-        from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import BinaryType, DoubleType, StructField, StructType
 
         spec = self.spec
         assert spec.model is not None
         model_path = spec.resolve(spec.model.path)
         layout = self.job.layout
+        explained = plan.explain_rows if plan.method is not None else None
+        self.job = replace(self.job, has_model=True, layout=replace(layout, explain_rows=explained))
         payload = _Payload(
-            spec=spec,
+            job=self.job,
             model_bytes=model_path.read_bytes(),
             model_name=model_path.name,
             plan=plan
@@ -316,7 +332,7 @@ class SparkAudit:
             [
                 *source.schema.fields,
                 StructField(SCORE, DoubleType(), True),
-                StructField(SUMS, StringType(), True),
+                StructField(SUMS, BinaryType(), True),
             ]
         )
         with warnings.catch_warnings():
@@ -326,35 +342,41 @@ class SparkAudit:
             mapped = source.mapInArrow(partial(_partition_kernel, payload=payload), schema)
         self.decided = mapped.persist(StorageLevel.MEMORY_AND_DISK)
         self.has_model = True
-        self.job = replace(self.job, has_model=True)
-        from pyspark.sql import functions as F
-
-        texts = (
+        blobs = (
             self.decided.filter(F.col(SUMS).isNotNull()).select(SUMS).toArrow().column(0)
         ).to_pylist()
         total = AttributionSums(len(spec.columns.features))
-        for text in texts:
-            total.merge(AttributionSums.from_json(text))
+        prepared: dict[int, Prepared] = {}
+        for part, sums, prep in sorted((pickle.loads(b) for b in blobs), key=lambda r: r[0]):
+            total.merge(sums)
+            prepared[part] = prepared[part].merge(prep) if part in prepared else prep
+        self.prepared = prepared
         return total
+
+    def prepare(self) -> None:
+        """Without a model: the pass that scoring would have done (census, score range)."""
+        job = self.job
+        columns = list(dict.fromkeys([*self.narrow, *self.spec.columns.features]))
+        self.prepared = dict(self._map(self.frame, columns, partial(_prepare, job)))
 
     def release(self) -> None:
         """Drop the persisted rows from the executors."""
         if self.decided is not self.frame:
             self.decided.unpersist()
 
-    # -- 4, 5: scores and cells -----------------------------------------------------------
+    # -- 4, 5, 6: order statistics, cells and feature tables ------------------------------
 
     def _select(
-        self,
-        targets: dict[str, list[int]],
-        hist: Callable[[pd.DataFrame, Job, list[Probe]], Any],
-        columns: list[str],
-        first: dict[str, Histogram] | None = None,
+        self, targets: dict[str, list[int]], first: dict[str, Histogram]
     ) -> dict[tuple[str, int], float]:
         job = self.job
+        score = self.spec.columns.score or SCORE  # recorded scores win over the model's
 
         def run(probes: list[Probe]) -> dict[Probe, Histogram]:
-            parts = self._map(self.decided, columns, lambda f, p: hist(f, job, probes))
+            # each pass reads only the columns still being selected in
+            wanted = sorted({score if p.column == SCORE else p.column for p in probes})
+            hist = partial(_order_hist, job, probes)
+            parts = self._map(self.decided, wanted, hist, positions=False)
             merged: dict[Probe, Histogram] = {}
             for _, part in parts:
                 for probe, h in part.items():
@@ -363,83 +385,91 @@ class SparkAudit:
 
         return select(targets, run, first)
 
-    def cells(self) -> tuple[DecisionCells, int, dict[int, CellsPart]]:
-        """The merged decision cells (after the score median and grid), and per partition."""
+    def measure(self) -> tuple[DecisionCells, int]:
+        """The merged decision cells, and (kept for :meth:`features`) the feature tables.
+
+        The score median and the slice bins' quantiles are selected in shared passes;
+        cells and tables then come from one pass over the rows.
+        """
         spec = self.spec
-        columns = self._audited_columns()
-        if spec.columns.score is not None or self.has_model:
-            n = self.rows
-            ranks = [0, n - 1, (n - 1) // 2, n // 2]
-            found = self._select({"score": ranks}, _score_hist, columns)
-            lo, hi = found[("score", 0)], found[("score", n - 1)]
-            median = median_of(n, lambda r: found[("score", r)])
-            grid = ScoreGrid.for_scores(np.array([lo, hi]))
-            self.job = replace(self.job, median=median, grid=grid)
-        job = self.job
-        # the features' census rides along (slice bins, proxy AUC kinds, first radix digit)
-        with_features = [*columns, *spec.columns.features]
-        parts = dict(self._map(self.decided, with_features, lambda f, p: cells_of(f, job, p)[1]))
-        merged = reduce(lambda a, b: a.merge(b), [c.cells for c in parts.values()])
-        self._combos = merged.combos
-        disagree = sum(c.disagree for c in parts.values())
-        return merged, disagree, parts
-
-    def _audited_columns(self) -> list[str]:
-        return [*self.narrow, *([SCORE] if self.has_model else [])]
-
-    def explained_rows(self, rows: np.ndarray | None) -> None:
-        """Record the explained rows (global positions) for the later passes."""
-        self.job = replace(self.job, layout=replace(self.job.layout, explain_rows=rows))
-
-    # -- 6, 7: features -------------------------------------------------------------------
-
-    def features(
-        self,
-        parts: dict[int, CellsPart],
-        decompositions: list[Any],
-    ) -> tuple[list[MetricRecord], list[ProxyScore], list[ProxyRank]]:
-        """Slice candidates (BH-selected), proxy scores and the proxy ranking."""
-        spec, job = self.spec, self.job
         features = list(spec.columns.features)
-        columns = [*self._audited_columns(), *features]
-        found = reduce(lambda a, b: a.merge(b), [c.census for c in parts.values()])
+        # merged into a new summary: the partitions' own are read again (fold offsets)
+        found = reduce(lambda a, b: a.merge(b), self.prepared.values(), Prepared(Census(), {}, {}))
+        self.found = found
+        census = found.census
+        targets: dict[str, list[int]] = {}
+        first = dict(census.first)
+        scored = spec.columns.score is not None or self.has_model
+        if scored and found.score_range is not None and found.score_first is not None:
+            targets[SCORE] = median_ranks(self.rows)
+            first[SCORE] = found.score_first
         # slice bins: quantiles of many-valued numeric features, else top categories
-        numeric_bins = [f for f in features if found.numeric[f] and found.distinct[f] is None]
+        numeric_bins = [f for f in features if census.numeric[f] and census.distinct[f] is None]
         q = np.linspace(0, 1, _SLICE_BINS + 1)
-        targets = {f: quantile_ranks(found.valid[f], q) for f in numeric_bins if found.valid[f]}
-        values = self._select(targets, _feature_hist, features, found.first) if targets else {}
+        for f in numeric_bins:
+            if census.valid[f]:
+                targets[f] = quantile_ranks(census.valid[f], q)
+        values = self._select(targets, first) if targets else {}
+        if SCORE in targets:
+            assert found.score_range is not None
+            median = median_of(self.rows, partial(_value, values, SCORE))
+            grid = ScoreGrid.for_scores(np.array(found.score_range))
+            self.job = replace(self.job, median=median, grid=grid)
         bins: dict[str, BinPlan] = {}
         for f in features:
             if f in targets:
-                quantiles = nanquantile_of(found.valid[f], q, partial(_value, values, f))
+                quantiles = nanquantile_of(census.valid[f], q, partial(_value, values, f))
                 bins[f] = numeric_plan(quantiles)
             elif f not in numeric_bins:
-                cats = found.categories[f]
+                cats = census.categories[f]
                 assert cats is not None
                 bins[f] = category_plan(cats, 8)
         # proxy AUCs: categorical (share) or by rank (numeric with many values)
-        share = {
-            a: [f for f in features if found.ranked_distinct.get((f, a)) is not None]
+        self.share = {
+            a: [f for f in features if census.ranked_distinct.get((f, a)) is not None]
             for a in spec.protected
         }
-        ranked = {
-            a: [f for f in features if found.ranked_distinct.get((f, a)) is None]
+        self.ranked = {
+            a: [f for f in features if census.ranked_distinct.get((f, a)) is None]
             for a in spec.protected
         }
         folds: dict[int, dict[str, int]] = {}
         before = dict.fromkeys(spec.protected, 0)
-        for p in sorted(parts):
+        for p in sorted(self.prepared):
             folds[p] = dict(before)
             for a in spec.protected:
-                before[a] += parts[p].explained_known[a]
-        plan = TablePlan(bins, share, folds)
-        tables: Tables = self._merged(
-            self.decided, columns, lambda f, p: feature_tables(f, job, plan, p)
-        )
+                before[a] += self.prepared[p].explained_known[a]
+        self.bins = bins
+        plan = TablePlan(bins, self.share, folds) if features else None
+        job = self.job
+        parts: list[CellsPart] = [
+            r
+            for _, r in self._map(
+                self.decided,
+                [*self._audited_columns(), *features],
+                partial(_measured, job, plan),
+            )
+        ]
+        merged = reduce(lambda a, b: a.merge(b), [c.cells for c in parts])
+        self._combos = merged.combos
+        tables = [c.tables for c in parts if c.tables is not None]
+        self.tables = reduce(lambda a, b: a.merge(b), tables) if tables else Tables()
+        return merged, sum(c.disagree for c in parts)
+
+    def _audited_columns(self) -> list[str]:
+        return [*self.narrow, *([SCORE] if self.has_model else [])]
+
+    # -- 7: features -----------------------------------------------------------------------
+
+    def features(
+        self, decompositions: list[Any]
+    ) -> tuple[list[MetricRecord], list[ProxyScore], list[ProxyRank]]:
+        """Slice candidates (BH-selected), proxy scores and the proxy ranking."""
+        spec, bins, tables = self.spec, self.bins, self.tables
         candidates: list[MetricRecord] = []
         proxies: list[ProxyScore] = []
         for attr in spec.protected:
-            for f in features:
+            for f in spec.columns.features:
                 if f in bins and (attr, f) in tables.slices:
                     candidates += candidates_from_table(
                         attr,
@@ -454,28 +484,19 @@ class SparkAudit:
                 elif (attr, f) in tables.crosstabs:
                     v = cramers_v_of(tables.crosstabs[(attr, f)])
                     proxies.append(ProxyScore(f, attr, "cramers_v", v))
-        ranking = self._ranking(parts, tables, share, ranked, decompositions)
+        ranking = self._ranking(decompositions)
         proxies.sort(key=lambda p: (-p.value, p.attribute, p.feature))
         ranking.sort(key=lambda p: (-p.score, p.attribute, p.group, p.feature))
         return select_slices(candidates), proxies, ranking
 
-    def _ranking(
-        self,
-        parts: dict[int, CellsPart],
-        tables: Tables,
-        share: dict[str, list[str]],
-        ranked: dict[str, list[str]],
-        decompositions: list[Any],
-    ) -> list[ProxyRank]:
-        spec = self.spec
+    def _ranking(self, decompositions: list[Any]) -> list[ProxyRank]:
+        spec, tables, share, ranked = self.spec, self.tables, self.share, self.ranked
         by_group = {(d.attribute, d.group): d for d in decompositions}
         many = [f for f in spec.columns.features if any(f in fs for fs in ranked.values())]
         sums = self._rank_sums(many, self._combos)
         out: list[ProxyRank] = []
         for attr in spec.protected:
-            known: set[str] = set()
-            for c in parts.values():
-                known |= c.ranked_values[attr]
+            known = self.found.ranked_values.get(attr, set())
             groups = ranked_groups(attr, sorted(known), decompositions)
             aucs: dict[str, list[float | None]] = {}
             for f in spec.columns.features:
@@ -550,12 +571,20 @@ def _share_auc(counts: dict[tuple[int, str, str], int], group: str) -> float | N
     return share_auc(n_in, m_in)
 
 
-def _score_hist(frame: pd.DataFrame, job: Job, probes: list[Probe]) -> Any:
-    return score_histograms(frame, job, [replace(p, column="score") for p in probes])
+def _check(job: Job, label: str, frame: pd.DataFrame, part: int) -> NarrowCheck:
+    return narrow_check(frame, job, label)
 
 
-def _feature_hist(frame: pd.DataFrame, job: Job, probes: list[Probe]) -> Any:
-    return feature_histograms(frame, job, probes)
+def _prepare(job: Job, frame: pd.DataFrame, part: int) -> Prepared:
+    return prepare_frame(frame, job)
+
+
+def _order_hist(job: Job, probes: list[Probe], frame: pd.DataFrame, part: int) -> Any:
+    return order_histograms(frame, job, probes)
+
+
+def _measured(job: Job, plan: TablePlan | None, frame: pd.DataFrame, part: int) -> CellsPart:
+    return measured(frame, job, plan, part)
 
 
 def run_spark(
@@ -579,6 +608,7 @@ def run_spark(
         reason = None
         if model is None:
             reason = NO_MODEL_REASON
+            audit.prepare()
         else:
             with stage("explain"):
                 plan = _plan_for(spec, model, audit.rows, audit.take, audit.label)
@@ -587,8 +617,7 @@ def run_spark(
                 merged = audit.explain(plan, model)
                 sums = merged if plan.method is not None else None
         with stage("measure"):
-            audit.explained_rows(plan.explain_rows if plan is not None and sums else None)
-            cells, disagree, parts = audit.cells()
+            cells, disagree = audit.measure()
             decisions_from = "data"
             if model is not None:
                 if spec.columns.decision is None and spec.columns.score is None:
@@ -602,7 +631,7 @@ def run_spark(
             proxies: list[ProxyScore] = []
             ranking: list[ProxyRank] = []
             if spec.columns.features:
-                slices, proxies, ranking = audit.features(parts, ranked_with)
+                slices, proxies, ranking = audit.features(ranked_with)
                 metrics += slices
             method = plan.method if plan is not None else None
             space = model.output_space if model is not None else None
@@ -620,14 +649,15 @@ class _Payload:
 
     def __init__(
         self,
-        spec: AuditSpec,
+        job: Job,
         model_bytes: bytes,
         model_name: str,
         plan: ChunkPlan,
         task_cpus: int = 1,
     ) -> None:
         self.task_cpus = task_cpus
-        self.spec = spec
+        self.job = job
+        self.spec = job.spec
         self.model_bytes = model_bytes
         self.model_name = model_name
         self.plan = plan
@@ -651,30 +681,37 @@ def _worker_model(payload: _Payload) -> ModelAdapter:
 
 
 def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any]:
-    """mapInArrow function: the rows with their scores; the batch's sums on its first row."""
+    """mapInArrow function: the rows with their scores; on the first row of each batch,
+    the pickled (partition, attribution sums, :class:`Prepared`)."""
     # Spark runs one task per core: one OpenMP thread per task (set before LightGBM or
     # torch start their thread pools in this worker), unless the cluster says otherwise
     os.environ.setdefault("OMP_NUM_THREADS", str(payload.task_cpus))
     import pyarrow as pa
+    from pyspark import TaskContext
 
     from auditor.data import _protected_frame
 
+    ctx = TaskContext.get()
+    part = ctx.partitionId() if ctx is not None else 0
     model = _worker_model(payload)
-    spec = payload.spec
+    spec, job = payload.spec, payload.job
     features = list(spec.columns.features)
     for rb in batches:
         frame = rb.to_pandas()
         ids = frame[POS].to_numpy(dtype=np.int64)
         protected, _ = _protected_frame(frame, spec)  # the driver reported any problem
         scores, sums = run_chunk(payload.plan, model, frame[features], protected, ids)
-        texts: list[str | None] = [None] * len(frame)
+        scores = np.asarray(scores, dtype=np.float64)
+        blobs: list[bytes | None] = [None] * len(frame)
         if len(frame):
-            texts[0] = sums.to_json()
+            frame[SCORE] = scores
+            prep = prepare(frame, job, protected, audited_scores(frame, job))
+            blobs[0] = pickle.dumps((part, sums, prep))
         yield pa.RecordBatch.from_arrays(
             [
                 *rb.columns,
-                pa.array(np.asarray(scores, dtype=np.float64), type=pa.float64()),
-                pa.array(texts, type=pa.string()),
+                pa.array(scores, type=pa.float64()),
+                pa.array(blobs, type=pa.binary()),
             ],
             names=[*rb.schema.names, SCORE, SUMS],
         )
