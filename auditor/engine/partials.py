@@ -489,17 +489,32 @@ def ranked_sums(
 ) -> dict[int, dict[str, tuple[int, dict[str, tuple[int, float]]]]]:
     """Per feature index held by this task (all its values): per attribute, the rows with a
     known value and per group (members, sum of their ranks, ties averaged)."""
+    # each attribute's group as a small integer per combination (-1: unknown), so the
+    # rows are counted with bincount rather than compared as strings
+    names: dict[str, list[str]] = {}
+    codes: dict[str, np.ndarray] = {}
+    for k, a in enumerate(attributes):
+        names[a] = sorted({c[k] for c in combos if c[k] != UNKNOWN})
+        where = {g: i for i, g in enumerate(names[a])}
+        codes[a] = np.array([where.get(c[k], -1) for c in combos], dtype=np.int64)
     out = {}
     fi_all = frame["fi"].to_numpy()
     for fi in np.unique(fi_all).tolist():
         rows = np.flatnonzero(fi_all == fi).tolist()
         values = np.concatenate([np.frombuffer(frame["v"].iloc[r], dtype=np.float64) for r in rows])
         combo = np.concatenate([np.frombuffer(frame["c"].iloc[r], dtype=np.int32) for r in rows])
-        groups = {
-            a: np.array([c[k] for c in combos], dtype=object)[combo]
-            for k, a in enumerate(attributes)
-        }
-        out[int(fi)] = rank_sums(values, groups, np.ones(len(values), dtype=bool))
+        per_attr = {}
+        for a in attributes:
+            group = codes[a][combo]
+            keep = group >= 0
+            ranks = stats.rankdata(values[keep]) if keep.any() else np.empty(0)
+            k = len(names[a])
+            n = np.bincount(group[keep], minlength=k)
+            # ranks are multiples of 0.5 and their sums stay far below 2**53: exact
+            total = np.bincount(group[keep], weights=ranks, minlength=k)
+            per = {names[a][i]: (int(n[i]), float(total[i])) for i in range(k) if n[i]}
+            per_attr[a] = (int(keep.sum()), per)
+        out[int(fi)] = per_attr
     return out
 
 
@@ -541,21 +556,3 @@ def coded_moments(values: np.ndarray, g_codes: np.ndarray, g_names: list[str]) -
         for i, name in enumerate(g_names)
         if name != UNKNOWN and n[i] > 0
     }
-
-
-def rank_sums(
-    values: np.ndarray, groups: dict[str, np.ndarray], explained: np.ndarray
-) -> dict[str, tuple[int, dict[str, tuple[int, float]]]]:
-    """All of a feature's non-NaN explained values: per attribute, the rows with a known
-    value and per group (members, sum of their ranks among those rows, ties averaged)."""
-    out = {}
-    for attr, g in groups.items():
-        keep = explained & (g != UNKNOWN)
-        v, lab = values[keep], g[keep]
-        ranks = stats.rankdata(v) if len(v) else np.empty(0)
-        per = {}
-        for name in np.unique(lab).tolist():
-            member = lab == name
-            per[str(name)] = (int(member.sum()), float(ranks[member].sum()))
-        out[attr] = (len(v), per)
-    return out
