@@ -327,38 +327,44 @@ def census(frame: pd.DataFrame, job: Job, protected: pd.DataFrame | None) -> Cen
     out = Census()
     offset = int(_pos(frame, job)[0]) if len(frame) else 0
     explained = job.layout.explained(_pos(frame, job))
+    known_rows = {}  # per attribute: explained rows with a known value (once, not per feature)
+    if protected is not None:
+        for attr in job.spec.protected:
+            known_rows[attr] = explained & (protected[attr].to_numpy(dtype=object) != UNKNOWN)
     for f in job.spec.columns.features:
         col = frame[f].reset_index(drop=True)
         numeric = is_numeric(col)
         out.numeric[f] = numeric
         values = col.to_numpy(np.float64) if numeric else None
         distinct = None
+        codes = uniques = nan = None
         if values is not None:
-            ok = values[~np.isnan(values)]
+            nan = np.isnan(values)
+            ok = values[~nan]
             out.valid[f] = len(ok)
-            u = np.unique(ok)
-            distinct = set(u.tolist()) if len(u) <= SLICE_CATEGORIES else None
+            # one sort for the distinct values of the column and of every subset below
+            uniques, inverse = np.unique(ok, return_inverse=True)
+            codes = np.full(len(values), -1, dtype=np.int64)
+            codes[~nan] = inverse
+            distinct = set(uniques.tolist()) if len(uniques) <= SLICE_CATEGORIES else None
             out.first[f] = digit_histogram(float_keys(ok), Probe(f, 0, 0))
         out.distinct[f] = distinct
         # category counts only where the feature can be a category feature
         out.categories[f] = (
             category_counts(col, offset) if not numeric or distinct is not None else None
         )
-        if protected is None:
-            continue
-        for attr in job.spec.protected:
-            known = explained & (protected[attr].to_numpy() != UNKNOWN)
-            sub = col[known]
-            if numeric:
-                vals = sub.to_numpy(np.float64)
-                nan = bool(np.isnan(vals).any())
-                u = np.unique(vals[~np.isnan(vals)])
-                many = len(u) + nan > CATEGORICAL_MAX
-                out.ranked_distinct[(f, attr)] = (
-                    None if many else {repr(v) for v in u.tolist()} | ({"nan"} if nan else set())
-                )
-            else:
+        for attr, known in known_rows.items():
+            if codes is None or uniques is None or nan is None:
                 out.ranked_distinct[(f, attr)] = set()  # categorical whatever its count
+                continue
+            has_nan = bool((known & nan).any())
+            present = np.bincount(codes[known & ~nan], minlength=len(uniques)) > 0
+            many = int(np.count_nonzero(present)) + has_nan > CATEGORICAL_MAX
+            out.ranked_distinct[(f, attr)] = (
+                None
+                if many
+                else {repr(v) for v in uniques[present].tolist()} | ({"nan"} if has_nan else set())
+            )
     return out
 
 
@@ -414,6 +420,9 @@ def feature_tables(
     assert batch.decisions is not None
     explained = job.layout.explained(_pos(frame, job))
     coded = {a: _group_codes(batch.protected[a]) for a in job.spec.protected}
+    # per attribute, once (an Arrow-backed column converts slowly)
+    labels = {a: batch.protected[a].to_numpy(dtype=object) for a in job.spec.protected}
+    known_rows = {a: explained & (labels[a] != UNKNOWN) for a in job.spec.protected}
     for f in job.spec.columns.features:
         col = frame[f].reset_index(drop=True)
         bplan = plan.bins.get(f)
@@ -425,13 +434,13 @@ def feature_tables(
                 out.slices[(attr, f)] = slice_counts(
                     g_codes, g_names, codes, len(bplan.labels), batch.decisions
                 )
-            g = batch.protected[attr].to_numpy()
+            g = labels[attr]
             if values is not None:
                 out.moments[(attr, f)] = coded_moments(values, g_codes, g_names)
             else:
                 out.crosstabs[(attr, f)] = crosstab_counts(col, g)
             if f in plan.share_features.get(attr, []):
-                known = explained & (g != UNKNOWN)
+                known = known_rows[attr]
                 start = plan.fold_offsets[part][attr]
                 fold = (start + np.arange(int(known.sum()))) % 5
                 key = pd.DataFrame(
