@@ -29,13 +29,19 @@ ROWS = 160  # ~50 adverse decisions: a few dozen letters per path
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
+    from pyspark.sql import SparkSession
+
     from auditor.engine.spark import spark_session
 
+    ours = SparkSession.getActiveSession() is None  # else another module's: leave it running
     session = spark_session("local[2]")
+    before = session.conf.get("spark.sql.files.maxPartitionBytes")
     session.conf.set("spark.sql.shuffle.partitions", "2")
     session.conf.set("spark.sql.files.maxPartitionBytes", "4096")  # several partitions
     yield session
-    session.stop()
+    session.conf.set("spark.sql.files.maxPartitionBytes", before)
+    if ours:
+        session.stop()
 
 
 def _spec(case: DemoCase, tmp: Path, **letters: Any) -> dict[str, Any]:
@@ -144,3 +150,24 @@ def test_cli_spark_audit_letters_end_to_end(
     assert "Traceback" not in res.output
     with open_store(url) as store, store.session() as session:
         assert session.execute(select(func.count()).select_from(Letter)).scalar_one() == n
+
+
+def test_executor_user_error_is_a_clear_message(
+    spark: Any, tmp_path: Path, credit_case: DemoCase
+) -> None:
+    codes = dict(yaml.safe_load(credit_case.spec_path.read_text())["letters"]["reason_codes"])
+    del codes["duration"]  # a principal reason of some adverse decisions: found on executors
+    spec = _spec(credit_case, tmp_path, reason_codes=codes)
+    url = f"sqlite:///{tmp_path / 'err.db'}"
+    # an in-memory audit (decisions stored) whose letters are asked of Spark all the same
+    audit_id = perform_audit(spec, database_url=url).result.audit_id
+    res = CliRunner().invoke(app, ["letters", audit_id, "--db", url, "--engine", "spark"])
+    assert res.exit_code == 2, res.output
+    assert "'duration' has no reason-code" in res.output
+    assert "Traceback" not in res.output
+    from sqlalchemy import func, select
+
+    from auditor.store.models import Letter
+
+    with open_store(url) as store, store.session() as session:
+        assert session.execute(select(func.count()).select_from(Letter)).scalar_one() == 0
