@@ -57,16 +57,17 @@ def _spec(case: DemoCase, tmp: Path, **letters: Any) -> dict[str, Any]:
 
 
 def _both(
-    spec: dict[str, Any], tmp: Path, **kwargs: Any
-) -> tuple[list[IssuedLetter], list[IssuedLetter]]:
-    """The same letters from an in-memory audit and from a Spark audit of the same data."""
-    out = []
+    spec: dict[str, Any], tmp: Path, *runs: dict[str, Any]
+) -> list[tuple[list[IssuedLetter], list[IssuedLetter]]]:
+    """The same letters (one batch per ``issue_letters`` arguments in ``runs``) from an
+    in-memory audit and from a Spark audit of the same data."""
+    out: dict[str, list[list[IssuedLetter]]] = {}
     for name, engine in (("local", {}), ("spark", {"engine": {"kind": "spark"}})):
         url = f"sqlite:///{tmp / (name + '.db')}"
         outcome = perform_audit({**spec, **engine}, database_url=url)
         with open_store(url) as store:
-            out.append(issue_letters(store, outcome.result.audit_id, **kwargs))
-    return out[0], out[1]
+            out[name] = [issue_letters(store, outcome.result.audit_id, **r) for r in runs]
+    return list(zip(out["local"], out["spark"], strict=True))
 
 
 def _same(local: list[IssuedLetter], spark: list[IssuedLetter]) -> None:
@@ -80,7 +81,7 @@ def _same(local: list[IssuedLetter], spark: list[IssuedLetter]) -> None:
 def test_spark_letters_equal_in_memory(spark: Any, tmp_path: Path, credit_case: DemoCase) -> None:
     spec = _spec(credit_case, tmp_path)
     assert spark.read.parquet(spec["data"]["path"]).rdd.getNumPartitions() > 2
-    local, distributed = _both(spec, tmp_path)
+    [(local, distributed)] = _both(spec, tmp_path, {})
     assert len(local) >= 30
     assert {lt.record["status"] for lt in local} >= {"issued"}
     assert any(lt.record["counterfactual"] for lt in local)
@@ -98,10 +99,14 @@ def test_spark_letters_ids_sample_baseline_and_recipients(
     # ids out of audit order, from several partitions, favourable and adverse
     ids = [stored.ids[i] for i in (150, 3, 77, 40, 121, 9)]
     who = {d: Recipient(f"Applicant {d}", ("1 Main St", "Town")) for d in ids}
-    local, distributed = _both(spec, tmp_path, decisions=",".join(ids), recipients=who)
+    (local, distributed), (every, every_spark) = _both(
+        spec, tmp_path, {"decisions": ",".join(ids), "recipients": who}, {"decisions": "all"}
+    )
     assert [lt.record["decision_id"] for lt in local] == ids
     assert all(lt.record["addressed"] for lt in local)
     _same(local, distributed)
+    assert len(every) == len(stored.ids)  # favourable decisions too: letters' places differ
+    _same(every, every_spark)
 
 
 def test_cli_spark_audit_letters_end_to_end(
