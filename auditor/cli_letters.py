@@ -46,6 +46,17 @@ def letters(
             "(printed in the letters only, never stored apart).",
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="local (the stored decisions) or spark (the audited data, read with Spark; "
+            "default for an audit run on Spark).",
+        ),
+    ] = None,
+    master: Annotated[
+        str | None, typer.Option("--master", help="Spark master URL (with --engine spark).")
+    ] = None,
     db: DbOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
 ) -> None:
@@ -81,6 +92,8 @@ def letters(
                     progress=step,
                     workers=workers,
                     recipients=addressed,
+                    engine=engine,
+                    master=master,
                 )
             finally:
                 store.dispose()

@@ -101,10 +101,13 @@ def run_audit(
         from auditor.engine import run_engine
 
         if capture is not None:
+            # a Spark audit's letters read its data again (auditor letters --engine spark);
+            # the streaming engine has no such path yet
             raise SpecError(
-                f"{spec.source}: letters: per-decision records for letters are kept by the "
-                "in-memory engine only; remove engine.chunk_rows / the Spark engine, or the "
-                "letters section, for this audit."
+                f"{spec.source}: letters: per-decision records are kept by the in-memory "
+                "engine only; with the Spark engine, store the audit and issue its letters "
+                "with 'auditor letters AUDIT_ID --engine spark'; otherwise remove "
+                "engine.chunk_rows, or the letters section, for this audit."
             )
 
         with stage("load model"):

@@ -55,8 +55,11 @@ def perform_audit(
         db = open_store(database_url)
     staged: list[tuple[Path, Path]] = []
     captured: list[Any] = []
-    # per-decision records for letters: only when the spec asks for letters and we store
-    capture = captured.append if db is not None and spec.letters is not None else None
+    # per-decision records for letters: only when the spec asks for letters and we store;
+    # a Spark audit keeps none (the driver holds no rows): its letters read data.path again
+    letters = db is not None and spec.letters is not None
+    spark = spec.engine.kind == "spark"
+    capture = captured.append if letters and not spark else None
     try:
         result = run_audit(spec, progress=progress, capture=capture)
         report = None
@@ -83,6 +86,10 @@ def perform_audit(
                     from auditor.store.decisions import save_decisions
 
                     save_decisions(session, result.audit_id, spec, captured[0])
+                elif letters and spark:
+                    from auditor.store.decisions import save_decision_source
+
+                    save_decision_source(session, result.audit_id, spec, result.dataset.rows)
         for tmp, final in staged:
             tmp.replace(final)
         staged.clear()

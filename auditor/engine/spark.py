@@ -35,7 +35,8 @@ because each one reads every row again:
 
 Nothing per row reaches the driver except the explainer's background rows (``explain.
 background``, a few hundred). Per-decision records for letters are not kept by this
-engine: the pipeline refuses an audit that asks for them (see ``run_audit``).
+engine: a Spark audit's letters read the decisions again from its data, where they are
+(:mod:`auditor.letters.spark`).
 """
 
 from __future__ import annotations
@@ -664,14 +665,18 @@ class _Payload:
 
 
 def _worker_model(payload: _Payload) -> ModelAdapter:
+    return worker_model(payload.spec, payload.model_bytes, payload.model_name)
+
+
+def worker_model(spec: AuditSpec, model_bytes: bytes, model_name: str) -> ModelAdapter:
+    """The model of ``spec`` from its file's bytes, loaded once per Python worker."""
     from auditor.models import load_model
 
-    key = hashlib.sha256(payload.model_bytes).hexdigest()
+    key = hashlib.sha256(model_bytes).hexdigest()
     if key not in _MODELS:
         folder = Path(tempfile.mkdtemp(prefix="auditor-model-"))
-        path = folder / payload.model_name
-        path.write_bytes(payload.model_bytes)
-        spec = payload.spec
+        path = folder / model_name
+        path.write_bytes(model_bytes)
         assert spec.model is not None
         local = spec.model_copy(update={"model": spec.model.model_copy(update={"path": str(path)})})
         model = load_model(local)

@@ -37,7 +37,6 @@ def choose_baseline(
     seed: int,
 ) -> Baseline:
     """Pick the baseline rows (indices into the stored decisions)."""
-    rng = np.random.default_rng(seed)
     n = settings.max_rows
     if settings.kind == "cutoff":
         if scores is None:
@@ -60,9 +59,22 @@ def choose_baseline(
         record.update({"rows": len(rows), "score_min": round(lo, 6), "score_max": round(hi, 6)})
         return Baseline(rows, text, record)
     pool = np.arange(len(favorable)) if settings.kind == "all" else np.flatnonzero(favorable)
-    if len(pool) == 0:
+    ranks, text, record = sample_baseline(settings, len(pool), seed=seed)
+    return Baseline(pool[ranks], text, record)
+
+
+def sample_baseline(
+    settings: BaselineSpec, pool_size: int, *, seed: int
+) -> tuple[np.ndarray, str, dict[str, Any]]:
+    """Kinds ``all``/``favorable``: the sampled places in the pool (sorted), text, record.
+
+    The pool is every decision (``all``) or the favourable ones, in audit order; the
+    Spark path maps the places back to rows by counting per partition.
+    """
+    if pool_size == 0:
         raise AuditorError("No favourable decision is stored: no baseline.")
-    rows = np.sort(rng.choice(pool, size=min(n, len(pool)), replace=False))
+    rng = np.random.default_rng(seed)
+    ranks = np.sort(rng.choice(pool_size, size=min(settings.max_rows, pool_size), replace=False))
     who = "all applicants" if settings.kind == "all" else "applicants with a favourable decision"
-    text = f"a seeded sample of {len(rows)} {who}"
-    return Baseline(rows, text, {"kind": settings.kind, "rows": len(rows), "seed": seed})
+    text = f"a seeded sample of {len(ranks)} {who}"
+    return ranks, text, {"kind": settings.kind, "rows": len(ranks), "seed": seed}

@@ -14,17 +14,19 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from auditor.errors import AuditorError
+from auditor.explain.quality.stability import FeatureNoise
 from auditor.letters.attribution import baseline_attributions
-from auditor.letters.baseline import choose_baseline
+from auditor.letters.baseline import Baseline, choose_baseline
 from auditor.letters.content import (
     KIND_TITLES,
     check_letter,
@@ -42,7 +44,12 @@ from auditor.letters.settings import LETTER_KINDS, LettersSpec
 from auditor.provenance import current_user, file_sha256
 from auditor.spec import AuditSpec, load_spec
 from auditor.store import Store, load_result
-from auditor.store.decisions import StoredDecisions, add_letters, load_decisions
+from auditor.store.decisions import (
+    StoredDecisions,
+    add_letters,
+    decision_source,
+    load_decisions,
+)
 
 Progress = Callable[[int, int], None]
 BATCH = 40  # kept for callers; letters now go to the renderers in chunks (letters.pdf.CHUNK)
@@ -79,6 +86,8 @@ def issue_letters(
     progress: Progress | None = None,
     workers: int = 1,
     recipients: Mapping[str, Recipient] | None = None,
+    engine: str | None = None,
+    master: str | None = None,
 ) -> list[IssuedLetter]:
     """Build, check, render and store the letters; write PDFs/JSON when asked.
 
@@ -86,7 +95,34 @@ def issue_letters(
     ready while the attributions are computed; letters go to them as they are built.
     ``recipients`` (decision id -> name and address) addresses the letters; every
     selected decision needs one. They are printed in the letters only, never stored apart.
+    ``engine``: "local" (the stored decisions, in this process) or "spark" (the audited
+    data read with Spark, letters built on its executors: :mod:`auditor.letters.spark`;
+    ``master`` its URL); default: "spark" for an audit run on Spark, else "local".
     """
+    if engine not in (None, "local", "spark"):
+        raise LetterError(f"--engine must be local or spark; got '{engine}'.")
+    with store.session() as session:
+        source = decision_source(session, audit_id)
+    on_data = source is not None and source[0] == "data"
+    if engine == "spark" or (engine is None and on_data):
+        from auditor.letters.spark import issue_letters_spark
+
+        return issue_letters_spark(
+            store,
+            audit_id,
+            kind=kind,
+            decisions=decisions,
+            out_dir=out_dir,
+            json_path=json_path,
+            progress=progress,
+            recipients=recipients,
+            master=master,
+        )
+    if on_data:
+        raise LetterError(
+            f"Audit {audit_id} ran on the Spark engine: its decisions were not stored but "
+            "stay in its data; issue its letters with --engine spark."
+        )
     with RenderQueue(workers=workers, progress=progress) as queue, contextlib.ExitStack() as scope:
         return _issue(
             store, audit_id, queue, scope, kind, decisions, out_dir, json_path, recipients
@@ -133,23 +169,100 @@ def _issue(
     base = choose_baseline(
         letters.baseline, scores, stored.favorable, spec.threshold, seed=spec.seed
     )
-    x = x_all[rows]
+    plan = LetterPlan(
+        spec=spec,
+        kind=chosen,
+        packs=content_packs(chosen, list(spec.policies), spec.policy_folders()),
+        today=datetime.now(UTC).date(),
+        base=base,
+        baseline_x=x_all[base.rows],
+        noise=FeatureNoise.from_reference(x_all, letters.review.noise) if rows else None,
+        total=len(rows),
+    )
+    search = CounterfactualSearch(model, letters.counterfactual, stored.features, spec.threshold)
+    built, queued, _ = build_letters(
+        plan,
+        model,
+        search,
+        stored.features.iloc[rows],
+        x_all[rows],
+        [stored.ids[r] for r in rows],
+        stored.favorable[rows],
+        recipients,
+        queue,
+        scope,
+    )
+    letters_out = _render(built, chosen, queue.results(), queued)
+    _store(store, audit_id, letters_out)
+    _write(letters_out, out_dir, json_path)
+    return letters_out
+
+
+@dataclass(frozen=True)
+class LetterPlan:
+    """What every letter of one batch shares, taken from all the audit's decisions.
+
+    The in-memory path computes it from the stored decisions; the Spark path
+    (:mod:`auditor.letters.spark`) from per-partition summaries, to the same values.
+    ``total`` is the number of letters in the batch (the review's noise is drawn for
+    the whole batch: see :func:`auditor.letters.review.batch_draws`).
+    """
+
+    spec: AuditSpec
+    kind: str
+    packs: list[Any]
+    today: date
+    base: Baseline
+    baseline_x: np.ndarray
+    noise: FeatureNoise | None
+    total: int
+
+
+Built = tuple[dict[str, Any], Any, str]
+
+
+def build_letters(
+    plan: LetterPlan,
+    model: Any,
+    search: CounterfactualSearch,
+    features: pd.DataFrame,
+    x: np.ndarray,
+    ids: Sequence[str],
+    favorable: np.ndarray,
+    recipients: Mapping[str, Recipient] | None,
+    queue: RenderQueue,
+    scope: contextlib.ExitStack,
+    *,
+    index: np.ndarray | None = None,
+    draws: Sequence[np.ndarray] | None = None,
+) -> tuple[list[Built], dict[str, int], float]:
+    """Build and check the letters of some decisions of the batch; queue them to render.
+
+    ``features``/``x``/``ids``/``favorable``: the decisions' raw inputs, encoded inputs,
+    ids and outcomes, in letter order; ``index``: their places in the batch (None: they
+    are the whole batch), ``draws``: the review's noise draws for them in the batch
+    (:func:`auditor.letters.review.batch_draws`; None: the whole batch's).
+    Returns (record, body, anchor) per letter, the render queue's index per anchor, and
+    the attributions' largest additivity error (recorded on every letter of the batch:
+    the caller of a part takes the largest of the parts).
+    """
+    spec, chosen, base = plan.spec, plan.kind, plan.base
+    letters = spec.letters
+    assert letters is not None
+    at = np.arange(len(ids)) if index is None else np.asarray(index, dtype=np.int64)
     attr = baseline_attributions(
         model,
         x,
-        x_all[base.rows],
+        plan.baseline_x,
         permutations=letters.baseline.permutations,
         steps=spec.explain.steps,
         seed=spec.seed,
     )
     mapper = ReasonMapper(letters, model.feature_names, spec.protected)
     grouped = mapper.grouped(attr.values)
-    adverse_rows = [i for i, r in enumerate(rows) if not stored.favorable[r]]
-    mapper.check(grouped[adverse_rows], [stored.ids[rows[i]] for i in adverse_rows])
-    review = _review(model, x, x_all, base.rows, mapper, grouped, letters, spec)
-    search = CounterfactualSearch(model, letters.counterfactual, stored.features, spec.threshold)
-    packs = content_packs(chosen, list(spec.policies), spec.policy_folders())
-    today = datetime.now(UTC).date()
+    adverse_rows = [i for i in range(len(ids)) if not favorable[i]]
+    mapper.check(grouped[adverse_rows], [ids[i] for i in adverse_rows])
+    review = _review(model, x, plan.baseline_x, mapper, grouped, letters, spec, plan.noise, draws)
     baseline_record = {
         **base.record,
         "description": base.description,
@@ -159,12 +272,13 @@ def _issue(
         **{f"method_{k}": v for k, v in attr.params.items()},
     }
     method = method_text(attr.method)
-    built: list[tuple[dict[str, Any], Any, str]] = []
+    packs, today = plan.packs, plan.today
+    built: list[Built] = []
     queued: dict[str, int] = {}  # anchor -> index in the render queue
     scope.enter_context(_scoring_threads())
-    for i, r in enumerate(rows):
-        raw = {str(k): v for k, v in stored.features.iloc[r].items()}
-        adverse_decision = not stored.favorable[r]
+    for i in range(len(ids)):
+        raw = {str(k): v for k, v in features.iloc[i].items()}
+        adverse_decision = not favorable[i]
         reasons = mapper.reasons(grouped[i], raw) if adverse_decision else []
         everything = mapper.principal_keys(grouped[i], limit=len(mapper.keys))
         adverse = [
@@ -175,7 +289,7 @@ def _issue(
         changes = cf.changes if cf is not None else None
         note = cf.note if cf is not None else "the decision was favourable"
         cf_detail = cf.detail() if cf is not None else {"note": note, "cost": None, "score": None}
-        recipient = recipients.get(stored.ids[r]) if recipients is not None else None
+        recipient = recipients.get(ids[i]) if recipients is not None else None
         records = [rs.record() for rs in reasons]
         score_value = _score_value(letters, raw)
         fields = fields_for(
@@ -194,8 +308,8 @@ def _issue(
             today,
             letter_facts(chosen, fields, records, adverse, letters, changes, note),
         )
-        decision_id = stored.ids[r]
-        anchor = f"letter-{i}"
+        decision_id = ids[i]
+        anchor = f"letter-{at[i]}"
         context = letter_context(
             letters,
             chosen,
@@ -233,21 +347,19 @@ def _issue(
             title = f"{KIND_TITLES[chosen]} ({decision_id})"
             queued[anchor] = queue.add(wrap([body], title), title, letters.organisation.name)
         built.append((record, body, anchor))
-    letters_out = _render(built, chosen, queue.results(), queued)
-    _store(store, audit_id, letters_out)
-    _write(letters_out, out_dir, json_path)
-    return letters_out
+    return built, queued, attr.additivity_error
 
 
 def _review(
     model: Any,
     x: np.ndarray,
-    x_all: np.ndarray,
-    baseline_rows: np.ndarray,
+    baseline_x: np.ndarray,
     mapper: ReasonMapper,
     grouped: np.ndarray,
     letters: LettersSpec,
     spec: AuditSpec,
+    noise: FeatureNoise | None,
+    draws: Sequence[np.ndarray] | None,
 ) -> ReasonReview:
     """Stability of each letter's principal reasons under small input perturbations."""
 
@@ -255,7 +367,7 @@ def _review(
         attr = baseline_attributions(
             model,
             rows,
-            x_all[baseline_rows],
+            baseline_x,
             permutations=letters.baseline.permutations,
             steps=spec.explain.steps,
             seed=spec.seed,
@@ -270,10 +382,11 @@ def _review(
         principal,
         x,
         grouped,
-        x_all,
+        noise if noise is not None else baseline_x,
         k=letters.max_reasons,
         seed=spec.seed,
         settings=letters.review,
+        draws=draws,
     )
 
 

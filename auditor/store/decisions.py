@@ -85,6 +85,48 @@ def save_decisions(session: Session, audit_id: str, spec: AuditSpec, batch: Deci
     return len(rows)
 
 
+def save_decision_source(session: Session, audit_id: str, spec: AuditSpec, rows: int) -> None:
+    """Record that the letters of a Spark audit are built from its data, with Spark.
+
+    The driver holds no decision rows, so none are stored: ``auditor letters --engine
+    spark`` reads them again from the spec's ``data.path`` (resolved against
+    ``spec_dir``), checked against the audit's data and model fingerprints. The audit's
+    stored spec says ``engine: spark``; this row has ``rows`` but no decision rows.
+    """
+    session.add(
+        DecisionSet(
+            audit_id=audit_id,
+            created_at=datetime.now(UTC),
+            spec_dir=str(spec.resolve(".").resolve()),
+            rows=rows,
+            features=list(spec.columns.features),
+        )
+    )
+    session.flush()
+
+
+def decision_source(session: Session, audit_id: str) -> tuple[str, str] | None:
+    """Where the letters of ``audit_id`` read its decisions: ("database" | "data", spec_dir).
+
+    "data": a Spark audit, whose decisions stay in its data (no decision rows stored);
+    None: the audit kept no decisions for letters.
+    """
+    from auditor.store.models import Audit
+
+    dset = session.get(DecisionSet, audit_id)
+    if dset is None:
+        return None
+    audit = session.get(Audit, audit_id)
+    spec: dict[str, Any] = audit.spec if audit is not None else {}
+    engine = spec.get("engine") or {}
+    has_rows = session.execute(
+        select(Decision.seq).where(Decision.audit_id == audit_id).limit(1)
+    ).first()
+    if has_rows is None and engine.get("kind") == "spark":
+        return "data", dset.spec_dir
+    return "database", dset.spec_dir
+
+
 def load_decisions(session: Session, audit_id: str) -> StoredDecisions:
     """The stored decisions of ``audit_id``; a clear error when there are none."""
     dset = session.get(DecisionSet, audit_id)

@@ -43,7 +43,11 @@ class FeatureNoise:
 
     def perturb(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One perturbed copy of ``x``."""
-        y = x + rng.standard_normal(x.shape) * self.scale[None, :]
+        return self.shift(x, rng.standard_normal(x.shape))
+
+    def shift(self, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """``x`` perturbed by the standard normal draws ``z`` (same shape)."""
+        y = x + z * self.scale[None, :]
         rounded = self.whole[None, :] & (self.scale[None, :] > 0)
         return np.asarray(np.where(rounded, np.round(y), y), dtype=np.float64)
 
