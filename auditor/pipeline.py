@@ -37,7 +37,14 @@ from auditor.metrics.stratified import stratified_from_cells
 from auditor.metrics.weighted import grouping_records_from_sums, weighted_sums
 from auditor.models import ModelAdapter, load_model
 from auditor.policy import Facts, evaluate, load_packs
-from auditor.provenance import current_user, file_sha256, files_sha256, package_versions
+from auditor.provenance import (
+    combined_sha256,
+    current_user,
+    file_sha256,
+    is_url,
+    package_versions,
+    path_sha256,
+)
 from auditor.result import (
     AttributionSummary,
     AuditResult,
@@ -513,14 +520,27 @@ def check_control_values(spec: AuditSpec, values: dict[str, set[str]]) -> None:
         )
 
 
+def data_sha256(spec: AuditSpec) -> str:
+    """The audited data's fingerprint: a file's SHA-256, a folder's over its data files
+    (:func:`~auditor.provenance.path_sha256`), a URL's computed by Spark."""
+    digests = []
+    for path in [spec.data.path, spec.data.protected_path]:
+        if not path:
+            continue
+        if is_url(path):
+            from auditor.engine.spark import remote_sha256
+
+            digests.append(remote_sha256(spec, path))
+        else:
+            digests.append(path_sha256(spec.resolve(path)))
+    return combined_sha256(digests)
+
+
 def _provenance(spec: AuditSpec, packs: list[Any]) -> Provenance:
-    data_files = [spec.resolve(spec.data.path)]
-    if spec.data.protected_path:
-        data_files.append(spec.resolve(spec.data.protected_path))
     model_sha = file_sha256(spec.resolve(spec.model.path)) if spec.model else None
     return Provenance(
         spec_sha256=spec.digest(),
-        data_sha256=files_sha256(data_files),
+        data_sha256=data_sha256(spec),
         model_sha256=model_sha,
         packages=package_versions(),
         policy_packs={p.meta.id: p.meta.version for p in packs},

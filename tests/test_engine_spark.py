@@ -137,3 +137,27 @@ def test_bad_rows_are_named_by_global_position(spark: Any, tmp_path: Path) -> No
     text = "\n".join(err.value.problems)
     assert "column 'decision': 1 missing value(s) at row(s) 2001" in text
     assert "id column repeats 1 id(s), e.g. 7" in text
+
+
+def test_a_folder_and_its_url_are_read_and_fingerprinted_alike(spark: Any, tmp_path: Path) -> None:
+    from auditor.provenance import path_sha256
+
+    folder = tmp_path / "decisions"
+    folder.mkdir()
+    frame = _decisions(1200)
+    for i, part in enumerate(np.array_split(np.arange(len(frame)), 3)):
+        frame.iloc[part].to_parquet(folder / f"part-{i:05d}.parquet", row_group_size=200)
+    (folder / "_SUCCESS").write_text("")  # Spark's marker: not data, not fingerprinted
+    (folder / ".DS_Store").write_text("x")  # hidden: left out too
+    spec = {**_decisions_spec(folder), "engine": {"kind": "spark"}}
+    local_path = auditor.run_audit(spec)
+    url = auditor.run_audit({**spec, "data": {"path": folder.as_uri()}})
+    assert local_path.dataset.rows == 1200
+    assert local_path.provenance.data_sha256 == path_sha256(folder)
+    assert url.provenance.data_sha256 == path_sha256(folder)
+    assert_same_result(local_path, url)
+    before = path_sha256(folder)
+    (folder / "_SUCCESS").write_text("written again")
+    assert path_sha256(folder) == before
+    frame.iloc[:10].to_parquet(folder / "part-00001.parquet")
+    assert path_sha256(folder) != before

@@ -110,6 +110,7 @@ from auditor.metrics.slices import (
     select_slices,
 )
 from auditor.models.base import ModelAdapter
+from auditor.provenance import is_url, listing_sha256
 from auditor.result import AttributionSummary, MetricRecord, ProxyRank, ProxyScore
 from auditor.spec import AuditSpec
 
@@ -135,6 +136,38 @@ def spark_session(master: str | None) -> Any:
         "spark.ui.showConsoleProgress", "false"
     )
     return builder.master(master or "local[*]").getOrCreate()
+
+
+def remote_sha256(spec: AuditSpec, url: str) -> str:
+    """:func:`~auditor.provenance.path_sha256` of data that Spark reads from a URL: each
+    file's SHA-256 is computed on the cluster; only the digests reach the driver."""
+    import posixpath
+    from urllib.parse import urlparse
+
+    from pyspark.sql import functions as F
+
+    session = spark_session(spec.engine.master)
+    try:
+        files = session.read.format("binaryFile").option("recursiveFileLookup", "true").load(url)
+        found = files.select("path", F.sha2(F.col("content"), 256).alias("d")).toArrow()
+    except Exception as exc:  # Spark raises its own analysis errors
+        raise DataValidationError(f"{url}: Spark cannot read it: {exc}") from None
+    root = urlparse(url).path
+    listing = [
+        (posixpath.relpath(urlparse(p).path, root), d)
+        for p, d in zip(
+            found.column("path").to_pylist(), found.column("d").to_pylist(), strict=True
+        )
+    ]
+    if len(listing) == 1 and listing[0][0] == ".":
+        return str(listing[0][1])  # one file: its own digest, as for a local file
+    return listing_sha256(listing)
+
+
+def data_location(spec: AuditSpec) -> str:
+    """``data.path`` as Spark reads it: a URL as written, a local path resolved."""
+    path = spec.data.path
+    return path if is_url(path) else str(spec.resolve(path))
 
 
 def _each_partition(
@@ -171,15 +204,15 @@ class SparkAudit:
 
         self.spec = spec
         self.spark = spark_session(spec.engine.master)
-        path = spec.resolve(spec.data.path)
-        self.label = str(path)
-        kind = spec.data.format or ("csv" if path.suffix.lower() == ".csv" else "parquet")
+        path = data_location(spec)
+        self.label = path
+        kind = spec.data.format or ("csv" if path.lower().endswith(".csv") else "parquet")
         reader = self.spark.read
         try:
             frame = (
-                reader.parquet(str(path))
+                reader.parquet(path)
                 if kind == "parquet"
-                else reader.csv(str(path), header=True, inferSchema=True)
+                else reader.csv(path, header=True, inferSchema=True)
             )
         except Exception as exc:  # Spark raises its own analysis errors
             raise DataValidationError(f"{path}: Spark cannot read it: {exc}") from None

@@ -64,7 +64,7 @@ from auditor.letters.service import (
     _write,
     build_letters,
 )
-from auditor.provenance import file_sha256
+from auditor.provenance import is_url
 from auditor.spec import AuditSpec
 from auditor.store import Store, load_result
 from auditor.store.decisions import decision_source
@@ -229,20 +229,22 @@ def issue_letters_spark(
 
 
 def _check_data(spec: AuditSpec, expected: str, audit_id: str) -> None:
-    path = spec.resolve(spec.data.path)
-    if not path.exists():
+    from auditor.engine.spark import data_location
+    from auditor.pipeline import data_sha256
+
+    where = data_location(spec)
+    if not is_url(spec.data.path) and not Path(where).exists():
         raise LetterError(
-            f"Data {path} of audit {audit_id} is gone; with --engine spark the letters read "
+            f"Data {where} of audit {audit_id} is gone; with --engine spark the letters read "
             "the audited decisions from it."
         )
-    if path.is_file():
-        actual = file_sha256(path)
-        if actual != expected:
-            raise LetterError(
-                f"Data {path} has changed since audit {audit_id} (SHA-256 {actual[:12]}..., "
-                f"audit recorded {expected[:12]}...); letters must explain the decisions "
-                "that were audited."
-            )
+    actual = data_sha256(spec)
+    if actual != expected:
+        raise LetterError(
+            f"Data {where} has changed since audit {audit_id} (SHA-256 {actual[:12]}..., "
+            f"audit recorded {expected[:12]}...); letters must explain the decisions "
+            "that were audited."
+        )
 
 
 def _columns(spec: AuditSpec) -> list[str]:
