@@ -722,8 +722,11 @@ def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any
     """mapInArrow function: the rows with their scores; on the first row of each batch,
     the pickled (partition, attribution sums, :class:`Prepared`)."""
     # Spark runs one task per core: one OpenMP thread per task (set before LightGBM or
-    # torch start their thread pools in this worker), unless the cluster says otherwise
+    # torch start their thread pools in this worker) and one thread for the TreeSHAP
+    # kernels (numba's pool is as large as the machine: tasks × pool threads would
+    # oversubscribe the cores), unless the cluster says otherwise
     os.environ.setdefault("OMP_NUM_THREADS", str(payload.task_cpus))
+    os.environ.setdefault("AUDITOR_THREADS", str(payload.task_cpus))
     import pyarrow as pa
     from pyspark import TaskContext
 
