@@ -28,6 +28,7 @@ from markupsafe import Markup
 
 from auditor._resources import templates_dir
 from auditor.errors import RenderError
+from auditor.report import svgtext
 from auditor.report.context import build_context
 from auditor.report.fetcher import DataOnlyFetcher, FetchRefusedError
 from auditor.report.filters import FILTERS
@@ -161,6 +162,7 @@ def render_pdf(
     """
     import weasyprint  # heavy import (Pango, fonts): only when a PDF is made
 
+    svgtext.install()  # chart labels drawn as whole runs, not letter by letter
     fetcher = DataOnlyFetcher()
     try:
         document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).render()
