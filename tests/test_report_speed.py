@@ -1,21 +1,30 @@
-"""SVG text drawn as whole runs (auditor.report.svgtext): same words in the same places as
+"""What makes the report render faster, and what it must not change.
+
+SVG text drawn as whole runs (auditor.report.svgtext): same words in the same places as
 WeasyPrint's letter-by-letter drawing, far fewer text-drawing operators, and every form
-with per-letter positions left to WeasyPrint."""
+with per-letter positions left to WeasyPrint. The garbage collector paused during a render
+(auditor.report.render.paused_gc): enabled again afterwards, also after a failure, and
+left alone when the caller had disabled it."""
 
 from __future__ import annotations
 
 import base64
+import gc
 import re
 import shutil
 import subprocess
+import threading
 import zlib
 
 import pytest
 import weasyprint
 import weasyprint.svg as svg_package
 
+from auditor.errors import RenderError
+from auditor.report import render as render_mod
 from auditor.report import svgtext
 from auditor.report.fetcher import DataOnlyFetcher
+from auditor.report.render import paused_gc, render_pdf
 
 # The forms matplotlib writes (one x/y, text-anchor start/middle/end, bold, a rotated
 # axis label), a text without coordinates, and two forms with per-letter positions.
@@ -120,3 +129,61 @@ def test_an_unverified_weasyprint_keeps_its_own_text(monkeypatch: pytest.MonkeyP
     before = dict(svg_package.TAGS)
     assert svgtext.install() is False
     assert before == svg_package.TAGS
+
+
+# --- the garbage collector during a render ----------------------------------------------
+
+
+def test_gc_is_paused_during_a_render_and_enabled_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+    real = render_mod._pdf
+
+    def spy(html: str, **kwargs: object) -> bytes:
+        seen.append(gc.isenabled())
+        return real(html, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(render_mod, "_pdf", spy)
+    assert gc.isenabled()
+    pdf = render_pdf("<p>x</p>", title="t", author="a", subject="s")
+    assert pdf.startswith(b"%PDF")
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+def test_gc_is_enabled_again_after_a_failed_render() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RenderError, match="external resource"):
+        render_pdf('<img src="http://example.com/x.png">', title="t", author="a", subject="s")
+    assert gc.isenabled()
+
+
+def test_gc_stays_disabled_when_the_caller_disabled_it() -> None:
+    gc.disable()
+    try:
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_overlapping_renders_share_one_pause() -> None:
+    inside = threading.Event()
+    release = threading.Event()
+
+    def other() -> None:
+        with paused_gc():
+            inside.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the other render is still going
+    finally:
+        release.set()
+        thread.join(10)
+    assert gc.isenabled()
