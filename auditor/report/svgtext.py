@@ -135,12 +135,15 @@ def fast_text(svg: Any, node: Any, font_size: float) -> None:
     elif alignment_baseline in ("text-after-edge", "after_edge", "bottom", "text-bottom"):
         y_align = -descent
 
-    if x_value is not None:
+    x_given = None if x_value is None else size(x_value, font_size, svg.inner_width)
+    y_given = None if y_value is None else size(y_value, font_size, svg.inner_height)
+    # As WeasyPrint does for the first letter (a zero coordinate keeps the offset, too).
+    if x_given:
         svg.cursor_d_position[0] = 0
-    if y_value is not None:
+    if y_given:
         svg.cursor_d_position[1] = 0
-    x = svg.cursor_position[0] if x_value is None else size(x_value, font_size, svg.inner_width)
-    y = svg.cursor_position[1] if y_value is None else size(y_value, font_size, svg.inner_height)
+    x = svg.cursor_position[0] if x_given is None else x_given
+    y = svg.cursor_position[1] if y_given is None else y_given
     svg.cursor_position = x + width, y
     x_position = x + svg.cursor_d_position[0]
     y_position = y + svg.cursor_d_position[1] + y_align
