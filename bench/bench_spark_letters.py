@@ -7,11 +7,16 @@ the stored decisions, and with Spark from the data (the session is already start
 the Spark audit, so its startup is not in the letters' time). Then checks every record
 and PDF equal.
 
-Run: ``.venv/bin/python bench/bench_spark_letters.py`` (needs the ``spark`` extra).
+The in-memory path renders on ``--workers`` processes (default 2: both paths then use the
+machine's two cores; Spark ``local[2]`` runs two tasks).
+
+Run: ``.venv/bin/python bench/bench_spark_letters.py [--workers 2]`` (needs the ``spark``
+extra).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -31,6 +36,9 @@ from auditor.store import open_store
 
 def main() -> None:
     """Print the time of each path and whether the letters are equal."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         (tmp / "models").mkdir()
@@ -51,7 +59,8 @@ def main() -> None:
             audit_id = perform_audit({**spec, **engine}, database_url=url).result.audit_id
             with open_store(url) as store:
                 start = time.perf_counter()
-                letters[name] = issue_letters(store, audit_id)
+                workers = args.workers if name == "in memory" else 1
+                letters[name] = issue_letters(store, audit_id, workers=workers)
                 took = times[name] = time.perf_counter() - start
             print(f"{name}: {len(letters[name])} letters in {took:.1f} s", flush=True)
         a, b = letters["in memory"], letters["spark"]

@@ -299,7 +299,9 @@ def _outcomes(
 def _partition(frame: pd.DataFrame, job: _Job) -> tuple[Any, pd.DataFrame, np.ndarray, Any]:
     from auditor.engine.spark import worker_model
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one task per core
+    # one task per core: one OpenMP thread, one thread for the TreeSHAP kernels
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("AUDITOR_THREADS", "1")
     model = worker_model(job.spec, job.model_bytes, job.model_name)
     raw = frame.drop(columns=[POS])
     features = _as_stored(raw, job)
@@ -456,12 +458,15 @@ def _collect(
         )
     got: list[tuple[int, IssuedLetter]] = []
     largest = 0.0
-    for row in mapped.toLocalIterator():
-        if row["i"] < 0:
-            raise AuditorError(pickle.loads(row["out"]))
-        record, html, pdf, error = pickle.loads(row["out"])
+    # every partition at once (toLocalIterator would run them one after another, on one
+    # core); the driver holds the letters until they are stored in any case
+    table = mapped.toArrow()
+    for i, out in zip(table.column("i").to_pylist(), table.column("out").to_pylist(), strict=True):
+        if i < 0:
+            raise AuditorError(pickle.loads(out))
+        record, html, pdf, error = pickle.loads(out)
         largest = max(largest, error)
-        got.append((int(row["i"]), IssuedLetter(record, html, pdf)))
+        got.append((int(i), IssuedLetter(record, html, pdf)))
         if progress:
             progress(len(got), job.plan.total)
     got.sort(key=lambda item: item[0])
