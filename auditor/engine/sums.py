@@ -10,7 +10,6 @@ means the in-memory path computes (``attribution_slices``, ``gap_decomposition``
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,52 +121,3 @@ class AttributionSums:
             self.steps_used, self.rows_refined = steps_used, rows_refined
         elif steps_used == self.steps_used:
             self.rows_refined += rows_refined
-
-    def to_json(self) -> str:
-        """Lossless text form (floats as repr), for shipping from Spark executors."""
-
-        def arr(a: np.ndarray | None) -> list[float] | None:
-            return None if a is None else [float(v) for v in a]
-
-        return json.dumps(
-            {
-                "f": self.n_features,
-                "n": self.n,
-                "abs": arr(self.abs_total),
-                "base": self.base_total,
-                "err": self.additivity_error,
-                "params": self.params,
-                "steps": self.steps_used,
-                "refined": self.rows_refined,
-                "groups": {
-                    g: {
-                        k: [s.n, arr(s.phi), arr(s.abs_phi), s.output, s.base, s.residual]
-                        for k, s in per.items()
-                    }
-                    for g, per in self.groups.items()
-                },
-            }
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> AttributionSums:
-        """Inverse of :meth:`to_json`."""
-        d = json.loads(text)
-        out = cls(
-            d["f"],
-            d["n"],
-            None if d["abs"] is None else np.asarray(d["abs"], dtype=np.float64),
-            d["base"],
-            d["err"],
-            params=d["params"],
-            steps_used=d["steps"],
-            rows_refined=d["refined"],
-        )
-        for g, per in d["groups"].items():
-            out.groups[g] = {
-                k: GroupSums(
-                    v[0], np.asarray(v[1]), np.asarray(v[2]), float(v[3]), float(v[4]), float(v[5])
-                )
-                for k, v in per.items()
-            }
-        return out
