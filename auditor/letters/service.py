@@ -169,16 +169,8 @@ def _issue(
     base = choose_baseline(
         letters.baseline, scores, stored.favorable, spec.threshold, seed=spec.seed
     )
-    plan = LetterPlan(
-        spec=spec,
-        kind=chosen,
-        packs=content_packs(chosen, list(spec.policies), spec.policy_folders()),
-        today=datetime.now(UTC).date(),
-        base=base,
-        baseline_x=x_all[base.rows],
-        noise=FeatureNoise.from_reference(x_all, letters.review.noise) if rows else None,
-        total=len(rows),
-    )
+    noise = FeatureNoise.from_reference(x_all, letters.review.noise) if rows else None
+    plan = LetterPlan.of(spec, chosen, base, x_all[base.rows], noise, len(rows))
     search = CounterfactualSearch(model, letters.counterfactual, stored.features, spec.threshold)
     built, queued, _ = build_letters(
         plan,
@@ -216,6 +208,21 @@ class LetterPlan:
     baseline_x: np.ndarray
     noise: FeatureNoise | None
     total: int
+
+    @classmethod
+    def of(
+        cls,
+        spec: AuditSpec,
+        kind: str,
+        base: Baseline,
+        baseline_x: np.ndarray,
+        noise: FeatureNoise | None,
+        total: int,
+    ) -> LetterPlan:
+        """The plan for letters of ``kind`` issued today (content packs from the spec)."""
+        packs = content_packs(kind, list(spec.policies), spec.policy_folders())
+        today = datetime.now(UTC).date()
+        return cls(spec, kind, packs, today, base, baseline_x, noise, total)
 
 
 Built = tuple[dict[str, Any], Any, str]

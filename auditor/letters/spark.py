@@ -35,7 +35,6 @@ import pickle
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,6 @@ import pandas as pd
 from auditor.engine.partials import PART_BITS, POS, Layout
 from auditor.explain.quality.stability import DISCRETE_MAX, FeatureNoise
 from auditor.letters.baseline import Baseline, choose_baseline, sample_baseline
-from auditor.letters.content import content_packs
 from auditor.letters.counterfactuals import CounterfactualSearch
 from auditor.letters.recipients import Recipient, match_recipients
 from auditor.letters.render import RenderQueue
@@ -211,16 +209,8 @@ def issue_letters_spark(
     reference = _reference(first, parts, job)
     # validates the counterfactual settings here, before any task runs
     CounterfactualSearch(model, letters.counterfactual, reference, spec.threshold)
-    plan = LetterPlan(
-        spec=spec,
-        kind=chosen,
-        packs=content_packs(chosen, list(spec.policies), spec.policy_folders()),
-        today=datetime.now(UTC).date(),
-        base=base,
-        baseline_x=baseline_x,
-        noise=_noise(parts, letters.review.noise) if total else None,
-        total=total,
-    )
+    noise = _noise(parts, letters.review.noise) if total else None
+    plan = LetterPlan.of(spec, chosen, base, baseline_x, noise, total)
     letter_job = _LetterJob(job, plan, reference, offsets, places, recipients)
     out = _collect(audit, columns, letter_job, progress)
     _store(store, audit_id, out)
