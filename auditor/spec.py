@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from auditor.errors import SpecError
 from auditor.letters.settings import LettersSpec, letters_problems
+from auditor.safe_yaml import BoundedSafeLoader, YamlLimitError, load_yaml_text, read_yaml_text
 
 ExplainMethod = Literal[
     "auto",
@@ -283,11 +284,15 @@ def _read_yaml(path: Path) -> Any:
     if not path.is_file():
         raise SpecError(f"Spec file not found: {path}")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_yaml_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read the spec file ({exc}).") from None
+    except YamlLimitError as exc:
+        raise SpecError(f"{path}: refused: {exc}.") from None
     try:
-        return yaml.load(text, Loader=SpecYamlLoader)  # a SafeLoader subclass
+        return load_yaml_text(text)  # bounded SafeLoader: plain data only
+    except YamlLimitError as exc:
+        raise SpecError(f"{path}: refused: {exc}.") from None
     except ValueError as exc:  # e.g. an explicitly tagged !!timestamp that is no date
         raise SpecError(f"{path}: invalid value in the YAML ({exc}).") from None
     except yaml.YAMLError as exc:
@@ -299,18 +304,8 @@ def _read_yaml(path: Path) -> Any:
         raise SpecError(f"{path}: malformed YAML{where}: {problem}.") from None
 
 
-class SpecYamlLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that keeps unquoted dates as text.
-
-    PyYAML turns ``2026-13-01`` into a ``ValueError`` with no file, line or key; as text,
-    the date is validated by the schema, which names the key.
-    """
-
-
-SpecYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+SpecYamlLoader = BoundedSafeLoader
+"""Kept for callers that imported it: the bounded loader of :mod:`auditor.safe_yaml`."""
 
 # Stand-ins for required keys that failed validation, so that the cross-field checks can
 # still run on the rest of the spec (checks that depend on a failed key are skipped).

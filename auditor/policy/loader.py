@@ -13,7 +13,7 @@ from auditor._resources import policies_dir
 from auditor.errors import PolicyLoadError
 from auditor.policy.language import ConditionSyntaxError
 from auditor.policy.schema import PackMeta, Rule
-from auditor.spec import SpecYamlLoader
+from auditor.safe_yaml import YamlLimitError, load_yaml_text, read_yaml_text
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,9 @@ def _problems(exc: ValidationError) -> list[str]:
 def read_yaml(path: Path) -> dict[str, object]:
     try:
         # dates stay text, so a bad one is reported by the schema with its rule and field
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=SpecYamlLoader)
+        data = load_yaml_text(read_yaml_text(path))
+    except YamlLimitError as exc:
+        raise PolicyLoadError(f"{path}: refused: {exc}") from None
     except yaml.YAMLError as exc:
         raise PolicyLoadError(f"{path}: malformed YAML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -32,6 +32,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from auditor.errors import AuditorError
+from auditor.safe_yaml import YamlLimitError, load_yaml_text, read_yaml_text
 from auditor.store.events import append_event
 from auditor.store.models import Audit, Decision, DecisionSet, Letter, Report, ScheduleRun
 
@@ -96,10 +97,13 @@ def retention_settings(
     settings = dict(DEFAULT_RETENTION)
     if path is not None:
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise RetentionError(f"Cannot read {path}: {exc.strerror or exc}.") from None
-        except yaml.YAMLError as exc:
+            loaded = load_yaml_text(read_yaml_text(path))
+        except YamlLimitError as exc:
+            raise RetentionError(f"{path}: refused: {exc}.") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise RetentionError(f"Cannot read {path}: {why}.") from None
+        except (yaml.YAMLError, ValueError) as exc:
             raise RetentionError(f"{path} is not valid YAML: {exc}") from None
         if isinstance(loaded, Mapping) and "retention" in loaded:
             loaded = loaded["retention"]
