@@ -75,6 +75,14 @@ def audit(
     master: Annotated[
         str | None, typer.Option("--master", help="Spark master URL (with --engine spark).")
     ] = None,
+    allow_module: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-module",
+            help="Python module (or module:Class) a spec's model.module may import; "
+            "repeatable; adds to $AUDITOR_ALLOWED_MODULES. A spec alone can import none.",
+        ),
+    ] = None,
 ) -> None:
     """Run an audit: decisions, attributions, group metrics and policy findings.
 
@@ -91,6 +99,11 @@ def audit(
         err.print(f"[bold red]error:[/] --engine must be local or spark; got '{engine}'.")
         raise typer.Exit(2)
     from auditor.service import perform_audit
+
+    if allow_module:
+        from auditor.models.allowed_code import allow_modules
+
+        allow_modules(allow_module)
 
     def run() -> Any:
         from auditor.engine import with_engine

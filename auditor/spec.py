@@ -38,7 +38,48 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a float key set to .inf or .nan is an error naming the key, not a silent comparison
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+_MAX_COUNT = 1_000_000_000  # upper bound of row counts and sizes: any real data set fits
+_MAX_SEED = 2**32 - 1  # numpy's legacy generators take seeds in [0, 2**32)
+_MAX_PLAIN_DEPTH = 32
+
+
+def plain_data(value: Any, where: str, depth: int = 0) -> Any:
+    """``value`` as plain JSON-like data (numpy scalars and tuples converted), or a
+    ``ValueError`` naming the key under ``where`` that holds something else.
+
+    Spec values reach the JSON result, the database and (for ``model.init``) a class's
+    constructor, so only strings, finite numbers, booleans, None, dates, lists and
+    mappings with string keys are accepted.
+    """
+    import numpy as np  # local: the spec module is imported by light commands too
+
+    if depth > _MAX_PLAIN_DEPTH:
+        raise ValueError(f"{where}: nested deeper than {_MAX_PLAIN_DEPTH} levels")
+    if isinstance(value, np.generic) and not isinstance(value, np.void | np.object_):
+        value = value.item()  # np.int64(3) -> 3, np.bool_ -> bool, np.str_ -> str
+    if value is None or isinstance(value, str | bool | int | date):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{where}: must be a finite number, got {value}")
+        return value
+    if isinstance(value, list | tuple):
+        return [plain_data(v, f"{where}.{i}", depth + 1) for i, v in enumerate(value)]
+    if isinstance(value, Mapping):
+        out = {}
+        for key, v in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where}: keys must be text, got {key!r}")
+            out[key] = plain_data(v, f"{where}.{key}", depth + 1)
+        return out
+    raise ValueError(
+        f"{where}: {type(value).__name__} is not plain data (use text, numbers, true/false, "
+        "lists and mappings)"
+    )
 
 
 class ModelSpec(_Strict):
@@ -56,6 +97,12 @@ class ModelSpec(_Strict):
     output: Literal["logit", "probability"] = Field(
         "logit", description="What a torch module returns for the favourable class."
     )
+
+    @field_validator("init", mode="before")
+    @classmethod
+    def _init_is_plain(cls, v: Any) -> Any:
+        # init reaches a constructor: objects from the Python API could smuggle behaviour
+        return plain_data(v, "init")
 
 
 class DataSpec(_Strict):
@@ -109,6 +156,7 @@ class ExplainSpec(_Strict):
     max_rows: int | None = Field(
         None,
         ge=1,
+        le=_MAX_COUNT,
         description="Explain a seeded sample of this many rows (default: all rows "
         "for tree SHAP and integrated gradients, 500 for permutation SHAP).",
     )
@@ -143,6 +191,7 @@ class EngineSpec(_Strict):
     chunk_rows: int | None = Field(
         None,
         ge=1,
+        le=_MAX_COUNT,
         description="Stream the decisions in chunks of this many rows (bounded memory); "
         "default: load them at once (local) or per Arrow batch (spark).",
     )
@@ -177,11 +226,11 @@ class AuditSpec(_Strict):
         description="Segment columns (loan product, region, job family): groups are also "
         "compared within segments (Mantel-Haenszel ratio, CMH and Breslow-Day tests).",
     )
-    min_group_size: int = Field(30, ge=1)
+    min_group_size: int = Field(30, ge=1, le=_MAX_COUNT)
     small_category_exclusion: SmallCategoryExclusion | None = None
     missing_protected: Literal["unknown", "error"] = "unknown"
     explain: ExplainSpec = Field(default_factory=ExplainSpec)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=_MAX_SEED, description="Seed of every sample and bootstrap.")
     audit_date: date | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
     engine: EngineSpec = Field(default_factory=EngineSpec)
@@ -189,6 +238,15 @@ class AuditSpec(_Strict):
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="<dict>")
+    # False for specs from an untrusted source (web uploads): no module import, no pickle
+    _code_allowed: bool = PrivateAttr(default=True)
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _evidence_is_plain(cls, v: Any) -> Any:
+        # the Python API may pass numpy scalars (converted) or objects (refused here, with
+        # the key, instead of a serialisation error when the result is written)
+        return plain_data(v, "evidence") if isinstance(v, Mapping) else v
 
     @field_validator("name")
     @classmethod
@@ -199,6 +257,15 @@ class AuditSpec(_Strict):
                 " (at most 120 characters)"
             )
         return v
+
+    @property
+    def code_allowed(self) -> bool:
+        """Whether loading this spec's model may import a module or unpickle a file."""
+        return self._code_allowed
+
+    def forbid_code(self) -> None:
+        """Mark the spec as from an untrusted source: its model may run no code."""
+        self._code_allowed = False
 
     @property
     def source(self) -> str:
@@ -387,9 +454,24 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
         problems.append("protected: an attribute is listed twice")
     if ok("protected", "protected_probabilities"):
         problems += _probability_problems(spec)
+    seen_combos: dict[frozenset[str], int] = {}
     for i, combo in enumerate(spec.intersections if ok("intersections", "protected") else []):
         if len(combo) < 2:
             problems.append(f"intersections.{i}: needs at least two attributes, got {combo}")
+        if len(set(combo)) != len(combo):
+            problems.append(
+                f"intersections.{i}: {combo} names an attribute twice; an intersection "
+                "crosses different attributes"
+            )
+        key = frozenset(combo)
+        if key in seen_combos:
+            # the same cells twice would duplicate records and inflate Holm adjustments
+            problems.append(
+                f"intersections.{i}: {combo} repeats intersections.{seen_combos[key]} "
+                f"{spec.intersections[seen_combos[key]]} (the order does not matter)"
+            )
+        else:
+            seen_combos[key] = i
         if len([a for a in combo if a in spec.protected_probabilities]) > 1:
             problems.append(
                 f"intersections.{i}: at most one attribute may come from "

@@ -15,7 +15,8 @@ LETTER_KINDS: tuple[LetterKind, ...] = ("reg_b", "gdpr", "ai_act", "hiring")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and NaN are never a usable setting (e.g. ``step: .inf``)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Party(_Strict):

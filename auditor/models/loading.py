@@ -26,8 +26,14 @@ def load_model(spec: AuditSpec) -> ModelAdapter | None:
     elif spec.model.kind == "torch":
         from auditor.models.torch_adapter import TorchAdapter
 
-        adapter = TorchAdapter.load(path, spec.model, features)
+        adapter = TorchAdapter.load(path, spec.model, features, code_allowed=spec.code_allowed)
     else:
+        if spec.model.trusted and not spec.code_allowed:
+            raise ModelLoadError(
+                f"model.trusted: refused for {path}: a spec uploaded through the web "
+                "workspace cannot load pickle/joblib or untrusted skops types; save the "
+                "model with skops (default types) or as LightGBM text."
+            )
         from auditor.models.sklearn_adapter import load_sklearn
 
         adapter = load_sklearn(

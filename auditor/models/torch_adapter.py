@@ -1,12 +1,12 @@
 """PyTorch adapter: a TorchScript file, or a state dict plus an importable module class.
 
 State dicts are read with ``torch.load(weights_only=True)``, which refuses arbitrary
-pickled objects; a module class is imported from a dotted path the spec names.
+pickled objects; a module class is imported from a dotted path the spec names, only when
+the operator allowed that module (:mod:`auditor.models.allowed_code`).
 """
 
 from __future__ import annotations
 
-import importlib
 import re
 import warnings
 import zipfile
@@ -18,6 +18,7 @@ import pandas as pd
 
 from auditor.errors import ModelLoadError
 from auditor.models._encoding import encode_frame, sigmoid
+from auditor.models.allowed_code import import_model_class
 from auditor.models.base import OutputSpace
 from auditor.spec import ModelSpec
 
@@ -56,8 +57,18 @@ class TorchAdapter:
         self.device = "cpu"
 
     @classmethod
-    def load(cls, path: Path, spec: ModelSpec, feature_names: tuple[str, ...]) -> TorchAdapter:
-        """Load from a file as the spec says; every failure becomes a ModelLoadError."""
+    def load(
+        cls,
+        path: Path,
+        spec: ModelSpec,
+        feature_names: tuple[str, ...],
+        *,
+        code_allowed: bool = True,
+    ) -> TorchAdapter:
+        """Load from a file as the spec says; every failure becomes a ModelLoadError.
+
+        ``code_allowed`` False (a spec from a web upload) refuses ``model.module``.
+        """
         torch = _torch()
         if not path.is_file():
             raise ModelLoadError(f"Model file not found: {path}")
@@ -67,7 +78,7 @@ class TorchAdapter:
                 "state dict saved with torch.save)."
             )
         if spec.module:
-            module = _from_state_dict(torch, path, spec)
+            module = _from_state_dict(torch, path, spec, code_allowed=code_allowed)
         else:
             try:
                 with warnings.catch_warnings():
@@ -144,13 +155,10 @@ class TorchAdapter:
         return out if self.returns_probability else sigmoid(out)
 
 
-def _from_state_dict(torch: Any, path: Path, spec: ModelSpec) -> Any:
+def _from_state_dict(torch: Any, path: Path, spec: ModelSpec, *, code_allowed: bool) -> Any:
     assert spec.module is not None  # guarded by the caller
-    mod_name, _, cls_name = spec.module.partition(":")
-    try:
-        klass = getattr(importlib.import_module(mod_name), cls_name)
-    except (ImportError, AttributeError) as exc:
-        raise ModelLoadError(f"model.module: cannot import '{spec.module}' ({exc}).") from None
+    # checked (allowed module, nn.Module subclass) before anything is read or built
+    klass = import_model_class(spec.module, code_allowed=code_allowed)
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types (UnpicklingError, RuntimeError, ...)

@@ -62,7 +62,12 @@ class AuditJobs:
         self._lock = threading.Lock()
 
     def submit(self, spec: AuditSpec, *, source: str, user: str) -> Job:
-        """Queue an audit of ``spec`` on behalf of ``user`` (logged as ``audit.requested``)."""
+        """Queue an audit of ``spec`` on behalf of ``user`` (logged as ``audit.requested``).
+
+        Every spec the web runs came from an upload: its model may import no module and
+        unpickle no file, whatever the spec says or the server's settings allow.
+        """
+        spec.forbid_code()
         job = Job(
             id=uuid.uuid4().hex,
             name=spec.name,

@@ -59,12 +59,34 @@ def load_uploaded_spec(content: bytes, filename: str, data_root: Path) -> AuditS
             spec = load_spec(path, base_dir=data_root)
         except SpecError as exc:
             raise SpecError(str(exc).replace(str(path), name)) from None
+    # whatever an upload says, it never makes the server import code or unpickle a file
+    spec.forbid_code()
     problems = _outside(spec, data_root)
     if problems:
         raise SpecError(
             f"{name}: the spec names files outside the server's data root.", problems=problems
         )
+    problems = _code_problems(spec)
+    if problems:
+        raise SpecError(f"{name}: the spec asks the server to run code.", problems=problems)
     return spec
+
+
+def _code_problems(spec: AuditSpec) -> list[str]:
+    if spec.model is None:
+        return []
+    problems = []
+    if spec.model.module:
+        problems.append(
+            f"model.module: {spec.model.module!r}: an uploaded spec cannot name code to "
+            "import; save the torch model as TorchScript"
+        )
+    if spec.model.trusted:
+        problems.append(
+            "model.trusted: an uploaded spec cannot load pickle/joblib or untrusted skops "
+            "types; save the model with skops or as LightGBM text"
+        )
+    return problems
 
 
 def _outside(spec: AuditSpec, data_root: Path) -> list[str]:
