@@ -6,16 +6,17 @@ into a Finding, applying rule status (advisory rules never fail) and message tem
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import date, datetime
 
+from auditor.policy.budget import check_budget
 from auditor.policy.condition import condition_check
 from auditor.policy.facts import Facts
 from auditor.policy.letter_content import letter_content
 from auditor.policy.outcome import Outcome
 from auditor.policy.outcome import fmt_num as _num
 from auditor.policy.outcome import fmt_p as _p
+from auditor.policy.patterns import search
 from auditor.policy.schema import (
     Attestation,
     DisclosureTable,
@@ -161,9 +162,9 @@ def disclosure_table(rule: Rule, check: DisclosureTable, facts: Facts) -> list[O
 def proxy_scan(rule: Rule, check: ProxyScan, facts: Facts) -> list[Outcome]:
     """Features matching forbidden name patterns, or strongly associated with a group."""
     out = []
-    patterns = [re.compile(p, re.IGNORECASE) for p in check.name_patterns]
     for feat in facts.features:
-        hit = next((p.pattern for p in patterns if p.search(feat)), None)
+        check_budget()
+        hit = next((p for p in check.name_patterns if search(p, feat)), None)
         if hit:
             out.append(
                 Outcome(

@@ -9,11 +9,11 @@ ends the rule for that scope as ``needs_attestation`` (a missing ``evidence.*`` 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from auditor.policy.budget import check_budget
 from auditor.policy.facts import Facts
 from auditor.policy.language import (
     Compare,
@@ -26,6 +26,7 @@ from auditor.policy.language import (
     Source,
 )
 from auditor.policy.outcome import Outcome, fmt_num, fmt_p
+from auditor.policy.patterns import search
 from auditor.policy.schema import Condition, Rule
 from auditor.result import FindingStatus
 
@@ -125,7 +126,7 @@ def _compare(op: str, left: Any, right: Any) -> bool:
         return left not in right
     if op in ("contains", "not_contains"):
         if isinstance(left, str):
-            found = bool(re.search(str(right), left, re.IGNORECASE))
+            found = search(str(right), left)  # RE2: linear time; PatternError if invalid
         else:
             found = right in left if isinstance(left, list | dict | tuple) else False
         return found if op == "contains" else not found
@@ -148,6 +149,7 @@ def _order(op: str, a: Any, b: Any) -> bool:
 
 def holds(cond: Cond, env: Env) -> Truth:
     """Evaluate a condition (three-valued)."""
+    check_budget()
     if isinstance(cond, Compare):
         left = lookup(cond.left, env)
         if isinstance(left, Unknown):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from auditor.errors import PolicyLoadError
+from auditor.policy.budget import RULE_BUDGET_S, RuleBudgetExceeded, rule_budget
 from auditor.policy.checks import EVALUATORS
 from auditor.policy.facts import Facts
 from auditor.policy.loader import PolicyPack
 from auditor.policy.outcome import Outcome
+from auditor.policy.patterns import PatternError
 from auditor.policy.schema import Rule
 from auditor.result import Finding, FindingStatus
 
@@ -30,10 +33,29 @@ def evaluate(packs: list[PolicyPack], facts: Facts) -> list[Finding]:
                     )
                 )
                 continue
-            outcomes = EVALUATORS[rule.check.type](rule, rule.check, facts)
+            outcomes = _run_rule(pack.meta.id, rule, facts)
             advisory = pack.meta.advisory or rule.status in _ADVISORY
             findings += [_finding(pack.meta.id, rule, o, advisory=advisory) for o in outcomes]
     return findings
+
+
+def _run_rule(pack: str, rule: Rule, facts: Facts) -> list[Outcome]:
+    """One rule's outcomes within its time budget; a runtime failure names the rule."""
+    try:
+        with rule_budget():
+            return EVALUATORS[rule.check.type](rule, rule.check, facts)
+    except RuleBudgetExceeded:
+        raise PolicyLoadError(
+            f"Policy pack '{pack}', rule {rule.id}: evaluation took longer than its budget "
+            f"of {RULE_BUDGET_S:g} s and was stopped; simplify the rule or its patterns."
+        ) from None
+    except PatternError as exc:
+        # a pattern taken from a fact (evidence) at run time: the pack's own are checked
+        # when it loads
+        raise PolicyLoadError(
+            f"Policy pack '{pack}', rule {rule.id}: a 'contains' comparison used a value "
+            f"from the audit's facts as a pattern, and it is an {exc}."
+        ) from None
 
 
 def _not_applicable(rule: Rule, facts: Facts) -> str | None:

@@ -16,11 +16,11 @@ not, so a rule that needs a document ends as needs_attestation rather than fail.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from auditor.policy.facts import COLLECTIONS, OPEN_ROOTS, SCALARS
+from auditor.policy.patterns import PatternError, compile_pattern
 
 COMPARISONS = frozenset(
     {"eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "contains", "not_contains", "has_key"}
@@ -223,11 +223,9 @@ def _parse_compare(raw: dict[str, Any], where: str, item_fields: frozenset[str] 
         raise ConditionSyntaxError(f"{where}.value", f"'{op}' needs a list")
     elif op in ("contains", "not_contains") and isinstance(value, str):
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise ConditionSyntaxError(
-                f"{where}.value", f"invalid regular expression {value!r}: {exc}"
-            ) from None
+            compile_pattern(value)  # RE2: refused here if it needs backtracking
+        except PatternError as exc:
+            raise ConditionSyntaxError(f"{where}.value", str(exc)) from None
     return Compare(Ref(ref.path, fn), op, value)
 
 

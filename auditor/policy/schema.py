@@ -27,6 +27,7 @@ from auditor.policy.language import (
     parse_source,
 )
 from auditor.policy.letter_content import LetterContent
+from auditor.policy.patterns import compile_pattern
 
 RuleStatus = Literal["binding", "guidance", "proposed", "withdrawn", "repealed"]
 MESSAGE_FIELDS = frozenset(
@@ -65,6 +66,13 @@ class ProxyScan(_Strict):
     type: Literal["proxy_scan"]
     max_association: float | None = Field(None, gt=0, le=1)
     name_patterns: list[str] = Field(default_factory=list)
+
+    @field_validator("name_patterns")
+    @classmethod
+    def _patterns_compile(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            compile_pattern(pattern)  # a PatternError (ValueError) names the pattern
+        return v
 
 
 class Attestation(_Strict):
