@@ -224,7 +224,11 @@ def _check_features(features: pd.DataFrame) -> list[str]:
     problems = []
     for name in features.columns:
         col = features[name]
-        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        if pd.api.types.is_bool_dtype(col):
+            continue
+        if pd.api.types.is_numeric_dtype(col):
+            # NaN is a missing value (handled per model); ±inf is no value any model means
+            problems += _infinite(col, f"column '{name}'")
             continue
         if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col):
             continue
@@ -245,31 +249,65 @@ def _binary(
             f"column '{name}': {int(bad.sum())} missing value(s) at row(s) {_rows(bad)}"
         )
         return None
+    numeric = pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+    infinite = _infinite(col, f"column '{name}'") if numeric else []
+    if infinite:
+        problems += infinite
+        return None
     values = set(col.unique().tolist())
-    found = [] if part else outcome_problems(name, values, favorable)
+    found = [] if part else outcome_problems(name, values, favorable, col)
     if found:
         problems += found
         return None
-    numeric = pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
     if numeric and isinstance(favorable, bool | int | float):
         # by value: 1 matches 1.0 and True (as text "1" would match neither)
         return np.asarray(col.to_numpy() == favorable, dtype=np.int8)
     return (col.astype(str) == str(favorable)).to_numpy().astype(np.int8)
 
 
-def outcome_problems(name: str, values: set[object], favorable: object) -> list[str]:
-    """The favourable value must occur, and at most two outcomes (over all rows)."""
+def outcome_problems(
+    name: str, values: set[object], favorable: object, column: pd.Series | None = None
+) -> list[str]:
+    """The favourable value must occur, and at most two outcomes (over all rows).
+
+    With the ``column`` itself, a third value is also named by its rows: the values
+    other than the favourable one and the most common other are the stray ones.
+    """
     if favorable not in values and str(favorable) not in {str(v) for v in values}:
         return [
             f"column '{name}': the favourable value {favorable!r} never occurs; values seen: "
             f"{_preview(sorted(map(str, values)))}"
         ]
     if len(values) > 2:
+        where = "" if column is None else _stray_rows(column, favorable)
         return [
             f"column '{name}': expected two outcomes, found {len(values)}: "
-            f"{_preview(sorted(map(str, values)))}"
+            f"{_preview(sorted(map(str, values)))}{where}"
         ]
     return []
+
+
+def _stray_rows(column: pd.Series, favorable: object) -> str:
+    """'; unexpected ... at row(s) ...' for the values beyond the two outcomes."""
+    text = column.astype(str)
+    counts = text.value_counts()
+    others = [v for v in counts.index if v != str(favorable)]
+    stray = others[1:]  # the most common other value is taken as the unfavourable one
+    mask = text.isin(stray)
+    shown = ", ".join(repr(v) for v in stray[:_MAX_ROWS_SHOWN])
+    return f"; unexpected value(s) {shown} at row(s) {_rows(mask)}"
+
+
+def _infinite(col: pd.Series, what: str) -> list[str]:
+    """A problem naming the rows of ±inf in a numeric column (none when there are none)."""
+    values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    mask = np.isinf(values)
+    if not mask.any():
+        return []
+    return [
+        f"{what}: {int(mask.sum())} infinite value(s) (inf or -inf) at row(s) "
+        f"{_rows(pd.Series(mask, index=col.index))}"
+    ]
 
 
 def _strata(frame: pd.DataFrame, columns: list[str], problems: list[str]) -> np.ndarray | None:
@@ -302,6 +340,10 @@ def _scores(frame: pd.DataFrame, name: str | None, problems: list[str]) -> np.nd
             f"column '{name}': {int(bad.sum())} missing or non-numeric score(s) at row(s) "
             f"{_rows(bad)}"
         )
+        return None
+    infinite = _infinite(col, f"column '{name}'")
+    if infinite:
+        problems += infinite  # SMD and score metrics would turn into None silently
         return None
     return col.to_numpy(dtype=np.float64)
 

@@ -36,7 +36,7 @@ from auditor.metrics.group_metrics import metrics_from_cells, row_keys
 from auditor.metrics.stratified import stratified_from_cells
 from auditor.metrics.weighted import grouping_records_from_sums, weighted_sums
 from auditor.models import ModelAdapter, load_model
-from auditor.policy import Facts, evaluate, load_packs
+from auditor.policy import Facts, PolicyPack, evaluate, load_packs
 from auditor.provenance import (
     combined_sha256,
     current_user,
@@ -100,6 +100,7 @@ def run_audit(
 
     with stage("load policies"):
         packs = load_packs(spec.policies, extra=spec.policy_folders())
+        _check_custom_packs(packs, spec.policy_folders())
     warnings: list[str] = []
     hard, weighted = _split_groupings(spec)
     groups = groupings(spec.protected, hard)
@@ -494,14 +495,35 @@ def _control_map(spec: AuditSpec) -> dict[str, str]:
     return dict(spec.reference) if isinstance(spec.reference, dict) else {}
 
 
+def _check_custom_packs(packs: list[PolicyPack], folders: list[Path]) -> None:
+    """An organisation's packs must carry passing fixtures for every rule, as shipped
+    packs do (``auditor policies validate`` refuses them otherwise, and so does an audit)."""
+    from auditor.policy.fixtures import check_custom_pack
+
+    roots = {f.resolve() for f in folders}
+    for pack in packs:
+        if pack.folder.resolve().parent in roots:
+            check_custom_pack(pack)
+
+
 def _check_control_groups(spec: AuditSpec, batch: DecisionBatch) -> None:
     values = {a: set(batch.protected[a].unique().tolist()) for a in batch.protected.columns}
     check_control_values(spec, values)
 
 
 def check_control_values(spec: AuditSpec, values: dict[str, set[str]]) -> None:
-    """Each named control group must occur (``values``: the hard attributes' values)."""
+    """Each protected attribute has two groups or more, and each named control group
+    occurs (``values``: the hard attributes' values)."""
     problems = []
+    for attr in spec.protected:
+        known = sorted(values.get(attr, set()) - {UNKNOWN})
+        if len(known) < 2:
+            # a lone group would be compared with itself (ratio 1.0): no evidence at all
+            found = f"only '{known[0]}'" if known else "no known value"
+            problems.append(
+                f"protected: column '{attr}' has {found}; a disparity needs at least two "
+                "groups to compare (remove the attribute or audit data with several groups)"
+            )
     for attr, group in _control_map(spec).items():
         if attr in spec.protected_probabilities:
             present = set(spec.protected_probabilities[attr])
@@ -516,7 +538,7 @@ def check_control_values(spec: AuditSpec, values: dict[str, set[str]]) -> None:
             )
     if problems:
         raise DataValidationError(
-            f"{spec.source}: the reference groups do not match the data.", problems=problems
+            f"{spec.source}: the protected groups do not match the data.", problems=problems
         )
 
 

@@ -48,6 +48,10 @@ def perform_audit(
     atomically, so a failed audit leaves neither rows nor half-written files.
     """
     spec = spec_source if isinstance(spec_source, AuditSpec) else load_spec(spec_source)
+    for target in (json_path, pdf_path):
+        if target is not None and target.is_dir():
+            # found before the audit runs, not when its result is moved into place
+            raise AuditorError(f"Cannot write {target}: it is a folder; name a file.")
     db = None
     if store:
         from auditor.store import open_store
@@ -91,7 +95,10 @@ def perform_audit(
 
                     save_decision_source(session, result.audit_id, spec, result.dataset.rows)
         for tmp, final in staged:
-            tmp.replace(final)
+            try:
+                tmp.replace(final)
+            except OSError as exc:
+                raise AuditorError(f"Cannot write {final}: {exc.strerror or exc}.") from None
         staged.clear()
     except AuditorError as exc:
         if db is not None:
@@ -130,12 +137,24 @@ def _record_failure(db: Any, spec: AuditSpec, exc: AuditorError) -> None:
 
 
 def stage_file(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a hidden temporary file beside ``path`` and return its path."""
+    """Write ``data`` to a hidden temporary file beside ``path`` and return its path.
+
+    On any failure (a full file system, a quota) the temporary file is removed before the
+    error is raised: no ``.name.*`` file is left behind.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
     except OSError as exc:
         raise AuditorError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())  # ENOSPC may only show when the data reach the disk
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise AuditorError(f"Cannot write {path}: {exc.strerror or exc}.") from None
+        raise
     return Path(tmp)

@@ -213,7 +213,11 @@ def test_more_than_two_outcomes(tmp_path: Path) -> None:
     df = frame(approved=[1, 0, 2, 1, 0, 1, 0, 1])
     with pytest.raises(DataValidationError) as exc:
         load_decisions(spec_for(write_csv(tmp_path, df)))
-    assert problems(exc) == ["column 'approved': expected two outcomes, found 3: 0, 1, 2"]
+    # the stray value is named by its row (issue 16: a bad value at row 999,990 of a million)
+    assert problems(exc) == [
+        "column 'approved': expected two outcomes, found 3: 0, 1, 2; "
+        "unexpected value(s) '2' at row(s) 3"
+    ]
 
 
 @pytest.mark.parametrize(

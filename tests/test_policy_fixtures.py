@@ -78,7 +78,7 @@ def test_list_filters_by_domain_and_jurisdiction() -> None:
     assert "FL-DI-AIR" not in eu
 
 
-def _org_pack(root: Path, pack_id: str = "acme") -> Path:
+def _org_pack(root: Path, pack_id: str = "acme", *, fixtures: bool = True) -> Path:
     folder = root / pack_id
     (folder / "rules").mkdir(parents=True)
     (folder / "pack.yaml").write_text(
@@ -108,6 +108,18 @@ def _org_pack(root: Path, pack_id: str = "acme") -> Path:
     )
     rule["check"]["min"] = 0.9
     (folder / "rules" / "ACME-IR-090.yaml").write_text(yaml.safe_dump(rule))
+    if fixtures:  # an audit refuses an organisation's rule without passing fixtures
+        metric = {"attribute": "sex", "group": "F", "metric": "impact_ratio", "value": 0.95}
+        metric.update(n=400, count=190, p_value=0.4, reference="M")
+        case = {
+            "name": "0.95 passes",
+            "facts": {"domain": "hiring", "metrics": [metric]},
+            "expect": [{"scope": "sex=F", "status": "pass"}],
+        }
+        (folder / "fixtures").mkdir()
+        (folder / "fixtures" / "ACME-IR-090.yaml").write_text(
+            yaml.safe_dump({"rule": "ACME-IR-090", "cases": [case]})
+        )
     return root
 
 
@@ -128,6 +140,22 @@ def test_spec_policy_paths_add_an_organisation_pack(tmp_path: Path) -> None:
     without = {k: v for k, v in spec.items() if k != "policy_paths"}
     with pytest.raises(auditor.AuditorError, match="unknown policy pack 'acme'"):
         auditor.load_spec(without)
+
+
+def test_an_audit_refuses_an_organisation_rule_without_fixtures(tmp_path: Path) -> None:
+    # as 'auditor policies validate' does (issue 16): custom packs are as strict as shipped
+    root = _org_pack(tmp_path / "org", fixtures=False)
+    spec = {
+        "name": "org-pack",
+        "domain": "hiring",
+        "data": {"path": str(REPO / "sample_data" / "hiring.csv")},
+        "columns": {"id": "applicant_id", "decision": "hired"},
+        "protected": ["sex"],
+        "policies": ["acme"],
+        "policy_paths": [str(root)],
+    }
+    with pytest.raises(PolicyLoadError, match="rule\\(s\\) without fixtures: ACME-IR-090"):
+        auditor.run_audit(spec)
 
 
 def test_an_organisation_pack_cannot_reuse_a_shipped_id(tmp_path: Path) -> None:

@@ -192,3 +192,21 @@ def run_fixtures(pack: PolicyPack) -> list[FixtureResult]:
                 )
             )
     return results
+
+
+def check_custom_pack(pack: PolicyPack) -> None:
+    """Refuse an organisation's pack unless every rule has fixtures and all of them pass.
+
+    ``auditor policies validate`` and ``auditor audit`` hold a custom pack to the same
+    standard as the shipped ones, whose fixtures run in CI.
+    """
+    failed = [r for r in run_fixtures(pack) if not r.ok]
+    if failed:
+        raise PolicyLoadError(
+            f"{pack.folder}: the pack's fixtures fail; run 'auditor policies validate "
+            f"{pack.folder}'.",
+            problems=[
+                f"{r.file} case '{r.case}': expected {sorted(r.expected)}, got {sorted(r.got)}"
+                for r in failed
+            ],
+        )
