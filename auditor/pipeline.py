@@ -521,8 +521,9 @@ def check_control_values(spec: AuditSpec, values: dict[str, set[str]]) -> None:
             # a lone group would be compared with itself (ratio 1.0): no evidence at all
             found = f"only '{known[0]}'" if known else "no known value"
             problems.append(
-                f"protected: column '{attr}' has {found}; a disparity needs at least two "
-                "groups to compare (remove the attribute or audit data with several groups)"
+                f"protected: column '{attr}' of {spec.resolve(spec.data.path)} has {found}; a "
+                "disparity needs at least two groups to compare (remove the attribute or audit "
+                "data with several groups)"
             )
     for attr, group in _control_map(spec).items():
         if attr in spec.protected_probabilities:

@@ -61,6 +61,8 @@ def plain_data(value: Any, where: str, depth: int = 0) -> Any:
         raise ValueError(f"{where}: nested deeper than {_MAX_PLAIN_DEPTH} levels")
     if isinstance(value, np.generic) and not isinstance(value, np.void | np.object_):
         value = value.item()  # np.int64(3) -> 3, np.bool_ -> bool, np.str_ -> str
+    if isinstance(value, date) and value != value:  # pandas' NaT is a datetime
+        raise ValueError(f"{where}: a missing date (NaT) is not a value")
     if value is None or isinstance(value, str | bool | int | date):
         return value
     if isinstance(value, float):

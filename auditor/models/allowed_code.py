@@ -53,11 +53,11 @@ def is_allowed(target: str, allowed: Iterable[str]) -> bool:
     return any(entry in (module, target) for entry in allowed)
 
 
-def import_model_class(target: str, *, code_allowed: bool = True) -> type[Any]:
-    """The ``torch.nn.Module`` subclass ``module:Class``, imported only when allowed.
+def check_module_allowed(target: str, *, code_allowed: bool = True) -> None:
+    """Refuse ``module:Class`` unless the operator allowed it; imports nothing.
 
     ``code_allowed`` is False for specs from an untrusted source (a web upload): then no
-    module is imported whatever the settings say.
+    module is allowed whatever the settings say.
     """
     if not code_allowed:
         raise ModelLoadError(
@@ -72,6 +72,12 @@ def import_model_class(target: str, *, code_allowed: bool = True) -> type[Any]:
             f"model.module: '{mod_name}' is not an allowed model module; {_HOW}. "
             "Save the model as TorchScript to need no module at all."
         )
+
+
+def import_model_class(target: str, *, code_allowed: bool = True) -> type[Any]:
+    """The ``torch.nn.Module`` subclass ``module:Class``, imported only when allowed."""
+    check_module_allowed(target, code_allowed=code_allowed)
+    mod_name, _, cls_name = target.partition(":")
     try:
         klass = getattr(importlib.import_module(mod_name), cls_name)
     except (ImportError, AttributeError) as exc:

@@ -24,6 +24,11 @@ def load_model(spec: AuditSpec) -> ModelAdapter | None:
         adapter = LightGBMAdapter.load(path)
         check_feature_names(adapter.feature_names, features, str(path))
     elif spec.model.kind == "torch":
+        if spec.model.module:
+            from auditor.models.allowed_code import check_module_allowed
+
+            # before torch (or anything else) is imported
+            check_module_allowed(spec.model.module, code_allowed=spec.code_allowed)
         from auditor.models.torch_adapter import TorchAdapter
 
         adapter = TorchAdapter.load(path, spec.model, features, code_allowed=spec.code_allowed)

@@ -42,7 +42,7 @@ def evaluate(packs: list[PolicyPack], facts: Facts) -> list[Finding]:
 def _run_rule(pack: str, rule: Rule, facts: Facts) -> list[Outcome]:
     """One rule's outcomes within its time budget; a runtime failure names the rule."""
     try:
-        with rule_budget():
+        with rule_budget(RULE_BUDGET_S):
             return EVALUATORS[rule.check.type](rule, rule.check, facts)
     except RuleBudgetExceeded:
         raise PolicyLoadError(
