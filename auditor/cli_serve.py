@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -42,12 +43,12 @@ def serve(
     from auditor.web.app import create_app
     from auditor.web.settings import WebSettings
 
-    settings = WebSettings(database_url=db)
+    settings = guard(lambda: WebSettings(database_url=db))  # limits from the environment
     if data_root is not None:
         if not data_root.is_dir():
             err.print(f"error: --data-root {data_root} is not a folder.")
             raise typer.Exit(2)
-        settings = WebSettings(database_url=db, data_root=data_root.resolve())
+        settings = replace(settings, data_root=data_root.resolve())
     app = guard(lambda: create_app(settings))
     out.print(
         f"auditor web workspace on http://{host}:{port}/ (data root {settings.data_root})",
@@ -85,6 +86,31 @@ def users_add(
         with open_store(db) as store:
             info = add_user(store, name, role, password, actor=current_user())
         return f"Added user {info.name} with role {info.role}."
+
+    out.print(guard(run), highlight=False)
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: Annotated[str, typer.Argument(help="The user whose password changes.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Change a user's password; the user's browser sessions end at once."""
+    from auditor.store import open_store
+    from auditor.users import change_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+
+    def run() -> str:
+        with open_store(db) as store:
+            ended = change_password(store, name, password, actor=current_user())
+        return f"Changed the password of {name}; ended {ended} web session(s)."
 
     out.print(guard(run), highlight=False)
 

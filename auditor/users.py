@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from auditor.errors import AuditorError
 from auditor.store import Store, append_event
-from auditor.store.models import ApiToken, User
+from auditor.store.models import ApiToken, User, WebSession
 
 ROLES = ("viewer", "officer", "admin")
 """Roles, from least to most privileged."""
@@ -170,10 +171,48 @@ def disable_user(store: Store, name: str, *, actor: str) -> None:
         user = session.scalars(select(User).where(User.name == name)).first()
         if user is None:
             raise UserError(f"No user named {name!r}.")
+        ended = end_user_sessions(session, user.id)
         if user.active:
             user.active = False
             session.flush()
-            append_event(session, USER_DISABLED, {"user_id": user.id, "name": name}, user=actor)
+            append_event(
+                session,
+                USER_DISABLED,
+                {"user_id": user.id, "name": name, "sessions_ended": ended},
+                user=actor,
+            )
+
+
+USER_PASSWORD_CHANGED = "user.password_changed"
+
+
+def change_password(store: Store, name: str, password: str, *, actor: str) -> int:
+    """Set a new password; every browser session of the user ends at once.
+
+    Returns how many sessions were ended. API tokens are not touched (they are revoked
+    by disabling the user).
+    """
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"The password must have at least {MIN_PASSWORD} characters.")
+    with store.session() as session:
+        user = session.scalars(select(User).where(User.name == name)).first()
+        if user is None:
+            raise UserError(f"No user named {name!r}.")
+        user.password_hash = _HASHER.hash(password)
+        ended = end_user_sessions(session, user.id)
+        append_event(
+            session,
+            USER_PASSWORD_CHANGED,
+            {"user_id": user.id, "name": name, "sessions_ended": ended},
+            user=actor,
+        )
+        return ended
+
+
+def end_user_sessions(session: Session, user_id: int) -> int:
+    """Delete every web session of a user (in the caller's transaction); how many."""
+    result = session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def list_users(store: Store) -> list[tuple[UserInfo, bool, int]]:

@@ -21,11 +21,18 @@ from typing import Any
 
 import numpy as np
 
+from auditor.errors import ExplainError
+
 MISSING_TYPES = {"None": 0, "Zero": 1, "NaN": 2}
+_MAX_CATEGORY = 1 << 24
 
 
 class UnsupportedModel(ValueError):
     """The model uses a construct the fast engine does not reproduce exactly."""
+
+
+class CorruptModel(ExplainError):
+    """The flattened arrays hold an index the kernels would follow out of bounds."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ def flatten(dump: dict[str, Any]) -> FlatEnsemble:
     def arr(key: str, dtype: Any) -> np.ndarray:
         return np.asarray(cols[key], dtype=dtype)
 
-    return FlatEnsemble(
+    flat = FlatEnsemble(
         num_features=nfeat,
         num_class=num_class,
         feature_names=names,
@@ -130,6 +137,63 @@ def flatten(dump: dict[str, Any]) -> FlatEnsemble:
         edge_ratio=arr("edge_ratio", np.float64),
         same_ancestor=arr("same_ancestor", np.int32),
     )
+    check_indices(flat)
+    return flat
+
+
+def check_indices(flat: FlatEnsemble) -> None:
+    """Raise :class:`CorruptModel` unless every index the kernels follow is in range.
+
+    The numba kernels read ``x[split_feature]``, write ``out[row, class, edge_feature]``
+    and follow parent, child and ancestor links without bounds checks (checking once
+    here is cheap; checking in the inner loops is not), so one bad number from a
+    corrupt or hand-edited model would read or write outside the arrays.
+    """
+    nodes = len(flat.parent)
+    nfeat = flat.num_features
+    starts = flat.tree_start
+    problems: list[str] = []
+    if nfeat < 1 or flat.num_class < 1:
+        problems.append(f"{nfeat} features and {flat.num_class} classes")
+    if len(starts) != flat.num_trees + 1 or starts[0] != 0 or starts[-1] != nodes:
+        problems.append("tree boundaries that do not cover the nodes")
+    elif np.any(np.diff(starts) < 1):
+        problems.append("an empty tree")
+    if problems:
+        raise CorruptModel(f"Corrupt LightGBM model: {'; '.join(problems)}.")
+    node = np.arange(nodes)
+    tree_of = np.repeat(np.arange(flat.num_trees), np.diff(starts))
+    begin, end = starts[tree_of], starts[tree_of + 1]
+    leaf = flat.left < 0
+    root = node == begin
+    checks = {
+        "split feature": np.where(leaf, flat.split_feature == -1,
+                                  (flat.split_feature >= 0) & (flat.split_feature < nfeat)),
+        "left child": np.where(leaf, flat.right < 0, (flat.left > node) & (flat.left < end)),
+        "right child": leaf | ((flat.right > node) & (flat.right < end)),
+        "parent": np.where(root, flat.parent == -1,
+                           (flat.parent >= begin) & (flat.parent < node)),
+        "edge feature": np.where(root, flat.edge_feature == -1,
+                                 (flat.edge_feature >= 0) & (flat.edge_feature < nfeat)),
+        "ancestor": (flat.same_ancestor == -1)
+        | ((flat.same_ancestor >= begin) & (flat.same_ancestor < node)),
+        "missing type": (flat.missing_type >= 0) & (flat.missing_type <= 2),
+        "category bitset": ~flat.is_categorical
+        | ((flat.cat_start >= 0) & (flat.cat_len >= 1)
+           & (flat.cat_start.astype(np.int64) + flat.cat_len <= len(flat.cat_words))),
+        "number": np.isfinite(flat.value) & np.isfinite(flat.cover)
+        & np.isfinite(flat.edge_ratio) & np.isfinite(flat.threshold),
+    }  # fmt: skip
+    classes_ok = bool(np.all((flat.tree_class >= 0) & (flat.tree_class < flat.num_class)))
+    for what, ok in checks.items():
+        if not np.all(ok):
+            k = int(np.flatnonzero(~ok)[0])
+            raise CorruptModel(
+                f"Corrupt LightGBM model: node {k - int(begin[k])} of tree {int(tree_of[k])} "
+                f"has an invalid {what}."
+            )
+    if not classes_ok or not np.all(np.isfinite(flat.expected_value)):
+        raise CorruptModel("Corrupt LightGBM model: invalid tree classes or expected value.")
 
 
 _NODE_FIELDS = (
@@ -217,6 +281,8 @@ def _split_fields(node: dict[str, Any], row: dict[str, Any], words: list[int]) -
         cats = [int(c) for c in str(node["threshold"]).split("||") if c != ""]
         if any(c < 0 for c in cats):
             raise UnsupportedModel("a negative category in a categorical split")
+        if max(cats, default=0) >= _MAX_CATEGORY:  # the bitset would take gigabytes
+            raise UnsupportedModel(f"a category code of {_MAX_CATEGORY} or more")
         nwords = (max(cats, default=0) >> 5) + 1
         bits = [0] * nwords
         for c in cats:

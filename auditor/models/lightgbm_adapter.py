@@ -13,6 +13,7 @@ import pandas as pd
 from auditor.errors import ModelLoadError
 from auditor.models._encoding import encode_frame, sigmoid
 from auditor.models.base import OutputSpace
+from auditor.models.lightgbm_text import TextModelProblem, check_text_model
 
 _CAT_RE = re.compile(r"^\[categorical_feature: ([0-9,]*)\]$", re.MULTILINE)
 _BINARY_OBJECTIVES = ("binary", "cross_entropy", "xentropy")
@@ -43,28 +44,7 @@ class LightGBMAdapter:
     @classmethod
     def load(cls, path: Path) -> LightGBMAdapter:
         """Load a text model file, with a clear error when it is not one."""
-        if not path.is_file():
-            raise ModelLoadError(f"Model file not found: {path}")
-        data = path.read_bytes()
-        if data[:64].lstrip().startswith(b"{"):
-            raise ModelLoadError(
-                f"{path}: looks like a JSON dump (Booster.dump_model), which LightGBM cannot "
-                "load back; save the model with Booster.save_model() as a text file."
-            )
-        problem = _text_model_problem(data)
-        if problem:
-            # LightGBM's C++ parser reads past the end of a truncated file and crashes the
-            # whole process (SIGSEGV/abort), so the structure is checked before it runs.
-            raise ModelLoadError(
-                f"{path}: not a complete LightGBM model file ({problem}); it may be truncated "
-                "or corrupt. Save the model again with Booster.save_model()."
-            )
-        try:
-            booster = lgb.Booster(model_file=str(path))
-        except (lgb.basic.LightGBMError, OSError, ValueError, UnicodeDecodeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelLoadError(f"{path}: not a readable LightGBM model file ({first}).") from None
-        return cls(booster, source=str(path))
+        return cls(load_booster(path), source=str(path))
 
     def encode(self, features: pd.DataFrame) -> np.ndarray:
         """Numeric matrix with categorical features as the model's own category codes."""
@@ -79,6 +59,45 @@ class LightGBMAdapter:
         """Probability of the favourable class (the raw score for non-binary objectives)."""
         raw = self.output(x)
         return sigmoid(raw) if self.output_space == "log-odds" else raw
+
+
+def load_booster(path: Path) -> lgb.Booster:
+    """A Booster from a text model file that was checked completely before LightGBM read it.
+
+    Raises :class:`ModelLoadError` naming ``path`` and what is wrong; binary or multiclass
+    alike (the adapter decides what it supports).
+    """
+    if not path.is_file():
+        raise ModelLoadError(f"Model file not found: {path}")
+    data = path.read_bytes()
+    if data[:64].lstrip().startswith(b"{"):
+        raise ModelLoadError(
+            f"{path}: looks like a JSON dump (Booster.dump_model), which LightGBM cannot "
+            "load back; save the model with Booster.save_model() as a text file."
+        )
+    problem = _text_model_problem(data)
+    if problem:
+        # LightGBM's C++ parser reads past the end of a truncated file and crashes the
+        # whole process (SIGSEGV/abort), so the structure is checked before it runs.
+        raise ModelLoadError(
+            f"{path}: not a complete LightGBM model file ({problem}); it may be truncated "
+            "or corrupt. Save the model again with Booster.save_model()."
+        )
+    try:
+        # indices out of range crash LightGBM and the TreeSHAP kernels: check them all
+        check_text_model(data)
+    except TextModelProblem as exc:
+        raise ModelLoadError(
+            f"{path}: not a valid LightGBM model file ({exc}); it may be corrupt or "
+            "edited. Save the model again with Booster.save_model()."
+        ) from None
+    try:
+        # the checked bytes, not the file again: it could change between check and load
+        booster = lgb.Booster(model_str=data.decode("ascii"))
+    except (lgb.basic.LightGBMError, OSError, ValueError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"{path}: not a readable LightGBM model file ({first}).") from None
+    return booster
 
 
 _TREE_SIZES_RE = re.compile(rb"^tree_sizes=([0-9 ]*)\r?$", re.MULTILINE)

@@ -15,6 +15,7 @@ from auditor._resources import templates_dir
 from auditor.errors import AuditorError
 from auditor.store import default_database_url, open_store
 from auditor.web.auth import Forbidden, LoginRequired, Principal, api_user
+from auditor.web.body_guard import BodyGuard
 from auditor.web.context import WebContext
 from auditor.web.jobs import AuditJobs
 from auditor.web.settings import WebSettings
@@ -63,6 +64,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     app.include_router(pages.router)
     _install_handlers(app)
+    app.add_middleware(BodyGuard)  # inside the security headers, so refusals get them too
     _install_headers(app)
     return app
 

@@ -1,4 +1,4 @@
-"""Who is asking: API tokens (``Authorization: Bearer``) or a signed session cookie.
+"""Who is asking: API tokens (``Authorization: Bearer``) or a server-side session cookie.
 
 Route dependencies: :func:`api_user` answers 401/403 in JSON; :func:`page_user` sends
 an anonymous browser to the login page. Roles are ordered viewer < officer < admin.
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 
-from auditor.users import UserInfo, get_user, user_for_token
+from auditor.users import UserInfo, user_for_token
 from auditor.web.context import WebContext
-from auditor.web.sessions import COOKIE, SessionData, csrf_ok, read
+from auditor.web.sessions import COOKIE, SessionData, csrf_ok, find_session
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,24 @@ def web(request: Request) -> WebContext:
 
 
 def identify(request: Request) -> Principal | None:
-    """The caller, from a bearer token or else the session cookie; None if anonymous."""
+    """The caller, from a bearer token or else the session cookie; None if anonymous.
+
+    Looked up once per request: the body guard identifies the caller before the body is
+    read, and the route's dependency reuses that answer.
+    """
+    cached = request.scope.get(_PRINCIPAL_KEY, _UNSET)
+    if cached is not _UNSET:
+        return cached  # type: ignore[no-any-return]
+    who = _lookup(request)
+    request.scope[_PRINCIPAL_KEY] = who
+    return who
+
+
+_PRINCIPAL_KEY = "auditor.principal"
+_UNSET = object()
+
+
+def _lookup(request: Request) -> Principal | None:
     ctx = web(request)
     header = request.headers.get("authorization", "")
     scheme, _, credentials = header.partition(" ")
@@ -62,11 +79,8 @@ def identify(request: Request) -> Principal | None:
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         return None
-    session = read(ctx.settings.secret, cookie, max_age_s=ctx.settings.session_hours * 3600)
-    if session is None:
-        return None
-    user = get_user(ctx.store, session.user_id)
-    return Principal(user, session) if user is not None else None
+    found = find_session(ctx.store, cookie)
+    return Principal(*found) if found is not None else None
 
 
 def api_user(role: str = "viewer") -> Callable[[Request], Principal]:

@@ -12,7 +12,7 @@ from auditor.errors import SpecError
 from auditor.users import authenticate, record_login
 from auditor.web.auth import Principal, check_form_csrf, page_user, web
 from auditor.web.ops_pages import router as ops_router
-from auditor.web.sessions import COOKIE, issue
+from auditor.web.sessions import COOKIE, end_session, start_session
 from auditor.web.templating import render
 from auditor.web.uploads import load_uploaded_spec
 from auditor.web.workspace import FINDING_FILTERS, NotFoundError, audit_page, search_audits
@@ -76,7 +76,7 @@ def login(
         context["error"] = "Wrong name or password, or the sign-in form expired."
         return render(request, "login.html.j2", context, 401)
     ctx.logins.succeeded(client, name)
-    value, _ = issue(ctx.settings.secret, user.id)
+    value, _ = start_session(ctx.store, user.id, hours=ctx.settings.session_hours)
     response = RedirectResponse(_local(next), status_code=303)
     response.set_cookie(
         COOKIE,
@@ -92,8 +92,10 @@ def login(
 
 
 @router.post("/logout")
-def logout(who: Viewer, csrf: Annotated[str, Form()] = "") -> Response:
+def logout(request: Request, who: Viewer, csrf: Annotated[str, Form()] = "") -> Response:
     check_form_csrf(who, csrf)
+    # the row goes, so a copy of this cookie is refused from now on, not only forgotten
+    end_session(web(request).store, request.cookies.get(COOKIE, ""))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -1,66 +1,96 @@
-"""Signed session cookies and CSRF tokens (HMAC-SHA256, no server-side state).
+"""Server-side sessions (table ``web_sessions``) and CSRF tokens.
 
-A cookie holds ``user id, issue time, CSRF token`` and an HMAC of them under the
-server's secret; a changed byte or an expired login makes it worthless. The CSRF token
-is bound to the session and must come back with every form post (hidden field) or
-cookie-authenticated API write (``X-CSRF-Token`` header).
+The cookie holds only a random 256-bit secret; the database holds its SHA-256, the user,
+the session's CSRF token and when it expires. A session exists exactly as long as its
+row: sign-out deletes it, and a password change or ``auditor users disable`` deletes all
+of the user's rows in the same transaction, so a copied or signed-out cookie is refused
+on its next request. The CSRF token must come back with every form post (hidden field)
+or cookie-authenticated API write (``X-CSRF-Token`` header).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import secrets
-import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from auditor.store import Store
+from auditor.store.models import User, WebSession
+from auditor.users import UserInfo
 
 COOKIE = "auditor_session"
+_MAX_COOKIE = 128  # a real cookie is 43 characters; longer ones are not looked up
 
 
 @dataclass(frozen=True)
 class SessionData:
-    """What a valid session cookie says."""
+    """A live session."""
 
     user_id: int
     issued: float
     csrf: str
+    session_id: int = 0
 
 
-def _mac(secret: bytes, body: bytes) -> str:
-    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def issue(secret: bytes, user_id: int, *, now: float | None = None) -> tuple[str, SessionData]:
-    """A new signed cookie value for ``user_id`` and the session it encodes."""
-    data = SessionData(user_id, now if now is not None else time.time(), secrets.token_hex(16))
-    body = json.dumps([data.user_id, data.issued, data.csrf], separators=(",", ":")).encode()
-    encoded = base64.urlsafe_b64encode(body).decode("ascii")
-    return f"{encoded}.{_mac(secret, body)}", data
+def start_session(store: Store, user_id: int, *, hours: float) -> tuple[str, SessionData]:
+    """A new session for ``user_id``: the cookie value (shown once) and its data.
+
+    Expired sessions of every user are deleted here, so the table holds only live ones.
+    """
+    secret = secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    csrf = secrets.token_hex(16)
+    with store.session() as session:
+        session.execute(delete(WebSession).where(WebSession.expires_at <= now))
+        row = WebSession(
+            token_sha256=_digest(secret),
+            user_id=user_id,
+            csrf=csrf,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+        )
+        session.add(row)
+        session.flush()
+        return secret, SessionData(user_id, now.timestamp(), csrf, row.id)
 
 
-def read(
-    secret: bytes, value: str, *, max_age_s: float, now: float | None = None
-) -> SessionData | None:
-    """The session in a cookie value, or None when it is forged, malformed or expired."""
-    encoded, _, mac = value.partition(".")
-    try:
-        body = base64.urlsafe_b64decode(encoded.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
+def find_session(store: Store, value: str) -> tuple[UserInfo, SessionData] | None:
+    """The active user and live session a cookie value stands for, or None."""
+    if not value or len(value) > _MAX_COOKIE:
         return None
-    if not hmac.compare_digest(_mac(secret, body), mac):
-        return None
-    try:
-        user_id, issued, csrf = json.loads(body)
-    except (ValueError, TypeError):
-        return None
-    if not isinstance(user_id, int) or not isinstance(issued, float | int):
-        return None
-    moment = now if now is not None else time.time()
-    if not 0 <= moment - float(issued) <= max_age_s or not isinstance(csrf, str):
-        return None
-    return SessionData(user_id, float(issued), csrf)
+    now = datetime.now(UTC)
+    with store.session() as session:
+        found = session.execute(
+            select(WebSession, User)
+            .join(User, User.id == WebSession.user_id)
+            .where(WebSession.token_sha256 == _digest(value))
+        ).first()
+        if found is None:
+            return None
+        row, user = found
+        if row.expires_at <= now or not user.active:
+            return None
+        data = SessionData(user.id, row.created_at.timestamp(), row.csrf, row.id)
+        return UserInfo(user.id, user.name, user.role), data
+
+
+def end_session(store: Store, value: str) -> bool:
+    """Delete the session behind a cookie value (sign-out); False if there was none."""
+    if not value or len(value) > _MAX_COOKIE:
+        return False
+    with store.session() as session:
+        result = session.execute(
+            delete(WebSession).where(WebSession.token_sha256 == _digest(value))
+        )
+        return bool(getattr(result, "rowcount", 0))
 
 
 def csrf_ok(session: SessionData, submitted: str | None) -> bool:

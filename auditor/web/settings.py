@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor.errors import AuditorError
+
 SECRET_ENV = "AUDITOR_WEB_SECRET"
 DATA_ROOT_ENV = "AUDITOR_DATA_ROOT"
 
@@ -30,12 +32,22 @@ class WebSettings:
         The folder every server-side path is relative to: the model and data paths of an
         uploaded spec, and the spec paths of schedules. Paths outside it are refused.
     secret:
-        Key that signs session cookies (``$AUDITOR_WEB_SECRET``; random if unset).
+        ``$AUDITOR_WEB_SECRET`` (random if unset). Sessions no longer depend on it: they
+        are rows in the store (revision 0007); kept so existing callers keep working.
     secure_cookies:
         Mark cookies ``Secure`` (only sent over https). None: decide per request from the
         scheme, which honours ``X-Forwarded-Proto`` when uvicorn trusts the proxy.
     session_hours:
         How long a login lasts.
+    max_spec_upload_bytes:
+        Largest request body of a spec upload (``$AUDITOR_WEB_MAX_SPEC_UPLOAD``); bigger
+        ones are answered 413 as soon as the limit is passed, while they stream in.
+    max_upload_bytes:
+        Largest body of a letters request with its recipients CSV
+        (``$AUDITOR_WEB_MAX_UPLOAD``). Other routes take at most 64 KiB.
+    job_memory_mb, job_timeout_s:
+        Address-space and wall-clock limits of the worker process that runs each audit of
+        an uploaded spec; past them the job fails and the server carries on.
     """
 
     database_url: str | None = None
@@ -45,3 +57,22 @@ class WebSettings:
     secret: bytes = field(default_factory=_secret_from_env)
     secure_cookies: bool | None = None
     session_hours: float = 8.0
+    max_spec_upload_bytes: int = field(
+        default_factory=lambda: _int_env("AUDITOR_WEB_MAX_SPEC_UPLOAD", 1024 * 1024)
+    )
+    max_upload_bytes: int = field(
+        default_factory=lambda: _int_env("AUDITOR_WEB_MAX_UPLOAD", 24 * 1024 * 1024)
+    )
+    job_memory_mb: int = field(default_factory=lambda: _int_env("AUDITOR_JOB_MEMORY_MB", 4096))
+    job_timeout_s: float = field(
+        default_factory=lambda: float(_int_env("AUDITOR_JOB_TIMEOUT_S", 3600))
+    )
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) <= 0:
+        raise AuditorError(f"${name} must be a positive whole number, not {value!r}.")
+    return int(value)
