@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,19 @@ def test_review_settings_come_from_the_spec(
         assert rv["changed_share"] in {k / 5 for k in range(6)}
         assert (lt.record["status"] == "needs_review") == (rv["changed_share"] > 0)
     assert all(lt.pdf is not None and not lt.issued for lt in held)
+    # --out holds the issued letters only; held ones are in held/, marked on every page
+    issued = {lt.record["decision_id"] for lt in letters if lt.issued}
+    assert {p.name.rsplit("-", 1)[0] for p in out.glob("*.pdf")} == issued
+    assert {p.name.rsplit("-", 1)[0] for p in (out / "held").glob("*.pdf")} == {
+        lt.record["decision_id"] for lt in held
+    }
+    for path in (out / "held").glob("*.pdf"):
+        text = subprocess.run(
+            ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        pages = [page for page in text.split("\f") if page.strip()]
+        assert pages
+        assert all("HELD FOR REVIEW — NOT FOR MAILING" in page for page in pages)
 
 
 @pytest.mark.parametrize(

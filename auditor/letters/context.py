@@ -47,11 +47,13 @@ def letter_context(
     *,
     recipient: Recipient | None = None,
     searched: tuple[str, ...] = (),
+    status: str = "issued",
 ) -> dict[str, Any]:
     """Everything ``templates/letters/<kind>.html.j2`` renders (autoescaped there).
 
     Without a ``recipient`` the letter is addressed to "the applicant" by reference only.
     ``searched``: the actionable features when no counterfactual exists within bounds.
+    ``status``: issued, needs_review or blocked (the last two print "not for mailing").
     """
     cf_items = [
         {"label": _label(letters, f), "old": _shown(raw.get(f)), "new": _shown(v)}
@@ -87,4 +89,5 @@ def letter_context(
         "consumer_report": letters.consumer_report.used,
         "baseline_text": baseline_text,
         "method_text": method_text,
+        "status": status,
     }

@@ -333,12 +333,14 @@ def build_letters(
             recipient=recipient,
             searched=cf.searched if cf is not None else (),
         )
-        body = render_body(chosen, context, anchor)
         held = adverse_decision and bool(review.needs_review[i])
+        status = "blocked" if not check.ok else "needs_review" if held else "issued"
+        # the status is printed on every page of a letter that must not be mailed
+        body = render_body(chosen, {**context, "status": status}, anchor)
         record = {
             "decision_id": decision_id,
             "kind": chosen,
-            "status": "blocked" if not check.ok else "needs_review" if held else "issued",
+            "status": status,
             "reasons": records,
             "baseline": baseline_record,
             "counterfactual": changes,
@@ -350,9 +352,9 @@ def build_letters(
             "counterfactual_detail": cf_detail,
             "addressed": recipient is not None,
         }
-        if record["status"] != "blocked":
-            title = f"{KIND_TITLES[chosen]} ({decision_id})"
-            queued[anchor] = queue.add(wrap([body], title), title, letters.organisation.name)
+        # blocked letters are rendered too (watermarked), so the reviewer sees what failed
+        title = f"{KIND_TITLES[chosen]} ({decision_id})"
+        queued[anchor] = queue.add(wrap([body], title), title, letters.organisation.name)
         built.append((record, body, anchor))
     return built, queued, attr.additivity_error
 
@@ -441,6 +443,18 @@ def _store(store: Store, audit_id: str, letters: list[IssuedLetter]) -> None:
         add_letters(session, audit_id, rows, user=current_user())
 
 
+# where a letter's PDF goes under ``--out``: only issued letters sit in the folder itself,
+# so that a folder handed to the mail room holds nothing that must not be mailed
+STATUS_FOLDERS = {"issued": "", "needs_review": "held", "blocked": "blocked"}
+
+
+def letter_path(out_dir: Path, record: Mapping[str, Any]) -> Path:
+    """Where ``record``'s PDF is written under ``out_dir`` (by its status)."""
+    name = _SAFE.sub("_", str(record["decision_id"]))[:80] or "letter"
+    folder = STATUS_FOLDERS[str(record["status"])]
+    return (out_dir / folder if folder else out_dir) / f"{name}-{record['kind']}.pdf"
+
+
 def _write(letters: list[IssuedLetter], out_dir: Path | None, json_path: Path | None) -> None:
     from auditor.service import stage_file
 
@@ -449,8 +463,7 @@ def _write(letters: list[IssuedLetter], out_dir: Path | None, json_path: Path | 
         if out_dir is not None:
             for lt in letters:
                 if lt.pdf is not None:
-                    name = _SAFE.sub("_", str(lt.record["decision_id"]))[:80] or "letter"
-                    path = out_dir / f"{name}-{lt.record['kind']}.pdf"
+                    path = letter_path(out_dir, lt.record)
                     staged.append((stage_file(path, lt.pdf), path))
         if json_path is not None:
             data = json.dumps([lt.record for lt in letters], indent=2, ensure_ascii=False)
