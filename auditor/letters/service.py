@@ -39,7 +39,7 @@ from auditor.letters.counterfactuals import CounterfactualSearch
 from auditor.letters.reasons import ReasonMapper
 from auditor.letters.recipients import Recipient, match_recipients
 from auditor.letters.render import RenderedLetter, RenderQueue, render_body, wrap
-from auditor.letters.review import ReasonReview, review_reasons
+from auditor.letters.review import ReasonReview, calibrated, hold_summary, review_reasons
 from auditor.letters.settings import LETTER_KINDS, LettersSpec
 from auditor.provenance import current_user, file_sha256
 from auditor.spec import AuditSpec, load_spec
@@ -170,7 +170,7 @@ def _issue(
         letters.baseline, scores, stored.favorable, spec.threshold, seed=spec.seed
     )
     noise = FeatureNoise.from_reference(x_all, letters.review.noise) if rows else None
-    plan = LetterPlan.of(spec, chosen, base, x_all[base.rows], noise, len(rows))
+    plan = LetterPlan.of(spec, chosen, base, x_all[base.rows], noise, len(rows), model)
     search = CounterfactualSearch(model, letters.counterfactual, stored.features, spec.threshold)
     built, queued, _ = build_letters(
         plan,
@@ -196,8 +196,8 @@ class LetterPlan:
 
     The in-memory path computes it from the stored decisions; the Spark path
     (:mod:`auditor.letters.spark`) from per-partition summaries, to the same values.
-    ``total`` is the number of letters in the batch (the review's noise is drawn for
-    the whole batch: see :func:`auditor.letters.review.batch_draws`).
+    ``total`` is the number of letters in the batch; ``noise`` the review's noise
+    scales, calibrated per feature (:func:`auditor.letters.review.calibrated`).
     """
 
     spec: AuditSpec
@@ -218,8 +218,15 @@ class LetterPlan:
         baseline_x: np.ndarray,
         noise: FeatureNoise | None,
         total: int,
+        model: Any,
     ) -> LetterPlan:
         """The plan for letters of ``kind`` issued today (content packs from the spec)."""
+        assert spec.letters is not None
+        if noise is not None:
+            try:
+                noise = calibrated(noise, model.feature_names, spec.letters.review.measurement)
+            except ValueError as exc:
+                raise LetterError(str(exc)) from None
         packs = content_packs(kind, list(spec.policies), spec.policy_folders())
         today = datetime.now(UTC).date()
         return cls(spec, kind, packs, today, base, baseline_x, noise, total)
@@ -241,14 +248,12 @@ def build_letters(
     scope: contextlib.ExitStack,
     *,
     index: np.ndarray | None = None,
-    draws: Sequence[np.ndarray] | None = None,
 ) -> tuple[list[Built], dict[str, int], float]:
     """Build and check the letters of some decisions of the batch; queue them to render.
 
     ``features``/``x``/``ids``/``favorable``: the decisions' raw inputs, encoded inputs,
     ids and outcomes, in letter order; ``index``: their places in the batch (None: they
-    are the whole batch), ``draws``: the review's noise draws for them in the batch
-    (:func:`auditor.letters.review.batch_draws`; None: the whole batch's).
+    are the whole batch); each decision's review draws come from its id alone.
     Returns (record, body, anchor) per letter, the render queue's index per anchor, and
     the attributions' largest additivity error (recorded on every letter of the batch:
     the caller of a part takes the largest of the parts).
@@ -269,7 +274,7 @@ def build_letters(
     grouped = mapper.grouped(attr.values)
     adverse_rows = [i for i in range(len(ids)) if not favorable[i]]
     mapper.check(grouped[adverse_rows], [ids[i] for i in adverse_rows])
-    review = _review(model, x, plan.baseline_x, mapper, grouped, letters, spec, plan.noise, draws)
+    review = _review(model, x, plan.baseline_x, mapper, grouped, letters, spec, plan.noise, ids)
     baseline_record = {
         **base.record,
         "description": base.description,
@@ -368,9 +373,9 @@ def _review(
     letters: LettersSpec,
     spec: AuditSpec,
     noise: FeatureNoise | None,
-    draws: Sequence[np.ndarray] | None,
+    ids: Sequence[str],
 ) -> ReasonReview:
-    """Stability of each letter's principal reasons under small input perturbations."""
+    """Stability of each letter's principal reason under plausible measurement noise."""
 
     def explain(rows: np.ndarray) -> np.ndarray:
         attr = baseline_attributions(
@@ -395,7 +400,7 @@ def _review(
         k=letters.max_reasons,
         seed=spec.seed,
         settings=letters.review,
-        draws=draws,
+        ids=ids,
     )
 
 
@@ -446,6 +451,7 @@ def _store(store: Store, audit_id: str, letters: list[IssuedLetter]) -> None:
 # where a letter's PDF goes under ``--out``: only issued letters sit in the folder itself,
 # so that a folder handed to the mail room holds nothing that must not be mailed
 STATUS_FOLDERS = {"issued": "", "needs_review": "held", "blocked": "blocked"}
+SUMMARY_FILE = "letters-summary.json"
 
 
 def letter_path(out_dir: Path, record: Mapping[str, Any]) -> Path:
@@ -465,6 +471,11 @@ def _write(letters: list[IssuedLetter], out_dir: Path | None, json_path: Path | 
                 if lt.pdf is not None:
                     path = letter_path(out_dir, lt.record)
                     staged.append((stage_file(path, lt.pdf), path))
+            if letters:
+                # the batch's counts and hold rate, for whoever receives the folder
+                path = out_dir / SUMMARY_FILE
+                summary = json.dumps(hold_summary([lt.record for lt in letters]), indent=2)
+                staged.append((stage_file(path, summary.encode("utf-8")), path))
         if json_path is not None:
             data = json.dumps([lt.record for lt in letters], indent=2, ensure_ascii=False)
             staged.append((stage_file(json_path, data.encode("utf-8")), json_path))

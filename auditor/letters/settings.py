@@ -117,8 +117,23 @@ class ReviewSpec(_Strict):
         0.25,
         ge=0,
         le=1,
-        description="Held when the reasons change in more than this share of the copies.",
+        description="Held when the principal reason changes in more than this share of the "
+        "copies.",
     )
+    measurement: dict[str, float] = Field(
+        default_factory=dict,
+        description="Plausible measurement noise per numeric feature: a standard deviation "
+        "in the feature's own units (0: exact, never perturbed). Unlisted continuous "
+        "features get 'noise' x their spread.",
+    )
+
+    @field_validator("measurement")
+    @classmethod
+    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [f for f, sd in v.items() if not sd >= 0]
+        if bad:
+            raise ValueError(f"measurement noise must be 0 or more: {', '.join(bad)}")
+        return v
 
 
 class ConsumerReport(_Strict):
@@ -217,6 +232,11 @@ def letters_problems(
         problems.append("letters.agency: a Reg B notice needs the federal agency (name, address)")
     if "reg_b" in letters.kinds and domain != "credit":
         problems.append("letters.kinds: reg_b notices are for credit decisions")
+    for feature in letters.review.measurement:
+        if feature not in known:
+            problems.append(
+                f"letters.review.measurement.{feature}: not one of columns.features"
+            )
     cr = letters.consumer_report
     if cr.used:
         if cr.agency is None:

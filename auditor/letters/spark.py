@@ -48,7 +48,6 @@ from auditor.letters.baseline import Baseline, choose_baseline, sample_baseline
 from auditor.letters.counterfactuals import CounterfactualSearch
 from auditor.letters.recipients import Recipient, match_recipients
 from auditor.letters.render import RenderQueue
-from auditor.letters.review import batch_draws
 from auditor.letters.service import (
     IssuedLetter,
     LetterError,
@@ -210,7 +209,7 @@ def issue_letters_spark(
     # validates the counterfactual settings here, before any task runs
     CounterfactualSearch(model, letters.counterfactual, reference, spec.threshold)
     noise = _noise(parts, letters.review.noise) if total else None
-    plan = LetterPlan.of(spec, chosen, base, baseline_x, noise, total)
+    plan = LetterPlan.of(spec, chosen, base, baseline_x, noise, total, model)
     letter_job = _LetterJob(job, plan, reference, offsets, places, recipients)
     out = _collect(audit, columns, letter_job, progress)
     _store(store, audit_id, out)
@@ -506,7 +505,6 @@ def _letters_of(frame: pd.DataFrame, job: _LetterJob) -> Iterator[Any]:
         index = job.offsets[key] + np.arange(len(rows))
     if not rows:
         return
-    draws = batch_draws(spec.seed, letters.review.draws, plan.total, x.shape[1], index)
     search = CounterfactualSearch(model, letters.counterfactual, job.reference, spec.threshold)
     schema = pa.schema([("i", pa.int64()), ("out", pa.binary())])
     for start in range(0, len(rows), CHUNK):
@@ -524,7 +522,6 @@ def _letters_of(frame: pd.DataFrame, job: _LetterJob) -> Iterator[Any]:
                 queue,
                 scope,
                 index=index[start : start + CHUNK],
-                draws=[z[start : start + CHUNK] for z in draws],
             )
             done = _render(built, plan.kind, queue.results(), queued)
         yield pa.RecordBatch.from_pydict(
