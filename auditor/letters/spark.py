@@ -238,7 +238,10 @@ def _check_data(spec: AuditSpec, expected: str, audit_id: str) -> None:
 
 def _columns(spec: AuditSpec) -> list[str]:
     cols = spec.columns
-    return list(dict.fromkeys(c for c in [cols.id, cols.decision, cols.score, *cols.features] if c))
+    # the consumer-report columns the letters name (per-consumer FCRA facts)
+    report = spec.letters.consumer_report.columns.named() if spec.letters is not None else []
+    wanted = [cols.id, cols.decision, cols.score, *cols.features, *report]
+    return list(dict.fromkeys(c for c in wanted if c))
 
 
 def _fractional(kind: Any) -> bool:
@@ -506,6 +509,7 @@ def _letters_of(frame: pd.DataFrame, job: _LetterJob) -> Iterator[Any]:
     if not rows:
         return
     search = CounterfactualSearch(model, letters.counterfactual, job.reference, spec.threshold)
+    report = [c for c in letters.consumer_report.columns.named() if c in raw.columns]
     schema = pa.schema([("i", pa.int64()), ("out", pa.binary())])
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
@@ -522,6 +526,7 @@ def _letters_of(frame: pd.DataFrame, job: _LetterJob) -> Iterator[Any]:
                 queue,
                 scope,
                 index=index[start : start + CHUNK],
+                reports=[{c: raw[c].iloc[r] for c in report} for r in chunk] if report else None,
             )
             done = _render(built, plan.kind, queue.results(), queued)
         yield pa.RecordBatch.from_pydict(
