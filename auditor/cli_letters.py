@@ -108,11 +108,22 @@ def letters(
             f"reasons), for audit {escape(audit_id)}.",
             highlight=False,
         )
+    if not quiet:
+        from auditor.letters.review import hold_summary
+
+        summary = hold_summary([lt.record for lt in issued])
+        if summary["reviewed"]:
+            out.print(
+                f"Review: {summary['held']} of {summary['reviewed']} adverse letter(s) held "
+                f"(hold rate {summary['hold_rate']:.1%}); {summary['held_near_tie']} of the "
+                "held are near ties of the first two reasons.",
+                highlight=False,
+            )
     for lt in held[:20]:
         share = lt.record["review"]["changed_share"]
         err.print(
-            f"review {escape(str(lt.record['decision_id']))}: its principal reasons changed "
-            f"in {share:.0%} of slightly perturbed copies of its inputs",
+            f"review {escape(str(lt.record['decision_id']))}: its principal reason changed "
+            f"in {share:.0%} of copies of its inputs with plausible measurement noise",
             highlight=False,
             soft_wrap=True,
         )

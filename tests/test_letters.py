@@ -490,6 +490,13 @@ def test_cli_recipients_address_the_letters_and_bad_files_are_refused(
         assert session.query(Letter).count() == before  # nothing half-written
 
 
+def _pdf_text(pdf: bytes) -> str:
+    import subprocess
+
+    done = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True)
+    return done.stdout.decode()
+
+
 def _pdf_pages(pdf: bytes) -> int:
     import subprocess
 
@@ -573,9 +580,14 @@ def test_content_check_blocks_a_letter_and_stores_the_failure(
         with s.session() as session:
             row = session.query(Letter).filter_by(audit_id=audit_id).one()
             assert row.status == "blocked"
-            assert row.pdf is None
             assert row.failure
-    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+    # rendered for the reviewer, but never in --out itself, and marked on every page
+    assert not list((tmp_path / "o").glob("*.pdf"))
+    (written,) = (tmp_path / "o" / "blocked").glob("*.pdf")
+    pages = _pdf_text(written.read_bytes()).split("\f")
+    pages = [page for page in pages if page.strip()]
+    assert pages
+    assert all("BLOCKED — NOT FOR MAILING" in page for page in pages)
 
 
 def test_no_letters_without_a_letters_section(tmp_path: Path, credit_case: DemoCase) -> None:

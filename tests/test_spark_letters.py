@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from auditor.cli import app
 from auditor.demo import DemoCase
 from auditor.letters.recipients import Recipient
-from auditor.letters.service import IssuedLetter, issue_letters
+from auditor.letters.service import IssuedLetter, issue_letters, letter_path
 from auditor.service import perform_audit
 from auditor.store import open_store
 from auditor.store.decisions import decision_source, load_decisions
@@ -134,7 +134,7 @@ def test_cli_spark_audit_letters_end_to_end(
     records = json.loads(js.read_text())
     assert len(records) >= 10
     for r in records:
-        pdf = (out_dir / f"{r['decision_id']}-reg_b.pdf").read_bytes()
+        pdf = letter_path(out_dir, r).read_bytes()  # held ones are in held/
         assert hashlib.sha256(pdf).hexdigest() == r["sha256"]
     with open_store(url) as store, store.session() as session:
         from sqlalchemy import func, select

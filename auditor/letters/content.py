@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from auditor.letters.consumer import ConsumerFacts
 from auditor.letters.settings import LettersSpec
 from auditor.policy import Facts, evaluate, load_packs
 from auditor.policy.loader import PolicyPack
@@ -68,16 +69,33 @@ def fields_for(
     factors_text: str,
     data_used: str,
     sources: str,
-    score: float | None,
+    consumer: ConsumerFacts,
+    favorable: bool = False,
+    weight: str = "",
 ) -> dict[str, str]:
-    """The text blocks a letter of ``kind`` carries (names the content rules check)."""
+    """The text blocks a letter of ``kind`` carries (names the content rules check).
+
+    ``consumer``: this consumer's report and score facts; ``favorable``: the decision
+    was favourable (GDPR explanations go to approved applicants too); ``weight``: how
+    much the system's score weighed in this decision, in words from its data.
+    """
     org = letters.organisation
     creditor = letters.creditor or org
-    decision = (
-        "We are unable to approve your application for credit."
-        if domain == "credit"
-        else "We will not be moving forward with your application."
-    )
+    applied = letters.credit_applied_for
+    if favorable:
+        decision = (
+            "We approved your application for credit."
+            if domain == "credit"
+            else "We are moving forward with your application."
+        )
+    elif domain == "credit":
+        decision = (
+            f"We are unable to approve your application for {applied}."
+            if applied
+            else "We are unable to approve your application for credit."
+        )
+    else:
+        decision = "We will not be moving forward with your application."
     out = {
         "decision": decision,
         "action_taken": decision,
@@ -88,10 +106,9 @@ def fields_for(
         "creditor_address": creditor.address,
         "automated_processing": letters.ai_role,
         "ai_role": letters.ai_role,
-        "ai_weight": (
-            "The system's score decided the outcome: applications scored below the cut-off "
-            "are declined unless a person reviews them on request."
-        ),
+        "ai_weight": weight,
+        "significance": letters.significance,
+        "consequences": letters.consequences,
         "data_used": data_used,
         "data_sources": sources,
         "how_used": (
@@ -105,14 +122,27 @@ def fields_for(
             "to review it; write to us using the contact details below."
         ),
     }
+    if applied:
+        out["credit_applied_for"] = applied
+    if letters.supervisory_authority is not None:
+        out["supervisory_authority"] = letters.supervisory_authority.name
     if kind == "reg_b":
         out["ecoa_notice"] = ECOA_NOTICE
         if letters.agency is not None:
             out["agency_name"] = letters.agency.name
             out["agency_address"] = letters.agency.address
     cr = letters.consumer_report
-    if cr.used and cr.agency is not None:
-        lo, hi = cr.score_range or (None, None)
+    if consumer.third_party and not favorable:
+        # FCRA 615(b)(1), 15 U.S.C. 1681m(b)(1): the right to ask for the nature of the
+        # information, disclosed when the adverse action is communicated
+        out["third_party_notice"] = (
+            "Our decision was based in whole or in part on information obtained from an "
+            "outside source other than a consumer reporting agency. Under the Fair Credit "
+            "Reporting Act, you have the right to make a written request, within 60 days of "
+            "receipt of this notice, for disclosure of the nature of this information."
+        )
+    if consumer.used and cr.agency is not None:
+        lo, hi = consumer.score_range or (None, None)
         out.update(
             {
                 "cra_name": cr.agency.name,
@@ -130,14 +160,32 @@ def fields_for(
                     "You have a right to dispute with the consumer reporting agency the "
                     "accuracy or completeness of any information in your report."
                 ),
-                "credit_score": "" if score is None else f"{score:g}",
-                "score_range": "" if lo is None else f"{lo:g} to {hi:g}",
-                "score_key_factors": "; ".join(cr.key_factors[:5]),
-                "score_date": cr.score_date or "",
-                "score_source": cr.agency.name,
             }
         )
+        if consumer.score is not None:
+            # 609(f)(1) / 615(a)(2): only when a score was used
+            out.update(
+                {
+                    "credit_score": f"{consumer.score:g}",
+                    "score_range": "" if lo is None else f"{lo:g} to {hi:g}",
+                    "score_key_factors": "; ".join(consumer.key_factors),
+                    "score_date": consumer.score_date,
+                    "score_source": consumer.source,
+                }
+            )
     return out
+
+
+def weight_text(score: float, cutoff: float, adverse: bool, review: str) -> str:
+    """How much the system's score weighed in this decision (AI Act Art. 86), from the
+    decision's own score and the cut-off it was compared with."""
+    side = "below" if adverse else "at or above"
+    outcome = "declined" if adverse else "approved"
+    return (
+        f"The system gave your application a score of {score:.2f} on a scale from 0 to 1. "
+        f"Applications scoring below {cutoff:.2f} are declined and those at or above it are "
+        f"approved; yours was {side} the cut-off, which is why it was {outcome}. {review}"
+    )
 
 
 def letter_facts(
@@ -148,11 +196,15 @@ def letter_facts(
     letters: LettersSpec,
     counterfactual: dict[str, float | str] | None,
     counterfactual_note: str,
+    consumer: ConsumerFacts | None = None,
 ) -> dict[str, Any]:
     """The mapping the ``letter_content`` check reads (``evidence["letter"]``)."""
+    used = consumer.used if consumer is not None else letters.consumer_report.used
     return {
         "kind": kind,
-        "consumer_report_used": letters.consumer_report.used,
+        "consumer_report_used": used,
+        "score_used": consumer.score_used if consumer is not None else False,
+        "third_party_used": consumer.third_party if consumer is not None else False,
         "fields": fields,
         "reasons": reasons,
         "adverse": adverse,

@@ -47,11 +47,19 @@ def letter_context(
     *,
     recipient: Recipient | None = None,
     searched: tuple[str, ...] = (),
+    status: str = "issued",
+    domain: str = "credit",
+    score: float | None = None,
+    cutoff: float | None = None,
+    favorable_decision: bool = False,
 ) -> dict[str, Any]:
     """Everything ``templates/letters/<kind>.html.j2`` renders (autoescaped there).
 
     Without a ``recipient`` the letter is addressed to "the applicant" by reference only.
     ``searched``: the actionable features when no counterfactual exists within bounds.
+    ``status``: issued, needs_review or blocked (the last two print "not for mailing").
+    ``score``/``cutoff``: the decision's score and the threshold it was compared with
+    (GDPR letters show both); ``favorable_decision``: an approved applicant's letter.
     """
     cf_items = [
         {"label": _label(letters, f), "old": _shown(raw.get(f)), "new": _shown(v)}
@@ -87,4 +95,10 @@ def letter_context(
         "consumer_report": letters.consumer_report.used,
         "baseline_text": baseline_text,
         "method_text": method_text,
+        "status": status,
+        "domain": domain,
+        "score": None if score is None else f"{score:.2f}",
+        "cutoff": None if cutoff is None else f"{cutoff:.2f}",
+        "approved": favorable_decision,
+        "authority": letters.supervisory_authority,
     }

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from auditor.errors import AuditorError
+from auditor.letters.bases import stated_age_permitted
 from auditor.letters.settings import LettersSpec
 
 _EPS = 1e-9
@@ -50,7 +51,12 @@ class ReasonMapper:
     """Groups attributions by reason and picks the principal reasons of a decision."""
 
     def __init__(
-        self, letters: LettersSpec, feature_names: Sequence[str], protected: Sequence[str]
+        self,
+        letters: LettersSpec,
+        feature_names: Sequence[str],
+        protected: Sequence[str],
+        *,
+        credit: bool = False,
     ) -> None:
         self.letters = letters
         self.feature_names = tuple(feature_names)
@@ -75,6 +81,14 @@ class ReasonMapper:
         self.mapped = {k for k in self.keys if k in letters.reason_codes}
         banned = set(letters.forbidden_reasons) | set(protected)
         self.forbidden = {k for k in self.keys if banned.intersection(self.members[k])}
+        # reason index -> (feature, basis): never stated in a credit letter (bases.py)
+        self.prohibited: dict[int, tuple[str, str]] = {}
+        if credit:
+            for i, key in enumerate(self.keys):
+                for feature in self.members[key]:
+                    basis = letters.prohibited_bases.get(feature, "none")
+                    if basis != "none" and i not in self.prohibited:
+                        self.prohibited[i] = (feature, basis)
 
     def grouped(self, values: np.ndarray) -> np.ndarray:
         """Per-reason contributions (n × reasons) from per-feature attributions (n × p)."""
@@ -86,10 +100,45 @@ class ReasonMapper:
         order = adverse[np.argsort(row[adverse], kind="stable")]
         return [int(i) for i in order[: limit or self.letters.max_reasons]]
 
-    def reasons(self, row: np.ndarray, raw: Mapping[str, Any]) -> list[Reason]:
-        """The principal reasons of one decision (``row`` from :meth:`grouped`)."""
+    def on_basis(self, i: int, raw: Mapping[str, Any]) -> tuple[str, str] | None:
+        """(feature, basis) when reason ``i`` may not be stated for this applicant."""
+        found = self.prohibited.get(i)
+        if found is None:
+            return None
+        feature, basis = found
+        permitted = basis == "age" and self.letters.age_scoring_6b2
+        if permitted and stated_age_permitted(raw.get(feature)):
+            return None
+        return found
+
+    def stated_keys(self, row: np.ndarray, raw: Mapping[str, Any]) -> list[int]:
+        """The principal reasons a letter may state: the adverse reasons, worst first,
+        without those on a prohibited basis, at most ``max_reasons``."""
+        ranked = self.principal_keys(row, limit=len(self.keys))
+        allowed = [i for i in ranked if self.on_basis(i, raw) is None]
+        return allowed[: self.letters.max_reasons]
+
+    def withheld(self, row: np.ndarray, raw: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Adverse reasons on a prohibited basis ranked within the stated ones' reach:
+        their feature, basis and rank (1 = the principal reason)."""
+        ranked = self.principal_keys(row, limit=len(self.keys))
         out = []
-        for i in self.principal_keys(row):
+        stated = 0
+        for rank, i in enumerate(ranked, start=1):
+            hit = self.on_basis(i, raw)
+            if hit is None:
+                stated += 1
+                if stated >= self.letters.max_reasons:
+                    break
+            else:
+                out.append({"feature": hit[0], "basis": hit[1], "rank": rank})
+        return out
+
+    def reasons(self, row: np.ndarray, raw: Mapping[str, Any]) -> list[Reason]:
+        """The principal reasons of one decision (``row`` from :meth:`grouped`) that may
+        be stated (none on a prohibited basis)."""
+        out = []
+        for i in self.stated_keys(row, raw):
             key = self.keys[i]
             entry = self.letters.reason_codes[key]
             out.append(
@@ -103,6 +152,17 @@ class ReasonMapper:
             )
         return out
 
+    def helpful_keys(self, row: np.ndarray, raw: Mapping[str, Any]) -> list[int]:
+        """Reasons that pushed toward the favourable outcome, most first, without those on
+        a prohibited basis or forbidden (an approved applicant's explanation)."""
+        helped = np.flatnonzero(row > _EPS)
+        order = helped[np.argsort(-row[helped], kind="stable")]
+        return [
+            int(i)
+            for i in order
+            if self.keys[int(i)] not in self.forbidden and self.on_basis(int(i), raw) is None
+        ]
+
     def favorable(self, row: np.ndarray, raw: Mapping[str, Any], limit: int = 2) -> list[Reason]:
         """Up to ``limit`` mapped reasons that helped, largest first (for explanations)."""
         helped = np.flatnonzero(row > _EPS)
@@ -110,7 +170,8 @@ class ReasonMapper:
         for i in helped[np.argsort(-row[helped], kind="stable")]:
             key = self.keys[int(i)]
             entry = self.letters.reason_codes.get(key)
-            if entry is None or entry.favorable is None or key in self.forbidden:
+            blocked = key in self.forbidden or self.on_basis(int(i), raw) is not None
+            if entry is None or entry.favorable is None or blocked:
                 continue
             text = _text(entry.favorable, key, self.members[key], raw)
             out.append(Reason(key, self.members[key], entry.code, float(row[i]), text))
@@ -118,12 +179,19 @@ class ReasonMapper:
                 break
         return out
 
-    def check(self, grouped: np.ndarray, ids: Sequence[str]) -> None:
-        """Fail, naming each feature, when a principal reason is unmapped or forbidden."""
+    def check(
+        self,
+        grouped: np.ndarray,
+        ids: Sequence[str],
+        raws: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Fail, naming each feature, when a principal reason to be stated is unmapped or
+        forbidden (reasons on a prohibited basis are never stated: see :meth:`withheld`)."""
         unmapped: dict[str, list[str]] = {}
         banned: dict[str, list[str]] = {}
         for r, row in enumerate(grouped):
-            for i in self.principal_keys(row):
+            raw = raws[r] if raws is not None else {}
+            for i in self.stated_keys(row, raw):
                 key = self.keys[i]
                 if key in self.forbidden:
                     banned.setdefault(key, []).append(ids[r])

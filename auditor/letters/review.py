@@ -1,18 +1,26 @@
-"""Which letters need a person to look before they are sent: unstable principal reasons.
+"""Which letters need a person to look before they are sent: an unstable principal reason.
 
-A decision's principal reasons should not hang on noise. Each adverse decision is
-re-explained on ``draws`` slightly perturbed copies of its inputs (the explanation-quality
-stage's noise model: Gaussian noise of ``noise`` × the feature's spread on features with
-more than ten distinct values, whole numbers kept whole), with the same attribution method
-and baseline as the letter; when the set of principal reasons changes in more than
-``threshold`` of the copies, the letter is held for human review (status ``needs_review``)
-instead of being issued. The settings are the spec's ``letters.review`` (defaults below:
-conventions of this tool) and are recorded on each letter.
+A decision's principal reason (the first reason a letter states) should not hang on
+measurement noise. Each adverse decision is re-explained on ``draws`` perturbed copies of
+its inputs, with the same attribution method and baseline as the letter. The noise is
+meant to be plausible measurement noise (:func:`calibrated`): the spec's
+``letters.review.measurement`` gives it per feature in the feature's own units (a standard
+deviation; 0 = the value is exact, never perturbed); a feature not listed gets ``noise`` ×
+its spread when it is continuous (more than ten distinct values), none otherwise, whole
+numbers kept whole. When the principal reason changes in more than ``threshold`` of the
+copies, the letter is held for human review (status ``needs_review``). A change further
+down the list (the 3rd and 4th reasons trading places) is recorded
+(``reasons_changed_share``) but does not hold the letter.
+
+The draws of one decision are seeded from the spec's seed and the decision's id alone, so
+its review outcome is the same whichever batch it is issued in (alone, with others, on
+either engine). The settings are recorded on each letter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,15 +32,18 @@ DEFAULTS = ReviewSpec()
 DRAWS = DEFAULTS.draws
 NOISE = DEFAULTS.noise
 THRESHOLD = DEFAULTS.threshold
+TIE_MARGIN = 0.1  # principal and second reason within 10% of the principal: a near tie
 
 
 @dataclass(frozen=True)
 class ReasonReview:
-    """Per decision: the share of perturbed copies whose principal reasons changed."""
+    """Per decision: the share of perturbed copies whose principal reason changed."""
 
     changed_share: np.ndarray
     near_tie: np.ndarray
     settings: ReviewSpec = DEFAULTS
+    reasons_changed_share: np.ndarray | None = None
+    margin: np.ndarray | None = None
 
     @property
     def threshold(self) -> float:
@@ -41,20 +52,79 @@ class ReasonReview:
 
     @property
     def needs_review(self) -> np.ndarray:
-        """True where the reasons are unstable."""
+        """True where the principal reason is unstable."""
         flagged: np.ndarray = self.changed_share > self.threshold
         return flagged
 
     def record(self, i: int) -> dict[str, object]:
         """What the letter records about row ``i``'s review."""
-        return {
+        out: dict[str, object] = {
             "needed": bool(self.needs_review[i]),
+            "criterion": "principal reason",
             "changed_share": round(float(self.changed_share[i]), 4),
             "near_tie": bool(self.near_tie[i]),
             "draws": self.settings.draws,
             "noise": self.settings.noise,
             "threshold": self.settings.threshold,
         }
+        if self.reasons_changed_share is not None:
+            out["reasons_changed_share"] = round(float(self.reasons_changed_share[i]), 4)
+        if self.margin is not None:
+            out["principal_margin"] = round(float(self.margin[i]), 4)
+        if self.settings.measurement:
+            out["measurement"] = dict(self.settings.measurement)
+        return out
+
+
+def calibrated(
+    noise: FeatureNoise, names: Sequence[str], measurement: Mapping[str, float]
+) -> FeatureNoise:
+    """``noise`` with the spec's per-feature measurement noise (feature units) put in.
+
+    A listed feature that is not one of the model's encoded columns cannot be perturbed
+    in its own units (a one-hot or coded categorical): a ValueError names it.
+    """
+    if not measurement:
+        return noise
+    index = {n: i for i, n in enumerate(names)}
+    unknown = [f for f in measurement if f not in index]
+    if unknown:
+        raise ValueError(
+            f"letters.review.measurement: {', '.join(unknown)} is not a numeric model input "
+            "(list numeric features only; categorical ones are never perturbed)"
+        )
+    scale = noise.scale.copy()
+    for feature, sd in measurement.items():
+        scale[index[feature]] = sd
+    return FeatureNoise(scale=scale, whole=noise.whole)
+
+
+def decision_seed(seed: int, decision_id: str) -> list[int]:
+    """The seed of one decision's draws: the spec's seed and a digest of its id."""
+    digest = hashlib.sha256(str(decision_id).encode("utf-8")).digest()
+    return [int(seed), int.from_bytes(digest[:8], "little")]
+
+
+def decision_draws(seed: int, ids: Sequence[str], copies: int, p: int) -> list[np.ndarray]:
+    """Standard normal draws per perturbed copy (one ``len(ids)`` × ``p`` array each),
+    each row drawn from its own decision's seed only."""
+    z = np.empty((copies, len(ids), p))
+    for r, decision_id in enumerate(ids):
+        z[:, r, :] = np.random.default_rng(decision_seed(seed, decision_id)).standard_normal(
+            (copies, p)
+        )
+    return list(z)
+
+
+def principal_margin(values: np.ndarray) -> np.ndarray:
+    """Per row: how far the principal adverse reason leads the second, relative to it
+    (1: no second adverse reason; 0: a tie)."""
+    adverse = np.sort(np.maximum(-values, 0.0), axis=1)[:, ::-1]
+    if adverse.shape[1] < 2:
+        return np.ones(len(values))
+    top = np.maximum(adverse[:, 0], 1e-12)
+    margin: np.ndarray = (adverse[:, 0] - adverse[:, 1]) / top
+    return margin
 
 
 def review_reasons(
@@ -67,61 +137,59 @@ def review_reasons(
     k: int,
     seed: int = 0,
     settings: ReviewSpec = DEFAULTS,
-    draws: Sequence[np.ndarray] | None = None,
+    ids: Sequence[str] | None = None,
 ) -> ReasonReview:
-    """Stability of the principal reasons of the rows ``x`` (values: grouped reasons).
+    """Stability of the principal reason of the rows ``x`` (values: grouped reasons).
 
     ``explain`` maps encoded rows to grouped reason contributions (the letter's own
     attribution method and baseline); ``principal`` maps those to each row's principal
-    reason indices, as the letter lists them. ``reference``: the rows the noise scales
-    come from, or the scales. ``draws``: the standard normal draws of each perturbed
-    copy of ``x`` (default: drawn here from ``seed``); the Spark path passes each
-    partition's rows their draws in the whole batch (:func:`batch_draws`).
+    reason indices, as the letter lists them (worst first). ``reference``: the rows the
+    noise scales come from, or the scales. ``ids``: the decisions' ids, which seed their
+    draws (default: the row numbers). ``k`` (the letter's number of reasons) is kept for
+    the recorded share of copies whose listed reasons changed as a set.
     """
+    del k
     if len(x) == 0:
         empty = np.zeros(0)
-        return ReasonReview(empty, empty.astype(bool), settings)
+        return ReasonReview(empty, empty.astype(bool), settings, empty, empty)
     noise = (
         reference
         if isinstance(reference, FeatureNoise)
         else FeatureNoise.from_reference(reference, settings.noise)
     )
-    rng = np.random.default_rng(seed)
-    base = [set(r) for r in principal(values)]
+    names = [str(i) for i in range(len(x))] if ids is None else [str(i) for i in ids]
+    draws = decision_draws(seed, names, settings.draws, x.shape[1])
+    base = principal(values)
     # all draws explained in one call (attributions are per row): same draws, less overhead
-    if draws is None:
-        copies = np.concatenate([noise.perturb(x, rng) for _ in range(settings.draws)])
-    else:
-        copies = np.concatenate([noise.shift(x, z) for z in draws])
+    copies = np.concatenate([noise.shift(x, z) for z in draws])
     again = principal(explain(copies))
-    changed = np.zeros(len(x))
+    first = np.zeros(len(x))
+    whole = np.zeros(len(x))
     for d in range(settings.draws):
         part = again[d * len(x) : (d + 1) * len(x)]
-        changed += [set(a) != b for a, b in zip(part, base, strict=True)]
-    return ReasonReview(changed / settings.draws, near_tie(values, k, "adverse"), settings)
+        first += [a[:1] != b[:1] for a, b in zip(part, base, strict=True)]
+        whole += [set(a) != set(b) for a, b in zip(part, base, strict=True)]
+    margin = principal_margin(values)
+    return ReasonReview(
+        first / settings.draws,
+        near_tie(values, 1, "adverse", margin=TIE_MARGIN),
+        settings,
+        whole / settings.draws,
+        margin,
+    )
 
 
-_BLOCK = 65536  # rows of draws generated at a time
-
-
-def batch_draws(seed: int, copies: int, total: int, p: int, at: np.ndarray) -> list[np.ndarray]:
-    """The draws :func:`review_reasons` makes for a batch of ``total`` rows of ``p``
-    features, kept for the rows ``at`` only: one array per perturbed copy.
-
-    NumPy's Generator fills an array draw by draw, so blocks of rows in sequence consume
-    the same draws as one call for the whole batch (the cost is the whole batch's draws,
-    not its memory).
-    """
-    rng = np.random.default_rng(seed)
-    at = np.asarray(at, dtype=np.int64)
-    order = np.argsort(at, kind="stable")
-    wanted = at[order]
-    out = []
-    for _ in range(copies):
-        z = np.empty((len(at), p))
-        for start in range(0, total, _BLOCK):
-            block = rng.standard_normal((min(_BLOCK, total - start), p))
-            lo, hi = np.searchsorted(wanted, [start, start + len(block)])
-            z[order[lo:hi]] = block[wanted[lo:hi] - start]
-        out.append(z)
-    return out
+def hold_summary(records: Sequence[Mapping[str, object]]) -> dict[str, object]:
+    """The batch's review outcome: adverse letters, how many held, the hold rate and how
+    many of the held ones are near ties of the principal and second reason."""
+    reviewed = [r["review"] for r in records if isinstance(r.get("review"), Mapping)]
+    held = [r for r in reviewed if isinstance(r, Mapping) and r.get("needed")]
+    ties = [r for r in held if r.get("near_tie")]
+    return {
+        "reviewed": len(reviewed),
+        "held": len(held),
+        "hold_rate": round(len(held) / len(reviewed), 4) if reviewed else 0.0,
+        "held_near_tie": len(ties),
+        "blocked": sum(1 for r in records if r.get("status") == "blocked"),
+        "issued": sum(1 for r in records if r.get("status") == "issued"),
+    }

@@ -27,19 +27,22 @@ from auditor.errors import AuditorError
 from auditor.explain.quality.stability import FeatureNoise
 from auditor.letters.attribution import baseline_attributions
 from auditor.letters.baseline import Baseline, choose_baseline
+from auditor.letters.bases import basis_text
+from auditor.letters.consumer import consumer_facts, read_report_columns
 from auditor.letters.content import (
     KIND_TITLES,
     check_letter,
     content_packs,
     fields_for,
     letter_facts,
+    weight_text,
 )
 from auditor.letters.context import letter_context, method_text
 from auditor.letters.counterfactuals import CounterfactualSearch
 from auditor.letters.reasons import ReasonMapper
 from auditor.letters.recipients import Recipient, match_recipients
 from auditor.letters.render import RenderedLetter, RenderQueue, render_body, wrap
-from auditor.letters.review import ReasonReview, review_reasons
+from auditor.letters.review import ReasonReview, calibrated, hold_summary, review_reasons
 from auditor.letters.settings import LETTER_KINDS, LettersSpec
 from auditor.provenance import current_user, file_sha256
 from auditor.spec import AuditSpec, load_spec
@@ -170,8 +173,9 @@ def _issue(
         letters.baseline, scores, stored.favorable, spec.threshold, seed=spec.seed
     )
     noise = FeatureNoise.from_reference(x_all, letters.review.noise) if rows else None
-    plan = LetterPlan.of(spec, chosen, base, x_all[base.rows], noise, len(rows))
+    plan = LetterPlan.of(spec, chosen, base, x_all[base.rows], noise, len(rows), model)
     search = CounterfactualSearch(model, letters.counterfactual, stored.features, spec.threshold)
+    reports = _reports(spec, result.provenance.data_sha256, [stored.ids[r] for r in rows], stored)
     built, queued, _ = build_letters(
         plan,
         model,
@@ -183,6 +187,7 @@ def _issue(
         recipients,
         queue,
         scope,
+        reports=reports,
     )
     letters_out = _render(built, chosen, queue.results(), queued)
     _store(store, audit_id, letters_out)
@@ -196,8 +201,8 @@ class LetterPlan:
 
     The in-memory path computes it from the stored decisions; the Spark path
     (:mod:`auditor.letters.spark`) from per-partition summaries, to the same values.
-    ``total`` is the number of letters in the batch (the review's noise is drawn for
-    the whole batch: see :func:`auditor.letters.review.batch_draws`).
+    ``total`` is the number of letters in the batch; ``noise`` the review's noise
+    scales, calibrated per feature (:func:`auditor.letters.review.calibrated`).
     """
 
     spec: AuditSpec
@@ -218,8 +223,15 @@ class LetterPlan:
         baseline_x: np.ndarray,
         noise: FeatureNoise | None,
         total: int,
+        model: Any,
     ) -> LetterPlan:
         """The plan for letters of ``kind`` issued today (content packs from the spec)."""
+        assert spec.letters is not None
+        if noise is not None:
+            try:
+                noise = calibrated(noise, model.feature_names, spec.letters.review.measurement)
+            except ValueError as exc:
+                raise LetterError(str(exc)) from None
         packs = content_packs(kind, list(spec.policies), spec.policy_folders())
         today = datetime.now(UTC).date()
         return cls(spec, kind, packs, today, base, baseline_x, noise, total)
@@ -241,14 +253,15 @@ def build_letters(
     scope: contextlib.ExitStack,
     *,
     index: np.ndarray | None = None,
-    draws: Sequence[np.ndarray] | None = None,
+    reports: Sequence[Mapping[str, Any]] | None = None,
 ) -> tuple[list[Built], dict[str, int], float]:
     """Build and check the letters of some decisions of the batch; queue them to render.
 
     ``features``/``x``/``ids``/``favorable``: the decisions' raw inputs, encoded inputs,
     ids and outcomes, in letter order; ``index``: their places in the batch (None: they
-    are the whole batch), ``draws``: the review's noise draws for them in the batch
-    (:func:`auditor.letters.review.batch_draws`; None: the whole batch's).
+    are the whole batch); each decision's review draws come from its id alone.
+    ``reports``: per letter, the values of the consumer-report columns the spec names
+    (:mod:`auditor.letters.consumer`; None: none named).
     Returns (record, body, anchor) per letter, the render queue's index per anchor, and
     the attributions' largest additivity error (recorded on every letter of the batch:
     the caller of a part takes the largest of the parts).
@@ -265,11 +278,15 @@ def build_letters(
         steps=spec.explain.steps,
         seed=spec.seed,
     )
-    mapper = ReasonMapper(letters, model.feature_names, spec.protected)
+    credit = spec.domain == "credit"
+    mapper = ReasonMapper(letters, model.feature_names, spec.protected, credit=credit)
     grouped = mapper.grouped(attr.values)
+    raws = [{str(k): v for k, v in features.iloc[i].items()} for i in range(len(ids))]
     adverse_rows = [i for i in range(len(ids)) if not favorable[i]]
-    mapper.check(grouped[adverse_rows], [ids[i] for i in adverse_rows])
-    review = _review(model, x, plan.baseline_x, mapper, grouped, letters, spec, plan.noise, draws)
+    mapper.check(
+        grouped[adverse_rows], [ids[i] for i in adverse_rows], [raws[i] for i in adverse_rows]
+    )
+    review = _review(model, x, plan.baseline_x, mapper, grouped, letters, spec, plan.noise, ids)
     baseline_record = {
         **base.record,
         "description": base.description,
@@ -283,22 +300,40 @@ def build_letters(
     built: list[Built] = []
     queued: dict[str, int] = {}  # anchor -> index in the render queue
     scope.enter_context(_scoring_threads())
+    scores = np.asarray(model.score(x), dtype=np.float64) if len(ids) else np.zeros(0)
     for i in range(len(ids)):
-        raw = {str(k): v for k, v in features.iloc[i].items()}
+        raw = raws[i]
         adverse_decision = not favorable[i]
         reasons = mapper.reasons(grouped[i], raw) if adverse_decision else []
-        everything = mapper.principal_keys(grouped[i], limit=len(mapper.keys))
+        withheld = mapper.withheld(grouped[i], raw) if adverse_decision else []
+        # the adverse factors the letter may state (a prohibited basis never is): the
+        # content check compares the stated reasons with these
+        everything = [
+            k
+            for k in mapper.principal_keys(grouped[i], limit=len(mapper.keys))
+            if mapper.on_basis(k, raw) is None
+        ]
         adverse = [
             {"feature": mapper.keys[k], "contribution": round(float(grouped[i][k]), 6)}
             for k in everything
         ]
+        if not adverse_decision and chosen == "gdpr":
+            # an approved applicant's explanation (Art. 15(1)(h)): the factors that
+            # helped most, checked against every helpful factor in order
+            helped = mapper.helpful_keys(grouped[i], raw)
+            reasons = mapper.favorable(grouped[i], raw, limit=letters.max_reasons)
+            adverse = [
+                {"feature": mapper.keys[k], "contribution": round(float(grouped[i][k]), 6)}
+                for k in helped
+            ]
         cf = search.search(x[i]) if adverse_decision else None
         changes = cf.changes if cf is not None else None
         note = cf.note if cf is not None else "the decision was favourable"
         cf_detail = cf.detail() if cf is not None else {"note": note, "cost": None, "score": None}
         recipient = recipients.get(ids[i]) if recipients is not None else None
         records = [rs.record() for rs in reasons]
-        score_value = _score_value(letters, raw)
+        consumer = consumer_facts(letters.consumer_report, raw, reports[i] if reports else {})
+        score = float(scores[i])
         fields = fields_for(
             chosen,
             letters,
@@ -307,13 +342,15 @@ def build_letters(
             factors_text="; ".join(rs.text for rs in reasons),
             data_used=", ".join(f"{k}: {v}" for k, v in raw.items()),
             sources=", ".join(sorted({e.source for e in letters.reason_codes.values()})),
-            score=score_value,
+            consumer=consumer,
+            favorable=not adverse_decision,
+            weight=weight_text(score, spec.threshold, adverse_decision, letters.review_process),
         )
         check = check_letter(
             packs,
             spec.domain,
             today,
-            letter_facts(chosen, fields, records, adverse, letters, changes, note),
+            letter_facts(chosen, fields, records, adverse, letters, changes, note, consumer),
         )
         decision_id = ids[i]
         anchor = f"letter-{at[i]}"
@@ -332,29 +369,49 @@ def build_letters(
             method,
             recipient=recipient,
             searched=cf.searched if cf is not None else (),
+            domain=spec.domain,
+            score=score,
+            cutoff=spec.threshold,
+            favorable_decision=not adverse_decision,
         )
-        body = render_body(chosen, context, anchor)
+        failures = list(check.failures)
+        if withheld and withheld[0]["rank"] == 1:
+            failures.insert(0, _basis_failure(withheld[0]))
         held = adverse_decision and bool(review.needs_review[i])
+        status = "blocked" if failures else "needs_review" if held else "issued"
+        # the status is printed on every page of a letter that must not be mailed
+        body = render_body(chosen, {**context, "status": status}, anchor)
         record = {
             "decision_id": decision_id,
             "kind": chosen,
-            "status": "blocked" if not check.ok else "needs_review" if held else "issued",
+            "status": status,
             "reasons": records,
             "baseline": baseline_record,
             "counterfactual": changes,
             "counterfactual_note": note,
             "sha256": "",
-            "failure": "; ".join(check.failures) or None,
+            "failure": "; ".join(failures) or None,
             "checks": check.records(),
             "review": review.record(i) if adverse_decision else None,
             "counterfactual_detail": cf_detail,
             "addressed": recipient is not None,
         }
-        if record["status"] != "blocked":
-            title = f"{KIND_TITLES[chosen]} ({decision_id})"
-            queued[anchor] = queue.add(wrap([body], title), title, letters.organisation.name)
+        if credit:
+            record["withheld_reasons"] = withheld
+        # blocked letters are rendered too (watermarked), so the reviewer sees what failed
+        title = f"{KIND_TITLES[chosen]} ({decision_id})"
+        queued[anchor] = queue.add(wrap([body], title), title, letters.organisation.name)
         built.append((record, body, anchor))
     return built, queued, attr.additivity_error
+
+
+def _basis_failure(hit: Mapping[str, Any]) -> str:
+    return (
+        f"ECOA-PROHIBITED-BASIS: the principal reason is '{hit['feature']}', mapped to the "
+        f"prohibited basis '{basis_text(str(hit['basis']))}' (letters.prohibited_bases); a "
+        "credit decision may not be explained by it (ECOA, 12 CFR 1002.4(a)): the model's "
+        "use of it needs review before any letter is sent"
+    )
 
 
 def _review(
@@ -366,9 +423,9 @@ def _review(
     letters: LettersSpec,
     spec: AuditSpec,
     noise: FeatureNoise | None,
-    draws: Sequence[np.ndarray] | None,
+    ids: Sequence[str],
 ) -> ReasonReview:
-    """Stability of each letter's principal reasons under small input perturbations."""
+    """Stability of each letter's principal reason under plausible measurement noise."""
 
     def explain(rows: np.ndarray) -> np.ndarray:
         attr = baseline_attributions(
@@ -382,7 +439,9 @@ def _review(
         return mapper.grouped(attr.values)
 
     def principal(values: np.ndarray) -> list[list[int]]:
-        return [mapper.principal_keys(row) for row in values]
+        # the reasons the letter would state (the copies' raw values are not kept: an age
+        # allowed under 1002.6(b)(2) counts as not stated here, the cautious side)
+        return [mapper.stated_keys(row, {}) for row in values]
 
     return review_reasons(
         explain,
@@ -393,7 +452,7 @@ def _review(
         k=letters.max_reasons,
         seed=spec.seed,
         settings=letters.review,
-        draws=draws,
+        ids=ids,
     )
 
 
@@ -441,6 +500,19 @@ def _store(store: Store, audit_id: str, letters: list[IssuedLetter]) -> None:
         add_letters(session, audit_id, rows, user=current_user())
 
 
+# where a letter's PDF goes under ``--out``: only issued letters sit in the folder itself,
+# so that a folder handed to the mail room holds nothing that must not be mailed
+STATUS_FOLDERS = {"issued": "", "needs_review": "held", "blocked": "blocked"}
+SUMMARY_FILE = "letters-summary.json"
+
+
+def letter_path(out_dir: Path, record: Mapping[str, Any]) -> Path:
+    """Where ``record``'s PDF is written under ``out_dir`` (by its status)."""
+    name = _SAFE.sub("_", str(record["decision_id"]))[:80] or "letter"
+    folder = STATUS_FOLDERS[str(record["status"])]
+    return (out_dir / folder if folder else out_dir) / f"{name}-{record['kind']}.pdf"
+
+
 def _write(letters: list[IssuedLetter], out_dir: Path | None, json_path: Path | None) -> None:
     from auditor.service import stage_file
 
@@ -449,9 +521,13 @@ def _write(letters: list[IssuedLetter], out_dir: Path | None, json_path: Path | 
         if out_dir is not None:
             for lt in letters:
                 if lt.pdf is not None:
-                    name = _SAFE.sub("_", str(lt.record["decision_id"]))[:80] or "letter"
-                    path = out_dir / f"{name}-{lt.record['kind']}.pdf"
+                    path = letter_path(out_dir, lt.record)
                     staged.append((stage_file(path, lt.pdf), path))
+            if letters:
+                # the batch's counts and hold rate, for whoever receives the folder
+                path = out_dir / SUMMARY_FILE
+                summary = json.dumps(hold_summary([lt.record for lt in letters]), indent=2)
+                staged.append((stage_file(path, summary.encode("utf-8")), path))
         if json_path is not None:
             data = json.dumps([lt.record for lt in letters], indent=2, ensure_ascii=False)
             staged.append((stage_file(json_path, data.encode("utf-8")), json_path))
@@ -520,7 +596,23 @@ def _select(decisions: str, stored: StoredDecisions) -> list[int]:
     return [index[d] for d in wanted]
 
 
-def _score_value(letters: LettersSpec, raw: dict[str, Any]) -> float | None:
-    feature = letters.consumer_report.score_feature
-    value = raw.get(feature) if feature else None
-    return float(value) if isinstance(value, int | float) and np.isfinite(value) else None
+def _reports(
+    spec: AuditSpec, data_sha256: str | None, ids: list[str], stored: StoredDecisions
+) -> list[dict[str, Any]] | None:
+    """The consumer-report columns the spec names, per selected decision, read from the
+    audited data (checked against the audit's fingerprint: the letters must describe the
+    data that was audited); None when no column is named beyond the stored inputs."""
+    assert spec.letters is not None
+    cr = spec.letters.consumer_report
+    have = list(stored.features.columns)
+    if not [c for c in cr.columns.named() if c not in have]:
+        return None
+    from auditor.pipeline import data_sha256 as fingerprint
+
+    where = spec.resolve(spec.data.path)
+    if not where.exists() or (data_sha256 and fingerprint(spec) != data_sha256):
+        raise LetterError(
+            f"Data {where} is gone or changed since the audit; the consumer-report columns "
+            "(letters.consumer_report.columns) are read from it."
+        )
+    return read_report_columns(cr, where, spec.data.format, spec.columns.id, ids, have)

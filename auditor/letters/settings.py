@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from auditor.letters.bases import Basis, basis_text, suggestions
+
 LetterKind = Literal["reg_b", "gdpr", "ai_act", "hiring"]
 LETTER_KINDS: tuple[LetterKind, ...] = ("reg_b", "gdpr", "ai_act", "hiring")
 
@@ -118,12 +120,55 @@ class ReviewSpec(_Strict):
         0.25,
         ge=0,
         le=1,
-        description="Held when the reasons change in more than this share of the copies.",
+        description="Held when the principal reason changes in more than this share of the copies.",
     )
+    measurement: dict[str, float] = Field(
+        default_factory=dict,
+        description="Plausible measurement noise per numeric feature: a standard deviation "
+        "in the feature's own units (0: exact, never perturbed). Unlisted continuous "
+        "features get 'noise' x their spread.",
+    )
+
+    @field_validator("measurement")
+    @classmethod
+    def _non_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [f for f, sd in v.items() if not sd >= 0]
+        if bad:
+            raise ValueError(f"measurement noise must be 0 or more: {', '.join(bad)}")
+        return v
+
+
+class ReportColumns(_Strict):
+    """Data columns holding each consumer's own FCRA 609(f)/615 facts (audited data file).
+
+    Every key is optional; a named column wins over the section's fixed value.
+    """
+
+    used: str | None = Field(
+        None, description="Boolean column: a consumer report was used for this decision."
+    )
+    score: str | None = Field(None, description="The credit score used (integers accepted).")
+    score_date: str | None = Field(None, description="The date the score was created.")
+    range_low: str | None = Field(None, description="Lowest possible score of its model.")
+    range_high: str | None = Field(None, description="Highest possible score of its model.")
+    key_factors: str | None = Field(
+        None, description="Key factors that adversely affected the score, separated by ';'."
+    )
+    source: str | None = Field(None, description="Who provided the score.")
+    third_party: str | None = Field(
+        None,
+        description="Boolean column: information from a third party other than a consumer "
+        "reporting agency was used (FCRA 615(b)).",
+    )
+
+    def named(self) -> list[str]:
+        """The columns named, in a fixed order."""
+        return [c for c in self.model_dump().values() if c]
 
 
 class ConsumerReport(_Strict):
-    """FCRA 615(a): the consumer report and credit score used, when one was used."""
+    """FCRA 615(a): the consumer report and credit score used, when one was used;
+    615(b): information from other third parties."""
 
     used: bool = False
     agency: Party | None = None
@@ -133,6 +178,12 @@ class ConsumerReport(_Strict):
     key_factors: list[str] = Field(
         default_factory=list, description="Key factors as supplied by the bureau (max 4, +1)."
     )
+    third_party_used: bool = Field(
+        False,
+        description="Information from a third party other than a consumer reporting agency "
+        "was used for every decision (FCRA 615(b)); per decision: columns.third_party.",
+    )
+    columns: ReportColumns = Field(default_factory=ReportColumns)
 
 
 class LettersSpec(_Strict):
@@ -156,9 +207,43 @@ class LettersSpec(_Strict):
         description="AI Act Art. 86 / GDPR: the system's role in the decision.",
     )
     consumer_report: ConsumerReport = Field(default_factory=ConsumerReport)
+    credit_applied_for: str | None = Field(
+        None,
+        description="Reg B notice: the credit applied for, in the applicant's words "
+        "(e.g. 'a personal instalment loan').",
+    )
+    supervisory_authority: Party | None = Field(
+        None, description="GDPR letters: the data protection authority the applicant may "
+        "complain to (Art. 77)."
+    )
+    significance: str = Field(
+        "The decision decides whether we can offer you the credit or position you applied "
+        "for.",
+        min_length=3,
+        description="GDPR Art. 15(1)(h): the significance of the automated decision.",
+    )
+    consequences: str = Field(
+        "If the score is below the cut-off, the application is declined unless a person "
+        "reviews it and decides otherwise; if it is at or above, it is approved.",
+        min_length=3,
+        description="GDPR Art. 15(1)(h): the envisaged consequences for the applicant.",
+    )
     reason_codes: dict[str, ReasonCode] = Field(default_factory=dict)
     forbidden_reasons: list[str] = Field(
         default_factory=list, description="Features a policy forbids as stated reasons."
+    )
+    prohibited_bases: dict[str, Basis] = Field(
+        default_factory=dict,
+        description="Credit: feature -> the ECOA/Reg B prohibited basis it carries or stands "
+        "in for (race, color, religion, national_origin, sex, marital_status, age, "
+        "public_assistance, ccpa_rights), or none. Never stated as a reason: a letter whose "
+        "principal reason is one is blocked; lesser ones are left out.",
+    )
+    age_scoring_6b2: bool = Field(
+        False,
+        description="The scoring system is empirically derived, demonstrably and "
+        "statistically sound (12 CFR 1002.2(p)), so age may be stated as a reason "
+        "(1002.6(b)(2)(ii)) except for an applicant aged 62 or older.",
     )
     max_reasons: int = Field(4, ge=1, le=10)
     baseline: BaselineSpec = Field(default_factory=BaselineSpec)
@@ -203,6 +288,17 @@ def letters_problems(
                     f"{where}: '{feature}' is already covered by reason '{seen[feature]}'"
                 )
             seen[feature] = key
+    for feature in letters.prohibited_bases:
+        if feature not in known:
+            problems.append(f"letters.prohibited_bases.{feature}: not one of columns.features")
+    if domain == "credit":
+        for feature, basis in suggestions(features, letters.prohibited_bases):
+            problems.append(
+                f"columns.features: '{feature}' looks like the ECOA/Reg B prohibited basis "
+                f"'{basis_text(basis)}' (or a stand-in for it); map it under "
+                f"letters.prohibited_bases ('{feature}: {basis}') so that it is never "
+                f"stated as a reason, or declare '{feature}: none' if it is not one"
+            )
     cf = letters.counterfactual
     for feature, rule in cf.actionable.items():
         where = f"letters.counterfactual.actionable.{feature}"
@@ -218,6 +314,9 @@ def letters_problems(
         problems.append("letters.agency: a Reg B notice needs the federal agency (name, address)")
     if "reg_b" in letters.kinds and domain != "credit":
         problems.append("letters.kinds: reg_b notices are for credit decisions")
+    for feature in letters.review.measurement:
+        if feature not in known:
+            problems.append(f"letters.review.measurement.{feature}: not one of columns.features")
     cr = letters.consumer_report
     if cr.used:
         if cr.agency is None:

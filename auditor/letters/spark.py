@@ -48,7 +48,6 @@ from auditor.letters.baseline import Baseline, choose_baseline, sample_baseline
 from auditor.letters.counterfactuals import CounterfactualSearch
 from auditor.letters.recipients import Recipient, match_recipients
 from auditor.letters.render import RenderQueue
-from auditor.letters.review import batch_draws
 from auditor.letters.service import (
     IssuedLetter,
     LetterError,
@@ -210,7 +209,7 @@ def issue_letters_spark(
     # validates the counterfactual settings here, before any task runs
     CounterfactualSearch(model, letters.counterfactual, reference, spec.threshold)
     noise = _noise(parts, letters.review.noise) if total else None
-    plan = LetterPlan.of(spec, chosen, base, baseline_x, noise, total)
+    plan = LetterPlan.of(spec, chosen, base, baseline_x, noise, total, model)
     letter_job = _LetterJob(job, plan, reference, offsets, places, recipients)
     out = _collect(audit, columns, letter_job, progress)
     _store(store, audit_id, out)
@@ -239,7 +238,10 @@ def _check_data(spec: AuditSpec, expected: str, audit_id: str) -> None:
 
 def _columns(spec: AuditSpec) -> list[str]:
     cols = spec.columns
-    return list(dict.fromkeys(c for c in [cols.id, cols.decision, cols.score, *cols.features] if c))
+    # the consumer-report columns the letters name (per-consumer FCRA facts)
+    report = spec.letters.consumer_report.columns.named() if spec.letters is not None else []
+    wanted = [cols.id, cols.decision, cols.score, *cols.features, *report]
+    return list(dict.fromkeys(c for c in wanted if c))
 
 
 def _fractional(kind: Any) -> bool:
@@ -506,8 +508,8 @@ def _letters_of(frame: pd.DataFrame, job: _LetterJob) -> Iterator[Any]:
         index = job.offsets[key] + np.arange(len(rows))
     if not rows:
         return
-    draws = batch_draws(spec.seed, letters.review.draws, plan.total, x.shape[1], index)
     search = CounterfactualSearch(model, letters.counterfactual, job.reference, spec.threshold)
+    report = [c for c in letters.consumer_report.columns.named() if c in raw.columns]
     schema = pa.schema([("i", pa.int64()), ("out", pa.binary())])
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
@@ -524,7 +526,7 @@ def _letters_of(frame: pd.DataFrame, job: _LetterJob) -> Iterator[Any]:
                 queue,
                 scope,
                 index=index[start : start + CHUNK],
-                draws=[z[start : start + CHUNK] for z in draws],
+                reports=[{c: raw[c].iloc[r] for c in report} for r in chunk] if report else None,
             )
             done = _render(built, plan.kind, queue.results(), queued)
         yield pa.RecordBatch.from_pydict(

@@ -6,6 +6,8 @@ Self-contained (its own schema class and evaluator; registered with one line in
 
     kind: reg_b                       # the letter kind
     consumer_report_used: false
+    score_used: false                 # a credit score was used (615(a)(2) block)
+    third_party_used: false           # other third-party information (615(b))
     fields: {creditor_name: "...", ecoa_notice: "...", ...}   # every text block present
     reasons: [{feature, contribution, text}]                  # as stated, in order
     adverse: [{feature, contribution}]                        # every adverse factor, worst first
@@ -42,8 +44,24 @@ class LetterContent(BaseModel):
         False, description="Applies only when a consumer report was used (FCRA 615(a))."
     )
     required_fields: list[str] = Field(default_factory=list)
+    score_fields: list[str] = Field(
+        default_factory=list,
+        description="Required only when a credit score was used (FCRA 615(a)(2)).",
+    )
+    third_party_fields: list[str] = Field(
+        default_factory=list,
+        description="Required only when information from a third party other than a "
+        "consumer reporting agency was used (FCRA 615(b)).",
+    )
+    only_with_third_party: bool = Field(
+        False,
+        description="Applies only when third-party (non-CRA) information was used (615(b)).",
+    )
     require_reasons: bool = Field(False, description="At least one stated reason.")
     max_reasons: int | None = Field(None, ge=1)
+    guidance_max_reasons: int | None = Field(
+        None, ge=1, description="More reasons than this warns (guidance, not a cap)."
+    )
     generic_phrases: list[str] = Field(
         default_factory=list, description="Phrases that make a reason generic (case-insensitive)."
     )
@@ -91,7 +109,27 @@ def letter_content(rule: Any, check: LetterContent, facts: Facts) -> list[Outcom
                 {"detail": "no consumer report was used for this decision"},
             )
         ]
+    if check.only_with_third_party and not letter.get("third_party_used"):
+        return [
+            Outcome(
+                "not_applicable",
+                "letter",
+                None,
+                None,
+                {"detail": "no information from a third party other than a consumer "
+                 "reporting agency was used for this decision"},
+            )
+        ]
     problems = letter_problems(check, letter)
+    stated = len(letter.get("reasons") or [])
+    advice = check.guidance_max_reasons
+    if not problems and advice is not None and stated > advice:
+        detail = (
+            f"{stated} reasons stated; more than {advice} is not likely to be helpful "
+            "(guidance, not a cap)"
+        )
+        fields = {"detail": detail, "observed": str(stated), "threshold": str(advice)}
+        return [Outcome("warn", "letter", stated, advice, fields)]
     fields = {
         "detail": "; ".join(problems) if problems else "all required content present",
         "observed": str(len(problems)),
@@ -104,7 +142,12 @@ def letter_problems(check: LetterContent, letter: Mapping[str, Any]) -> list[str
     """Every content problem of ``letter`` under ``check`` (empty: none)."""
     problems: list[str] = []
     present = letter.get("fields") or {}
-    for name in check.required_fields:
+    required = list(check.required_fields)
+    if letter.get("score_used"):
+        required += check.score_fields
+    if letter.get("third_party_used"):
+        required += check.third_party_fields
+    for name in required:
         value = present.get(name)
         if value is None or not str(value).strip():
             problems.append(f"missing {name}")

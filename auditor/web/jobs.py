@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from auditor.errors import AuditorError
 from auditor.letters.recipients import Recipient
+from auditor.letters.review import hold_summary
 from auditor.spec import AuditSpec
 from auditor.store import Store, append_event
 
@@ -179,7 +180,8 @@ class AuditJobs:
             stage="done",
             summary=(
                 f"{status.count('issued')} issued, {status.count('blocked')} blocked by a "
-                f"content check, {status.count('needs_review')} held for human review"
+                f"content check, {status.count('needs_review')} held for human review "
+                f"(hold rate {hold_summary([lt.record for lt in letters])['hold_rate']:.1%})"
             ),
             finished_at=datetime.now(UTC),
         )
