@@ -37,7 +37,7 @@ PRESETS: dict[str, Preset] = {
         kicker="{domain} decision audit report",
         description="the complete audit report (results, attributions, findings, appendix)",
         sections=(
-            "cover",
+            "lead",
             "toc",
             "summary",
             "scope",

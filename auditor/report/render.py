@@ -40,6 +40,7 @@ from markupsafe import Markup
 from auditor._resources import templates_dir
 from auditor.errors import RenderError
 from auditor.report import svgtext
+from auditor.report.attachments import Attachment, report_attachments
 from auditor.report.context import build_context
 from auditor.report.fetcher import DataOnlyFetcher, FetchRefusedError
 from auditor.report.filters import FILTERS
@@ -202,19 +203,41 @@ def _render_html(result: AuditResult, preset: str, history: Sequence[AuditResult
 
 
 def render_pdf(
-    html: str, *, title: str, author: str, subject: str, created: str | None = None
+    html: str,
+    *,
+    title: str,
+    author: str,
+    subject: str,
+    created: str | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> bytes:
     """Render ``html`` to PDF bytes, with the given document metadata.
 
     Nothing is fetched: ``base_url`` is ``None`` and only ``data:`` URLs are served.
     ``created`` (ISO 8601) becomes the PDF's creation date; without it none is written.
+    ``attachments`` are embedded as files (see :mod:`auditor.report.attachments`).
     """
     with paused_gc():
         # The document lives only inside _pdf, so the collection at the end frees it.
-        return _pdf(html, title=title, author=author, subject=subject, created=created)
+        return _pdf(
+            html,
+            title=title,
+            author=author,
+            subject=subject,
+            created=created,
+            attachments=attachments,
+        )
 
 
-def _pdf(html: str, *, title: str, author: str, subject: str, created: str | None) -> bytes:
+def _pdf(
+    html: str,
+    *,
+    title: str,
+    author: str,
+    subject: str,
+    created: str | None,
+    attachments: Sequence[Attachment],
+) -> bytes:
     import weasyprint  # heavy import (Pango, fonts): only when a PDF is made
 
     svgtext.install()  # chart labels drawn as whole runs, not letter by letter
@@ -227,7 +250,13 @@ def _pdf(html: str, *, title: str, author: str, subject: str, created: str | Non
         meta.description = subject
         meta.created = _iso(created)
         meta.modified = meta.created
-        pdf = document.write_pdf(pdf_identifier=hashlib.sha256(html.encode()).digest()[:16])
+        files = [
+            weasyprint.Attachment(string=a.data, name=a.name, description=a.description)
+            for a in attachments
+        ]
+        pdf = document.write_pdf(
+            pdf_identifier=hashlib.sha256(html.encode()).digest()[:16], attachments=files
+        )
     except FetchRefusedError as exc:
         raise RenderError(f"PDF rendering stopped: {exc}.") from None
     except Exception as exc:
@@ -272,6 +301,7 @@ def _build(result: AuditResult, preset: str, history: Sequence[AuditResult]) -> 
         author=f"auditor, run by {run.user} on {run.host}",
         subject=subject,
         created=run.finished_at,
+        attachments=report_attachments(result) if "appendix" in chosen.sections else (),
     )
     return ReportArtifact(
         html=html, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest(), preset=chosen.key
