@@ -87,7 +87,11 @@ def build_context(
         "preset": preset,
         "sections": preset.templates(),
         "cover_kicker": preset.kicker.format(domain=result.domain.capitalize()),
-        "ll144": build_ll144(result, tables, audit_date) if "ll144" in preset.sections else None,
+        "ll144": (
+            build_ll144(result, tables, audit_date, public=preset.key == "ll144")
+            if "ll144" in preset.sections
+            else None
+        ),
         "aaa": (
             build_aaa(result, tables, attribution, audit_date) if "aaa" in preset.sections else None
         ),
