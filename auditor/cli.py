@@ -146,12 +146,16 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed for model training.")] = 0,
 ) -> None:
     """Train a LightGBM credit model and a PyTorch hiring model, audit both, store both."""
-    from auditor.demo_runner import run_demo
+    from auditor.demo_runner import ll144_path, run_demo
 
     cases = guard(lambda: run_demo(out_dir, database_url=db, seed=seed, console=err))
     _findings_table("Demo audits", [c.result for c in cases])
     for case in cases:
         out.print(f"PDF report: {case.pdf_path}", highlight=False, soft_wrap=True)
+    summary = ll144_path(out_dir, cases[1].result.name)
+    out.print(
+        f"NYC LL144 summary: {summary} (companion JSON beside it)", highlight=False, soft_wrap=True
+    )
     out.print(f"Both audits are stored in {cases[0].database}.", highlight=False)
     out.print(
         f"Specs, models and JSON results are in {out_dir}/; open the PDFs to read the reports.",

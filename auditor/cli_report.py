@@ -9,8 +9,9 @@ Register it in ``auditor/cli.py`` (after ``app`` is created)::
 The report is rendered from the stored :class:`~auditor.result.AuditResult` alone (no
 model, no data), in the chosen preset, and stored as a new report row (stored reports
 are never updated in place). ``--out`` writes the PDF atomically, after the database
-committed. Exit codes: 0 success; 2 a user error (unknown audit id or preset, unwritable
-file, unreadable store).
+committed; the ``ll144`` preset also writes its companion JSON beside it
+(``ll144.pdf`` -> ``ll144.json``). Exit codes: 0 success; 2 a user error (unknown audit id
+or preset, unwritable file, unreadable store, an LL144 summary missing a required fact).
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ def rerender_report(
     :class:`~auditor.errors.StorageError`.
     """
     from auditor.report import build_report
+    from auditor.report.render import companion_path
     from auditor.service import TREND_RUNS, stage_file
     from auditor.store import add_report, load_earlier_runs, load_result, open_store
 
     store = open_store(database_url)
-    staged: Path | None = None
+    staged: list[tuple[Path, Path]] = []  # (temporary file, final path)
     try:
         with store.session() as session:
             result = load_result(session, audit_id)
@@ -58,14 +60,17 @@ def rerender_report(
             history = load_earlier_runs(session, result, limit=TREND_RUNS)
             artifact = build_report(result, preset=preset, history=history)
             if out_path is not None:
-                staged = stage_file(out_path, artifact.pdf)
+                staged.append((stage_file(out_path, artifact.pdf), out_path))
+                if artifact.companion is not None:  # the LL144 summary's JSON, beside it
+                    json_path = companion_path(out_path)
+                    staged.append((stage_file(json_path, artifact.companion.encode()), json_path))
             add_report(session, audit_id, artifact, user=user or _user())
-        if staged is not None and out_path is not None:
-            staged.replace(out_path)
-            staged = None
+        while staged:
+            tmp, final = staged.pop()
+            tmp.replace(final)
     finally:
-        if staged is not None:
-            staged.unlink(missing_ok=True)
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
         store.dispose()
     return artifact
 
@@ -113,3 +118,8 @@ def report(
         )
         if out_path is not None:
             out.print(f"PDF: {escape(str(out_path))}", highlight=False)
+            if outcome.companion is not None:
+                from auditor.report.render import companion_path
+
+                json_path = companion_path(out_path)
+                out.print(f"Companion JSON: {escape(str(json_path))}", highlight=False)

@@ -14,6 +14,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from auditor.cli_report import rerender_report
 from auditor.demo import prepare_credit, prepare_hiring
 from auditor.service import AuditOutcome, perform_audit
 
@@ -70,4 +71,17 @@ def run_demo(
                     progress=step,
                 )
             )
+        # the hiring audit's public NYC LL144 summary (+ companion JSON), stored as a report
+        hiring_outcome = outcomes[1]
+        rerender_report(
+            hiring_outcome.result.audit_id,
+            preset="ll144",
+            out_path=ll144_path(out_dir, hiring.name),
+            database_url=database_url,
+        )
     return outcomes
+
+
+def ll144_path(out_dir: Path, name: str) -> Path:
+    """Where the demo writes an audit's LL144 summary (its JSON goes beside it)."""
+    return out_dir / f"{name}-ll144.pdf"

@@ -132,3 +132,15 @@ def make_result(*, name: str = "factory-audit", with_attributions: bool = True) 
             "localhost",
         ),
     )
+
+
+# What the public NYC LL144 summary requires under ``evidence`` besides ``data_source``
+# (auditor/report/ll144_publication.py); without them the ll144 preset refuses to render.
+LL144_PUBLICATION = {
+    "employer": "Example Employer Inc.",
+    "aedt_name": "ScreenRank",
+    "aedt_vendor": "Vendor Analytics LLC",
+    "data_period": "2025-01-01 to 2025-12-31",
+    "data_kind": "historical",
+    "distribution_date": "2024-03-01",
+}

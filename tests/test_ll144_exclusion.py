@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from factories import LL144_PUBLICATION
 
 import auditor
 from auditor._resources import sample_data_dir
@@ -43,7 +44,7 @@ def _spec(path: Path, **overrides: Any) -> dict[str, Any]:
         "protected": ["sex", RACE],
         "intersections": [["sex", RACE]],
         "policies": ["nyc_ll144", "eeoc_ugesp"],
-        "evidence": {"data_source": "Historical applications"},
+        "evidence": {"data_source": "Historical applications", **LL144_PUBLICATION},
     }
     spec.update(overrides)
     return spec

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from factories import make_result
+from factories import LL144_PUBLICATION, make_result
 from report_svgs import chart_svgs
 from typer.testing import CliRunner
 
@@ -30,9 +31,7 @@ LL144_HEADINGS = (
     "1. Bias-audit summary",
     "2. Rates and impact ratios by category",
     "3. Categories under 2% of the data",
-    "4. NYC LL144 policy checks",
-    "5. Notes",
-    "6. Provenance",
+    "4. Notes",
 )
 AAA_HEADINGS = (
     "1. About this document",
@@ -99,7 +98,7 @@ def ll144_result(*, data_source: str | None = "Historical applications 2025") ->
         *(GroupCount("sex & race_ethnicity", g, n, n / 1000) for g, n, _ in inter),
         *(GroupCount("age_band", g, n, n / 1000) for g, n, _ in age),
     ]
-    evidence = {"data_source": data_source} if data_source else {}
+    evidence = {**LL144_PUBLICATION, **({"data_source": data_source} if data_source else {})}
     findings = (
         *base.findings,
         Finding(
@@ -169,7 +168,7 @@ def test_same_stored_json_renders_byte_identical_html(result: AuditResult, prese
     ("preset", "headings", "rules"),
     [
         ("full", FULL_HEADINGS, None),
-        ("ll144", LL144_HEADINGS, "nyc_ll144"),
+        ("ll144", LL144_HEADINGS, "none: the public summary lists no rule outcomes"),
         ("aaa", AAA_HEADINGS, "aaa"),
     ],
 )
@@ -193,7 +192,10 @@ def test_pdf_text_has_headings_rules_citations_and_numbers(
 
 def test_ll144_summary_layout(result: AuditResult) -> None:
     html = render_html(result, "ll144")
-    assert "NYC Local Law 144 sets no pass/fail threshold" in html
+    assert "The law sets no threshold that a tool has to meet" in html
+    # the employer's statements, from the spec's evidence
+    for value in LL144_PUBLICATION.values():
+        assert value in html, value
     assert "Sex categories: sex" in html
     assert "Race/ethnicity categories: race_ethnicity" in html
     assert "Intersectional categories (sex × race/ethnicity): sex &amp; race_ethnicity" in html
@@ -217,10 +219,9 @@ def test_ll144_summary_layout(result: AuditResult) -> None:
     assert '<img class="chart"' not in html
 
 
-def test_ll144_without_a_data_source_warns_visibly() -> None:
-    html = render_html(ll144_result(data_source=None), "ll144")
-    assert "Data source: not stated" in html
-    assert "not stated</strong>" in html
+def test_ll144_without_a_data_source_refuses_to_render() -> None:
+    with pytest.raises(RenderError, match=r"evidence\.data_source \(source and explanation"):
+        render_html(ll144_result(data_source=None), "ll144")
 
 
 def test_ll144_warns_about_missing_categories() -> None:
@@ -282,9 +283,7 @@ def test_aaa_cites_only_listed_subsections() -> None:
             assert citation.count("(") == 2
 
 
-@pytest.mark.parametrize(
-    ("preset", "pack"), [("full", "gdpr"), ("ll144", "nyc_ll144"), ("aaa", "aaa")]
-)
+@pytest.mark.parametrize(("preset", "pack"), [("full", "gdpr"), ("aaa", "aaa")])
 def test_condensed_rows_keep_every_rule_citation_status_and_scope_in_the_pdf(
     tmp_path: Path, preset: str, pack: str
 ) -> None:
@@ -338,7 +337,15 @@ def test_presets_escape_hostile_strings(preset: str) -> None:
             Finding("X", "nyc_ll144", SCRIPT, SCRIPT, "warn", "low", None, None, SCRIPT, SCRIPT),
             Finding("Y", "aaa", SCRIPT, SCRIPT, "warn", "low", None, None, SCRIPT, SCRIPT),
         ),
-        spec={**base.spec, "evidence": {"data_source": SCRIPT, "human_review_process": SCRIPT}},
+        spec={
+            **base.spec,
+            "evidence": {
+                **LL144_PUBLICATION,
+                "data_source": SCRIPT,
+                "human_review_process": SCRIPT,
+                "employer": SCRIPT,
+            },
+        },
     )
     html = render_html(hostile, preset)
     assert "<script" not in html
@@ -431,6 +438,10 @@ def test_cli_rerenders_from_the_database_and_stores_a_new_row(
     assert sha in run.output
     assert html == render_html(result, "ll144")  # same stored JSON, same HTML bytes
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+    # the companion JSON beside the PDF carries the stored audit's digest
+    companion = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert companion["audit"]["result_sha256"] == _stored_digest(url, result.audit_id)
+    assert "Companion JSON:" in run.output
 
     again = CliRunner().invoke(_app(), ["report", result.audit_id, "--db", url, "--quiet"])
     assert again.exit_code == 0, again.output
@@ -438,6 +449,54 @@ def test_cli_rerenders_from_the_database_and_stores_a_new_row(
     rows = _reports(url, result.audit_id)
     assert len(rows) == 3
     assert rows[-1][1] == rows[0][1]  # the full preset re-renders the original HTML
+
+
+def _stored_digest(url: str, audit_id: str) -> str:
+    from sqlalchemy import text
+
+    from auditor.store import open_store
+
+    store = open_store(url)
+    try:
+        with store.session() as session:
+            digest = session.execute(
+                text("SELECT result_sha256 FROM audits WHERE id = :a"), {"a": audit_id}
+            ).scalar_one()
+    finally:
+        store.dispose()
+    return str(digest)
+
+
+def test_cli_ll144_without_employer_and_distribution_date_exits_2_and_writes_nothing(
+    sqlite_url: str, result: AuditResult, tmp_path: Path
+) -> None:
+    from auditor.store import open_store, save_audit
+
+    evidence = {
+        k: v
+        for k, v in result.spec["evidence"].items()
+        if k not in ("employer", "distribution_date")
+    }
+    bare = dataclasses.replace(result, spec={**result.spec, "evidence": evidence})
+    store = open_store(sqlite_url)
+    try:
+        with store.session() as session:
+            save_audit(session, bare)
+    finally:
+        store.dispose()
+    out = tmp_path / "out" / "ll144.pdf"
+    run = CliRunner().invoke(
+        _app(),
+        ["report", bare.audit_id, "--preset", "ll144", "--out", str(out), "--db", sqlite_url],
+    )
+    assert run.exit_code == 2, run.output
+    text = " ".join(run.output.split())
+    assert "evidence.employer" in text
+    assert "evidence.distribution_date" in text
+    assert "evidence.aedt_name" not in text  # only what is missing is named
+    assert "Traceback" not in run.output
+    assert not out.parent.exists() or not list(out.parent.iterdir())
+    assert _reports(sqlite_url, bare.audit_id) == []
 
 
 def test_cli_unknown_audit_id_exits_2(stored: tuple[str, AuditResult], tmp_path: Path) -> None:
@@ -493,7 +552,12 @@ def test_ll144_lists_only_the_declared_groupings() -> None:
     )
     result = dataclasses.replace(
         base,
-        spec={**base.spec, "protected": ["sex"], "intersections": []},
+        spec={
+            **base.spec,
+            "protected": ["sex"],
+            "intersections": [],
+            "evidence": {**LL144_PUBLICATION, "data_source": "Historical applications"},
+        },
         metrics=(*base.metrics, slice_record),
     )
     html = render_html(result, preset="ll144")

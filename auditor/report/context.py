@@ -16,12 +16,14 @@ from typing import Any
 import yaml
 
 from auditor.report.aaa import build_aaa
+from auditor.report.attachments import report_attachments
 from auditor.report.attribution import AttributionView, build_attribution
 from auditor.report.calibration import attach_calibration
 from auditor.report.charts import Figure
 from auditor.report.explanation_quality import build_explanation_quality
 from auditor.report.figures import attach_figures
 from auditor.report.findings import CONDENSE_AT, build_packs
+from auditor.report.lead import build_lead
 from auditor.report.ll144 import build_ll144
 from auditor.report.presets import PRESETS, Preset
 from auditor.report.summary import key_numbers, summary_sentences
@@ -85,10 +87,15 @@ def build_context(
         "preset": preset,
         "sections": preset.templates(),
         "cover_kicker": preset.kicker.format(domain=result.domain.capitalize()),
-        "ll144": build_ll144(result, tables, audit_date) if "ll144" in preset.sections else None,
+        "ll144": (
+            build_ll144(result, tables, audit_date, public=preset.key == "ll144")
+            if "ll144" in preset.sections
+            else None
+        ),
         "aaa": (
             build_aaa(result, tables, attribution, audit_date) if "aaa" in preset.sections else None
         ),
+        "lead": build_lead(result, quality) if "lead" in preset.sections else None,
         "r": result,
         "spec": spec,
         "min_group_size": min_group_size,
@@ -105,6 +112,7 @@ def build_context(
         "condense_at": CONDENSE_AT,
         "limitations": LIMITATIONS,
         "spec_text": _spec_text(spec),
+        "attachments": report_attachments(result) if "appendix" in preset.sections else [],
         "trend": build_trend_view(result, history) if "results" in preset.sections else None,
     }
 

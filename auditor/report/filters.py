@@ -10,6 +10,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from markupsafe import Markup, escape
+
 DASH = "—"
 
 
@@ -123,6 +125,16 @@ def title_case(value: Any) -> str:
     return text[:1].upper() + text[1:]
 
 
+def scope_breaks(value: Any) -> Markup:
+    """A finding's scope, escaped, with line-break opportunities only after ``=``, ``&``,
+    ``~`` and ``.``, so a narrow column breaks ``age_band=under 25`` between words and
+    never inside one (``age_band=unde r 25``)."""
+    text = str(escape(dash(value)))
+    for mark in ("=", "&amp;", "~", "."):
+        text = text.replace(mark, f"{mark}<wbr>")
+    return Markup(text)
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "dash": dash,
     "percent": percent,
@@ -135,4 +147,5 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "observed": observed,
     "short_hash": short_hash,
     "label": title_case,
+    "scope": scope_breaks,
 }

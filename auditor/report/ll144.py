@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.report.findings import FindingRow, condense
+from auditor.report.ll144_publication import Publication, publication
 from auditor.report.tables import AttributeTable
 from auditor.result import AuditResult, Finding, MetricRecord
 
@@ -45,6 +46,9 @@ class LL144Row:
     under_share: bool
     reference: bool
     excluded: bool
+    # the category every impact ratio of its table is taken against: one per table
+    selection_highest: bool = False
+    scoring_highest: bool = False
 
 
 @dataclass
@@ -59,6 +63,13 @@ class LL144Grouping:
     unknown_n: int
     has_selection: bool
     has_scoring: bool
+
+    @property
+    def kinds(self) -> list[str]:
+        """The tables this grouping gets: ``selection`` and/or ``scoring`` (each with its
+        own highest category, so one table never marks two)."""
+        kinds = (("selection", self.has_selection), ("scoring", self.has_scoring))
+        return [kind for kind, present in kinds if present]
 
     @property
     def small(self) -> list[LL144Row]:
@@ -79,6 +90,7 @@ class LL144View:
     groupings: list[LL144Grouping]
     missing_categories: list[str]
     tool_kind: str
+    publication: Publication | None = None
     exclusion_share: float | None = None
     exclusion_justification: str | None = None
     findings: list[Finding] = field(default_factory=list)
@@ -115,8 +127,16 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def build_ll144(result: AuditResult, tables: list[AttributeTable], audit_date: str) -> LL144View:
-    """The LL144 summary's context, from the result and its pivoted tables."""
+def build_ll144(
+    result: AuditResult, tables: list[AttributeTable], audit_date: str, *, public: bool = False
+) -> LL144View:
+    """The LL144 summary's context, from the result and its pivoted tables.
+
+    ``public``: for the published summary, whose required facts
+    (:mod:`auditor.report.ll144_publication`) must all be in the spec; a missing one is a
+    :class:`RenderError` naming it.
+    """
+    facts = publication(result) if public else None
     spec = result.spec if isinstance(result.spec, dict) else {}
     raw = spec.get("evidence")
     evidence: dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -127,6 +147,8 @@ def build_ll144(result: AuditResult, tables: list[AttributeTable], audit_date: s
         rows = []
         unknown_n = 0
         references = {table.reference_for(m) for m in RATIOS} - {None}
+        selection_ref = table.reference_for("impact_ratio")
+        scoring_ref = table.reference_for("scoring_impact_ratio")
         for row in table.rows:
             size = sizes.get((table.name, row.group))
             if size is None and not RATIOS.union(RATES) & row.cells.keys():
@@ -154,6 +176,10 @@ def build_ll144(result: AuditResult, tables: list[AttributeTable], audit_date: s
                     under_share=(not row.unknown and share is not None and share < SMALL_SHARE),
                     reference=bool(row.reference_in & RATIOS) or row.group in references,
                     excluded=row.excluded,
+                    selection_highest=not row.unknown
+                    and ("impact_ratio" in row.reference_in or row.group == selection_ref),
+                    scoring_highest=not row.unknown
+                    and ("scoring_impact_ratio" in row.reference_in or row.group == scoring_ref),
                 )
             )
         metrics = {c.metric for c in table.columns}
@@ -196,6 +222,7 @@ def build_ll144(result: AuditResult, tables: list[AttributeTable], audit_date: s
         groupings=groupings,
         missing_categories=missing,
         tool_kind=tool_kind,
+        publication=facts,
         findings=[f for f in result.findings if f.pack == LL144_PACK],
     )
     exclusion = spec.get("small_category_exclusion")

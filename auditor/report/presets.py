@@ -37,7 +37,7 @@ PRESETS: dict[str, Preset] = {
         kicker="{domain} decision audit report",
         description="the complete audit report (results, attributions, findings, appendix)",
         sections=(
-            "cover",
+            "lead",
             "toc",
             "summary",
             "scope",
@@ -55,9 +55,10 @@ PRESETS: dict[str, Preset] = {
     "ll144": Preset(
         key="ll144",
         kicker="NYC Local Law 144 bias-audit summary",
-        description="NYC LL144 bias-audit summary (6 RCNY 5-301, 5-303)",
-        sections=("cover", "ll144"),
-        appendix_note="section 6",
+        description="NYC LL144 bias-audit summary for publication (6 RCNY 5-301, 5-303); "
+        "needs the employer, tool and data facts under evidence (see the README)",
+        sections=("ll144_cover", "ll144"),
+        appendix_note="the companion JSON",
     ),
     "aaa": Preset(
         key="aaa",

@@ -40,6 +40,7 @@ from markupsafe import Markup
 from auditor._resources import templates_dir
 from auditor.errors import RenderError
 from auditor.report import svgtext
+from auditor.report.attachments import Attachment, report_attachments
 from auditor.report.context import build_context
 from auditor.report.fetcher import DataOnlyFetcher, FetchRefusedError
 from auditor.report.filters import FILTERS
@@ -53,36 +54,52 @@ STYLESHEET = "report/report.css"
 
 @dataclass(frozen=True)
 class ReportArtifact:
-    """A rendered report: the HTML, the PDF made from it, the PDF's SHA-256 (hex) and the
-    preset it was rendered in (stored with it)."""
+    """A rendered report: the HTML, the PDF made from it, the PDF's SHA-256 (hex), the
+    preset it was rendered in (stored with it) and, for the public LL144 summary, its
+    machine-readable companion (JSON text, see :mod:`auditor.report.ll144_companion`)."""
 
     html: str
     pdf: bytes
     sha256: str
     preset: str = "full"
+    companion: str | None = None
 
     def write(self, path: Path) -> None:
-        """Write the PDF to ``path`` atomically (temporary file, then ``os.replace``).
+        """Write the PDF to ``path`` atomically (temporary file, then ``os.replace``), and
+        the companion, if any, to :func:`companion_path` of ``path`` the same way.
 
         Parent folders are created. On failure no partial file is left at ``path``.
         """
         path = Path(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        except OSError as exc:
-            raise _write_error(path, exc) from None
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(self.pdf)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.replace(path)  # atomic on POSIX and Windows (os.replace)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise _write_error(path, exc) from None
+        if self.companion is not None:
+            _write_atomic(companion_path(path), self.companion.encode("utf-8"))
+        _write_atomic(path, self.pdf)
+
+
+def companion_path(pdf_path: Path) -> Path:
+    """Where the companion JSON of a report written to ``pdf_path`` goes: beside it, same
+    name, ``.json`` (``ll144.pdf`` -> ``ll144.json``)."""
+    return Path(pdf_path).with_suffix(".json")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)  # atomic on POSIX and Windows (os.replace)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _write_error(path, exc) from None
 
 
 def _write_error(path: Path, exc: OSError) -> RenderError:
@@ -202,19 +219,41 @@ def _render_html(result: AuditResult, preset: str, history: Sequence[AuditResult
 
 
 def render_pdf(
-    html: str, *, title: str, author: str, subject: str, created: str | None = None
+    html: str,
+    *,
+    title: str,
+    author: str,
+    subject: str,
+    created: str | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> bytes:
     """Render ``html`` to PDF bytes, with the given document metadata.
 
     Nothing is fetched: ``base_url`` is ``None`` and only ``data:`` URLs are served.
     ``created`` (ISO 8601) becomes the PDF's creation date; without it none is written.
+    ``attachments`` are embedded as files (see :mod:`auditor.report.attachments`).
     """
     with paused_gc():
         # The document lives only inside _pdf, so the collection at the end frees it.
-        return _pdf(html, title=title, author=author, subject=subject, created=created)
+        return _pdf(
+            html,
+            title=title,
+            author=author,
+            subject=subject,
+            created=created,
+            attachments=attachments,
+        )
 
 
-def _pdf(html: str, *, title: str, author: str, subject: str, created: str | None) -> bytes:
+def _pdf(
+    html: str,
+    *,
+    title: str,
+    author: str,
+    subject: str,
+    created: str | None,
+    attachments: Sequence[Attachment],
+) -> bytes:
     import weasyprint  # heavy import (Pango, fonts): only when a PDF is made
 
     svgtext.install()  # chart labels drawn as whole runs, not letter by letter
@@ -227,7 +266,13 @@ def _pdf(html: str, *, title: str, author: str, subject: str, created: str | Non
         meta.description = subject
         meta.created = _iso(created)
         meta.modified = meta.created
-        pdf = document.write_pdf(pdf_identifier=hashlib.sha256(html.encode()).digest()[:16])
+        files = [
+            weasyprint.Attachment(string=a.data, name=a.name, description=a.description)
+            for a in attachments
+        ]
+        pdf = document.write_pdf(
+            pdf_identifier=hashlib.sha256(html.encode()).digest()[:16], attachments=files
+        )
     except FetchRefusedError as exc:
         raise RenderError(f"PDF rendering stopped: {exc}.") from None
     except Exception as exc:
@@ -259,6 +304,12 @@ def build_report(
         return _build(result, preset, history)
 
 
+def _employer(result: AuditResult) -> str:
+    from auditor.report.ll144_publication import publication
+
+    return publication(result).employer
+
+
 def _build(result: AuditResult, preset: str, history: Sequence[AuditResult]) -> ReportArtifact:
     chosen = get_preset(preset)
     html = render_html(result, preset, history=history)
@@ -266,13 +317,30 @@ def _build(result: AuditResult, preset: str, history: Sequence[AuditResult]) -> 
     subject = f"{result.domain.capitalize()} decision audit {result.audit_id}"
     if chosen.key != "full":
         subject = f"{chosen.kicker.format(domain=result.domain.capitalize())}: {subject}"
+    # The public LL144 summary names the employer, never the user or host that ran auditor.
+    author = (
+        _employer(result) if chosen.key == "ll144" else f"auditor, run by {run.user} on {run.host}"
+    )
     pdf = render_pdf(
         html,
         title=result.name,
-        author=f"auditor, run by {run.user} on {run.host}",
+        author=author,
         subject=subject,
         created=run.finished_at,
+        attachments=report_attachments(result) if "appendix" in chosen.sections else (),
     )
     return ReportArtifact(
-        html=html, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest(), preset=chosen.key
+        html=html,
+        pdf=pdf,
+        sha256=hashlib.sha256(pdf).hexdigest(),
+        preset=chosen.key,
+        companion=_companion(result) if chosen.key == "ll144" else None,
     )
+
+
+def _companion(result: AuditResult) -> str:
+    """The LL144 companion JSON, from the same view the summary's HTML was rendered from."""
+    from auditor.report.ll144_companion import companion_json
+
+    view = build_context(result, get_preset("ll144"))["ll144"]
+    return companion_json(result, view)
