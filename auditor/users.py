@@ -87,7 +87,11 @@ def add_user(store: Store, name: str, role: str, password: str, *, actor: str) -
         session.add(user)
         session.flush()
         append_event(
-            session, USER_ADDED, {"user_id": user.id, "name": name, "role": role}, user=actor
+            session,
+            USER_ADDED,
+            {"user_id": user.id, "name": name, "role": role},
+            user=actor,
+            sealed={"users": [user.id]},
         )
         return _info(user)
 
@@ -131,6 +135,7 @@ def create_token(store: Store, name: str, *, label: str = "api", actor: str) -> 
             TOKEN_CREATED,
             {"token_id": row.id, "name": name, "label": row.label},
             user=actor,
+            sealed={"api_tokens": [row.id]},
         )
     return secret
 
@@ -173,7 +178,13 @@ def disable_user(store: Store, name: str, *, actor: str) -> None:
         if user.active:
             user.active = False
             session.flush()
-            append_event(session, USER_DISABLED, {"user_id": user.id, "name": name}, user=actor)
+            append_event(
+                session,
+                USER_DISABLED,
+                {"user_id": user.id, "name": name},
+                user=actor,
+                sealed={"users": [user.id]},
+            )
 
 
 def list_users(store: Store) -> list[tuple[UserInfo, bool, int]]:
