@@ -22,6 +22,7 @@ from auditor.cli_ops import db_prune, history, schedule_app, scheduler
 from auditor.cli_policies import policy_app
 from auditor.cli_report import report
 from auditor.cli_serve import serve, users_app
+from auditor.cli_verify import verify_cmd
 from auditor.result import FINDING_STATUSES, SEVERITIES, AuditResult
 
 app = typer.Typer(
@@ -173,29 +174,6 @@ def db_upgrade(db: DbOption = None) -> None:
     store.dispose()
 
 
-@app.command("verify")
-def verify_cmd(db: DbOption = None) -> None:
-    """Check the event hash chain and every stored report's and result's digest."""
-    from auditor.store import open_store, verify
-
-    def run() -> Any:
-        store = open_store(db, upgrade=False)
-        try:
-            with store.session() as session:
-                return verify(session)
-        finally:
-            store.dispose()
-
-    report = guard(run)
-    out.print(f"{report.events} events, {report.audits} audits, {report.reports} reports checked.")
-    if report.ok:
-        out.print("[green]No alteration or deletion detected.[/]")
-        return
-    for problem in report.problems:
-        err.print(f"[red]- {escape(problem)}[/]", highlight=False)
-    raise typer.Exit(1)
-
-
 _SHORT = {
     "insufficient_evidence": "insufficient",
     "needs_attestation": "attest",
@@ -230,6 +208,7 @@ app.command("report")(report)
 app.command("serve")(serve)
 app.add_typer(users_app, name="users")
 app.command("letters")(letters)
+app.command("verify")(verify_cmd)
 
 
 def main() -> None:

@@ -89,11 +89,15 @@ def perform_audit(
                 if captured:
                     from auditor.store.decisions import save_decisions
 
-                    save_decisions(session, result.audit_id, spec, captured[0])
+                    save_decisions(
+                        session, result.audit_id, spec, captured[0], user=result.run.user
+                    )
                 elif letters and spark:
                     from auditor.store.decisions import save_decision_source
 
-                    save_decision_source(session, result.audit_id, spec, result.dataset.rows)
+                    save_decision_source(
+                        session, result.audit_id, spec, result.dataset.rows, user=result.run.user
+                    )
         for tmp, final in staged:
             try:
                 tmp.replace(final)

@@ -88,7 +88,11 @@ def add_user(store: Store, name: str, role: str, password: str, *, actor: str) -
         session.add(user)
         session.flush()
         append_event(
-            session, USER_ADDED, {"user_id": user.id, "name": name, "role": role}, user=actor
+            session,
+            USER_ADDED,
+            {"user_id": user.id, "name": name, "role": role},
+            user=actor,
+            sealed={"users": [user.id]},
         )
         return _info(user)
 
@@ -132,6 +136,7 @@ def create_token(store: Store, name: str, *, label: str = "api", actor: str) -> 
             TOKEN_CREATED,
             {"token_id": row.id, "name": name, "label": row.label},
             user=actor,
+            sealed={"api_tokens": [row.id]},
         )
     return secret
 
@@ -180,6 +185,7 @@ def disable_user(store: Store, name: str, *, actor: str) -> None:
                 USER_DISABLED,
                 {"user_id": user.id, "name": name, "sessions_ended": ended},
                 user=actor,
+                sealed={"users": [user.id]},
             )
 
 
@@ -200,11 +206,13 @@ def change_password(store: Store, name: str, password: str, *, actor: str) -> in
             raise UserError(f"No user named {name!r}.")
         user.password_hash = _HASHER.hash(password)
         ended = end_user_sessions(session, user.id)
+        session.flush()
         append_event(
             session,
             USER_PASSWORD_CHANGED,
             {"user_id": user.id, "name": name, "sessions_ended": ended},
             user=actor,
+            sealed={"users": [user.id]},
         )
         return ended
 

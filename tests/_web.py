@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,10 @@ pytest.importorskip("fastapi", reason="the web extra is not installed")
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from auditor.store import Store
+from auditor.store.decisions import add_letters
 from auditor.store.models import Letter
 from auditor.users import add_user
 from auditor.web.app import create_app
@@ -58,18 +59,19 @@ def insert_letter(store: Store, audit_id: str, decision_id: str, *, pdf: bytes |
     )
     digest = hashlib.sha256(pdf if pdf is not None else html.encode()).hexdigest()
     with store.session() as session:
-        row = Letter(
-            audit_id=audit_id,
-            decision_id=decision_id,
-            kind="adverse_action",
-            created_at=datetime.now(UTC),
-            html=html,
-            pdf=pdf,
-            sha256=digest,
-        )
-        session.add(row)
-        session.flush()
-        return row.id
+        row = {
+            "decision_id": decision_id,
+            "kind": "adverse_action",
+            "html": html,
+            "pdf": pdf,
+            "sha256": digest,
+        }
+        add_letters(session, audit_id, [row], user="test")  # the service's own writer
+        found = session.scalars(
+            select(Letter.id).where(Letter.audit_id == audit_id).order_by(Letter.id.desc())
+        ).first()
+        assert found is not None
+        return found
 
 
 def make_app(db_url: str, data_root: Path) -> FastAPI:

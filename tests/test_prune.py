@@ -19,6 +19,7 @@ from auditor.store import (
     DEFAULT_RETENTION,
     RetentionError,
     Store,
+    append_event,
     open_store,
     prune,
     retention_settings,
@@ -84,6 +85,19 @@ def _fill(store: Store) -> tuple[str, str]:
                     scheduled_for=NOW - timedelta(days=age),
                 )
             )
+        # rows written directly here are sealed as auditor's own writers seal theirs
+        session.flush()
+        append_event(
+            session,
+            "test.filled",
+            {},
+            user="test",
+            sealed={
+                "letters": session.scalars(select(Letter.id)).all(),
+                "schedules": [schedule.id],
+                "schedule_runs": session.scalars(select(ScheduleRun.id)).all(),
+            },
+        )
     return old.audit_id, new.audit_id
 
 

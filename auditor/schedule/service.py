@@ -205,6 +205,7 @@ def add_schedule(
             SCHEDULE_ADDED,
             {"schedule_id": row.id, "name": name, "spec_path": str(path), "cron": expression},
             user=who,
+            sealed={"schedules": [row.id]},
         )
         return _info(session, row)
 
@@ -223,10 +224,20 @@ def remove_schedule(store: Store, name: str, *, user: str | None = None) -> None
         runs = session.scalar(
             select(func.count()).select_from(ScheduleRun).where(ScheduleRun.schedule_id == row.id)
         )
+        run_ids = list(
+            session.scalars(select(ScheduleRun.id).where(ScheduleRun.schedule_id == row.id))
+        )
         payload = {"schedule_id": row.id, "name": name, "runs_deleted": int(runs or 0)}
+        schedule_id = row.id
         session.delete(row)
         session.flush()
-        append_event(session, SCHEDULE_REMOVED, payload, user=user or current_user())
+        append_event(
+            session,
+            SCHEDULE_REMOVED,
+            payload,
+            user=user or current_user(),
+            sealed={"schedules": [schedule_id], "schedule_runs": run_ids},
+        )
 
 
 def set_enabled(
@@ -245,6 +256,7 @@ def set_enabled(
                 SCHEDULE_ENABLED if enabled else SCHEDULE_DISABLED,
                 {"schedule_id": row.id, "name": name},
                 user=user or current_user(),
+                sealed={"schedules": [row.id]},
             )
         return _info(session, row)
 
@@ -303,6 +315,7 @@ def _abandon_stale_runs(session: Session, row: Schedule, now: datetime, user: st
             RUN_ABANDONED,
             {"schedule_id": row.id, "name": row.name, "run_ids": [r.id for r in stale]},
             user=user,
+            sealed={"schedule_runs": [r.id for r in stale]},
         )
     return [r.id for r in stale]
 
@@ -348,6 +361,7 @@ def claim_next(
                 "abandoned_runs": abandoned,
             },
             user=user,
+            sealed={"schedules": [row.id], "schedule_runs": [run.id]},
         )
         return Claim(run.id, row.id, row.name, row.spec_path, slot, missed)
 
@@ -390,6 +404,7 @@ def finish_run(
                 "error": error,
             },
             user=user,
+            sealed={"schedule_runs": [claim.run_id]},
         )
         return _record(run, claim.name)
 

@@ -26,6 +26,21 @@ if TYPE_CHECKING:
     from auditor.spec import AuditSpec
 
 LETTER_ISSUED = "letters.issued"
+DECISIONS_STORED = "decisions.stored"
+LETTER_STATUS_CHANGED = "letter.status_changed"
+LETTER_STATUSES = ("issued", "blocked", "needs_review", "rejected")
+"""What a stored letter's ``status`` may be (``rejected``: a reviewer refused a held one)."""
+
+
+def _record_decisions(session: Session, audit_id: str, rows: int, *, user: str) -> None:
+    """One ``decisions.stored`` event sealing the audit's decision set and records."""
+    append_event(
+        session,
+        DECISIONS_STORED,
+        {"audit_id": audit_id, "rows": rows},
+        user=user,
+        sealed={"decision_sets": [audit_id], "decisions": [audit_id]},
+    )
 
 
 @dataclass(frozen=True)
@@ -50,7 +65,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def save_decisions(session: Session, audit_id: str, spec: AuditSpec, batch: DecisionBatch) -> int:
+def save_decisions(
+    session: Session, audit_id: str, spec: AuditSpec, batch: DecisionBatch, *, user: str = "auditor"
+) -> int:
     """Store the scored decisions of ``audit_id`` (model inputs only) and return the count."""
     if batch.decisions is None:
         raise StorageError(f"Audit {audit_id}: the decisions were not decided; nothing to store.")
@@ -82,10 +99,13 @@ def save_decisions(session: Session, audit_id: str, spec: AuditSpec, batch: Deci
     session.flush()
     for start in range(0, len(rows), 5000):
         session.execute(insert(Decision), rows[start : start + 5000])
+    _record_decisions(session, audit_id, len(rows), user=user)
     return len(rows)
 
 
-def save_decision_source(session: Session, audit_id: str, spec: AuditSpec, rows: int) -> None:
+def save_decision_source(
+    session: Session, audit_id: str, spec: AuditSpec, rows: int, *, user: str = "auditor"
+) -> None:
     """Record that the letters of a Spark audit are built from its data, with Spark.
 
     The driver holds no decision rows, so none are stored: ``auditor letters --engine
@@ -102,7 +122,7 @@ def save_decision_source(session: Session, audit_id: str, spec: AuditSpec, rows:
             features=list(spec.columns.features),
         )
     )
-    session.flush()
+    _record_decisions(session, audit_id, 0, user=user)
 
 
 def decision_source(session: Session, audit_id: str) -> tuple[str, str] | None:
@@ -164,7 +184,8 @@ def add_letters(
 ) -> None:
     """Store letters (dicts of :class:`~auditor.store.models.Letter` columns) and one event."""
     now = datetime.now(UTC)
-    session.add_all(Letter(audit_id=audit_id, created_at=now, **row) for row in letters)
+    stored = [Letter(audit_id=audit_id, created_at=now, **row) for row in letters]
+    session.add_all(stored)
     session.flush()
     issued = [r for r in letters if r.get("status") == "issued"]
     append_event(
@@ -181,4 +202,39 @@ def add_letters(
             ],
         },
         user=user,
+        sealed={"letters": [letter.id for letter in stored]},
+    )
+
+
+def set_letter_status(
+    session: Session, letter_id: int, status: str, *, user: str, note: str | None = None
+) -> None:
+    """Change a stored letter's status (a held letter approved or rejected) with an event.
+
+    The ``letter.status_changed`` event records the old and new status and re-seals the
+    row, so ``auditor verify`` accepts this change and reports one made without it.
+    """
+    if status not in LETTER_STATUSES:
+        raise StorageError(
+            f"Unknown letter status {status!r}; use one of {', '.join(LETTER_STATUSES)}."
+        )
+    letter = session.get(Letter, letter_id)
+    if letter is None:
+        raise StorageError(f"No letter with id {letter_id} in the store.")
+    previous = letter.status
+    letter.status = status
+    session.flush()
+    append_event(
+        session,
+        LETTER_STATUS_CHANGED,
+        {
+            "letter_id": letter_id,
+            "audit_id": letter.audit_id,
+            "decision_id": letter.decision_id,
+            "from": previous,
+            "to": status,
+            "note": note,
+        },
+        user=user,
+        sealed={"letters": [letter_id]},
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -59,8 +59,25 @@ def _lock_chain(session: Session) -> None:
         session.execute(text("UPDATE events SET id = id WHERE 0 = 1"))
 
 
-def append_event(session: Session, kind: str, payload: Mapping[str, Any], *, user: str) -> None:
-    """Add an event to the chain in the caller's transaction (never commits)."""
+def append_event(
+    session: Session,
+    kind: str,
+    payload: Mapping[str, Any],
+    *,
+    user: str,
+    sealed: Mapping[str, Iterable[Any]] | None = None,
+) -> None:
+    """Add an event to the chain in the caller's transaction (never commits).
+
+    ``sealed`` names the rows this event wrote, changed or deleted (``{table: keys}``);
+    their seals as stored now go into the payload under ``"sealed"`` (see
+    :mod:`auditor.store.integrity`), so that ``auditor verify`` can tell this change
+    from one made outside auditor.
+    """
+    if sealed:
+        from auditor.store.integrity import seal_payload
+
+        payload = {**payload, "sealed": seal_payload(session, sealed)}
     try:
         payload_text = canonical_json(payload)
     except (TypeError, ValueError) as exc:

@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session
 
 from auditor.errors import StorageError
 from auditor.result import FINDING_STATUSES, AuditResult
-from auditor.store.events import append_event, check_chain
+from auditor.store.events import append_event
 from auditor.store.models import Audit, FindingRow, Metric, Report
-from auditor.store.retention import DB_PRUNED
 
 AUDIT_COMPLETED = "audit.completed"
 AUDIT_FAILED = "audit.failed"
@@ -87,6 +86,10 @@ class VerifyReport:
     audits: int
     reports: int
     problems: list[str] = field(default_factory=list)
+    rows: int = 0
+    """Rows of covered tables compared with their seals."""
+    audit_id: str | None = None
+    """The one audit checked, or None for the whole store."""
 
     @property
     def ok(self) -> bool:
@@ -136,6 +139,47 @@ def _insert_report(session: Session, audit: Audit, report: ReportLike) -> Report
     return row
 
 
+def metric_values(result: AuditResult) -> list[dict[str, Any]]:
+    """The ``metrics`` rows of ``result`` (column values; verify compares stored rows to them)."""
+    return [
+        {
+            "seq": i,
+            "attribute": m.attribute,
+            "group": m.group,
+            "metric": m.metric,
+            "value": _finite(m.value),
+            "n": m.n,
+            "count": m.count,
+            "ci_low": _finite(m.ci_low),
+            "ci_high": _finite(m.ci_high),
+            "p_value": _finite(m.p_value),
+            "reference": m.reference,
+            "flags": list(m.flags),
+        }
+        for i, m in enumerate(result.metrics)
+    ]
+
+
+def finding_values(result: AuditResult) -> list[dict[str, Any]]:
+    """The ``findings`` rows of ``result`` (column values; verify compares stored rows to them)."""
+    return [
+        {
+            "seq": i,
+            "rule_id": f.rule_id,
+            "pack": f.pack,
+            "title": f.title,
+            "scope": f.scope,
+            "status": f.status,
+            "severity": f.severity,
+            "observed": _text(f.observed),
+            "threshold": _text(f.threshold),
+            "citation": f.citation,
+            "message": f.message,
+        }
+        for i, f in enumerate(result.findings)
+    ]
+
+
 def save_audit(session: Session, result: AuditResult, *, report: ReportLike | None = None) -> None:
     """Store a completed audit, its metrics, findings, optional report and an event."""
     audit_id = result.audit_id
@@ -164,39 +208,8 @@ def save_audit(session: Session, result: AuditResult, *, report: ReportLike | No
         result_sha256=_sha256(result_json),
         **{f"findings_{status}": counts[status] for status in FINDING_STATUSES},
     )
-    audit.metrics = [
-        Metric(
-            seq=i,
-            attribute=m.attribute,
-            group=m.group,
-            metric=m.metric,
-            value=_finite(m.value),
-            n=m.n,
-            count=m.count,
-            ci_low=_finite(m.ci_low),
-            ci_high=_finite(m.ci_high),
-            p_value=_finite(m.p_value),
-            reference=m.reference,
-            flags=list(m.flags),
-        )
-        for i, m in enumerate(result.metrics)
-    ]
-    audit.findings = [
-        FindingRow(
-            seq=i,
-            rule_id=f.rule_id,
-            pack=f.pack,
-            title=f.title,
-            scope=f.scope,
-            status=f.status,
-            severity=f.severity,
-            observed=_text(f.observed),
-            threshold=_text(f.threshold),
-            citation=f.citation,
-            message=f.message,
-        )
-        for i, f in enumerate(result.findings)
-    ]
+    audit.metrics = [Metric(**values) for values in metric_values(result)]
+    audit.findings = [FindingRow(**values) for values in finding_values(result)]
     session.add(audit)
     stored = _insert_report(session, audit, report) if report is not None else None
     session.flush()
@@ -207,7 +220,10 @@ def save_audit(session: Session, result: AuditResult, *, report: ReportLike | No
         "report_sha256": stored.sha256 if stored is not None else None,
         "findings": counts,
     }
-    append_event(session, AUDIT_COMPLETED, payload, user=run.user)
+    sealed: dict[str, list[Any]] = {t: [audit_id] for t in ("audits", "metrics", "findings")}
+    if stored is not None:
+        sealed["reports"] = [stored.id]
+    append_event(session, AUDIT_COMPLETED, payload, user=run.user, sealed=sealed)
 
 
 def add_report(session: Session, audit_id: str, report: ReportLike, *, user: str) -> None:
@@ -220,6 +236,7 @@ def add_report(session: Session, audit_id: str, report: ReportLike, *, user: str
         REPORT_ADDED,
         {"audit_id": audit_id, "report_id": row.id, "report_sha256": row.sha256},
         user=user,
+        sealed={"reports": [row.id]},
     )
 
 
@@ -338,77 +355,25 @@ def get_report(session: Session, audit_id: str) -> ReportRow | None:
     )
 
 
-def verify(session: Session) -> VerifyReport:
-    """Check the event chain, every audit's JSON digest and every report's SHA-256.
+def verify(session: Session, audit_id: str | None = None) -> VerifyReport:
+    """Check the event chain, every audit's and report's digest, and every stored row.
 
     Digests are compared both with the stored column and with the value recorded in
     the event log, so rewriting a document together with its digest is also caught. An
     audit recorded in the log but missing from the store is reported unless a
-    ``db.pruned`` event (retention) records its deletion.
+    ``db.pruned`` event (retention) records its deletion. Every row of the tables in
+    :data:`~auditor.store.integrity.COVERED` is compared with the last seal the log
+    recorded for it (see :mod:`auditor.store.verification`). With ``audit_id`` (a full
+    id) only that audit's rows and documents are checked, and the whole chain.
     """
-    chain = check_chain(session)
-    problems = list(chain.problems)
-    logged_results: dict[str, tuple[int, Any]] = {}
-    logged_reports: dict[str, set[Any]] = {}
-    pruned: set[str] = set()
-    for event_id, kind, payload in chain.payloads:
-        ids = payload.get("audit_ids") if kind == DB_PRUNED else None
-        if isinstance(ids, list):
-            pruned.update(i for i in ids if isinstance(i, str))
-        audit_id = payload.get("audit_id")
-        if kind == AUDIT_COMPLETED and isinstance(audit_id, str):
-            logged_results[audit_id] = (event_id, payload.get("result_sha256"))
-        if kind in (AUDIT_COMPLETED, REPORT_ADDED) and isinstance(audit_id, str):
-            logged_reports.setdefault(audit_id, set()).add(payload.get("report_sha256"))
+    from auditor.store.verification import verify_store
 
-    n_audits = 0
-    present: set[str] = set()
-    audits = session.execute(
-        select(Audit.id, Audit.result_json, Audit.result_sha256)
-        .order_by(Audit.id)
-        .execution_options(yield_per=100)
+    outcome = verify_store(session, audit_id)
+    return VerifyReport(
+        events=outcome.events,
+        audits=outcome.audits,
+        reports=outcome.reports,
+        problems=outcome.problems,
+        rows=outcome.rows,
+        audit_id=audit_id,
     )
-    for audit_id, result_json, result_sha256 in audits:
-        n_audits += 1
-        present.add(audit_id)
-        actual = _sha256(result_json)
-        if actual != result_sha256:
-            problems.append(
-                f"audit {audit_id}: stored result JSON does not match its SHA-256 (altered)"
-            )
-        logged = logged_results.get(audit_id)
-        if logged is None:
-            problems.append(f"audit {audit_id}: no {AUDIT_COMPLETED} event in the log")
-        elif logged[1] != actual:
-            problems.append(
-                f"audit {audit_id}: result JSON differs from the digest recorded "
-                f"in event {logged[0]} (altered)"
-            )
-
-    for audit_id, (event_id, _) in sorted(logged_results.items(), key=lambda kv: kv[1][0]):
-        if audit_id not in present and audit_id not in pruned:
-            problems.append(
-                f"audit {audit_id}: recorded in event {event_id} but missing from the store, "
-                f"and no {DB_PRUNED} event records its deletion (deleted outside auditor)"
-            )
-
-    n_reports = 0
-    reports = session.execute(
-        select(Report.id, Report.audit_id, Report.sha256, Report.pdf)
-        .order_by(Report.id)
-        .execution_options(yield_per=20)
-    )
-    for report_id, audit_id, sha256, pdf in reports:
-        n_reports += 1
-        actual = _sha256(pdf)
-        if actual != sha256:
-            problems.append(
-                f"report {report_id} of audit {audit_id}: PDF bytes do not match "
-                "the stored SHA-256 (altered)"
-            )
-        if actual not in logged_reports.get(audit_id, set()):
-            problems.append(
-                f"report {report_id} of audit {audit_id}: its SHA-256 is not "
-                "recorded in the event log"
-            )
-    return VerifyReport(events=chain.events, audits=n_audits, reports=n_reports, problems=problems)

@@ -186,6 +186,7 @@ def prune(
         deleted["audits"] = len(audit_ids)
         return PruneReport(_iso(cutoffs), deleted, audit_ids, dry_run=True)
 
+    touched = _touched(session, letter_filter, decision_filter, run_filter, audit_ids)
     if letter_filter is not None:
         deleted["letters"] += _rowcount(session.execute(delete(Letter).where(letter_filter)))
     if decision_filter is not None:
@@ -221,8 +222,51 @@ def prune(
             "audit_ids": audit_ids,
         },
         user=user,
+        sealed=touched,
     )
     return report
+
+
+def _touched(
+    session: Session,
+    letter_filter: Any,
+    decision_filter: Any,
+    run_filter: Any,
+    audit_ids: list[str],
+) -> dict[str, list[Any]]:
+    """The keys of every sealed row a prune deletes or changes (read before deleting).
+
+    The ``db.pruned`` event re-seals them (deleted ones as null), so verify tells these
+    deletions from ones made outside auditor.
+    """
+
+    def keys(stmt: Any) -> list[Any]:
+        return list(session.scalars(stmt))
+
+    touched: dict[str, list[Any]] = {
+        "letters": [],
+        "decisions": [],
+        "schedule_runs": [],
+    }
+    if letter_filter is not None:
+        touched["letters"] += keys(select(Letter.id).where(letter_filter))
+    if decision_filter is not None:
+        touched["decisions"] += keys(select(Decision.audit_id).where(decision_filter).distinct())
+    if run_filter is not None:
+        touched["schedule_runs"] += keys(select(ScheduleRun.id).where(run_filter))
+    for chunk in _chunks(audit_ids, 500):
+        touched["letters"] += keys(select(Letter.id).where(Letter.audit_id.in_(chunk)))
+        touched["schedule_runs"] += keys(
+            select(ScheduleRun.id).where(ScheduleRun.audit_id.in_(chunk))
+        )
+        touched["reports"] = touched.get("reports", []) + keys(
+            select(Report.id).where(Report.audit_id.in_(chunk))
+        )
+    if audit_ids:
+        touched["decisions"] += audit_ids
+        for table in ("audits", "metrics", "findings", "decision_sets"):
+            touched[table] = list(audit_ids)
+    return {table: found for table, found in touched.items() if found}
 
 
 def _rowcount(result: Any) -> int:

@@ -8,16 +8,17 @@ page shows exactly what the PDF shows.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from auditor.errors import AuditorError
 from auditor.history import trend_section
-from auditor.result import AuditResult
+from auditor.result import FINDING_STATUSES, AuditResult
 from auditor.store import AuditRow, Store, load_history, load_result
-from auditor.store.models import Audit, Event, Report
+from auditor.store.models import Audit, Event, FindingRow, Report
 from auditor.store.repository import AUDIT_COMPLETED, REPORT_ADDED, audit_row
 
 FINDING_FILTERS = ("fail", "warn", "insufficient_evidence", "needs_attestation")
@@ -67,9 +68,30 @@ def search_audits(
     if domain:
         stmt = stmt.where(Audit.domain == domain)
     if finding in FINDING_FILTERS:
-        stmt = stmt.where(getattr(Audit, f"findings_{finding}") > 0)
+        # the finding rows decide, not the audit's count columns: those are a cache that
+        # nothing re-derives (verify checks both against the result JSON and the log)
+        stmt = stmt.where(
+            Audit.id.in_(select(FindingRow.audit_id).where(FindingRow.status == finding))
+        )
     with store.session() as session:
-        return [audit_row(a) for a in session.scalars(stmt)]
+        rows = [audit_row(a) for a in session.scalars(stmt)]
+        counted = _counts_from_findings(session, [r.id for r in rows])
+    return [replace(r, findings=counted.get(r.id, dict.fromkeys(r.findings, 0))) for r in rows]
+
+
+def _counts_from_findings(session: Session, audit_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Findings per status of each audit, counted from its finding rows."""
+    counts: dict[str, dict[str, int]] = {}
+    if not audit_ids:
+        return counts
+    stmt = (
+        select(FindingRow.audit_id, FindingRow.status, func.count())
+        .where(FindingRow.audit_id.in_(audit_ids))
+        .group_by(FindingRow.audit_id, FindingRow.status)
+    )
+    for audit_id, status, n in session.execute(stmt):
+        counts.setdefault(audit_id, dict.fromkeys(FINDING_STATUSES, 0))[status] = int(n)
+    return counts
 
 
 def audit_exists(store: Store, audit_id: str) -> None:

@@ -1,0 +1,136 @@
+"""``auditor verify``: is the stored evidence as auditor wrote it? (whole store, one audit,
+or one PDF someone was handed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+
+from auditor._cli_common import DbOption, err, guard, out
+from auditor.errors import AuditorError, StorageError
+
+if TYPE_CHECKING:
+    from auditor.store import VerifyReport
+    from auditor.store.verification import PdfMatch
+
+SUPERSEDED_EXIT = 3
+"""Exit code of ``--pdf`` for a genuine report that a later report of its audit replaced."""
+
+
+def _read_pdf(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise AuditorError(f"Cannot read the PDF {path}: {exc.strerror or exc}.") from None
+
+
+def verify_cmd(
+    db: DbOption = None,
+    audit: Annotated[
+        str | None,
+        typer.Option(
+            "--audit",
+            help="Check one audit only (its full id or the short id 'auditor history' prints).",
+        ),
+    ] = None,
+    pdf: Annotated[
+        Path | None,
+        typer.Option(
+            "--pdf",
+            help="Is this PDF a report stored here, of which audit, and was it superseded? "
+            f"Exit 0: stored and current; {SUPERSEDED_EXIT}: stored but superseded; "
+            "1: not stored, or the audit's records were altered.",
+        ),
+    ] = None,
+) -> None:
+    """Check the event chain, every result's and report's digest and every stored row.
+
+    Metrics, findings, counts, decisions, letters and their statuses, users, tokens,
+    schedules and their runs are compared with the digests the event log recorded when
+    auditor wrote them; any change, insertion or deletion is named (exit 1).
+    """
+    from auditor.store import open_store, verify
+    from auditor.store.verification import locate_pdf, resolve_audit_id
+
+    data = guard(lambda: _read_pdf(pdf)) if pdf is not None else None
+
+    def run() -> tuple[PdfMatch | None, VerifyReport | None]:
+        store = open_store(db, upgrade=False)
+        try:
+            with store.session() as session:
+                match = locate_pdf(session, data) if data is not None else None
+                audit_id = resolve_audit_id(session, audit) if audit is not None else None
+                if match is not None and match.audit_id is not None:
+                    if audit_id is not None and audit_id != match.audit_id:
+                        raise StorageError(
+                            f"{pdf} is a report of audit {match.audit_id}, not of {audit_id}."
+                        )
+                    audit_id = match.audit_id
+                if match is not None and match.audit_id is None:
+                    return match, None
+                return match, verify(session, audit_id)
+        finally:
+            store.dispose()
+
+    match, report = guard(run)
+    if match is not None:
+        _print_match(pdf, match)
+    if report is None:
+        raise typer.Exit(1)
+    scope = f"audit {report.audit_id}: " if report.audit_id else ""
+    out.print(
+        f"{scope}{report.events} events, {report.audits} audits, {report.reports} reports, "
+        f"{report.rows} rows checked.",
+        highlight=False,
+    )
+    if not report.ok:
+        for problem in report.problems:
+            err.print(f"[red]- {escape(problem)}[/]", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    out.print("[green]No alteration or deletion detected.[/]")
+    if match is not None and not match.stored:
+        raise typer.Exit(1)
+    if match is not None and match.superseded:
+        raise typer.Exit(SUPERSEDED_EXIT)
+
+
+def _print_match(path: Path | None, match: PdfMatch) -> None:
+    name = escape(str(path))
+    if match.audit_id is None:
+        out.print(
+            f"{name} (SHA-256 {match.sha256}) is not a report stored in or recorded by this "
+            "database.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    if not match.stored:
+        out.print(
+            f"{name} is a report of audit {match.audit_id} recorded in event {match.event_id}, "
+            "but no stored report has it any more (pruned with its audit, or deleted).",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    when = match.created_at.isoformat(timespec="seconds") if match.created_at else "?"
+    out.print(
+        f"{name} is report {match.report_id} of audit {match.audit_id} "
+        f"({escape(match.audit_name or '?')}), stored {when}, recorded in event "
+        f"{match.event_id}; the stored copy is {'intact' if match.intact else 'ALTERED'}.",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if match.superseded:
+        report_id, created, sha = match.later[-1]
+        out.print(
+            f"[yellow]Superseded:[/] audit {match.audit_id} has {len(match.later)} later "
+            f"report(s); the latest is report {report_id} of "
+            f"{created.isoformat(timespec='seconds')} (SHA-256 {sha}).",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        out.print("It is the latest report of its audit.", highlight=False)
