@@ -54,6 +54,11 @@ class TorchAdapter:
         self.output_space: OutputSpace = "probability" if self.returns_probability else "logit"
         self.source = source
         self.device = "cpu"
+        # the module's own input names, when it stores them (checked by load_model)
+        self.model_feature_names: list[str] | None = _stored_names(
+            getattr(module, "feature_names", None)
+        )
+        self.feature_check: str | None = None
 
     @classmethod
     def load(cls, path: Path, spec: ModelSpec, feature_names: tuple[str, ...]) -> TorchAdapter:
@@ -66,8 +71,9 @@ class TorchAdapter:
                 f"{path}: not a PyTorch model file (expected a TorchScript archive or a "
                 "state dict saved with torch.save)."
             )
+        stored: list[str] | None = None
         if spec.module:
-            module = _from_state_dict(torch, path, spec)
+            module, stored = _from_state_dict(torch, path, spec)
         else:
             try:
                 with warnings.catch_warnings():
@@ -85,6 +91,8 @@ class TorchAdapter:
                     "name its class in model.module ('package.module:Class')."
                 ) from None
         adapter = cls(module, feature_names, output=spec.output, source=str(path))
+        if stored is not None:
+            adapter.model_feature_names = stored
         adapter._check_shape()
         return adapter
 
@@ -144,7 +152,16 @@ class TorchAdapter:
         return out if self.returns_probability else sigmoid(out)
 
 
-def _from_state_dict(torch: Any, path: Path, spec: ModelSpec) -> Any:
+def _stored_names(value: Any) -> list[str] | None:
+    """Feature names a module or checkpoint stores (a list of str), else None."""
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        return [str(v) for v in value]
+    return None
+
+
+def _from_state_dict(torch: Any, path: Path, spec: ModelSpec) -> tuple[Any, list[str] | None]:
+    """The module, and the feature names of a ``{"state_dict": …, "feature_names": […]}``
+    checkpoint (None for a bare state dict)."""
     assert spec.module is not None  # guarded by the caller
     mod_name, _, cls_name = spec.module.partition(":")
     try:
@@ -158,7 +175,9 @@ def _from_state_dict(torch: Any, path: Path, spec: ModelSpec) -> Any:
             f"{path}: cannot read as a state dict with weights_only=True ({_first_line(exc)}); "
             "files holding arbitrary Python objects are refused."
         ) from None
+    names = None
     if isinstance(state, dict) and "state_dict" in state:
+        names = _stored_names(state.get("feature_names"))
         state = state["state_dict"]
     try:
         module = klass(**spec.init)
@@ -167,7 +186,7 @@ def _from_state_dict(torch: Any, path: Path, spec: ModelSpec) -> Any:
         raise ModelLoadError(
             f"{path}: the weights do not fit {spec.module}(**model.init) ({_first_line(exc)})."
         ) from None
-    return module
+    return module, names
 
 
 def _first_line(exc: BaseException) -> str:
