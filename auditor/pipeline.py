@@ -289,6 +289,8 @@ def group_statistics(
             cells.weighted[g.name],
             min_group_size=spec.min_group_size,
             control=control.get(g.name),
+            bootstrap=BOOTSTRAP_REPLICATES,
+            seed=spec.seed,
         )
         metrics += recs
     metrics += stratified_from_cells(
