@@ -214,7 +214,8 @@ def candidates_from_table(
                     ci_high=hi,
                     p_value=p,
                     reference=f"other groups with {feat} in {b_labels[bi]}",
-                    flags=("test:katz_vs_group_ratio", "slice_search"),
+                    flags=("test:katz_vs_group_ratio", "slice_search")
+                    + (("ci:haldane_anscombe",) if xs == 0 else ()),
                     detail={"group_ratio": overall},
                 )
             )

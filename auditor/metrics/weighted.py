@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.batch import UNKNOWN, DecisionBatch
-from auditor.metrics.stats import Z95, wilson_interval
+from auditor.metrics.stats import Z95, ratio_interval, wilson_interval, zero_cell
 from auditor.result import MetricRecord
 
 # (rate, effective n, weighted n) of one group
@@ -261,9 +261,11 @@ def _ratio_records(
         value = rate / r_rate if r_rate > 0 else None
         lo = hi = p = None
         x1, x2 = rate * n_eff, r_rate * r_eff
-        if value is not None and x1 > 0:
-            se = math.sqrt(1 / x1 - 1 / n_eff + 1 / x2 - 1 / r_eff)
-            lo, hi = value * math.exp(-Z95 * se), value * math.exp(Z95 * se)
+        if value is not None:
+            # Katz on effective counts; Haldane–Anscombe when the group has no selections
+            lo, hi = ratio_interval(x1, n_eff, x2, r_eff)
+            if zero_cell(x1, n_eff, x2, r_eff):
+                flags = (*flags, "ci:haldane_anscombe")
         pooled = (x1 + x2) / (n_eff + r_eff)
         se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_eff + 1 / r_eff))
         if se0 > 0:
