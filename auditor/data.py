@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from auditor.bands import band_values, continuous_problem
 from auditor.batch import UNKNOWN, DecisionBatch
 from auditor.errors import DataValidationError
 from auditor.spec import AuditSpec
@@ -152,6 +153,18 @@ def _protected_frame(frame: pd.DataFrame, spec: AuditSpec) -> tuple[pd.DataFrame
     out = {}
     for attr in spec.protected:
         col = frame[attr]
+        bands = spec.protected_bands.get(attr)
+        if bands is not None:
+            col, not_numbers = band_values(col, bands)
+            if not_numbers.any():
+                problems.append(
+                    f"column '{attr}' (banded in the spec): values that are not numbers at "
+                    f"row(s) {_rows(not_numbers)}"
+                )
+        else:
+            continuous = continuous_problem(attr, col)
+            if continuous:
+                problems.append(continuous)
         missing = col.isna() | (col.astype(str).str.strip() == "")
         if missing.any() and spec.missing_protected == "error":
             problems.append(

@@ -36,6 +36,7 @@ from auditor.metrics.group_metrics import metrics_from_cells, row_keys
 from auditor.metrics.stratified import stratified_from_cells
 from auditor.metrics.weighted import grouping_records_from_sums, weighted_sums
 from auditor.models import ModelAdapter, load_model
+from auditor.models.checks import model_input_facts, unseen_categories, unseen_warning
 from auditor.policy import Facts, PolicyPack, evaluate, load_packs
 from auditor.provenance import (
     combined_sha256,
@@ -120,7 +121,12 @@ def run_audit(
 
         with stage("load model"):
             model = load_model(spec)
-        cells, decisions_from, metrics, summary = run_engine(spec, model, groups, warnings, stage)
+        # the Spark engine does not count unseen categories yet: None leaves them out
+        unseen: dict[str, int] | None = {} if spec.engine.kind != "spark" else None
+        cells, decisions_from, metrics, summary = run_engine(
+            spec, model, groups, warnings, stage, unseen=unseen
+        )
+        model_input = _model_input(model, unseen, cells.n, warnings)
         if not summary.computed:
             quality = not_computed("no attributions were computed, so there was nothing to measure")
         elif spec.explain.quality.enabled:
@@ -131,10 +137,11 @@ def run_audit(
         else:
             quality = not_computed(_QUALITY_OFF)
     else:
+        model_input = {}
         cells, decisions_from, metrics, summary, quality = _measure_in_memory(
-            spec, groups, warnings, stage, timings, capture
+            spec, groups, warnings, stage, timings, capture, model_input=model_input
         )
-    dataset = dataset_summary(spec, cells, decisions_from)
+    dataset = dataset_summary(spec, cells, decisions_from, model_input=model_input)
     audit_date = spec.audit_date or started.date()
     with stage("check policies"):
         facts = Facts(
@@ -186,8 +193,13 @@ def _measure_in_memory(
     stage: Stage,
     timings: dict[str, float],
     capture: Callable[[DecisionBatch], None] | None = None,
+    *,
+    model_input: dict[str, Any] | None = None,
 ) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
-    """Every row in memory at once: decisions, metrics, attributions and their quality."""
+    """Every row in memory at once: decisions, metrics, attributions and their quality.
+
+    ``model_input`` is filled with :func:`auditor.models.checks.model_input_facts`.
+    """
     with stage("load data"):
         batch = load_decisions(spec)
         _check_control_groups(spec, batch)
@@ -196,6 +208,10 @@ def _measure_in_memory(
     x = None
     decisions_from = "data"
     if model is not None:
+        unseen = unseen_categories(batch.features, getattr(model, "categories", {}))
+        facts = _model_input(model, unseen, len(batch.features), warnings)
+        if model_input is not None:
+            model_input.update(facts)
         with stage("score"):
             x = model.encode(batch.features)
             batch, decisions_from = _apply_model(spec, batch, model.score(x), warnings)
@@ -274,6 +290,8 @@ def group_statistics(
             cells.weighted[g.name],
             min_group_size=spec.min_group_size,
             control=control.get(g.name),
+            bootstrap=BOOTSTRAP_REPLICATES,
+            seed=spec.seed,
         )
         metrics += recs
     metrics += stratified_from_cells(
@@ -435,7 +453,25 @@ def _split_groupings(spec: AuditSpec) -> tuple[list[list[str]], list[Grouping]]:
     return hard, weighted
 
 
-def dataset_summary(spec: AuditSpec, cells: DecisionCells, source: str) -> DatasetSummary:
+def _model_input(
+    model: ModelAdapter | None, unseen: dict[str, int] | None, rows: int, warnings: list[str]
+) -> dict[str, Any]:
+    """``dataset.model_input``, with a warning for an unchecked order or unseen categories."""
+    facts = model_input_facts(model, unseen)
+    if facts.get("feature_order") == "unchecked":
+        warnings.append(f"feature order unchecked: {facts['feature_order_note']}")
+    if unseen:
+        warnings.append(unseen_warning(unseen, rows))
+    return facts
+
+
+def dataset_summary(
+    spec: AuditSpec,
+    cells: DecisionCells,
+    source: str,
+    *,
+    model_input: dict[str, Any] | None = None,
+) -> DatasetSummary:
     """Rows, favourable decisions and group sizes, from the (merged) decision cells."""
     counts = []
     n = cells.n
@@ -461,6 +497,7 @@ def dataset_summary(spec: AuditSpec, cells: DecisionCells, source: str) -> Datas
         decisions_from="model" if source == "model" else "data",
         groups=tuple(counts),
         features=tuple(spec.columns.features),
+        model_input=dict(model_input or {}),
     )
 
 

@@ -173,6 +173,9 @@ class DatasetSummary:
     decisions_from: Literal["data", "model"]
     groups: tuple[GroupCount, ...]
     features: tuple[str, ...]
+    # issue 17: whether the feature order was checked against the model's own names, and
+    # the rows per feature with a category the model never saw (models/checks.py)
+    model_input: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from auditor.bands import Bands
 from auditor.errors import SpecError
 from auditor.letters.settings import LettersSpec, letters_problems
 from auditor.safe_yaml import BoundedSafeLoader, YamlLimitError, load_yaml_text, read_yaml_text
@@ -216,6 +225,12 @@ class AuditSpec(_Strict):
         description="Probabilistic membership (e.g. BISG): attribute -> {group: column of "
         "probabilities}; each person counts in every group with its probability as weight.",
     )
+    # written as `bands:` on a protected entry ({name: age, bands: {...}}), kept here by
+    # attribute so that `protected` stays a list of names for everything that reads it
+    protected_bands: dict[str, Bands] = Field(
+        default_factory=dict,
+        description="Numeric protected attributes cut into labelled bands (see auditor/bands.py).",
+    )
     intersections: list[list[str]] = Field(default_factory=list)
     reference: Literal["highest"] | dict[str, str] = "highest"
     policies: list[str] = Field(default_factory=list)
@@ -249,6 +264,35 @@ class AuditSpec(_Strict):
         # the Python API may pass numpy scalars (converted) or objects (refused here, with
         # the key, instead of a serialisation error when the result is written)
         return plain_data(v, "evidence") if isinstance(v, Mapping) else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bands_from_protected_entries(cls, data: Any) -> Any:
+        """Lift ``{name: …, bands: …}`` entries of ``protected`` into ``protected_bands``."""
+        if not isinstance(data, dict) or not isinstance(data.get("protected"), list):
+            return data
+        if "protected_bands" in data:
+            raise ValueError(
+                "protected_bands: write bands on the protected entry instead: "
+                "protected: [{name: age, bands: {edges: [...], labels: [...]}}]"
+            )
+        names: list[Any] = []
+        bands: dict[str, Any] = {}
+        for i, entry in enumerate(data["protected"]):
+            if not isinstance(entry, dict):
+                names.append(entry)
+                continue
+            unknown = sorted(set(entry) - {"name", "bands"})
+            if unknown or not isinstance(entry.get("name"), str) or "bands" not in entry:
+                raise ValueError(
+                    f"protected.{i}: an entry is a column name, or {{name: COLUMN, bands: "
+                    f"{{edges: [...], labels: [...]}}}}; got keys {sorted(entry)}"
+                )
+            names.append(entry["name"])
+            bands[entry["name"]] = entry["bands"]
+        if not bands:
+            return data
+        return {**data, "protected": names, "protected_bands": bands}
 
     @field_validator("name")
     @classmethod
@@ -288,6 +332,12 @@ class AuditSpec(_Strict):
             data.pop("engine", None)
         if data.get("letters") is None:
             data.pop("letters", None)
+        # bands go back on their protected entries, as written (and absent when unused)
+        bands = data.pop("protected_bands", None) or {}
+        if bands:
+            data["protected"] = [
+                {"name": a, "bands": bands[a]} if a in bands else a for a in data["protected"]
+            ]
         return data
 
     def digest(self) -> str:

@@ -75,8 +75,13 @@ def test_katz_ratio_interval() -> None:
     ratio = (30 / 120) / (45 / 90)
     se = math.sqrt(1 / 30 - 1 / 120 + 1 / 45 - 1 / 90)
     assert (lo, hi) == pytest.approx((ratio * math.exp(-Z * se), ratio * math.exp(Z * se)))
-    # a zero count has no log interval
-    assert ratio_interval(0, 50, 10, 50) == (None, None)
+    # a group with no selections: Katz on the Haldane–Anscombe table (0.5 in every cell;
+    # issue 17, tests/test_small_defects.py); a reference with none: no ratio, no interval
+    se0 = math.sqrt(1 / 0.5 - 1 / 51 + 1 / 10.5 - 1 / 51)
+    ratio0 = (0.5 / 51) / (10.5 / 51)
+    assert ratio_interval(0, 50, 10, 50) == pytest.approx(
+        (ratio0 * math.exp(-Z * se0), ratio0 * math.exp(Z * se0)), rel=1e-12
+    )
     assert ratio_interval(10, 50, 0, 50) == (None, None)
 
 

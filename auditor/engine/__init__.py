@@ -44,12 +44,18 @@ def run_engine(
     groups: list[Grouping],
     warnings: list[str],
     stage: Stage,
+    *,
+    unseen: dict[str, int] | None = None,
 ) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
-    """Decision cells, metrics and attribution summary through the spec's engine."""
+    """Decision cells, metrics and attribution summary through the spec's engine.
+
+    ``unseen`` (local engine): filled with the rows per feature whose category the model
+    never saw (the Spark engine does not count them yet).
+    """
     if spec.engine.kind == "spark":
         from auditor.engine.spark import run_spark
 
         return run_spark(spec, model, groups, warnings, stage)
     from auditor.engine.local import LocalSource
 
-    return measure(spec, model, groups, warnings, stage, LocalSource(spec))
+    return measure(spec, model, groups, warnings, stage, LocalSource(spec), unseen=unseen)

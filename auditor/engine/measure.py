@@ -43,6 +43,7 @@ from auditor.metrics.cells import DecisionCells
 from auditor.metrics.group_metrics import Grouping
 from auditor.metrics.slices import select_slices, slice_candidates
 from auditor.models.base import ModelAdapter
+from auditor.models.checks import unseen_categories
 from auditor.result import (
     AttributionSummary,
     GapDecomposition,
@@ -84,8 +85,13 @@ def measure(
     warnings: list[str],
     stage: Stage,
     source: Source,
+    *,
+    unseen: dict[str, int] | None = None,
 ) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
-    """Decision cells, metrics and attribution summary, equal to the in-memory pipeline's."""
+    """Decision cells, metrics and attribution summary, equal to the in-memory pipeline's.
+
+    ``unseen``: filled with the rows per feature whose category the model never saw.
+    """
     from auditor.pipeline import (
         _apply_model,
         _check_control_groups,
@@ -136,6 +142,9 @@ def measure(
                 block, batch.protected, batch.decisions, min_size=spec.min_group_size
             )
             proxies += proxy_scores(block, batch.protected)
+            if unseen is not None and model is not None:
+                cats = getattr(model, "categories", {})
+                unseen.update(unseen_categories(block, cats))  # features: one block each
             sub = block if explained is None else block.iloc[explained].reset_index(drop=True)
             ranking += proxy_ranking(sub, prot, ranked_with if sums else [])
         metrics += select_slices(candidates)

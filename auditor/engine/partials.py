@@ -41,6 +41,7 @@ from auditor.metrics.gap import CATEGORICAL_MAX
 from auditor.metrics.order import Histogram, Probe, digit_histogram, float_keys
 from auditor.metrics.proxies import crosstab_counts
 from auditor.metrics.slices import BinPlan, bin_codes, category_counts, is_numeric
+from auditor.metrics.text import as_text
 from auditor.spec import AuditSpec
 
 POS = "__auditor_pos"  # Spark's monotonically increasing id of each input row
@@ -444,7 +445,7 @@ def feature_tables(
                 start = plan.fold_offsets[part][attr]
                 fold = (start + np.arange(int(known.sum()))) % 5
                 key = pd.DataFrame(
-                    {"fold": fold, "cat": col[known].astype(str).to_numpy(), "g": g[known]}
+                    {"fold": fold, "cat": as_text(col[known]).to_numpy(), "g": g[known]}
                 )
                 sizes = key.groupby(["fold", "cat", "g"], sort=False).size()
                 index = sizes.index.to_list()

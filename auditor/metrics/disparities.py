@@ -30,9 +30,11 @@ from auditor.metrics.stats import (
     chi_square_p,
     difference_interval,
     ks_p,
+    ratio_interval,
     smd_stats,
     two_proportion_p,
     wilson_interval,
+    zero_cell,
 )
 from auditor.result import MetricRecord
 
@@ -108,6 +110,8 @@ def compare_to_reference(
             continue
         lo, hi = interval_of(x, n, xr, nr)
         p, test = two_proportion_p(x, n, xr, nr)
+        if interval_of is ratio_interval and zero_cell(x, n, xr, nr):
+            flags = (*flags, "ci:haldane_anscombe")  # see stats.ratio_interval
         out.append(
             MetricRecord(
                 attribute,

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from auditor.batch import UNKNOWN
+from auditor.metrics.text import text_codes
 from auditor.result import GapDecomposition, ProxyRank
 
 CATEGORICAL_MAX = 64
@@ -98,7 +99,7 @@ def feature_auc(column: pd.Series, member: np.ndarray) -> float | None:
         values = column.to_numpy(dtype=np.float64)
         ok = ~np.isnan(values)
         return auc(values[ok], member[ok])
-    codes, _ = pd.factorize(column.astype(str))
+    codes, _ = text_codes(column)
     return auc(out_of_fold_share(codes, member), member)
 
 
@@ -154,7 +155,7 @@ def group_aucs(column: pd.Series, labels: np.ndarray, groups: list[int]) -> list
             a = (float(ranks[member].sum()) - n1 * (n1 + 1) / 2) / (n1 * n0)
             out.append(max(a, 1.0 - a))
         return out
-    codes, _ = pd.factorize(column.astype(str))
+    codes, _ = text_codes(column)
     for group in groups:
         out.append(auc(out_of_fold_share(codes, labels == group), labels == group))
     return out

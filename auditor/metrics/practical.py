@@ -2,9 +2,10 @@
 
 Applied to the records of :mod:`auditor.metrics.group_metrics` after they are built:
 ratio records get their shortfall (selections needed for parity), the one-person flip
-test against the 0.8 line, the power of the test to detect a true ratio at that line
-(``detail["power"]``), and optionally a seeded count-bootstrap interval; every record
-with a p-value gets a Holm-adjusted p, one family per metric name across all groupings.
+test against the 0.8 line, the power of the deciding test (Fisher's or the z-test,
+named by the ``power:`` flag) to detect a true ratio at that line (``detail["power"]``),
+and optionally a seeded count-bootstrap interval; every record with a p-value gets a
+Holm-adjusted p, one family per metric name across all groupings.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from auditor.batch import UNKNOWN
 from auditor.metrics.bootstrap import bootstrap_ratio_intervals
 from auditor.metrics.counts import GroupCounts
 from auditor.metrics.disparities import shortfall_and_flip
-from auditor.metrics.stats import holm, power_at_ratio
+from auditor.metrics.stats import holm, power_of_test
 from auditor.result import MetricRecord
 
 RATE_OF: dict[str, Callable[[GroupCounts], tuple[int, int] | None]] = {
@@ -52,7 +53,11 @@ def practical(
     flags = rec.flags + (("flip_sensitive",) if flip else ())
     detail = dict(rec.detail)
     if nr:
-        detail["power"] = power_at_ratio(n, nr, xr / nr, line)
+        # the power of the test that decided this record (Fisher's for small expected
+        # counts), not the z-test's, which overstates it where Fisher decides
+        test = "fisher_exact" if "test:fisher_exact" in rec.flags else "z_test"
+        detail["power"] = power_of_test(test, n, nr, xr / nr, line)
+        flags = (*flags, f"power:{test}")
     if bootstrap > 0:
         family = (rec.metric, rec.reference)
         if family not in boot_cache:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.batch import UNKNOWN
+from auditor.metrics.text import as_text
 from auditor.result import ProxyScore
 
 
@@ -36,7 +37,7 @@ def proxy_scores(features: pd.DataFrame, protected: pd.DataFrame) -> list[ProxyS
             else:
                 out.append(
                     ProxyScore(
-                        feat, attr, "cramers_v", cramers_v(col.astype(str).to_numpy(), groups)
+                        feat, attr, "cramers_v", cramers_v(as_text(col).to_numpy(), groups)
                     )
                 )
     return sorted(out, key=lambda p: (-p.value, p.attribute, p.feature))
@@ -129,7 +130,7 @@ def correlation_ratio_of(moments: dict[str, Moments]) -> float:
 def crosstab_counts(values: pd.Series, groups: np.ndarray) -> dict[tuple[str, str], int]:
     """Rows per (value as text, known group): Cramér's V's table, mergeable by addition."""
     known = groups != UNKNOWN
-    frame = pd.DataFrame({"v": values.astype(str).to_numpy()[known], "g": groups[known]})
+    frame = pd.DataFrame({"v": as_text(values).to_numpy()[known], "g": groups[known]})
     sizes = frame.groupby(["v", "g"], sort=False).size()
     index = sizes.index.to_list()
     return {

@@ -26,6 +26,7 @@ import pandas as pd
 
 from auditor.batch import UNKNOWN
 from auditor.metrics.stats import benjamini_hochberg, ratio_interval
+from auditor.metrics.text import as_text, text_codes
 from auditor.result import MetricRecord
 
 
@@ -76,7 +77,7 @@ def category_plan(counts: dict[str, tuple[int, int]], max_categories: int) -> Bi
 
 def category_counts(column: pd.Series, offset: int = 0) -> dict[str, tuple[int, int]]:
     """Rows and first row position (plus ``offset``) of each value, as text."""
-    codes, uniques = pd.factorize(column.astype(str))
+    codes, uniques = text_codes(column)
     n = np.bincount(codes[codes >= 0], minlength=len(uniques))
     first = np.full(len(uniques), len(codes), dtype=np.int64)
     np.minimum.at(first, codes[codes >= 0], np.flatnonzero(codes >= 0))
@@ -98,7 +99,7 @@ def bin_codes(plan: BinPlan, column: pd.Series) -> np.ndarray:
         codes = np.searchsorted(plan.edges[1:-1], values, side="right")
         return np.where(np.isnan(values), -1, codes).astype(np.int64)
     index = pd.Index(list(plan.categories))
-    return np.asarray(index.get_indexer(pd.Index(column.astype(str))), dtype=np.int64)
+    return np.asarray(index.get_indexer(pd.Index(as_text(column))), dtype=np.int64)
 
 
 def _bins(column: pd.Series, bins: int, max_categories: int) -> tuple[np.ndarray, list[str]]:
@@ -213,7 +214,8 @@ def candidates_from_table(
                     ci_high=hi,
                     p_value=p,
                     reference=f"other groups with {feat} in {b_labels[bi]}",
-                    flags=("test:katz_vs_group_ratio", "slice_search"),
+                    flags=("test:katz_vs_group_ratio", "slice_search")
+                    + (("ci:haldane_anscombe",) if xs == 0 else ()),
                     detail={"group_ratio": overall},
                 )
             )
@@ -230,7 +232,8 @@ def select_slices(
     """Benjamini–Hochberg over all candidates; the significant ones below ``max_ratio``."""
     if not candidates:
         return []
-    adjusted = benjamini_hochberg([c.p_value or 1.0 for c in candidates])
+    # an underflowed p of 0.0 is the strongest evidence, not "no p-value" (was `p or 1.0`)
+    adjusted = benjamini_hochberg([1.0 if c.p_value is None else c.p_value for c in candidates])
     found = [
         replace(c, p_value_adjusted=q)
         for c, q in zip(candidates, adjusted, strict=True)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 from scipy import stats
+from scipy.special import gammaln
 
 Z95 = 1.959963984540054
 
@@ -24,14 +25,33 @@ def wilson_interval(count: int, n: int, z: float = Z95) -> tuple[float | None, f
     return lo, hi
 
 
+# Haldane–Anscombe: added to each of the four cells of a 2×2 table with a zero cell
+ZERO_CELL_CORRECTION = 0.5
+
+
+def zero_cell(x1: float, n1: float, x2: float, n2: float) -> bool:
+    """Whether the Katz interval of (x1/n1)/(x2/n2) needs the zero-cell correction."""
+    return x1 == 0 and x2 > 0 and min(n1, n2) > 0
+
+
 def ratio_interval(
-    x1: int, n1: int, x2: int, n2: int, z: float = Z95
+    x1: float, n1: float, x2: float, n2: float, z: float = Z95
 ) -> tuple[float | None, float | None]:
-    """Katz log interval for the ratio of two proportions (x1/n1) / (x2/n2)."""
-    if min(x1, x2, n1, n2) == 0:
+    """Katz log interval for the ratio of two proportions (x1/n1) / (x2/n2).
+
+    A group with no selections (x1 = 0) has no Katz interval (1/x1); the table then gets
+    the Haldane–Anscombe correction, 0.5 added to each of its four cells (x → x + 0.5,
+    n → n + 1), and the interval is the Katz interval of the corrected table (it does
+    not contain the estimate 0; it says how far up the true ratio can plausibly be).
+    A reference with no selections leaves the ratio undefined: no interval.
+    """
+    if min(x2, n1, n2) == 0:
         return None, None
+    if zero_cell(x1, n1, x2, n2):
+        c = ZERO_CELL_CORRECTION
+        x1, n1, x2, n2 = x1 + c, n1 + 2 * c, x2 + c, n2 + 2 * c
     ratio = (x1 / n1) / (x2 / n2)
-    se = math.sqrt(1 / x1 - 1 / n1 + 1 / x2 - 1 / n2)
+    se = math.sqrt(max(1 / x1 - 1 / n1 + 1 / x2 - 1 / n2, 0.0))
     return ratio * math.exp(-z * se), ratio * math.exp(z * se)
 
 
@@ -174,3 +194,67 @@ def power_at_ratio(n1: int, n2: int, p_ref: float, ratio: float = 0.8, z: float 
         return 1.0
     delta = abs(p2 - p1)
     return float(stats.norm.cdf((delta - z * se0) / se1) + stats.norm.cdf((-delta - z * se0) / se1))
+
+
+# relative tolerance scipy's fisher_exact uses to count tables "as extreme" as the observed
+_FISHER_RTOL = 1 + 1e-7
+_TAIL = 1e-13  # binomial mass left out of the power sum (each side)
+
+
+def fisher_power(n1: int, n2: int, p1: float, p2: float, alpha: float = 0.05) -> float:
+    """Exact power of the two-sided Fisher exact test at level ``alpha``.
+
+    P(reject) = Σ over tables Bin(x1; n1, p1) · Bin(x2; n2, p2) · [Fisher p ≤ alpha]. For
+    each total t = x1 + x2 the Fisher p of every table with those margins comes from one
+    hypergeometric pmf (a table's p sums the pmf of the tables no more likely than it,
+    as scipy's ``fisher_exact`` does), so the sum is exact up to the binomial tails
+    beyond ``_TAIL`` on each side of each group.
+    """
+    if n1 == 0 or n2 == 0:
+        return 0.0
+    lo1, hi1 = _mass_range(n1, p1)
+    lo2, hi2 = _mass_range(n2, p2)
+    n = n1 + n2
+    b1 = stats.binom.pmf(np.arange(lo1, hi1 + 1), n1, p1)
+    b2 = stats.binom.pmf(np.arange(lo2, hi2 + 1), n2, p2)
+    power = 0.0
+    for t in range(lo1 + lo2, hi1 + hi2 + 1):
+        k = np.arange(max(0, t - n2), min(n1, t) + 1)  # the whole conditional support
+        log_pmf = _log_choose(n1, k) + _log_choose(n2, t - k) - _log_choose(n, t)
+        pmf = np.exp(log_pmf)
+        ordered = np.sort(pmf)
+        cum = np.cumsum(ordered)
+        # p of table k: the mass of every table no more likely than it (ties included)
+        pvals = cum[np.searchsorted(ordered, pmf * _FISHER_RTOL, side="right") - 1]
+        reject = k[(pvals <= alpha) & (k >= lo1) & (k <= hi1) & (t - k >= lo2) & (t - k <= hi2)]
+        if len(reject):
+            power += float((b1[reject - lo1] * b2[t - reject - lo2]).sum())
+    return min(power, 1.0)
+
+
+def _mass_range(n: int, p: float) -> tuple[int, int]:
+    """Counts of Bin(n, p) outside which less than ``_TAIL`` of the mass lies (each side)."""
+    lo, hi = stats.binom.ppf([_TAIL, 1 - _TAIL], n, p)
+    return max(int(lo) - 1, 0), min(int(hi), n)
+
+
+def _log_choose(n: int, k: np.ndarray | int) -> np.ndarray:
+    out: np.ndarray = gammaln(n + 1) - gammaln(np.asarray(k) + 1) - gammaln(n - np.asarray(k) + 1)
+    return out
+
+
+def power_of_test(
+    test: str, n1: int, n2: int, p_ref: float, ratio: float = 0.8, alpha: float = 0.05
+) -> float:
+    """Power to detect a true ratio ``ratio`` with the test that decides the record.
+
+    ``test``: ``fisher_exact`` (small expected counts) or the pooled ``z_test``; the
+    power is the deciding test's, so a small group judged by Fisher's test is not given
+    the z-test's (higher) power.
+    """
+    if test == "fisher_exact":
+        p1 = ratio * p_ref
+        if p_ref <= 0 or p1 >= 1:
+            return 0.0
+        return fisher_power(n1, n2, p1, p_ref, alpha)
+    return power_at_ratio(n1, n2, p_ref, ratio)

@@ -4,8 +4,13 @@ Outside mortgage lending, lenders rarely hold race/ethnicity; it is estimated (B
 a probability per group for each applicant. Following SolasAI, each applicant counts in
 every group with its probability as weight: n_g = Σ_i p_ig, favourable_g = Σ_i p_ig d_i.
 Intervals and tests use Kish's effective sample size n_eff = (Σ p)² / Σ p²: Wilson on
-(rate · n_eff, n_eff), Katz for ratios, the pooled z-test between effective samples. With
-0/1 probabilities everything equals the ordinary counts. Weighted counts merge exactly as
+(rate · n_eff, n_eff), Katz for ratios, the pooled z-test between effective samples.
+
+With 0/1 probabilities (every group's Σp = Σp², so each weight is 0 or 1, and whole
+favourable counts) the groups are ordinary groups: their records are built by the hard
+groups' own code (Wilson, Katz, Fisher or z as the hard test chooses, shortfall, flip
+test, power, bootstrap), so every number, p-values included, equals the hard audit's;
+only the ``weighted`` flag and the ``detail`` sums are added. Weighted counts merge exactly as
 sums (floating point). ``n``/``count`` hold the rounded weighted counts; the exact ones
 are in ``detail`` (``weighted_n``, ``weighted_count``, ``effective_n``).
 """
@@ -13,13 +18,13 @@ are in ``detail`` (``weighted_n``, ``weighted_count``, ``effective_n``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from auditor.batch import UNKNOWN, DecisionBatch
-from auditor.metrics.stats import Z95, wilson_interval
+from auditor.metrics.stats import Z95, ratio_interval, wilson_interval, zero_cell
 from auditor.result import MetricRecord
 
 # (rate, effective n, weighted n) of one group
@@ -123,10 +128,77 @@ def weighted_selection_records(
     return records_from_sums(attribute, sums, min_group_size=min_group_size, control=control)
 
 
-def records_from_sums(
-    attribute: str, sums: WeightedSums, *, min_group_size: int = 30, control: str | None = None
+def crisp_counts(sums: WeightedSums) -> dict[str, tuple[int, int]] | None:
+    """(favourable, n) per group when every weight is 0 or 1, else None.
+
+    Σw = Σw² holds for weights in [0, 1] only when each is 0 or 1; sums of 0/1 floats
+    are exact integers (far below 2**53), so the test is exact, not a tolerance.
+    """
+    out: dict[str, tuple[int, int]] = {}
+    for j, group in enumerate(sums.names):
+        n, sq, x = float(sums.wsum[j]), float(sums.wsq[j]), float(sums.fav[j])
+        if n != sq or not n.is_integer() or not x.is_integer():
+            return None
+        if n > 0:
+            out[str(group)] = (int(x), int(n))
+    return out
+
+
+def _crisp_records(
+    attribute: str,
+    sums: WeightedSums,
+    fr: dict[str, tuple[int, int]],
+    *,
+    min_group_size: int,
+    control: str | None,
+    bootstrap: int,
+    seed: int,
 ) -> tuple[list[MetricRecord], str | None]:
-    """The records of :func:`weighted_selection_records` from (merged) sums."""
+    """Hard-group records of 0/1 memberships, flagged ``weighted`` with their sums."""
+    # local: group_metrics is the hard groups' module and sits above this one
+    from auditor.metrics.counts import GroupCounts
+    from auditor.metrics.group_metrics import RATES
+    from auditor.metrics.group_metrics import _rate_records as rate_records
+    from auditor.metrics.practical import practical
+
+    counts = {g: GroupCounts(n=n, favorable=x) for g, (x, n) in fr.items()}
+    records, ref = rate_records(attribute, counts, RATES[0], min_group_size, control)
+    cache: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    records = [practical(r, counts, bootstrap, seed, 0.8, cache) for r in records]
+    out = []
+    for r in records:
+        n = float(sums.wsum[sums.names.index(r.group)])
+        detail = {**r.detail, "weighted_n": n, "effective_n": n}
+        if r.metric == "selection_rate":
+            detail["weighted_count"] = float(r.count or 0)
+        out.append(replace(r, flags=("weighted", *r.flags), detail=detail))
+    return out, ref
+
+
+def records_from_sums(
+    attribute: str,
+    sums: WeightedSums,
+    *,
+    min_group_size: int = 30,
+    control: str | None = None,
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> tuple[list[MetricRecord], str | None]:
+    """The records of :func:`weighted_selection_records` from (merged) sums.
+
+    ``bootstrap``/``seed``: the hard groups' count bootstrap, used for 0/1 memberships.
+    """
+    fr = crisp_counts(sums)
+    if fr:
+        return _crisp_records(
+            attribute,
+            sums,
+            fr,
+            min_group_size=min_group_size,
+            control=control,
+            bootstrap=bootstrap,
+            seed=seed,
+        )
     stats: dict[str, _Stats] = {}
     records: list[MetricRecord] = []
     for j, group in enumerate(sums.names):
@@ -189,9 +261,11 @@ def _ratio_records(
         value = rate / r_rate if r_rate > 0 else None
         lo = hi = p = None
         x1, x2 = rate * n_eff, r_rate * r_eff
-        if value is not None and x1 > 0:
-            se = math.sqrt(1 / x1 - 1 / n_eff + 1 / x2 - 1 / r_eff)
-            lo, hi = value * math.exp(-Z95 * se), value * math.exp(Z95 * se)
+        if value is not None:
+            # Katz on effective counts; Haldane–Anscombe when the group has no selections
+            lo, hi = ratio_interval(x1, n_eff, x2, r_eff)
+            if zero_cell(x1, n_eff, x2, r_eff):
+                flags = (*flags, "ci:haldane_anscombe")
         pooled = (x1 + x2) / (n_eff + r_eff)
         se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_eff + 1 / r_eff))
         if se0 > 0:
@@ -282,10 +356,23 @@ def weighted_grouping_records(
 
 
 def grouping_records_from_sums(
-    name: str, sums: WeightedSums, *, min_group_size: int, control: str | None = None
+    name: str,
+    sums: WeightedSums,
+    *,
+    min_group_size: int,
+    control: str | None = None,
+    bootstrap: int = 0,
+    seed: int = 0,
 ) -> tuple[list[MetricRecord], str | None]:
     """:func:`weighted_grouping_records` from (merged) sums."""
-    records, ref = records_from_sums(name, sums, min_group_size=min_group_size, control=control)
+    records, ref = records_from_sums(
+        name,
+        sums,
+        min_group_size=min_group_size,
+        control=control,
+        bootstrap=bootstrap,
+        seed=seed,
+    )
     n_unknown = sums.n_unknown
     if n_unknown:
         x = sums.x_unknown

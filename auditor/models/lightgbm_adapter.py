@@ -40,6 +40,7 @@ class LightGBMAdapter:
             "log-odds" if objective.startswith(_BINARY_OBJECTIVES) else "raw"
         )
         self.categories = _categories(booster, self.feature_names)
+        self.feature_check: str | None = None  # set by load_model (see models/checks.py)
 
     @classmethod
     def load(cls, path: Path) -> LightGBMAdapter:

@@ -8,6 +8,7 @@ from typing import Any
 from auditor.errors import ModelLoadError
 from auditor.models._encoding import check_feature_names
 from auditor.models.base import ModelAdapter
+from auditor.models.checks import auto_named, unchecked_note
 from auditor.spec import AuditSpec
 
 
@@ -21,8 +22,9 @@ def load_model(spec: AuditSpec) -> ModelAdapter | None:
     if spec.model.kind == "lightgbm":
         from auditor.models.lightgbm_adapter import LightGBMAdapter
 
-        adapter = LightGBMAdapter.load(path)
-        check_feature_names(adapter.feature_names, features, str(path))
+        lgb_adapter = LightGBMAdapter.load(path)
+        _check_names(lgb_adapter, list(lgb_adapter.feature_names), features, str(path))
+        adapter = lgb_adapter
     elif spec.model.kind == "torch":
         if spec.model.module:
             from auditor.models.allowed_code import check_module_allowed
@@ -31,7 +33,11 @@ def load_model(spec: AuditSpec) -> ModelAdapter | None:
             check_module_allowed(spec.model.module, code_allowed=spec.code_allowed)
         from auditor.models.torch_adapter import TorchAdapter
 
-        adapter = TorchAdapter.load(path, spec.model, features, code_allowed=spec.code_allowed)
+        torch_adapter = TorchAdapter.load(
+            path, spec.model, features, code_allowed=spec.code_allowed
+        )
+        _check_names(torch_adapter, torch_adapter.model_feature_names, features, str(path))
+        adapter = torch_adapter
     else:
         if spec.model.trusted and not spec.code_allowed:
             raise ModelLoadError(
@@ -42,16 +48,50 @@ def load_model(spec: AuditSpec) -> ModelAdapter | None:
         from auditor.models.sklearn_adapter import load_sklearn
 
         adapter = load_sklearn(
-            path, trusted=spec.model.trusted, feature_names=features, favorable=spec.favorable
+            path,
+            trusted=spec.model.trusted,
+            feature_names=features,
+            favorable=spec.favorable,
+            explicit="favorable" in spec.model_fields_set,
         )
-        names = getattr(getattr(adapter, "model", None), "feature_names_in_", None)
-        if names is not None:
-            check_feature_names(list(names), features, str(path))
+        estimator = getattr(adapter, "model", None)
+        names = getattr(estimator, "feature_names_in_", None)
+        count = getattr(estimator, "n_features_in_", None)
+        if names is None and count is not None and int(count) != len(features):
+            raise ModelLoadError(
+                f"{path}: the model was fitted on {int(count)} feature(s); columns.features "
+                f"lists {len(features)}: {list(features)}."
+            )
+        _check_names(adapter, None if names is None else list(names), features, str(path))
     return adapter
 
 
-def wrap_model(model: Any, feature_names: Sequence[str]) -> ModelAdapter:
-    """Adapter for a LightGBM Booster/LGBMModel, a torch module or a predict function."""
+def _check_names(
+    adapter: Any, names: Sequence[str] | None, features: tuple[str, ...], source: str
+) -> None:
+    """Check the spec's features against the model's own names, or note that it could not.
+
+    The note (``adapter.feature_check``) goes into ``dataset.model_input`` and the audit's
+    warnings; LightGBM's generated ``Column_i`` names count as no names.
+    """
+    if names is None or auto_named(names):
+        if names is not None and len(names) != len(features):
+            check_feature_names(names, features, source)  # a count mismatch: say so
+        adapter.feature_check = unchecked_note(adapter.kind)
+        return
+    check_feature_names(names, features, source)
+    adapter.feature_check = None
+
+
+def wrap_model(
+    model: Any, feature_names: Sequence[str], *, favorable: object | None = None
+) -> ModelAdapter:
+    """Adapter for a LightGBM Booster/LGBMModel, a torch module or a predict function.
+
+    ``favorable``: the class of a scikit-learn classifier whose probability is explained;
+    it must be one of ``classes_``. Left out, a two-class model explains its second class
+    (scikit-learn's positive class) and a model with more classes is refused.
+    """
     names = tuple(str(n) for n in feature_names)
     kind = type(model).__module__.split(".")[0]
     if kind == "lightgbm":
@@ -68,7 +108,10 @@ def wrap_model(model: Any, feature_names: Sequence[str]) -> ModelAdapter:
     if hasattr(model, "predict_proba"):
         from auditor.models.sklearn_adapter import sklearn_adapter
 
-        return sklearn_adapter(model, names)
+        classes = list(getattr(model, "classes_", [0, 1]))
+        if favorable is None and len(classes) <= 2:
+            return sklearn_adapter(model, names, favorable=classes[-1])
+        return sklearn_adapter(model, names, favorable=favorable, explicit=favorable is not None)
     if callable(model):
         from auditor.models.sklearn_adapter import PredictFunctionAdapter
 

@@ -42,6 +42,7 @@ class PredictFunctionAdapter:
         self.source = source
         self.categories: dict[str, list[object]] = {}
         self.model: Any = None  # the estimator behind ``predict``, when there is one
+        self.feature_check: str | None = None  # set by load_model (see models/checks.py)
 
     def encode(self, features: pd.DataFrame) -> np.ndarray:
         """Codes for text columns (categories learned from these data), numbers as is."""
@@ -87,12 +88,59 @@ class PredictFunctionAdapter:
         return self.output(x)
 
 
+def favorable_column(
+    classes: list[Any], favorable: object, *, explicit: bool = True, source: str = "<model>"
+) -> int:
+    """The ``predict_proba`` column of the favourable class, or a ModelLoadError.
+
+    A class is matched by value (``1`` matches ``1.0`` and ``np.int64(1)``), else by its
+    text (a spec's ``"1"`` matches the class ``1``). Auditing some other class would
+    silently audit the wrong outcome (a ``promoted``/``stayed`` model audited as
+    P(stayed)), so a favourable value that is no class stops the audit. A model with
+    more than two classes has no natural "other" class: the spec must name the
+    favourable one (``explicit``) and the audit is P(that class) against all the others.
+    """
+    shown = ", ".join(repr(c.item() if isinstance(c, np.generic) else c) for c in classes)
+    if len(classes) > 2 and not explicit:
+        raise ModelLoadError(
+            f"{source}: the model has {len(classes)} classes ({shown}); name the favourable "
+            "one with 'favorable:' in the spec (the audit is then that class against all "
+            "the others)."
+        )
+    matches = [i for i, c in enumerate(classes) if _same(c, favorable)]
+    if not matches:
+        matches = [i for i, c in enumerate(classes) if str(c) == str(favorable)]
+    if len(matches) != 1:
+        raise ModelLoadError(
+            f"{source}: the favourable value {favorable!r} is not one of the model's classes "
+            f"({shown}); set 'favorable:' to the class the audit should treat as favourable."
+        )
+    return matches[0]
+
+
+def _same(a: object, b: object) -> bool:
+    try:
+        return bool(a == b) and isinstance(a, str) == isinstance(b, str)
+    except (TypeError, ValueError):  # comparisons numpy cannot make
+        return False
+
+
 def sklearn_adapter(
-    model: Any, feature_names: tuple[str, ...], *, favorable: object = 1, source: str = "<model>"
+    model: Any,
+    feature_names: tuple[str, ...],
+    *,
+    favorable: object = 1,
+    explicit: bool = True,
+    source: str = "<model>",
 ) -> PredictFunctionAdapter:
-    """Adapter for an estimator with ``predict_proba`` (or ``decision_function``)."""
+    """Adapter for an estimator with ``predict_proba`` (or ``decision_function``).
+
+    ``favorable`` must be one of the estimator's ``classes_`` (see
+    :func:`favorable_column`); ``explicit``: whether the caller named it (required for
+    more than two classes).
+    """
     classes = list(getattr(model, "classes_", [0, 1]))
-    col = classes.index(favorable) if favorable in classes else len(classes) - 1
+    col = favorable_column(classes, favorable, explicit=explicit, source=source)
     # an estimator fitted on an array gets an array (a frame would warn on every call)
     by_name = hasattr(model, "feature_names_in_")
 
@@ -104,9 +152,11 @@ def sklearn_adapter(
         def predict(frame: pd.DataFrame) -> Any:
             return model.predict_proba(inputs(frame))[:, col]
     elif hasattr(model, "predict"):
+        chosen = classes[col]
 
         def predict(frame: pd.DataFrame) -> Any:
-            return model.predict(inputs(frame))
+            # predicted labels, not probabilities: 1 where the favourable class is predicted
+            return (np.asarray(model.predict(inputs(frame))) == chosen).astype(np.float64)
     else:
         raise ModelLoadError(f"{source}: the object has no predict_proba or predict method.")
     adapter = PredictFunctionAdapter(predict, feature_names, source=source)
@@ -116,7 +166,12 @@ def sklearn_adapter(
 
 
 def load_sklearn(
-    path: Path, *, trusted: bool, feature_names: tuple[str, ...], favorable: object
+    path: Path,
+    *,
+    trusted: bool,
+    feature_names: tuple[str, ...],
+    favorable: object,
+    explicit: bool = True,
 ) -> PredictFunctionAdapter:
     """Load a skops file, or a pickle/joblib file when the spec trusts it."""
     if not path.is_file():
@@ -130,7 +185,9 @@ def load_sklearn(
         model = _load_pickle(path)
     else:
         model = _load_skops(path, trusted=trusted)
-    return sklearn_adapter(model, feature_names, favorable=favorable, source=str(path))
+    return sklearn_adapter(
+        model, feature_names, favorable=favorable, explicit=explicit, source=str(path)
+    )
 
 
 def _load_pickle(path: Path) -> Any:

@@ -55,6 +55,11 @@ class TorchAdapter:
         self.output_space: OutputSpace = "probability" if self.returns_probability else "logit"
         self.source = source
         self.device = "cpu"
+        # the module's own input names, when it stores them (checked by load_model)
+        self.model_feature_names: list[str] | None = _stored_names(
+            getattr(module, "feature_names", None)
+        )
+        self.feature_check: str | None = None
 
     @classmethod
     def load(
@@ -77,8 +82,9 @@ class TorchAdapter:
                 f"{path}: not a PyTorch model file (expected a TorchScript archive or a "
                 "state dict saved with torch.save)."
             )
+        stored: list[str] | None = None
         if spec.module:
-            module = _from_state_dict(torch, path, spec, code_allowed=code_allowed)
+            module, stored = _from_state_dict(torch, path, spec, code_allowed=code_allowed)
         else:
             try:
                 with warnings.catch_warnings():
@@ -96,6 +102,8 @@ class TorchAdapter:
                     "name its class in model.module ('package.module:Class')."
                 ) from None
         adapter = cls(module, feature_names, output=spec.output, source=str(path))
+        if stored is not None:
+            adapter.model_feature_names = stored
         adapter._check_shape()
         return adapter
 
@@ -155,7 +163,18 @@ class TorchAdapter:
         return out if self.returns_probability else sigmoid(out)
 
 
-def _from_state_dict(torch: Any, path: Path, spec: ModelSpec, *, code_allowed: bool) -> Any:
+def _stored_names(value: Any) -> list[str] | None:
+    """Feature names a module or checkpoint stores (a list of str), else None."""
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        return [str(v) for v in value]
+    return None
+
+
+def _from_state_dict(
+    torch: Any, path: Path, spec: ModelSpec, *, code_allowed: bool
+) -> tuple[Any, list[str] | None]:
+    """The module, and the feature names of a ``{"state_dict": …, "feature_names": […]}``
+    checkpoint (None for a bare state dict)."""
     assert spec.module is not None  # guarded by the caller
     # checked (allowed module, nn.Module subclass) before anything is read or built
     klass = import_model_class(spec.module, code_allowed=code_allowed)
@@ -166,7 +185,9 @@ def _from_state_dict(torch: Any, path: Path, spec: ModelSpec, *, code_allowed: b
             f"{path}: cannot read as a state dict with weights_only=True ({_first_line(exc)}); "
             "files holding arbitrary Python objects are refused."
         ) from None
+    names = None
     if isinstance(state, dict) and "state_dict" in state:
+        names = _stored_names(state.get("feature_names"))
         state = state["state_dict"]
     try:
         module = klass(**spec.init)
@@ -175,7 +196,7 @@ def _from_state_dict(torch: Any, path: Path, spec: ModelSpec, *, code_allowed: b
         raise ModelLoadError(
             f"{path}: the weights do not fit {spec.module}(**model.init) ({_first_line(exc)})."
         ) from None
-    return module
+    return module, names
 
 
 def _first_line(exc: BaseException) -> str:
