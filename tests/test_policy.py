@@ -472,3 +472,40 @@ def test_proxy_scan_by_name(packs: dict[str, PolicyPack]) -> None:
     ]
     (clean,) = evaluate([rule], facts(features=("skills_test", "interview_score")))
     assert clean.status == "pass"
+
+
+def test_condition_findings_show_the_threshold_their_branch_tested(
+    packs: dict[str, PolicyPack],
+) -> None:
+    """FL-DI-SMD fails at -0.30 and warns at -0.20: each finding shows its own line."""
+    rule = only(packs["ecoa_reg_b"], "FL-DI-SMD")
+    metrics = (
+        MetricRecord(
+            "sex", "a", "smd", -0.45, 300, p_value=1e-4, p_value_adjusted=3e-4, reference="m"
+        ),
+        MetricRecord(
+            "sex", "b", "smd", -0.25, 300, p_value=0.01, p_value_adjusted=0.02, reference="m"
+        ),
+        MetricRecord(
+            "sex", "c", "smd", 0.66, 300, p_value=1e-4, p_value_adjusted=3e-4, reference="m"
+        ),
+    )
+    found = by_scope(evaluate([rule], facts(domain="credit", metrics=metrics)))
+    a, b, c = found["sex=a"], found["sex=b"], found["sex=c"]
+    assert (a.status, a.threshold) == ("fail", -0.3)
+    assert "at or below -0.30" in a.message
+    assert "Holm-adjusted < 0.001" in a.message  # the deciding p is shown
+    assert (b.status, b.threshold) == ("warn", -0.2)
+    assert "-0.20 review trigger" in b.message
+    assert c.status == "pass"
+    assert "within the 0.20" not in c.message  # a favourable SMD of 0.66 is not "within"
+
+
+def test_condition_values_printed_on_their_side_of_the_line(packs: dict[str, PolicyPack]) -> None:
+    rule = only(packs["illinois"], "IL-HB3773-EFFECT")
+    metrics = adjust_holm(counted({"A": (5000, 10000), "B": (3979, 10000)}))
+    (b,) = evaluate([rule], facts(metrics=tuple(metrics), audit_date=date(2026, 6, 1)))
+    # 0.7958 over 10,000 each is no evidence that the true ratio is below 0.8
+    assert b.status == "pass"
+    assert "(ratio 0.796, p = " in b.message
+    assert "one-sided, Holm-adjusted" in b.message

@@ -184,7 +184,7 @@ class Facts:
                     and m.p_value is not None
                     and m.p_value < self.verdict_rule.alpha
                 )
-                item["p_below_line"] = m.p_value
+                item["p_below_line"] = None  # the raw two-sided p_value decides
             elif m.value is not None and m.value >= v.line:
                 item["below_line"] = False
                 item["p_below_line"] = ev.p_adjusted if ev is not None else None
