@@ -65,9 +65,10 @@ class Rate:
         return self.x / self.n
 
     def log_se(self) -> float:
-        """Delta-method standard error of the log rate."""
+        """Delta-method standard error of the log rate, sqrt((1 - r) / x), corrected."""
         r = self.corrected()
-        return math.sqrt((1 - r) / (self.n * r))
+        x = r * (self.n + 1) if self.x <= 0 or self.x >= self.n else self.x
+        return math.sqrt((1 - r) / x)
 
 
 @dataclass(frozen=True)
