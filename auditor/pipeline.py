@@ -38,6 +38,7 @@ from auditor.metrics.weighted import grouping_records_from_sums, weighted_sums
 from auditor.models import ModelAdapter, load_model
 from auditor.models.checks import model_input_facts, unseen_categories, unseen_warning
 from auditor.policy import Facts, PolicyPack, evaluate, load_packs
+from auditor.policy.verdict import VerdictRule
 from auditor.provenance import (
     combined_sha256,
     current_user,
@@ -156,8 +157,10 @@ def run_audit(
             min_group_size=spec.min_group_size,
             evidence=_evidence_facts(spec, metrics, warnings),
             explanation=quality_facts(quality),
+            verdict_rule=VerdictRule(spec.verdict.rule, spec.verdict.alpha),
         )
         findings = evaluate(packs, facts)
+        verdict = facts.verdicts().describe()
     provenance = _provenance(spec, packs)
     finished = datetime.now(UTC)
     return AuditResult(
@@ -180,6 +183,7 @@ def run_audit(
             host=socket.gethostname(),
         ),
         explanation_quality=quality,
+        verdict=verdict,
     )
 
 

@@ -220,6 +220,9 @@ class AuditResult:
     schema_version: int = SCHEMA_VERSION
     # issue 10: fidelity/stability of the attribution methods (see auditor.explain.quality)
     explanation_quality: dict[str, Any] = field(default_factory=dict)
+    # issue 17: the verdict rule and the family of comparisons it controlled (rule,
+    # alpha, line, family_size, family_metrics, family_groupings, statement)
+    verdict: dict[str, Any] = field(default_factory=dict)
 
     @property
     def audit_id(self) -> str:
@@ -285,6 +288,7 @@ class AuditResult:
             run=RunInfo(**data["run"]),
             schema_version=data.get("schema_version", SCHEMA_VERSION),
             explanation_quality=data.get("explanation_quality", {}),
+            verdict=data.get("verdict", {}),
         )
 
     @classmethod

@@ -195,6 +195,21 @@ class SmallCategoryExclusion(_Strict):
     )
 
 
+class VerdictSpec(_Strict):
+    """How findings are decided from ratio estimates (see ``auditor/policy/verdict.py``)."""
+
+    rule: Literal["below_line_holm", "raw_p"] = Field(
+        "below_line_holm",
+        description="below_line_holm: fail only with evidence that the true ratio is below "
+        "the line (one-sided, highest-rate reference accounted for, Holm over every ratio "
+        "comparison of the audit); raw_p: the rule before December 2026 (unadjusted "
+        "two-sided p of equal rates), for comparison.",
+    )
+    alpha: float = Field(
+        0.05, gt=0, lt=0.5, description="Family-wise error rate of the audit's fails."
+    )
+
+
 class EngineSpec(_Strict):
     """Where the work runs; every engine gives the same result (see ``auditor/engine``)."""
 
@@ -251,6 +266,7 @@ class AuditSpec(_Strict):
     audit_date: date | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
     engine: EngineSpec = Field(default_factory=EngineSpec)
+    verdict: VerdictSpec = Field(default_factory=VerdictSpec)
     letters: LettersSpec | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -330,6 +346,8 @@ class AuditSpec(_Strict):
         # (the engine cannot change results)
         if self.engine == EngineSpec():
             data.pop("engine", None)
+        if self.verdict == VerdictSpec():
+            data.pop("verdict", None)
         if data.get("letters") is None:
             data.pop("letters", None)
         # bands go back on their protected entries, as written (and absent when unused)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,11 @@ import pytest
 import yaml
 
 from auditor.errors import PolicyLoadError
+from auditor.metrics.disparities import shortfall_and_flip
+from auditor.metrics.practical import adjust_holm
+from auditor.metrics.stats import two_proportion_p
 from auditor.policy import Facts, PolicyPack, available_packs, evaluate, load_packs
+from auditor.policy.verdict import VerdictRule
 from auditor.result import AttributionSummary, Finding, MetricRecord
 
 # --- loading ------------------------------------------------------------------------------
@@ -206,14 +211,40 @@ def ratio(group: str, value: float | None, p: float | None, *flags: str, n: int 
     )
 
 
-FOUR_FIFTHS_METRICS = (
-    ratio("A", 1.0, None, "reference"),
-    ratio("B", 0.60, 0.001),  # below 0.8 and significant
-    ratio("C", 0.70, 0.30),  # below 0.8, not significant
-    ratio("D", 0.50, 0.04, "small_sample", n=12),  # too small to judge
-    ratio("E", 0.95, 0.01),  # above 0.8 but significant
-    ratio("F", 0.90, 0.50),  # above 0.8, not significant
-    ratio("G", None, None),  # reference rate 0: no ratio
+def counted(counts: dict[str, tuple[int, int]], reference: str = "A") -> list[MetricRecord]:
+    """selection_rate and impact_ratio records of 'sex' from (selected, n) per group,
+    as the metrics engine writes them (two-sided test of equal rates, flags)."""
+    xr, nr = counts[reference]
+    out: list[MetricRecord] = []
+    for g, (x, n) in counts.items():
+        small = ("small_sample",) if n < 30 else ()
+        out.append(MetricRecord("sex", g, "selection_rate", x / n, n, count=x, flags=small))
+        if g == reference:
+            out.append(ratio(g, 1.0, None, "reference", *small, n=n))
+            continue
+        p, _ = two_proportion_p(x, n, xr, nr)
+        rec = ratio(g, (x / n) / (xr / nr), p, *small, n=n)
+        _, flip = shortfall_and_flip(x, n, xr, nr)
+        out.append(replace(rec, count=x, flip_test=flip))
+    return out
+
+
+FOUR_FIFTHS_METRICS = tuple(
+    adjust_holm(
+        [
+            *counted(
+                {
+                    "A": (5000, 10000),  # the reference (highest rate)
+                    "B": (150, 500),  # 0.60: below 0.8 with evidence
+                    "C": (14, 40),  # 0.70: below 0.8, too few for evidence
+                    "D": (3, 12),  # too small to judge
+                    "E": (4750, 10000),  # 0.95: above 0.8 but significantly different
+                    "F": (45, 100),  # 0.90: above 0.8, not significant
+                }
+            ),
+            ratio("G", None, None),  # no ratio (as when the reference rate is 0)
+        ]
+    )
 )
 
 
@@ -238,28 +269,62 @@ def by_scope(findings: list[Finding]) -> dict[str, Finding]:
     return {f.scope: f for f in findings}
 
 
+FOUR_FIFTHS_STATUSES = {
+    "sex=B": "fail",
+    "sex=C": "warn",
+    "sex=D": "insufficient_evidence",
+    "sex=E": "warn",
+    "sex=F": "pass",
+    "sex=G": "insufficient_evidence",
+}
+
+
 def test_four_fifths_rule(packs: dict[str, PolicyPack]) -> None:
     rule = only(packs["eeoc_ugesp"], "EEOC-UGESP-4D-FOUR-FIFTHS")
     found = by_scope(evaluate([rule], facts()))
     assert "sex=A" not in found  # the reference group is not judged
-    assert {s: f.status for s, f in found.items()} == {
-        "sex=B": "fail",
-        "sex=C": "warn",
-        "sex=D": "insufficient_evidence",
-        "sex=E": "warn",
-        "sex=F": "pass",
-        "sex=G": "insufficient_evidence",
-    }
+    assert {s: f.status for s, f in found.items()} == FOUR_FIFTHS_STATUSES
     b = found["sex=B"]
     assert (b.rule_id, b.pack, b.severity) == ("EEOC-UGESP-4D-FOUR-FIFTHS", "eeoc_ugesp", "high")
-    assert (b.observed, b.threshold) == (0.60, 0.8)
+    assert (b.observed, b.threshold) == (pytest.approx(0.60), 0.8)
     assert b.citation == "29 CFR 1607.4(D); 1607.16(R)"
     assert b.message.startswith("B: selection rate is 0.60 of the rate of A")
-    assert "(p = 0.001)" in b.message
-    assert "not statistically significant (p = 0.300)" in found["sex=C"].message
+    # the deciding p: one-sided (ratio below 0.8), Holm-adjusted over the family
+    assert "(one-sided p < 0.001; Holm-adjusted p < 0.001)" in b.message
+    c = found["sex=C"].message
+    assert "the evidence that the true ratio is below 0.80 is not conclusive" in c
+    assert "over 4 comparisons" in c  # B, C, E, F: D is too small, G has no ratio
+    assert "power to detect a true ratio of 0.60 with these group sizes is" in c
     assert "only 12 decisions (minimum 30)" in found["sex=D"].message
-    assert "the difference is statistically significant" in found["sex=E"].message
+    assert "the rates differ significantly (two-sided" in found["sex=E"].message
+    assert "reference group A's rate is 0" in found["sex=G"].message
     assert all("{" not in f.message for f in found.values())
+
+
+def test_four_fifths_rule_before_december_2026(packs: dict[str, PolicyPack]) -> None:
+    """verdict.rule raw_p keeps the old rule selectable: the raw two-sided p decides."""
+    rule = only(packs["eeoc_ugesp"], "EEOC-UGESP-4D-FOUR-FIFTHS")
+    found = by_scope(evaluate([rule], facts(verdict_rule=VerdictRule("raw_p"))))
+    assert {s: f.status for s, f in found.items()} == FOUR_FIFTHS_STATUSES
+    assert "(p < 0.001; Holm-adjusted < 0.001)" in found["sex=B"].message
+    assert "not statistically significant (p = 0.058" in found["sex=C"].message
+    assert "the difference is statistically significant" in found["sex=E"].message
+
+
+def test_four_fifths_favoured_group_does_not_warn(packs: dict[str, PolicyPack]) -> None:
+    rule = only(packs["eeoc_ugesp"], "EEOC-UGESP-4D-FOUR-FIFTHS")
+    metrics = adjust_holm(counted({"A": (300, 1000), "B": (4000, 10000)}))
+    for name in ("below_line_holm", "raw_p"):
+        (b,) = evaluate([rule], facts(metrics=tuple(metrics), verdict_rule=VerdictRule(name)))
+        assert (b.scope, b.status) == ("sex=B", "pass")  # ratio 1.33, p < 0.001
+
+
+def test_four_fifths_value_printed_on_its_side_of_the_line(packs: dict[str, PolicyPack]) -> None:
+    rule = only(packs["eeoc_ugesp"], "EEOC-UGESP-4D-FOUR-FIFTHS")
+    # 0.7958: "0.80 ... below 0.80" would contradict itself
+    metrics = adjust_holm(counted({"A": (5000, 10000), "B": (3979, 10000)}))
+    (b,) = evaluate([rule], facts(metrics=tuple(metrics)))
+    assert b.message.startswith("B: impact ratio 0.796 against A (screen 0.80)")
 
 
 def test_four_fifths_without_metrics_is_insufficient_evidence(
@@ -407,3 +472,40 @@ def test_proxy_scan_by_name(packs: dict[str, PolicyPack]) -> None:
     ]
     (clean,) = evaluate([rule], facts(features=("skills_test", "interview_score")))
     assert clean.status == "pass"
+
+
+def test_condition_findings_show_the_threshold_their_branch_tested(
+    packs: dict[str, PolicyPack],
+) -> None:
+    """FL-DI-SMD fails at -0.30 and warns at -0.20: each finding shows its own line."""
+    rule = only(packs["ecoa_reg_b"], "FL-DI-SMD")
+    metrics = (
+        MetricRecord(
+            "sex", "a", "smd", -0.45, 300, p_value=1e-4, p_value_adjusted=3e-4, reference="m"
+        ),
+        MetricRecord(
+            "sex", "b", "smd", -0.25, 300, p_value=0.01, p_value_adjusted=0.02, reference="m"
+        ),
+        MetricRecord(
+            "sex", "c", "smd", 0.66, 300, p_value=1e-4, p_value_adjusted=3e-4, reference="m"
+        ),
+    )
+    found = by_scope(evaluate([rule], facts(domain="credit", metrics=metrics)))
+    a, b, c = found["sex=a"], found["sex=b"], found["sex=c"]
+    assert (a.status, a.threshold) == ("fail", -0.3)
+    assert "at or below -0.30" in a.message
+    assert "Holm-adjusted < 0.001" in a.message  # the deciding p is shown
+    assert (b.status, b.threshold) == ("warn", -0.2)
+    assert "-0.20 review trigger" in b.message
+    assert c.status == "pass"
+    assert "within the 0.20" not in c.message  # a favourable SMD of 0.66 is not "within"
+
+
+def test_condition_values_printed_on_their_side_of_the_line(packs: dict[str, PolicyPack]) -> None:
+    rule = only(packs["illinois"], "IL-HB3773-EFFECT")
+    metrics = adjust_holm(counted({"A": (5000, 10000), "B": (3979, 10000)}))
+    (b,) = evaluate([rule], facts(metrics=tuple(metrics), audit_date=date(2026, 6, 1)))
+    # 0.7958 over 10,000 each is no evidence that the true ratio is below 0.8
+    assert b.status == "pass"
+    assert "(ratio 0.796, p = " in b.message
+    assert "one-sided, Holm-adjusted" in b.message

@@ -7,11 +7,13 @@ on the same real hiring decisions.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
 import auditor
 from auditor.result import AuditResult, Finding
@@ -181,22 +183,51 @@ def test_ugesp_flags_only_with_significance_and_small_groups_are_insufficient(
         if m.n < 200:
             assert f.status == "insufficient_evidence", (m, f)
         elif f.status == "fail":
-            assert "statistically significant" in f.message
+            assert "one-sided p" in f.message
+            assert "Holm-adjusted" in f.message
         elif m.value is not None and m.value < 0.8:
-            assert f.status == "warn"  # below 0.8 without significance is no fail
-    # independent computation of who fails: large enough, below 0.8, significant, and not
-    # undone by one more selection (flip test)
+            assert f.status == "warn"  # below 0.8 without evidence is no fail
+    # independent computation of who fails under the default verdict rule: large enough,
+    # below 0.8, evidence that the true ratio is below 0.8 against some other large group
+    # (one-sided log-ratio tests, Bonferroni weights n_j / sum n), Holm over every ratio
+    # of the audit, and not undone by one more selection (flip test)
+    rates = {
+        (m.attribute, m.group): (m.count, m.n)
+        for m in result.metrics
+        if m.metric == "selection_rate" and "unknown" not in m.flags and m.count is not None
+    }
+    family = [m for m in ratios if m.n >= 200 and m.value is not None]
+    raw = []
+    for m in family:
+        x, n = rates[(m.attribute, m.group)]
+        others = [
+            v for (a, g), v in rates.items() if a == m.attribute and g != m.group and v[1] >= 200
+        ]
+        total = sum(nj for _, nj in others)
+        pair_p = [
+            norm.cdf(
+                (math.log((x / n) / (xj / nj)) - math.log(0.8))
+                / math.sqrt((1 - x / n) / x + (1 - xj / nj) / xj)
+            )
+            / (nj / total)
+            for xj, nj in others
+        ]
+        raw.append(min(1.0, min(pair_p)))
+    order = sorted(range(len(raw)), key=lambda i: raw[i])
+    adjusted = [1.0] * len(raw)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(raw) - rank) * raw[i]))
+        adjusted[i] = running
     expected_fail = {
         f"{m.attribute}={m.group}"
-        for m in ratios
-        if m.n >= 200
-        and m.value is not None
-        and m.value < 0.8
-        and m.p_value is not None
-        and m.p_value < 0.05
-        and not m.flip_test
+        for m, p in zip(family, adjusted, strict=True)
+        if m.value is not None and m.value < 0.8 and p < 0.05 and not m.flip_test
     }
+    assert expected_fail
     assert {s for s, f in findings.items() if f.status == "fail"} == expected_fail
+    assert result.verdict["rule"] == "below_line_holm"
+    assert result.verdict["family_size"] == len(family)
     statuses = {f.status for f in findings.values()}
     assert {"insufficient_evidence", "fail"} <= statuses
 

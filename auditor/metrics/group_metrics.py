@@ -1,9 +1,9 @@
 """Group metrics per protected attribute and intersection, from group counts.
 
 Conventions (written next to every number as ``reference``):
-- ``impact_ratio``: rate / rate of the highest-rate group (UGESP 1607.4(D), LL144). The
-  highest-rate group is chosen among known groups with at least ``min_group_size``
-  members when any group is that large, so one tiny group cannot set the bar.
+- ``impact_ratio``: rate / rate of the highest-rate group (UGESP 1607.4(D), LL144): the
+  most selected known category of any size (a small one is flagged, never dropped; only
+  LL144's optional under-2% exclusion removes a category from the reference).
 - ``adverse_impact_ratio``: rate / rate of a named control group (fair-lending
   convention), only when the spec names one for the attribute.
 - ``scoring_rate``: share scoring strictly above the median score of the full sample
@@ -297,9 +297,16 @@ def _rate_records(
 
 
 def _highest(fr: dict[str, tuple[int, int]], min_size: int) -> str | None:
-    known = {g: v for g, v in fr.items() if g != UNKNOWN and v[1] > 0}
-    large = {g: v for g, v in known.items() if v[1] >= min_size}
-    pool = large or known
+    """The most selected (scored) known category, whatever its size.
+
+    LL144 (6 RCNY 5-301) divides by "the most selected category" and UGESP 1607.4(D) by
+    "the group with the highest rate": neither lets a small category drop out of the
+    reference (only LL144's under-2% exclusion does, removed from ``fr`` by the caller).
+    A small reference is flagged ``small_sample`` on its record; the verdict rule's tests
+    account for its noise (auditor/policy/verdict.py). ``min_size`` is kept for callers.
+    """
+    del min_size  # the reference is chosen among every known category (see above)
+    pool = {g: v for g, v in fr.items() if g != UNKNOWN and v[1] > 0}
     if not pool:
         return None
     # ties broken by name so the choice is deterministic

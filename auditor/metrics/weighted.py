@@ -120,8 +120,8 @@ def weighted_selection_records(
     """Selection rate, impact ratio (and adverse impact ratio) per group from weights.
 
     ``probabilities``: one column per group, rows summing to 1 (rows that do not are
-    used as given). Returns the records and the highest-rate reference group (chosen
-    among groups with an effective size of at least ``min_group_size``). With a
+    used as given). Returns the records and the highest-rate reference group (of any
+    size; a small one is flagged). With a
     ``control`` group, adverse impact ratios against it are added.
     """
     sums = WeightedSums.of(probabilities, decisions)
@@ -223,10 +223,10 @@ def records_from_sums(
                 detail={"weighted_n": n, "weighted_count": x, "effective_n": n_eff},
             )
         )
-    large = {g: s for g, s in stats.items() if s[1] >= min_group_size} or stats
-    if not large:
+    # the highest-rate group of any size, as for hard groups (UGESP 1607.4(D), LL144)
+    if not stats:
         return records, None
-    ref = max(sorted(large), key=lambda g: large[g][0])
+    ref = max(sorted(stats), key=lambda g: stats[g][0])
     records += _ratio_records(attribute, "impact_ratio", stats, ref, min_group_size)
     if control is not None and control in stats:
         records += _ratio_records(attribute, "adverse_impact_ratio", stats, control, min_group_size)

@@ -13,9 +13,8 @@ from auditor.policy.budget import check_budget
 from auditor.policy.condition import condition_check
 from auditor.policy.facts import Facts
 from auditor.policy.letter_content import letter_content
-from auditor.policy.outcome import Outcome
+from auditor.policy.outcome import Outcome, fmt_vs_line
 from auditor.policy.outcome import fmt_num as _num
-from auditor.policy.outcome import fmt_p as _p
 from auditor.policy.patterns import search
 from auditor.policy.schema import (
     Attestation,
@@ -25,13 +24,8 @@ from auditor.policy.schema import (
     RatioThreshold,
     Rule,
 )
+from auditor.policy.verdict import decide
 from auditor.result import FindingStatus
-
-
-def _p_with_adjusted(p: float | None, adjusted: float | None) -> str:
-    if adjusted is None or p is None:
-        return _p(p)
-    return f"{_p(p)}; Holm-adjusted {_p(adjusted).removeprefix('p ')}"
 
 
 def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Outcome]:
@@ -57,54 +51,28 @@ def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Out
                 },
             )
         ]
+    verdicts = facts.verdicts(check.min)
     for m in records:
         if "reference" in m.flags:
             continue
+        decision = decide(
+            m,
+            verdicts,
+            check_alpha=check.alpha,
+            warn_if_significant=check.warn_if_significant,
+            min_group_size=facts.min_group_size,
+        )
         fields = {
             "attribute": m.attribute,
             "group": m.group,
             "reference": m.reference or "",
-            "observed": _num(m.value),
+            "observed": fmt_vs_line(m.value, check.min),
             "threshold": _num(check.min),
-            "p": _p_with_adjusted(m.p_value, m.p_value_adjusted),
+            "p": decision.p_text,
             "n": str(m.n),
-            "detail": "",
+            "detail": decision.detail,
         }
-        scope = f"{m.attribute}={m.group}"
-        # raw p decides (an adjusted p never turns a result into a pass); both are shown
-        significant = m.p_value is not None and m.p_value < check.alpha
-        if "excluded" in m.flags:
-            status: FindingStatus = "insufficient_evidence"
-            fields["detail"] = (
-                "excluded from impact ratios as a category under the spec's "
-                "small_category_exclusion share (justification in the spec)"
-            )
-        elif "small_sample" in m.flags or m.value is None:
-            status = "insufficient_evidence"
-            fields["detail"] = f"only {m.n} decisions (minimum {facts.min_group_size})"
-        elif m.value < check.min:
-            status = "fail" if significant else "warn"
-            if not significant:
-                fields["detail"] = f"not statistically significant ({fields['p']})"
-                if "power" in m.detail:
-                    fields["detail"] += (
-                        f"; the test's power to detect a ratio of {check.min:.2f} with these "
-                        f"group sizes is {m.detail['power']:.0%}"
-                    )
-            elif m.flip_test and check.min == 0.8:
-                # flip test: one more selection would reach the line -> not practically
-                # significant (practitioner/OFCCP convention, not regulation text)
-                status = "warn"
-                fields["detail"] = (
-                    "one more favourable decision in this group would bring the ratio to "
-                    f"{check.min:.2f} (flip test): not practically significant ({fields['p']})"
-                )
-        elif significant and check.warn_if_significant:
-            status = "warn"
-            fields["detail"] = f"the difference is statistically significant ({fields['p']})"
-        else:
-            status = "pass"
-        out.append(Outcome(status, scope, m.value, check.min, fields))
+        out.append(Outcome(decision.status, f"{m.attribute}={m.group}", m.value, check.min, fields))
     return out
 
 

@@ -25,7 +25,7 @@ from auditor.policy.language import (
     Ref,
     Source,
 )
-from auditor.policy.outcome import Outcome, fmt_num, fmt_p
+from auditor.policy.outcome import Outcome, fmt_num, fmt_p, fmt_vs_line
 from auditor.policy.patterns import search
 from auditor.policy.schema import Condition, Rule
 from auditor.result import FindingStatus
@@ -243,6 +243,7 @@ class _Text(dict[str, Any]):
 def _judge(check: Condition, env: Env, scope: str) -> Outcome:
     status: FindingStatus = check.otherwise
     detail = check.otherwise_detail
+    threshold = check.threshold
     for branch, cond in zip(check.outcomes, check.branches, strict=True):
         verdict = holds(cond, env)
         if isinstance(verdict, Unknown):
@@ -250,21 +251,37 @@ def _judge(check: Condition, env: Env, scope: str) -> Outcome:
             break
         if verdict:
             status, detail = branch.status, branch.detail
+            if branch.threshold is not None:
+                threshold = branch.threshold
             break
     item = env.item or {}
     observed = _observed(check, env)
+    shown = "n/a" if observed is None else _Text({"v": observed})["v"]
+    if isinstance(observed, int | float) and isinstance(threshold, int | float):
+        # 0.7958 against 0.8 prints 0.796: a value never looks equal to the line it is below
+        shown = fmt_vs_line(float(observed), float(threshold))
     fields = {
         "scope": scope,
-        "threshold": "" if check.threshold is None else str(check.threshold),
-        "observed": "n/a" if observed is None else _Text({"v": observed})["v"],
+        "threshold": "" if threshold is None else str(threshold),
+        "observed": shown,
     }
     for key in ("attribute", "group", "reference", "n"):
         if item.get(key) is not None:
             fields[key] = str(item[key])
-    if "p_value" in item:
-        fields["p"] = fmt_p(item.get("p_value"))
+    if item.get("p_below_line") is not None:
+        # the verdict rule decided (auditor/policy/verdict.py): show the p it used
+        fields["p"] = f"{fmt_p(item['p_below_line'])} (one-sided, Holm-adjusted)"
+    elif "p_value" in item:
+        fields["p"] = _p_text(item.get("p_value"), item.get("p_value_adjusted"))
     fields["detail"] = detail.format_map(_Text({**item, **fields}))
-    return Outcome(status, scope, observed, check.threshold, fields)
+    return Outcome(status, scope, observed, threshold, fields)
+
+
+def _p_text(p: float | None, adjusted: float | None) -> str:
+    """The raw p and, where there is one, the Holm-adjusted p beside it."""
+    if p is None or adjusted is None:
+        return fmt_p(p)
+    return f"{fmt_p(p)}; Holm-adjusted {fmt_p(adjusted).removeprefix('p ')}"
 
 
 def _observed(check: Condition, env: Env) -> float | str | None:

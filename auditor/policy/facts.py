@@ -15,7 +15,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+from auditor.policy.verdict import RATIO_METRICS, RatioVerdicts, VerdictRule, ratio_verdicts
 from auditor.result import AttributionSummary, GroupCount, MetricRecord
+
+DEFAULT_LINE = 0.8  # the line the metrics collection's verdict fields are taken at
 
 SCALARS = frozenset(
     {
@@ -51,6 +54,9 @@ COLLECTIONS: dict[str, frozenset[str]] = {
             "shortfall",
             "flip_test",
             "intersection",
+            # the verdict rule's decision at DEFAULT_LINE (ratio records; else absent)
+            "below_line",
+            "p_below_line",
         }
     ),
     "groups": frozenset({"attribute", "group", "n", "share", "unknown"}),
@@ -91,6 +97,19 @@ class Facts:
     evidence: dict[str, Any] = field(default_factory=dict)
     # issue 10: flat "explanation.fidelity.*" / "explanation.stability.*" figures
     explanation: dict[str, float] = field(default_factory=dict)
+    # issue 17: the rule that turns ratio estimates into verdicts (spec key verdict)
+    verdict_rule: VerdictRule = field(default_factory=VerdictRule)
+    _verdicts: dict[float, RatioVerdicts] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+
+    def verdicts(self, line: float = DEFAULT_LINE) -> RatioVerdicts:
+        """Evidence that each ratio is below ``line``, over the audit's family (cached)."""
+        if line not in self._verdicts:
+            self._verdicts[line] = ratio_verdicts(
+                self.metrics, line, self.verdict_rule, self.min_group_size
+            )
+        return self._verdicts[line]
 
     def metric(self, name: str, groupings: str = "all") -> list[MetricRecord]:
         """Records of metric ``name``, for single attributes, intersections or both."""
@@ -121,14 +140,7 @@ class Facts:
     def collection(self, name: str) -> list[dict[str, Any]]:
         """The items of a named collection, as mappings of their fields."""
         if name == "metrics":
-            return [
-                {
-                    **{k: getattr(m, k) for k in COLLECTIONS["metrics"] - {"intersection"}},
-                    "flags": list(m.flags),
-                    "intersection": m.attribute in self.intersections,
-                }
-                for m in self.metrics
-            ]
+            return [self._metric(m) for m in self.metrics]
         if name == "groups":
             return [asdict(g) for g in self.groups]
         if name == "features":
@@ -154,6 +166,32 @@ class Facts:
                 )
             return out
         raise KeyError(name)
+
+    def _metric(self, m: MetricRecord) -> dict[str, Any]:
+        own = COLLECTIONS["metrics"] - {"intersection", "below_line", "p_below_line"}
+        item = {
+            **{k: getattr(m, k) for k in own},
+            "flags": list(m.flags),
+            "intersection": m.attribute in self.intersections,
+        }
+        if m.metric in RATIO_METRICS:
+            v = self.verdicts()
+            ev = v.evidence.get((m.attribute, m.metric, m.group))
+            if self.verdict_rule.name == "raw_p":
+                item["below_line"] = (
+                    m.value is not None
+                    and m.value < v.line
+                    and m.p_value is not None
+                    and m.p_value < self.verdict_rule.alpha
+                )
+                item["p_below_line"] = None  # the raw two-sided p_value decides
+            elif m.value is not None and m.value >= v.line:
+                item["below_line"] = False
+                item["p_below_line"] = ev.p_adjusted if ev is not None else None
+            elif ev is not None:  # below the line: the evidence decides
+                item["below_line"] = ev.p_adjusted < self.verdict_rule.alpha
+                item["p_below_line"] = ev.p_adjusted
+        return item
 
     def _feature(self, name: str) -> dict[str, Any]:
         imp = self.attributions.global_importance if self.attributions.computed else {}

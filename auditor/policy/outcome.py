@@ -28,3 +28,17 @@ def fmt_p(v: float | None) -> str:
     if v is None:
         return "p not computed"
     return "p < 0.001" if v < 0.001 else f"p = {v:.3f}"
+
+
+def fmt_vs_line(v: float | None, line: float) -> str:
+    """A value compared with ``line``, with enough digits to show which side it is on.
+
+    0.7958 against 0.80 prints as 0.796, never as "0.80 ... below 0.80".
+    """
+    if v is None:
+        return "n/a"
+    for digits in (2, 3, 4, 5, 6):
+        shown = float(f"{v:.{digits}f}")
+        if (shown < line) == (v < line):
+            return f"{v:.{digits}f}"
+    return f"{v:.6g}"

@@ -119,11 +119,16 @@ ConditionJson = Annotated[dict[str, Any], WithJsonSchema(_CONDITION_PLACEHOLDER)
 
 
 class Branch(_Strict):
-    """``status`` when ``when`` holds; ``detail`` may name the item's fields in braces."""
+    """``status`` when ``when`` holds; ``detail`` may name the item's fields in braces.
+
+    ``threshold``: the line this branch tests, shown on its findings instead of the
+    check's (the threshold shown must be the threshold used).
+    """
 
     status: OutcomeStatus
     when: ConditionJson
     detail: str = ""
+    threshold: float | str | None = None
 
 
 class ForEach(_Strict):

@@ -1,0 +1,150 @@
+"""How often the verdict rules fail a group: false alarms and detection, both rules at once.
+
+Simulated audits of one hiring tool: sex x race/ethnicity and their intersection (as LL144
+and UGESP audits tabulate them), 4,700 applicants in realistic proportions:
+
+    White 2,400 · Hispanic or Latino 1,200 · Asian 600 · Black or African American 300 ·
+    Two or More Races 150 · American Indian or Alaska Native 50; each half female, half
+    male (so 12 intersectional cells of 25 to 1,200; the 25s are below the minimum size).
+
+Selections are drawn per cell (binomial) at the base rate, times the true ratio for the
+Black group (300 applicants). Each audit goes through the metrics layer (the same
+``grouping_records`` and Holm adjustment as a real audit, from group counts) and the
+UGESP four-fifths rule (EEOC-UGESP-4D-FOUR-FIFTHS) under each verdict rule:
+
+- ``below_line_holm`` (default since December 2026; auditor/policy/verdict.py);
+- ``raw_p`` (the rule before: ratio below 0.8 and unadjusted two-sided p < 0.05).
+
+Scenarios: no disparity (true ratio 1 everywhere); the Black group at a true ratio of
+0.60, 0.80 (exactly on the line) and 0.85. Printed per rule: the share of audits with
+any ``fail`` and the share where the Black group itself fails (its intersections are
+at the same ratio and count among "any").
+
+Run: ``PYTHONPATH=$PWD .venv/bin/python bench/bench_verdicts.py [--audits 1000]
+[--base 0.7 0.5 0.3]``. 1,000 audits per scenario and base rate take about 80 s on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import date
+
+import numpy as np
+
+from auditor.metrics.counts import GroupCounts
+from auditor.metrics.group_metrics import grouping_records
+from auditor.metrics.practical import adjust_holm
+from auditor.policy import Facts, PolicyPack, available_packs, evaluate, load_packs
+from auditor.policy.verdict import VerdictRule, VerdictRuleName
+from auditor.result import AttributionSummary, MetricRecord
+
+RACES = {
+    "White": 2400,
+    "Hispanic or Latino": 1200,
+    "Asian": 600,
+    "Black or African American": 300,
+    "Two or More Races": 150,
+    "American Indian or Alaska Native": 50,
+}
+TARGET = "Black or African American"
+SEXES = ("Female", "Male")
+RULES: tuple[VerdictRuleName, ...] = ("below_line_holm", "raw_p")
+SCENARIOS = (
+    ("no disparity", 1.0),
+    ("ratio 0.60", 0.60),
+    ("ratio 0.80", 0.80),
+    ("ratio 0.85", 0.85),
+)
+MIN_GROUP_SIZE = 30
+
+
+def four_fifths_rule() -> PolicyPack:
+    """The UGESP pack with its four-fifths rule only."""
+    (pack,) = [p for p in load_packs(available_packs()) if p.meta.id == "eeoc_ugesp"]
+    rules = tuple(r for r in pack.rules if r.id == "EEOC-UGESP-4D-FOUR-FIFTHS")
+    return PolicyPack(pack.meta, rules, pack.folder)
+
+
+def simulate(rng: np.random.Generator, base: float, ratio: float) -> list[MetricRecord]:
+    """One audit's metric records: per-cell binomial selections, three groupings."""
+    cells: dict[tuple[str, str], tuple[int, int]] = {}
+    for race, size in RACES.items():
+        rate = base * (ratio if race == TARGET else 1.0)
+        for sex in SEXES:
+            n = size // 2
+            cells[(sex, race)] = (int(rng.binomial(n, rate)), n)
+    groupings: dict[str, dict[str, GroupCounts]] = {"sex": {}, "race_ethnicity": {}}
+    groupings["sex & race_ethnicity"] = {}
+    for (sex, race), (x, n) in cells.items():
+        for name, key in (("sex", sex), ("race_ethnicity", race)):
+            old = groupings[name].get(key, GroupCounts(0, 0))
+            groupings[name][key] = GroupCounts(old.n + n, old.favorable + x)
+        groupings["sex & race_ethnicity"][f"{sex} & {race}"] = GroupCounts(n, x)
+    records: list[MetricRecord] = []
+    for name, counts in groupings.items():
+        recs, _ = grouping_records(name, counts, min_group_size=MIN_GROUP_SIZE)
+        records += recs
+    return adjust_holm(records)
+
+
+def facts(metrics: list[MetricRecord], rule: VerdictRuleName) -> Facts:
+    """What the policy engine sees for one simulated audit."""
+    return Facts(
+        domain="hiring",
+        audit_date=date(2026, 12, 6),
+        metrics=tuple(metrics),
+        groups=(),
+        groupings=("sex", "race_ethnicity", "sex & race_ethnicity"),
+        intersections=("sex & race_ethnicity",),
+        features=(),
+        attributions=AttributionSummary(computed=False, reason="not needed"),
+        min_group_size=MIN_GROUP_SIZE,
+        verdict_rule=VerdictRule(rule),
+    )
+
+
+def run(audits: int, base: float, seed: int) -> dict[tuple[str, str], tuple[float, float]]:
+    """(scenario, rule) -> (share of audits with any fail, share where the target fails)."""
+    pack = four_fifths_rule()
+    target_scope = f"race_ethnicity={TARGET}"
+    out = {}
+    for s_index, (scenario, ratio) in enumerate(SCENARIOS):
+        rng = np.random.default_rng([seed, s_index, int(base * 1000)])
+        any_fail = dict.fromkeys(RULES, 0)
+        target_fail = dict.fromkeys(RULES, 0)
+        for _ in range(audits):
+            metrics = simulate(rng, base, ratio)
+            for rule in RULES:
+                findings = evaluate([pack], facts(metrics, rule))
+                failed = {f.scope for f in findings if f.status == "fail"}
+                any_fail[rule] += bool(failed)
+                target_fail[rule] += target_scope in failed
+        for rule in RULES:
+            out[(scenario, rule)] = (any_fail[rule] / audits, target_fail[rule] / audits)
+    return out
+
+
+def main() -> None:
+    """Print both rules' false-alarm and detection shares side by side."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--audits", type=int, default=1000)
+    ap.add_argument("--base", type=float, nargs="+", default=[0.7, 0.5, 0.3])
+    ap.add_argument("--seed", type=int, default=2026)
+    args = ap.parse_args()
+    for base in args.base:
+        t0 = time.perf_counter()
+        res = run(args.audits, base, args.seed)
+        secs = time.perf_counter() - t0
+        print(f"\nbase rate {base:.2f}, {args.audits} audits per scenario ({secs:.0f} s)")
+        head = "".join(f"{r + ': any fail / target fails':>44}" for r in RULES)
+        print(f"{'scenario':<14}{head}")
+        for scenario, _ in SCENARIOS:
+            cells = "".join(
+                f"{res[(scenario, r)][0]:>33.1%} / {res[(scenario, r)][1]:>6.1%}" for r in RULES
+            )
+            print(f"{scenario:<14}{cells}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
