@@ -36,7 +36,7 @@ from auditor.metrics.group_metrics import metrics_from_cells, row_keys
 from auditor.metrics.stratified import stratified_from_cells
 from auditor.metrics.weighted import grouping_records_from_sums, weighted_sums
 from auditor.models import ModelAdapter, load_model
-from auditor.policy import Facts, evaluate, load_packs
+from auditor.policy import Facts, PolicyPack, evaluate, load_packs
 from auditor.provenance import (
     combined_sha256,
     current_user,
@@ -148,8 +148,11 @@ def run_audit(
             min_group_size=spec.min_group_size,
             evidence=_evidence_facts(spec, metrics, warnings),
             explanation=quality_facts(quality),
+            jurisdictions=tuple(spec.jurisdictions or ()),
+            categories=spec.categories(),
         )
         findings = evaluate(packs, facts)
+        warnings += _scope_warnings(spec, packs)
     provenance = _provenance(spec, packs)
     finished = datetime.now(UTC)
     return AuditResult(
@@ -176,6 +179,25 @@ def run_audit(
 
 
 Stage = Callable[[str], AbstractContextManager[None]]
+
+
+def _scope_warnings(spec: AuditSpec, packs: list[PolicyPack]) -> list[str]:
+    """A missing ``jurisdictions`` key, and pack files written the older way (issue 18)."""
+    out = []
+    if packs and spec.jurisdictions is None:
+        out.append(
+            "jurisdictions: not given, so every listed policy pack was applied whatever its "
+            "territory; name where the decision subjects are and where the organisation "
+            "operates (e.g. jurisdictions: [US-NY]) so packs for other places are "
+            "not_applicable."
+        )
+    for pack in packs:
+        if pack.deprecations:
+            out.append(
+                f"policy pack '{pack.meta.id}': {len(pack.deprecations)} older-style field(s) "
+                f"still load but are deprecated, e.g. {pack.deprecations[0]}"
+            )
+    return out
 
 
 def _measure_in_memory(

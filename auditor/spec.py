@@ -14,10 +14,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from auditor.errors import SpecError
 from auditor.letters.settings import LettersSpec, letters_problems
+from auditor.policy.legal import TERRITORY_RE
+from auditor.policy.roles import LegalCategory
 
 ExplainMethod = Literal[
     "auto",
@@ -135,6 +145,18 @@ class SmallCategoryExclusion(_Strict):
     )
 
 
+class ProtectedRole(_Strict):
+    """The legal category a protected column carries (issue 18), and its value map.
+
+    Written in the spec as a ``protected`` entry, ``{column: gender, category: sex,
+    values: {M: Male, F: Female}}``; ``values`` recodes the column's values to the
+    categories a law uses (EEO-1 / LL144), values not in the map are kept as they are.
+    """
+
+    category: LegalCategory
+    values: dict[str, str] = Field(default_factory=dict)
+
+
 class EngineSpec(_Strict):
     """Where the work runs; every engine gives the same result (see ``auditor/engine``)."""
 
@@ -158,7 +180,21 @@ class AuditSpec(_Strict):
     columns: ColumnsSpec
     favorable: int | str | bool = 1
     threshold: float = 0.5
-    protected: list[str]
+    protected: list[str] = Field(
+        description="Protected columns; an entry may be {column, category, values} "
+        "(collected under protected_roles)."
+    )
+    protected_roles: dict[str, ProtectedRole] = Field(
+        default_factory=dict,
+        description="Column -> legal category and value map (from protected's mapping "
+        "entries; columns without one take the category their name implies).",
+    )
+    jurisdictions: list[str] | None = Field(
+        None,
+        description="ISO 3166 codes (US, US-NY, GB, DE) or EU: where the decision subjects "
+        "are and where the organisation operates. Packs outside them are not_applicable; "
+        "absent: every listed pack applies (with a warning).",
+    )
     protected_probabilities: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description="Probabilistic membership (e.g. BISG): attribute -> {group: column of "
@@ -189,6 +225,45 @@ class AuditSpec(_Strict):
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="<dict>")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _roles_from_protected(cls, data: Any) -> Any:
+        """``protected`` entries written as mappings become a column plus a role."""
+        if not isinstance(data, dict) or not isinstance(data.get("protected"), list):
+            return data
+        entries = data["protected"]
+        if not any(isinstance(e, dict) for e in entries):
+            return data
+        roles = dict(data.get("protected_roles") or {})
+        columns: list[Any] = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                columns.append(entry)
+                continue
+            unknown = set(entry) - {"column", "category", "values"}
+            if unknown or not isinstance(entry.get("column"), str):
+                raise ValueError(
+                    f"protected.{i}: a mapping entry takes column (text), category and "
+                    f"optionally values; got keys {sorted(entry)}"
+                )
+            columns.append(entry["column"])
+            roles[entry["column"]] = {k: v for k, v in entry.items() if k != "column"}
+        return {**data, "protected": columns, "protected_roles": roles}
+
+    @field_validator("jurisdictions")
+    @classmethod
+    def _iso_codes(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        bad = [j for j in v if not TERRITORY_RE.match(j)]
+        if bad:
+            raise ValueError(
+                f"{', '.join(map(repr, bad))}: not an ISO 3166 code (US, US-NY, GB, DE) or EU"
+            )
+        if not v:
+            raise ValueError("name at least one jurisdiction, or leave the key out")
+        return v
+
     @field_validator("name")
     @classmethod
     def _name_is_safe(cls, v: str) -> str:
@@ -218,6 +293,9 @@ class AuditSpec(_Strict):
             data.pop("engine", None)
         if data.get("letters") is None:
             data.pop("letters", None)
+        for key in ("protected_roles", "jurisdictions"):  # issue 18 keys, when unused
+            if not data.get(key):
+                data.pop(key, None)
         return data
 
     def digest(self) -> str:
@@ -232,6 +310,13 @@ class AuditSpec(_Strict):
     def all_protected(self) -> list[str]:
         """Protected attributes: hard columns first, then probabilistic ones."""
         return [*self.protected, *self.protected_probabilities]
+
+    def categories(self) -> dict[str, frozenset[str]]:
+        """Grouping name -> the legal categories it carries (declared, else by name)."""
+        from auditor.policy.roles import grouping_categories
+
+        declared = {c: r.category for c, r in self.protected_roles.items()}
+        return grouping_categories(self.all_protected(), self.intersections, declared)
 
     def intersection_names(self) -> list[str]:
         """Display names of the intersections, e.g. ``sex & race_ethnicity``."""
@@ -407,6 +492,12 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
                     f"intersections.{i}: '{attr}' is not one of the protected attributes "
                     f"{sorted(protected)}"
                 )
+    for column in spec.protected_roles if ok("protected", "protected_roles") else []:
+        if column not in protected:
+            problems.append(
+                f"protected_roles.{column}: not one of the protected attributes "
+                f"{sorted(protected)}"
+            )
     if isinstance(spec.reference, dict) and ok("reference", "protected"):
         for attr in spec.reference:
             if attr not in protected:

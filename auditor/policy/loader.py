@@ -12,8 +12,7 @@ from pydantic import ValidationError
 from auditor._resources import policies_dir
 from auditor.errors import PolicyLoadError
 from auditor.policy.language import ConditionSyntaxError
-from auditor.policy.schema import PackMeta, Rule
-from auditor.spec import SpecYamlLoader
+from auditor.policy.schema import PackMeta, Rule, legacy_fields
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,8 @@ class PolicyPack:
     meta: PackMeta
     rules: tuple[Rule, ...]
     folder: Path
+    # rule files written the older way: they load, and the audit says how to update them
+    deprecations: tuple[str, ...] = ()
 
 
 def pack_folders(root: Path | None = None, extra: Sequence[Path] = ()) -> dict[str, Path]:
@@ -89,6 +90,7 @@ def load_pack(folder: Path) -> PolicyPack:
     problems: list[str] = []
     rules: list[Rule] = []
     ids: set[str] = set()
+    deprecations: list[str] = []
     for path in sorted((folder / "rules").glob("*.yaml")):
         data = read_yaml(path)
         rule_id = data.get("id", "?") if isinstance(data, dict) else "?"
@@ -97,6 +99,7 @@ def load_pack(folder: Path) -> PolicyPack:
         except ValidationError as exc:
             problems += [f"{path} (rule {rule_id}): {p}" for p in _problems(exc)]
             continue
+        deprecations += [f"{path} (rule {rule.id}): {m}" for m in legacy_fields(data)]
         if rule.id in ids:
             problems.append(f"{path}: duplicate rule id {rule.id}")
         if (
@@ -109,7 +112,7 @@ def load_pack(folder: Path) -> PolicyPack:
         rules.append(rule)
     if problems:
         raise PolicyLoadError(f"Policy pack '{folder.name}' is malformed.", problems=problems)
-    return PolicyPack(meta, tuple(rules), folder)
+    return PolicyPack(meta, tuple(rules), folder, tuple(deprecations))
 
 
 def _problems(exc: ValidationError) -> list[str]:
@@ -127,6 +130,8 @@ def _problems(exc: ValidationError) -> list[str]:
 
 
 def read_yaml(path: Path) -> dict[str, object]:
+    from auditor.spec import SpecYamlLoader  # local: the spec module reads policy types
+
     try:
         # dates stay text, so a bad one is reported by the schema with its rule and field
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=SpecYamlLoader)
