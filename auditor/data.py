@@ -172,6 +172,10 @@ def _protected_frame(frame: pd.DataFrame, spec: AuditSpec) -> tuple[pd.DataFrame
                 f"{_rows(missing)} (set missing_protected: unknown to count them as unknown)"
             )
         values = col.astype("string").str.strip()
+        role = spec.protected_roles.get(attr)
+        if role is not None and role.values:
+            # the law's categories (EEO-1 / LL144), e.g. M -> Male; others kept as written
+            values = values.map(lambda v, m=role.values: m.get(v, v) if isinstance(v, str) else v)
         out[attr] = values.where(~missing, UNKNOWN).astype(object).astype(str)
     return pd.DataFrame(out), problems
 

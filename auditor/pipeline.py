@@ -158,9 +158,12 @@ def run_audit(
             evidence=_evidence_facts(spec, metrics, warnings),
             explanation=quality_facts(quality),
             verdict_rule=VerdictRule(spec.verdict.rule, spec.verdict.alpha),
+            jurisdictions=tuple(spec.jurisdictions or ()),
+            categories=spec.categories(),
         )
         findings = evaluate(packs, facts)
         verdict = facts.verdicts().describe()
+        warnings += _scope_warnings(spec, packs)
     provenance = _provenance(spec, packs)
     finished = datetime.now(UTC)
     return AuditResult(
@@ -188,6 +191,25 @@ def run_audit(
 
 
 Stage = Callable[[str], AbstractContextManager[None]]
+
+
+def _scope_warnings(spec: AuditSpec, packs: list[PolicyPack]) -> list[str]:
+    """A missing ``jurisdictions`` key, and pack files written the older way (issue 18)."""
+    out = []
+    if packs and spec.jurisdictions is None:
+        out.append(
+            "jurisdictions: not given, so every listed policy pack was applied whatever its "
+            "territory; name where the decision subjects are and where the organisation "
+            "operates (e.g. jurisdictions: [US-NY]) so packs for other places are "
+            "not_applicable."
+        )
+    for pack in packs:
+        if pack.deprecations:
+            out.append(
+                f"policy pack '{pack.meta.id}': {len(pack.deprecations)} older-style field(s) "
+                f"still load but are deprecated, e.g. {pack.deprecations[0]}"
+            )
+    return out
 
 
 def _measure_in_memory(

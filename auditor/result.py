@@ -160,6 +160,11 @@ class Finding:
     kind: str = "metric"
     rule_status: str = "binding"
     basis: str = "law"
+    # issue 18: was the citation checked against a primary text ("verified"/"unverified";
+    # "" in results stored before), which one, and the agency's posture on the audit date
+    verification: str = ""
+    verified_source: str = ""
+    enforcement: str = ""
 
 
 @dataclass(frozen=True)

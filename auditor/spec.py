@@ -27,6 +27,8 @@ from pydantic import (
 from auditor.bands import Bands
 from auditor.errors import SpecError
 from auditor.letters.settings import LettersSpec, letters_problems
+from auditor.policy.legal import TERRITORY_RE
+from auditor.policy.roles import LegalCategory
 from auditor.safe_yaml import BoundedSafeLoader, YamlLimitError, load_yaml_text, read_yaml_text
 
 ExplainMethod = Literal[
@@ -210,6 +212,18 @@ class VerdictSpec(_Strict):
     )
 
 
+class ProtectedRole(_Strict):
+    """The legal category a protected column carries (issue 18), and its value map.
+
+    Written in the spec as a ``protected`` entry, ``{column: gender, category: sex,
+    values: {M: Male, F: Female}}``; ``values`` recodes the column's values to the
+    categories a law uses (EEO-1 / LL144), values not in the map are kept as they are.
+    """
+
+    category: LegalCategory
+    values: dict[str, str] = Field(default_factory=dict)
+
+
 class EngineSpec(_Strict):
     """Where the work runs; every engine gives the same result (see ``auditor/engine``)."""
 
@@ -234,13 +248,27 @@ class AuditSpec(_Strict):
     columns: ColumnsSpec
     favorable: int | str | bool = 1
     threshold: float = 0.5
-    protected: list[str]
+    protected: list[str] = Field(
+        description="Protected columns; an entry may be {column, category, values} "
+        "(collected under protected_roles)."
+    )
+    protected_roles: dict[str, ProtectedRole] = Field(
+        default_factory=dict,
+        description="Column -> legal category and value map (from protected's mapping "
+        "entries; columns without one take the category their name implies).",
+    )
+    jurisdictions: list[str] | None = Field(
+        None,
+        description="ISO 3166 codes (US, US-NY, GB, DE) or EU: where the decision subjects "
+        "are and where the organisation operates. Packs outside them are not_applicable; "
+        "absent: every listed pack applies (with a warning).",
+    )
     protected_probabilities: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description="Probabilistic membership (e.g. BISG): attribute -> {group: column of "
         "probabilities}; each person counts in every group with its probability as weight.",
     )
-    # written as `bands:` on a protected entry ({name: age, bands: {...}}), kept here by
+    # written as `bands:` on a protected entry ({column: age, bands: {...}}), kept here by
     # attribute so that `protected` stays a list of names for everything that reads it
     protected_bands: dict[str, Bands] = Field(
         default_factory=dict,
@@ -283,32 +311,69 @@ class AuditSpec(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _bands_from_protected_entries(cls, data: Any) -> Any:
-        """Lift ``{name: …, bands: …}`` entries of ``protected`` into ``protected_bands``."""
+    def _protected_entries(cls, data: Any) -> Any:
+        """``protected`` entries written as mappings become a column plus its role and bands.
+
+        An entry is a column name, or ``{column: NAME, category: …, values: {…}, bands:
+        {edges: […], labels: […]}}`` (``name`` is accepted for ``column``): the legal
+        category and value map go to ``protected_roles`` (issue 18), the bands to
+        ``protected_bands`` (issue 17), so ``protected`` stays a list of column names for
+        everything that reads it.
+        """
         if not isinstance(data, dict) or not isinstance(data.get("protected"), list):
+            return data
+        entries = data["protected"]
+        if not any(isinstance(e, dict) for e in entries):
             return data
         if "protected_bands" in data:
             raise ValueError(
                 "protected_bands: write bands on the protected entry instead: "
-                "protected: [{name: age, bands: {edges: [...], labels: [...]}}]"
+                "protected: [{column: age, bands: {edges: [...], labels: [...]}}]"
             )
-        names: list[Any] = []
+        roles = dict(data.get("protected_roles") or {})
         bands: dict[str, Any] = {}
-        for i, entry in enumerate(data["protected"]):
+        columns: list[Any] = []
+        for i, entry in enumerate(entries):
             if not isinstance(entry, dict):
-                names.append(entry)
+                columns.append(entry)
                 continue
-            unknown = sorted(set(entry) - {"name", "bands"})
-            if unknown or not isinstance(entry.get("name"), str) or "bands" not in entry:
+            entry = dict(entry)
+            if "name" in entry and "column" not in entry:
+                entry["column"] = entry.pop("name")
+            unknown = set(entry) - {"column", "category", "values", "bands"}
+            column = entry.get("column")
+            if unknown or not isinstance(column, str) or len(entry) == 1:
                 raise ValueError(
-                    f"protected.{i}: an entry is a column name, or {{name: COLUMN, bands: "
-                    f"{{edges: [...], labels: [...]}}}}; got keys {sorted(entry)}"
+                    f"protected.{i}: an entry is a column name, or a mapping with column "
+                    "(text) and category, values and/or bands; got keys "
+                    f"{sorted(map(str, entry))}"
                 )
-            names.append(entry["name"])
-            bands[entry["name"]] = entry["bands"]
-        if not bands:
-            return data
-        return {**data, "protected": names, "protected_bands": bands}
+            columns.append(column)
+            if "bands" in entry:
+                bands[column] = entry.pop("bands")
+            role = {k: v for k, v in entry.items() if k != "column"}
+            if role:
+                roles[column] = role
+        out = {**data, "protected": columns}
+        if roles:
+            out["protected_roles"] = roles
+        if bands:
+            out["protected_bands"] = bands
+        return out
+
+    @field_validator("jurisdictions")
+    @classmethod
+    def _iso_codes(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        bad = [j for j in v if not TERRITORY_RE.match(j)]
+        if bad:
+            raise ValueError(
+                f"{', '.join(map(repr, bad))}: not an ISO 3166 code (US, US-NY, GB, DE) or EU"
+            )
+        if not v:
+            raise ValueError("name at least one jurisdiction, or leave the key out")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -350,12 +415,19 @@ class AuditSpec(_Strict):
             data.pop("verdict", None)
         if data.get("letters") is None:
             data.pop("letters", None)
-        # bands go back on their protected entries, as written (and absent when unused)
+        # roles and bands go back on their protected entries, as written (absent when
+        # unused, so digests of specs without them do not change)
+        roles = data.pop("protected_roles", None) or {}
         bands = data.pop("protected_bands", None) or {}
-        if bands:
+        if roles or bands:
             data["protected"] = [
-                {"name": a, "bands": bands[a]} if a in bands else a for a in data["protected"]
+                {"column": a, **roles.get(a, {}), **({"bands": bands[a]} if a in bands else {})}
+                if a in roles or a in bands
+                else a
+                for a in data["protected"]
             ]
+        if not data.get("jurisdictions"):
+            data.pop("jurisdictions", None)
         return data
 
     def digest(self) -> str:
@@ -370,6 +442,13 @@ class AuditSpec(_Strict):
     def all_protected(self) -> list[str]:
         """Protected attributes: hard columns first, then probabilistic ones."""
         return [*self.protected, *self.protected_probabilities]
+
+    def categories(self) -> dict[str, frozenset[str]]:
+        """Grouping name -> the legal categories it carries (declared, else by name)."""
+        from auditor.policy.roles import grouping_categories
+
+        declared = {c: r.category for c, r in self.protected_roles.items()}
+        return grouping_categories(self.all_protected(), self.intersections, declared)
 
     def intersection_names(self) -> list[str]:
         """Display names of the intersections, e.g. ``sex & race_ethnicity``."""
@@ -554,6 +633,12 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
                     f"intersections.{i}: '{attr}' is not one of the protected attributes "
                     f"{sorted(protected)}"
                 )
+    for column in spec.protected_roles if ok("protected", "protected_roles") else []:
+        if column not in protected:
+            problems.append(
+                f"protected_roles.{column}: not one of the protected attributes "
+                f"{sorted(protected)}"
+            )
     if isinstance(spec.reference, dict) and ok("reference", "protected"):
         for attr in spec.reference:
             if attr not in protected:

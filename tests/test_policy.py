@@ -15,6 +15,7 @@ from auditor.metrics.disparities import shortfall_and_flip
 from auditor.metrics.practical import adjust_holm
 from auditor.metrics.stats import two_proportion_p
 from auditor.policy import Facts, PolicyPack, available_packs, evaluate, load_packs
+from auditor.policy.legal import BasisPeriod
 from auditor.policy.verdict import VerdictRule
 from auditor.result import AttributionSummary, Finding, MetricRecord
 
@@ -366,7 +367,9 @@ def test_advisory_pack_never_fails(packs: dict[str, PolicyPack]) -> None:
     assert ratios["sex=B"].rule_status == "proposed"
     # the same check in a binding pack does fail
     binding = PolicyPack(aaa.meta.model_copy(update={"advisory": False}), aaa.rules, aaa.folder)
-    rules = [r.model_copy(update={"status": "binding"}) for r in binding.rules]
+    # the status the engine reads is the statutory-basis period of the audit date (issue 18)
+    bound = [BasisPeriod(status="binding")]
+    rules = [r.model_copy(update={"statutory_basis": bound}) for r in binding.rules]
     binding = PolicyPack(binding.meta, tuple(rules), binding.folder)
     assert "fail" in {f.status for f in evaluate([binding], facts())}
 
@@ -394,7 +397,7 @@ def test_ll144_disclosure_fails_without_race_ethnicity(packs: dict[str, PolicyPa
     rule = only(packs["nyc_ll144"], "NYC-LL144-5-301-IMPACT-RATIO")
     found = by_scope(evaluate([rule], facts(metrics=disclosure_metrics(), groupings=("sex",))))
     assert found["race_ethnicity"].status == "fail"
-    assert "the audit has no 'race_ethnicity' grouping" in found["race_ethnicity"].message
+    assert "no grouping carrying race/ethnicity" in found["race_ethnicity"].message
     assert found["sex & race_ethnicity"].status == "fail"
     assert found["sex"].status == "pass"
 

@@ -16,6 +16,12 @@ from auditor.policy.letter_content import letter_content
 from auditor.policy.outcome import Outcome, fmt_vs_line
 from auditor.policy.outcome import fmt_num as _num
 from auditor.policy.patterns import search
+from auditor.policy.roles import (
+    categories_by_name,
+    describe_categories,
+    find_grouping,
+    wanted_categories,
+)
 from auditor.policy.schema import (
     Attestation,
     DisclosureTable,
@@ -25,7 +31,7 @@ from auditor.policy.schema import (
     Rule,
 )
 from auditor.policy.verdict import decide
-from auditor.result import FindingStatus
+from auditor.result import FindingStatus, ProxyScore
 
 
 def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Outcome]:
@@ -77,15 +83,25 @@ def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Out
 
 
 def disclosure_table(rule: Rule, check: DisclosureTable, facts: Facts) -> list[Outcome]:
-    """Rates and impact ratios exist for every required grouping; unknowns counted."""
+    """Rates and impact ratios exist for every required grouping; unknowns counted.
+
+    A required grouping names legal categories (``sex``, ``race_ethnicity``, ``sex &
+    race_ethnicity`` in any order): it is found by the categories the audit's groupings
+    carry, whatever the columns are called.
+    """
     out = []
-    for grouping in check.groupings:
-        fields = {"attribute": grouping, "scope": grouping, "detail": "", "n": "0"}
-        if grouping not in facts.groupings:
+    categories = facts.legal_categories()
+    for required in check.groupings:
+        label = describe_categories(wanted_categories(required))
+        fields = {"attribute": required, "scope": required, "detail": "", "n": "0"}
+        grouping = find_grouping(required, categories)
+        if grouping is None:
             fields["detail"] = (
-                f"the audit has no '{grouping}' grouping; name it in protected/intersections"
+                f"the audit has no grouping carrying {label}; declare the column's category "
+                "under protected (e.g. {column: gender, category: sex}) and list "
+                "intersections as needed"
             )
-            out.append(Outcome("fail", grouping, None, None, fields))
+            out.append(Outcome("fail", required, None, None, fields))
             continue
         groups = [
             m for m in facts.metrics if m.attribute == grouping and m.metric == "selection_rate"
@@ -123,7 +139,9 @@ def disclosure_table(rule: Rule, check: DisclosureTable, facts: Facts) -> list[O
         status: FindingStatus = "fail" if missing else "pass"
         if missing:
             fields["detail"] += f"; no impact ratio for {', '.join(missing)}"
-        out.append(Outcome(status, grouping, len(groups), None, fields))
+        if grouping != required:
+            fields["detail"] = f"grouping '{grouping}': {fields['detail']}"
+        out.append(Outcome(status, required, len(groups), None, fields))
     return out
 
 
@@ -149,7 +167,10 @@ def proxy_scan(rule: Rule, check: ProxyScan, facts: Facts) -> list[Outcome]:
                 )
             )
     if check.max_association is not None:
-        if not facts.attributions.proxies:
+        proxies = list(facts.attributions.proxies)
+        if check.categories is not None:
+            return [*out, *_category_proxies(check, facts, proxies)]
+        if not proxies:
             return [
                 *out,
                 Outcome(
@@ -185,6 +206,66 @@ def proxy_scan(rule: Rule, check: ProxyScan, facts: Facts) -> list[Outcome]:
                 None,
                 None,
                 {"detail": f"{len(facts.features)} features scanned"},
+            )
+        )
+    return out
+
+
+def _category_proxies(
+    check: ProxyScan, facts: Facts, proxies: list[ProxyScore]
+) -> list[Outcome]:
+    """Proxy scores against the attributes carrying the rule's legal categories only.
+
+    With no such attribute the rule cannot be judged: a pass computed on other
+    attributes (sex and age are not GDPR Art. 9 categories) would say nothing about it.
+    """
+    wanted = frozenset(check.categories or ())
+    line = check.max_association or 0.0
+    candidates = {*facts.groupings, *(p.attribute for p in proxies)}
+    cats = {**categories_by_name(candidates), **facts.legal_categories()}
+    attrs = sorted(a for a in candidates if cats.get(a, frozenset()) & wanted)
+    label = ", ".join(describe_categories([c]) for c in sorted(wanted))
+    if not attrs:
+        return [
+            Outcome(
+                "insufficient_evidence",
+                "features",
+                None,
+                check.max_association,
+                {
+                    "detail": f"no protected attribute in the audit carries one of the "
+                    f"categories this rule is about ({label}); declare the category under "
+                    "protected, or attest the review of proxies separately",
+                },
+            )
+        ]
+    scored = [p for p in proxies if p.attribute in attrs]
+    if not scored:
+        return [
+            Outcome(
+                "insufficient_evidence",
+                "features",
+                None,
+                check.max_association,
+                {"detail": f"no proxy scores were computed against {', '.join(attrs)}"},
+            )
+        ]
+    out = []
+    for p in scored:
+        status: FindingStatus = "warn" if p.value >= line else "pass"
+        out.append(
+            Outcome(
+                status,
+                f"{p.feature}~{p.attribute}",
+                p.value,
+                line,
+                {
+                    "scope": p.feature,
+                    "attribute": p.attribute,
+                    "observed": _num(p.value),
+                    "threshold": _num(line),
+                    "detail": p.measure.replace("_", " "),
+                },
             )
         )
     return out

@@ -110,6 +110,12 @@ class Facts:
                 self.metrics, line, self.verdict_rule, self.min_group_size
             )
         return self._verdicts[line]
+    # issue 18: where the decision subjects are / the organisation operates (ISO 3166 or
+    # EU; empty: not given, every pack applies), whom the decisions are about (empty:
+    # the domain's usual subjects), and the legal categories each grouping carries
+    jurisdictions: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()
+    categories: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def metric(self, name: str, groupings: str = "all") -> list[MetricRecord]:
         """Records of metric ``name``, for single attributes, intersections or both."""
@@ -119,6 +125,13 @@ class Facts:
         elif groupings == "intersections":
             out = [m for m in out if m.attribute in self.intersections]
         return out
+
+    def legal_categories(self) -> dict[str, frozenset[str]]:
+        """Grouping -> legal categories: as the spec declared them, else by name."""
+        from auditor.policy.roles import categories_by_name
+
+        named = categories_by_name([*self.groupings, *self.intersections])
+        return {**named, **self.categories}
 
     def scalar(self, name: str) -> Any:
         """The value of a scalar fact (``None`` when the audit has none)."""

@@ -25,6 +25,7 @@ from auditor.errors import PolicyLoadError
 from auditor.policy.engine import evaluate
 from auditor.policy.facts import Facts
 from auditor.policy.loader import PolicyPack, read_yaml
+from auditor.policy.roles import categories_by_name
 from auditor.result import AttributionSummary, GroupCount, MetricRecord, ProxyScore
 
 
@@ -86,6 +87,11 @@ class _Facts(_Strict):
     groups: list[_Group] = Field(default_factory=list)
     attributions: _Attributions = Field(default_factory=_Attributions)
     explanation: dict[str, float] = Field(default_factory=dict)
+    jurisdictions: list[str] = Field(default_factory=list)
+    subjects: list[str] = Field(default_factory=list)
+    categories: dict[str, list[str]] = Field(
+        default_factory=dict, description="grouping -> legal categories (default: by name)"
+    )
 
 
 class _Expected(_Strict):
@@ -145,6 +151,13 @@ def to_facts(f: _Facts) -> Facts:
         min_group_size=f.min_group_size,
         evidence=dict(f.evidence),
         explanation=dict(f.explanation),
+        jurisdictions=tuple(f.jurisdictions),
+        subjects=tuple(f.subjects),
+        categories=(
+            {g: frozenset(c) for g, c in f.categories.items()}
+            if f.categories
+            else categories_by_name([*groupings, *f.intersections])
+        ),
     )
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from auditor._resources import policies_dir
 from auditor.errors import PolicyLoadError
 from auditor.policy.language import ConditionSyntaxError
-from auditor.policy.schema import PackMeta, Rule
+from auditor.policy.schema import PackMeta, Rule, legacy_fields
 from auditor.safe_yaml import YamlLimitError, load_yaml_text, read_yaml_text
 
 
@@ -23,6 +23,8 @@ class PolicyPack:
     meta: PackMeta
     rules: tuple[Rule, ...]
     folder: Path
+    # rule files written the older way: they load, and the audit says how to update them
+    deprecations: tuple[str, ...] = ()
 
 
 def pack_folders(root: Path | None = None, extra: Sequence[Path] = ()) -> dict[str, Path]:
@@ -89,6 +91,7 @@ def load_pack(folder: Path) -> PolicyPack:
     problems: list[str] = []
     rules: list[Rule] = []
     ids: set[str] = set()
+    deprecations: list[str] = []
     for path in sorted((folder / "rules").glob("*.yaml")):
         data = read_yaml(path)
         rule_id = data.get("id", "?") if isinstance(data, dict) else "?"
@@ -97,6 +100,7 @@ def load_pack(folder: Path) -> PolicyPack:
         except ValidationError as exc:
             problems += [f"{path} (rule {rule_id}): {p}" for p in _problems(exc)]
             continue
+        deprecations += [f"{path} (rule {rule.id}): {m}" for m in legacy_fields(data)]
         if rule.id in ids:
             problems.append(f"{path}: duplicate rule id {rule.id}")
         if (
@@ -109,7 +113,7 @@ def load_pack(folder: Path) -> PolicyPack:
         rules.append(rule)
     if problems:
         raise PolicyLoadError(f"Policy pack '{folder.name}' is malformed.", problems=problems)
-    return PolicyPack(meta, tuple(rules), folder)
+    return PolicyPack(meta, tuple(rules), folder, tuple(deprecations))
 
 
 def _problems(exc: ValidationError) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 from datetime import date
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, cast, get_args
 
 from pydantic import (
     BaseModel,
@@ -26,10 +26,23 @@ from auditor.policy.language import (
     parse_ref,
     parse_source,
 )
+from auditor.policy.legal import (
+    TERRITORY_RE,
+    BasisPeriod,
+    ChangelogEntry,
+    EnforcementPeriod,
+    RuleStatus,
+    Subject,
+    Verified,
+    overlaps,
+    period_on,
+    territory_of,
+)
 from auditor.policy.letter_content import LetterContent
 from auditor.policy.patterns import compile_pattern
+from auditor.policy.roles import LegalCategory
 
-RuleStatus = Literal["binding", "guidance", "proposed", "withdrawn", "repealed"]
+__all__ = ["PackMeta", "Rule", "RuleStatus", "legacy_fields", "rule_json_schema"]
 MESSAGE_FIELDS = frozenset(
     {"scope", "attribute", "group", "reference", "observed", "threshold", "p", "n", "detail"}
 )
@@ -66,6 +79,11 @@ class ProxyScan(_Strict):
     type: Literal["proxy_scan"]
     max_association: float | None = Field(None, gt=0, le=1)
     name_patterns: list[str] = Field(default_factory=list)
+    categories: list[LegalCategory] | None = Field(
+        None,
+        description="Only association with attributes carrying these legal categories "
+        "counts (e.g. the GDPR Art. 9 categories); none present: insufficient evidence.",
+    )
 
     @field_validator("name_patterns")
     @classmethod
@@ -239,22 +257,55 @@ class Messages(_Strict):
         return v
 
 
+_LEGACY_DATING = ("status", "effective_from", "effective_until")
+_STATUSES = frozenset(get_args(RuleStatus))
+
+
 class Rule(_Strict):
-    """One rule of a policy pack."""
+    """One rule of a policy pack.
+
+    Its legal standing is ``statutory_basis`` (dated periods of status, each optionally
+    with its own citation) and ``enforcement`` (the agency's posture, also dated). The
+    older single ``status`` / ``effective_from`` / ``effective_until`` still load (one
+    period); for rules written with ``statutory_basis`` they hold a summary: the latest
+    period's status, the first start and the last end.
+    """
 
     id: str = Field(pattern=r"^[A-Z0-9][A-Z0-9\-]+$")
     title: str
     instrument: str
     citation: str
-    jurisdiction: str
+    jurisdiction: str = Field(description="Display label, e.g. US-NY-NYC (see `territory`).")
     domain: Literal["credit", "hiring", "both"]
-    status: RuleStatus
+    status: RuleStatus | None = Field(
+        None, description="Deprecated: use statutory_basis. One status for all dates."
+    )
     effective_from: date | None = Field(
         None,
-        description="Null: no start date is checked (proposed bills, or instruments long in "
-        "force whose date the rule does not pin).",
+        description="Deprecated with `status`. Null: no start date is checked (proposed "
+        "bills, or instruments long in force whose date the rule does not pin).",
     )
     effective_until: date | None = None
+    statutory_basis: list[BasisPeriod] | None = Field(
+        None, description="The source's legal status per period, in date order."
+    )
+    enforcement: list[EnforcementPeriod] = Field(
+        default_factory=list, description="The enforcing agency's posture per period."
+    )
+    territory: list[str] | None = Field(
+        None,
+        description="ISO 3166 codes (US, US-NY, GB, DE) or EU where the rule applies "
+        "(default: the pack's, else derived from `jurisdiction`).",
+    )
+    subjects: list[Subject] | None = Field(
+        None, description="Whom the rule protects (default: the pack's)."
+    )
+    verified: Verified | None = Field(
+        None, description="The primary text the citation was checked against, and when."
+    )
+    verify: bool = Field(
+        False, description="True: the citation is not yet checked against a primary text."
+    )
     kind: Literal["metric", "content", "document", "process", "data"]
     basis: Literal["law", "convention", "guidance"] = Field(
         description="Whether the threshold is set by law or is a practitioner convention."
@@ -264,6 +315,122 @@ class Rule(_Strict):
     message: Messages
     sources: list[str] = Field(min_length=1)
     notes: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_dating(cls, data: Any) -> Any:
+        """Either statutory_basis or the older single status; fill the other as summary."""
+        if not isinstance(data, dict):
+            return data
+        periods = data.get("statutory_basis")
+        legacy = [k for k in _LEGACY_DATING if data.get(k) is not None]
+        if periods is None:
+            if "status" not in data:
+                raise ValueError("give statutory_basis (or the older status)")
+            start = _date_or_none(data.get("effective_from"))
+            end = _date_or_none(data.get("effective_until"))
+            if isinstance(start, date) and isinstance(end, date) and end < start:
+                start = end = None  # the loader names the older fields
+            return {
+                **data,
+                "statutory_basis": [
+                    {
+                        "status": data["status"],
+                        # a bad date is reported once, on its own field
+                        "from": start,
+                        "until": end,
+                    }
+                ],
+            }
+        if not isinstance(periods, list) or not periods or not isinstance(periods[-1], dict):
+            return data  # the field validation names the problem
+        first = periods[0] if isinstance(periods[0], dict) else {}
+        summary = {
+            "status": periods[-1].get("status"),
+            "effective_from": first.get("from"),
+            "effective_until": periods[-1].get("until"),
+        }
+        # the summary may come back in (a dumped rule); anything else contradicts the periods
+        clash = [k for k in legacy if _date_or_none(data[k]) != _date_or_none(summary[k])]
+        if clash:
+            raise ValueError(
+                f"give either statutory_basis or {'/'.join(_LEGACY_DATING)}, not both "
+                f"(found {', '.join(clash)})"
+            )
+        return {**data, **summary}
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Rule:
+        if not self.statutory_basis:
+            raise ValueError("statutory_basis: give at least one period")
+        problem = overlaps(self.statutory_basis) or overlaps(self.enforcement)
+        if problem:
+            raise ValueError(problem)
+        bad = [t for t in self.territory or [] if not TERRITORY_RE.match(t)]
+        if bad:
+            raise ValueError(
+                f"territory: {', '.join(bad)} is not an ISO 3166 code (US, US-NY, GB, DE) or EU"
+            )
+        if self.verified is not None and self.verify:
+            raise ValueError("give either verified or verify: true, not both")
+        return self
+
+    def basis_on(self, day: date) -> BasisPeriod | None:
+        """The statutory-basis period covering ``day`` (None: outside every period)."""
+        return period_on(self.statutory_basis or [], day)
+
+    def enforcement_on(self, day: date) -> EnforcementPeriod | None:
+        """The enforcement posture covering ``day``, if the rule records one."""
+        return next((p for p in self.enforcement if p.covers(day)), None)
+
+    def status_on(self, day: date) -> str:
+        """The source's status on ``day``: a period's status, or ``not in force``."""
+        period = self.basis_on(day)
+        return period.status if period else "not in force"
+
+    def territory_or(self, pack_territory: list[str]) -> list[str]:
+        """Where the rule applies: its own territory, the pack's, or its jurisdiction's."""
+        if self.territory is not None:
+            return self.territory
+        return pack_territory or territory_of(self.jurisdiction)
+
+    def change_days(self) -> list[date]:
+        """Days on which the rule's status or enforcement posture changes."""
+        days = set()
+        for p in [*(self.statutory_basis or []), *self.enforcement]:
+            if p.from_ is not None:
+                days.add(p.from_)
+            if p.until is not None:
+                days.add(date.fromordinal(p.until.toordinal() + 1))
+        return sorted(days)
+
+    @property
+    def verification(self) -> str:
+        """``verified`` when the citation was checked against a primary text, else
+        ``unverified``."""
+        return "verified" if self.verified is not None else "unverified"
+
+
+def _date_or_none(value: object) -> object:
+    if value is None or isinstance(value, date) or (isinstance(value, str) and value in _STATUSES):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def legacy_fields(raw: dict[str, object]) -> list[str]:
+    """What a rule file still writes the old way (for a deprecation message)."""
+    out = []
+    if raw.get("statutory_basis") is None:
+        out.append(
+            "status/effective_from/effective_until: write statutory_basis "
+            "[{status, from, until}] instead"
+        )
+    if raw.get("verified") is None and not raw.get("verify"):
+        out.append("no verified {source, date} and no verify: true: shown as unverified")
+    return out
 
 
 class PackMeta(_Strict):
@@ -276,6 +443,29 @@ class PackMeta(_Strict):
     jurisdiction: str
     advisory: bool = False
     description: str
+    territory: list[str] = Field(
+        default_factory=list,
+        description="ISO 3166 codes or EU where the pack's rules apply (default: derived "
+        "from `jurisdiction`).",
+    )
+    subjects: list[Subject] = Field(
+        default_factory=list, description="Whom the pack protects (empty: anyone)."
+    )
+    changelog: list[ChangelogEntry] = Field(
+        default_factory=list, description="Dated changes of the law or its encoding."
+    )
+
+    @field_validator("territory")
+    @classmethod
+    def _iso(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if not TERRITORY_RE.match(t)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} is not an ISO 3166 code (US, US-NY, GB) or EU")
+        return v
+
+    def territory_or_derived(self) -> list[str]:
+        """The pack's territory, or the one its jurisdiction label names."""
+        return self.territory or territory_of(self.jurisdiction)
 
 
 def rule_json_schema() -> dict[str, object]:
@@ -286,6 +476,8 @@ def rule_json_schema() -> dict[str, object]:
     schema = cast(dict[str, object], _link_conditions(schema))
     defs = cast(dict[str, object], schema.setdefault("$defs", {}))
     defs["Condition"] = condition_json_schema()
+    # the dating is statutory_basis, or the older single status (not both: the loader says)
+    schema["anyOf"] = [{"required": ["statutory_basis"]}, {"required": ["status"]}]
     return schema
 
 

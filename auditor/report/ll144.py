@@ -2,16 +2,19 @@
 
 Everything comes from the stored :class:`AuditResult`: the selection/scoring rate and
 impact-ratio records per grouping, the group sizes, the spec's evidence block and the run.
-Groupings whose name contains ``sex`` and/or ``race`` map to the LL144 categories (sex,
-race/ethnicity, intersectional); every other grouping is shown too, marked as not an LL144
-category. Nothing here judges the numbers: LL144 sets no pass/fail threshold.
+Groupings map to the LL144 categories (sex, race/ethnicity, intersectional) by the legal
+category their columns carry (see :mod:`auditor.policy.roles`); every other grouping is
+shown too, marked as not an LL144 category. Nothing here judges the numbers: LL144 sets
+no pass/fail threshold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.policy.roles import INTERSECTION_SEP, categories_by_name, grouping_categories
 from auditor.report.findings import FindingRow, condense
 from auditor.report.ll144_publication import Publication, publication
 from auditor.report.tables import AttributeTable
@@ -107,17 +110,38 @@ class LL144View:
         return [(g, r) for g in self.groupings for r in g.small]
 
 
-def category_of(name: str) -> str:
-    """The LL144 category a grouping maps to: sex, race, intersection or other."""
-    low = name.lower()
-    sex, race = "sex" in low, "race" in low
-    if sex and race:
-        return "intersection"
-    if sex:
+def category_of(name: str, categories: Mapping[str, frozenset[str]] | None = None) -> str:
+    """The LL144 category a grouping maps to: sex, race, intersection or other.
+
+    By the legal categories the grouping carries (declared in the spec's ``protected``
+    entries, else implied by the column name as a whole word), never by a substring: a
+    ``gender`` column declared as sex is sex, ``sex & age_band`` is not a sex category.
+    """
+    cats = (categories or {}).get(name)
+    if cats is None:
+        cats = categories_by_name([name])[name]
+    parts = len(name.split(INTERSECTION_SEP))
+    if parts == 1 and cats == {"sex"}:
         return "sex"
-    if race:
+    if parts == 1 and cats == {"race_ethnicity"}:
         return "race"
+    if parts == 2 and cats == {"sex", "race_ethnicity"}:
+        return "intersection"
     return "other"
+
+
+def spec_categories(spec: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Grouping -> legal categories from a stored spec (declared roles, else by name)."""
+    protected = [p for p in spec.get("protected") or [] if isinstance(p, str)]
+    protected += [str(a) for a in spec.get("protected_probabilities") or {}]
+    roles = spec.get("protected_roles") or {}
+    declared = {
+        str(c): str(r["category"])
+        for c, r in roles.items()
+        if isinstance(r, Mapping) and "category" in r
+    }
+    combos = [list(map(str, c)) for c in spec.get("intersections") or [] if isinstance(c, list)]
+    return grouping_categories(protected, combos, declared)
 
 
 def _text(value: Any) -> str | None:
@@ -142,6 +166,7 @@ def build_ll144(
     evidence: dict[str, Any] = raw if isinstance(raw, dict) else {}
     rows_total = result.dataset.rows
     sizes = {(g.attribute, g.group): g for g in result.dataset.groups}
+    categories = spec_categories(spec)
     groupings = []
     for table in tables:
         rows = []
@@ -185,7 +210,7 @@ def build_ll144(
         metrics = {c.metric for c in table.columns}
         if not metrics & RATIOS.union(RATES):
             continue  # e.g. slice-search subgroups: findings, not LL144 categories
-        category = category_of(table.name)
+        category = category_of(table.name, categories)
         groupings.append(
             LL144Grouping(
                 name=table.name,
