@@ -96,6 +96,7 @@ def _org_pack(root: Path, pack_id: str = "acme", *, fixtures: bool = True) -> Pa
     rule = yaml.safe_load(
         (policies_dir() / "eeoc_ugesp/rules/EEOC-UGESP-4D-FOUR-FIFTHS.yaml").read_text()
     )
+    rule.pop("statutory_basis", None)  # the organisation's rule dates itself the old way
     rule.update(
         id="ACME-IR-090",
         title="Impact ratio at least 0.9",
@@ -103,6 +104,7 @@ def _org_pack(root: Path, pack_id: str = "acme", *, fixtures: bool = True) -> Pa
         citation="MRP-7 §3",
         instrument="ACME MRP-7",
         jurisdiction="ACME",
+        status="binding",
         effective_from="2020-01-01",
         sources=["MRP-7"],
     )

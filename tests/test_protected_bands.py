@@ -64,7 +64,7 @@ def test_few_numeric_codes_are_still_groups(ages: dict[str, Any], tmp_path: Path
 
 
 def test_bands_cut_at_the_edges_and_keep_missing_unknown(ages: dict[str, Any]) -> None:
-    spec = {**ages, "protected": ["sex", {"name": "age", "bands": AGE_BANDS}]}
+    spec = {**ages, "protected": ["sex", {"column": "age", "bands": AGE_BANDS}]}
     result = auditor.run_audit(spec)
     frame = pd.read_csv(ages["data"]["path"])
     sizes = {g.group: g.n for g in result.dataset.groups if g.attribute == "age"}
@@ -88,7 +88,7 @@ def test_text_in_a_banded_column_names_the_rows(ages: dict[str, Any], tmp_path: 
     frame["age"] = frame["age"].astype(object)
     frame.loc[5, "age"] = "forty"
     frame.to_csv(tmp_path / "ages.csv", index=False)
-    spec = {**ages, "protected": ["sex", {"name": "age", "bands": AGE_BANDS}]}
+    spec = {**ages, "protected": ["sex", {"column": "age", "bands": AGE_BANDS}]}
     with pytest.raises(DataValidationError, match=r"'age'.*not numbers at row\(s\) 6"):
         auditor.run_audit(spec)
 
@@ -104,15 +104,15 @@ def test_text_in_a_banded_column_names_the_rows(ages: dict[str, Any], tmp_path: 
 )
 def test_bad_bands_are_spec_errors(ages: dict[str, Any], bands: Any, message: str) -> None:
     with pytest.raises(SpecError, match=message):
-        load_spec({**ages, "protected": [{"name": "age", "bands": bands}]})
+        load_spec({**ages, "protected": [{"column": "age", "bands": bands}]})
 
 
 def test_spec_round_trips_with_bands_on_the_entry(ages: dict[str, Any]) -> None:
-    spec = load_spec({**ages, "protected": ["sex", {"name": "age", "bands": AGE_BANDS}]})
+    spec = load_spec({**ages, "protected": ["sex", {"column": "age", "bands": AGE_BANDS}]})
     assert spec.protected == ["sex", "age"]
     doc = spec.as_dict()
     assert doc["protected"][1] == {
-        "name": "age",
+        "column": "age",
         "bands": {"edges": [40.0], "labels": AGE_BANDS["labels"]},
     }
     assert "protected_bands" not in doc
@@ -120,4 +120,4 @@ def test_spec_round_trips_with_bands_on_the_entry(ages: dict[str, Any]) -> None:
     # a spec without bands has the same dict (and digest) as before bands existed
     assert "protected_bands" not in load_spec(ages).as_dict()
     with pytest.raises(SpecError, match="an entry is a column name"):
-        load_spec({**ages, "protected": [{"name": "age", "bins": 3}]})
+        load_spec({**ages, "protected": [{"column": "age", "bins": 3}]})
