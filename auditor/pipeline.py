@@ -15,10 +15,11 @@ import numpy as np
 
 from auditor.batch import UNKNOWN, DecisionBatch
 from auditor.data import load_decisions
+from auditor.engine.quality import explanation_quality
 from auditor.errors import DataValidationError, SpecError
 from auditor.explain import AttributionSet, explain_matrix, get_explainer
-from auditor.explain.quality import QualitySettings, assess, not_computed, quality_facts
-from auditor.explain.run import NO_MODEL_REASON, TURNED_OFF_REASON
+from auditor.explain.quality import quality_facts
+from auditor.explain.run import NO_MODEL_REASON, TURNED_OFF_REASON, additivity_warning
 from auditor.metrics import (
     Grouping,
     adjust_holm,
@@ -60,7 +61,6 @@ from auditor.spec import AuditSpec, load_spec
 
 Progress = Callable[[str], None]
 _DISAGREEMENT_WARN = 0.01
-_QUALITY_OFF = "the spec turned it off (explain.quality.enabled: false)"
 BOOTSTRAP_REPLICATES = 1000  # seeded count bootstrap for every ratio (cheap: O(groups))
 
 
@@ -124,19 +124,10 @@ def run_audit(
             model = load_model(spec)
         # the Spark engine does not count unseen categories yet: None leaves them out
         unseen: dict[str, int] | None = {} if spec.engine.kind != "spark" else None
-        cells, decisions_from, metrics, summary = run_engine(
-            spec, model, groups, warnings, stage, unseen=unseen
+        cells, decisions_from, metrics, summary, quality = run_engine(
+            spec, model, groups, warnings, stage, timings, unseen=unseen
         )
         model_input = _model_input(model, unseen, cells.n, warnings)
-        if not summary.computed:
-            quality = not_computed("no attributions were computed, so there was nothing to measure")
-        elif spec.explain.quality.enabled:
-            quality = not_computed(
-                f"the {spec.engine.kind} engine does not measure it yet; run the audit in "
-                "memory (without engine.chunk_rows or the Spark engine) to measure it"
-            )
-        else:
-            quality = not_computed(_QUALITY_OFF)
     else:
         model_input = {}
         cells, decisions_from, metrics, summary, quality = _measure_in_memory(
@@ -246,7 +237,15 @@ def _measure_in_memory(
     with stage("explain"):
         attributions, reason = _explain(spec, model, x)
     with stage("explanation quality"):
-        quality = _explanation_quality(spec, model, x, attributions, timings)
+        method = attributions.method if attributions is not None else None
+        encoded = x
+
+        def encoded_at(positions: np.ndarray) -> np.ndarray:
+            assert encoded is not None  # a method ran, so the model encoded the features
+            return np.asarray(encoded[positions])
+
+        n_rows = len(x) if x is not None else 0
+        quality = explanation_quality(spec, model, method, n_rows, encoded_at, timings)
     with stage("measure"):
         cells = decision_cells(spec, batch)
         metrics, references = group_statistics(spec, cells, groups)
@@ -373,33 +372,6 @@ def _explain(
     return attr, None
 
 
-def _explanation_quality(
-    spec: AuditSpec,
-    model: ModelAdapter | None,
-    x: np.ndarray | None,
-    attributions: AttributionSet | None,
-    timings: dict[str, float],
-) -> dict[str, Any]:
-    q = spec.explain.quality
-    if attributions is None or model is None or x is None:
-        return not_computed("no attributions were computed, so there was nothing to measure")
-    if not q.enabled:
-        return not_computed(_QUALITY_OFF)
-    settings = QualitySettings(
-        rows=q.rows,
-        methods=tuple(q.methods),
-        top_k=q.top_k,
-        draws=q.perturbations,
-        noise=q.noise,
-        stability_rows=q.stability_rows,
-        background=spec.explain.background,
-        steps=spec.explain.steps,
-        seed=spec.seed,
-        lime_samples=q.lime_samples,
-    )
-    return assess(model, x, settings, primary=attributions.method, timings=timings)
-
-
 def _attribution_summary(
     spec: AuditSpec,
     batch: DecisionBatch,
@@ -441,13 +413,9 @@ def _attribution_summary(
         else []
     )
     tol = spec.explain.tolerance or get_explainer(attributions.method).default_tolerance
-    if attributions.additivity_error > tol:
-        warnings.append(
-            f"Attributions ({attributions.method}) reproduce the model output only to within "
-            f"{attributions.additivity_error:.2e}, above the tolerance {tol:.0e}; "
-            + ("raise explain.steps or " if attributions.method == "integrated_gradients" else "")
-            + "treat per-decision reasons with care."
-        )
+    warning = additivity_warning(attributions.method, attributions.additivity_error, tol)
+    if warning:
+        warnings.append(warning)
     return AttributionSummary(
         computed=True,
         method=attributions.method,

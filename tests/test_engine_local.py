@@ -18,28 +18,34 @@ from auditor.result import AuditResult
 from tests._engine_compare import assert_same_result
 
 
-def _spec(case: DemoCase, **changes: object) -> dict[str, object]:
+def _spec(case: DemoCase, *, quality: bool = False, **changes: object) -> dict[str, object]:
     spec = yaml.safe_load(case.spec_path.read_text())
     base = case.spec_path.parent
     spec["data"]["path"] = str(base / spec["data"]["path"])
     spec["model"]["path"] = str(base / spec["model"]["path"])
     spec.update(changes)
-    # the engines leave explanation quality to the in-memory path (tested below)
-    spec.setdefault("explain", {})["quality"] = {"enabled": False}
+    if not quality:  # measured the same on every engine, but it takes seconds: once below
+        spec.setdefault("explain", {})["quality"] = {"enabled": False}
     return spec
 
 
 @pytest.fixture(scope="module")
 def credit_memory(credit_case: DemoCase) -> AuditResult:
-    return auditor.run_audit(_spec(credit_case))
+    return auditor.run_audit(_spec(credit_case, quality=True))
 
 
 def test_chunked_csv_equals_in_memory(credit_case: DemoCase, credit_memory: AuditResult) -> None:
-    streamed = auditor.run_audit(_spec(credit_case, engine={"chunk_rows": 137}))
+    # explanation quality on (issue 20): the same seeded rows are read back by position
+    streamed = auditor.run_audit(_spec(credit_case, quality=True, engine={"chunk_rows": 137}))
     assert credit_memory.attributions.computed
     assert streamed.attributions.computed
+    assert credit_memory.explanation_quality["computed"] is True
     assert len(credit_memory.metrics) > 50
     assert_same_result(credit_memory, streamed)
+    # and so the findings that read it (AAA-4 fidelity, FL reasons stability) agree
+    assert [(f.rule_id, f.scope, f.status) for f in streamed.findings] == [
+        (f.rule_id, f.scope, f.status) for f in credit_memory.findings
+    ]
 
 
 def test_chunked_parquet_with_sampled_rows(tmp_path: Path, credit_case: DemoCase) -> None:
@@ -138,7 +144,29 @@ def test_slice_test_with_everyone_selected_is_uninformative() -> None:
 
 def test_engines_say_why_explanation_quality_is_missing(credit_case: DemoCase) -> None:
     spec = _spec(credit_case, engine={"chunk_rows": 500})
-    spec["explain"] = {}  # quality on: the in-memory path would measure it
     streamed = auditor.run_audit(spec)
     assert streamed.explanation_quality["computed"] is False
-    assert "engine does not measure it yet" in streamed.explanation_quality["reason"]
+    assert "explain.quality.enabled: false" in streamed.explanation_quality["reason"]
+
+
+def test_quality_sample_depends_on_row_count_and_seed_only() -> None:
+    from auditor.explain.quality import QualitySettings, draw_sample
+
+    settings = QualitySettings(rows=50, background=20, seed=7)
+    a, b = draw_sample(1000, settings), draw_sample(1000, settings)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    assert set(a.rows) | set(a.background_a) | set(a.background_b) == set(a.positions)
+    assert not set(a.background_a) & set(a.background_b)  # disjoint when the data allow
+    assert len(draw_sample(30, settings).rows) == 30  # fewer rows than asked: all of them
+
+
+def test_one_additivity_warning_for_every_engine() -> None:
+    from auditor.explain.run import additivity_warning
+
+    assert additivity_warning("lime", 1e-9, 1e-6) is None
+    lime = additivity_warning("lime", 0.05, 1e-6)
+    ig = additivity_warning("integrated_gradients", 0.05, 1e-3)
+    assert lime is not None
+    assert ig is not None
+    assert "explain.steps" not in lime  # LIME has no steps to raise
+    assert "raise explain.steps" in ig

@@ -45,13 +45,14 @@ def test_spark_equals_in_process(spark: Any, tmp_path: Path, credit_case: DemoCa
     assert _partitions(spark, parquet) > 2
     spec["data"] = {"path": str(parquet)}
     spec["model"]["path"] = str(base / spec["model"]["path"])
-    # a seeded sample must pick the same rows; quality is measured in memory only
-    spec["explain"] = {"max_rows": 400, "quality": {"enabled": False}}
+    # a seeded sample must pick the same rows, for the attributions and their quality
+    spec["explain"] = {"max_rows": 400}
     local = auditor.run_audit(spec)
     distributed = auditor.run_audit({**spec, "engine": {"kind": "spark", "chunk_rows": 150}})
     assert distributed.attributions.n_explained == 400
     assert distributed.attributions.computed
     assert distributed.attributions.proxy_ranking
+    assert distributed.explanation_quality["computed"] is True
     assert_same_result(local, distributed)
 
 

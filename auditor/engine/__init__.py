@@ -11,6 +11,7 @@ dataset summary is built from.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from auditor.engine.measure import Stage, measure
 from auditor.metrics.cells import DecisionCells
@@ -44,10 +45,12 @@ def run_engine(
     groups: list[Grouping],
     warnings: list[str],
     stage: Stage,
+    timings: dict[str, float] | None = None,
     *,
     unseen: dict[str, int] | None = None,
-) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
-    """Decision cells, metrics and attribution summary through the spec's engine.
+) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
+    """Decision cells, metrics, attribution summary and explanation quality through the
+    spec's engine.
 
     ``unseen`` (local engine): filled with the rows per feature whose category the model
     never saw (the Spark engine does not count them yet).
@@ -55,7 +58,9 @@ def run_engine(
     if spec.engine.kind == "spark":
         from auditor.engine.spark import run_spark
 
-        return run_spark(spec, model, groups, warnings, stage)
+        return run_spark(spec, model, groups, warnings, stage, timings)
     from auditor.engine.local import LocalSource
 
-    return measure(spec, model, groups, warnings, stage, LocalSource(spec), unseen=unseen)
+    return measure(
+        spec, model, groups, warnings, stage, LocalSource(spec), timings, unseen=unseen
+    )

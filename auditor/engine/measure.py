@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -33,11 +33,17 @@ import pandas as pd
 from auditor.batch import DecisionBatch
 from auditor.data import decisions_from_frame
 from auditor.engine.kernel import ChunkPlan, plan_rows
+from auditor.engine.quality import explanation_quality
 from auditor.engine.summary import attribution_slices, gap_decompositions, global_importance
 from auditor.engine.sums import AttributionSums
 from auditor.errors import DataValidationError
 from auditor.explain import get_explainer
-from auditor.explain.run import NO_MODEL_REASON, TURNED_OFF_REASON, choose_method
+from auditor.explain.run import (
+    NO_MODEL_REASON,
+    TURNED_OFF_REASON,
+    additivity_warning,
+    choose_method,
+)
 from auditor.metrics import proxy_ranking, proxy_scores
 from auditor.metrics.cells import DecisionCells
 from auditor.metrics.group_metrics import Grouping
@@ -85,10 +91,12 @@ def measure(
     warnings: list[str],
     stage: Stage,
     source: Source,
+    timings: dict[str, float] | None = None,
     *,
     unseen: dict[str, int] | None = None,
-) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
-    """Decision cells, metrics and attribution summary, equal to the in-memory pipeline's.
+) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
+    """Decision cells, metrics, attribution summary and explanation quality, equal to the
+    in-memory pipeline's.
 
     ``unseen``: filled with the rows per feature whose category the model never saw.
     """
@@ -117,6 +125,15 @@ def measure(
             scores, merged = source.wide_pass(plan, model, batch)
             sums = merged if plan.method is not None else None
         batch, decisions_from = _apply_model(spec, batch, scores, warnings)
+    with stage("explanation quality"):
+        quality = explanation_quality(
+            spec,
+            model,
+            plan.method if sums is not None and plan is not None else None,
+            len(batch),
+            lambda positions: _encoded(model, source.take(positions, features)),
+            timings,
+        )
     with stage("measure"):
         assert batch.decisions is not None
         cells = decision_cells(spec, batch)
@@ -154,7 +171,13 @@ def measure(
         space = model.output_space if model is not None else None
         summary = _summary(spec, sums, method, space, reason, names, groups, references, warnings)
         summary = _with(summary, proxies, ranking, decompositions)
-    return cells, decisions_from, metrics, summary
+    return cells, decisions_from, metrics, summary, quality
+
+
+def _encoded(model: ModelAdapter | None, frame: pd.DataFrame) -> np.ndarray:
+    """The model's encoded inputs of a few rows read back from the source."""
+    assert model is not None  # only called when a method explained the rows
+    return model.encode(frame)
 
 
 def column_groups(features: list[str], rows: int) -> list[list[str]]:
@@ -250,12 +273,9 @@ def _summary(
     if sums is None or method is None or not sums.n:
         return AttributionSummary(computed=False, reason=reason)
     tol = spec.explain.tolerance or get_explainer(method).default_tolerance
-    if sums.additivity_error > tol:
-        warnings.append(
-            f"Attributions ({method}) reproduce the model output only to within "
-            f"{sums.additivity_error:.2e}, above the tolerance {tol:.0e}; raise "
-            "explain.steps or treat per-decision reasons with care."
-        )
+    warning = additivity_warning(method, sums.additivity_error, tol)
+    if warning:
+        warnings.append(warning)
     params = {k: v for k, v in sums.params.items() if k != "baseline_values"}
     if sums.steps_used is not None:
         params |= {"steps_max_used": sums.steps_used, "rows_refined": sums.rows_refined}

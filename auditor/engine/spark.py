@@ -627,9 +627,12 @@ def run_spark(
     groups: list[Grouping],
     warnings_: list[str],
     stage: Stage,
-) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
-    """Decision cells, metrics and attribution summary, equal to the in-memory pipeline's."""
-    from auditor.engine.measure import _plan_for, _summary, _with
+    timings: dict[str, float] | None = None,
+) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
+    """Decision cells, metrics, attribution summary and explanation quality, equal to the
+    in-memory pipeline's."""
+    from auditor.engine.measure import _encoded, _plan_for, _summary, _with
+    from auditor.engine.quality import explanation_quality
     from auditor.engine.summary import gap_decompositions
     from auditor.pipeline import check_control_values, group_statistics, note_disagreement
 
@@ -650,6 +653,16 @@ def run_spark(
                     reason = TURNED_OFF_REASON
                 merged = audit.explain(plan, model)
                 sums = merged if plan.method is not None else None
+        with stage("explanation quality"):
+            features = list(spec.columns.features)
+            quality = explanation_quality(
+                spec,
+                model,
+                plan.method if sums is not None and plan is not None else None,
+                audit.rows,
+                lambda positions: _encoded(model, audit.take(positions, features)),
+                timings,
+            )
         with stage("measure"):
             cells, disagree = audit.measure()
             decisions_from = "data"
@@ -675,7 +688,7 @@ def run_spark(
             summary = _with(summary, proxies, ranking, decompositions)
     finally:
         audit.release()
-    return cells, decisions_from, metrics, summary
+    return cells, decisions_from, metrics, summary, quality
 
 
 class _Payload:

@@ -161,3 +161,18 @@ def explain(
         steps=steps,
         seed=seed,
     )
+
+
+def additivity_warning(method: str, error: float, tolerance: float) -> str | None:
+    """The audit's warning when attributions miss the model output by more than allowed.
+
+    One wording for every engine; only methods with a step count are told to raise it.
+    """
+    if error <= tolerance:
+        return None
+    stepped = getattr(get_explainer(method), "uses_steps", False)
+    advice = "raise explain.steps or " if stepped else ""
+    return (
+        f"Attributions ({method}) reproduce the model output only to within {error:.2e}, "
+        f"above the tolerance {tolerance:.0e}; {advice}treat per-decision reasons with care."
+    )

@@ -7,9 +7,12 @@ per-decision check for letters.
 from auditor.explain.quality.agreement import Agreement, agreement
 from auditor.explain.quality.assess import (
     MethodQuality,
+    QualitySample,
     QualitySettings,
     assess,
+    assess_sample,
     default_methods,
+    draw_sample,
     not_computed,
 )
 from auditor.explain.quality.facts import FACT_NAMES, primary_method, quality_facts
@@ -34,15 +37,18 @@ __all__ = [
     "Curves",
     "FeatureNoise",
     "MethodQuality",
+    "QualitySample",
     "QualitySettings",
     "ReasonStability",
     "agreement",
     "assess",
+    "assess_sample",
     "attribution_order",
     "check_reasons",
     "completeness_errors",
     "default_methods",
     "deletion_insertion",
+    "draw_sample",
     "infidelity",
     "near_tie",
     "not_computed",

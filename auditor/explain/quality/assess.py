@@ -80,6 +80,35 @@ def default_methods(model: ModelAdapter) -> tuple[str, ...]:
     return DEFAULT_METHODS.get(model.kind, FALLBACK_METHODS)
 
 
+@dataclass(frozen=True)
+class QualitySample:
+    """The rows the stage reads, drawn from the number of audited rows alone.
+
+    Every engine (in memory, streamed, Spark) draws the same positions for the same row
+    count and seed, reads the encoded rows at :attr:`positions` however it can, and hands
+    them to :func:`assess_sample`: the measured block is then the same wherever it ran.
+    """
+
+    n_rows: int
+    rows: np.ndarray
+    """Sorted positions of the measured decisions."""
+    background_a: np.ndarray
+    background_b: np.ndarray
+    positions: np.ndarray
+    """Sorted union of the three: the only rows the stage reads."""
+    state: dict[str, Any] = field(repr=False)
+    """The generator's state after the draws (the stage goes on drawing from it)."""
+
+
+def draw_sample(n_rows: int, settings: QualitySettings) -> QualitySample:
+    """The seeded sample of ``n_rows`` audited rows that :func:`assess_sample` measures."""
+    rng = np.random.default_rng(settings.seed)
+    rows = np.sort(rng.choice(n_rows, size=min(settings.rows, n_rows), replace=False))
+    bg_a, bg_b = _two_backgrounds(n_rows, settings.background, rng)
+    positions = np.unique(np.concatenate([rows, bg_a, bg_b]))
+    return QualitySample(n_rows, rows, bg_a, bg_b, positions, dict(rng.bit_generator.state))
+
+
 def assess(
     model: ModelAdapter,
     x: np.ndarray,
@@ -88,18 +117,44 @@ def assess(
     primary: str | None = None,
     timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Measure every method on a seeded sample of ``x``; a JSON-ready dict.
+    """Measure every method on a seeded sample of ``x`` (every audited row, encoded)."""
+    sample = draw_sample(len(x), settings)
+    return assess_sample(
+        model, sample, x[sample.positions], settings, primary=primary, timings=timings
+    )
 
-    ``primary`` (the audit's own method) is measured too, unless it is one of the slow
-    methods the spec did not list; seconds per method go to ``timings`` when given.
+
+def assess_sample(
+    model: ModelAdapter,
+    sample: QualitySample,
+    x_at: np.ndarray,
+    settings: QualitySettings,
+    *,
+    primary: str | None = None,
+    timings: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Measure every method on the drawn sample; a JSON-ready dict.
+
+    ``x_at`` holds the encoded rows at ``sample.positions``, in that order. ``primary``
+    (the audit's own method) is measured too, unless it is one of the slow methods the
+    spec did not list; seconds per method go to ``timings`` when given.
+
+    The perturbation noise is scaled from the sampled rows (measured decisions and both
+    backgrounds), not from every audited row, so that a streamed or distributed audit
+    measures exactly what an in-memory one does without another pass over the data.
     """
-    rng = np.random.default_rng(settings.seed)
-    n = min(settings.rows, len(x))
-    rows = np.sort(rng.choice(len(x), size=n, replace=False))
-    bg_a, bg_b = _two_backgrounds(len(x), settings.background, rng)
-    xs, background, background_b = x[rows], x[bg_a], x[bg_b]
+    if len(x_at) != len(sample.positions):
+        raise ValueError(f"expected {len(sample.positions)} sampled rows, got {len(x_at)}")
+    rng = np.random.default_rng()
+    rng.bit_generator.state = sample.state
+    n = len(sample.rows)
+
+    def at(positions: np.ndarray) -> np.ndarray:
+        return np.asarray(x_at[np.searchsorted(sample.positions, positions)])
+
+    xs, background, background_b = at(sample.rows), at(sample.background_a), at(sample.background_b)
     baseline = np.nanmean(background, axis=0)
-    noise = FeatureNoise.from_reference(x, settings.noise)
+    noise = FeatureNoise.from_reference(x_at, settings.noise)
     methods = [
         m for m in (settings.methods or default_methods(model)) if get_explainer(m).supports(model)
     ]
