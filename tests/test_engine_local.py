@@ -166,6 +166,7 @@ def test_one_additivity_warning_for_every_engine() -> None:
     assert additivity_warning("lime", 1e-9, 1e-6) is None
     lime = additivity_warning("lime", 0.05, 1e-6)
     ig = additivity_warning("integrated_gradients", 0.05, 1e-3)
-    assert lime is not None and ig is not None
+    assert lime is not None
+    assert ig is not None
     assert "explain.steps" not in lime  # LIME has no steps to raise
     assert "raise explain.steps" in ig
