@@ -265,6 +265,11 @@ SPEC_CASES: list[tuple[str, Any, str]] = [
     ("model", {"path": "m.pt", "kind": "onnx"}, "model.kind"),
     ("model", {"path": "m.pt", "kind": "torch", "init": [1, 2]}, "model.init"),
     ("letters", {"max_reasons": 0}, "letters"),
+    ("letters.counterfactual.actionable.x1", {"direction": "any", "min": 5, "max": 1},
+     "min (5) is above max"),
+    ("letters.counterfactual.actionable.x1", {"direction": "any", "step": float("inf")},
+     "step"),
+    ("letters", {"review": {"noise": float("nan")}}, "letters.review.noise"),
 ]
 
 
