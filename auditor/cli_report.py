@@ -46,7 +46,7 @@ def rerender_report(
     :class:`~auditor.errors.StorageError`.
     """
     from auditor.report import build_report
-    from auditor.service import TREND_RUNS, stage_file
+    from auditor.service import TREND_RUNS, move_into_place, stage_file
     from auditor.store import add_report, load_earlier_runs, load_result, open_store
 
     store = open_store(database_url)
@@ -61,7 +61,7 @@ def rerender_report(
                 staged = stage_file(out_path, artifact.pdf)
             add_report(session, audit_id, artifact, user=user or _user())
         if staged is not None and out_path is not None:
-            staged.replace(out_path)
+            move_into_place(staged, out_path)
             staged = None
     finally:
         if staged is not None:
