@@ -721,6 +721,19 @@ def test_non_plain_evidence_is_the_tools_own_error(value: Any) -> None:
         load_spec({**BASE, "evidence": {"x": value}})
 
 
+def test_a_python_alias_bomb_in_evidence_is_refused_quickly() -> None:
+    """Shared lists in a Python object graph expand like a YAML alias bomb (9**9 values)."""
+    from auditor.spec import load_spec
+
+    node: Any = ["lol"] * 9
+    for _ in range(8):
+        node = [node] * 9
+    start = time.perf_counter()
+    with pytest.raises(SpecError, match=r"evidence\.bomb.*more than 200,000 values"):
+        load_spec({**BASE, "evidence": {"bomb": node}})
+    assert time.perf_counter() - start < 5
+
+
 # --- recipients ------------------------------------------------------------------------------
 
 RECIPIENT_CASES = {
