@@ -442,6 +442,10 @@ DATA_CASES: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame], tuple[str, .
     "+inf feature": (_set("x1", [11], np.inf), ("'x1'", "infinite", "row(s) 12")),
     "-inf integer feature": (_set("x2", [0, 79], -np.inf), ("'x2'", "infinite", "1, 80")),
     "stray decision 2": (_set("approved", [77], 2), ("'approved'", "'2'", "row(s) 78")),
+    "stray value more common than 0": (
+        _set("approved", list(range(60)), 2),
+        ("'approved'", "'2' at row(s) 1, 2, 3, 4, 5", "(60 in all)"),
+    ),
     "stray decision text": (_set("approved", [40], "yes"), ("'approved'", "'yes'", "41")),
     "missing decision": (_set("approved", [6], np.nan), ("'approved'", "row(s) 7")),
     "favourable value never occurs": (_set("approved", list(range(ROWS)), 0),
