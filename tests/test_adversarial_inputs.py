@@ -387,6 +387,11 @@ UPLOAD_CASES = {
     "alias bomb": (_BOMB, "aliases"),
     "deep nesting": ("evidence: " + "[" * 5000 + "]" * 5000, "nesting"),
     "path outside the data root": ({"data": {"path": "../../etc/passwd"}}, "data.path"),
+    "a URL to fetch": ({"data": {"path": "s3a://attacker/bucket"}}, "data.path"),
+    "an outside Spark master": (
+        {"engine": {"kind": "spark", "master": "spark://attacker.example:7077"}},
+        "engine.master",
+    ),
 }
 
 
