@@ -48,7 +48,7 @@ def rerender_report(
     """
     from auditor.report import build_report
     from auditor.report.render import companion_path
-    from auditor.service import TREND_RUNS, stage_file
+    from auditor.service import TREND_RUNS, move_into_place, stage_file
     from auditor.store import add_report, load_earlier_runs, load_result, open_store
 
     store = open_store(database_url)
@@ -67,7 +67,7 @@ def rerender_report(
             add_report(session, audit_id, artifact, user=user or _user())
         while staged:
             tmp, final = staged.pop()
-            tmp.replace(final)
+            move_into_place(tmp, final)
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ from auditor.errors import DataValidationError
 from auditor.spec import AuditSpec
 
 _MAX_ROWS_SHOWN = 5
+_OPPOSITES = frozenset({"0", "0.0", "false", "no", "n", "denied", "rejected"})
 
 
 def read_table(path: Path, fmt: str | None = None) -> pd.DataFrame:
@@ -309,7 +310,15 @@ def _stray_rows(column: pd.Series, favorable: object) -> str:
     text = column.astype(str)
     counts = text.value_counts()
     others = [v for v in counts.index if v != str(favorable)]
-    stray = others[1:]  # the most common other value is taken as the unfavourable one
+    # the unfavourable outcome: a conventional opposite of the favourable value when one
+    # occurs (0 for 1, False for True), else the most common other value
+    usual = [v for v in others if v.strip().lower() in _OPPOSITES]
+    if not others:  # values that differ only by type (1 and "1"): no row stands out
+        return ""
+    unfavourable = usual[0] if usual else others[0]
+    stray = [v for v in others if v != unfavourable]
+    if not stray:
+        return ""
     mask = text.isin(stray)
     shown = ", ".join(repr(v) for v in stray[:_MAX_ROWS_SHOWN])
     return f"; unexpected value(s) {shown} at row(s) {_rows(mask)}"

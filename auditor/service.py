@@ -99,10 +99,7 @@ def perform_audit(
                         session, result.audit_id, spec, result.dataset.rows, user=result.run.user
                     )
         for tmp, final in staged:
-            try:
-                tmp.replace(final)
-            except OSError as exc:
-                raise AuditorError(f"Cannot write {final}: {exc.strerror or exc}.") from None
+            move_into_place(tmp, final)
         staged.clear()
     except AuditorError as exc:
         if db is not None:
@@ -162,3 +159,11 @@ def stage_file(path: Path, data: bytes) -> Path:
             raise AuditorError(f"Cannot write {path}: {exc.strerror or exc}.") from None
         raise
     return Path(tmp)
+
+
+def move_into_place(tmp: Path, final: Path) -> None:
+    """Replace ``final`` by the staged ``tmp`` atomically; a failure is a user error."""
+    try:
+        tmp.replace(final)
+    except OSError as exc:  # e.g. the target became a folder, or another file system
+        raise AuditorError(f"Cannot write {final}: {exc.strerror or exc}.") from None

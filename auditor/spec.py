@@ -29,7 +29,13 @@ from auditor.errors import SpecError
 from auditor.letters.settings import LettersSpec, letters_problems
 from auditor.policy.legal import TERRITORY_RE
 from auditor.policy.roles import LegalCategory
-from auditor.safe_yaml import BoundedSafeLoader, YamlLimitError, load_yaml_text, read_yaml_text
+from auditor.safe_yaml import (
+    MAX_EXPANDED_NODES,
+    BoundedSafeLoader,
+    YamlLimitError,
+    load_yaml_text,
+    read_yaml_text,
+)
 
 ExplainMethod = Literal[
     "auto",
@@ -58,16 +64,25 @@ _MAX_SEED = 2**32 - 1  # numpy's legacy generators take seeds in [0, 2**32)
 _MAX_PLAIN_DEPTH = 32
 
 
-def plain_data(value: Any, where: str, depth: int = 0) -> Any:
+def plain_data(value: Any, where: str) -> Any:
     """``value`` as plain JSON-like data (numpy scalars and tuples converted), or a
     ``ValueError`` naming the key under ``where`` that holds something else.
 
     Spec values reach the JSON result, the database and (for ``model.init``) a class's
     constructor, so only strings, finite numbers, booleans, None, dates, lists and
-    mappings with string keys are accepted.
+    mappings with string keys are accepted, at most ``MAX_EXPANDED_NODES`` values in all:
+    a Python object graph can share lists as a YAML alias bomb does, and the copy made
+    here has the expanded size.
     """
+    return _plain(value, where, 0, [MAX_EXPANDED_NODES])
+
+
+def _plain(value: Any, where: str, depth: int, budget: list[int]) -> Any:
     import numpy as np  # local: the spec module is imported by light commands too
 
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ValueError(f"{where}: more than {MAX_EXPANDED_NODES:,} values in all")
     if depth > _MAX_PLAIN_DEPTH:
         raise ValueError(f"{where}: nested deeper than {_MAX_PLAIN_DEPTH} levels")
     if isinstance(value, np.generic) and not isinstance(value, np.void | np.object_):
@@ -81,13 +96,13 @@ def plain_data(value: Any, where: str, depth: int = 0) -> Any:
             raise ValueError(f"{where}: must be a finite number, got {value}")
         return value
     if isinstance(value, list | tuple):
-        return [plain_data(v, f"{where}.{i}", depth + 1) for i, v in enumerate(value)]
+        return [_plain(v, f"{where}.{i}", depth + 1, budget) for i, v in enumerate(value)]
     if isinstance(value, Mapping):
         out = {}
         for key, v in value.items():
             if not isinstance(key, str):
                 raise ValueError(f"{where}: keys must be text, got {key!r}")
-            out[key] = plain_data(v, f"{where}.{key}", depth + 1)
+            out[key] = _plain(v, f"{where}.{key}", depth + 1, budget)
         return out
     raise ValueError(
         f"{where}: {type(value).__name__} is not plain data (use text, numbers, true/false, "

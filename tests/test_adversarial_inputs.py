@@ -265,6 +265,11 @@ SPEC_CASES: list[tuple[str, Any, str]] = [
     ("model", {"path": "m.pt", "kind": "onnx"}, "model.kind"),
     ("model", {"path": "m.pt", "kind": "torch", "init": [1, 2]}, "model.init"),
     ("letters", {"max_reasons": 0}, "letters"),
+    ("letters.counterfactual.actionable.x1", {"direction": "any", "min": 5, "max": 1},
+     "min (5) is above max"),
+    ("letters.counterfactual.actionable.x1", {"direction": "any", "step": float("inf")},
+     "step"),
+    ("letters", {"review": {"noise": float("nan")}}, "letters.review.noise"),
 ]
 
 
@@ -382,6 +387,11 @@ UPLOAD_CASES = {
     "alias bomb": (_BOMB, "aliases"),
     "deep nesting": ("evidence: " + "[" * 5000 + "]" * 5000, "nesting"),
     "path outside the data root": ({"data": {"path": "../../etc/passwd"}}, "data.path"),
+    "a URL to fetch": ({"data": {"path": "s3a://attacker/bucket"}}, "data.path"),
+    "an outside Spark master": (
+        {"engine": {"kind": "spark", "master": "spark://attacker.example:7077"}},
+        "engine.master",
+    ),
 }
 
 
@@ -437,6 +447,10 @@ DATA_CASES: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame], tuple[str, .
     "+inf feature": (_set("x1", [11], np.inf), ("'x1'", "infinite", "row(s) 12")),
     "-inf integer feature": (_set("x2", [0, 79], -np.inf), ("'x2'", "infinite", "1, 80")),
     "stray decision 2": (_set("approved", [77], 2), ("'approved'", "'2'", "row(s) 78")),
+    "stray value more common than 0": (
+        _set("approved", list(range(60)), 2),
+        ("'approved'", "'2' at row(s) 1, 2, 3, 4, 5", "(60 in all)"),
+    ),
     "stray decision text": (_set("approved", [40], "yes"), ("'approved'", "'yes'", "41")),
     "missing decision": (_set("approved", [6], np.nan), ("'approved'", "row(s) 7")),
     "favourable value never occurs": (_set("approved", list(range(ROWS)), 0),
@@ -714,6 +728,19 @@ def test_non_plain_evidence_is_the_tools_own_error(value: Any) -> None:
 
     with pytest.raises(SpecError, match=r"evidence\.x"):
         load_spec({**BASE, "evidence": {"x": value}})
+
+
+def test_a_python_alias_bomb_in_evidence_is_refused_quickly() -> None:
+    """Shared lists in a Python object graph expand like a YAML alias bomb (9**9 values)."""
+    from auditor.spec import load_spec
+
+    node: Any = ["lol"] * 9
+    for _ in range(8):
+        node = [node] * 9
+    start = time.perf_counter()
+    with pytest.raises(SpecError, match=r"evidence\.bomb.*more than 200,000 values"):
+        load_spec({**BASE, "evidence": {"bomb": node}})
+    assert time.perf_counter() - start < 5
 
 
 # --- recipients ------------------------------------------------------------------------------

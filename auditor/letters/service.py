@@ -514,7 +514,7 @@ def letter_path(out_dir: Path, record: Mapping[str, Any]) -> Path:
 
 
 def _write(letters: list[IssuedLetter], out_dir: Path | None, json_path: Path | None) -> None:
-    from auditor.service import stage_file
+    from auditor.service import move_into_place, stage_file
 
     staged = []
     try:
@@ -532,7 +532,7 @@ def _write(letters: list[IssuedLetter], out_dir: Path | None, json_path: Path | 
             data = json.dumps([lt.record for lt in letters], indent=2, ensure_ascii=False)
             staged.append((stage_file(json_path, data.encode("utf-8")), json_path))
         for tmp, final in staged:
-            tmp.replace(final)
+            move_into_place(tmp, final)
         staged.clear()
     finally:
         for tmp, _ in staged:

@@ -97,6 +97,8 @@ class Actionable(_Strict):
                 raise ValueError("min, max and step are for numeric features, not with 'order'")
             if len(set(self.order)) != len(self.order):
                 raise ValueError("a category is listed twice in 'order'")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min:g}) is above max ({self.max:g})")
         return self
 
 

@@ -68,14 +68,29 @@ def load_uploaded_spec(content: bytes, filename: str, data_root: Path) -> AuditS
         )
     problems = _code_problems(spec)
     if problems:
-        raise SpecError(f"{name}: the spec asks the server to run code.", problems=problems)
+        raise SpecError(
+            f"{name}: the spec asks the server to run code or reach other machines.",
+            problems=problems,
+        )
     return spec
 
 
 def _code_problems(spec: AuditSpec) -> list[str]:
-    if spec.model is None:
-        return []
+    """What an upload may not ask the server to do: run code, or reach other machines."""
+    from auditor.provenance import is_url
+
     problems = []
+    for key, value in (
+        ("data.path", spec.data.path),
+        ("data.protected_path", spec.data.protected_path),
+    ):
+        if value and is_url(value):
+            problems.append(f"{key}: {value!r}: an uploaded spec cannot name a URL")
+    if spec.engine.master is not None:
+        # a Spark master outside would receive the model and the data
+        problems.append("engine.master: an uploaded spec cannot choose a Spark master")
+    if spec.model is None:
+        return problems
     if spec.model.module:
         problems.append(
             f"model.module: {spec.model.module!r}: an uploaded spec cannot name code to "
