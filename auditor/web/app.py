@@ -21,6 +21,7 @@ from auditor.web.jobs import AuditJobs
 from auditor.web.settings import WebSettings
 from auditor.web.templating import render
 from auditor.web.throttle import LoginThrottle
+from auditor.web.worker import WorkerLimits
 from auditor.web.workspace import NotFoundError
 
 CSP = (
@@ -37,7 +38,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     settings = settings or WebSettings()
     url = settings.database_url or default_database_url()
     store = open_store(url)
-    jobs = AuditJobs(store, url)
+    jobs = AuditJobs(
+        store, url, limits=WorkerLimits(settings.job_memory_mb, settings.job_timeout_s)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
