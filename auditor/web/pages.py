@@ -71,11 +71,15 @@ def login(
     user = None
     if expected and secrets.compare_digest(expected, csrf):
         user = authenticate(ctx.store, name, password)
-    record_login(ctx.store, name, ok=user is not None)
     if user is None:
         ctx.logins.failed(client, name)
+        # the event log cannot be pruned, so failures are logged at a bounded rate
+        log, unlogged = ctx.logins.claim_log_slot()
+        if log:
+            record_login(ctx.store, name, ok=False, unlogged_failures=unlogged)
         context["error"] = "Wrong name or password, or the sign-in form expired."
         return render(request, "login.html.j2", context, 401)
+    record_login(ctx.store, name, ok=True)
     ctx.logins.succeeded(client, name)
     value, _ = start_session(ctx.store, user.id, hours=ctx.settings.session_hours)
     response = RedirectResponse(_local(next), status_code=303)
