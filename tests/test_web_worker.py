@@ -139,3 +139,43 @@ def test_a_spec_error_keeps_its_type_across_the_process_boundary(tmp_path: Path)
     )
     assert spec.name == "upload-test"
     assert digest == spec.digest()
+
+
+def test_an_uploaded_audit_completes_in_its_worker(
+    tmp_path: Path,
+    fast_hashing: None,  # noqa: F811
+) -> None:
+    import numpy as np
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    from auditor.store.models import Audit
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame(
+        {
+            "id": range(400),
+            "hired": rng.integers(0, 2, 400),
+            "sex": rng.choice(["female", "male"], 400),
+        }
+    ).to_csv(tmp_path / "decisions.csv", index=False)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    with open_store(url) as store:
+        add_users(store)
+        token = create_token(store, "otto", actor="test")
+    app = create_app(WebSettings(database_url=url, data_root=tmp_path, secret=b"k" * 32))
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+        started = client.post("/api/audits", files={"spec": ("s.yaml", SPEC.encode())})
+        assert started.status_code == 202, started.text
+        job = started.json()
+        deadline = time.monotonic() + 120
+        while job["state"] not in ("completed", "failed") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            job = client.get(f"/api/jobs/{job['id']}").json()
+    assert job["state"] == "completed", job["error"]
+    assert "store" in job["stages"]  # progress came back from the worker process
+    with open_store(url) as store, store.session() as session:
+        assert session.get(Audit, job["audit_id"]) is not None
+        requested = session.scalars(select(Event).where(Event.kind == "audit.requested")).one()
+        assert len(json.loads(requested.payload)["spec_sha256"]) == 64  # from the parse worker
+        assert requested.user == "otto"
