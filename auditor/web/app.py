@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ from auditor.web.jobs import AuditJobs
 from auditor.web.settings import WebSettings
 from auditor.web.templating import render
 from auditor.web.throttle import LoginThrottle
-from auditor.web.worker import WorkerLimits
+from auditor.web.worker import WorkerLimits, warm_up
 from auditor.web.workspace import NotFoundError
 
 CSP = (
@@ -44,6 +45,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=warm_up, name="worker-warm-up", daemon=True).start()
         yield
         jobs.shutdown()
         store.dispose()

@@ -50,6 +50,15 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
+def warm_up() -> None:
+    """Start the fork server now (it imports the audit code once), so the first upload
+    after a restart does not wait for it."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def run_isolated(
     target: Callable[..., Any],
     *args: Any,
