@@ -159,12 +159,17 @@ USER_LOGIN = "user.login"
 USER_LOGIN_FAILED = "user.login_failed"
 
 
-def record_login(store: Store, name: str, *, ok: bool) -> None:
-    """Log a sign-in attempt (successful or not) under the name that was tried."""
+def record_login(store: Store, name: str, *, ok: bool, unlogged_failures: int = 0) -> None:
+    """Log a sign-in attempt (successful or not) under the name that was tried.
+
+    ``unlogged_failures``: failed sign-ins left out of the log since the last logged one
+    (the web server logs a bounded number per window; see ``auditor.web.throttle``).
+    """
+    payload: dict[str, object] = {"name": name[:200]}
+    if unlogged_failures:
+        payload["unlogged_failures"] = unlogged_failures
     with store.session() as session:
-        append_event(
-            session, USER_LOGIN if ok else USER_LOGIN_FAILED, {"name": name[:200]}, user=name[:200]
-        )
+        append_event(session, USER_LOGIN if ok else USER_LOGIN_FAILED, payload, user=name[:200])
 
 
 USER_DISABLED = "user.disabled"

@@ -36,11 +36,12 @@ _FIELDS = (
     "num_cat", "cat_boundaries", "cat_threshold", "leaf_value", "leaf_count",
     "internal_count", "num_class", "num_tree_per_iteration", "max_feature_idx", "tree_sizes",
     "is_linear", "feature_names", "internal_value", "shrinkage", "[categorical_feature",
+    "feature_infos", "objective", "version", "pandas_categorical",
 )  # fmt: skip
 _VALUES = (
     "-1", "0", "1", "2", "3", "5", "9", "-7", "31", "64", "255", "2147483647", "-2147483648",
     "4294967295", "4294967296", "99999999999", "nan", "inf", "-inf", "1e309", "", "x",
-    "0.5", "-0", "1 2", "0x10",
+    "0.5", "-0", "1 2", "0x10", '"', "\\", "[1]", "[0:1", "a b",
 )  # fmt: skip
 
 
@@ -92,7 +93,7 @@ def mutate(data: bytes, rng: random.Random) -> tuple[bytes, str]:
     if kind == "delete":
         return data[:pos] + data[pos + rng.randint(1, 8) :], f"delete at {pos}"
     if kind == "insert":
-        chunk = rng.choice((b"9", b"-1", b" ", b"\n", b"=", b"Tree=0\n", b"\x00"))
+        chunk = rng.choice((b"9", b"-1", b" ", b"\n", b"=", b"Tree=0\n", b"\x00", b'"', b"\\"))
         return data[:pos] + chunk + data[pos:], f"insert {chunk!r} at {pos}"
     lines = data.split(b"\n")
     i = rng.randrange(len(lines))

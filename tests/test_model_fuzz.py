@@ -52,6 +52,22 @@ def test_fuzzed_model_files_crash_nothing_and_hang_nothing(tmp_path: Path) -> No
     assert tally.get("matched", 0) > 20, tally
 
 
+def test_fuzzed_torch_files_are_loaded_or_refused_naming_the_file(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, str(REPO / "tests" / "torch_fuzz.py"), "--out", str(tmp_path)]
+    done = subprocess.run(
+        [*command, "--count", "80", "--seed", "0"],
+        env=env, capture_output=True, text=True, timeout=FUZZ_TIMEOUT_S,
+    )  # fmt: skip
+    culprit = (tmp_path / "current.txt").read_text(encoding="utf-8").strip()
+    assert done.returncode >= 0, f"native crash (signal {-done.returncode}) at {culprit}"
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["failures"] == [], summary
+    assert done.returncode == 0, summary
+    assert summary["tally"].get("refused", 0) > 10, summary
+
+
 def _first_tree_edit(text: str, field: str, value: str) -> str:
     """The model with the first value of ``field`` in the first tree replaced (and no
     ``tree_sizes`` header, so a longer value does not move the trees' byte offsets)."""

@@ -16,7 +16,7 @@ from auditor.errors import SpecError
 from auditor.store import open_store
 from auditor.store.models import Audit, Event
 from auditor.users import create_token
-from auditor.web.sessions import csrf_ok, issue, read
+from auditor.web.sessions import csrf_ok, end_session, find_session, start_session
 from auditor.web.uploads import load_uploaded_spec
 from tests._db import db_url, pg_admin  # noqa: F401 (fixtures)
 from tests._web import add_users, fast_hashing, make_app  # noqa: F401 (fixture)
@@ -44,18 +44,29 @@ def test_uploaded_spec_paths_are_relative_to_the_data_root(tmp_path: Path) -> No
         load_uploaded_spec(b"  \n", "x.yaml", tmp_path)
 
 
-def test_sessions_refuse_tampering_and_expiry() -> None:
-    value, session = issue(b"s" * 32, 7, now=1000.0)
-    assert read(b"s" * 32, value, max_age_s=60, now=1030.0) == session
-    assert read(b"s" * 32, value, max_age_s=60, now=1061.0) is None  # expired
-    assert read(b"t" * 32, value, max_age_s=60, now=1030.0) is None  # other secret
-    body, mac = value.split(".")
-    forged = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1] + "." + mac
-    assert read(b"s" * 32, forged, max_age_s=60, now=1030.0) is None
-    assert read(b"s" * 32, "garbage", max_age_s=60, now=1030.0) is None
-    assert csrf_ok(session, session.csrf)
-    assert not csrf_ok(session, None)
-    assert not csrf_ok(session, "0" * 32)
+def test_sessions_refuse_tampering_expiry_and_sign_out(
+    tmp_path: Path,
+    fast_hashing: None,  # noqa: F811
+) -> None:
+    # sessions are rows now (revision 0007): a cookie is a lookup key, not a signed claim
+    with open_store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        add_users(store)
+        value, session = start_session(store, 1, hours=1)
+        found = find_session(store, value)
+        assert found is not None
+        assert found[1] == session
+        assert found[0].id == 1
+        assert find_session(store, value[:-1] + ("A" if value[-1] != "A" else "B")) is None
+        assert find_session(store, "garbage") is None
+        assert find_session(store, "x" * 10_000) is None
+        assert csrf_ok(session, session.csrf)
+        assert not csrf_ok(session, None)
+        assert not csrf_ok(session, "0" * 32)
+        expired, _ = start_session(store, 1, hours=-1)
+        assert find_session(store, expired) is None
+        assert end_session(store, value)
+        assert find_session(store, value) is None
+        assert not end_session(store, value)
 
 
 def _wait(client: TestClient, job_id: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ the server pulls, so "refused before reading" is measured, not assumed.
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -241,3 +242,46 @@ def test_the_spec_upload_limit_is_configurable(
     result = CliRunner().invoke(cli, ["serve", "--db", site["url"]])
     assert result.exit_code == 2
     assert "$AUDITOR_WEB_MAX_SPEC_UPLOAD must be a positive whole number" in result.output
+
+
+# --- failed sign-ins ------------------------------------------------------------------
+
+
+def test_the_throttle_caps_each_client_and_stays_bounded() -> None:
+    from auditor.web.throttle import LoginThrottle
+
+    throttle = LoginThrottle(limit=3, client_limit=5, window_s=60, max_keys=100)
+    for i in range(5):  # a new name each time: the per-name limit never bites
+        assert throttle.allowed("10.0.0.9", f"name{i}", now=float(i))
+        throttle.failed("10.0.0.9", f"name{i}", now=float(i))
+    assert not throttle.allowed("10.0.0.9", "fresh-name", now=6.0)
+    assert throttle.allowed("10.0.0.8", "fresh-name", now=6.0)
+    for i in range(500):  # many clients, many names: old keys are dropped
+        throttle.failed(f"10.1.{i // 200}.{i % 200}", "x", now=100.0 + i)
+    assert throttle.tracked_keys <= 100
+
+
+def test_failed_sign_ins_are_logged_at_a_bounded_rate(site: dict[str, Any]) -> None:
+    app = make_app(site["url"], site["root"])
+    clock = [1000.0]
+    logins = app.state.web.logins
+    logins.log_limit = 3
+    logins.clock = lambda: clock[0]
+    with TestClient(app) as client:
+        page = client.get("/login").text
+        token = page.split('name="csrf" value="')[1].split('"')[0]
+
+        def attempt(name: str) -> int:
+            data = {"name": name, "password": "wrong password", "csrf": token}
+            return client.post("/login", data=data).status_code
+
+        # known names (an unknown one costs a full-strength argon2 check of a dummy hash)
+        names = ["vera", "otto", "ada"] * 2 + ["vera"]
+        assert [attempt(name) for name in names] == [401] * 7
+        clock[0] += logins.window_s + 1
+        assert attempt("otto") == 401
+    with open_store(site["url"]) as store, store.session() as session:
+        failed = session.scalars(select(Event).where(Event.kind == "user.login_failed"))
+        payloads = [json.loads(e.payload) for e in failed]
+    assert [p["name"] for p in payloads] == ["vera", "otto", "ada", "otto"]
+    assert payloads[-1]["unlogged_failures"] == 4  # the four over the budget: counted

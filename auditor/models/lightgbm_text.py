@@ -32,6 +32,9 @@ _MISSING_TYPES = 3  # None, Zero, NaN
 _PARAMETER = re.compile(r"^\[[a-z0-9_]+: [^\n]*\]$")
 _INT_TOKEN = re.compile(r"-?[0-9]{1,20}")
 _FLOAT_TOKEN = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,4})?")
+_BOUND = r"(-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,4})?|-?inf)"
+_FEATURE_INFO = re.compile(rf"none|\[{_BOUND}:{_BOUND}\]|-?[0-9]{{1,10}}(:-?[0-9]{{1,10}})*")
+_HEADER_WORD = re.compile(r"[A-Za-z0-9_.:= -]{0,200}")
 _SPACED = frozenset(("leaf_features", "leaf_coeff"))
 _MAX_TREE_LINES = 22
 _TREE_REQUIRED = ("num_leaves", "num_cat", "leaf_value")
@@ -147,24 +150,37 @@ def _header(block: str) -> _Header:
     per_iteration = _int(
         fields["num_tree_per_iteration"], what="num_tree_per_iteration", low=1, high=MAX_CLASSES
     )
-    if per_iteration not in (1, num_class):
+    if per_iteration != num_class:  # one tree per class per iteration, in every objective
         raise TextModelProblem(
             f"num_tree_per_iteration={per_iteration} does not fit num_class={num_class}"
         )
     max_idx = _int(fields["max_feature_idx"], what="max_feature_idx", low=0, high=MAX_FEATURES)
     if "label_index" in fields:
         _int(fields["label_index"], what="label_index", low=0, high=_INT32)
-    names = fields["feature_names"].split()
+    names = fields["feature_names"].split(" ")
+    for j, name in enumerate(names):
+        # dump_model writes these into JSON unescaped (LightGBM refuses them in training)
+        if not name or not name.isprintable() or set(name) & set('"\\,:[]{}'):
+            raise TextModelProblem(f"feature_names[{j}] is {name[:40]!r}")
+    for key in ("version", "objective"):
+        if key in fields and not _HEADER_WORD.fullmatch(fields[key]):
+            raise TextModelProblem(f"the header's {key} is {fields[key][:40]!r}")
     if len(names) != max_idx + 1:
         raise TextModelProblem(
             f"feature_names lists {len(names)} names but max_feature_idx={max_idx} "
             f"means {max_idx + 1} features"
         )
     infos = fields.get("feature_infos")
-    if infos is not None and len(infos.split()) != max_idx + 1:
-        raise TextModelProblem(
-            f"feature_infos lists {len(infos.split())} entries for {max_idx + 1} features"
-        )
+    if infos is not None:
+        entries = infos.split(" ")
+        if len(entries) != max_idx + 1:
+            raise TextModelProblem(
+                f"feature_infos lists {len(entries)} entries for {max_idx + 1} features"
+            )
+        for j, entry in enumerate(entries):
+            # dump_model splits these without checking: a range without ':' crashes it
+            if not _FEATURE_INFO.fullmatch(entry):
+                raise TextModelProblem(f"feature_infos[{j}] is {entry[:40]!r}")
     monotone = fields.get("monotone_constraints")
     if monotone is not None:
         for j, token in enumerate(monotone.split()):

@@ -77,7 +77,7 @@ class TorchAdapter:
         torch = _torch()
         if not path.is_file():
             raise ModelLoadError(f"Model file not found: {path}")
-        if not zipfile.is_zipfile(path):
+        if not _is_zip(path):
             raise ModelLoadError(
                 f"{path}: not a PyTorch model file (expected a TorchScript archive or a "
                 "state dict saved with torch.save)."
@@ -96,7 +96,8 @@ class TorchAdapter:
                         category=DeprecationWarning,
                     )
                     module = torch.jit.load(str(path), map_location="cpu")
-            except (RuntimeError, ValueError, OSError) as exc:
+            # a corrupt archive raises any of these from the deserializer (fuzzed)
+            except (RuntimeError, ValueError, OSError, IndexError, KeyError, EOFError) as exc:
                 raise ModelLoadError(
                     f"{path}: not a TorchScript file ({_first_line(exc)}). For a state dict, "
                     "name its class in model.module ('package.module:Class')."
@@ -111,7 +112,7 @@ class TorchAdapter:
         """Run one dummy row so a feature-count mismatch fails at load time, clearly."""
         try:
             self.output(np.zeros((1, len(self.feature_names))))
-        except (RuntimeError, ValueError) as exc:
+        except (RuntimeError, ValueError, IndexError, KeyError, TypeError) as exc:
             raise ModelLoadError(
                 f"{self.source}: the model does not accept {len(self.feature_names)} "
                 f"features ({_first_line(exc)})."
@@ -197,6 +198,13 @@ def _from_state_dict(
             f"{path}: the weights do not fit {spec.module}(**model.init) ({_first_line(exc)})."
         ) from None
     return module, names
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        return zipfile.is_zipfile(path)
+    except zipfile.BadZipFile:  # raised, not answered False, for some corrupt end records
+        return False
 
 
 def _first_line(exc: BaseException) -> str:

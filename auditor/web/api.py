@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from auditor.letters.recipients import MAX_RECIPIENTS_CHARS, parse_recipients
 from auditor.schedule import list_schedules, remove_schedule, set_enabled
@@ -27,7 +28,7 @@ from auditor.web.catalog import (
     policy_catalog,
 )
 from auditor.web.jobs import Job
-from auditor.web.uploads import load_uploaded_spec
+from auditor.web.uploads import parse_upload_isolated
 from auditor.web.workspace import (
     NotFoundError,
     audit_result,
@@ -213,9 +214,18 @@ async def start_audit(
 ) -> JobOut:
     """Start an audit from an uploaded spec (paths relative to the server's data root)."""
     ctx = web(request)
-    content = await spec.read()
-    parsed = load_uploaded_spec(content, spec.filename or "spec.yaml", ctx.settings.data_root)
-    return _job(ctx.jobs.submit(parsed, source=spec.filename or "upload", user=who.name))
+    content = await spec.read()  # at most the upload limit (BodyGuard)
+    parsed, digest = await parse_upload_isolated(
+        content, spec.filename or "spec.yaml", ctx.settings.data_root, ctx.settings.parse_limits
+    )
+    job = await run_in_threadpool(
+        ctx.jobs.submit,
+        parsed,
+        source=spec.filename or "upload",
+        user=who.name,
+        spec_sha256=digest,
+    )
+    return _job(job)
 
 
 @router.get("/jobs/{job_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from auditor.web.jobs import AuditJobs
 from auditor.web.settings import WebSettings
 from auditor.web.templating import render
 from auditor.web.throttle import LoginThrottle
+from auditor.web.worker import WorkerLimits, warm_up
 from auditor.web.workspace import NotFoundError
 
 CSP = (
@@ -37,10 +39,13 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     settings = settings or WebSettings()
     url = settings.database_url or default_database_url()
     store = open_store(url)
-    jobs = AuditJobs(store, url)
+    jobs = AuditJobs(
+        store, url, limits=WorkerLimits(settings.job_memory_mb, settings.job_timeout_s)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=warm_up, name="worker-warm-up", daemon=True).start()
         yield
         jobs.shutdown()
         store.dispose()

@@ -1,10 +1,15 @@
-"""Audits started from the web, run one at a time in a background thread.
+"""Audits started from the web, run one at a time, each in a worker process.
 
 A job's state (queued, running with its current stage, completed with the audit id, or
 failed with the error message) lives in memory for the page that watches it; the audit
 itself goes through :func:`auditor.service.perform_audit`, exactly as ``auditor audit``,
 so it is stored in one transaction or leaves only an ``audit.failed`` event. Jobs are
 forgotten when the server restarts; their audits and events are not.
+
+An audit of an uploaded spec runs in a child process with memory and time limits
+(:mod:`auditor.web.worker`): a spec that makes the audit explode costs that job, which
+fails with the reason (and an ``audit.failed`` event), not the server. Letters for a
+stored audit come from stored data and run in the job thread itself.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from auditor.errors import AuditorError
 from auditor.letters.recipients import Recipient
 from auditor.letters.review import hold_summary
 from auditor.spec import AuditSpec
-from auditor.store import Store, append_event
+from auditor.store import Store, append_event, record_failed_run
+from auditor.web.worker import WorkerFailed, WorkerLimits, run_isolated, send_progress
 
 AUDIT_REQUESTED = "audit.requested"
 LETTERS_REQUESTED = "letters.requested"
@@ -55,18 +61,30 @@ class Job:
 class AuditJobs:
     """Runs uploaded specs in the background (one worker: audits are CPU-heavy)."""
 
-    def __init__(self, store: Store, database_url: str, *, workers: int = 1) -> None:
+    def __init__(
+        self,
+        store: Store,
+        database_url: str,
+        *,
+        workers: int = 1,
+        limits: WorkerLimits | None = None,
+    ) -> None:
         self._store = store
         self._url = database_url
+        self._limits = limits or WorkerLimits(memory_mb=4096, timeout_s=3600.0)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audit-job")
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
-    def submit(self, spec: AuditSpec, *, source: str, user: str) -> Job:
+    def submit(
+        self, spec: AuditSpec, *, source: str, user: str, spec_sha256: str | None = None
+    ) -> Job:
         """Queue an audit of ``spec`` on behalf of ``user`` (logged as ``audit.requested``).
 
         Every spec the web runs came from an upload: its model may import no module and
         unpickle no file, whatever the spec says or the server's settings allow.
+        ``spec_sha256``: the spec's digest when the caller already has it (an upload's is
+        computed in the worker that parsed it, off the event loop).
         """
         spec.forbid_code()
         job = Job(
@@ -86,7 +104,7 @@ class AuditJobs:
                     "job_id": job.id,
                     "name": spec.name,
                     "source": source,
-                    "spec_sha256": spec.digest(),
+                    "spec_sha256": spec_sha256 or spec.digest(),
                 },
                 user=user,
             )
@@ -210,36 +228,49 @@ class AuditJobs:
             self._jobs[job_id] = replace(job, stage=stage, stages=(*job.stages, stage))
 
     def _run(self, job_id: str, spec: AuditSpec) -> None:
-        from auditor.service import perform_audit
-
         self._update(job_id, state="running", stage="starting")
         try:
-            outcome = perform_audit(
+            audit_id = run_isolated(
+                _audit_in_worker,
                 spec,
-                database_url=self._url,
-                progress=lambda stage: self._advance(job_id, stage),
+                self._url,
+                limits=self._limits,
+                what=f"The audit {spec.name!r}",
+                on_progress=lambda stage: self._advance(job_id, stage),
             )
+        except WorkerFailed as exc:  # the child could not log it: killed or out of memory
+            self._fail(job_id, str(exc))
+            job = self.get(job_id)
+            with self._store.session() as session:
+                record_failed_run(
+                    session,
+                    name=spec.name,
+                    source=spec.source,
+                    error=str(exc),
+                    user=job.user if job else "web",
+                )
         except AuditorError as exc:
-            self._update(
-                job_id,
-                state="failed",
-                stage="failed",
-                error=str(exc),
-                finished_at=datetime.now(UTC),
-            )
+            self._fail(job_id, str(exc))
         except Exception as exc:  # a bug: keep the server up and show what happened
-            self._update(
-                job_id,
-                state="failed",
-                stage="failed",
-                error=f"Internal error ({type(exc).__name__}): {exc}",
-                finished_at=datetime.now(UTC),
-            )
+            self._fail(job_id, f"Internal error ({type(exc).__name__}): {exc}")
         else:
             self._update(
                 job_id,
                 state="completed",
                 stage="done",
-                audit_id=outcome.result.audit_id,
+                audit_id=audit_id,
                 finished_at=datetime.now(UTC),
             )
+
+    def _fail(self, job_id: str, error: str) -> None:
+        self._update(
+            job_id, state="failed", stage="failed", error=error, finished_at=datetime.now(UTC)
+        )
+
+
+def _audit_in_worker(spec: AuditSpec, database_url: str) -> str:
+    """The audit, in the worker process (same service as ``auditor audit``); its id."""
+    from auditor.service import perform_audit
+
+    outcome = perform_audit(spec, database_url=database_url, progress=send_progress)
+    return outcome.result.audit_id

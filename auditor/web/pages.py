@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from auditor.errors import SpecError
 from auditor.users import authenticate, record_login
@@ -14,7 +15,7 @@ from auditor.web.auth import Principal, check_form_csrf, page_user, web
 from auditor.web.ops_pages import router as ops_router
 from auditor.web.sessions import COOKIE, end_session, start_session
 from auditor.web.templating import render
-from auditor.web.uploads import load_uploaded_spec
+from auditor.web.uploads import parse_upload_isolated
 from auditor.web.workspace import FINDING_FILTERS, NotFoundError, audit_page, search_audits
 from auditor.web.workspace import stored_pdf as load_pdf
 
@@ -70,11 +71,15 @@ def login(
     user = None
     if expected and secrets.compare_digest(expected, csrf):
         user = authenticate(ctx.store, name, password)
-    record_login(ctx.store, name, ok=user is not None)
     if user is None:
         ctx.logins.failed(client, name)
+        # the event log cannot be pruned, so failures are logged at a bounded rate
+        log, unlogged = ctx.logins.claim_log_slot()
+        if log:
+            record_login(ctx.store, name, ok=False, unlogged_failures=unlogged)
         context["error"] = "Wrong name or password, or the sign-in form expired."
         return render(request, "login.html.j2", context, 401)
+    record_login(ctx.store, name, ok=True)
     ctx.logins.succeeded(client, name)
     value, _ = start_session(ctx.store, user.id, hours=ctx.settings.session_hours)
     response = RedirectResponse(_local(next), status_code=303)
@@ -146,9 +151,11 @@ async def new_audit(
 ) -> Response:
     check_form_csrf(who, csrf)
     ctx = web(request)
-    content = await spec.read()
+    content = await spec.read()  # at most the upload limit (BodyGuard)
     try:
-        parsed = load_uploaded_spec(content, spec.filename or "spec.yaml", ctx.settings.data_root)
+        parsed, digest = await parse_upload_isolated(
+            content, spec.filename or "spec.yaml", ctx.settings.data_root, ctx.settings.parse_limits
+        )
     except SpecError as exc:
         context = {
             "title": "New audit",
@@ -156,7 +163,13 @@ async def new_audit(
             "data_root": str(ctx.settings.data_root),
         }
         return render(request, "new_audit.html.j2", context, 400)
-    job = ctx.jobs.submit(parsed, source=spec.filename or "upload", user=who.name)
+    job = await run_in_threadpool(
+        ctx.jobs.submit,
+        parsed,
+        source=spec.filename or "upload",
+        user=who.name,
+        spec_sha256=digest,
+    )
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 

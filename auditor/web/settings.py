@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import AuditorError
+from auditor.web.worker import WorkerLimits
 
 SECRET_ENV = "AUDITOR_WEB_SECRET"
 DATA_ROOT_ENV = "AUDITOR_DATA_ROOT"
@@ -67,6 +68,13 @@ class WebSettings:
     job_timeout_s: float = field(
         default_factory=lambda: float(_int_env("AUDITOR_JOB_TIMEOUT_S", 3600))
     )
+    upload_parse_timeout_s: float = 20.0
+    """Wall-clock limit of the worker that parses an uploaded spec and computes its digest."""
+
+    @property
+    def parse_limits(self) -> WorkerLimits:
+        """Limits of the worker that parses an upload (at most 1 GiB of memory)."""
+        return WorkerLimits(min(self.job_memory_mb, 1024), self.upload_parse_timeout_s)
 
 
 def _int_env(name: str, default: int) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from auditor.errors import SpecError
 from auditor.spec import AuditSpec, load_spec
+from auditor.web.worker import WorkerFailed, WorkerLimits, run_isolated
 
 MAX_SPEC_BYTES = 256 * 1024
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -102,6 +103,40 @@ def _code_problems(spec: AuditSpec) -> list[str]:
             "types; save the model with skops or as LightGBM text"
         )
     return problems
+
+
+def parse_upload(content: bytes, filename: str, data_root: Path) -> tuple[AuditSpec, str]:
+    """The uploaded spec and its digest (run in a worker process: see
+    :func:`parse_upload_isolated`)."""
+    spec = load_uploaded_spec(content, filename, data_root)
+    return spec, spec.digest()
+
+
+async def parse_upload_isolated(
+    content: bytes, filename: str, data_root: Path, limits: WorkerLimits
+) -> tuple[AuditSpec, str]:
+    """:func:`parse_upload` in a worker process under ``limits``, awaited from a thread.
+
+    YAML parsing and the digest of a hostile upload (an alias bomb expands to gigabytes)
+    cost that worker its memory or time limit and the uploader a 400, never the event
+    loop or the server's memory.
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    name = _SAFE.sub("_", Path(filename or "spec.yaml").name).strip("._") or "spec.yaml"
+    try:
+        result: tuple[AuditSpec, str] = await run_in_threadpool(
+            run_isolated,
+            parse_upload,
+            content,
+            filename,
+            data_root,
+            limits=limits,
+            what=f"Reading the uploaded spec {name}",
+        )
+    except WorkerFailed as exc:
+        raise SpecError(str(exc)) from None
+    return result
 
 
 def _outside(spec: AuditSpec, data_root: Path) -> list[str]:
