@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
+from sqlalchemy import text
 
 from auditor._cli_common import DbOption, err, guard, out
 from auditor.errors import AuditorError, StorageError
@@ -45,6 +46,13 @@ def verify_cmd(
             "1: not stored, or the audit's records were altered.",
         ),
     ] = None,
+    head: Annotated[
+        str | None,
+        typer.Option(
+            "--head",
+            help="A chain head hash printed by an earlier verify: it must still be in the log.",
+        ),
+    ] = None,
 ) -> None:
     """Check the event chain, every result's and report's digest and every stored row.
 
@@ -53,7 +61,7 @@ def verify_cmd(
     auditor wrote them; any change, insertion or deletion is named (exit 1).
     """
     from auditor.store import open_store, verify
-    from auditor.store.verification import locate_pdf, resolve_audit_id
+    from auditor.store.verification import locate_pdf, pinned_event, resolve_audit_id
 
     data = guard(lambda: _read_pdf(pdf)) if pdf is not None else None
 
@@ -61,6 +69,10 @@ def verify_cmd(
         store = open_store(db, upgrade=False)
         try:
             with store.session() as session:
+                if session.get_bind().dialect.name == "postgresql":
+                    # one snapshot for the log and the rows: a write committed while verify
+                    # reads would otherwise look like a row inserted outside auditor
+                    session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
                 match = locate_pdf(session, data) if data is not None else None
                 audit_id = resolve_audit_id(session, audit) if audit is not None else None
                 if match is not None and match.audit_id is not None:
@@ -71,7 +83,13 @@ def verify_cmd(
                     audit_id = match.audit_id
                 if match is not None and match.audit_id is None:
                     return match, None
-                return match, verify(session, audit_id)
+                report = verify(session, audit_id)
+                if head is not None and pinned_event(session, head) is None:
+                    report.problems.append(
+                        f"the event log no longer contains the chain head {head.strip()} "
+                        "given with --head: it was rewritten from an earlier event on"
+                    )
+                return match, report
         finally:
             store.dispose()
 
@@ -85,7 +103,14 @@ def verify_cmd(
         f"{scope}{report.events} events, {report.audits} audits, {report.reports} reports, "
         f"{report.rows} rows checked.",
         highlight=False,
+        soft_wrap=True,
     )
+    if report.head is not None:
+        out.print(
+            f"Chain head: event {report.head[0]}, hash {report.head[1]}.",
+            highlight=False,
+            soft_wrap=True,
+        )
     if not report.ok:
         for problem in report.problems:
             err.print(f"[red]- {escape(problem)}[/]", highlight=False, soft_wrap=True)

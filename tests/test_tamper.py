@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import shutil
+import types
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from alembic import command
 from sqlalchemy import Connection, Engine, make_url, select, text
@@ -27,7 +31,7 @@ from auditor.cli import app
 from auditor.errors import StorageError
 from auditor.schedule.service import add_schedule, run_due, set_enabled
 from auditor.store import Store, add_report, open_store, prune, save_audit, verify
-from auditor.store.decisions import add_letters, set_letter_status
+from auditor.store.decisions import add_letters, save_decisions, set_letter_status
 from auditor.store.models import Audit, FindingRow, Letter, Metric, User
 from auditor.users import add_user, create_token, disable_user
 from tests._db import PG_URL, pg_admin, raw
@@ -73,6 +77,27 @@ class Filled:
     latest_pdf: bytes
 
 
+@dataclasses.dataclass(frozen=True)
+class _SpecDir:
+    """What :func:`save_decisions` reads of a spec: where it lies."""
+
+    base: Path
+
+    def resolve(self, path: str) -> Path:
+        return self.base / path
+
+
+def _decisions(n: int) -> Any:
+    """A scored batch of ``n`` decisions (model inputs, outcome, score)."""
+    rng = np.random.default_rng(0)
+    return types.SimpleNamespace(
+        ids=np.array([f"D-{i:04d}" for i in range(n)]),
+        features=pd.DataFrame({"income": rng.normal(size=n), "duration": rng.integers(6, 48, n)}),
+        decisions=rng.integers(0, 2, n),
+        scores=rng.random(n),
+    )
+
+
 def fill(store: Store, spec: Path) -> Filled:
     """Everything auditor writes, through its own functions (no direct row writes)."""
     kept, old = make_result(name="kept"), make_result(name="old")
@@ -81,7 +106,9 @@ def fill(store: Store, spec: Path) -> Filled:
     first, latest = _report("first"), _report("re-rendered")
     with store.session() as session:
         save_audit(session, kept, report=first)
+        save_decisions(session, kept.audit_id, _SpecDir(spec.parent), _decisions(600))  # type: ignore[arg-type]
         save_audit(session, old, report=_report("old"))
+        save_decisions(session, old.audit_id, _SpecDir(spec.parent), _decisions(3))  # type: ignore[arg-type]
     with store.session() as session:
         add_report(session, kept.audit_id, latest, user="officer")
         letters = [_letter("A-1", "issued"), _letter("A-2", "needs_review")]
@@ -382,6 +409,14 @@ def test_cli_verify_audit_and_pdf(filled: tuple[Store, Filled], tmp_path: Path) 
     assert missing.exit_code == 2
     assert "No audit with an id starting 'ffffffff'" in missing.output
 
+    head = re.search(r"Chain head: event \d+, hash ([0-9a-f]{64})", ok.output)
+    assert head is not None, ok.output
+    pinned = runner.invoke(app, ["verify", "--db", data.url, "--head", head.group(1)])
+    assert pinned.exit_code == 0, pinned.output
+    rewritten = runner.invoke(app, ["verify", "--db", data.url, "--head", "ab" * 32])
+    assert rewritten.exit_code == 1
+    assert "no longer contains the chain head" in rewritten.output
+
     copy = tmp_path / "copy.db"
     shutil.copy(data.url.removeprefix("sqlite:///"), copy)
     url = f"sqlite:///{copy}"
@@ -451,3 +486,35 @@ def test_web_failure_filter_reads_finding_rows(filled: tuple[Store, Filled]) -> 
             audit.findings_fail = rows[0].failed
     with store.session() as session:
         assert verify(session).ok
+
+
+def test_a_decision_flipped(filled: tuple[Store, Filled]) -> None:
+    store, data = filled
+    problems = _tampered(
+        store,
+        "UPDATE decisions SET favorable = NOT favorable WHERE decision_id = 'D-0300' "
+        f"AND audit_id = '{data.audit_id}'",
+    )
+    assert any(
+        p.startswith(f"audit {data.audit_id}, table decisions: rows altered since event")
+        and "same count, 600" in p
+        and "first difference among the rows with decision_id 'D-0256' to 'D-0511'" in p
+        for p in problems
+    ), problems
+
+
+def test_a_recorded_rejection_verifies_and_a_bad_status_is_refused(
+    filled: tuple[Store, Filled],
+) -> None:
+    store, _ = filled
+    with store.engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            with Session(bind=conn) as session:
+                held = session.scalars(select(Letter.id).where(Letter.decision_id == "A-3")).one()
+                set_letter_status(session, held, "rejected", user="reviewer", note="unstable")
+                assert verify(session).ok, verify(session).problems
+                with pytest.raises(StorageError, match="Unknown letter status 'sent'"):
+                    set_letter_status(session, held, "sent", user="reviewer")
+        finally:
+            transaction.rollback()
