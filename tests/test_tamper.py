@@ -34,11 +34,10 @@ from auditor.store import Store, add_report, open_store, prune, save_audit, veri
 from auditor.store.decisions import add_letters, save_decisions, set_letter_status
 from auditor.store.models import Audit, FindingRow, Letter, Metric, User
 from auditor.users import add_user, create_token, disable_user
-from tests._db import PG_URL, pg_admin, raw
-from tests._web import fast_hashing
+from tests._db import PG_URL, db_url, pg_admin, raw
 from tests.factories import make_result
 
-__all__ = ["fast_hashing", "pg_admin"]  # fixtures used by name
+__all__ = ["db_url", "pg_admin"]  # fixtures used by name
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -431,8 +430,8 @@ def test_cli_verify_audit_and_pdf(filled: tuple[Store, Filled], tmp_path: Path) 
 # --- an existing database upgraded to 0007 ----------------------------------------------
 
 
-def test_upgrade_seals_existing_rows(tmp_path: Path, fast_hashing: None) -> None:
-    url = f"sqlite:///{tmp_path}/old.db"
+def test_upgrade_seals_existing_rows(db_url: str) -> None:
+    url = db_url
     result = make_result(name="legacy")
     with open_store(url, upgrade=False) as store:
         config = store.alembic_config()
