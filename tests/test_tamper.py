@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 
 from auditor.cli import app
 from auditor.errors import StorageError
-from auditor.schedule.service import add_schedule, run_due, set_enabled
+from auditor.schedule.service import add_schedule, remove_schedule, run_due, set_enabled
 from auditor.store import Store, add_report, open_store, prune, save_audit, verify
 from auditor.store.decisions import add_letters, save_decisions, set_letter_status
 from auditor.store.models import Audit, FindingRow, Letter, Metric, User
@@ -124,7 +124,9 @@ def fill(store: Store, spec: Path) -> Filled:
     add_schedule(store, "weekly", spec, "0 6 * * 1", user="ops", now=NOW, check_spec=False)
     add_schedule(store, "daily", spec, "0 6 * * *", user="ops", now=NOW, check_spec=False)
     set_enabled(store, "daily", False, user="ops", now=NOW)
+    add_schedule(store, "gone", spec, "0 7 * * *", user="ops", now=NOW, check_spec=False)
     run_due(store, clock=lambda: NOW + timedelta(days=8), user="ops", runner=lambda *_: None)
+    remove_schedule(store, "gone", user="ops")  # its run goes with it, recorded
     with store.session() as session:
         settings = {"letters": 762, "decisions": 762, "schedule_runs": 730, "audits": 365}
         pruned = prune(session, settings, now=datetime.now(UTC), user="dpo")
