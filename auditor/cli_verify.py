@@ -41,9 +41,10 @@ def verify_cmd(
         Path | None,
         typer.Option(
             "--pdf",
-            help="Is this PDF a report stored here, of which audit, and was it superseded? "
-            f"Exit 0: stored and current; {SUPERSEDED_EXIT}: stored but superseded; "
-            "1: not stored, or the audit's records were altered.",
+            help="Is this PDF a report (or letter) stored here, of which audit, and was it "
+            f"superseded? Exit 0: stored and current (a letter: issued); {SUPERSEDED_EXIT}: "
+            "stored but superseded; 1: not stored, a letter not issued, or the audit's "
+            "records were altered.",
         ),
     ] = None,
     head: Annotated[
@@ -116,10 +117,14 @@ def verify_cmd(
             err.print(f"[red]- {escape(problem)}[/]", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     out.print("[green]No alteration or deletion detected.[/]")
-    if match is not None and not match.stored:
+    if match is not None and (not match.stored or _unissued(match)):
         raise typer.Exit(1)
     if match is not None and match.superseded:
         raise typer.Exit(SUPERSEDED_EXIT)
+
+
+def _unissued(match: PdfMatch) -> bool:
+    return match.letter is not None and match.letter[3] != "issued"
 
 
 def _print_match(path: Path | None, match: PdfMatch) -> None:
@@ -131,6 +136,22 @@ def _print_match(path: Path | None, match: PdfMatch) -> None:
             highlight=False,
             soft_wrap=True,
         )
+        return
+    if match.letter is not None:
+        letter_id, decision_id, kind, status = match.letter
+        out.print(
+            f"{name} is letter {letter_id} ({escape(kind)} for decision {escape(decision_id)!r}) "
+            f"of audit {match.audit_id} ({escape(match.audit_name or '?')}); its stored "
+            f"status is {escape(str(status))!r}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if status != "issued":
+            out.print(
+                "[yellow]It was not issued:[/] a letter held for review, blocked or rejected "
+                "should not have reached anyone.",
+                highlight=False,
+            )
         return
     if not match.stored:
         out.print(

@@ -40,6 +40,7 @@ from tests.factories import make_result
 __all__ = ["db_url", "pg_admin"]  # fixtures used by name
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+HELD_PDF = b"%PDF-1.7\nletter A-3, held for review"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,14 +55,14 @@ def _report(label: str) -> FakeReport:
     return FakeReport(f"<p>{label}</p>", pdf, hashlib.sha256(pdf).hexdigest())
 
 
-def _letter(decision_id: str, status: str) -> dict[str, Any]:
+def _letter(decision_id: str, status: str, pdf: bytes | None = None) -> dict[str, Any]:
     html = f"<p>Application {decision_id}: declined. Reasons: credit history.</p>"
     return {
         "decision_id": decision_id,
         "kind": "adverse_action",
         "html": html,
-        "pdf": None,
-        "sha256": hashlib.sha256(html.encode()).hexdigest(),
+        "pdf": pdf,
+        "sha256": hashlib.sha256(pdf if pdf is not None else html.encode()).hexdigest(),
         "status": status,
         "reasons": [{"feature": "credit_history", "share": 0.4}],
     }
@@ -111,7 +112,7 @@ def fill(store: Store, spec: Path) -> Filled:
     with store.session() as session:
         add_report(session, kept.audit_id, latest, user="officer")
         letters = [_letter("A-1", "issued"), _letter("A-2", "needs_review")]
-        letters += [_letter("A-3", "needs_review")]
+        letters += [_letter("A-3", "needs_review", pdf=HELD_PDF)]
         add_letters(session, kept.audit_id, letters, user="officer")
         add_letters(session, old.audit_id, [_letter("O-1", "issued")], user="officer")
     with store.session() as session:
@@ -406,6 +407,13 @@ def test_cli_verify_audit_and_pdf(filled: tuple[Store, Filled], tmp_path: Path) 
     unknown = runner.invoke(app, ["verify", "--db", data.url, "--pdf", str(other)])
     assert unknown.exit_code == 1
     assert "not a report stored" in unknown.output
+    held = tmp_path / "held.pdf"
+    held.write_bytes(HELD_PDF)
+    letter = runner.invoke(app, ["verify", "--db", data.url, "--pdf", str(held)])
+    assert letter.exit_code == 1, letter.output
+    assert "for decision 'A-3'" in letter.output
+    assert "status is 'needs_review'" in letter.output
+    assert "It was not issued" in letter.output
     missing = runner.invoke(app, ["verify", "--db", data.url, "--audit", "ffffffff"])
     assert missing.exit_code == 2
     assert "No audit with an id starting 'ffffffff'" in missing.output

@@ -26,7 +26,7 @@ from auditor.errors import StorageError
 from auditor.result import FINDING_STATUSES, AuditResult
 from auditor.store.events import check_chain
 from auditor.store.integrity import COVERED, Covered, GroupDigest, key_text, row_seal
-from auditor.store.models import Audit, Event, FindingRow, Metric, Report
+from auditor.store.models import Audit, Event, FindingRow, Letter, Metric, Report
 from auditor.store.retention import DB_PRUNED
 
 SEALED_SINCE = "0007"
@@ -470,11 +470,13 @@ class PdfMatch:
     """The stored copy's bytes still match the digest."""
     later: list[tuple[int, datetime, str]] = field(default_factory=list)
     """Later reports of the same audit (id, time, SHA-256): this one is superseded."""
+    letter: tuple[int, str, str, str | None] | None = None
+    """Not a report but a stored letter: (letter id, decision id, kind, status)."""
 
     @property
     def stored(self) -> bool:
-        """True when a stored report has this digest."""
-        return self.report_id is not None
+        """True when a stored report (or letter) has this digest."""
+        return self.report_id is not None or self.letter is not None
 
     @property
     def superseded(self) -> bool:
@@ -498,6 +500,20 @@ def locate_pdf(session: Session, pdf: bytes) -> PdfMatch:
         .limit(1)
     ).first()
     if row is None:
+        letter = session.execute(
+            select(Letter.id, Letter.audit_id, Letter.decision_id, Letter.kind, Letter.status)
+            .where(Letter.sha256 == digest, Letter.pdf.is_not(None))
+            .order_by(Letter.id)
+            .limit(1)
+        ).first()
+        if letter is not None and logged_audit is None:
+            letter_id, audit_id, decision_id, kind, status = letter
+            return PdfMatch(
+                digest,
+                audit_id=audit_id,
+                audit_name=session.scalar(select(Audit.name).where(Audit.id == audit_id)),
+                letter=(int(letter_id), decision_id, kind, status),
+            )
         return PdfMatch(digest, audit_id=logged_audit, event_id=event_id)
     report_id, audit_id, created_at, stored_pdf = row
     name = session.scalar(select(Audit.name).where(Audit.id == audit_id))
