@@ -527,3 +527,28 @@ def test_a_recorded_rejection_verifies_and_a_bad_status_is_refused(
                     set_letter_status(session, held, "sent", user="reviewer")
         finally:
             transaction.rollback()
+
+
+def test_orm_changes_without_a_sealing_event_are_sealed_at_commit(tmp_path: Path) -> None:
+    from auditor.store.models import ApiToken, Event
+
+    with open_store(f"sqlite:///{tmp_path}/net.db") as store:
+        with store.session() as session:  # a writer that forgot sealed=
+            session.add(
+                User(name="dan", role="viewer", password_hash="h", active=True, created_at=NOW)
+            )
+        with store.session() as session:
+            user = session.scalars(select(User)).one()
+            session.add(ApiToken(user_id=user.id, token_sha256="t", label="x", created_at=NOW))
+        with store.session() as session:
+            kinds = session.scalars(select(Event.kind).order_by(Event.id)).all()
+            assert kinds == ["rows.sealed", "rows.sealed"]
+            token = session.scalars(select(ApiToken)).one()
+            token.last_used_at = NOW  # a column left out of the seal: no event
+        with store.session() as session:
+            assert session.scalar(text("SELECT COUNT(*) FROM events")) == 2
+            report = verify(session)
+        assert report.ok, report.problems
+        raw(store, "UPDATE users SET role = 'admin'")  # outside auditor: still caught
+        with store.session() as session:
+            assert any("role is 'admin'" in p for p in verify(session).problems)

@@ -23,6 +23,8 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+# registers the session hooks that seal rows changed without a sealing event
+import auditor.store.integrity  # noqa: F401
 from auditor.errors import StorageError
 from auditor.store.models import Event
 
