@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
+from sqlalchemy import text
 
 from auditor._cli_common import DbOption, err, guard, out
 from auditor.errors import AuditorError, StorageError
@@ -40,9 +41,17 @@ def verify_cmd(
         Path | None,
         typer.Option(
             "--pdf",
-            help="Is this PDF a report stored here, of which audit, and was it superseded? "
-            f"Exit 0: stored and current; {SUPERSEDED_EXIT}: stored but superseded; "
-            "1: not stored, or the audit's records were altered.",
+            help="Is this PDF a report (or letter) stored here, of which audit, and was it "
+            f"superseded? Exit 0: stored and current (a letter: issued); {SUPERSEDED_EXIT}: "
+            "stored but superseded; 1: not stored, a letter not issued, or the audit's "
+            "records were altered.",
+        ),
+    ] = None,
+    head: Annotated[
+        str | None,
+        typer.Option(
+            "--head",
+            help="A chain head hash printed by an earlier verify: it must still be in the log.",
         ),
     ] = None,
 ) -> None:
@@ -53,7 +62,7 @@ def verify_cmd(
     auditor wrote them; any change, insertion or deletion is named (exit 1).
     """
     from auditor.store import open_store, verify
-    from auditor.store.verification import locate_pdf, resolve_audit_id
+    from auditor.store.verification import locate_pdf, pinned_event, resolve_audit_id
 
     data = guard(lambda: _read_pdf(pdf)) if pdf is not None else None
 
@@ -61,6 +70,10 @@ def verify_cmd(
         store = open_store(db, upgrade=False)
         try:
             with store.session() as session:
+                if session.get_bind().dialect.name == "postgresql":
+                    # one snapshot for the log and the rows: a write committed while verify
+                    # reads would otherwise look like a row inserted outside auditor
+                    session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
                 match = locate_pdf(session, data) if data is not None else None
                 audit_id = resolve_audit_id(session, audit) if audit is not None else None
                 if match is not None and match.audit_id is not None:
@@ -71,7 +84,13 @@ def verify_cmd(
                     audit_id = match.audit_id
                 if match is not None and match.audit_id is None:
                     return match, None
-                return match, verify(session, audit_id)
+                report = verify(session, audit_id)
+                if head is not None and pinned_event(session, head) is None:
+                    report.problems.append(
+                        f"the event log no longer contains the chain head {head.strip()} "
+                        "given with --head: it was rewritten from an earlier event on"
+                    )
+                return match, report
         finally:
             store.dispose()
 
@@ -85,16 +104,27 @@ def verify_cmd(
         f"{scope}{report.events} events, {report.audits} audits, {report.reports} reports, "
         f"{report.rows} rows checked.",
         highlight=False,
+        soft_wrap=True,
     )
+    if report.head is not None:
+        out.print(
+            f"Chain head: event {report.head[0]}, hash {report.head[1]}.",
+            highlight=False,
+            soft_wrap=True,
+        )
     if not report.ok:
         for problem in report.problems:
             err.print(f"[red]- {escape(problem)}[/]", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     out.print("[green]No alteration or deletion detected.[/]")
-    if match is not None and not match.stored:
+    if match is not None and (not match.stored or _unissued(match)):
         raise typer.Exit(1)
     if match is not None and match.superseded:
         raise typer.Exit(SUPERSEDED_EXIT)
+
+
+def _unissued(match: PdfMatch) -> bool:
+    return match.letter is not None and match.letter[3] != "issued"
 
 
 def _print_match(path: Path | None, match: PdfMatch) -> None:
@@ -106,6 +136,22 @@ def _print_match(path: Path | None, match: PdfMatch) -> None:
             highlight=False,
             soft_wrap=True,
         )
+        return
+    if match.letter is not None:
+        letter_id, decision_id, kind, status = match.letter
+        out.print(
+            f"{name} is letter {letter_id} ({escape(kind)} for decision {escape(decision_id)!r}) "
+            f"of audit {match.audit_id} ({escape(match.audit_name or '?')}); its stored "
+            f"status is {escape(str(status))!r}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if status != "issued":
+            out.print(
+                "[yellow]It was not issued:[/] a letter held for review, blocked or rejected "
+                "should not have reached anyone.",
+                highlight=False,
+            )
         return
     if not match.stored:
         out.print(

@@ -18,7 +18,7 @@ from auditor.letters.service import issue_letters
 from auditor.letters.settings import ReviewSpec
 from auditor.service import perform_audit
 from auditor.spec import load_spec
-from auditor.store import open_store
+from auditor.store import open_store, verify
 from auditor.store.models import Letter
 
 
@@ -80,6 +80,8 @@ def test_every_adverse_letter_records_its_review(audit: tuple[str, str]) -> None
             stored = {
                 r.decision_id: r.review for r in session.query(Letter).filter_by(audit_id=audit_id)
             }
+            # real letters, decisions and the audit's rows are sealed and verify clean
+            assert verify(session).ok, verify(session).problems
     assert len(letters) == 12
     # the demo credit model has decisions whose 4th reason hangs on noise: held, not sent
     held = [lt for lt in letters if lt.record["status"] == "needs_review"]

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import shutil
+import types
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from alembic import command
 from sqlalchemy import Connection, Engine, make_url, select, text
@@ -25,18 +29,18 @@ from typer.testing import CliRunner
 
 from auditor.cli import app
 from auditor.errors import StorageError
-from auditor.schedule.service import add_schedule, run_due, set_enabled
+from auditor.schedule.service import add_schedule, remove_schedule, run_due, set_enabled
 from auditor.store import Store, add_report, open_store, prune, save_audit, verify
-from auditor.store.decisions import add_letters, set_letter_status
+from auditor.store.decisions import add_letters, save_decisions, set_letter_status
 from auditor.store.models import Audit, FindingRow, Letter, Metric, User
 from auditor.users import add_user, create_token, disable_user
-from tests._db import PG_URL, pg_admin, raw
-from tests._web import fast_hashing
+from tests._db import PG_URL, db_url, pg_admin, raw
 from tests.factories import make_result
 
-__all__ = ["fast_hashing", "pg_admin"]  # fixtures used by name
+__all__ = ["db_url", "pg_admin"]  # fixtures used by name
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+HELD_PDF = b"%PDF-1.7\nletter A-3, held for review"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,14 +55,14 @@ def _report(label: str) -> FakeReport:
     return FakeReport(f"<p>{label}</p>", pdf, hashlib.sha256(pdf).hexdigest())
 
 
-def _letter(decision_id: str, status: str) -> dict[str, Any]:
+def _letter(decision_id: str, status: str, pdf: bytes | None = None) -> dict[str, Any]:
     html = f"<p>Application {decision_id}: declined. Reasons: credit history.</p>"
     return {
         "decision_id": decision_id,
         "kind": "adverse_action",
         "html": html,
-        "pdf": None,
-        "sha256": hashlib.sha256(html.encode()).hexdigest(),
+        "pdf": pdf,
+        "sha256": hashlib.sha256(pdf if pdf is not None else html.encode()).hexdigest(),
         "status": status,
         "reasons": [{"feature": "credit_history", "share": 0.4}],
     }
@@ -73,6 +77,27 @@ class Filled:
     latest_pdf: bytes
 
 
+@dataclasses.dataclass(frozen=True)
+class _SpecDir:
+    """What :func:`save_decisions` reads of a spec: where it lies."""
+
+    base: Path
+
+    def resolve(self, path: str) -> Path:
+        return self.base / path
+
+
+def _decisions(n: int) -> Any:
+    """A scored batch of ``n`` decisions (model inputs, outcome, score)."""
+    rng = np.random.default_rng(0)
+    return types.SimpleNamespace(
+        ids=np.array([f"D-{i:04d}" for i in range(n)]),
+        features=pd.DataFrame({"income": rng.normal(size=n), "duration": rng.integers(6, 48, n)}),
+        decisions=rng.integers(0, 2, n),
+        scores=rng.random(n),
+    )
+
+
 def fill(store: Store, spec: Path) -> Filled:
     """Everything auditor writes, through its own functions (no direct row writes)."""
     kept, old = make_result(name="kept"), make_result(name="old")
@@ -81,11 +106,13 @@ def fill(store: Store, spec: Path) -> Filled:
     first, latest = _report("first"), _report("re-rendered")
     with store.session() as session:
         save_audit(session, kept, report=first)
+        save_decisions(session, kept.audit_id, _SpecDir(spec.parent), _decisions(600))  # type: ignore[arg-type]
         save_audit(session, old, report=_report("old"))
+        save_decisions(session, old.audit_id, _SpecDir(spec.parent), _decisions(3))  # type: ignore[arg-type]
     with store.session() as session:
         add_report(session, kept.audit_id, latest, user="officer")
         letters = [_letter("A-1", "issued"), _letter("A-2", "needs_review")]
-        letters += [_letter("A-3", "needs_review")]
+        letters += [_letter("A-3", "needs_review", pdf=HELD_PDF)]
         add_letters(session, kept.audit_id, letters, user="officer")
         add_letters(session, old.audit_id, [_letter("O-1", "issued")], user="officer")
     with store.session() as session:
@@ -98,7 +125,9 @@ def fill(store: Store, spec: Path) -> Filled:
     add_schedule(store, "weekly", spec, "0 6 * * 1", user="ops", now=NOW, check_spec=False)
     add_schedule(store, "daily", spec, "0 6 * * *", user="ops", now=NOW, check_spec=False)
     set_enabled(store, "daily", False, user="ops", now=NOW)
+    add_schedule(store, "gone", spec, "0 7 * * *", user="ops", now=NOW, check_spec=False)
     run_due(store, clock=lambda: NOW + timedelta(days=8), user="ops", runner=lambda *_: None)
+    remove_schedule(store, "gone", user="ops")  # its run goes with it, recorded
     with store.session() as session:
         settings = {"letters": 762, "decisions": 762, "schedule_runs": 730, "audits": 365}
         pruned = prune(session, settings, now=datetime.now(UTC), user="dpo")
@@ -378,9 +407,24 @@ def test_cli_verify_audit_and_pdf(filled: tuple[Store, Filled], tmp_path: Path) 
     unknown = runner.invoke(app, ["verify", "--db", data.url, "--pdf", str(other)])
     assert unknown.exit_code == 1
     assert "not a report stored" in unknown.output
+    held = tmp_path / "held.pdf"
+    held.write_bytes(HELD_PDF)
+    letter = runner.invoke(app, ["verify", "--db", data.url, "--pdf", str(held)])
+    assert letter.exit_code == 1, letter.output
+    assert "for decision 'A-3'" in letter.output
+    assert "status is 'needs_review'" in letter.output
+    assert "It was not issued" in letter.output
     missing = runner.invoke(app, ["verify", "--db", data.url, "--audit", "ffffffff"])
     assert missing.exit_code == 2
     assert "No audit with an id starting 'ffffffff'" in missing.output
+
+    head = re.search(r"Chain head: event \d+, hash ([0-9a-f]{64})", ok.output)
+    assert head is not None, ok.output
+    pinned = runner.invoke(app, ["verify", "--db", data.url, "--head", head.group(1)])
+    assert pinned.exit_code == 0, pinned.output
+    rewritten = runner.invoke(app, ["verify", "--db", data.url, "--head", "ab" * 32])
+    assert rewritten.exit_code == 1
+    assert "no longer contains the chain head" in rewritten.output
 
     copy = tmp_path / "copy.db"
     shutil.copy(data.url.removeprefix("sqlite:///"), copy)
@@ -396,8 +440,8 @@ def test_cli_verify_audit_and_pdf(filled: tuple[Store, Filled], tmp_path: Path) 
 # --- an existing database upgraded to 0008 ----------------------------------------------
 
 
-def test_upgrade_seals_existing_rows(tmp_path: Path, fast_hashing: None) -> None:
-    url = f"sqlite:///{tmp_path}/old.db"
+def test_upgrade_seals_existing_rows(db_url: str) -> None:
+    url = db_url
     result = make_result(name="legacy")
     with open_store(url, upgrade=False) as store:
         config = store.alembic_config()
@@ -451,3 +495,60 @@ def test_web_failure_filter_reads_finding_rows(filled: tuple[Store, Filled]) -> 
             audit.findings_fail = rows[0].failed
     with store.session() as session:
         assert verify(session).ok
+
+
+def test_a_decision_flipped(filled: tuple[Store, Filled]) -> None:
+    store, data = filled
+    problems = _tampered(
+        store,
+        "UPDATE decisions SET favorable = NOT favorable WHERE decision_id = 'D-0300' "
+        f"AND audit_id = '{data.audit_id}'",
+    )
+    assert any(
+        p.startswith(f"audit {data.audit_id}, table decisions: rows altered since event")
+        and "same count, 600" in p
+        and "first difference among the rows with decision_id 'D-0256' to 'D-0511'" in p
+        for p in problems
+    ), problems
+
+
+def test_a_recorded_rejection_verifies_and_a_bad_status_is_refused(
+    filled: tuple[Store, Filled],
+) -> None:
+    store, _ = filled
+    with store.engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            with Session(bind=conn) as session:
+                held = session.scalars(select(Letter.id).where(Letter.decision_id == "A-3")).one()
+                set_letter_status(session, held, "rejected", user="reviewer", note="unstable")
+                assert verify(session).ok, verify(session).problems
+                with pytest.raises(StorageError, match="Unknown letter status 'sent'"):
+                    set_letter_status(session, held, "sent", user="reviewer")
+        finally:
+            transaction.rollback()
+
+
+def test_orm_changes_without_a_sealing_event_are_sealed_at_commit(tmp_path: Path) -> None:
+    from auditor.store.models import ApiToken, Event
+
+    with open_store(f"sqlite:///{tmp_path}/net.db") as store:
+        with store.session() as session:  # a writer that forgot sealed=
+            session.add(
+                User(name="dan", role="viewer", password_hash="h", active=True, created_at=NOW)
+            )
+        with store.session() as session:
+            user = session.scalars(select(User)).one()
+            session.add(ApiToken(user_id=user.id, token_sha256="t", label="x", created_at=NOW))
+        with store.session() as session:
+            kinds = session.scalars(select(Event.kind).order_by(Event.id)).all()
+            assert kinds == ["rows.sealed", "rows.sealed"]
+            token = session.scalars(select(ApiToken)).one()
+            token.last_used_at = NOW  # a column left out of the seal: no event
+        with store.session() as session:
+            assert session.scalar(text("SELECT COUNT(*) FROM events")) == 2
+            report = verify(session)
+        assert report.ok, report.problems
+        raw(store, "UPDATE users SET role = 'admin'")  # outside auditor: still caught
+        with store.session() as session:
+            assert any("role is 'admin'" in p for p in verify(session).problems)

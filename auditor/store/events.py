@@ -23,6 +23,8 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+# registers the session hooks that seal rows changed without a sealing event
+import auditor.store.integrity  # noqa: F401
 from auditor.errors import StorageError
 from auditor.store.models import Event
 
@@ -66,6 +68,7 @@ def append_event(
     *,
     user: str,
     sealed: Mapping[str, Iterable[Any]] | None = None,
+    presealed: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Add an event to the chain in the caller's transaction (never commits).
 
@@ -74,10 +77,16 @@ def append_event(
     :mod:`auditor.store.integrity`), so that ``auditor verify`` can tell this change
     from one made outside auditor.
     """
-    if sealed:
+    if sealed or presealed:
         from auditor.store.integrity import seal_payload
 
-        payload = {**payload, "sealed": seal_payload(session, sealed)}
+        payload = {**payload, "sealed": seal_payload(session, sealed or {})}
+    if presealed:
+        # seals the writer computed from the values it inserted (bulk rows, not read back)
+        merged = {**payload.get("sealed", {})}
+        for table, seals in presealed.items():
+            merged[table] = {**merged.get(table, {}), **seals}
+        payload = {**payload, "sealed": merged}
     try:
         payload_text = canonical_json(payload)
     except (TypeError, ValueError) as exc:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, event, inspect, select
 from sqlalchemy.orm import Session
 
 from auditor.store.models import Base
@@ -94,11 +94,20 @@ COVERED: dict[str, Covered] = {
             digested=("pdf", "html"),
         ),
         Covered("decision_sets", "audit_id", named=("rows", "spec_dir"), audit_column="audit_id"),
-        Covered("decisions", "audit_id", grouped=True, audit_column="audit_id"),
+        # sealed from the values inserted (see save_decisions), so the autoincrement id,
+        # unknown to a bulk insert, is left out; rows are still digested in id order
+        Covered(
+            "decisions",
+            "audit_id",
+            grouped=True,
+            audit_column="audit_id",
+            label="decision_id",
+            skip=("id",),
+        ),
         Covered(
             "letters",
             "id",
-            named=("audit_id", "decision_id", "kind", "status", "html", "pdf", "sha256", "reasons"),
+            named=("audit_id", "decision_id", "kind", "status", "html", "pdf", "reasons"),
             audit_column="audit_id",
             label="decision_id",
             digested=("html", "pdf", "reasons"),
@@ -190,21 +199,55 @@ def row_seal(covered: Covered, values: Mapping[Any, Any]) -> dict[str, Any]:
     }
 
 
-class GroupDigest:
-    """Accumulates the seal of one grouped unit (rows in id order)."""
+CHUNK_ROWS = 256
+"""Rows per chunk of a grouped seal: verify names the first chunk that differs."""
 
-    def __init__(self) -> None:
+
+class GroupDigest:
+    """Accumulates the seal of one grouped unit (rows in id order).
+
+    Besides the root digest the seal keeps 8 hex characters per chunk of
+    :data:`CHUNK_ROWS` rows (about 40 KB for a million decisions), so verify can say
+    which rows changed, not only that some did.
+    """
+
+    def __init__(self, label: str = "seq") -> None:
         self._hash = hashlib.sha256()
+        self._chunk = hashlib.sha256()
+        self._label = label
+        self._open = 0
+        self._first: Any = None
+        self._last: Any = None
         self.rows = 0
+        self.chunks: list[str] = []
+        self.spans: list[tuple[Any, Any]] = []
+        """The label (``seq``, ``decision_id``) of the first and last row of each chunk."""
 
     def add(self, values: Mapping[Any, Any]) -> None:
         """Add the next row."""
-        self._hash.update(row_digest(values).encode("ascii") + b"\n")
+        line = row_digest(values).encode("ascii") + b"\n"
+        self._hash.update(line)
+        self._chunk.update(line)
+        mark = values.get(self._label)
+        if self._open == 0:
+            self._first = mark
+        self._last = mark
+        self._open += 1
         self.rows += 1
+        if self._open == CHUNK_ROWS:
+            self._close()
+
+    def _close(self) -> None:
+        self.chunks.append(self._chunk.hexdigest()[:8])
+        self.spans.append((self._first, self._last))
+        self._chunk = hashlib.sha256()
+        self._open = 0
 
     def seal(self) -> dict[str, Any]:
-        """The unit's seal: row count and root digest."""
-        return {"rows": self.rows, "sha256": self._hash.hexdigest()}
+        """The unit's seal: row count, root digest and chunk digests."""
+        if self._open:
+            self._close()
+        return {"rows": self.rows, "sha256": self._hash.hexdigest(), "chunks": "".join(self.chunks)}
 
 
 def key_text(value: Any) -> str:
@@ -222,6 +265,7 @@ def current_seals(covered: Covered, keys: Iterable[Any], session: Session) -> di
     key_col = table.c[covered.key]
     typed: list[Any] = [int(k) if _int_key(covered) else k for k in wanted]
     groups: dict[str, GroupDigest] = {}
+    label = covered.label or "seq"
     for start in range(0, len(typed), 500):
         chunk = typed[start : start + 500]
         stmt = select(*_columns(covered)).where(key_col.in_(chunk))
@@ -230,7 +274,7 @@ def current_seals(covered: Covered, keys: Iterable[Any], session: Session) -> di
         for row in session.execute(stmt).mappings():
             key = key_text(row[covered.key])
             if covered.grouped:
-                groups.setdefault(key, GroupDigest()).add(row)
+                groups.setdefault(key, GroupDigest(label)).add(row)
             else:
                 found[key] = row_seal(covered, row)
     for key, group in groups.items():
@@ -252,10 +296,86 @@ def seal_payload(session: Session, sealed: Mapping[str, Iterable[Any]]) -> dict[
     if unknown:
         raise ValueError(f"Tables {unknown} are not covered by tamper evidence (see COVERED).")
     session.flush()
-    return {
+    payload = {
         name: current_seals(COVERED[name], keys, session)
         for name, keys in sorted(sealed.items())
     }
+    done: set[tuple[str, str]] = session.info.setdefault(_SEALED, set())
+    done.update((name, key) for name, seals in payload.items() for key in seals)
+    return payload
+
+
+# --- a safety net: rows changed through the ORM without a sealing event ------------------
+
+ROWS_SEALED = "rows.sealed"
+"""The event that seals rows a transaction changed through auditor's ORM but that no
+event of that transaction sealed (a writer that forgot ``sealed=``)."""
+_UNSEALED = "auditor.unsealed"
+_SEALED = "auditor.sealed"
+
+
+def _unit(obj: Any) -> tuple[str, str] | None:
+    table = getattr(obj, "__table__", None)
+    covered = COVERED.get(getattr(table, "name", ""))
+    if covered is None:
+        return None
+    key = getattr(obj, covered.key, None)
+    return None if key is None else (covered.name, key_text(key))
+
+
+def _changed(obj: Any, covered: Covered) -> bool:
+    """Whether a flushed object changed a column its seal covers (not only ``skip`` ones)."""
+    attrs = inspect(obj).attrs
+    return any(
+        attrs[c.key].history.has_changes() for c in _columns(covered) if c.key in attrs
+    )
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changes(session: Session, _context: Any) -> None:
+    pending: set[tuple[str, str]] = session.info.setdefault(_UNSEALED, set())
+    for obj in [*session.new, *session.deleted]:
+        unit = _unit(obj)
+        if unit is not None:
+            pending.add(unit)
+    for obj in session.dirty:
+        unit = _unit(obj)
+        if unit is not None and _changed(obj, COVERED[unit[0]]):
+            pending.add(unit)
+
+
+@event.listens_for(Session, "before_commit")
+def _seal_leftovers(session: Session) -> None:
+    """Seal what this transaction changed through the ORM and no event sealed.
+
+    Explicit ``sealed=`` on the writer's own event is the rule (it says *why*); this
+    keeps a writer that forgot it from making a legitimate change look like tampering.
+    Changes made outside auditor (SQL, another program) never pass through here.
+    """
+    session.flush()
+    pending = session.info.get(_UNSEALED, set()) - session.info.get(_SEALED, set())
+    if not pending:
+        return
+    from auditor.store.events import append_event
+
+    tables: dict[str, list[str]] = {}
+    for name, key in sorted(pending):
+        tables.setdefault(name, []).append(key)
+    append_event(
+        session,
+        ROWS_SEALED,
+        {"rows": {name: len(keys) for name, keys in tables.items()}},
+        user=str(session.info.get("user", "auditor")),
+        sealed=tables,
+    )
+    session.info.pop(_UNSEALED, None)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget(session: Session, *_args: Any) -> None:
+    session.info.pop(_UNSEALED, None)
+    session.info.pop(_SEALED, None)
 
 
 def all_keys(session: Session, covered: Covered) -> list[Any]:

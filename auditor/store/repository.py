@@ -90,6 +90,8 @@ class VerifyReport:
     """Rows of covered tables compared with their seals."""
     audit_id: str | None = None
     """The one audit checked, or None for the whole store."""
+    head: tuple[int, str] | None = None
+    """The last event's id and hash (None: empty log)."""
 
     @property
     def ok(self) -> bool:
@@ -376,4 +378,5 @@ def verify(session: Session, audit_id: str | None = None) -> VerifyReport:
         problems=outcome.problems,
         rows=outcome.rows,
         audit_id=audit_id,
+        head=outcome.head,
     )

@@ -26,7 +26,7 @@ from auditor.errors import StorageError
 from auditor.result import FINDING_STATUSES, AuditResult
 from auditor.store.events import check_chain
 from auditor.store.integrity import COVERED, Covered, GroupDigest, key_text, row_seal
-from auditor.store.models import Audit, FindingRow, Metric, Report
+from auditor.store.models import Audit, Event, FindingRow, Letter, Metric, Report
 from auditor.store.retention import DB_PRUNED
 
 SEALED_SINCE = "0008"
@@ -52,6 +52,8 @@ class Outcome:
     reports: int
     rows: int
     problems: list[str] = field(default_factory=list)
+    head: tuple[int, str] | None = None
+    """The last event's id and hash: keep it elsewhere to pin the chain."""
 
 
 def _sha256(data: bytes | str) -> str:
@@ -217,7 +219,7 @@ class _Checker:
             f"(one of {', '.join(others)})"
         )
 
-    def _groups(self, covered: Covered) -> dict[str, dict[str, Any]]:
+    def _groups(self, covered: Covered) -> dict[str, GroupDigest]:
         table = covered.table
         key_col = table.c[covered.key]
         stmt = select(*[c for c in table.columns if c.name not in covered.skip]).order_by(
@@ -227,23 +229,27 @@ class _Checker:
         if condition is not None:
             stmt = stmt.where(condition)
         digests: dict[str, GroupDigest] = {}
+        label = covered.label or "seq"
         for row in self.session.execute(stmt.execution_options(yield_per=2000)).mappings():
             self.rows += 1
-            digests.setdefault(key_text(row[covered.key]), GroupDigest()).add(row)
-        return {key: group.seal() for key, group in digests.items()}
+            digests.setdefault(key_text(row[covered.key]), GroupDigest(label)).add(row)
+        return digests
 
     def _grouped_against(
         self,
         covered: Covered,
-        stored: Mapping[str, Mapping[str, Any]],
+        stored: Mapping[str, GroupDigest],
         recorded: Mapping[str, Recorded],
     ) -> None:
-        for key, seal in sorted(stored.items()):
+        for key, group in sorted(stored.items()):
+            seal = group.seal()
             last = recorded.get(key)
             where = f"audit {key}, table {covered.name}"
             if last is None or last.seal is None:
-                how = "no event records them" if last is None else (
-                    f"event {last.event_id} records their deletion"
+                how = (
+                    "no event records them"
+                    if last is None
+                    else f"event {last.event_id} records their deletion"
                 )
                 self.problems.append(
                     f"{where}: {seal['rows']} row(s) inserted outside auditor ({how})"
@@ -252,17 +258,30 @@ class _Checker:
             if last.seal.get("sha256") == seal["sha256"]:
                 continue
             was = last.seal.get("rows")
+            first = _first_changed(covered, group, last.seal.get("chunks"))
             if isinstance(was, int) and was != seal["rows"]:
                 verb = "deleted" if seal["rows"] < was else "inserted"
                 self.problems.append(
                     f"{where}: {seal['rows']} row(s) stored, {was} recorded in event "
-                    f"{last.event_id} (rows {verb} outside auditor)"
+                    f"{last.event_id} (rows {verb} outside auditor{first})"
                 )
             else:
                 self.problems.append(
                     f"{where}: rows altered since event {last.event_id} "
-                    f"(same count, {seal['rows']}, different content)"
+                    f"(same count, {seal['rows']}, different content{first})"
                 )
+
+
+def _first_changed(covered: Covered, group: GroupDigest, recorded: Any) -> str:
+    """Where the first differing chunk of a grouped unit starts ("" when unknown)."""
+    if not isinstance(recorded, str):
+        return ""
+    was = [recorded[i : i + 8] for i in range(0, len(recorded), 8)]
+    for index, (now, span) in enumerate(zip(group.chunks, group.spans, strict=True)):
+        if index >= len(was) or was[index] != now:
+            label = covered.label or "seq"
+            return f"; first difference among the rows with {label} {span[0]!r} to {span[1]!r}"
+    return ""
 
 
 def _is_digest(value: Any) -> bool:
@@ -432,7 +451,9 @@ def verify_store(session: Session, audit_id: str | None = None) -> Outcome:
             )
 
     checker.sealed_tables(replay_seals(chain.payloads))
-    return Outcome(chain.events, n_audits, n_reports, checker.rows, problems)
+    last = session.execute(select(Event.id, Event.hash).order_by(Event.id.desc()).limit(1)).first()
+    head = (int(last[0]), str(last[1])) if last is not None else None
+    return Outcome(chain.events, n_audits, n_reports, checker.rows, problems, head)
 
 
 @dataclass(frozen=True)
@@ -449,11 +470,13 @@ class PdfMatch:
     """The stored copy's bytes still match the digest."""
     later: list[tuple[int, datetime, str]] = field(default_factory=list)
     """Later reports of the same audit (id, time, SHA-256): this one is superseded."""
+    letter: tuple[int, str, str, str | None] | None = None
+    """Not a report but a stored letter: (letter id, decision id, kind, status)."""
 
     @property
     def stored(self) -> bool:
-        """True when a stored report has this digest."""
-        return self.report_id is not None
+        """True when a stored report (or letter) has this digest."""
+        return self.report_id is not None or self.letter is not None
 
     @property
     def superseded(self) -> bool:
@@ -477,6 +500,20 @@ def locate_pdf(session: Session, pdf: bytes) -> PdfMatch:
         .limit(1)
     ).first()
     if row is None:
+        letter = session.execute(
+            select(Letter.id, Letter.audit_id, Letter.decision_id, Letter.kind, Letter.status)
+            .where(Letter.sha256 == digest, Letter.pdf.is_not(None))
+            .order_by(Letter.id)
+            .limit(1)
+        ).first()
+        if letter is not None and logged_audit is None:
+            letter_id, audit_id, decision_id, kind, status = letter
+            return PdfMatch(
+                digest,
+                audit_id=audit_id,
+                audit_name=session.scalar(select(Audit.name).where(Audit.id == audit_id)),
+                letter=(int(letter_id), decision_id, kind, status),
+            )
         return PdfMatch(digest, audit_id=logged_audit, event_id=event_id)
     report_id, audit_id, created_at, stored_pdf = row
     name = session.scalar(select(Audit.name).where(Audit.id == audit_id))
@@ -498,3 +535,12 @@ def locate_pdf(session: Session, pdf: bytes) -> PdfMatch:
         intact=_sha256(stored_pdf) == digest,
         later=later,
     )
+
+
+def pinned_event(session: Session, digest: str) -> int | None:
+    """The id of the event whose hash is ``digest`` (a chain head kept elsewhere), or None.
+
+    A log rewritten from an earlier point on (chain recomputed) no longer contains it.
+    """
+    found = session.scalar(select(Event.id).where(Event.hash == digest.strip().lower()))
+    return None if found is None else int(found)
