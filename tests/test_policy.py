@@ -257,7 +257,7 @@ def test_four_fifths_rule(packs: dict[str, PolicyPack]) -> None:
     assert b.message.startswith("B: selection rate is 0.60 of the rate of A")
     assert "(p = 0.001)" in b.message
     assert "not statistically significant (p = 0.300)" in found["sex=C"].message
-    assert "only 12 decisions (minimum 30)" in found["sex=D"].message
+    assert "only 12 decisions, below the minimum group size (30)" in found["sex=D"].message
     assert "the difference is statistically significant" in found["sex=E"].message
     assert all("{" not in f.message for f in found.values())
 

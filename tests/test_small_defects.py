@@ -175,3 +175,47 @@ def test_stated_power_is_the_deciding_tests(tmp_path: Path) -> None:
     assert "power:fisher_exact" in ratio.flags
     assert ratio.detail["power"] == pytest.approx(fisher_power(9, 200, 0.4, 0.5), rel=1e-12)
     assert ratio.detail["power"] < power_at_ratio(9, 200, 0.5)  # the z-test overstated it
+
+
+def test_insufficient_evidence_names_the_real_cause() -> None:
+    from auditor.policy.insufficient import insufficient_reason
+
+    undefined = MetricRecord("g", "B", "adverse_impact_ratio", None, 3898, reference="A")
+    reason = insufficient_reason(undefined, 30)
+    assert "reference group 'A' has no favourable outcomes" in reason
+    assert "minimum" not in reason
+    small = MetricRecord("g", "B", "impact_ratio", 0.5, 12, flags=("small_sample",))
+    assert insufficient_reason(small, 30) == (
+        "only 12 decisions, below the minimum group size (30)"
+    )
+    weighted = MetricRecord(
+        "g",
+        "B",
+        "impact_ratio",
+        0.5,
+        66,
+        flags=("weighted", "small_sample"),
+        detail={"effective_n": 21.4},
+    )
+    assert insufficient_reason(weighted, 30).startswith("effective sample size 21.4")
+
+
+def test_a_small_tpr_denominator_does_not_make_the_group_small() -> None:
+    """A 57-person group with 12 favourable labels: its TPR/FNR cells are small, the
+    group is not, and the summary must not say it has "only 57 records"."""
+    from auditor.report.summary import key_numbers
+    from auditor.report.tables import build_tables
+    from tests.factories import make_result
+
+    base = make_result(with_attributions=False)
+    extra = (
+        MetricRecord("sex", "Female", "fnr", 0.2, 12, 3, flags=("small_sample",)),
+        MetricRecord("sex", "Female", "tpr", 0.8, 12, 9, flags=("small_sample",)),
+    )
+    result = replace(base, metrics=base.metrics + extra)
+    tables = build_tables(result, 30)
+    female = next(r for t in tables for r in t.rows if r.group == "Female")
+    assert not female.small
+    key = next(k for k in key_numbers(tables) if k.metric == "impact_ratio")
+    assert key.group == "Female"
+    assert not key.small

@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 from auditor.policy.condition import condition_check
 from auditor.policy.facts import Facts
+from auditor.policy.insufficient import insufficient_reason
 from auditor.policy.letter_content import letter_content
 from auditor.policy.outcome import Outcome
 from auditor.policy.outcome import fmt_num as _num
@@ -80,7 +81,7 @@ def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Out
             )
         elif "small_sample" in m.flags or m.value is None:
             status = "insufficient_evidence"
-            fields["detail"] = f"only {m.n} decisions (minimum {facts.min_group_size})"
+            fields["detail"] = insufficient_reason(m, facts.min_group_size)
         elif m.value < check.min:
             status = "fail" if significant else "warn"
             if not significant:
