@@ -219,3 +219,27 @@ def test_a_small_tpr_denominator_does_not_make_the_group_small() -> None:
     key = next(k for k in key_numbers(tables) if k.metric == "impact_ratio")
     assert key.group == "Female"
     assert not key.small
+
+
+def test_the_grid_ks_distance_brackets_scipys_exact_one() -> None:
+    """The exact KS statistic (scipy's ks_2samp) lies in [grid distance, stated bound]."""
+    from auditor.metrics.counts import ScoreGrid
+    from auditor.metrics.disparities import ks_distance, ks_upper_bound
+
+    grid = ScoreGrid()
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        n1, n2 = (int(v) for v in rng.integers(1, 300, 2))
+        a = rng.beta(2, 5, n1) ** rng.uniform(0.5, 3)
+        b = rng.beta(2, 5, n2)
+        h1 = tuple(np.bincount(grid.bin_of(a), minlength=grid.bins).tolist())
+        h2 = tuple(np.bincount(grid.bin_of(b), minlength=grid.bins).tolist())
+        exact = stats.ks_2samp(a, b).statistic
+        assert ks_distance(h1, h2) - 1e-12 <= exact <= ks_upper_bound(h1, h2) + 1e-12
+
+
+def test_ks_p_of_two_one_row_groups_is_none_not_a_crash() -> None:
+    from auditor.metrics.stats import ks_p
+
+    assert ks_p(1.0, 1, 1) is None
+    assert ks_p(0.5, 40, 60) == pytest.approx(stats.kstwo.sf(0.5, 24))
