@@ -166,6 +166,12 @@ class AuditSpec(_Strict):
     data: DataSpec
     columns: ColumnsSpec
     favorable: int | str | bool = 1
+    # which outcome TPR/FPR/FNR/PPV call "positive": the favourable one (credit, hiring),
+    # or the unfavourable one as risk scores do (COMPAS: "positive" = high risk)
+    positive_outcome: Literal["favorable", "unfavorable"] = Field(
+        "favorable",
+        description="The outcome TPR/FPR/FNR/PPV treat as positive (unfavorable: risk scores).",
+    )
     threshold: float = 0.5
     protected: list[str]
     protected_probabilities: dict[str, dict[str, str]] = Field(
@@ -262,6 +268,8 @@ class AuditSpec(_Strict):
             data.pop("engine", None)
         if data.get("letters") is None:
             data.pop("letters", None)
+        if data.get("positive_outcome") == "favorable":
+            data.pop("positive_outcome")  # the default: digests of older specs unchanged
         # bands go back on their protected entries, as written (and absent when unused)
         bands = data.pop("protected_bands", None) or {}
         if bands:

@@ -243,3 +243,47 @@ def test_ks_p_of_two_one_row_groups_is_none_not_a_crash() -> None:
 
     assert ks_p(1.0, 1, 1) is None
     assert ks_p(0.5, 40, 60) == pytest.approx(stats.kstwo.sf(0.5, 24))
+
+
+def test_risk_score_orientation_names_fpr_as_propublica_does(tmp_path: Path) -> None:
+    """COMPAS: "positive" = high risk (unfavourable). ProPublica's FPR is P(high risk |
+    did not reoffend); with positive_outcome: unfavorable the ``fpr`` field is that
+    number, checked with scikit-learn's confusion matrix; by default it is ``fnr``."""
+    from sklearn.metrics import confusion_matrix
+
+    rng = np.random.default_rng(2)
+    n = 400
+    race = rng.choice(["African-American", "Caucasian"], n)
+    reoffended = rng.random(n) < np.where(race == "Caucasian", 0.4, 0.5)
+    high_risk = rng.random(n) < np.where(reoffended, 0.65, np.where(race == "Caucasian", 0.2, 0.45))
+    frame = pd.DataFrame(
+        {
+            "id": range(n),
+            "race": race,
+            "low_risk": (~high_risk).astype(int),  # the favourable decision
+            "no_recid": (~reoffended).astype(int),  # the favourable label
+        }
+    )
+    frame.to_csv(tmp_path / "compas.csv", index=False)
+    spec = {
+        "name": "compas",
+        "domain": "credit",
+        "data": {"path": str(tmp_path / "compas.csv")},
+        "columns": {"id": "id", "decision": "low_risk", "label": "no_recid"},
+        "protected": ["race"],
+    }
+    risk = auditor.run_audit({**spec, "positive_outcome": "unfavorable"})
+    default = auditor.run_audit(spec)
+    for group in ("African-American", "Caucasian"):
+        rows = race == group
+        tn, fp, fn, tp = confusion_matrix(reoffended[rows], high_risk[rows]).ravel()
+        propublica_fpr, propublica_tpr = fp / (fp + tn), tp / (tp + fn)
+        r = {m.metric: m for m in risk.metrics if m.group == group and m.attribute == "race"}
+        d = {m.metric: m for m in default.metrics if m.group == group and m.attribute == "race"}
+        assert r["fpr"].value == pytest.approx(propublica_fpr, rel=1e-12)
+        assert r["tpr"].value == pytest.approx(propublica_tpr, rel=1e-12)
+        assert "positive:unfavorable" in r["fpr"].flags
+        assert d["fnr"].value == pytest.approx(propublica_fpr, rel=1e-12)
+        assert "positive:favorable" in d["fnr"].flags
+        assert r["selection_rate"] == d["selection_rate"]  # orientation-free
+    assert "positive_outcome" not in auditor.spec.load_spec(spec).as_dict()
