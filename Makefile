@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint clean test-other-pandas
 
 $(STAMP): pyproject.toml
 	bash scripts/system-deps.sh
@@ -27,6 +27,10 @@ lint: $(STAMP)
 test: lint
 	bash scripts/system-deps.sh --browser
 	$(BIN)/pytest
+
+# the category/text paths under the other pandas major (downloads it; not part of `test`)
+test-other-pandas: $(STAMP)
+	bash scripts/test-other-pandas.sh
 
 clean:
 	rm -rf $(VENV) demo auditor.db build dist .mypy_cache .ruff_cache .pytest_cache

@@ -250,6 +250,13 @@ def _check_features(features: pd.DataFrame) -> list[str]:
             continue
         if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col):
             continue
+        # pandas 2 reads a text column with blanks as object dtype holding str and NaN,
+        # which is_string_dtype rejects (pandas 3 gives its str dtype): text all the same
+        if col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) in (
+            "string",
+            "empty",
+        ):
+            continue
         problems.append(f"column '{name}': unsupported type {col.dtype} for a model feature")
     return problems
 

@@ -308,6 +308,7 @@ def group_statistics(
         bootstrap=BOOTSTRAP_REPLICATES,
         seed=spec.seed,
         exclude_below=exclusion.below_share if exclusion else None,
+        positive=spec.positive_outcome,
     )
     for g in _split_groupings(spec)[1]:
         recs, references[g.name] = grouping_records_from_sums(

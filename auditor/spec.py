@@ -262,6 +262,12 @@ class AuditSpec(_Strict):
     data: DataSpec
     columns: ColumnsSpec
     favorable: int | str | bool = 1
+    # which outcome TPR/FPR/FNR/PPV call "positive": the favourable one (credit, hiring),
+    # or the unfavourable one as risk scores do (COMPAS: "positive" = high risk)
+    positive_outcome: Literal["favorable", "unfavorable"] = Field(
+        "favorable",
+        description="The outcome TPR/FPR/FNR/PPV treat as positive (unfavorable: risk scores).",
+    )
     threshold: float = 0.5
     protected: list[str] = Field(
         description="Protected columns; an entry may be {column, category, values} "
@@ -430,6 +436,8 @@ class AuditSpec(_Strict):
             data.pop("verdict", None)
         if data.get("letters") is None:
             data.pop("letters", None)
+        if data.get("positive_outcome") == "favorable":
+            data.pop("positive_outcome")  # the default: digests of older specs unchanged
         # roles and bands go back on their protected entries, as written (absent when
         # unused, so digests of specs without them do not change)
         roles = data.pop("protected_roles", None) or {}

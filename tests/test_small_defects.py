@@ -175,3 +175,115 @@ def test_stated_power_is_the_deciding_tests(tmp_path: Path) -> None:
     assert "power:fisher_exact" in ratio.flags
     assert ratio.detail["power"] == pytest.approx(fisher_power(9, 200, 0.4, 0.5), rel=1e-12)
     assert ratio.detail["power"] < power_at_ratio(9, 200, 0.5)  # the z-test overstated it
+
+
+def test_insufficient_evidence_names_the_real_cause() -> None:
+    from auditor.policy.insufficient import insufficient_reason
+
+    undefined = MetricRecord("g", "B", "adverse_impact_ratio", None, 3898, reference="A")
+    reason = insufficient_reason(undefined, 30)
+    assert "reference group 'A' has no favourable outcomes" in reason
+    assert "minimum" not in reason
+    small = MetricRecord("g", "B", "impact_ratio", 0.5, 12, flags=("small_sample",))
+    assert insufficient_reason(small, 30) == (
+        "only 12 decisions, below the minimum group size (30)"
+    )
+    weighted = MetricRecord(
+        "g",
+        "B",
+        "impact_ratio",
+        0.5,
+        66,
+        flags=("weighted", "small_sample"),
+        detail={"effective_n": 21.4},
+    )
+    assert insufficient_reason(weighted, 30).startswith("effective sample size 21.4")
+
+
+def test_a_small_tpr_denominator_does_not_make_the_group_small() -> None:
+    """A 57-person group with 12 favourable labels: its TPR/FNR cells are small, the
+    group is not, and the summary must not say it has "only 57 records"."""
+    from auditor.report.summary import key_numbers
+    from auditor.report.tables import build_tables
+    from tests.factories import make_result
+
+    base = make_result(with_attributions=False)
+    extra = (
+        MetricRecord("sex", "Female", "fnr", 0.2, 12, 3, flags=("small_sample",)),
+        MetricRecord("sex", "Female", "tpr", 0.8, 12, 9, flags=("small_sample",)),
+    )
+    result = replace(base, metrics=base.metrics + extra)
+    tables = build_tables(result, 30)
+    female = next(r for t in tables for r in t.rows if r.group == "Female")
+    assert not female.small
+    key = next(k for k in key_numbers(tables) if k.metric == "impact_ratio")
+    assert key.group == "Female"
+    assert not key.small
+
+
+def test_the_grid_ks_distance_brackets_scipys_exact_one() -> None:
+    """The exact KS statistic (scipy's ks_2samp) lies in [grid distance, stated bound]."""
+    from auditor.metrics.counts import ScoreGrid
+    from auditor.metrics.disparities import ks_distance, ks_upper_bound
+
+    grid = ScoreGrid()
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        n1, n2 = (int(v) for v in rng.integers(1, 300, 2))
+        a = rng.beta(2, 5, n1) ** rng.uniform(0.5, 3)
+        b = rng.beta(2, 5, n2)
+        h1 = tuple(np.bincount(grid.bin_of(a), minlength=grid.bins).tolist())
+        h2 = tuple(np.bincount(grid.bin_of(b), minlength=grid.bins).tolist())
+        exact = stats.ks_2samp(a, b).statistic
+        assert ks_distance(h1, h2) - 1e-12 <= exact <= ks_upper_bound(h1, h2) + 1e-12
+
+
+def test_ks_p_of_two_one_row_groups_is_none_not_a_crash() -> None:
+    from auditor.metrics.stats import ks_p
+
+    assert ks_p(1.0, 1, 1) is None
+    assert ks_p(0.5, 40, 60) == pytest.approx(stats.kstwo.sf(0.5, 24))
+
+
+def test_risk_score_orientation_names_fpr_as_propublica_does(tmp_path: Path) -> None:
+    """COMPAS: "positive" = high risk (unfavourable). ProPublica's FPR is P(high risk |
+    did not reoffend); with positive_outcome: unfavorable the ``fpr`` field is that
+    number, checked with scikit-learn's confusion matrix; by default it is ``fnr``."""
+    from sklearn.metrics import confusion_matrix
+
+    rng = np.random.default_rng(2)
+    n = 400
+    race = rng.choice(["African-American", "Caucasian"], n)
+    reoffended = rng.random(n) < np.where(race == "Caucasian", 0.4, 0.5)
+    high_risk = rng.random(n) < np.where(reoffended, 0.65, np.where(race == "Caucasian", 0.2, 0.45))
+    frame = pd.DataFrame(
+        {
+            "id": range(n),
+            "race": race,
+            "low_risk": (~high_risk).astype(int),  # the favourable decision
+            "no_recid": (~reoffended).astype(int),  # the favourable label
+        }
+    )
+    frame.to_csv(tmp_path / "compas.csv", index=False)
+    spec = {
+        "name": "compas",
+        "domain": "credit",
+        "data": {"path": str(tmp_path / "compas.csv")},
+        "columns": {"id": "id", "decision": "low_risk", "label": "no_recid"},
+        "protected": ["race"],
+    }
+    risk = auditor.run_audit({**spec, "positive_outcome": "unfavorable"})
+    default = auditor.run_audit(spec)
+    for group in ("African-American", "Caucasian"):
+        rows = race == group
+        tn, fp, fn, tp = confusion_matrix(reoffended[rows], high_risk[rows]).ravel()
+        propublica_fpr, propublica_tpr = fp / (fp + tn), tp / (tp + fn)
+        r = {m.metric: m for m in risk.metrics if m.group == group and m.attribute == "race"}
+        d = {m.metric: m for m in default.metrics if m.group == group and m.attribute == "race"}
+        assert r["fpr"].value == pytest.approx(propublica_fpr, rel=1e-12)
+        assert r["tpr"].value == pytest.approx(propublica_tpr, rel=1e-12)
+        assert "positive:unfavorable" in r["fpr"].flags
+        assert d["fnr"].value == pytest.approx(propublica_fpr, rel=1e-12)
+        assert "positive:favorable" in d["fnr"].flags
+        assert r["selection_rate"] == d["selection_rate"]  # orientation-free
+    assert "positive_outcome" not in auditor.spec.load_spec(spec).as_dict()

@@ -19,7 +19,7 @@ still reported, flagged ``excluded``. Other metrics are unaffected.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -107,6 +107,33 @@ RATES: tuple[RateMetric, ...] = (
 )
 
 
+# records whose numbers depend on which outcome is called "positive"
+LABEL_METRICS = frozenset(
+    {"tpr", "fpr", "fnr", "ppv", "equal_opportunity_difference", "equalized_odds_difference"}
+)
+
+
+def unfavorable_positive(c: GroupCounts) -> GroupCounts:
+    """``c`` with the unfavourable outcome as "positive", as risk scores name it.
+
+    A risk score (COMPAS) calls a high-risk, unfavourable prediction positive, so its
+    FPR is P(unfavourable decision | favourable label): the favourable-positive ``fnr``.
+    Swapping the label classes and the decision's meaning gives every label metric
+    (TPR, FPR, FNR, PPV and the differences built on them) under that naming; selection
+    rates, accuracy and calibration are unchanged.
+    """
+    if c.positives is None or c.negatives is None:
+        return c
+    tp, fp = c.true_positives or 0, c.false_positives or 0
+    return replace(
+        c,
+        positives=c.negatives,
+        true_positives=c.negatives - fp,  # unfavourable decisions, unfavourable label
+        negatives=c.positives,
+        false_positives=c.positives - tp,  # unfavourable decisions, favourable label
+    )
+
+
 def groupings(protected: list[str], intersections: list[list[str]]) -> list[Grouping]:
     """Single attributes first, then intersections named ``a & b``."""
     out = [Grouping(a, (a,)) for a in protected]
@@ -189,12 +216,20 @@ def metrics_from_cells(
     seed: int = 0,
     flip_line: float = 0.8,
     exclude_below: float | None = None,
+    positive: str = "favorable",
 ) -> tuple[list[MetricRecord], dict[str, str | None]]:
-    """:func:`compute_group_metrics` from (merged) decision cells."""
+    """:func:`compute_group_metrics` from (merged) decision cells.
+
+    ``positive``: the outcome label metrics call positive (``favorable``, or
+    ``unfavorable`` for risk scores, see :func:`unfavorable_positive`); every label
+    metric record carries it as the flag ``positive:<outcome>``.
+    """
     records: list[MetricRecord] = []
     references: dict[str, str | None] = {}
     for g in groups:
         counts = cells.group_counts(g.attributes)
+        if positive == "unfavorable":
+            counts = {k: unfavorable_positive(c) for k, c in counts.items()}
         recs, ref = grouping_records(
             g.name,
             counts,
@@ -205,7 +240,12 @@ def metrics_from_cells(
             flip_line=flip_line,
             exclude_below=exclude_below,
         )
-        records += recs
+        records += [
+            replace(r, flags=(*r.flags, f"positive:{positive}"))
+            if r.metric in LABEL_METRICS
+            else r
+            for r in recs
+        ]
         references[g.name] = ref
     return adjust_holm(records), references
 

@@ -171,10 +171,10 @@ def smd_stats(
 
 def ks_p(distance: float, n1: int, n2: int) -> float | None:
     """Two-sided asymptotic KS p-value for two samples (scipy's ks_2samp 'asymp' method)."""
-    if n1 == 0 or n2 == 0:
-        return None
-    en = n1 * n2 / (n1 + n2)
-    return float(stats.kstwo.sf(distance, np.round(en)))
+    en = round(n1 * n2 / (n1 + n2)) if n1 and n2 else 0
+    if en < 1:
+        return None  # two one-row groups: no distribution to compare (kstwo needs n ≥ 1)
+    return float(stats.kstwo.sf(distance, en))
 
 
 def power_at_ratio(n1: int, n2: int, p_ref: float, ratio: float = 0.8, z: float = Z95) -> float:

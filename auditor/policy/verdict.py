@@ -45,6 +45,7 @@ from typing import Any, Literal
 from auditor.batch import UNKNOWN
 from auditor.metrics.below_line import BelowLineTest, Rate, below_line_test
 from auditor.metrics.stats import holm
+from auditor.policy.insufficient import insufficient_reason
 from auditor.result import FindingStatus, MetricRecord
 
 VerdictRuleName = Literal["below_line_holm", "raw_p"]
@@ -235,16 +236,9 @@ def decide(
             "small_category_exclusion share (justification in the spec)",
             classic,
         )
-    if "small_sample" in m.flags:
-        return Decision(
-            "insufficient_evidence", f"only {m.n} decisions (minimum {min_group_size})", classic
-        )
-    if m.value is None:
-        return Decision(
-            "insufficient_evidence",
-            f"no ratio: the reference group {m.reference}'s rate is 0",
-            classic,
-        )
+    if "small_sample" in m.flags or m.value is None:
+        # the real cause: a small (or small effective) group, or a reference rate of 0
+        return Decision("insufficient_evidence", insufficient_reason(m, min_group_size), classic)
     if verdicts.rule.name == "raw_p":
         return _decide_raw(m, line, check_alpha, warn_if_significant, classic)
     ev = verdicts.evidence.get((m.attribute, m.metric, m.group))

@@ -30,6 +30,8 @@ class KeyNumber:
     reference: str | None
     n: int | None
     small: bool
+    # weighted (probabilistic) groups: Kish's effective size, which is what makes them small
+    effective_n: float | None = None
 
 
 def key_numbers(tables: list[AttributeTable]) -> list[KeyNumber]:
@@ -56,7 +58,9 @@ def key_numbers(tables: list[AttributeTable]) -> list[KeyNumber]:
                     rec.p_value,
                     rec.reference,
                     row.n,
-                    row.small,
+                    # the ratio's own flag: a row is also marked for a small TPR denominator
+                    "small_sample" in rec.flags,
+                    rec.detail.get("effective_n") if "weighted" in rec.flags else None,
                 )
             )
     return out
@@ -95,7 +99,12 @@ def _key_sentence(k: KeyNumber) -> str:
             text += (
                 " Its 95% interval reaches below 0.80, so a ratio under 0.80 cannot be ruled out."
             )
-    if k.small:
+    if k.small and k.effective_n is not None and k.effective_n != k.n:
+        text += (
+            f" The group's effective sample size is {k.effective_n:,.1f} (membership is "
+            "estimated), below the minimum group size, so the estimate is imprecise."
+        )
+    elif k.small:
         text += (
             f" This group has only {k.n:,} records, below the minimum group size, so the "
             "estimate is imprecise."

@@ -41,8 +41,8 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 RATE_FOR_RATIO = {"impact_ratio": "selection_rate", "scoring_impact_ratio": "scoring_rate"}
 # Metrics whose denominator is the whole group: a small-sample flag on one of them marks the
-# row; on the others (TPR/FPR count only positives/negatives) it marks just the cell.
-CELL_ONLY_METRICS = frozenset({"tpr", "fpr"})
+# row; on the others (TPR/FNR/FPR count only positives/negatives) it marks just the cell.
+CELL_ONLY_METRICS = frozenset({"tpr", "fpr", "fnr"})  # small denominators, not small groups
 TEST_NAMES = {
     "z_test": "z-test",
     "fisher_exact": "Fisher exact",
