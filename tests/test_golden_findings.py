@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pytest
 import auditor
 from auditor.demo import DemoCase
 from auditor.policy.outcome import fmt_vs_line
+from auditor.report.render import render_html
 from auditor.result import AuditResult
 from auditor.spec import load_spec
 
@@ -93,3 +95,16 @@ def test_demo_findings_do_not_contradict_themselves(
             assert fmt_vs_line(observed, line) in f.message, f
             if "statistically significant" in f.message and f.status == "fail":
                 assert "Holm-adjusted" in f.message, f  # the deciding p is the one shown
+
+
+def test_report_states_the_verdict_rule_above_the_findings(
+    demo_results: dict[str, AuditResult],
+) -> None:
+    result = demo_results["hiring-screen-demo"]
+    html = render_html(result)
+    findings = html.index('id="sec-findings"')
+    rule = html.index("Verdict rule</strong> (below_line_holm)")
+    assert findings < rule < html.index('id="pack-1"')
+    assert f"Holm-adjusted over the {result.verdict['family_size']} ratio comparisons" in html
+    old = replace(result, verdict={})  # a result stored before December 2026
+    assert "Verdict rule</strong>: not recorded" in render_html(old)

@@ -1,4 +1,5 @@
-"""The new evidence (flip test, adjusted p) as the four-fifths rule reads it; old JSON."""
+"""The evidence (flip test, adjusted p) as the four-fifths rule reads it, under both verdict
+rules; old JSON."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import date
 from auditor.metrics.counts import GroupCounts
 from auditor.metrics.group_metrics import grouping_records
 from auditor.policy import Facts, PolicyPack, evaluate, load_packs
+from auditor.policy.verdict import VerdictRule, VerdictRuleName
 from auditor.result import AttributionSummary, AuditResult, MetricRecord
 from tests.factories import make_result
 
@@ -18,7 +20,7 @@ def _four_fifths() -> PolicyPack:
     return replace(pack, rules=rules)
 
 
-def _facts(metrics: list[MetricRecord]) -> Facts:
+def _facts(metrics: list[MetricRecord], rule: VerdictRuleName = "below_line_holm") -> Facts:
     return Facts(
         domain="hiring",
         audit_date=date(2026, 6, 1),
@@ -29,6 +31,7 @@ def _facts(metrics: list[MetricRecord]) -> Facts:
         features=(),
         attributions=AttributionSummary(computed=False, reason="not needed"),
         min_group_size=30,
+        verdict_rule=VerdictRule(rule),
     )
 
 
@@ -41,9 +44,16 @@ def test_flip_sensitive_ratio_below_the_line_warns_not_fails() -> None:
     assert ir["B"].flip_test is True
     assert ir["B"].p_value is not None
     assert ir["B"].p_value < 0.05
-    found = {f.scope: f for f in evaluate([_four_fifths()], _facts(recs))}
+    # the rule before December 2026 (raw p of equal rates) had B significant: the flip
+    # test turned its fail into a warning
+    found = {f.scope: f for f in evaluate([_four_fifths()], _facts(recs, "raw_p"))}
     assert found["sex=B"].status == "warn"
     assert "flip test" in found["sex=B"].message
+    assert found["sex=C"].status == "fail"
+    # the default rule finds no evidence that B's true ratio is below 0.80 at all
+    found = {f.scope: f for f in evaluate([_four_fifths()], _facts(recs))}
+    assert found["sex=B"].status == "warn"
+    assert "not conclusive" in found["sex=B"].message
     assert found["sex=C"].status == "fail"
 
 
@@ -53,18 +63,24 @@ def test_adjusted_p_is_shown_next_to_the_raw_one() -> None:
         "B",
         "impact_ratio",
         0.6,
-        100,
-        count=30,
+        1000,
+        count=300,
         p_value=0.01,
         reference="A",
         flags=("test:z_test",),
         p_value_adjusted=0.03,
         flip_test=False,
     )
-    ref = MetricRecord("sex", "A", "impact_ratio", 1.0, 100, reference="A", flags=("reference",))
-    found = {f.scope: f for f in evaluate([_four_fifths()], _facts([ref, rec]))}
+    ref = MetricRecord(
+        "sex", "A", "impact_ratio", 1.0, 1000, count=500, reference="A", flags=("reference",)
+    )
+    found = {f.scope: f for f in evaluate([_four_fifths()], _facts([ref, rec], "raw_p"))}
     assert found["sex=B"].status == "fail"
     assert "p = 0.010; Holm-adjusted = 0.030" in found["sex=B"].message
+    # the default rule shows the p that decides it: one-sided, Holm-adjusted
+    found = {f.scope: f for f in evaluate([_four_fifths()], _facts([ref, rec]))}
+    assert found["sex=B"].status == "fail"
+    assert "one-sided p < 0.001; Holm-adjusted p < 0.001" in found["sex=B"].message
 
 
 def test_json_written_before_the_new_fields_reads_back() -> None:

@@ -12,6 +12,7 @@ from statsmodels.stats.contingency_tables import StratifiedTable
 
 import auditor
 from auditor.errors import DataValidationError, SpecError
+from auditor.metrics.below_line import Rate, below_line_test
 from auditor.metrics.stats import power_at_ratio
 from auditor.metrics.stratified import (
     breslow_day_p,
@@ -129,7 +130,7 @@ def test_power_matches_simulation(n1: int, n2: int, p_ref: float) -> None:
 
 
 def test_power_reaches_findings(tmp_path: Path) -> None:
-    """A small group below 0.8 without significance: the warning states the power."""
+    """A small group below 0.8 without evidence: the warning states the power."""
     frame = pd.DataFrame(
         {
             "id": range(400),
@@ -145,4 +146,11 @@ def test_power_reaches_findings(tmp_path: Path) -> None:
     assert ratio.detail["power"] == pytest.approx(power_at_ratio(40, 360, 0.5))
     finding = next(f for f in result.findings if f.scope == "grp=B")
     assert finding.status == "warn"
-    assert f"is {ratio.detail['power']:.0%}" in finding.message
+    # the warning states the power of the test that decides (one-sided, family of 1) to
+    # detect a true ratio of 0.60; detail.power keeps the two-sided test's at 0.80
+    test = below_line_test(Rate(15, 40), [Rate(180, 360)], 0.8)
+    assert test is not None
+    power = test.power(0.05, 0.6, 0.8)
+    assert f"power to detect a true ratio of 0.60 with these group sizes is {power:.0%}" in (
+        finding.message
+    )

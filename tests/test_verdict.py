@@ -110,3 +110,21 @@ def test_the_rule_is_a_spec_setting_with_a_safe_default(tmp_path: object) -> Non
     with pytest.raises(SpecError) as err:
         load_spec({**base, "verdict": {"rule": "max_p"}})
     assert "verdict.rule" in str(err.value.problems)
+
+
+def test_bench_scenarios_in_miniature() -> None:
+    """bench/bench_verdicts.py's claims on 30 seeded audits per scenario (a few seconds)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "bench_verdicts.py"
+    spec = importlib.util.spec_from_file_location("bench_verdicts", path)
+    assert spec is not None
+    assert spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    res = bench.run(30, 0.7, seed=7)
+    assert res[("no disparity", "below_line_holm")] == (0.0, 0.0)
+    assert res[("ratio 0.80", "below_line_holm")][0] <= 1 / 30
+    assert res[("ratio 0.60", "below_line_holm")][1] >= 0.8
+    assert res[("ratio 0.80", "raw_p")][0] > 0.5  # the old rule fails most audits on the line

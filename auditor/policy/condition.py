@@ -257,7 +257,7 @@ def _judge(check: Condition, env: Env, scope: str) -> Outcome:
     item = env.item or {}
     observed = _observed(check, env)
     shown = "n/a" if observed is None else _Text({"v": observed})["v"]
-    if isinstance(observed, int | float) and isinstance(threshold, int | float):
+    if isinstance(observed, float) and isinstance(threshold, int | float):
         # 0.7958 against 0.8 prints 0.796: a value never looks equal to the line it is below
         shown = fmt_vs_line(float(observed), float(threshold))
     fields = {

@@ -54,7 +54,8 @@ COLLECTIONS: dict[str, frozenset[str]] = {
             "shortfall",
             "flip_test",
             "intersection",
-            # the verdict rule's decision at DEFAULT_LINE (ratio records; else absent)
+            # the verdict rule's decision at DEFAULT_LINE (ratio records; else absent):
+            # below_line is what a ratio_threshold fail needs, p_below_line its deciding p
             "below_line",
             "p_below_line",
         }
@@ -190,19 +191,22 @@ class Facts:
         if m.metric in RATIO_METRICS:
             v = self.verdicts()
             ev = v.evidence.get((m.attribute, m.metric, m.group))
+            # below_line: both prongs of the verdict rule, as a ratio_threshold fail needs
+            # them (evidence, and not hanging on one person: the flip test)
             if self.verdict_rule.name == "raw_p":
                 item["below_line"] = (
                     m.value is not None
                     and m.value < v.line
                     and m.p_value is not None
                     and m.p_value < self.verdict_rule.alpha
+                    and not m.flip_test
                 )
                 item["p_below_line"] = None  # the raw two-sided p_value decides
             elif m.value is not None and m.value >= v.line:
                 item["below_line"] = False
                 item["p_below_line"] = ev.p_adjusted if ev is not None else None
             elif ev is not None:  # below the line: the evidence decides
-                item["below_line"] = ev.p_adjusted < self.verdict_rule.alpha
+                item["below_line"] = ev.p_adjusted < self.verdict_rule.alpha and not m.flip_test
                 item["p_below_line"] = ev.p_adjusted
         return item
 
