@@ -52,6 +52,7 @@ from auditor.result import (
     GroupCount,
     MetricRecord,
     Provenance,
+    ProxyScore,
     RunInfo,
 )
 from auditor.spec import AuditSpec, load_spec
@@ -102,6 +103,7 @@ def run_audit(
         packs = load_packs(spec.policies, extra=spec.policy_folders())
     warnings: list[str] = []
     hard, weighted = _split_groupings(spec)
+    geography: list[ProxyScore] = []
     groups = groupings(spec.protected, hard)
     if spec.engine.kind == "spark" or spec.engine.chunk_rows is not None:
         # chunked or distributed: same numbers, bounded memory (auditor/engine)
@@ -131,7 +133,7 @@ def run_audit(
             quality = not_computed(_QUALITY_OFF)
     else:
         cells, decisions_from, metrics, summary, quality = _measure_in_memory(
-            spec, groups, warnings, stage, timings, capture
+            spec, groups, warnings, stage, timings, capture, geography
         )
     dataset = dataset_summary(spec, cells, decisions_from)
     audit_date = spec.audit_date or started.date()
@@ -149,6 +151,8 @@ def run_audit(
             evidence=_evidence_facts(spec, metrics, warnings),
             explanation=quality_facts(quality),
             jurisdictions=tuple(spec.jurisdictions or ()),
+            geography_columns=tuple(spec.geography),
+            geography=tuple(geography),
             categories=spec.categories(),
         )
         findings = evaluate(packs, facts)
@@ -207,8 +211,12 @@ def _measure_in_memory(
     stage: Stage,
     timings: dict[str, float],
     capture: Callable[[DecisionBatch], None] | None = None,
+    geography: list[ProxyScore] | None = None,
 ) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
-    """Every row in memory at once: decisions, metrics, attributions and their quality."""
+    """Every row in memory at once: decisions, metrics, attributions and their quality.
+
+    ``geography`` receives each feature's association with the spec's geography columns.
+    """
     with stage("load data"):
         batch = load_decisions(spec)
         _check_control_groups(spec, batch)
@@ -235,6 +243,8 @@ def _measure_in_memory(
                 batch.features, batch.protected, batch.decisions, min_size=spec.min_group_size
             )
         proxies = proxy_scores(batch.features, batch.protected) if spec.columns.features else []
+        if geography is not None and batch.geography is not None and spec.columns.features:
+            geography += proxy_scores(batch.features, batch.geography)
         outputs = None
         if attributions is not None and model is not None and x is not None:
             outputs = model.output(x[attributions.row_index])

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-from auditor.result import AttributionSummary, GroupCount, MetricRecord
+from auditor.result import AttributionSummary, GroupCount, MetricRecord, ProxyScore
 
 SCALARS = frozenset(
     {
@@ -97,6 +97,9 @@ class Facts:
     jurisdictions: tuple[str, ...] = ()
     subjects: tuple[str, ...] = ()
     categories: dict[str, frozenset[str]] = field(default_factory=dict)
+    # each feature's association with the spec's geography columns (none declared: empty)
+    geography_columns: tuple[str, ...] = ()
+    geography: tuple[ProxyScore, ...] = ()
 
     def metric(self, name: str, groupings: str = "all") -> list[MetricRecord]:
         """Records of metric ``name``, for single attributes, intersections or both."""
