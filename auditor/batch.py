@@ -44,6 +44,9 @@ class DecisionBatch:
     labels: np.ndarray | None
     probabilities: dict[str, pd.DataFrame] = field(default_factory=dict)
     strata: np.ndarray | None = None
+    # issue 18: where each applicant lives (ZIP, county, ...), never a model input; read
+    # only to find features that stand in for geography
+    geography: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -59,6 +62,7 @@ class DecisionBatch:
             self.labels,
             self.probabilities,
             self.strata,
+            self.geography,
         )
 
     def group_labels(self, attributes: list[str]) -> pd.Series:

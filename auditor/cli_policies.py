@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -53,11 +54,13 @@ def policies_list(
             f"{escape(pack.meta.title)}",
             markup=True,
         )
+        today = date.today()
         for rule in rules:
             since = f" from {rule.effective_from}" if rule.effective_from else ""
+            mark = "" if rule.verified else "  (unverified)"
             _print(
-                f"  {rule.id}  [{rule.status}{since}, {rule.domain}, {rule.severity}]  "
-                f"{rule.citation}"
+                f"  {rule.id}  [{rule.status_on(today)} on {today}{since}, {rule.domain}, "
+                f"{rule.severity}]  {rule.citation}{mark}"
             )
 
 
@@ -74,6 +77,65 @@ def policies_show(
                 return
     err.print(f"[bold red]error:[/] no rule '{escape(rule_id)}'; see `auditor policies list`.")
     raise typer.Exit(2)
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        err.print(
+            f"[bold red]error:[/] {option}: '{escape(text)}' is not a date (YYYY-MM-DD).",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
+
+
+@policy_app.command("diff")
+def policies_diff(
+    date_from: Annotated[str, typer.Option("--from", help="The earlier date, YYYY-MM-DD.")],
+    date_to: Annotated[str, typer.Option("--to", help="The later date, YYYY-MM-DD.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    policy_path: ExtraOption = None,
+) -> None:
+    """List the rules whose status, citation or agency posture changes between two dates."""
+    from auditor.policy.diff import logged_changes, status_changes
+
+    start, end = _day(date_from, "--from"), _day(date_to, "--to")
+    if end < start:
+        err.print(f"[bold red]error:[/] --to {end} is before --from {start}.", highlight=False)
+        raise typer.Exit(2)
+    packs = _all_packs(policy_path)
+    changes = status_changes(packs, start, end)
+    logged = logged_changes(packs, start, end)
+    if as_json:
+        import json
+        from dataclasses import asdict
+
+        data = {
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "rules": [
+                {**asdict(c), "days": [d.isoformat() for d in c.days], "changed": c.what}
+                for c in changes
+            ],
+            "changelog": [{**asdict(c), "day": c.day.isoformat()} for c in logged],
+        }
+        out.print_json(json.dumps(data))
+        return
+    _print(f"Rules whose standing changes between {start} and {end}: {len(changes)}")
+    for c in changes:
+        on = ", ".join(d.isoformat() for d in c.days)
+        _print(f"  {c.rule_id} ({c.pack}): {c.before} -> {c.after} [{c.what}; on {on}]")
+        if c.citation_before != c.citation_after:
+            _print(f"      citation: {c.citation_before} -> {c.citation_after}")
+        if c.enforcement_before != c.enforcement_after:
+            _print(f"      enforcement: {c.enforcement_before} -> {c.enforcement_after}")
+        for note in c.notes:
+            _print(f"      note: {note}")
+    if logged:
+        _print(f"Pack changelog entries in the window: {len(logged)}")
+        for e in logged:
+            _print(f"  {e.day} {e.pack}: {e.change}")
 
 
 @policy_app.command("validate")
@@ -128,7 +190,24 @@ def _show(pack: PolicyPack, rule: Rule) -> None:
         f"  citation    {rule.citation}",
         f"  instrument  {rule.instrument}",
         f"  status      {rule.status}, {since}{until}",
-        f"  applies to  {rule.domain} decisions, jurisdiction {rule.jurisdiction}",
+        *[
+            f"  period      {p.from_ or '…'} to {p.until or '…'}: {p.status}"
+            + (f" ({p.citation})" if p.citation else "")
+            for p in rule.statutory_basis or []
+        ],
+        *[
+            f"  enforcement {p.from_ or '…'} to {p.until or '…'}: "
+            f"{p.posture.replace('_', ' ')} ({p.by})"
+            for p in rule.enforcement
+        ],
+        f"  applies to  {rule.domain} decisions, jurisdiction {rule.jurisdiction}, "
+        f"territory {', '.join(rule.territory_or(pack.meta.territory_or_derived())) or 'any'}",
+        "  verified    "
+        + (
+            f"{rule.verified.source} ({rule.verified.date})"
+            if rule.verified
+            else "no: the citation is not yet checked against the primary text"
+        ),
         f"  kind        {rule.kind} check ({rule.check.type}), severity {rule.severity}",
         f"  basis       {basis_text(rule)}",
         f"  checks      {describe(rule)}",

@@ -89,7 +89,15 @@ def decisions_from_frame(
         raise DataValidationError(f"{path}: the data do not match the spec.", problems=problems)
     features = features.reset_index(drop=True)
     protected = protected.reset_index(drop=True)
-    return DecisionBatch(ids, features, protected, decisions, scores, labels, probabilities, strata)
+    geography = (
+        frame[list(spec.geography)].astype("string").fillna(UNKNOWN).astype(str)
+        .reset_index(drop=True)
+        if spec.geography
+        else None
+    )
+    return DecisionBatch(
+        ids, features, protected, decisions, scores, labels, probabilities, strata, geography
+    )
 
 
 def _join_protected(frame: pd.DataFrame, spec: AuditSpec, path: Path) -> pd.DataFrame:
@@ -129,6 +137,8 @@ def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
         wanted[attr] = "protected"
     for column in spec.strata:
         wanted.setdefault(column, "strata")
+    for column in spec.geography:
+        wanted.setdefault(column, "geography")
     for attr, groups in spec.protected_probabilities.items():
         for group, column in groups.items():
             wanted[column] = f"protected_probabilities.{attr}.{group}"

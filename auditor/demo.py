@@ -166,6 +166,7 @@ def prepare_credit(out: Path, *, seed: int = 0) -> DemoCase:
         "intersections": [["sex", "age_band"]],
         "reference": {"sex": "male", "age_band": "25-39"},
         "policies": ["ecoa_reg_b", "gdpr", "aaa"],
+        "jurisdictions": ["US", "DE"],  # a lender with applicants in the US and Germany
         "min_group_size": 30,
         "seed": seed,
         "evidence": {
@@ -226,6 +227,9 @@ def prepare_hiring(
         "intersections": [["sex", "race_ethnicity"]],
         "reference": "highest",
         "policies": ["eeoc_ugesp", "nyc_ll144", "illinois", "gdpr", "aaa"],
+        # applicants in New York City and Illinois: the GDPR pack is listed but, outside
+        # its territory, gives one not_applicable finding (issue 18)
+        "jurisdictions": ["US-NY", "US-IL"],
         "min_group_size": 30,
         "explain": {"method": "integrated_gradients", "steps": 128},
         "seed": seed,

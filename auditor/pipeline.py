@@ -55,6 +55,7 @@ from auditor.result import (
     GroupCount,
     MetricRecord,
     Provenance,
+    ProxyScore,
     RunInfo,
 )
 from auditor.spec import AuditSpec, load_spec
@@ -105,6 +106,7 @@ def run_audit(
         _check_custom_packs(packs, spec.policy_folders())
     warnings: list[str] = []
     hard, weighted = _split_groupings(spec)
+    geography: list[ProxyScore] = []
     groups = groupings(spec.protected, hard)
     if spec.engine.kind == "spark" or spec.engine.chunk_rows is not None:
         # chunked or distributed: same numbers, bounded memory (auditor/engine)
@@ -131,7 +133,14 @@ def run_audit(
     else:
         model_input = {}
         cells, decisions_from, metrics, summary, quality = _measure_in_memory(
-            spec, groups, warnings, stage, timings, capture, model_input=model_input
+            spec,
+            groups,
+            warnings,
+            stage,
+            timings,
+            capture,
+            model_input=model_input,
+            geography=geography,
         )
     dataset = dataset_summary(spec, cells, decisions_from, model_input=model_input)
     audit_date = spec.audit_date or started.date()
@@ -150,6 +159,8 @@ def run_audit(
             explanation=quality_facts(quality),
             verdict_rule=VerdictRule(spec.verdict.rule, spec.verdict.alpha),
             jurisdictions=tuple(spec.jurisdictions or ()),
+            geography_columns=tuple(spec.geography),
+            geography=tuple(geography),
             categories=spec.categories(),
         )
         findings = evaluate(packs, facts)
@@ -212,10 +223,12 @@ def _measure_in_memory(
     capture: Callable[[DecisionBatch], None] | None = None,
     *,
     model_input: dict[str, Any] | None = None,
+    geography: list[ProxyScore] | None = None,
 ) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
     """Every row in memory at once: decisions, metrics, attributions and their quality.
 
-    ``model_input`` is filled with :func:`auditor.models.checks.model_input_facts`.
+    ``model_input`` is filled with :func:`auditor.models.checks.model_input_facts`;
+    ``geography`` receives each feature's association with the spec's geography columns.
     """
     with stage("load data"):
         batch = load_decisions(spec)
@@ -255,6 +268,8 @@ def _measure_in_memory(
                 batch.features, batch.protected, batch.decisions, min_size=spec.min_group_size
             )
         proxies = proxy_scores(batch.features, batch.protected) if spec.columns.features else []
+        if geography is not None and batch.geography is not None and spec.columns.features:
+            geography += proxy_scores(batch.features, batch.geography)
         outputs = None
         if attributions is not None and model is not None and x is not None:
             outputs = model.output(x[attributions.row_index])

@@ -278,6 +278,11 @@ class AuditSpec(_Strict):
         description="Column -> legal category and value map (from protected's mapping "
         "entries; columns without one take the category their name implies).",
     )
+    geography: list[str] = Field(
+        default_factory=list,
+        description="Columns saying where each decision subject lives (ZIP, county); never "
+        "model inputs, read only to find features that stand in for geography (in memory).",
+    )
     jurisdictions: list[str] | None = Field(
         None,
         description="ISO 3166 codes (US, US-NY, GB, DE) or EU: where the decision subjects "
@@ -449,8 +454,9 @@ class AuditSpec(_Strict):
                 else a
                 for a in data["protected"]
             ]
-        if not data.get("jurisdictions"):
-            data.pop("jurisdictions", None)
+        for key in ("jurisdictions", "geography"):  # issue 18 keys, when unused
+            if not data.get(key):
+                data.pop(key, None)
         return data
 
     def digest(self) -> str:
@@ -686,6 +692,12 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
         for role, col in roles.items():
             if col is not None and feat == col:
                 problems.append(f"columns.features: '{feat}' is also the {role} column")
+    for column in spec.geography if ok("geography", "columns") else []:
+        if column in cols.features:
+            problems.append(
+                f"geography: '{column}' is a model feature; geography columns are read only "
+                "to find features that stand in for them (list the feature's source column)"
+            )
     for column in spec.strata if ok("strata", "protected") else []:
         if column in protected:
             problems.append(

@@ -42,7 +42,7 @@ def _copy_pack(tmp_path: Path, pack_id: str) -> Path:
 def test_a_wrong_expectation_fails_validation(tmp_path: Path) -> None:
     pack = _copy_pack(tmp_path, "eeoc_ugesp")
     fixture = pack / "fixtures" / "EEOC-UGESP-4D-FOUR-FIFTHS.yaml"
-    fixture.write_text(fixture.read_text().replace("status: fail}", "status: pass}", 1))
+    fixture.write_text(fixture.read_text().replace("status: warn}", "status: pass}", 1))
     res = runner.invoke(app, ["policies", "validate", str(pack)])
     assert res.exit_code == 2
     assert "fixture failed" in res.output
@@ -62,7 +62,8 @@ def test_a_rule_without_fixtures_is_an_error(tmp_path: Path) -> None:
 def test_show_prints_citation_status_and_basis() -> None:
     res = runner.invoke(app, ["policies", "show", "nyc-ll144-5-301-impact-ratio"])
     assert res.exit_code == 0, res.output
-    for text in ("6 RCNY 5-301", "binding, from 2023-07-05", "no threshold"):
+    # the rule's start is the DCWP rules' effective date; 2023-07-05 is DCWP's enforcement
+    for text in ("6 RCNY 5-301", "binding, from 2023-05-06", "enforced (DCWP)", "no threshold"):
         assert text in res.output
     missing = runner.invoke(app, ["policies", "show", "NO-SUCH-RULE"])
     assert missing.exit_code == 2
@@ -104,10 +105,11 @@ def _org_pack(root: Path, pack_id: str = "acme", *, fixtures: bool = True) -> Pa
         citation="MRP-7 §3",
         instrument="ACME MRP-7",
         jurisdiction="ACME",
-        status="binding",
-        effective_from="2020-01-01",
+        # shipped rules write their dating as statutory_basis periods (issue 18)
+        statutory_basis=[{"status": "binding", "from": "2020-01-01"}],
         sources=["MRP-7"],
     )
+    rule.pop("enforcement", None)
     rule["check"]["min"] = 0.9
     (folder / "rules" / "ACME-IR-090.yaml").write_text(yaml.safe_dump(rule))
     if fixtures:  # an audit refuses an organisation's rule without passing fixtures

@@ -38,6 +38,11 @@ def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Out
     """Each non-reference, known group's ratio against ``check.min``."""
     out = []
     records = facts.metric(check.metric, check.groupings)
+    if check.categories is not None:
+        # the law's categories only (UGESP is not an age instrument); unknown ones count
+        allowed = frozenset(check.categories)
+        cats = facts.legal_categories()
+        records = [m for m in records if cats.get(m.attribute, frozenset()) <= allowed]
     if not records:
         need = (
             "a control group per attribute (spec key reference, e.g. {sex: male})"
@@ -147,6 +152,8 @@ def disclosure_table(rule: Rule, check: DisclosureTable, facts: Facts) -> list[O
 
 def proxy_scan(rule: Rule, check: ProxyScan, facts: Facts) -> list[Outcome]:
     """Features matching forbidden name patterns, or strongly associated with a group."""
+    if check.geography:
+        return _geography_proxies(check, facts)
     out = []
     for feat in facts.features:
         check_budget()
@@ -211,9 +218,92 @@ def proxy_scan(rule: Rule, check: ProxyScan, facts: Facts) -> list[Outcome]:
     return out
 
 
-def _category_proxies(
-    check: ProxyScan, facts: Facts, proxies: list[ProxyScore]
-) -> list[Outcome]:
+GEOGRAPHY_LINE = 0.5
+
+
+def _geography_proxies(check: ProxyScan, facts: Facts) -> list[Outcome]:
+    """Features that stand in for where people live (e.g. a ZIP code as a proxy).
+
+    Association with the spec's geography columns decides; a name that looks like
+    geography (``area_code``) is only a hint: it warns when nothing was measured and is
+    cleared when the measured association is low.
+    """
+    line = check.max_association or GEOGRAPHY_LINE
+    hinted = {f for f in facts.features if any(search(p, f) for p in check.name_patterns)}
+    best: dict[str, ProxyScore] = {}
+    for p in facts.geography:
+        if p.feature not in best or p.value > best[p.feature].value:
+            best[p.feature] = p
+    out: list[Outcome] = []
+
+    def fields(feat: str, detail: str, value: float | None) -> dict[str, str]:
+        return {
+            "scope": feat,
+            "observed": feat if value is None else _num(value),
+            "threshold": _num(line),
+            "detail": detail,
+        }
+
+    if not best:
+        if facts.geography_columns:
+            why = (
+                "the geography columns were declared but their association with the features "
+                "was not measured (it is measured by the in-memory engine)"
+            )
+        else:
+            why = (
+                "no geography columns were declared (spec key geography: the ZIP code or "
+                "area each decision subject lives in), so no feature's association with "
+                "geography could be measured"
+            )
+        for feat in sorted(hinted):
+            out.append(
+                Outcome(
+                    "warn",
+                    f"feature={feat}",
+                    feat,
+                    line,
+                    fields(feat, f"the name suggests geography; {why}", None),
+                )
+            )
+        out.append(Outcome("insufficient_evidence", "features", None, line, {"detail": why}))
+        return out
+    for feat in facts.features:
+        score = best.get(feat)
+        if score is not None and score.value >= line:
+            hint = "; its name also suggests geography" if feat in hinted else ""
+            detail = (
+                f"tracks geography column '{score.attribute}' "
+                f"({score.measure.replace('_', ' ')} {_num(score.value)}){hint}"
+            )
+            out.append(
+                Outcome(
+                    "fail", f"feature={feat}", score.value, line, fields(feat, detail, score.value)
+                )
+            )
+    if not out:
+        cleared = sorted(hinted)
+        note = (
+            f"; {', '.join(cleared)} looked like geography by name but are not associated with it"
+            if cleared
+            else ""
+        )
+        out.append(
+            Outcome(
+                "pass",
+                "features",
+                None,
+                line,
+                {
+                    "detail": f"{len(facts.features)} features checked against "
+                    f"{', '.join(facts.geography_columns)}; none reaches {_num(line)}{note}",
+                },
+            )
+        )
+    return out
+
+
+def _category_proxies(check: ProxyScan, facts: Facts, proxies: list[ProxyScore]) -> list[Outcome]:
     """Proxy scores against the attributes carrying the rule's legal categories only.
 
     With no such attribute the rule cannot be judged: a pass computed on other

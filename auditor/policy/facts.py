@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from auditor.policy.verdict import RATIO_METRICS, RatioVerdicts, VerdictRule, ratio_verdicts
-from auditor.result import AttributionSummary, GroupCount, MetricRecord
+from auditor.result import AttributionSummary, GroupCount, MetricRecord, ProxyScore
 
 DEFAULT_LINE = 0.8  # the line the metrics collection's verdict fields are taken at
 
@@ -117,6 +117,9 @@ class Facts:
     jurisdictions: tuple[str, ...] = ()
     subjects: tuple[str, ...] = ()
     categories: dict[str, frozenset[str]] = field(default_factory=dict)
+    # each feature's association with the spec's geography columns (none declared: empty)
+    geography_columns: tuple[str, ...] = ()
+    geography: tuple[ProxyScore, ...] = ()
 
     def metric(self, name: str, groupings: str = "all") -> list[MetricRecord]:
         """Records of metric ``name``, for single attributes, intersections or both."""

@@ -88,6 +88,8 @@ class _Facts(_Strict):
     attributions: _Attributions = Field(default_factory=_Attributions)
     explanation: dict[str, float] = Field(default_factory=dict)
     jurisdictions: list[str] = Field(default_factory=list)
+    geography_columns: list[str] = Field(default_factory=list)
+    geography: list[_Proxy] = Field(default_factory=list)
     subjects: list[str] = Field(default_factory=list)
     categories: dict[str, list[str]] = Field(
         default_factory=dict, description="grouping -> legal categories (default: by name)"
@@ -152,6 +154,8 @@ def to_facts(f: _Facts) -> Facts:
         evidence=dict(f.evidence),
         explanation=dict(f.explanation),
         jurisdictions=tuple(f.jurisdictions),
+        geography_columns=tuple(f.geography_columns),
+        geography=tuple(ProxyScore(**p.model_dump()) for p in f.geography),
         subjects=tuple(f.subjects),
         categories=(
             {g: frozenset(c) for g, c in f.categories.items()}

@@ -111,6 +111,12 @@ def load_pack(folder: Path) -> PolicyPack:
             problems.append(f"{path} (rule {rule.id}): effective_until precedes effective_from")
         ids.add(rule.id)
         rules.append(rule)
+    for i, entry in enumerate(meta.changelog):
+        unknown = [r for r in entry.rules if r not in ids]
+        if unknown:
+            problems.append(
+                f"{meta_file}: changelog.{i} names rule(s) not in the pack: {', '.join(unknown)}"
+            )
     if problems:
         raise PolicyLoadError(f"Policy pack '{folder.name}' is malformed.", problems=problems)
     return PolicyPack(meta, tuple(rules), folder, tuple(deprecations))

@@ -63,6 +63,11 @@ class RatioThreshold(_Strict):
         True, description="Warn when a ratio above `min` still differs significantly."
     )
     groupings: Literal["all", "attributes", "intersections"] = "all"
+    categories: list[LegalCategory] | None = Field(
+        None,
+        description="Only groupings whose legal categories are all among these (a grouping "
+        "with no known category still counts); e.g. UGESP: not age.",
+    )
 
 
 class DisclosureTable(_Strict):
@@ -83,6 +88,12 @@ class ProxyScan(_Strict):
         None,
         description="Only association with attributes carrying these legal categories "
         "counts (e.g. the GDPR Art. 9 categories); none present: insufficient evidence.",
+    )
+    geography: bool = Field(
+        False,
+        description="Find features that stand in for where people live: association with "
+        "the spec's geography columns decides (max_association, default 0.5); "
+        "name_patterns are only a hint.",
     )
 
     @field_validator("name_patterns")
