@@ -195,7 +195,10 @@ def audit(request: Request, who: Viewer, audit_id: str) -> dict[str, Any]:
 
 @router.get("/audits/{audit_id}/report.pdf", response_class=Response)
 def audit_pdf(
-    request: Request, who: Viewer, audit_id: str, report_id: int | None = None
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    report_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
     """A stored PDF: ``report_id``, else the latest full report; ``X-Report-SHA256`` and
     ``X-Report-Verified`` carry the check, ``X-Report-Id``/``X-Report-Preset`` say which."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 
 from auditor.errors import SpecError
@@ -180,13 +181,23 @@ def audit_detail(request: Request, who: Viewer, audit_id: str) -> Response:
 
 
 @router.get("/audits/{audit_id}/report.pdf")
-def audit_pdf(request: Request, who: Viewer, audit_id: str, report: int | None = None) -> Response:
+def audit_pdf(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    report: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
     """The PDF of stored report ``report`` (default: the latest full report)."""
     return _pdf_response(load_pdf(web(request).store, audit_id, report_id=report))
 
 
 @router.get("/audits/{audit_id}/reports/{report_id}.pdf")
-def audit_report_pdf(request: Request, who: Viewer, audit_id: str, report_id: int) -> Response:
+def audit_report_pdf(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+) -> Response:
     """The PDF of one stored report, by its id (what each button on the audit page names)."""
     return _pdf_response(load_pdf(web(request).store, audit_id, report_id=report_id))
 
