@@ -91,6 +91,9 @@ CREDIT_LETTERS: dict[str, Any] = {
     },
     "max_reasons": 4,
     "baseline": {"kind": "cutoff", "band": 0.05, "max_rows": 25},
+    # the review's measurement noise: the loan term is what the applicant asked for
+    # (recorded exactly); the amount gets the default 5% of its value
+    "review": {"measurement": {"duration": 0}},
     "counterfactual": {
         "actionable": {
             "duration": {"direction": "decrease", "min": 4, "max": 72, "step": 1},

@@ -149,6 +149,9 @@ def prepare(folder: Path, n: int = 1500, seed: int = 0, **letters: Any) -> Path:
                 for i, (f, (label, text)) in enumerate(codes.items())
             },
             "prohibited_bases": dict(PROHIBITED),
+            # measurement noise: age and years of education are recorded exactly; hours,
+            # gains, losses and the ratio get the default 5% of their value
+            "review": {"measurement": {"age": 0, "education_num": 0}},
             **letters,
         },
     }

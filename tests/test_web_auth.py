@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -357,3 +358,42 @@ def test_a_disabled_user_loses_sessions_and_tokens_at_once(world: dict[str, obje
     assert "vera  viewer  active" in listed.output
     unknown = CliRunner().invoke(cli, ["users", "disable", "nobody", "--db", url])
     assert unknown.exit_code == 2
+
+
+def test_each_download_serves_the_report_it_names(world: dict[str, object]) -> None:
+    """After an AAA re-render the full report is still what the main button serves, each
+    stored report downloads by its id, and the page lists them all with their digests."""
+    from auditor.store.repository import add_report
+
+    aaa = FakeReport("aaa re-render")
+    aaa.preset = "aaa"  # type: ignore[attr-defined]
+    with open_store(str(world["db_url"])) as store, store.session() as session:
+        add_report(session, str(world["audit_id"]), aaa, user="test")
+    app = make_app(str(world["db_url"]), Path(str(world["root"])))
+    token = world["tokens"]["officer"]  # type: ignore[index]
+    audit_id = world["audit_id"]
+    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+        default = client.get(f"/api/audits/{audit_id}/report.pdf")
+        assert default.content == FakeReport("r1").pdf
+        assert default.headers["x-report-preset"] == "full"
+        page = client.get(f"/audits/{audit_id}").text
+        ids = [int(i) for i in re.findall(rf"/audits/{audit_id}/reports/(\d+)\.pdf", page)]
+        assert len(set(ids)) == 2
+        served = {}
+        for report_id in set(ids):
+            got = client.get(f"/audits/{audit_id}/reports/{report_id}.pdf")
+            assert got.headers["x-report-verified"] == "yes"
+            assert f"-report{report_id}.pdf" in got.headers["content-disposition"]
+            served[got.headers["x-report-preset"]] = got.content
+            via_api = client.get(f"/api/audits/{audit_id}/report.pdf?report_id={report_id}")
+            assert via_api.content == got.content
+        assert served == {"full": FakeReport("r1").pdf, "aaa": aaa.pdf}
+        assert "Download PDF report (full, report" in page
+        assert "Download aaa report" in page
+        assert aaa.sha256 in page
+        assert FakeReport("r1").sha256 in page
+        other = client.get(f"/audits/{audit_id}/reports/999999.pdf")
+        assert other.status_code == 404
+        letters = client.get("/letters?decision_id=D-7").text
+        assert "Issued (UTC)" not in letters
+        assert "<th>Status</th>" in letters

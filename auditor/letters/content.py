@@ -114,7 +114,7 @@ def fields_for(
         "how_used": (
             "The system combines these items into a score. Each item moved your score up or "
             "down compared with applicants who were just approved; the factors below moved it "
-            "down the most."
+            f"{'up' if favorable else 'down'} the most."
         ),
         "human_review": letters.review_process,
         "contest": (

@@ -5,12 +5,14 @@ measurement noise. Each adverse decision is re-explained on ``draws`` perturbed 
 its inputs, with the same attribution method and baseline as the letter. The noise is
 meant to be plausible measurement noise (:func:`calibrated`): the spec's
 ``letters.review.measurement`` gives it per feature in the feature's own units (a standard
-deviation; 0 = the value is exact, never perturbed); a feature not listed gets ``noise`` ×
-its spread when it is continuous (more than ten distinct values), none otherwise, whole
-numbers kept whole. When the principal reason changes in more than ``threshold`` of the
-copies, the letter is held for human review (status ``needs_review``). A change further
-down the list (the 3rd and 4th reasons trading places) is recorded
-(``reasons_changed_share``) but does not hold the letter.
+deviation; 0 = recorded exactly, such as a loan term or a date of birth); a continuous
+feature not listed (more than ten distinct values: an amount, a ratio, hours) is
+misreported by ``noise`` × its own value (zero stays zero, whole numbers stay whole);
+categories and other discrete items are taken as recorded (``scale: spread`` gives the
+earlier model: ``noise`` × the feature's spread). When the principal reason changes in
+more than ``threshold`` of the copies, the letter is held for human review (status
+``needs_review``). A change further down the list (the 3rd and 4th reasons trading
+places) is recorded (``reasons_changed_share``) but does not hold the letter.
 
 The draws of one decision are seeded from the spec's seed and the decision's id alone, so
 its review outcome is the same whichever batch it is issued in (alone, with others, on
@@ -65,6 +67,7 @@ class ReasonReview:
             "near_tie": bool(self.near_tie[i]),
             "draws": self.settings.draws,
             "noise": self.settings.noise,
+            "scale": self.settings.scale,
             "threshold": self.settings.threshold,
         }
         if self.reasons_changed_share is not None:
@@ -76,27 +79,53 @@ class ReasonReview:
         return out
 
 
-def calibrated(
-    noise: FeatureNoise, names: Sequence[str], measurement: Mapping[str, float]
-) -> FeatureNoise:
-    """``noise`` with the spec's per-feature measurement noise (feature units) put in.
+@dataclass(frozen=True)
+class MeasurementNoise:
+    """Per encoded feature: an absolute standard deviation (feature units), a relative one
+    (share of the value itself) and whether the feature holds whole numbers."""
 
-    A listed feature that is not one of the model's encoded columns cannot be perturbed
-    in its own units (a one-hot or coded categorical): a ValueError names it.
+    absolute: np.ndarray
+    relative: np.ndarray
+    whole: np.ndarray
+
+    def shift(self, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """``x`` perturbed by the standard normal draws ``z`` (same shape)."""
+        sd = self.absolute[None, :] + self.relative[None, :] * np.abs(x)
+        y = x + z * sd
+        rounded = self.whole[None, :] & ((self.absolute + self.relative)[None, :] > 0)
+        return np.asarray(np.where(rounded, np.round(y), y), dtype=np.float64)
+
+
+def calibrated(noise: FeatureNoise, names: Sequence[str], settings: ReviewSpec) -> MeasurementNoise:
+    """The review's measurement noise per feature, from the spread-based ``noise`` (which
+    features are continuous, which whole) and the spec's settings.
+
+    ``scale: value`` (default): a continuous feature (an amount, a ratio, hours) is
+    misreported by ``noise`` x its own value (zero stays zero, whole numbers stay whole);
+    discrete features and categories are taken as recorded. ``scale:
+    spread``: ``noise`` x the feature's spread, whole numbers kept whole (the
+    explanation-quality stage's model). ``measurement`` overrides either per feature, in
+    the feature's units. A listed feature that is not one of the model's encoded columns
+    cannot be perturbed in its own units: a ValueError names it.
     """
-    if not measurement:
-        return noise
+    continuous = noise.scale > 0
+    if settings.scale == "spread":
+        absolute = np.asarray(noise.scale, dtype=np.float64).copy()
+        relative = np.zeros_like(absolute)
+    else:
+        absolute = np.zeros(len(noise.scale))
+        relative = np.where(continuous, settings.noise, 0.0)
     index = {n: i for i, n in enumerate(names)}
-    unknown = [f for f in measurement if f not in index]
+    unknown = [f for f in settings.measurement if f not in index]
     if unknown:
         raise ValueError(
             f"letters.review.measurement: {', '.join(unknown)} is not a numeric model input "
             "(list numeric features only; categorical ones are never perturbed)"
         )
-    scale = noise.scale.copy()
-    for feature, sd in measurement.items():
-        scale[index[feature]] = sd
-    return FeatureNoise(scale=scale, whole=noise.whole)
+    for feature, sd in settings.measurement.items():
+        absolute[index[feature]] = sd
+        relative[index[feature]] = 0.0
+    return MeasurementNoise(absolute, relative, np.asarray(noise.whole).copy())
 
 
 def decision_seed(seed: int, decision_id: str) -> list[int]:
@@ -132,7 +161,7 @@ def review_reasons(
     principal: Callable[[np.ndarray], list[list[int]]],
     x: np.ndarray,
     values: np.ndarray,
-    reference: np.ndarray | FeatureNoise,
+    reference: np.ndarray | FeatureNoise | MeasurementNoise,
     *,
     k: int,
     seed: int = 0,
@@ -154,7 +183,7 @@ def review_reasons(
         return ReasonReview(empty, empty.astype(bool), settings, empty, empty)
     noise = (
         reference
-        if isinstance(reference, FeatureNoise)
+        if isinstance(reference, FeatureNoise | MeasurementNoise)
         else FeatureNoise.from_reference(reference, settings.noise)
     )
     names = [str(i) for i in range(len(x))] if ids is None else [str(i) for i in ids]

@@ -42,7 +42,13 @@ from auditor.letters.counterfactuals import CounterfactualSearch
 from auditor.letters.reasons import ReasonMapper
 from auditor.letters.recipients import Recipient, match_recipients
 from auditor.letters.render import RenderedLetter, RenderQueue, render_body, wrap
-from auditor.letters.review import ReasonReview, calibrated, hold_summary, review_reasons
+from auditor.letters.review import (
+    MeasurementNoise,
+    ReasonReview,
+    calibrated,
+    hold_summary,
+    review_reasons,
+)
 from auditor.letters.settings import LETTER_KINDS, LettersSpec
 from auditor.provenance import current_user, file_sha256
 from auditor.spec import AuditSpec, load_spec
@@ -211,7 +217,7 @@ class LetterPlan:
     today: date
     base: Baseline
     baseline_x: np.ndarray
-    noise: FeatureNoise | None
+    noise: MeasurementNoise | None
     total: int
 
     @classmethod
@@ -227,14 +233,15 @@ class LetterPlan:
     ) -> LetterPlan:
         """The plan for letters of ``kind`` issued today (content packs from the spec)."""
         assert spec.letters is not None
+        measured = None
         if noise is not None:
             try:
-                noise = calibrated(noise, model.feature_names, spec.letters.review.measurement)
+                measured = calibrated(noise, model.feature_names, spec.letters.review)
             except ValueError as exc:
                 raise LetterError(str(exc)) from None
         packs = content_packs(kind, list(spec.policies), spec.policy_folders())
         today = datetime.now(UTC).date()
-        return cls(spec, kind, packs, today, base, baseline_x, noise, total)
+        return cls(spec, kind, packs, today, base, baseline_x, measured, total)
 
 
 Built = tuple[dict[str, Any], Any, str]
@@ -422,7 +429,7 @@ def _review(
     grouped: np.ndarray,
     letters: LettersSpec,
     spec: AuditSpec,
-    noise: FeatureNoise | None,
+    noise: MeasurementNoise | None,
     ids: Sequence[str],
 ) -> ReasonReview:
     """Stability of each letter's principal reason under plausible measurement noise."""

@@ -117,7 +117,19 @@ class ReviewSpec(_Strict):
     perturbed copies of the applicant's inputs (see :mod:`auditor.letters.review`)."""
 
     draws: int = Field(8, ge=1, le=200, description="Perturbed copies per decision.")
-    noise: float = Field(0.05, gt=0, le=1, description="Noise as a share of each feature's spread.")
+    noise: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="Measurement noise: a share of each continuous feature's own value "
+        "(scale: value), or of its spread (scale: spread).",
+    )
+    scale: Literal["value", "spread"] = Field(
+        "value",
+        description="value: continuous features misreported by 'noise' x their own value, "
+        "discrete ones and categories as recorded; spread: 'noise' x each continuous "
+        "feature's spread (the explanation-quality stage's model).",
+    )
     threshold: float = Field(
         0.25,
         ge=0,

@@ -195,15 +195,23 @@ def audit(request: Request, who: Viewer, audit_id: str) -> dict[str, Any]:
 
 
 @router.get("/audits/{audit_id}/report.pdf", response_class=Response)
-def audit_pdf(request: Request, who: Viewer, audit_id: str) -> Response:
-    """The latest stored PDF; ``X-Report-SHA256`` and ``X-Report-Verified`` carry the check."""
-    stored = stored_pdf(web(request).store, audit_id)
+def audit_pdf(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    report_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
+    """A stored PDF: ``report_id``, else the latest full report; ``X-Report-SHA256`` and
+    ``X-Report-Verified`` carry the check, ``X-Report-Id``/``X-Report-Preset`` say which."""
+    stored = stored_pdf(web(request).store, audit_id, report_id=report_id)
     return Response(
         stored.pdf,
         media_type="application/pdf",
         headers={
             "X-Report-SHA256": stored.sha256,
             "X-Report-Verified": "yes" if stored.verified else "no",
+            "X-Report-Id": str(stored.report_id),
+            "X-Report-Preset": stored.preset,
         },
     )
 

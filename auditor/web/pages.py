@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -16,7 +17,13 @@ from auditor.web.ops_pages import router as ops_router
 from auditor.web.sessions import COOKIE, end_session, start_session
 from auditor.web.templating import render
 from auditor.web.uploads import parse_upload_isolated
-from auditor.web.workspace import FINDING_FILTERS, NotFoundError, audit_page, search_audits
+from auditor.web.workspace import (
+    FINDING_FILTERS,
+    NotFoundError,
+    StoredPdf,
+    audit_page,
+    search_audits,
+)
 from auditor.web.workspace import stored_pdf as load_pdf
 
 router = APIRouter(include_in_schema=False)
@@ -189,14 +196,40 @@ def audit_detail(request: Request, who: Viewer, audit_id: str) -> Response:
 
 
 @router.get("/audits/{audit_id}/report.pdf")
-def audit_pdf(request: Request, who: Viewer, audit_id: str) -> Response:
-    stored = load_pdf(web(request).store, audit_id)
+def audit_pdf(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    report: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
+    """The PDF of stored report ``report`` (default: the latest full report)."""
+    return _pdf_response(load_pdf(web(request).store, audit_id, report_id=report))
+
+
+@router.get("/audits/{audit_id}/reports/{report_id}.pdf")
+def audit_report_pdf(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+) -> Response:
+    """The PDF of one stored report, by its id (what each button on the audit page names)."""
+    return _pdf_response(load_pdf(web(request).store, audit_id, report_id=report_id))
+
+
+def _pdf_response(stored: StoredPdf) -> Response:
     return Response(
         stored.pdf,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{stored.name}-{audit_id[:8]}.pdf"',
+            "Content-Disposition": f'attachment; filename="{_filename(stored.filename)}"',
             "X-Report-SHA256": stored.sha256,
             "X-Report-Verified": "yes" if stored.verified else "no",
+            "X-Report-Id": str(stored.report_id),
+            "X-Report-Preset": stored.preset,
         },
     )
+
+
+def _filename(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

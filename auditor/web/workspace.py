@@ -30,7 +30,7 @@ class NotFoundError(AuditorError):
 
 @dataclass(frozen=True)
 class StoredPdf:
-    """The latest stored report PDF of an audit and what its digest check found."""
+    """One stored report PDF of an audit and what its digest check found."""
 
     audit_id: str
     name: str
@@ -39,6 +39,13 @@ class StoredPdf:
     sha256: str
     matches_stored: bool
     logged_in_event: int | None
+    preset: str = "full"
+    created_at: Any = None
+
+    @property
+    def filename(self) -> str:
+        """Download name: audit, id prefix, preset and report number (never ambiguous)."""
+        return f"{self.name}-{self.audit_id[:8]}-{self.preset}-report{self.report_id}.pdf"
 
     @property
     def verified(self) -> bool:
@@ -133,11 +140,11 @@ def audit_page(store: Store, audit_id: str) -> dict[str, Any]:
     result = audit_result(store, audit_id)
     context = build_context(result)
     with store.session() as session:
-        reports = session.execute(
-            select(Report.id, Report.created_at, Report.sha256)
-            .where(Report.audit_id == audit_id)
-            .order_by(Report.id.desc())
+        ids = session.scalars(
+            select(Report.id).where(Report.audit_id == audit_id).order_by(Report.id.desc())
         ).all()
+    # every stored report, each checked on its own bytes (a re-render is a new row)
+    checked = [stored_pdf(store, audit_id, report_id=i) for i in ids]
     try:
         pdf_check: StoredPdf | None = stored_pdf(store, audit_id)
     except NotFoundError:
@@ -148,18 +155,40 @@ def audit_page(store: Store, audit_id: str) -> dict[str, Any]:
         # the page has its own trend section (all earlier runs); the report's is left out
         trend=None,
         web_trend=audit_trend(store, result),
-        reports=[{"id": i, "created_at": c, "sha256": s} for i, c, s in reports],
+        reports=[
+            {
+                "id": c.report_id,
+                "created_at": c.created_at,
+                "sha256": c.sha256,
+                "preset": c.preset,
+                "verified": c.verified,
+                "matches_stored": c.matches_stored,
+                "event": c.logged_in_event,
+            }
+            for c in checked
+        ],
     )
     return context
 
 
-def stored_pdf(store: Store, audit_id: str) -> StoredPdf:
-    """The latest stored PDF of ``audit_id``, checked against its digest and the log."""
+def stored_pdf(store: Store, audit_id: str, report_id: int | None = None) -> StoredPdf:
+    """A stored PDF of ``audit_id``, checked against its digest and the log.
+
+    ``report_id``: that report (it must belong to the audit); None: the latest report of
+    the full preset (reports stored before presets were recorded count as full), else the
+    latest of any preset. A re-render in another preset never replaces the full report.
+    """
     audit = audit_summary(store, audit_id)
     with store.session() as session:
-        report = session.scalars(
-            select(Report).where(Report.audit_id == audit_id).order_by(Report.id.desc()).limit(1)
-        ).first()
+        stmt = select(Report).where(Report.audit_id == audit_id)
+        if report_id is not None:
+            report = session.scalars(stmt.where(Report.id == report_id)).first()
+            if report is None:
+                raise NotFoundError(f"Audit {audit_id} has no stored report {report_id}.")
+        else:
+            newest = stmt.order_by(Report.id.desc()).limit(1)
+            full = newest.where(or_(Report.preset == "full", Report.preset.is_(None)))
+            report = session.scalars(full).first() or session.scalars(newest).first()
         if report is None:
             raise NotFoundError(f"Audit {audit_id} has no stored report.")
         digest = hashlib.sha256(report.pdf).hexdigest()
@@ -176,4 +205,6 @@ def stored_pdf(store: Store, audit_id: str) -> StoredPdf:
             sha256=digest,
             matches_stored=digest == report.sha256,
             logged_in_event=events[0][0] if events else None,
+            preset=report.preset or "full",
+            created_at=report.created_at,
         )
