@@ -187,7 +187,7 @@ class AttributeTable:
         rest = [c for c in self.columns if c.metric not in placed]
         if rest:
             out += _split("other", "Other metrics", rest)
-        return _mark_duplicates(self, _one_reference_each(out))
+        return _mark_duplicates(self, _merge_scoring_and_errors(_one_reference_each(out)))
 
     @property
     def key_families(self) -> list[Family]:
@@ -267,6 +267,21 @@ def _one_reference_each(families: list[Family]) -> list[Family]:
                 out.insert(out.index(fam) + 1, home)
             home.columns.append(col)
     return [f for f in out if f.columns]
+
+
+def _merge_scoring_and_errors(families: list[Family]) -> list[Family]:
+    """Scoring and error rates in one table when they fit (same rows, one reference: the
+    error rates have none), which saves a caption, a header and a row per group."""
+    scoring = [f for f in families if f.key == "scoring"]
+    errors = [f for f in families if f.key == "errors"]
+    if len(scoring) != 1 or len(errors) != 1:
+        return families
+    cols = scoring[0].columns + errors[0].columns
+    if len(cols) > MAX_COLUMNS or errors[0].reference is not None:
+        return families
+    title = f"{scoring[0].title}; {errors[0].title[0].lower()}{errors[0].title[1:]}"
+    merged = Family("scoring", title, cols)
+    return [merged if f is scoring[0] else f for f in families if f is not errors[0]]
 
 
 def _mark_duplicates(table: AttributeTable, families: list[Family]) -> list[Family]:
