@@ -113,7 +113,12 @@ def make_result(*, name: str = "factory-audit", with_attributions: bool = True) 
     return AuditResult(
         name=name,
         domain="hiring",
-        spec={"name": name, "domain": "hiring"},
+        # with the facts the public LL144 summary needs, so every preset renders
+        spec={
+            "name": name,
+            "domain": "hiring",
+            "evidence": {"data_source": "Historical applications 2025", **LL144_PUBLICATION},
+        },
         dataset=DatasetSummary(1000, 326, True, True, "model", groups, feats),
         metrics=metrics,
         attributions=attributions,

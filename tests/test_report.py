@@ -22,6 +22,8 @@ from auditor.errors import RenderError
 from auditor.report import ReportArtifact, build_report, charts, filters, render_html, render_pdf
 from auditor.report.fetcher import DataOnlyFetcher, FetchRefusedError
 from auditor.report.findings import build_packs
+from auditor.report.summary import key_numbers, summary_sentences
+from auditor.report.tables import build_tables
 from auditor.result import AuditResult, Finding, GroupCount, MetricRecord
 
 SCRIPT = "<script>alert(1)</script>"
@@ -33,7 +35,7 @@ SECTIONS = (
     "3. Methodology",
     "4. Results per protected attribute",
     "5. Attribution analysis",
-    "6. Findings per policy pack",
+    "6. Findings",
     "7. Limitations",
     "8. Appendix: spec and provenance",
 )
@@ -168,9 +170,15 @@ def test_decisions_only_result_states_why_there_are_no_attributions() -> None:
     assert "5.1 Global importance" not in text
 
 
-def test_key_number_sentence_says_how_sure_we_are(html: str) -> None:
-    assert "the lowest impact ratio measured was 0.625 for Female relative to Male" in html
-    assert "The whole 95% interval lies below 0.80." in html
+def test_key_number_sentence_says_how_sure_we_are(result: AuditResult, html: str) -> None:
+    # the full report states it on page 1 with its interval and p-value (the sentence per
+    # key number stays available to other layouts)
+    assert "impact ratio 0.625 against Male (95% interval 0.530–0.740; p &lt; 0.001)" in html
+    tables = build_tables(result, None)
+    sentences = summary_sentences(result, tables, key_numbers(tables))
+    text = " ".join(sentences)
+    assert "the lowest impact ratio measured was 0.625 for Female relative to Male" in text
+    assert "The whole 95% interval lies below 0.80." in text
 
 
 def test_charts_are_embedded_deterministic_well_formed_svg(html: str) -> None:

@@ -45,7 +45,7 @@ FULL_HEADINGS = (
     "3. Methodology",
     "4. Results per protected attribute",
     "5. Attribution analysis",
-    "6. Findings per policy pack",
+    "6. Findings",
     "7. Limitations",
     "8. Appendix: spec and provenance",
 )

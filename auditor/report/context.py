@@ -22,7 +22,12 @@ from auditor.report.calibration import attach_calibration
 from auditor.report.charts import Figure
 from auditor.report.explanation_quality import build_explanation_quality
 from auditor.report.figures import attach_figures
-from auditor.report.findings import CONDENSE_AT, build_packs
+from auditor.report.findings import (
+    CONDENSE_AT,
+    build_by_scope,
+    build_other_packs,
+    build_packs,
+)
 from auditor.report.lead import build_lead
 from auditor.report.ll144 import build_ll144
 from auditor.report.presets import PRESETS, Preset
@@ -102,13 +107,19 @@ def build_context(
         "audit_date": audit_date,
         "statuses": [(s, n, STATUS_TEXT[s]) for s, n in result.findings_by_status().items()],
         "key_numbers": keys,
-        "summary": summary_sentences(result, tables, keys),
+        "summary": summary_sentences(
+            result, tables, keys, key_sentences="lead" not in preset.sections
+        ),
         "group_sizes": _group_sizes(result.dataset.groups),
         "tables": tables,
         "reference_rule": _reference_rule(spec),
         "attribution": attribution,
         "explanation_quality": quality,
         "packs": build_packs(result),
+        # the full report's section 6: action findings once per group, then the rest by pack
+        "by_scope": build_by_scope(result),
+        "other_packs": build_other_packs(result),
+        "action_counts": _action_counts(result),
         "condense_at": CONDENSE_AT,
         "limitations": LIMITATIONS,
         "spec_text": _spec_text(spec),
@@ -128,6 +139,15 @@ def _number_figures(
     figures += [f for f in extra if f is not None]
     for number, figure in enumerate(figures, start=1):
         figure.number = number
+
+
+def _action_counts(result: AuditResult) -> dict[str, int]:
+    """Per pack, how many of its findings section 6.1 shows (failed, warned, too little data)."""
+    out: dict[str, int] = {}
+    for f in result.findings:
+        if f.status in ("fail", "warn", "insufficient_evidence"):
+            out[f.pack] = out.get(f.pack, 0) + 1
+    return out
 
 
 def _group_sizes(groups: tuple[GroupCount, ...]) -> list[tuple[str, list[GroupCount]]]:

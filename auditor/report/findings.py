@@ -152,3 +152,55 @@ def build_packs(result: AuditResult) -> list[PackFindings]:
         PackFindings(pack, result.provenance.policy_packs.get(pack), condense(findings))
         for pack, findings in by_pack.items()
     ]
+
+
+# Findings shown once per scope in the "by group" table (section 6.1) instead of in each
+# pack's table: one group failed by a UGESP rule, warned by Illinois and by the AAA pack is
+# one row group with three rules, not three rows in three places.
+ACTION_STATUSES = ("fail", "warn", "insufficient_evidence")
+
+
+@dataclass
+class ScopeFindings:
+    """Every failed, warned or insufficient-evidence finding of one scope, across packs."""
+
+    scope: str
+    n: int | None
+    findings: list[Finding]
+
+    @property
+    def worst(self) -> str:
+        """The most serious status among the scope's findings."""
+        return min((f.status for f in self.findings), key=ACTION_STATUSES.index)
+
+
+def build_by_scope(result: AuditResult) -> list[ScopeFindings]:
+    """The action findings grouped by scope: failed scopes first, then warned, then those
+    with too little data; within a status in first-seen order."""
+    sizes = {f"{g.attribute}={g.group}": g.n for g in result.dataset.groups}
+    by: dict[str, list[Finding]] = {}
+    for f in result.findings:
+        if f.status in ACTION_STATUSES:
+            by.setdefault(f.scope, []).append(f)
+    rows = [
+        ScopeFindings(
+            scope, sizes.get(scope), sorted(fs, key=lambda f: ACTION_STATUSES.index(f.status))
+        )
+        for scope, fs in by.items()
+    ]
+    rows.sort(key=lambda r: ACTION_STATUSES.index(r.worst))
+    return rows
+
+
+def build_other_packs(result: AuditResult) -> list[PackFindings]:
+    """Like :func:`build_packs`, without the action findings (those are in the by-group
+    table); a pack with only action findings keeps an empty entry, so every pack is named."""
+    by_pack: dict[str, list[Finding]] = {}
+    for f in result.findings:
+        by_pack.setdefault(f.pack, [])
+        if f.status not in ACTION_STATUSES:
+            by_pack[f.pack].append(f)
+    return [
+        PackFindings(pack, result.provenance.policy_packs.get(pack), condense(findings))
+        for pack, findings in by_pack.items()
+    ]

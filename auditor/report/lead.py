@@ -128,8 +128,8 @@ class Issue:
     def sentence(self) -> str:
         """The issue in plain words, with its evidence, interval and p-value."""
         rec = self.evidence
-        if rec is None:
-            return self.citations[0].finding.message
+        if rec is None:  # no metric record matched: the rule's own words
+            return self.citations[0].finding.message.rstrip(".")
         return evidence_sentence(rec)
 
     @property
@@ -137,7 +137,11 @@ class Issue:
         """The citations measured on another value than the headline one, one sentence each
         (``FL-DI-AIR: adverse impact ratio 0.843 against 25-39 (…)``)."""
         ev = self.evidence
-        seen = [ev.value] if ev is not None and ev.value is not None else []
+        first = self.citations[0].finding.observed
+        if ev is not None and ev.value is not None:
+            seen = [ev.value]
+        else:  # the headline sentence is the first citation's message
+            seen = [first] if isinstance(first, int | float) else []
         out = []
         for c in self.citations:
             value = c.finding.observed

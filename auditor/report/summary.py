@@ -115,8 +115,15 @@ def _key_sentence(k: KeyNumber) -> str:
 
 
 def summary_sentences(
-    result: AuditResult, tables: list[AttributeTable], keys: list[KeyNumber]
+    result: AuditResult,
+    tables: list[AttributeTable],
+    keys: list[KeyNumber],
+    *,
+    key_sentences: bool = True,
 ) -> list[str]:
+    """The executive summary's sentences. ``key_sentences=False`` leaves out the one
+    sentence per key number (the full report prints those numbers in the key-numbers table
+    just above, and page 1 states what matters most)."""
     ds = result.dataset
     out = [
         f"The audit measured {ds.rows:,} decisions, of which {ds.favorable:,} "
@@ -129,7 +136,8 @@ def summary_sentences(
             "that prompts review, not a legal threshold (NYC LL144 sets none, nor does "
             "EU law)."
         )
-    out += [_key_sentence(k) for k in keys]
+    if key_sentences:
+        out += [_key_sentence(k) for k in keys]
     if not keys:
         out.append(
             "No impact ratio was computed, so no ratio can be compared with the "

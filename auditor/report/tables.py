@@ -132,6 +132,15 @@ class Family:
     key: str
     title: str
     columns: list[Column]
+    # Set when every number of this table is already in another table of the attribute
+    # (the adverse impact ratio against a control group that is also the highest-rate
+    # group equals the impact ratio): the table is not printed, a note names the other.
+    same_as: str | None = None
+
+    @property
+    def reference(self) -> str | None:
+        """The one group this table's ratios and differences are taken against."""
+        return next((c.reference for c in self.columns if c.reference), None)
 
     @property
     def references(self) -> set[str]:
@@ -163,7 +172,11 @@ class AttributeTable:
 
     @property
     def families(self) -> list[Family]:
-        """The metric columns split into small tables (selection, scoring, error rates, other)."""
+        """The metric columns split into small tables (selection, scoring, error rates, other),
+        each with one reference group: a column measured against another group than the
+        rest of its family moves to the family with that reference (the selection-rate
+        difference against a control group joins the control group's table), or to a
+        table of its own, so no table marks two rows as its reference."""
         out: list[Family] = []
         placed: set[str] = set()
         for key, title, metrics in FAMILIES:
@@ -174,17 +187,22 @@ class AttributeTable:
         rest = [c for c in self.columns if c.metric not in placed]
         if rest:
             out += _split("other", "Other metrics", rest)
-        return out
+        return _mark_duplicates(self, _merge_scoring_and_errors(_one_reference_each(out)))
 
     @property
     def key_families(self) -> list[Family]:
-        """The families the results section shows in full."""
-        return [f for f in self.families if f.key in KEY_FAMILIES]
+        """The families the results section shows in full (duplicates left out)."""
+        return [f for f in self.families if f.key in KEY_FAMILIES and f.same_as is None]
+
+    @property
+    def duplicate_families(self) -> list[Family]:
+        """Families not printed because another table holds the same numbers."""
+        return [f for f in self.families if f.same_as is not None]
 
     @property
     def other_columns(self) -> list[Column]:
         """Columns outside the key families (for the compact appendix table)."""
-        key = {c.metric for f in self.key_families for c in f.columns}
+        key = {c.metric for f in self.families if f.key in KEY_FAMILIES for c in f.columns}
         order = list(SHORT_LABELS)
         rest = [c for c in self.columns if c.metric not in key]
         return sorted(
@@ -232,6 +250,68 @@ class AttributeTable:
             if best is None or rec.value < (best[1].value or 0.0):
                 best = (row, rec)
         return best
+
+
+def _one_reference_each(families: list[Family]) -> list[Family]:
+    """Move each column whose reference differs from its family's to a family with that
+    reference (the first such), or to a new family titled with the reference."""
+    out = [Family(f.key, f.title, list(f.columns)) for f in families]
+    for fam in list(out):
+        main = fam.reference
+        strays = [c for c in fam.columns if c.reference and c.reference != main]
+        for col in strays:
+            fam.columns.remove(col)
+            home = next((f for f in out if f is not fam and f.reference == col.reference), None)
+            if home is None:
+                home = Family(fam.key, f"{fam.title}, against {col.reference}", [])
+                out.insert(out.index(fam) + 1, home)
+            home.columns.append(col)
+    return [f for f in out if f.columns]
+
+
+def _merge_scoring_and_errors(families: list[Family]) -> list[Family]:
+    """Scoring and error rates in one table when they fit (same rows, one reference: the
+    error rates have none), which saves a caption, a header and a row per group."""
+    scoring = [f for f in families if f.key == "scoring"]
+    errors = [f for f in families if f.key == "errors"]
+    if len(scoring) != 1 or len(errors) != 1:
+        return families
+    cols = scoring[0].columns + errors[0].columns
+    if len(cols) > MAX_COLUMNS or errors[0].reference is not None:
+        return families
+    title = f"{scoring[0].title}; {errors[0].title[0].lower()}{errors[0].title[1:]}"
+    merged = Family("scoring", title, cols)
+    return [merged if f is scoring[0] else f for f in families if f is not errors[0]]
+
+
+def _mark_duplicates(table: AttributeTable, families: list[Family]) -> list[Family]:
+    """Mark the control-group family whose only column, the adverse impact ratio, repeats
+    the impact ratio (same reference, same values in every row)."""
+    out = []
+    for fam in families:
+        metrics = [c.metric for c in fam.columns]
+        if metrics == ["adverse_impact_ratio"] and _same_numbers(
+            table, "adverse_impact_ratio", "impact_ratio"
+        ):
+            fam = Family(fam.key, fam.title, fam.columns, same_as="impact_ratio")
+        out.append(fam)
+    return out
+
+
+def _same_numbers(table: AttributeTable, metric: str, other: str) -> bool:
+    if table.reference_for(metric) != table.reference_for(other):
+        return False
+    pairs = [(r.cells.get(metric), r.cells.get(other)) for r in table.rows]
+    present = [(a, b) for a, b in pairs if a is not None or b is not None]
+    return bool(present) and all(
+        a is not None
+        and b is not None
+        and a.value == b.value
+        and a.ci_low == b.ci_low
+        and a.ci_high == b.ci_high
+        and a.p_value == b.p_value
+        for a, b in present
+    )
 
 
 def _split(key: str, title: str, columns: list[Column]) -> list[Family]:
