@@ -162,6 +162,7 @@ YAML_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
     "python object tag": ("name: !!python/object/apply:os.system ['true']\n", ("constructor",)),
     "python name tag": ("name: !!python/name:os.system\n", ("constructor",)),
     "python module tag": ("evidence: !!python/module:os\n", ("constructor",)),
+    "a flat list of 60,000 values": ("evidence: [" + "1," * 60000 + "1]", ("50,000 values",)),
     "two documents": ("name: a\n---\nname: b\n", ("another document",)),
     "a list, not a mapping": ("- name: a\n", ("mapping",)),
     "empty file": ("", ("mapping",)),
@@ -179,7 +180,7 @@ def test_hostile_yaml_is_refused(case: str, tmp_path: Path, db_url: str) -> None
 
 
 def test_oversized_spec_is_refused_before_it_is_read(tmp_path: Path, db_url: str) -> None:
-    text = "name: big\n# " + "x" * (4 * 1024 * 1024) + "\n"
+    text = "name: big\n# " + "x" * (1024 * 1024) + "\n"
     _assert_refused(_audit(_write(tmp_path, text, None), db_url), db_url, "audit.yaml", "limit")
 
 
@@ -738,7 +739,7 @@ def test_a_python_alias_bomb_in_evidence_is_refused_quickly() -> None:
     for _ in range(8):
         node = [node] * 9
     start = time.perf_counter()
-    with pytest.raises(SpecError, match=r"evidence\.bomb.*more than 200,000 values"):
+    with pytest.raises(SpecError, match=r"evidence\.bomb.*more than 50,000 values"):
         load_spec({**BASE, "evidence": {"bomb": node}})
     assert time.perf_counter() - start < 5
 
