@@ -496,6 +496,20 @@ def test_unreadable_data_is_refused(
     _assert_refused(_audit(path, db_url), db_url, name)
 
 
+def test_inf_in_a_streamed_chunk_is_named_by_its_row_in_the_file() -> None:
+    """The streaming engine checks features chunk by chunk: rows are the file's, not the
+    chunk's (the check runs before the model, so no model is needed here)."""
+    from types import SimpleNamespace
+
+    from auditor.engine.kernel import run_chunk
+    from auditor.errors import DataValidationError
+
+    chunk = pd.DataFrame({"x1": [0.5, np.inf, 1.0]})  # a reader's chunk, indexed from 0
+    plan: Any = SimpleNamespace(source="big.csv")
+    with pytest.raises(DataValidationError, match=r"(?s)big\.csv.*'x1'.*infinite.*row\(s\) 502"):
+        run_chunk(plan, None, chunk, pd.DataFrame(index=range(3)), np.arange(500, 503))
+
+
 def test_a_bad_decision_at_row_999_990_of_a_million_is_named_by_row() -> None:
     from auditor.data import decisions_from_frame
     from auditor.errors import DataValidationError
