@@ -16,13 +16,14 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-MAX_YAML_BYTES = 4 * 1024 * 1024
-"""Largest YAML file read (specs and rules are a few KiB; fixtures a few hundred)."""
+MAX_YAML_BYTES = 1024 * 1024
+"""Largest YAML file read (specs, rules and fixtures are a few KiB)."""
 MAX_DEPTH = 64
 """Deepest nesting of mappings and sequences (real specs nest 4 levels)."""
-MAX_EXPANDED_NODES = 200_000
-"""Most nodes in a document once every alias is expanded (a 4 MiB file of plain data
-without aliases has fewer than this per 20 bytes; an alias bomb has billions)."""
+MAX_EXPANDED_NODES = 50_000
+"""Most values in a document once every alias is expanded (a large spec has a few
+hundred; an alias bomb has billions). Parsing stops as soon as the document itself has
+more, so a long flat list costs no more than this many values' parsing."""
 
 
 class YamlLimitError(ValueError):
@@ -30,18 +31,23 @@ class YamlLimitError(ValueError):
 
 
 class BoundedSafeLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that keeps unquoted dates as text and refuses deep nesting.
+    """``yaml.SafeLoader`` that keeps unquoted dates as text and refuses deep nesting and
+    documents with too many values.
 
     PyYAML turns ``2026-13-01`` into a ``ValueError`` with no file, line or key; as text,
     the date is validated by the schema, which names the key.
     """
 
     _depth = 0
+    _nodes = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         # the composer recurses once per level: stop long before the interpreter would
         self._depth += 1
+        self._nodes += 1
         try:
+            if self._nodes > MAX_EXPANDED_NODES:
+                raise YamlLimitError(f"more than {MAX_EXPANDED_NODES:,} values")
             if self._depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise YamlLimitError(

@@ -68,7 +68,8 @@ def run_chunk(
     ``positions`` are the rows' global positions (0-based, in file order); ``protected``
     holds the normalised protected attributes of the same rows.
     """
-    problems = _check_features(features)
+    # errors name rows by their place in the whole file, not in the chunk
+    problems = _check_features(features.set_axis(pd.Index(positions)))
     if problems:
         raise DataValidationError(
             f"{plan.source}: the data do not match the spec.", problems=problems
