@@ -240,3 +240,30 @@ def test_the_report_marks_each_citation_verified_or_unverified() -> None:
     html = render_html(dataclasses.replace(result, findings=(checked, unchecked)))
     assert "✓ verified" in html
     assert '<span class="unverified"' in html
+
+
+def test_validate_names_deprecated_fields_but_passes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    folder = _legacy_pack(tmp_path)
+    (folder / "fixtures").mkdir()
+    (folder / "fixtures" / "OLD-1.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "rule": "OLD-1",
+                "cases": [
+                    {
+                        "name": "attested",
+                        "facts": {"domain": "credit", "evidence": {"doc": "x"}},
+                        "expect": [{"scope": "doc", "status": "pass"}],
+                    }
+                ],
+            }
+        )
+    )
+    res = CliRunner().invoke(app, ["policies", "validate", str(folder)])
+    assert res.exit_code == 0, res.output
+    assert "deprecated:" in res.output
+    assert "statutory_basis" in res.output
