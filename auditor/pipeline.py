@@ -121,6 +121,11 @@ def run_audit(
 
         with stage("load model"):
             model = load_model(spec)
+        if spec.geography:
+            warnings.append(
+                "geography: each feature's association with the geography columns is measured "
+                "by the in-memory engine only; rules that need it report insufficient evidence"
+            )
         cells, decisions_from, metrics, summary = run_engine(spec, model, groups, warnings, stage)
         if not summary.computed:
             quality = not_computed("no attributions were computed, so there was nothing to measure")
