@@ -169,6 +169,9 @@ def policies_validate(
             soft_wrap=True,
         )
     rules = sum(len(p.rules) for p in packs)
+    for pack in packs:
+        for message in pack.deprecations:  # older fields still load; say how to update
+            err.print(f"deprecated: {message}", highlight=False, markup=False, soft_wrap=True)
     if failed:
         raise typer.Exit(2)
     _print(f"{len(packs)} packs, {rules} rules, {len(results)} fixture cases: all valid.")

@@ -124,6 +124,11 @@ def run_audit(
 
         with stage("load model"):
             model = load_model(spec)
+        if spec.geography:
+            warnings.append(
+                "geography: each feature's association with the geography columns is measured "
+                "by the in-memory engine only; rules that need it report insufficient evidence"
+            )
         # the Spark engine does not count unseen categories yet: None leaves them out
         unseen: dict[str, int] | None = {} if spec.engine.kind != "spark" else None
         cells, decisions_from, metrics, summary, quality = run_engine(

@@ -197,7 +197,7 @@ def test_unknown_policy_id(credit_env: tuple[pd.DataFrame, SpecWriter], sqlite_u
     assert_user_error(
         audit(spec, "--db", sqlite_url),
         "policies.1: unknown policy pack 'fair_lending_2030'",
-        "available: aaa, colorado, ecoa_reg_b",
+        "available: aaa, adea, california, colorado, ecoa_reg_b",
     )
     assert_nothing_stored(sqlite_url)
 
@@ -258,6 +258,10 @@ def test_fail_on_severity(hiring_case: DemoCase, tmp_path: Path) -> None:
     sample.to_csv(tmp_path / "hiring.csv", index=False)
     spec["model"]["path"] = str(folder / spec["model"]["path"])
     spec["explain"] = {"method": "integrated_gradients", "max_rows": 300}
+    # UGESP is guidance and only flags (issue 18); New Jersey's disparate-impact rule is
+    # binding law with a high severity, so the demo's injected disparity fails it
+    spec["policies"] = [*spec["policies"], "new_jersey"]
+    spec["jurisdictions"] = [*spec.get("jurisdictions", []), "US-NJ"]
     path = tmp_path / "hiring.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
 
@@ -267,7 +271,7 @@ def test_fail_on_severity(hiring_case: DemoCase, tmp_path: Path) -> None:
     result = AuditResult.from_json((tmp_path / "r.json").read_text(encoding="utf-8"))
     failing = result.failed("high")
     assert failing
-    assert {f.rule_id for f in failing} >= {"EEOC-UGESP-4D-FOUR-FIFTHS"}
+    assert {f.rule_id for f in failing} >= {"NJ-13-16-DISPARATE-IMPACT"}
     assert any(f.scope == "race_ethnicity=Black or African American" for f in failing)
     assert f"{len(failing)} finding(s) failed at severity high or above." in high.output
 

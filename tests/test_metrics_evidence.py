@@ -9,15 +9,23 @@ from datetime import date
 from auditor.metrics.counts import GroupCounts
 from auditor.metrics.group_metrics import grouping_records
 from auditor.policy import Facts, PolicyPack, evaluate, load_packs
+from auditor.policy.legal import BasisPeriod
 from auditor.policy.verdict import VerdictRule, VerdictRuleName
 from auditor.result import AttributionSummary, AuditResult, MetricRecord
 from tests.factories import make_result
 
 
 def _four_fifths() -> PolicyPack:
+    """The four-fifths check as a binding rule: UGESP itself is guidance (issue 18) and
+    only flags, while these tests are about when the check would fail."""
     pack = load_packs(["eeoc_ugesp"])[0]
-    rules = [r for r in pack.rules if r.id == "EEOC-UGESP-4D-FOUR-FIFTHS"]
-    return replace(pack, rules=rules)
+    binding = [BasisPeriod(status="binding")]
+    rules = [
+        r.model_copy(update={"statutory_basis": binding})
+        for r in pack.rules
+        if r.id == "EEOC-UGESP-4D-FOUR-FIFTHS"
+    ]
+    return replace(pack, rules=tuple(rules))
 
 
 def _facts(metrics: list[MetricRecord], rule: VerdictRuleName = "below_line_holm") -> Facts:

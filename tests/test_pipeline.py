@@ -92,16 +92,23 @@ def test_hiring_findings(hiring_result: AuditResult) -> None:
         for f in hiring_result.findings
         if f.rule_id == "EEOC-UGESP-4D-FOUR-FIFTHS"
     }
-    assert four_fifths["race_ethnicity=Black or African American"] == "fail"
+    # UGESP is guidance (issue 18): the significant shortfall is flagged, not failed
+    assert four_fifths["race_ethnicity=Black or African American"] == "warn"
     assert four_fifths["sex=Female"] in {"pass", "warn"}
     ll144 = [f for f in hiring_result.findings if f.rule_id == "NYC-LL144-5-301-IMPACT-RATIO"]
     assert {f.scope for f in ll144} == {"sex", "race_ethnicity", "sex & race_ethnicity"}
     assert all(f.status == "pass" for f in ll144)
     assert all(f.threshold is None for f in ll144)  # LL144 sets no threshold
     assert any("unknown category" in f.message for f in ll144)
-    assert any(
-        f.rule_id == "IL-HB3773-ZIP-PROXY" and f.status == "fail" for f in hiring_result.findings
-    )
+    # the demo data carry no ZIP column: area_code is flagged by name only, and the rule
+    # asks for the geography columns it needs to decide (issue 18)
+    zip_rule = {
+        f.scope: f.status for f in hiring_result.findings if f.rule_id == "IL-HB3773-ZIP-PROXY"
+    }
+    assert zip_rule == {"feature=area_code": "warn", "features": "insufficient_evidence"}
+    # applicants in New York and Illinois: the GDPR pack is one not_applicable finding
+    gdpr = [f for f in hiring_result.findings if f.pack == "gdpr"]
+    assert [(f.status, f.scope) for f in gdpr] == [("not_applicable", "territory")]
     assert not any(f.pack == "aaa" and f.status == "fail" for f in hiring_result.findings)
 
 

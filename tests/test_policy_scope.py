@@ -219,3 +219,51 @@ def test_an_older_rule_file_loads_with_deprecations(tmp_path: Path) -> None:
 def test_shipped_rules_are_written_the_new_way() -> None:
     for pack in load_packs(available_packs()):
         assert not pack.deprecations, pack.deprecations[:1]
+
+
+def test_the_report_marks_each_citation_verified_or_unverified() -> None:
+    import dataclasses
+
+    from factories import make_result
+
+    from auditor.report import render_html
+
+    result = make_result()
+    base = result.findings[0]
+    checked = dataclasses.replace(
+        base,
+        rule_id="UK-22B-SPECIAL-CATEGORY",
+        verification="verified",
+        verified_source="legislation.gov.uk (checked 2026-12-06)",
+    )
+    unchecked = dataclasses.replace(base, rule_id="NJ-13-16-LDA-RECORD", verification="unverified")
+    html = render_html(dataclasses.replace(result, findings=(checked, unchecked)))
+    assert "✓ verified" in html
+    assert '<span class="unverified"' in html
+
+
+def test_validate_names_deprecated_fields_but_passes(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from auditor.cli import app
+
+    folder = _legacy_pack(tmp_path)
+    (folder / "fixtures").mkdir()
+    (folder / "fixtures" / "OLD-1.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "rule": "OLD-1",
+                "cases": [
+                    {
+                        "name": "attested",
+                        "facts": {"domain": "credit", "evidence": {"doc": "x"}},
+                        "expect": [{"scope": "doc", "status": "pass"}],
+                    }
+                ],
+            }
+        )
+    )
+    res = CliRunner().invoke(app, ["policies", "validate", str(folder)])
+    assert res.exit_code == 0, res.output
+    assert "deprecated:" in res.output
+    assert "statutory_basis" in res.output

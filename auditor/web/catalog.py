@@ -21,8 +21,11 @@ from auditor.web.workspace import NotFoundError
 
 def policy_catalog(*, domain: str | None = None) -> list[dict[str, Any]]:
     """Every shipped pack with its rules: citation, status, dates and what is checked."""
+    from datetime import date
+
     from auditor.policy import available_packs, load_packs
 
+    today = date.today()
     packs = []
     for pack in load_packs(available_packs()):
         rules = [
@@ -34,6 +37,10 @@ def policy_catalog(*, domain: str | None = None) -> list[dict[str, Any]]:
                 "jurisdiction": r.jurisdiction,
                 "domain": r.domain,
                 "status": r.status,
+                # issue 18: the status on today's date, where it applies, and its checking
+                "status_today": r.status_on(today),
+                "territory": r.territory_or(pack.meta.territory_or_derived()),
+                "verification": r.verification,
                 "effective_from": r.effective_from.isoformat() if r.effective_from else None,
                 "effective_until": r.effective_until.isoformat() if r.effective_until else None,
                 "kind": r.kind,
