@@ -206,6 +206,14 @@ def only(pack: PolicyPack, rule_id: str) -> PolicyPack:
     return PolicyPack(pack.meta, tuple(r for r in pack.rules if r.id == rule_id), pack.folder)
 
 
+def as_binding(pack: PolicyPack) -> PolicyPack:
+    """The pack's rules as binding law: a guidance rule (UGESP, issue 18) only flags, and
+    these tests are about when its check fails."""
+    bound = [BasisPeriod(status="binding")]
+    rules = tuple(r.model_copy(update={"statutory_basis": bound}) for r in pack.rules)
+    return PolicyPack(pack.meta, rules, pack.folder)
+
+
 def ratio(group: str, value: float | None, p: float | None, *flags: str, n: int = 200) -> Any:
     return MetricRecord(
         "sex", group, "impact_ratio", value, n, p_value=p, reference="A", flags=flags
@@ -281,7 +289,7 @@ FOUR_FIFTHS_STATUSES = {
 
 
 def test_four_fifths_rule(packs: dict[str, PolicyPack]) -> None:
-    rule = only(packs["eeoc_ugesp"], "EEOC-UGESP-4D-FOUR-FIFTHS")
+    rule = as_binding(only(packs["eeoc_ugesp"], "EEOC-UGESP-4D-FOUR-FIFTHS"))
     found = by_scope(evaluate([rule], facts()))
     assert "sex=A" not in found  # the reference group is not judged
     assert {s: f.status for s, f in found.items()} == FOUR_FIFTHS_STATUSES
@@ -300,11 +308,14 @@ def test_four_fifths_rule(packs: dict[str, PolicyPack]) -> None:
     assert "the rates differ significantly (two-sided" in found["sex=E"].message
     assert "reference group 'A' has no favourable outcomes" in found["sex=G"].message
     assert all("{" not in f.message for f in found.values())
+    # as shipped, UGESP is guidance on the audit date: the same check flags, never fails
+    shipped = evaluate([only(packs["eeoc_ugesp"], "EEOC-UGESP-4D-FOUR-FIFTHS")], facts())
+    assert by_scope(shipped)["sex=B"].status == "warn"
 
 
 def test_four_fifths_rule_before_december_2026(packs: dict[str, PolicyPack]) -> None:
     """verdict.rule raw_p keeps the old rule selectable: the raw two-sided p decides."""
-    rule = only(packs["eeoc_ugesp"], "EEOC-UGESP-4D-FOUR-FIFTHS")
+    rule = as_binding(only(packs["eeoc_ugesp"], "EEOC-UGESP-4D-FOUR-FIFTHS"))
     found = by_scope(evaluate([rule], facts(verdict_rule=VerdictRule("raw_p"))))
     assert {s: f.status for s, f in found.items()} == FOUR_FIFTHS_STATUSES
     assert "(p < 0.001; Holm-adjusted < 0.001)" in found["sex=B"].message
