@@ -62,6 +62,14 @@ def audit(
             help=f"Exit 1 if a rule of this severity or higher failed: {', '.join(SEVERITIES)}.",
         ),
     ] = None,
+    fail_on_advisory: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-advisory",
+            help="With --fail-on: also exit 1 when the check of a guidance, proposed or "
+            "advisory rule failed (such findings only warn).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
     engine: Annotated[
         str | None,
@@ -131,11 +139,33 @@ def audit(
             if value:
                 out.print(f"{label}: {value}", highlight=False)
     if fail_on is not None:
-        failed = outcome.result.failed(fail_on)
-        if failed:
-            if not quiet:
-                err.print(f"{len(failed)} finding(s) failed at severity {fail_on} or above.")
-            raise typer.Exit(1)
+        _gate(outcome.result, fail_on, fail_on_advisory, quiet)
+
+
+def _gate(result: AuditResult, fail_on: str, include_advisory: bool, quiet: bool) -> None:
+    """Exit 1 as ``--fail-on`` asks; never pass quietly over checks that failed but warn."""
+    failed = result.failed(fail_on)  # type: ignore[arg-type]  # checked against SEVERITIES
+    flagged = result.advisory_failed(fail_on)  # type: ignore[arg-type]
+    if failed and not quiet:
+        err.print(f"{len(failed)} finding(s) failed at severity {fail_on} or above.")
+    if flagged:
+        # a disparity screen whose legal basis is guidance on the audit date (UGESP, the
+        # Reg B effects test after 2026-07-21) warns; a CI gate must not hide that (issue 17)
+        first = flagged[0]
+        err.print(
+            f"[bold yellow]warning:[/] {len(flagged)} finding(s) at severity {fail_on} or "
+            "above failed their check but only warn, because the rule is guidance, proposed "
+            f"law or advisory on the audit date (first: {escape(first.rule_id)} "
+            f"{escape(first.scope)}, {first.rule_status}). "
+            + (
+                "--fail-on-advisory counts them."
+                if not include_advisory
+                else "--fail-on-advisory counts them: exit 1."
+            ),
+            highlight=False,
+        )
+    if failed or (include_advisory and flagged):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -52,6 +52,7 @@ from auditor.result import (
     AttributionSummary,
     AuditResult,
     DatasetSummary,
+    Finding,
     GroupCount,
     MetricRecord,
     Provenance,
@@ -171,6 +172,7 @@ def run_audit(
         findings = evaluate(packs, facts)
         verdict = facts.verdicts().describe()
         warnings += _scope_warnings(spec, packs)
+        warnings += _unjudged_credit_gaps(spec, findings, metrics)
     provenance = _provenance(spec, packs)
     finished = datetime.now(UTC)
     return AuditResult(
@@ -217,6 +219,42 @@ def _scope_warnings(spec: AuditSpec, packs: list[PolicyPack]) -> list[str]:
                 f"still load but are deprecated, e.g. {pack.deprecations[0]}"
             )
     return out
+
+
+def _unjudged_credit_gaps(
+    spec: AuditSpec, findings: list[Finding], metrics: list[MetricRecord]
+) -> list[str]:
+    """Say loudly when a credit audit's disparity rules judged nobody (issue 17).
+
+    The fair-lending screens compare with a named control group; with ``reference:
+    highest`` they report insufficient evidence, and a gate on failures would pass an
+    audit whose groups are far below the highest rate.
+    """
+    if spec.domain != "credit" or not isinstance(spec.reference, str):
+        return []
+    judged = any(
+        f.rule_id.startswith("FL-DI") and f.status in ("pass", "fail", "warn") for f in findings
+    )
+    low = [
+        m
+        for m in metrics
+        if m.metric == "impact_ratio"
+        and m.value is not None
+        and m.value < 0.8
+        and "small_sample" not in m.flags
+        and "unknown" not in m.flags
+    ]
+    if judged or not low:
+        return []
+    worst = min(low, key=lambda m: (m.value if m.value is not None else 1.0, -m.n))
+    p = f", p = {worst.p_value:.2g}" if worst.p_value is not None else ""
+    return [
+        "reference: highest: the fair-lending disparity rules compare each group with a named "
+        "control group (e.g. reference: {sex: male}), so they judged no group in this audit; "
+        f"{len(low)} group(s) have an approval rate below 0.80 of the highest group's, the "
+        f"lowest {worst.attribute}={worst.group} at {worst.value:.2f} (n = {worst.n}{p}). "
+        "Name the control groups to have them judged."
+    ]
 
 
 def _measure_in_memory(

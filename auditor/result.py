@@ -165,6 +165,9 @@ class Finding:
     verification: str = ""
     verified_source: str = ""
     enforcement: str = ""
+    # the rule's check failed, but the finding only warns: the rule is guidance, proposed
+    # law or an advisory pack on the audit date (the CLI's --fail-on says so; issue 17)
+    check_failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,15 @@ class AuditResult:
         floor = SEVERITIES.index(at_least)
         return [
             f for f in self.findings if f.status == "fail" and SEVERITIES.index(f.severity) >= floor
+        ]
+
+    def advisory_failed(self, at_least: Severity) -> list[Finding]:
+        """Warnings whose check failed (a guidance or proposed rule), severity ``at_least``+."""
+        floor = SEVERITIES.index(at_least)
+        return [
+            f
+            for f in self.findings
+            if f.check_failed and f.status == "warn" and SEVERITIES.index(f.severity) >= floor
         ]
 
     def to_dict(self) -> dict[str, Any]:

@@ -176,6 +176,7 @@ def _finding(pack: str, rule: Rule, o: Outcome, facts: Facts, *, advisory: bool)
             f"{rule.verified.source} (checked {rule.verified.date})" if rule.verified else ""
         ),
         enforcement=(f"{posture.posture.replace('_', ' ')} ({posture.by})" if posture else ""),
+        check_failed=advisory and o.status == "fail",
     )
 
 
