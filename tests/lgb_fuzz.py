@@ -142,7 +142,10 @@ def run(out: Path, count: int, seed: int) -> dict[str, Any]:
         path.write_bytes(data)
         # written before the check: if LightGBM or a kernel crashes, this names the culprit
         current.write_text(f"mutation {i} of {name}: {how}\n", encoding="utf-8")
-        outcome, detail = check_one(path, rows)
+        try:
+            outcome, detail = check_one(path, rows)
+        except Exception as exc:  # a traceback for the user: reported, and the run goes on
+            outcome, detail = f"UNCAUGHT {type(exc).__name__}", str(exc)[:200]
         tally[outcome] = tally.get(outcome, 0) + 1
         if outcome not in ("refused", "matched"):
             failures.append(f"mutation {i} of {name} ({how}): {outcome} {detail}")
