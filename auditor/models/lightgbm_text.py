@@ -105,18 +105,19 @@ def check_text_model(data: bytes) -> None:
 
 
 def _check_tree_sizes(text: str, end: int, sizes: list[str], trees: int) -> None:
-    """LightGBM jumps from tree to tree by these byte counts without checking them."""
+    """LightGBM jumps from tree to tree by these byte counts without checking them: each
+    must lead exactly to the next ``Tree=`` line (and the last to the end of the trees)."""
     if len(sizes) != trees:
         raise TextModelProblem(f"tree_sizes lists {len(sizes)} trees but the file holds {trees}")
-    offset = text.find("\nTree=") + 1
+    starts = [m.start() + 1 for m in re.finditer("\nTree=", text[:end])]
     for i, size in enumerate(sizes):
         if not size.isdigit():
             raise TextModelProblem(f"tree_sizes[{i}] is {size[:20]!r}, not a byte count")
-        if not text.startswith("Tree=", offset):
-            raise TextModelProblem(f"tree {i} is not where tree_sizes says it is")
-        offset += int(size)
-    if offset > end + 1 or text[offset : end + 1].strip():
-        raise TextModelProblem("the trees do not add up to the sizes in tree_sizes")
+        stop = starts[i] + int(size)
+        if i + 1 < trees and stop != starts[i + 1]:
+            raise TextModelProblem(f"tree {i + 1} is not where tree_sizes says it is")
+        if i + 1 == trees and (stop > end + 1 or text[stop : end + 1].strip()):
+            raise TextModelProblem("the trees do not add up to the sizes in tree_sizes")
 
 
 def _fields(block: str, *, where: str) -> dict[str, str]:
