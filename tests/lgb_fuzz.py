@@ -121,6 +121,13 @@ def check_one(path: Path, rows: np.ndarray) -> tuple[str, str]:
     if isinstance(engine, str):
         return "matched", "fallback: " + engine[:200]
     got = engine.path_dependent(rows, threads=1)
+    # the interventional kernels walk the same arrays: they must not crash either, and
+    # their values plus the base column still add up to the model's raw output
+    inter = engine.interventional(rows, rows[:4], threads=1)
+    inter = inter.reshape(len(rows), -1, rows.shape[1] + 1)
+    raw = np.asarray(booster.predict(rows, raw_score=True)).reshape(len(rows), -1)
+    if not np.allclose(inter.sum(axis=2), raw, rtol=1e-6, atol=1e-6, equal_nan=True):
+        return "MISMATCH", "interventional values do not add up to the raw score"
     if np.allclose(got, expected, rtol=1e-6, atol=1e-6, equal_nan=True):
         return "matched", "fast engine"
     return "MISMATCH", f"max difference {np.nanmax(np.abs(got - expected))}"
