@@ -73,9 +73,9 @@ def check_text_model(data: bytes) -> None:
     parameters block.
     """
     try:
-        text = data.decode("ascii")
+        text = data.decode("utf-8")  # feature names may be UTF-8; every number is ASCII
     except UnicodeDecodeError as exc:
-        raise TextModelProblem(f"a non-ASCII byte at offset {exc.start}") from None
+        raise TextModelProblem(f"a byte that is not UTF-8 at offset {exc.start}") from None
     if "\x00" in text:
         raise TextModelProblem(f"a NUL byte at offset {text.index(chr(0))}")
     end = text.find("\nend of trees")
@@ -111,7 +111,7 @@ def _check_tree_sizes(text: str, end: int, sizes: list[str], trees: int) -> None
         raise TextModelProblem(f"tree_sizes lists {len(sizes)} trees but the file holds {trees}")
     starts = [m.start() + 1 for m in re.finditer("\nTree=", text[:end])]
     for i, size in enumerate(sizes):
-        if not size.isdigit():
+        if not _INT_TOKEN.fullmatch(size) or size.startswith("-"):  # ASCII digits only
             raise TextModelProblem(f"tree_sizes[{i}] is {size[:20]!r}, not a byte count")
         stop = starts[i] + int(size)
         if i + 1 < trees and stop != starts[i + 1]:
