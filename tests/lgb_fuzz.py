@@ -121,6 +121,13 @@ def check_one(path: Path, rows: np.ndarray) -> tuple[str, str]:
     if isinstance(engine, str):
         return "matched", "fallback: " + engine[:200]
     got = engine.path_dependent(rows, threads=1)
+    # the interventional kernels walk the same arrays: they must not crash either, and
+    # their values plus the base column still add up to the model's raw output
+    inter = engine.interventional(rows, rows[:4], threads=1)
+    inter = inter.reshape(len(rows), -1, rows.shape[1] + 1)
+    raw = np.asarray(booster.predict(rows, raw_score=True)).reshape(len(rows), -1)
+    if not np.allclose(inter.sum(axis=2), raw, rtol=1e-6, atol=1e-6, equal_nan=True):
+        return "MISMATCH", "interventional values do not add up to the raw score"
     if np.allclose(got, expected, rtol=1e-6, atol=1e-6, equal_nan=True):
         return "matched", "fast engine"
     return "MISMATCH", f"max difference {np.nanmax(np.abs(got - expected))}"
@@ -142,7 +149,10 @@ def run(out: Path, count: int, seed: int) -> dict[str, Any]:
         path.write_bytes(data)
         # written before the check: if LightGBM or a kernel crashes, this names the culprit
         current.write_text(f"mutation {i} of {name}: {how}\n", encoding="utf-8")
-        outcome, detail = check_one(path, rows)
+        try:
+            outcome, detail = check_one(path, rows)
+        except Exception as exc:  # a traceback for the user: reported, and the run goes on
+            outcome, detail = f"UNCAUGHT {type(exc).__name__}", str(exc)[:200]
         tally[outcome] = tally.get(outcome, 0) + 1
         if outcome not in ("refused", "matched"):
             failures.append(f"mutation {i} of {name} ({how}): {outcome} {detail}")

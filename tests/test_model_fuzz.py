@@ -160,3 +160,17 @@ def test_kernel_arrays_are_bounds_checked(credit_case: DemoCase) -> None:
             check_indices(flat)
         array[k] = saved
     check_indices(flat)
+
+
+def test_checker_accepts_utf8_feature_names(tmp_path: Path) -> None:
+    import lightgbm as lgb
+    import pandas as pd
+
+    from auditor.models.lightgbm_adapter import LightGBMAdapter
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"âge": rng.normal(size=200), "revenu_€": rng.normal(size=200)})
+    booster = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(x, x["âge"] > 0), 3)
+    booster.save_model(str(tmp_path / "utf8.txt"))
+    adapter = LightGBMAdapter.load(tmp_path / "utf8.txt")
+    assert adapter.feature_names == ("âge", "revenu_€")

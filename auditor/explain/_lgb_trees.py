@@ -217,7 +217,7 @@ def _flatten_tree(
         me = len(cols["parent"])
         leaf = "leaf_value" in node
         cover = float(node["leaf_count"] if leaf else node["internal_count"])
-        if parent >= 0 and cover <= 0:
+        if (parent >= 0 or not leaf) and not cover > 0:  # a ratio's numerator or divisor
             raise UnsupportedModel("a node with zero training cover")
         if leaf and node.get("leaf_coeff"):
             raise UnsupportedModel("linear trees (leaves with coefficients)")

@@ -94,7 +94,7 @@ def load_booster(path: Path) -> lgb.Booster:
         ) from None
     try:
         # the checked bytes, not the file again: it could change between check and load
-        booster = lgb.Booster(model_str=data.decode("ascii"))
+        booster = lgb.Booster(model_str=data.decode("utf-8"))
     except (lgb.basic.LightGBMError, OSError, ValueError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"{path}: not a readable LightGBM model file ({first}).") from None

@@ -35,6 +35,8 @@ _FLOAT_TOKEN = re.compile(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,4})?")
 _BOUND = r"(-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]{1,4})?|-?inf)"
 _FEATURE_INFO = re.compile(rf"none|\[{_BOUND}:{_BOUND}\]|-?[0-9]{{1,10}}(:-?[0-9]{{1,10}})*")
 _HEADER_WORD = re.compile(r"[A-Za-z0-9_.:= -]{0,200}")
+_PARAMETERS_START = re.compile(r"\nparameters:\r?\n")
+_PARAMETERS_END = re.compile(r"\nend of parameters\r?(\n|$)")
 _SPACED = frozenset(("leaf_features", "leaf_coeff"))
 _MAX_TREE_LINES = 22
 _TREE_REQUIRED = ("num_leaves", "num_cat", "leaf_value")
@@ -71,9 +73,9 @@ def check_text_model(data: bytes) -> None:
     parameters block.
     """
     try:
-        text = data.decode("ascii")
+        text = data.decode("utf-8")  # feature names may be UTF-8; every number is ASCII
     except UnicodeDecodeError as exc:
-        raise TextModelProblem(f"a non-ASCII byte at offset {exc.start}") from None
+        raise TextModelProblem(f"a byte that is not UTF-8 at offset {exc.start}") from None
     if "\x00" in text:
         raise TextModelProblem(f"a NUL byte at offset {text.index(chr(0))}")
     end = text.find("\nend of trees")
@@ -103,18 +105,19 @@ def check_text_model(data: bytes) -> None:
 
 
 def _check_tree_sizes(text: str, end: int, sizes: list[str], trees: int) -> None:
-    """LightGBM jumps from tree to tree by these byte counts without checking them."""
+    """LightGBM jumps from tree to tree by these byte counts without checking them: each
+    must lead exactly to the next ``Tree=`` line (and the last to the end of the trees)."""
     if len(sizes) != trees:
         raise TextModelProblem(f"tree_sizes lists {len(sizes)} trees but the file holds {trees}")
-    offset = text.find("\nTree=") + 1
+    starts = [m.start() + 1 for m in re.finditer("\nTree=", text[:end])]
     for i, size in enumerate(sizes):
-        if not size.isdigit():
+        if not _INT_TOKEN.fullmatch(size) or size.startswith("-"):  # ASCII digits only
             raise TextModelProblem(f"tree_sizes[{i}] is {size[:20]!r}, not a byte count")
-        if not text.startswith("Tree=", offset):
-            raise TextModelProblem(f"tree {i} is not where tree_sizes says it is")
-        offset += int(size)
-    if offset > end + 1 or text[offset : end + 1].strip():
-        raise TextModelProblem("the trees do not add up to the sizes in tree_sizes")
+        stop = starts[i] + int(size)
+        if i + 1 < trees and stop != starts[i + 1]:
+            raise TextModelProblem(f"tree {i + 1} is not where tree_sizes says it is")
+        if i + 1 == trees and (stop > end + 1 or text[stop : end + 1].strip()):
+            raise TextModelProblem("the trees do not add up to the sizes in tree_sizes")
 
 
 def _fields(block: str, *, where: str) -> dict[str, str]:
@@ -260,9 +263,10 @@ def _check_tree(body: str, header: _Header, *, where: str) -> None:
     leaves = _int(fields["num_leaves"], what=f"{where}: num_leaves", low=1, high=MAX_LEAVES)
     num_cat = _int(fields["num_cat"], what=f"{where}: num_cat", low=0, high=MAX_LEAVES)
     _numbers(fields, "leaf_value", leaves, float, where=where)
-    for key in ("leaf_weight", "leaf_count"):
-        if key in fields:
-            _numbers(fields, key, leaves, float, where=where)
+    if "leaf_weight" in fields:
+        _numbers(fields, "leaf_weight", leaves, float, where=where)
+    if "leaf_count" in fields:  # int32 in LightGBM: "0.5" would be read as 0
+        _ints(fields, "leaf_count", leaves, where=where, low=0, high=_INT32)
     if "shrinkage" in fields:
         _numbers(fields, "shrinkage", 1, float, where=where)
     linear = fields.get("is_linear", "0")
@@ -284,9 +288,11 @@ def _check_tree(body: str, header: _Header, *, where: str) -> None:
     del features  # only their range matters
     threshold = _numbers(fields, "threshold", splits, float, where=where)
     kinds = _ints(fields, "decision_type", splits, where=where, low=0, high=15)
-    for key in ("split_gain", "internal_value", "internal_weight", "internal_count"):
+    for key in ("split_gain", "internal_value", "internal_weight"):
         if key in fields:
             _numbers(fields, key, splits, float, where=where)
+    if "internal_count" in fields:
+        _ints(fields, "internal_count", splits, where=where, low=0, high=_INT32)
     left = _ints(fields, "left_child", splits, where=where, low=-leaves, high=splits - 1)
     right = _ints(fields, "right_child", splits, where=where, low=-leaves, high=splits - 1)
     _check_shape(left, right, leaves, where=where)
@@ -367,13 +373,14 @@ def _check_linear(fields: dict[str, str], leaves: int, header: _Header, *, where
 def _check_parameters(tail: str, header: _Header) -> None:
     """Every line of the parameters block is ``[name: value]`` (LightGBM's own reader of
     the block crashes on an unclosed one), and ``categorical_feature`` indexes features."""
-    start = tail.find("\nparameters:")
-    if start < 0:
+    if "parameters:" not in tail:
         return
-    stop = tail.find("\nend of parameters", start)
-    if stop < 0:
-        raise TextModelProblem("the parameters block is cut off")
-    for n, line in enumerate(tail[start:stop].splitlines()[2:], start=1):
+    start = _PARAMETERS_START.search(tail)
+    stop = _PARAMETERS_END.search(tail, start.end()) if start else None
+    if start is None or stop is None:
+        # LightGBM reads on to the end of the file looking for the end line, and crashes
+        raise TextModelProblem("the parameters block has no 'parameters:' or no end line")
+    for n, line in enumerate(tail[start.end() : stop.start()].splitlines(), start=1):
         if not line:
             continue
         if not _PARAMETER.match(line):

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from auditor.errors import AuditorError
 from auditor.letters.recipients import MAX_RECIPIENTS_CHARS, parse_recipients
@@ -66,7 +67,8 @@ async def letters_issue(
         return _letters_page(
             request, issue_error="Name the audit and the decisions (adverse, all, or ids)."
         )
-    audit_summary(ctx.store, audit_id)  # an unknown audit is a 404, not a failed job
+    # the database and a 20 MB CSV are worked on in a thread, never on the event loop
+    await run_in_threadpool(audit_summary, ctx.store, audit_id)  # unknown: 404, not a job
     addressed = None
     if recipients is not None and recipients.filename:
         # parsed here, kept in the job's memory only: never written to disk or the store
@@ -79,10 +81,11 @@ async def letters_issue(
                 text = content.decode("utf-8-sig")
             except UnicodeDecodeError:
                 raise AuditorError(f"Recipients file {name} is not UTF-8 text.") from None
-            addressed = parse_recipients(text, source=name)
+            addressed = await run_in_threadpool(parse_recipients, text, source=name)
         except AuditorError as exc:
             return _letters_page(request, issue_error=str(exc))
-    job = ctx.jobs.submit_letters(
+    job = await run_in_threadpool(
+        ctx.jobs.submit_letters,
         audit_id,
         kind=kind or None,
         decisions=decisions.strip(),
