@@ -85,8 +85,13 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--db", url])
     assert res.exit_code == 0, res.output
     pdfs = sorted((tmp_path / "demo").glob("*.pdf"))
-    assert [p.name for p in pdfs] == ["german-credit-demo.pdf", "hiring-screen-demo.pdf"]
+    assert [p.name for p in pdfs] == [
+        "german-credit-demo.pdf",
+        "hiring-screen-demo-ll144.pdf",  # the public NYC LL144 summary, with its JSON
+        "hiring-screen-demo.pdf",
+    ]
     assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
+    assert (tmp_path / "demo" / "hiring-screen-demo-ll144.json").is_file()
     store = open_store(url)
     with store.session() as s:
         assert sorted(r.name for r in list_audits(s)) == [

@@ -90,6 +90,19 @@ def hiring_case() -> AuditResult:
         MetricRecord("race", "Black", "tpr", 0.32, 1500),
         MetricRecord("race", "White", "ece", 0.064, 7000),
         MetricRecord("race", "Black", "ece", 0.205, 4000),
+        MetricRecord(
+            "race x skills_test",
+            "Black & skills_test in [54.7, 64.8]",
+            "slice_impact_ratio",
+            0.317,
+            1004,
+            None,
+            0.259,
+            0.388,
+            1.9e-5,
+            reference="other groups with skills_test in [54.7, 64.8]",
+            flags=("test:katz_vs_group_ratio", "slice_search"),
+        ),
     ]
     black, nhpi = (760 / 4000) / 0.45, (1 / 12) / 0.45  # the records' impact ratios
     findings = [
@@ -233,6 +246,14 @@ def test_the_large_failing_group_leads_not_the_tiny_one() -> None:
     assert "0.064 for White" in causes
     assert "32.0%" in causes
     assert "64.0%" in causes
+
+
+def test_slice_tables_name_their_reference_and_interval() -> None:
+    html = render_html(hiring_case())
+    table = html.split("Slices found by the slice search")[1].split("</table>")[0]
+    assert "vs other groups with skills_test in [54.7, 64.8]" in table
+    assert "[0.259–0.388]" in table
+    assert "p &lt; 0.001" in table
 
 
 def test_full_report_attaches_spec_result_and_fixtures(tmp_path: Path) -> None:

@@ -9,11 +9,8 @@ call the model or the decisions "fair", "unbiased" or "compliant".
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
-
-import yaml
 
 from auditor.report.aaa import build_aaa
 from auditor.report.attachments import report_attachments
@@ -122,7 +119,6 @@ def build_context(
         "action_counts": _action_counts(result),
         "condense_at": CONDENSE_AT,
         "limitations": LIMITATIONS,
-        "spec_text": _spec_text(spec),
         "attachments": report_attachments(result) if "appendix" in preset.sections else [],
         "trend": build_trend_view(result, history) if "results" in preset.sections else None,
     }
@@ -162,12 +158,3 @@ def _reference_rule(spec: dict[str, Any]) -> list[tuple[str, str]] | None:
     if isinstance(ref, dict):
         return [(str(k), str(v)) for k, v in ref.items()]
     return None
-
-
-def _spec_text(spec: dict[str, Any]) -> str:
-    try:
-        return yaml.safe_dump(
-            spec, sort_keys=False, allow_unicode=True, width=88, default_flow_style=False
-        )
-    except yaml.YAMLError:
-        return json.dumps(spec, indent=2, ensure_ascii=False, default=str)

@@ -302,8 +302,11 @@ def build_lead(result: AuditResult, quality: QualityView | None = None) -> Lead:
     """Page 1's content, derived from ``result`` (and the explanation-quality view)."""
     issues = build_issues(result)
     headline = _headline(issues)
+    flagged: set[tuple[str | None, str | None]] = {
+        (i.attribute, i.group) for i in issues if i.group is not None
+    }
     causes = (
-        _proxy_causes(result, headline)
+        _proxy_causes(result, headline, flagged)
         + _tpr_causes(result, headline)
         + _calibration_causes(result)
         + _slice_causes(result)
@@ -336,13 +339,16 @@ def _headline(issues: list[Issue]) -> list[Issue]:
     return out
 
 
-def _proxy_causes(result: AuditResult, headline: list[Issue]) -> list[str]:
+def _proxy_causes(
+    result: AuditResult, headline: list[Issue], flagged: set[tuple[str | None, str | None]]
+) -> list[str]:
+    """Features that carry a share of a failed or warned group's gap (``flagged``) and
+    predict membership of it, the headlined groups first."""
     at = result.attributions
     if not at.computed:
         return []
     wanted = [(i.attribute, i.group) for i in headline if i.group is not None]
     # only groups that a rule failed or warned: a large share of a negligible gap is no cause
-    flagged = {(i.attribute, i.group) for i in build_issues(result) if i.group is not None}
     assoc = {(p.feature, p.attribute): p for p in at.proxies}
     refs = {(g.attribute, g.group): g.reference for g in at.gap_decomposition}
     out = []

@@ -20,6 +20,7 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "scoring_rate": ("Scoring rate", "rate"),
     "scoring_impact_ratio": ("Scoring impact ratio", "ratio"),
     "stratified_impact_ratio": ("Impact ratio within segments", "ratio"),
+    "slice_impact_ratio": ("Impact ratio within the slice", "ratio"),
     "statistical_parity_difference": ("Selection-rate difference", "diff"),
     "tpr": ("TPR", "rate"),
     "fpr": ("FPR", "rate"),
@@ -38,6 +39,11 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "Within segments (Mantel–Haenszel ratio; Cochran–Mantel–Haenszel test)",
         ("stratified_impact_ratio",),
     ),
+    (
+        "slices",
+        "Slices found by the slice search (each against the other groups in the same slice)",
+        ("slice_impact_ratio",),
+    ),
 )
 RATE_FOR_RATIO = {"impact_ratio": "selection_rate", "scoring_impact_ratio": "scoring_rate"}
 # Metrics whose denominator is the whole group: a small-sample flag on one of them marks the
@@ -54,7 +60,7 @@ TEST_NAMES = {
 NOT_IN_TABLES = frozenset({"reliability"})
 # Families shown in full (value, interval, p-value) in the results section; the others go
 # to one compact table per attribute in the appendix (value and p-value only).
-KEY_FAMILIES = frozenset({"selection", "control", "scoring", "errors", "segments"})
+KEY_FAMILIES = frozenset({"selection", "control", "scoring", "errors", "segments", "slices"})
 COMPACT_COLUMNS = 9
 # Short headings for the compact appendix table, in the order of its columns.
 SHORT_LABELS = {
@@ -399,7 +405,10 @@ def _columns(metrics: list[str], rows: list[Row]) -> list[Column]:
     for metric in sorted(metrics, key=_sort_key):
         recs = [r.cells[metric] for r in rows if metric in r.cells]
         label, kind = METRIC_INFO.get(metric, (metric_label(metric), "plain"))
-        reference = next((rec.reference for rec in recs if rec.reference), None)
+        # a column names its reference only when every record shares it; otherwise (slices,
+        # each against the other groups of its own slice) each cell names its own
+        references = {rec.reference for rec in recs if rec.reference}
+        reference = references.pop() if len(references) == 1 else None
         tested = [rec for rec in recs if rec.p_value is not None]
         names = {test_name(rec) for rec in tested}
         test = names.pop() if len(names) == 1 else None
