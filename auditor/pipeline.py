@@ -120,8 +120,7 @@ def run_audit(
 
         with stage("load model"):
             model = load_model(spec)
-        # the Spark engine does not count unseen categories yet: None leaves them out
-        unseen: dict[str, int] | None = {} if spec.engine.kind != "spark" else None
+        unseen: dict[str, int] = {}
         cells, decisions_from, metrics, summary = run_engine(
             spec, model, groups, warnings, stage, unseen=unseen
         )

@@ -49,13 +49,12 @@ def run_engine(
 ) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
     """Decision cells, metrics and attribution summary through the spec's engine.
 
-    ``unseen`` (local engine): filled with the rows per feature whose category the model
-    never saw (the Spark engine does not count them yet).
+    ``unseen``: filled with the rows per feature whose category the model never saw.
     """
     if spec.engine.kind == "spark":
         from auditor.engine.spark import run_spark
 
-        return run_spark(spec, model, groups, warnings, stage)
+        return run_spark(spec, model, groups, warnings, stage, unseen=unseen)
     from auditor.engine.local import LocalSource
 
     return measure(spec, model, groups, warnings, stage, LocalSource(spec), unseen=unseen)

@@ -110,6 +110,7 @@ from auditor.metrics.slices import (
     select_slices,
 )
 from auditor.models.base import ModelAdapter
+from auditor.models.checks import unseen_from_counts
 from auditor.provenance import is_url, listing_sha256
 from auditor.result import AttributionSummary, MetricRecord, ProxyRank, ProxyScore
 from auditor.spec import AuditSpec
@@ -627,8 +628,14 @@ def run_spark(
     groups: list[Grouping],
     warnings_: list[str],
     stage: Stage,
+    *,
+    unseen: dict[str, int] | None = None,
 ) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary]:
-    """Decision cells, metrics and attribution summary, equal to the in-memory pipeline's."""
+    """Decision cells, metrics and attribution summary, equal to the in-memory pipeline's.
+
+    ``unseen``: filled with the rows per feature whose category the model never saw,
+    from the merged census's category counts.
+    """
     from auditor.engine.measure import _plan_for, _summary, _with
     from auditor.engine.summary import gap_decompositions
     from auditor.pipeline import check_control_values, group_statistics, note_disagreement
@@ -652,6 +659,12 @@ def run_spark(
                 sums = merged if plan.method is not None else None
         with stage("measure"):
             cells, disagree = audit.measure()
+            if unseen is not None and model is not None:
+                unseen.update(
+                    unseen_from_counts(
+                        audit.found.census.categories, getattr(model, "categories", {})
+                    )
+                )
             decisions_from = "data"
             if model is not None:
                 if spec.columns.decision is None and spec.columns.score is None:
