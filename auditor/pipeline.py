@@ -36,7 +36,12 @@ from auditor.metrics.group_metrics import metrics_from_cells, row_keys
 from auditor.metrics.stratified import stratified_from_cells
 from auditor.metrics.weighted import grouping_records_from_sums, weighted_sums
 from auditor.models import ModelAdapter, load_model
-from auditor.models.checks import model_input_facts, unseen_categories, unseen_warning
+from auditor.models.checks import (
+    model_input_facts,
+    training_categories,
+    unseen_categories,
+    unseen_warning,
+)
 from auditor.policy import Facts, evaluate, load_packs
 from auditor.provenance import (
     combined_sha256,
@@ -206,7 +211,7 @@ def _measure_in_memory(
     x = None
     decisions_from = "data"
     if model is not None:
-        unseen = unseen_categories(batch.features, getattr(model, "categories", {}))
+        unseen = unseen_categories(batch.features, training_categories(model))
         facts = _model_input(model, unseen, len(batch.features), warnings)
         if model_input is not None:
             model_input.update(facts)

@@ -110,7 +110,7 @@ from auditor.metrics.slices import (
     select_slices,
 )
 from auditor.models.base import ModelAdapter
-from auditor.models.checks import unseen_from_counts
+from auditor.models.checks import training_categories, unseen_from_counts
 from auditor.provenance import is_url, listing_sha256
 from auditor.result import AttributionSummary, MetricRecord, ProxyRank, ProxyScore
 from auditor.spec import AuditSpec
@@ -662,7 +662,7 @@ def run_spark(
             if unseen is not None and model is not None:
                 unseen.update(
                     unseen_from_counts(
-                        audit.found.census.categories, getattr(model, "categories", {})
+                        audit.found.census.categories, training_categories(model)
                     )
                 )
             decisions_from = "data"

@@ -42,6 +42,18 @@ def unchecked_note(kind: str) -> str:
     )
 
 
+def training_categories(model: Any) -> dict[str, Sequence[Any] | None]:
+    """The categories a model learned in training (LightGBM's pandas categories).
+
+    Other adapters learn text categories from the audited data itself (scikit-learn
+    style models), so nothing in the data is "unseen" for them: empty.
+    """
+    if getattr(model, "kind", None) != "lightgbm":
+        return {}
+    cats: dict[str, Sequence[Any] | None] = dict(getattr(model, "categories", {}))
+    return cats
+
+
 def unseen_categories(
     features: pd.DataFrame, categories: Mapping[str, Sequence[Any] | None]
 ) -> dict[str, int]:
