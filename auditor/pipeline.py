@@ -37,7 +37,12 @@ from auditor.metrics.group_metrics import metrics_from_cells, row_keys
 from auditor.metrics.stratified import stratified_from_cells
 from auditor.metrics.weighted import grouping_records_from_sums, weighted_sums
 from auditor.models import ModelAdapter, load_model
-from auditor.models.checks import model_input_facts, unseen_categories, unseen_warning
+from auditor.models.checks import (
+    model_input_facts,
+    training_categories,
+    unseen_categories,
+    unseen_warning,
+)
 from auditor.policy import Facts, PolicyPack, evaluate, load_packs
 from auditor.policy.verdict import VerdictRule
 from auditor.provenance import (
@@ -130,8 +135,7 @@ def run_audit(
                 "geography: each feature's association with the geography columns is measured "
                 "by the in-memory engine only; rules that need it report insufficient evidence"
             )
-        # the Spark engine does not count unseen categories yet: None leaves them out
-        unseen: dict[str, int] | None = {} if spec.engine.kind != "spark" else None
+        unseen: dict[str, int] = {}
         cells, decisions_from, metrics, summary, quality = run_engine(
             spec, model, groups, warnings, stage, timings, unseen=unseen
         )
@@ -281,7 +285,7 @@ def _measure_in_memory(
     x = None
     decisions_from = "data"
     if model is not None:
-        unseen = unseen_categories(batch.features, getattr(model, "categories", {}))
+        unseen = unseen_categories(batch.features, training_categories(model))
         facts = _model_input(model, unseen, len(batch.features), warnings)
         if model_input is not None:
             model_input.update(facts)

@@ -242,3 +242,15 @@ def test_lightgbm_trained_on_an_array_is_stated_unchecked(tmp_path: Path) -> Non
     booster.save_model(str(tmp_path / "m.txt"))
     result = auditor.run_audit(_write(tmp_path, None, "lightgbm", "m.txt"))
     assert result.dataset.model_input["feature_order"] == "unchecked"
+
+
+def test_unseen_counts_from_merged_value_counts_match_the_row_count() -> None:
+    """The Spark engine counts from its merged census; the same numbers as from rows."""
+    from auditor.metrics.slices import category_counts
+    from auditor.models.checks import unseen_categories, unseen_from_counts
+
+    col = pd.Series(["ops", "legal", None, "tech", "legal", "hr", np.nan], name="dept")
+    cats = {"dept": ["ops", "sales", "tech"], "other": None}
+    from_rows = unseen_categories(pd.DataFrame({"dept": col}), cats)
+    from_counts = unseen_from_counts({"dept": category_counts(col)}, cats)
+    assert from_rows == from_counts == {"dept": 3}

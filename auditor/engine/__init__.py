@@ -52,13 +52,12 @@ def run_engine(
     """Decision cells, metrics, attribution summary and explanation quality through the
     spec's engine.
 
-    ``unseen`` (local engine): filled with the rows per feature whose category the model
-    never saw (the Spark engine does not count them yet).
+    ``unseen``: filled with the rows per feature whose category the model never saw.
     """
     if spec.engine.kind == "spark":
         from auditor.engine.spark import run_spark
 
-        return run_spark(spec, model, groups, warnings, stage, timings)
+        return run_spark(spec, model, groups, warnings, stage, timings, unseen=unseen)
     from auditor.engine.local import LocalSource
 
     return measure(

@@ -49,7 +49,7 @@ from auditor.metrics.cells import DecisionCells
 from auditor.metrics.group_metrics import Grouping
 from auditor.metrics.slices import select_slices, slice_candidates
 from auditor.models.base import ModelAdapter
-from auditor.models.checks import unseen_categories
+from auditor.models.checks import training_categories, unseen_categories
 from auditor.result import (
     AttributionSummary,
     GapDecomposition,
@@ -160,7 +160,7 @@ def measure(
             )
             proxies += proxy_scores(block, batch.protected)
             if unseen is not None and model is not None:
-                cats = getattr(model, "categories", {})
+                cats = training_categories(model)
                 unseen.update(unseen_categories(block, cats))  # features: one block each
             sub = block if explained is None else block.iloc[explained].reset_index(drop=True)
             ranking += proxy_ranking(sub, prot, ranked_with if sums else [])

@@ -110,6 +110,7 @@ from auditor.metrics.slices import (
     select_slices,
 )
 from auditor.models.base import ModelAdapter
+from auditor.models.checks import training_categories, unseen_from_counts
 from auditor.provenance import is_url, listing_sha256
 from auditor.result import AttributionSummary, MetricRecord, ProxyRank, ProxyScore
 from auditor.spec import AuditSpec
@@ -628,9 +629,15 @@ def run_spark(
     warnings_: list[str],
     stage: Stage,
     timings: dict[str, float] | None = None,
+    *,
+    unseen: dict[str, int] | None = None,
 ) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
     """Decision cells, metrics, attribution summary and explanation quality, equal to the
-    in-memory pipeline's."""
+    in-memory pipeline's.
+
+    ``unseen``: filled with the rows per feature whose category the model never saw,
+    from the merged census's category counts.
+    """
     from auditor.engine.measure import _encoded, _plan_for, _summary, _with
     from auditor.engine.quality import explanation_quality
     from auditor.engine.summary import gap_decompositions
@@ -665,6 +672,12 @@ def run_spark(
             )
         with stage("measure"):
             cells, disagree = audit.measure()
+            if unseen is not None and model is not None:
+                unseen.update(
+                    unseen_from_counts(
+                        audit.found.census.categories, training_categories(model)
+                    )
+                )
             decisions_from = "data"
             if model is not None:
                 if spec.columns.decision is None and spec.columns.score is None:

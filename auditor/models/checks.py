@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from auditor.metrics.text import MISSING_TEXT
 from auditor.models._encoding import _category_codes as category_codes
 
 CHECKED = "checked"
@@ -41,6 +42,18 @@ def unchecked_note(kind: str) -> str:
     )
 
 
+def training_categories(model: Any) -> dict[str, Sequence[Any] | None]:
+    """The categories a model learned in training (LightGBM's pandas categories).
+
+    Other adapters learn text categories from the audited data itself (scikit-learn
+    style models), so nothing in the data is "unseen" for them: empty.
+    """
+    if getattr(model, "kind", None) != "lightgbm":
+        return {}
+    cats: dict[str, Sequence[Any] | None] = dict(getattr(model, "categories", {}))
+    return cats
+
+
 def unseen_categories(
     features: pd.DataFrame, categories: Mapping[str, Sequence[Any] | None]
 ) -> dict[str, int]:
@@ -57,11 +70,24 @@ def unseen_categories(
     return out
 
 
-def merge_counts(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
-    """Per-feature counts of two chunks added."""
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = out.get(k, 0) + v
+def unseen_from_counts(
+    value_counts: Mapping[str, Mapping[str, tuple[int, int]] | None],
+    categories: Mapping[str, Sequence[Any] | None],
+) -> dict[str, int]:
+    """:func:`unseen_categories` from merged per-value row counts (the Spark census).
+
+    ``value_counts``: feature -> {value as text: (rows, first row)}, missing values under
+    ``MISSING_TEXT``. Text categories match as :func:`unseen_categories` matches them.
+    """
+    out: dict[str, int] = {}
+    for name, cats in categories.items():
+        counts = value_counts.get(name)
+        if cats is None or counts is None:
+            continue
+        known = {str(c) for c in cats}
+        n = sum(rows for v, (rows, _) in counts.items() if v != MISSING_TEXT and v not in known)
+        if n:
+            out[name] = n
     return out
 
 
