@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,12 @@ def test_review_settings_come_from_the_spec(
         assert rv["changed_share"] in {k / 5 for k in range(6)}
         assert (lt.record["status"] == "needs_review") == (rv["changed_share"] > 0)
     assert all(lt.pdf is not None and not lt.issued for lt in held)
+    # the batch's hold rate, printed and written beside the letters
+    summary = json.loads((out / "letters-summary.json").read_text())
+    assert summary["reviewed"] == 6
+    assert summary["held"] == len(held)
+    assert summary["hold_rate"] == round(len(held) / 6, 4)
+    assert f"{len(held)} of 6 adverse letter(s) held" in res.output
     # --out holds the issued letters only; held ones are in held/, marked on every page
     issued = {lt.record["decision_id"] for lt in letters if lt.issued}
     assert {p.name.rsplit("-", 1)[0] for p in out.glob("*.pdf")} == issued
