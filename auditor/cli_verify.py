@@ -15,7 +15,7 @@ from auditor.errors import AuditorError, StorageError
 
 if TYPE_CHECKING:
     from auditor.store import VerifyReport
-    from auditor.store.verification import PdfMatch
+    from auditor.store.evidence_lookup import PdfMatch
 
 SUPERSEDED_EXIT = 3
 """Exit code of ``--pdf`` for a genuine report that a later report of its audit replaced."""
@@ -62,7 +62,7 @@ def verify_cmd(
     auditor wrote them; any change, insertion or deletion is named (exit 1).
     """
     from auditor.store import open_store, verify
-    from auditor.store.verification import locate_pdf, pinned_event, resolve_audit_id
+    from auditor.store.evidence_lookup import locate_pdf, pinned_event, resolve_audit_id
 
     data = guard(lambda: _read_pdf(pdf)) if pdf is not None else None
 

@@ -2,13 +2,15 @@
 
 Every event that writes, changes or deletes rows records their seals in its payload
 (``"sealed": {table: {key: seal or null}}``), computed in the same transaction from the
-rows as the database returns them. The event log is hash-chained, so a seal cannot be
-rewritten without breaking the chain, and :mod:`auditor.store.verification` replays the
-log to the last recorded seal of every row and compares it with what is stored now.
+rows as the database returns them (bulk-inserted decisions: from the values inserted).
+The event log is hash-chained, so a seal cannot be rewritten without breaking the chain,
+and :mod:`auditor.store.verification` replays the log to the last recorded seal of every
+row and compares it with what is stored now.
 
 A *row* table seals each row under its primary key. A *grouped* table (metrics,
 findings, decisions: written once per audit, possibly millions of rows) seals each audit's
-rows as one unit: their count and the SHA-256 of their row digests in id order.
+rows as one unit: their count, the SHA-256 of their row digests in id order, and a short
+digest per 256 rows that lets verify say which rows changed.
 
 A row's digest covers every column except ``skip`` ones (written without an event and
 read by nothing a report, letter, count or filter shows, e.g. a token's last use).
@@ -167,10 +169,25 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def _non_json(value: Any) -> Any:
+    """What the JSON encoder cannot write itself: times, bytes, numpy scalars."""
+    if isinstance(value, datetime | bytes | bytearray | memoryview):
+        return _plain(value)
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
+
+
+_ROW_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_non_json
+)
+"""Row bodies go straight to the C encoder (plain values are the common case: a million
+decision rows are digested when stored and again by verify); NaN is written as NaN."""
+
+
 def row_digest(values: Mapping[Any, Any]) -> str:
     """SHA-256 of a row's canonical JSON (NULL columns left out)."""
-    body = {k: _plain(v) for k, v in values.items() if v is not None}
-    return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
+    body = {k: v for k, v in values.items() if v is not None}
+    return hashlib.sha256(_ROW_ENCODER.encode(body).encode("utf-8")).hexdigest()
 
 
 def named_value(value: Any, *, digest: bool = False) -> Any:
