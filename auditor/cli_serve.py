@@ -64,6 +64,13 @@ def serve(
     )
 
 
+def _read_password(from_stdin: bool, prompt: str) -> str:
+    """One line of standard input, or a hidden prompt asked twice."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=True))
+
+
 @users_app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="User name (the login).")],
@@ -77,10 +84,7 @@ def users_add(
     from auditor.store import open_store
     from auditor.users import add_user
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin, "Password")
 
     def run() -> str:
         with open_store(db) as store:
@@ -102,10 +106,7 @@ def users_passwd(
     from auditor.store import open_store
     from auditor.users import change_password
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin, "New password")
 
     def run() -> str:
         with open_store(db) as store:
