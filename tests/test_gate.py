@@ -69,3 +69,14 @@ def test_credit_audit_without_control_groups_says_what_was_not_judged() -> None:
     assert "race=African-American at 0.53 (n = 3175, p = 2e-39)" in said
     judged = replace(insufficient, status="fail")
     assert _unjudged_credit_gaps(spec, [judged], [low]) == []
+
+
+def test_version_flag() -> None:
+    from typer.testing import CliRunner
+
+    from auditor._version import __version__
+    from auditor.cli import app
+
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0
+    assert res.output.strip() == f"auditor {__version__}"
