@@ -26,9 +26,8 @@ from pydantic import (
 
 from auditor.bands import Bands
 from auditor.errors import SpecError
+from auditor.legal_terms import TERRITORY_RE, LegalCategory
 from auditor.letters.settings import LettersSpec, letters_problems
-from auditor.policy.legal import TERRITORY_RE
-from auditor.policy.roles import LegalCategory
 from auditor.safe_yaml import (
     MAX_EXPANDED_NODES,
     BoundedSafeLoader,

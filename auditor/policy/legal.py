@@ -9,12 +9,13 @@ of dated periods for each, and the engine reads the period covering the audit da
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from itertools import pairwise
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from auditor.legal_terms import TERRITORY_RE
 
 RuleStatus = Literal["binding", "guidance", "proposed", "contested", "withdrawn", "repealed"]
 # statuses under which a rule still runs but can only flag (never fail an audit)
@@ -29,7 +30,6 @@ DOMAIN_SUBJECTS: dict[str, frozenset[str]] = {
     "credit": frozenset({"applicants", "consumers", "borrowers"}),
 }
 # ISO 3166-1 alpha-2 with an optional ISO 3166-2 subdivision (US-NY, GB-SCT), or EU
-TERRITORY_RE = re.compile(r"^(EU|[A-Z]{2}(-[A-Z0-9]{1,3})?)$")
 EU_MEMBERS = frozenset(
     [
         "AT",

@@ -13,29 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Literal
 
-LegalCategory = Literal[
-    "sex",
-    "race_ethnicity",
-    "age",
-    "disability",
-    "religion",
-    "national_origin",
-    "color",
-    "marital_status",
-    "sexual_orientation",
-    "gender_identity",
-    "pregnancy",
-    "genetic_information",
-    "health",
-    "political_opinion",
-    "trade_union",
-    "biometric",
-    "public_assistance",
-    "veteran_status",
-    "other",
-]
 CATEGORY_LABELS: dict[str, str] = {
     "sex": "sex",
     "race_ethnicity": "race/ethnicity",

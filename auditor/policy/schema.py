@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from auditor.legal_terms import TERRITORY_RE, LegalCategory
 from auditor.policy.facts import COLLECTIONS, DEFAULT_SCOPES
 from auditor.policy.language import (
     Cond,
@@ -27,7 +28,6 @@ from auditor.policy.language import (
     parse_source,
 )
 from auditor.policy.legal import (
-    TERRITORY_RE,
     BasisPeriod,
     ChangelogEntry,
     EnforcementPeriod,
@@ -40,7 +40,6 @@ from auditor.policy.legal import (
 )
 from auditor.policy.letter_content import LetterContent
 from auditor.policy.patterns import compile_pattern
-from auditor.policy.roles import LegalCategory
 
 __all__ = ["PackMeta", "Rule", "RuleStatus", "legacy_fields", "rule_json_schema"]
 MESSAGE_FIELDS = frozenset(
