@@ -39,7 +39,15 @@ def _facts(domain: str, day: date) -> Facts:
     for metric in ("impact_ratio", "adverse_impact_ratio", "smd", "selection_rate"):
         value = -0.6 if metric == "smd" else 0.5
         metrics.append(
-            MetricRecord("race", "B", metric, value, 400, 100, p_value=1e-6, reference="A")
+            MetricRecord(
+                "race", "B", metric, value, 400, 100, p_value=1e-6, p_value_adjusted=4e-6,
+                reference="A",
+            )
+        )
+        # the reference group's own record: the verdict rule reads both groups' counts
+        ref = {"smd": 0.0, "selection_rate": 0.5}.get(metric, 1.0)
+        metrics.append(
+            MetricRecord("race", "A", metric, ref, 400, 200, reference="A", flags=("reference",))
         )
     return Facts(
         domain=domain,

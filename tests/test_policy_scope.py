@@ -176,7 +176,7 @@ def test_spec_value_maps_and_bad_entries(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="jurisdictions"):
         load_spec({**spec.as_dict(), "jurisdictions": ["New York"]})
     with pytest.raises(SpecError, match="category"):
-        load_spec({**spec.as_dict(), "protected_roles": {"g": {"category": "gender-ish"}}})
+        load_spec({**spec.as_dict(), "protected": [{"column": "g", "category": "gender-ish"}]})
 
 
 def _legacy_pack(tmp_path: Path) -> Path:
