@@ -95,8 +95,18 @@ def decisions_from_frame(
         if spec.geography
         else None
     )
+    controls = frame[list(spec.controls)].reset_index(drop=True) if spec.controls else None
     return DecisionBatch(
-        ids, features, protected, decisions, scores, labels, probabilities, strata, geography
+        ids,
+        features,
+        protected,
+        decisions,
+        scores,
+        labels,
+        probabilities,
+        strata,
+        geography,
+        controls,
     )
 
 
@@ -139,6 +149,8 @@ def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
         wanted.setdefault(column, "strata")
     for column in spec.geography:
         wanted.setdefault(column, "geography")
+    for column in spec.controls:
+        wanted.setdefault(column, "controls")
     for attr, groups in spec.protected_probabilities.items():
         for group, column in groups.items():
             wanted[column] = f"protected_probabilities.{attr}.{group}"
