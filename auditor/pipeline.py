@@ -326,7 +326,7 @@ def _measure_in_memory(
                 cdd_by=spec.cdd_by,
                 min_group_size=spec.min_group_size,
             )
-            metrics += adjusted
+            metrics += adjust_holm(adjusted)  # their own families: new metric names
             warnings += notes
         if spec.columns.features and batch.decisions is not None:
             # worst-off (attribute x feature bin) slices, BH-controlled: usually none

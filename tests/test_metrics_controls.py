@@ -279,3 +279,20 @@ def test_audit_records_and_spec_errors(tmp_path: Path) -> None:
     assert any(
         "column 'income' (named in controls) is missing" in p for p in missing.value.problems
     )
+
+
+def test_report_shows_the_adjusted_tables(tmp_path: Path) -> None:
+    from auditor.report import render_html
+
+    frame = _credit(10, n=600, gap=0.8)
+    frame["score"] = np.clip(frame["approved"] * 0.5 + frame["dti"], 0, 1)
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    result = auditor.run_audit(_spec(path, columns={"id": "id", "score": "score"}))
+    html = render_html(result)
+    assert "Given the legitimate factors in controls" in html
+    assert "Adjusted odds ratio" in html
+    assert "Score residual SMD" in html
+    assert "Conditional demographic disparity" in html
+    odds = next(m for m in result.metrics if m.metric == "adjusted_odds_ratio" and m.group == "B")
+    assert odds.p_value_adjusted is not None
