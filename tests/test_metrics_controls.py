@@ -256,8 +256,10 @@ def test_audit_records_and_spec_errors(tmp_path: Path) -> None:
     frame.loc[5, "credit_score"] = np.nan
     path = tmp_path / "d.csv"
     frame.to_csv(path, index=False)
-    result = auditor.run_audit(_spec(path))
+    result = auditor.run_audit(_spec(path, policies=["ecoa_reg_b"]))
     metrics = {m.metric for m in result.metrics}
+    adjusted = {f.scope: f.status for f in result.findings if f.rule_id == "FL-ADJ-OR"}
+    assert adjusted == {"grp=B": "warn"}
     assert {"adjusted_odds_ratio", "adjusted_marginal_effect", "cdd"} <= metrics
     assert any("1 row(s) with a missing control value" in w for w in result.warnings)
     odds = next(m for m in result.metrics if m.metric == "adjusted_odds_ratio" and m.group == "B")
