@@ -78,6 +78,7 @@ def decisions_from_frame(
     features = frame[cols.features].copy() if cols.features else pd.DataFrame(index=frame.index)
     problems += _check_features(features)
     strata = _strata(frame, spec.strata, problems)
+    problems += _check_controls(frame, spec.controls)
     decisions = _binary(frame, cols.decision, spec.favorable, problems, part)
     labels = _binary(frame, cols.label, spec.favorable, problems, part)
     scores = _scores(frame, cols.score, problems)
@@ -280,6 +281,32 @@ def _check_features(features: pd.DataFrame) -> list[str]:
         ):
             continue
         problems.append(f"column '{name}': unsupported type {col.dtype} for a model feature")
+    return problems
+
+
+# a categorical control becomes one regression column per level: beyond this the fit is
+# slow and the adjusted odds ratios unstable (a numeric column read as text lands here)
+MAX_CONTROL_LEVELS = 100
+
+
+def _check_controls(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Controls: numeric without ±inf, or categorical with a bounded number of levels.
+
+    Missing values are allowed: the controls analysis leaves those rows out and counts them.
+    """
+    problems: list[str] = []
+    for name in columns:
+        col = frame[name]
+        what = f"column '{name}' (named in controls)"
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            problems += _infinite(col, what)
+            continue
+        levels = col.dropna().astype(str).nunique()
+        if levels > MAX_CONTROL_LEVELS:
+            problems.append(
+                f"{what}: {levels} distinct values, more than {MAX_CONTROL_LEVELS} for a "
+                "categorical control; give a numeric column, or group the values into bands"
+            )
     return problems
 
 

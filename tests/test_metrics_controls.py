@@ -298,3 +298,16 @@ def test_report_shows_the_adjusted_tables(tmp_path: Path) -> None:
     assert "Conditional demographic disparity" in html
     odds = next(m for m in result.metrics if m.metric == "adjusted_odds_ratio" and m.group == "B")
     assert odds.p_value_adjusted is not None
+
+
+def test_unusable_control_columns_exit_with_the_column_named(tmp_path: Path) -> None:
+    frame = _credit(11, n=300)
+    frame.loc[[4, 7], "dti"] = np.inf
+    frame["zip"] = [f"Z{10000 + i}" for i in range(300)]
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataValidationError) as err:
+        auditor.run_audit(_spec(path, controls=[*CONTROLS, "zip"]))
+    problems = err.value.problems
+    assert any("'dti' (named in controls): 2 infinite value(s)" in p for p in problems)
+    assert any("'zip' (named in controls): 300 distinct values" in p for p in problems)
