@@ -80,6 +80,7 @@ def fit_logit(x: np.ndarray, y: np.ndarray) -> LogitFit:
     if n <= k or np.linalg.matrix_rank(x) < k:
         raise FitProblem("singular: the controls are collinear with the groups or each other")
     beta = np.zeros(k)
+    separated = FitProblem("separation: a coefficient diverges (outcomes perfectly predicted)")
     for it in range(1, MAX_ITER + 1):
         p = special.expit(x @ beta)
         w = p * (1.0 - p)
@@ -89,12 +90,18 @@ def fit_logit(x: np.ndarray, y: np.ndarray) -> LogitFit:
         except np.linalg.LinAlgError:
             raise FitProblem("separation: the information matrix became singular") from None
         beta = beta + step
-        if np.max(np.abs(beta)) > DIVERGED:
-            raise FitProblem("separation: a coefficient diverges (outcomes perfectly predicted)")
+        # judged on the way only far beyond the line (Newton may overshoot early on), and
+        # at convergence against it: under separation the iterates grow without bound
+        if not np.all(np.isfinite(beta)) or np.max(np.abs(beta)) > 4 * DIVERGED:
+            raise separated
         if np.max(np.abs(step)) < TOLERANCE:
+            if np.max(np.abs(beta)) > DIVERGED:
+                raise separated
             p = special.expit(x @ beta)
             hess = (x * (p * (1.0 - p))[:, None]).T @ x
             return LogitFit(beta, np.linalg.inv(hess), it)
+    if np.max(np.abs(beta)) > DIVERGED:
+        raise separated
     raise FitProblem(f"no convergence in {MAX_ITER} iterations")
 
 
