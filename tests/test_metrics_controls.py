@@ -311,3 +311,18 @@ def test_unusable_control_columns_exit_with_the_column_named(tmp_path: Path) -> 
     problems = err.value.problems
     assert any("'dti' (named in controls): 2 infinite value(s)" in p for p in problems)
     assert any("'zip' (named in controls): 300 distinct values" in p for p in problems)
+
+
+def test_no_complete_rows_is_a_warning_not_a_crash() -> None:
+    frame = _credit(12, n=60)
+    frame["dti"] = np.nan
+    labels = frame["grp"]
+    recs, warnings = adjusted_records(
+        "grp", labels, frame["approved"].to_numpy(), frame[CONTROLS], "A", min_group_size=30
+    )
+    assert recs == []
+    assert any("reference group 'A' has no rows with complete controls" in w for w in warnings)
+    scores = frame["credit_score"].to_numpy()
+    assert (
+        residual_smd_records("grp", labels, scores, frame[CONTROLS], "A", min_group_size=30) == []
+    )

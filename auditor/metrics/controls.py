@@ -379,13 +379,13 @@ def residual_smd_records(
     """SMD of the score's residuals on the controls, each group against ``reference``."""
     use = (controls.notna().all(axis=1) & (labels != UNKNOWN)).to_numpy()
     groups = labels.to_numpy()[use].astype(str)
+    if reference not in set(groups):
+        return []  # adjusted_records warns about the missing reference
     encoded, _ = encode_controls(controls[use].reset_index(drop=True))
     x = np.hstack([np.ones((len(groups), 1)), encoded])
     score = scores[use].astype(np.float64)
     coef, *_ = np.linalg.lstsq(x, score, rcond=None)
     resid = score - x @ coef
-    if reference not in set(groups):
-        return []
     r = resid[groups == reference]
     out: list[MetricRecord] = []
     for g in sorted(set(groups) - {reference}):
