@@ -78,7 +78,7 @@ def decisions_from_frame(
     features = frame[cols.features].copy() if cols.features else pd.DataFrame(index=frame.index)
     problems += _check_features(features)
     strata = _strata(frame, spec.strata, problems)
-    problems += _check_controls(frame, spec.controls)
+    problems += _check_controls(frame, spec.controls, spec.cdd_by)
     decisions = _binary(frame, cols.decision, spec.favorable, problems, part)
     labels = _binary(frame, cols.label, spec.favorable, problems, part)
     scores = _scores(frame, cols.score, problems)
@@ -289,23 +289,31 @@ def _check_features(features: pd.DataFrame) -> list[str]:
 MAX_CONTROL_LEVELS = 100
 
 
-def _check_controls(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+def _check_controls(frame: pd.DataFrame, columns: list[str], cdd_by: str | None) -> list[str]:
     """Controls: numeric without ±inf, or categorical with a bounded number of levels.
 
+    ``cdd_by``'s values are strata, so it is held to the level bound even when numeric.
     Missing values are allowed: the controls analysis leaves those rows out and counts them.
     """
     problems: list[str] = []
     for name in columns:
         col = frame[name]
         what = f"column '{name}' (named in controls)"
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+        if numeric:
             problems += _infinite(col, what)
+        if numeric and name != cdd_by:
             continue
         levels = col.dropna().astype(str).nunique()
         if levels > MAX_CONTROL_LEVELS:
             problems.append(
                 f"{what}: {levels} distinct values, more than {MAX_CONTROL_LEVELS} for a "
-                "categorical control; give a numeric column, or group the values into bands"
+                + (
+                    "cdd_by stratum column; stratify by a categorical control such as loan "
+                    "product, or band the values"
+                    if name == cdd_by
+                    else "categorical control; give a numeric column, or band the values"
+                )
             )
     return problems
 

@@ -311,6 +311,13 @@ def test_unusable_control_columns_exit_with_the_column_named(tmp_path: Path) -> 
     problems = err.value.problems
     assert any("'dti' (named in controls): 2 infinite value(s)" in p for p in problems)
     assert any("'zip' (named in controls): 300 distinct values" in p for p in problems)
+    with pytest.raises(DataValidationError) as strata:
+        auditor.run_audit(_spec(path, cdd_by="credit_score", controls=CONTROLS))
+    assert any(
+        "'credit_score' (named in controls): 300 distinct values, more than 100 for a cdd_by"
+        in p
+        for p in strata.value.problems
+    )
 
 
 def test_no_complete_rows_is_a_warning_not_a_crash() -> None:
