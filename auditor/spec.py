@@ -644,8 +644,8 @@ def _controls_problems(spec: AuditSpec, protected: set[str]) -> list[str]:
         for role, name in roles.items():
             if name is not None and column == name:
                 problems.append(
-                    f"controls: '{column}' is the {role} column; the decision cannot "
-                    "explain itself"
+                    f"controls: '{column}' is the {role} column, not a factor behind the "
+                    "decision"
                 )
     if spec.cdd_by is not None and spec.cdd_by not in spec.controls:
         problems.append(
