@@ -34,6 +34,8 @@ class DecisionBatch:
     strata
         Segment label per row (e.g. loan product, job family) for within-segment
         comparisons, if the spec names ``strata`` columns.
+    controls
+        The spec's ``controls`` columns (legitimate factors), missing values kept.
     """
 
     ids: np.ndarray
@@ -47,6 +49,9 @@ class DecisionBatch:
     # issue 18: where each applicant lives (ZIP, county, ...), never a model input; read
     # only to find features that stand in for geography
     geography: pd.DataFrame | None = None
+    # issue 17: the spec's legitimate factors, as read (missing values kept as NaN: the
+    # controls analysis excludes and counts those rows)
+    controls: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -63,6 +68,7 @@ class DecisionBatch:
             self.probabilities,
             self.strata,
             self.geography,
+            self.controls,
         )
 
     def group_labels(self, attributes: list[str]) -> pd.Series:

@@ -78,6 +78,7 @@ def decisions_from_frame(
     features = frame[cols.features].copy() if cols.features else pd.DataFrame(index=frame.index)
     problems += _check_features(features)
     strata = _strata(frame, spec.strata, problems)
+    problems += _check_controls(frame, spec.controls, spec.cdd_by)
     decisions = _binary(frame, cols.decision, spec.favorable, problems, part)
     labels = _binary(frame, cols.label, spec.favorable, problems, part)
     scores = _scores(frame, cols.score, problems)
@@ -95,8 +96,18 @@ def decisions_from_frame(
         if spec.geography
         else None
     )
+    controls = frame[list(spec.controls)].reset_index(drop=True) if spec.controls else None
     return DecisionBatch(
-        ids, features, protected, decisions, scores, labels, probabilities, strata, geography
+        ids,
+        features,
+        protected,
+        decisions,
+        scores,
+        labels,
+        probabilities,
+        strata,
+        geography,
+        controls,
     )
 
 
@@ -139,6 +150,8 @@ def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
         wanted.setdefault(column, "strata")
     for column in spec.geography:
         wanted.setdefault(column, "geography")
+    for column in spec.controls:
+        wanted.setdefault(column, "controls")
     for attr, groups in spec.protected_probabilities.items():
         for group, column in groups.items():
             wanted[column] = f"protected_probabilities.{attr}.{group}"
@@ -268,6 +281,40 @@ def _check_features(features: pd.DataFrame) -> list[str]:
         ):
             continue
         problems.append(f"column '{name}': unsupported type {col.dtype} for a model feature")
+    return problems
+
+
+# a categorical control becomes one regression column per level: beyond this the fit is
+# slow and the adjusted odds ratios unstable (a numeric column read as text lands here)
+MAX_CONTROL_LEVELS = 100
+
+
+def _check_controls(frame: pd.DataFrame, columns: list[str], cdd_by: str | None) -> list[str]:
+    """Controls: numeric without ±inf, or categorical with a bounded number of levels.
+
+    ``cdd_by``'s values are strata, so it is held to the level bound even when numeric.
+    Missing values are allowed: the controls analysis leaves those rows out and counts them.
+    """
+    problems: list[str] = []
+    for name in columns:
+        col = frame[name]
+        what = f"column '{name}' (named in controls)"
+        numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+        if numeric:
+            problems += _infinite(col, what)
+        if numeric and name != cdd_by:
+            continue
+        levels = col.dropna().astype(str).nunique()
+        if levels > MAX_CONTROL_LEVELS:
+            problems.append(
+                f"{what}: {levels} distinct values, more than {MAX_CONTROL_LEVELS} for a "
+                + (
+                    "cdd_by stratum column; stratify by a categorical control such as loan "
+                    "product, or band the values"
+                    if name == cdd_by
+                    else "categorical control; give a numeric column, or band the values"
+                )
+            )
     return problems
 
 

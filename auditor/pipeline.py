@@ -32,6 +32,7 @@ from auditor.metrics import (
     slice_search,
 )
 from auditor.metrics.cells import DecisionCells
+from auditor.metrics.controls import controls_metrics
 from auditor.metrics.counts import ScoreGrid
 from auditor.metrics.group_metrics import metrics_from_cells, row_keys
 from auditor.metrics.stratified import stratified_from_cells
@@ -134,6 +135,12 @@ def run_audit(
             warnings.append(
                 "geography: each feature's association with the geography columns is measured "
                 "by the in-memory engine only; rules that need it report insufficient evidence"
+            )
+        if spec.controls:
+            warnings.append(
+                "controls: the regression-adjusted disparity, conditional demographic "
+                "disparity and residual SMD are measured by the in-memory engine only; this "
+                "audit has none of them"
             )
         unseen: dict[str, int] = {}
         cells, decisions_from, metrics, summary, quality = run_engine(
@@ -309,6 +316,18 @@ def _measure_in_memory(
     with stage("measure"):
         cells = decision_cells(spec, batch)
         metrics, references = group_statistics(spec, cells, groups)
+        if spec.controls:
+            # disparity given legitimate factors (regression-adjusted, CDD, residual SMD)
+            adjusted, notes = controls_metrics(
+                batch,
+                groups,
+                references,
+                _control_map(spec),
+                cdd_by=spec.cdd_by,
+                min_group_size=spec.min_group_size,
+            )
+            metrics += adjust_holm(adjusted)  # their own families: new metric names
+            warnings += notes
         if spec.columns.features and batch.decisions is not None:
             # worst-off (attribute x feature bin) slices, BH-controlled: usually none
             metrics += slice_search(

@@ -311,6 +311,17 @@ class AuditSpec(_Strict):
         description="Segment columns (loan product, region, job family): groups are also "
         "compared within segments (Mantel-Haenszel ratio, CMH and Breslow-Day tests).",
     )
+    controls: list[str] = Field(
+        default_factory=list,
+        description="Legitimate factors (credit score, DTI, product): the decision is "
+        "regressed on group indicators and these columns (adjusted odds ratio, average "
+        "marginal effect, residual SMD of the score); in-memory engine only.",
+    )
+    cdd_by: str | None = Field(
+        None,
+        description="One categorical control whose levels are the strata of the conditional "
+        "demographic disparity (Wachter et al. 2021).",
+    )
     min_group_size: int = Field(30, ge=1, le=_MAX_COUNT)
     small_category_exclusion: SmallCategoryExclusion | None = None
     missing_protected: Literal["unknown", "error"] = "unknown"
@@ -453,7 +464,7 @@ class AuditSpec(_Strict):
                 else a
                 for a in data["protected"]
             ]
-        for key in ("jurisdictions", "geography"):  # issue 18 keys, when unused
+        for key in ("jurisdictions", "geography", "controls", "cdd_by"):  # newer keys, unused
             if not data.get(key):
                 data.pop(key, None)
         return data
@@ -613,6 +624,36 @@ def _probability_problems(spec: AuditSpec) -> list[str]:
     return problems
 
 
+def _controls_problems(spec: AuditSpec, protected: set[str]) -> list[str]:
+    """``controls`` are business factors: never a protected attribute nor the outcome."""
+    problems: list[str] = []
+    cols = spec.columns
+    roles = {"id": cols.id, "decision": cols.decision, "score": cols.score, "label": cols.label}
+    if len(set(spec.controls)) != len(spec.controls):
+        problems.append("controls: a column is listed twice")
+    probability_columns = {
+        c for groups in spec.protected_probabilities.values() for c in groups.values()
+    }
+    for column in spec.controls:
+        if column in protected or column in probability_columns:
+            problems.append(
+                f"controls: '{column}' is a protected attribute; controls are legitimate "
+                "business factors such as credit score, debt-to-income or loan product"
+            )
+        for role, name in roles.items():
+            if name is not None and column == name:
+                problems.append(
+                    f"controls: '{column}' is the {role} column, not a factor behind the "
+                    "decision"
+                )
+    if spec.cdd_by is not None and spec.cdd_by not in spec.controls:
+        problems.append(
+            f"cdd_by: '{spec.cdd_by}' is not one of the controls {spec.controls}; name a "
+            "categorical control (e.g. loan product) to stratify by"
+        )
+    return problems
+
+
 def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -> list[str]:
     """Cross-field checks that pydantic cannot express per field.
 
@@ -703,6 +744,8 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
                 f"strata: '{column}' is a protected attribute; segments are business "
                 "categories such as product or region"
             )
+    if ok("controls", "cdd_by", "protected", "columns"):
+        problems += _controls_problems(spec, protected)
     if ok("columns") and len(set(cols.features)) != len(cols.features):
         problems.append("columns.features: a feature is listed twice")
     no_outcome = spec.model is None and cols.decision is None and cols.score is None

@@ -206,7 +206,14 @@ def _narrow_batch(spec: AuditSpec, source: Source) -> DecisionBatch:
     ]
     narrow = [c for c in dict.fromkeys(w for w in wanted if w) if c in source.names]
     frame = source.read(narrow)
-    narrow_spec = spec.model_copy(update={"columns": cols.model_copy(update={"features": []})})
+    # controls are measured in memory only (pipeline warns): the engine does not read them
+    narrow_spec = spec.model_copy(
+        update={
+            "columns": cols.model_copy(update={"features": []}),
+            "controls": [],
+            "cdd_by": None,
+        }
+    )
     batch = decisions_from_frame(narrow_spec, frame, spec.resolve(spec.data.path))
     return batch
 

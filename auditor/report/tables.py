@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from auditor.report.charts import Figure
 from auditor.result import AuditResult, GroupCount, MetricRecord
 
-# metric name -> (column label, kind); kinds: rate (percent), ratio, diff (points), plain
+# metric name -> (column label, kind); kinds: rate (percent), ratio, diff (points), share
+# (points, no reference group), plain
 METRIC_INFO: dict[str, tuple[str, str]] = {
     "selection_rate": ("Selection rate", "rate"),
     "impact_ratio": ("Impact ratio", "ratio"),
@@ -21,6 +22,10 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "scoring_impact_ratio": ("Scoring impact ratio", "ratio"),
     "stratified_impact_ratio": ("Impact ratio within segments", "ratio"),
     "slice_impact_ratio": ("Impact ratio within the slice", "ratio"),
+    "adjusted_odds_ratio": ("Adjusted odds ratio", "ratio"),
+    "adjusted_marginal_effect": ("Adjusted marginal effect", "diff"),
+    "residual_smd": ("Score residual SMD", "plain"),
+    "cdd": ("Conditional demographic disparity", "share"),
     "statistical_parity_difference": ("Selection-rate difference", "diff"),
     "tpr": ("TPR", "rate"),
     "fpr": ("FPR", "rate"),
@@ -40,6 +45,17 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("stratified_impact_ratio",),
     ),
     (
+        "controls",
+        "Given the legitimate factors in controls (logistic regression; score residuals)",
+        ("adjusted_odds_ratio", "adjusted_marginal_effect", "residual_smd"),
+    ),
+    (
+        "cdd",
+        "Conditional demographic disparity (share of refusals minus share of approvals, "
+        "within strata)",
+        ("cdd",),
+    ),
+    (
         "slices",
         "Slices found by the slice search (each against the other groups in the same slice)",
         ("slice_impact_ratio",),
@@ -54,13 +70,17 @@ TEST_NAMES = {
     "fisher_exact": "Fisher exact",
     "chi2": "chi-square",
     "cmh": "CMH",
+    "wald": "Wald",
+    "t_test": "t-test",
 }
 # Per-bin records (one per score bin and group) are not table cells: the calibration chart
 # shows them, and the group's ECE summarises them in the table.
 NOT_IN_TABLES = frozenset({"reliability"})
 # Families shown in full (value, interval, p-value) in the results section; the others go
 # to one compact table per attribute in the appendix (value and p-value only).
-KEY_FAMILIES = frozenset({"selection", "control", "scoring", "errors", "segments", "slices"})
+KEY_FAMILIES = frozenset(
+    {"selection", "control", "scoring", "errors", "segments", "controls", "cdd", "slices"}
+)
 COMPACT_COLUMNS = 9
 # Short headings for the compact appendix table, in the order of its columns.
 SHORT_LABELS = {

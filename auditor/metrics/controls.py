@@ -1,0 +1,474 @@
+"""Disparity that remains once legitimate factors are accounted for (``controls:``).
+
+A raw approval gap may be explained by factors a lender may lawfully use (credit score,
+debt-to-income, loan product). With ``controls`` in the spec, every hard grouping is
+measured again *given* those factors:
+
+- ``adjusted_odds_ratio``: a logistic regression of the decision on an intercept, one
+  indicator per group (the reference group left out) and the controls; exp(coefficient)
+  with its 95% Wald interval and Wald p-value. Fitted here by Newton–Raphson (IRLS) with
+  the observed information as covariance: the same estimator as statsmodels ``Logit``, so
+  no new runtime dependency is needed (tests check both to 1e-6).
+- ``adjusted_marginal_effect``: the average over every analysed row of
+  P(favourable | row, group g) − P(favourable | row, reference), the model's counterfactual
+  contrast (Stata's ``margins r.group``), with a delta-method interval. For a two-group
+  attribute it equals statsmodels' ``get_margeff(dummy=True)``.
+- ``cdd``: conditional demographic disparity over the levels of ``cdd_by`` (one
+  categorical control). Per stratum, DD = the group's share of the unfavourable decisions
+  − its share of the favourable ones; CDD = the stratum-size-weighted mean of DD over the
+  strata that hold both outcomes (Wachter, Mittelstadt and Russell 2021, as SageMaker
+  Clarify computes it; formula not re-verified against the paper here). Positive: the
+  group is over-represented among refusals even within strata. It needs no reference.
+- ``residual_smd``: when the audit has a score, the score's OLS residual on the controls
+  (no group terms), and the standardised mean difference of those residuals between the
+  group and the reference (pooled SD; Hedges–Olkin large-sample interval; pooled t-test).
+
+Encoding: numeric columns enter as they are (standardised internally, which leaves group
+coefficients unchanged); any other column is categorical, one-hot with its most frequent
+level as reference. Missing values: rows with a missing control, or an unknown group, are
+left out of the fit and counted (``detail.rows_missing_controls``). Categorical levels in
+which every decision is the same carry no information on group terms (their coefficient
+would diverge) and are left out too, counted in ``detail.rows_uninformative``. A group whose
+decisions are all alike, or a fit that does not converge (separation), or controls that
+are collinear with the groups give a record without a value, flagged
+``insufficient:<reason>``, and a warning that says why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from auditor.batch import UNKNOWN, DecisionBatch
+from auditor.metrics.disparities import size_flags
+from auditor.metrics.group_metrics import Grouping
+from auditor.metrics.stats import Z95
+from auditor.result import MetricRecord
+
+MAX_ITER = 100
+TOLERANCE = 1e-10
+# a coefficient this large on a standardised or 0/1 column means an odds ratio beyond
+# e^15 ≈ 3e6: the likelihood has no finite maximum (separation), whatever Newton returns
+DIVERGED = 15.0
+ODDS = "adjusted_odds_ratio"
+MARGINAL = "adjusted_marginal_effect"
+
+
+@dataclass(frozen=True)
+class LogitFit:
+    """A converged logistic regression: coefficients and their covariance."""
+
+    params: np.ndarray
+    cov: np.ndarray
+    iterations: int
+
+
+class FitProblem(Exception):
+    """The regression has no reliable estimate; the message says why."""
+
+
+def fit_logit(x: np.ndarray, y: np.ndarray) -> LogitFit:
+    """Maximum-likelihood logistic regression by Newton–Raphson.
+
+    Raises :class:`FitProblem` for a rank-deficient design, separation, or no convergence.
+    """
+    n, k = x.shape
+    if n <= k or np.linalg.matrix_rank(x) < k:
+        raise FitProblem("singular: the controls are collinear with the groups or each other")
+    beta = np.zeros(k)
+    separated = FitProblem("separation: a coefficient diverges (outcomes perfectly predicted)")
+    for it in range(1, MAX_ITER + 1):
+        p = special.expit(x @ beta)
+        w = p * (1.0 - p)
+        hess = (x * w[:, None]).T @ x
+        try:
+            step = np.linalg.solve(hess, x.T @ (y - p))
+        except np.linalg.LinAlgError:
+            raise FitProblem("separation: the information matrix became singular") from None
+        beta = beta + step
+        # judged on the way only far beyond the line (Newton may overshoot early on), and
+        # at convergence against it: under separation the iterates grow without bound
+        if not np.all(np.isfinite(beta)) or np.max(np.abs(beta)) > 4 * DIVERGED:
+            raise separated
+        if np.max(np.abs(step)) < TOLERANCE:
+            if np.max(np.abs(beta)) > DIVERGED:
+                raise separated
+            p = special.expit(x @ beta)
+            hess = (x * (p * (1.0 - p))[:, None]).T @ x
+            return LogitFit(beta, np.linalg.inv(hess), it)
+    if np.max(np.abs(beta)) > DIVERGED:
+        raise separated
+    raise FitProblem(f"no convergence in {MAX_ITER} iterations")
+
+
+def encode_controls(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Numeric columns standardised, others one-hot against their most frequent level."""
+    parts: list[np.ndarray] = []
+    names: list[str] = []
+    for name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            values = col.to_numpy(dtype=np.float64)
+            sd = values.std()
+            parts.append(((values - values.mean()) / (sd if sd > 0 else 1.0))[:, None])
+            names.append(str(name))
+            continue
+        labels = col.astype(str)
+        counts = labels.value_counts()
+        # most frequent level is the reference; ties by name, so the choice is stable
+        ref = sorted(counts.index[counts == counts.max()])[0]
+        for level in sorted(set(labels) - {ref}):
+            parts.append((labels == level).to_numpy(dtype=np.float64)[:, None])
+            names.append(f"{name}={level}")
+    width = sum(p.shape[1] for p in parts)
+    return (np.hstack(parts) if parts else np.empty((len(frame), width))), names
+
+
+def _informative_rows(frame: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+    """Rows outside categorical levels whose decisions are all alike."""
+    keep = np.ones(len(frame), dtype=bool)
+    for name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            continue
+        labels = col.astype(str).to_numpy()
+        mean = pd.Series(y).groupby(labels).transform("mean").to_numpy()
+        keep &= (mean > 0) & (mean < 1)
+    return keep
+
+
+@dataclass(frozen=True)
+class _Analysed:
+    """The rows a grouping's regression uses, and why the others were left out."""
+
+    groups: np.ndarray  # group label per analysed row
+    y: np.ndarray
+    controls: pd.DataFrame
+    missing: int
+    uninformative: int
+
+
+def _analysed(labels: pd.Series, y: np.ndarray, controls: pd.DataFrame) -> _Analysed:
+    complete = controls.notna().all(axis=1).to_numpy()
+    known = (labels != UNKNOWN).to_numpy()
+    missing = int((known & ~complete).sum())
+    use = known & complete
+    frame = controls[use].reset_index(drop=True)
+    yy = y[use]
+    keep = _informative_rows(frame, yy)
+    return _Analysed(
+        labels.to_numpy()[use][keep].astype(str),
+        yy[keep],
+        frame[keep].reset_index(drop=True),
+        missing,
+        int((~keep).sum()),
+    )
+
+
+def adjusted_records(
+    attribute: str,
+    labels: pd.Series,
+    decisions: np.ndarray,
+    controls: pd.DataFrame,
+    reference: str,
+    *,
+    min_group_size: int,
+) -> tuple[list[MetricRecord], list[str]]:
+    """Adjusted odds ratio and marginal effect of every group against ``reference``."""
+    data = _analysed(labels, decisions.astype(np.float64), controls)
+    base = {
+        "rows_used": float(len(data.y)),
+        "rows_missing_controls": float(data.missing),
+        "rows_uninformative": float(data.uninformative),
+    }
+    names = sorted(set(data.groups))
+    warnings: list[str] = []
+    if data.missing:
+        warnings.append(
+            f"controls ({attribute}): {data.missing} row(s) with a missing control value were "
+            "left out of the adjusted analysis"
+        )
+    if reference not in names:
+        return [], [
+            *warnings,
+            f"controls ({attribute}): the reference group '{reference}' has "
+            "no rows with complete controls; no adjusted disparity was estimated",
+        ]
+    degenerate = {
+        g for g in names if data.y[data.groups == g].min() == data.y[data.groups == g].max()
+    }
+    reason: str | None = None
+    if reference in degenerate:
+        reason = "separation: every decision of the reference group is the same"
+    fitted = [g for g in names if g != reference and g not in degenerate]
+    fit: LogitFit | None = None
+    x = np.empty((0, 0))
+    if reason is None and fitted:
+        rows = np.isin(data.groups, [reference, *fitted])
+        x = _design(data.groups[rows], fitted, data.controls[rows])
+        try:
+            fit = fit_logit(x, data.y[rows])
+        except FitProblem as exc:
+            reason = str(exc)
+    out: list[MetricRecord] = []
+    for g in names:
+        in_g = data.groups == g
+        n, count = int(in_g.sum()), int(data.y[in_g].sum())
+        flags = size_flags(g, n, min_group_size)
+        if g == reference:
+            for metric, value in ((ODDS, 1.0), (MARGINAL, 0.0)):
+                out.append(
+                    MetricRecord(
+                        attribute,
+                        g,
+                        metric,
+                        value,
+                        n,
+                        count=count,
+                        reference=reference,
+                        flags=(*flags, "reference"),
+                        detail=dict(base),
+                    )
+                )
+            continue
+        why = "separation: every decision of this group is the same" if g in degenerate else reason
+        if fit is None or why is not None:
+            why = why or "no fit"
+            warnings.append(
+                f"controls ({attribute}={g}): insufficient evidence for an adjusted disparity "
+                f"({why})"
+            )
+            tag = f"insufficient:{why.split(':')[0]}"
+            for metric in (ODDS, MARGINAL):
+                out.append(
+                    MetricRecord(
+                        attribute,
+                        g,
+                        metric,
+                        None,
+                        n,
+                        count=count,
+                        reference=reference,
+                        flags=(*flags, tag),
+                        detail=dict(base),
+                    )
+                )
+            continue
+        j = 1 + fitted.index(g)
+        out += _group_records(
+            attribute, g, reference, n, count, flags, fit, x, j, len(fitted), base
+        )
+    return out, warnings
+
+
+def _design(groups: np.ndarray, fitted: list[str], controls: pd.DataFrame) -> np.ndarray:
+    indicators = np.column_stack([(groups == g).astype(np.float64) for g in fitted])
+    encoded, _ = encode_controls(controls)
+    return np.hstack([np.ones((len(groups), 1)), indicators, encoded])
+
+
+def _group_records(
+    attribute: str,
+    group: str,
+    reference: str,
+    n: int,
+    count: int,
+    flags: tuple[str, ...],
+    fit: LogitFit,
+    x: np.ndarray,
+    j: int,
+    indicators: int,
+    base: dict[str, float],
+) -> list[MetricRecord]:
+    b, se = float(fit.params[j]), math.sqrt(float(fit.cov[j, j]))
+    p_or = float(2 * stats.norm.sf(abs(b / se)))
+    # the counterfactual contrast: every analysed row as the group, then as the reference
+    as_group, as_ref = x.copy(), x.copy()
+    as_group[:, 1 : 1 + indicators] = 0.0
+    as_ref[:, 1 : 1 + indicators] = 0.0
+    as_group[:, j] = 1.0
+    p1, p0 = special.expit(as_group @ fit.params), special.expit(as_ref @ fit.params)
+    ame = float(np.mean(p1 - p0))
+    grad = ((p1 * (1 - p1))[:, None] * as_group - (p0 * (1 - p0))[:, None] * as_ref).mean(axis=0)
+    se_ame = math.sqrt(max(float(grad @ fit.cov @ grad), 0.0))
+    p_ame = float(2 * stats.norm.sf(abs(ame / se_ame))) if se_ame > 0 else None
+    detail = {**base, "log_odds": b, "se": se, "iterations": float(fit.iterations)}
+    return [
+        MetricRecord(
+            attribute,
+            group,
+            ODDS,
+            math.exp(b),
+            n,
+            count=count,
+            ci_low=math.exp(b - Z95 * se),
+            ci_high=math.exp(b + Z95 * se),
+            p_value=p_or,
+            reference=reference,
+            flags=(*flags, "test:wald"),
+            detail=detail,
+        ),
+        MetricRecord(
+            attribute,
+            group,
+            MARGINAL,
+            ame,
+            n,
+            count=count,
+            ci_low=ame - Z95 * se_ame,
+            ci_high=ame + Z95 * se_ame,
+            p_value=p_ame,
+            reference=reference,
+            flags=(*flags, "test:wald"),
+            detail={**base, "se": se_ame},
+        ),
+    ]
+
+
+def cdd_records(
+    attribute: str, labels: pd.Series, decisions: np.ndarray, strata: pd.Series, by: str
+) -> list[MetricRecord]:
+    """Conditional demographic disparity of every known group over the ``by`` strata."""
+    use = ((labels != UNKNOWN) & strata.notna()).to_numpy()
+    groups = labels.to_numpy()[use].astype(str)
+    level = strata[use].astype(str).to_numpy()
+    y = decisions[use].astype(bool)
+    table = pd.crosstab([level, y], groups)  # (stratum, outcome) x group counts
+    out: list[MetricRecord] = []
+    levels = sorted(set(level))
+    for g in sorted(set(groups)):
+        total, weighted, used = 0, 0.0, 0
+        for s in levels:
+            if (s, True) not in table.index or (s, False) not in table.index:
+                continue  # a stratum with one outcome only: no disparity to measure
+            refused, granted = table.loc[(s, False)], table.loc[(s, True)]
+            dd = float(refused[g] / refused.sum() - granted[g] / granted.sum())
+            size = int(refused.sum() + granted.sum())
+            weighted += size * dd
+            total += size
+            used += 1
+        n = int((groups == g).sum())
+        out.append(
+            MetricRecord(
+                attribute,
+                g,
+                "cdd",
+                weighted / total if total else None,
+                n,
+                count=int(y[groups == g].sum()),
+                flags=() if total else ("insufficient:strata",),
+                detail={"strata_used": float(used), "rows_used": float(total)},
+            )
+        )
+    return out
+
+
+def residual_smd_records(
+    attribute: str,
+    labels: pd.Series,
+    scores: np.ndarray,
+    controls: pd.DataFrame,
+    reference: str,
+    *,
+    min_group_size: int,
+) -> list[MetricRecord]:
+    """SMD of the score's residuals on the controls, each group against ``reference``."""
+    use = (controls.notna().all(axis=1) & (labels != UNKNOWN)).to_numpy()
+    groups = labels.to_numpy()[use].astype(str)
+    if reference not in set(groups):
+        return []  # adjusted_records warns about the missing reference
+    encoded, _ = encode_controls(controls[use].reset_index(drop=True))
+    x = np.hstack([np.ones((len(groups), 1)), encoded])
+    score = scores[use].astype(np.float64)
+    coef, *_ = np.linalg.lstsq(x, score, rcond=None)
+    resid = score - x @ coef
+    r = resid[groups == reference]
+    out: list[MetricRecord] = []
+    for g in sorted(set(groups) - {reference}):
+        e = resid[groups == g]
+        n1, n0 = len(e), len(r)
+        flags = size_flags(g, n1, min_group_size)
+        dof = n1 + n0 - 2
+        pooled = (
+            math.sqrt(((n1 - 1) * e.var(ddof=1) + (n0 - 1) * r.var(ddof=1)) / dof)
+            if n1 > 1 and n0 > 1
+            else 0.0
+        )
+        if pooled <= 0:
+            out.append(
+                MetricRecord(
+                    attribute,
+                    g,
+                    "residual_smd",
+                    None,
+                    n1,
+                    reference=reference,
+                    flags=(*flags, "insufficient:variance"),
+                )
+            )
+            continue
+        d = float((e.mean() - r.mean()) / pooled)
+        se = math.sqrt((n1 + n0) / (n1 * n0) + d * d / (2 * (n1 + n0)))
+        t = d / math.sqrt(1 / n1 + 1 / n0)
+        out.append(
+            MetricRecord(
+                attribute,
+                g,
+                "residual_smd",
+                d,
+                n1,
+                ci_low=d - Z95 * se,
+                ci_high=d + Z95 * se,
+                p_value=float(2 * stats.t.sf(abs(t), dof)),
+                reference=reference,
+                flags=(*flags, "test:t_test"),
+                detail={"rows_used": float(len(groups))},
+            )
+        )
+    return out
+
+
+def controls_metrics(
+    batch: DecisionBatch,
+    groups: list[Grouping],
+    references: dict[str, str | None],
+    control: dict[str, str],
+    *,
+    cdd_by: str | None,
+    min_group_size: int,
+) -> tuple[list[MetricRecord], list[str]]:
+    """Every ``controls`` record of the audit, and the warnings to show with them.
+
+    The reference is the grouping's named control group when there is one, else its
+    highest-selection-rate group: the same reference as the unadjusted ratios.
+    """
+    if batch.controls is None or batch.decisions is None:
+        return [], []
+    out: list[MetricRecord] = []
+    warnings: list[str] = []
+    decisions = np.asarray(batch.decisions)
+    for g in groups:
+        labels = batch.group_labels(list(g.attributes)).reset_index(drop=True)
+        ref = control.get(g.name) or references.get(g.name)
+        if ref is not None:
+            recs, notes = adjusted_records(
+                g.name, labels, decisions, batch.controls, ref, min_group_size=min_group_size
+            )
+            out += recs
+            warnings += notes
+            if batch.scores is not None:
+                out += residual_smd_records(
+                    g.name,
+                    labels,
+                    np.asarray(batch.scores),
+                    batch.controls,
+                    ref,
+                    min_group_size=min_group_size,
+                )
+        if cdd_by is not None:
+            out += cdd_records(g.name, labels, decisions, batch.controls[cdd_by], cdd_by)
+    return out, warnings
