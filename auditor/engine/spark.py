@@ -44,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import shutil
 import sys
 import tempfile
 import warnings
@@ -734,11 +735,14 @@ def worker_model(spec: AuditSpec, model_bytes: bytes, model_name: str) -> ModelA
     key = hashlib.sha256(model_bytes).hexdigest()
     if key not in _MODELS:
         folder = Path(tempfile.mkdtemp(prefix="auditor-model-"))
-        path = folder / model_name
-        path.write_bytes(model_bytes)
-        assert spec.model is not None
-        local = spec.model_copy(update={"model": spec.model.model_copy(update={"path": str(path)})})
-        model = load_model(local)
+        try:  # the adapters read the whole file: the copy is not needed after loading
+            path = folder / model_name
+            path.write_bytes(model_bytes)
+            assert spec.model is not None
+            model_spec = spec.model.model_copy(update={"path": str(path)})
+            model = load_model(spec.model_copy(update={"model": model_spec}))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         assert model is not None
         _MODELS[key] = model
     return _MODELS[key]
