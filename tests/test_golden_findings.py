@@ -13,7 +13,6 @@ regenerate it and commit the diff:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -27,6 +26,7 @@ from auditor.policy.outcome import fmt_vs_line
 from auditor.report.render import render_html
 from auditor.result import AuditResult
 from auditor.spec import load_spec
+from tests._golden import UPDATE
 
 GOLDEN = Path(__file__).parent / "golden" / "demo_findings.json"
 AUDIT_DATE = date(2026, 12, 6)
@@ -62,7 +62,7 @@ def _rows(result: AuditResult) -> list[dict[str, Any]]:
 def test_demo_findings_match_the_golden_snapshot(demo_results: dict[str, AuditResult]) -> None:
     got = {name: _rows(r) for name, r in sorted(demo_results.items())}
     got["verdict"] = {name: r.verdict for name, r in sorted(demo_results.items())}
-    if os.environ.get("AUDITOR_UPDATE_GOLDEN"):
+    if UPDATE:
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     expected = json.loads(GOLDEN.read_text(encoding="utf-8"))

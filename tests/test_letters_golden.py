@@ -5,7 +5,7 @@ FCRA block, the not-for-mailing marks on every page).
 A wording or layout change shows in review as a snapshot diff. Regenerate after a
 deliberate change with::
 
-    AUDITOR_REGEN_GOLDEN=1 PYTHONPATH=$PWD .venv/bin/python -m pytest \
+    AUDITOR_UPDATE_GOLDEN=1 PYTHONPATH=$PWD .venv/bin/python -m pytest \
         tests/test_letters_golden.py -q
 
 The letters are built from the templates and the content code (``fields_for``,
@@ -14,7 +14,6 @@ The letters are built from the templates and the content code (``fields_for``,
 
 from __future__ import annotations
 
-import os
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -31,9 +30,9 @@ from auditor.letters.reasons import Reason
 from auditor.letters.recipients import Recipient
 from auditor.letters.render import render_body, wrap
 from auditor.letters.settings import LettersSpec
+from tests._golden import UPDATE, without_stylesheet
 
 GOLDEN = Path(__file__).parent / "golden" / "letters"
-REGEN = os.environ.get("AUDITOR_REGEN_GOLDEN") == "1"
 TODAY = date(2026, 12, 6)
 RAW = {
     "duration": 48,
@@ -150,14 +149,16 @@ def _html(kind: str, domain: str, status: str, approved: bool, consumer: Consume
 def test_letter_html_matches_its_snapshot(
     name: str, kind: str, domain: str, status: str, approved: bool, consumer: ConsumerFacts
 ) -> None:
-    html = _html(kind, domain, status, approved, consumer)
+    html = without_stylesheet(
+        _html(kind, domain, status, approved, consumer), "templates/letters/letters.css"
+    )
     path = GOLDEN / f"{name}.html"
-    if REGEN:
+    if UPDATE:
         path.write_text(html, encoding="utf-8")
     assert path.exists(), f"no snapshot {path}; regenerate (see this module's docstring)"
     assert html == path.read_text(encoding="utf-8"), (
         f"{name}: the letter changed; review the diff, then regenerate the snapshots "
-        "(AUDITOR_REGEN_GOLDEN=1, see tests/test_letters_golden.py)"
+        "(AUDITOR_UPDATE_GOLDEN=1, see tests/test_letters_golden.py)"
     )
 
 

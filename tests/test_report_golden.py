@@ -9,13 +9,13 @@ A wording or layout change shows up in review as a diff of those files.
 
 Regenerate after an intended change (then read the diff before committing it)::
 
-    UPDATE_GOLDEN=1 PYTHONPATH=$PWD .venv/bin/python -m pytest tests/test_report_golden.py -q
+    AUDITOR_UPDATE_GOLDEN=1 PYTHONPATH=$PWD .venv/bin/python -m pytest \
+        tests/test_report_golden.py -q
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
 import subprocess
@@ -38,9 +38,9 @@ from auditor.result import (
     ProxyScore,
     RunInfo,
 )
+from tests._golden import UPDATE, without_stylesheet
 
 GOLDEN = Path(__file__).parent / "golden" / "report"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 
 def _run(audit_id: str) -> RunInfo:
@@ -182,9 +182,7 @@ def normalise(html: str) -> str:
     """The HTML without what changes between machines and releases: chart images (their
     SVG has its own tests) and version strings."""
     html = re.sub(r"data:image/svg\+xml;base64,[A-Za-z0-9+/=]+", "data:CHART", html)
-    # the stylesheet is a template file of its own, reviewed as such: one line here
-    css = "<style>/* templates/report/report.css */</style>"
-    html = re.sub(r"<style>.*?</style>", css, html, flags=re.S)
+    html = without_stylesheet(html, "templates/report/report.css")
     html = re.sub(r'(<meta name="generator" content="auditor )[^"]*"', r'\1VERSION"', html)
     return re.sub(r"auditor \d+\.\d+[^\s,<]*", "auditor VERSION", html)
 
@@ -203,10 +201,10 @@ def test_html_matches_the_golden_snapshot(case: tuple[str, AuditResult], preset:
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(html, encoding="utf-8")
-    assert path.exists(), f"no snapshot {path}; regenerate with UPDATE_GOLDEN=1 (see module)"
+    assert path.exists(), f"no snapshot {path}; regenerate (AUDITOR_UPDATE_GOLDEN=1, see module)"
     assert html == path.read_text(encoding="utf-8"), (
         f"{path.name} differs from the rendered HTML; if the change is intended, regenerate "
-        "with UPDATE_GOLDEN=1 and review the diff"
+        "with AUDITOR_UPDATE_GOLDEN=1 and review the diff"
     )
 
 
