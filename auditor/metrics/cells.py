@@ -3,7 +3,8 @@
 A set of decisions is summarised per *combination* of protected-attribute values (the
 finest grouping; ``unknown`` kept as a value): the packed row-key counts of
 :class:`~auditor.metrics.counts.RowKeys` (decision × label × above-median × fine score
-bin), the score sums per calibration bin, the (n, favourable) counts per segment
+bin), the score sums per calibration bin, the rows per distinct score (exact KS, see
+:mod:`~auditor.metrics.score_values`), the (n, favourable) counts per segment
 (``strata``) and, for groupings with a probabilistic part, the weighted sums of
 :class:`~auditor.metrics.weighted.WeightedSums`. Every grouping's statistics (a single
 attribute or an intersection) follow by adding combinations, so the cells of two
@@ -27,6 +28,7 @@ from auditor.metrics.counts import (
     ScoreGrid,
     counts_from_table,
 )
+from auditor.metrics.score_values import MAX_SCORE_PAIRS, ScoreValues, aggregate, split_groups
 from auditor.metrics.weighted import WeightedSums
 
 
@@ -47,6 +49,8 @@ class DecisionCells:
     strata_n: np.ndarray | None = None  # combos × stratum
     strata_fav: np.ndarray | None = None
     weighted: dict[str, WeightedSums] = field(default_factory=dict)
+    # rows per (combination, distinct score), sorted; None: no scores, or too many pairs
+    score_pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def build(
@@ -88,6 +92,9 @@ class DecisionCells:
             rows.grid,
             weighted=dict(weighted or {}),
         )
+        if rows.scores is not None:
+            ones = np.ones(len(rows.scores), dtype=np.int64)
+            out.score_pairs = _capped(aggregate(inverse.astype(np.int64), rows.scores, ones))
         if strata is not None:
             s_codes, s_names = pd.factorize(pd.Series(strata, dtype=object), sort=True)
             out.strata = [str(v) for v in s_names]
@@ -145,6 +152,17 @@ class DecisionCells:
             weighted[name] = weighted[name].merge(sums) if name in weighted else sums
         table = add(self.table, self.combos, other.table, other.combos)
         assert table is not None
+        pairs = None
+        if self.score_pairs is not None and other.score_pairs is not None:
+            keys, values, counts = [], [], []
+            for part, sp in ((self, self.score_pairs), (other, other.score_pairs)):
+                remap = np.array([where[c] for c in part.combos], dtype=np.int64)
+                keys.append(remap[sp[0]])
+                values.append(sp[1])
+                counts.append(sp[2])
+            pairs = _capped(
+                aggregate(np.concatenate(keys), np.concatenate(values), np.concatenate(counts))
+            )
         return DecisionCells(
             self.attributes,
             combos,
@@ -159,6 +177,7 @@ class DecisionCells:
             s_n,
             s_fav,
             weighted,
+            pairs,
         )
 
     def labels(self, attributes: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
@@ -190,6 +209,14 @@ class DecisionCells:
             grid=self.grid,
         )
 
+    def group_score_values(self, attributes: tuple[str, ...]) -> dict[str, ScoreValues] | None:
+        """Rows per distinct score of each group of a grouping (None: not kept)."""
+        if self.score_pairs is None:
+            return None
+        codes, names = self.labels(attributes)
+        combo, values, counts = self.score_pairs
+        return split_groups(codes[combo], values, counts, names)
+
     def strata_counts(
         self, attributes: tuple[str, ...]
     ) -> tuple[list[str], np.ndarray, np.ndarray] | None:
@@ -208,6 +235,14 @@ class DecisionCells:
         codes, names = self.labels((attribute,))
         n = _sum_rows(self.table.sum(axis=1, keepdims=True), codes, len(names))[:, 0]
         return {g: int(v) for g, v in zip(names, n, strict=True)}
+
+
+def _capped(
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The pairs, or None above MAX_SCORE_PAIRS (a union only grows, so whether the
+    merged cells keep them does not depend on how the rows were split)."""
+    return pairs if len(pairs[0]) <= MAX_SCORE_PAIRS else None
 
 
 def _sum_rows(values: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:

@@ -9,10 +9,14 @@ reference group, written next to each number:
 - ``equal_opportunity_difference``: TPR minus the reference's;
 - ``equalized_odds_difference``: max(|ΔTPR|, |ΔFPR|) against the reference;
 - ``smd``: standardized mean score difference, pooled SD (Welch t-test p);
-- ``ks``: Kolmogorov–Smirnov distance between the group's and the reference's score
-  distributions on the fixed score grid (asymptotic p, as scipy's ks_2samp): a lower
-  bound of the exact distance, with an upper bound from the same counts in
-  ``detail["ks_upper_bound"]`` (the grid keeps the counts mergeable across chunks);
+- ``ks``: two-sample Kolmogorov–Smirnov distance between the group's and the
+  reference's scores: exact, from the (mergeable) counts per distinct score value
+  (:mod:`auditor.metrics.score_values`), with scipy's ``ks_2samp`` p-value (exact for
+  groups of at most 10,000 rows, else asymptotic; flag ``test:ks_exact`` or
+  ``test:ks_asymptotic``) and the flag ``ks:exact``. When the distinct-score counts were
+  too many to keep, the distance on the fixed score grid: a lower bound of the exact one,
+  flag ``ks:grid_lower_bound``, with an upper bound from the same counts in
+  ``detail["ks_upper_bound"]`` (asymptotic p);
 - ``ece``: expected calibration error of the group, ``CALIBRATION_BINS`` equal-width bins;
   ``reliability``: observed favourable-label rate per bin (``detail`` holds the bin and
   its mean score);
@@ -22,15 +26,17 @@ reference group, written next to each number:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from auditor.batch import UNKNOWN
 from auditor.metrics.counts import CALIBRATION_BINS, GroupCounts
+from auditor.metrics.score_values import ScoreValues, ks_statistic
 from auditor.metrics.stats import (
     chi_square_p,
     difference_interval,
+    ks_2samp_p,
     ks_p,
     ratio_interval,
     smd_stats,
@@ -189,9 +195,17 @@ def difference_records(
 
 
 def score_records(
-    attribute: str, counts: dict[str, GroupCounts], ref: str | None, min_size: int
+    attribute: str,
+    counts: dict[str, GroupCounts],
+    ref: str | None,
+    min_size: int,
+    score_values: Mapping[str, ScoreValues] | None = None,
 ) -> list[MetricRecord]:
-    """SMD and KS distance of each known group's scores against ``ref``'s."""
+    """SMD and KS distance of each known group's scores against ``ref``'s.
+
+    ``score_values``: each group's rows per distinct score (exact KS); absent, KS is
+    bracketed on the score grid.
+    """
     if ref is None or ref not in counts or counts[ref].score_hist is None:
         return []
     rc = counts[ref]
@@ -229,22 +243,48 @@ def score_records(
                 flags=(*flags, "test:welch_t"),
             )
         )
-        dist = ks_distance(c.score_hist, rc.score_hist or ())
-        out.append(
-            MetricRecord(
-                attribute,
-                group,
-                "ks",
-                dist,
-                c.n,
-                p_value=ks_p(dist, c.n, rc.n),
-                reference=ref,
-                flags=(*flags, "test:ks_asymptotic", "ks:grid_lower_bound"),
-                # the exact distance lies in [value, ks_upper_bound] (see ks_upper_bound)
-                detail={"ks_upper_bound": ks_upper_bound(c.score_hist, rc.score_hist or ())},
-            )
-        )
+        out.append(_ks_record(attribute, group, ref, c, rc, flags, score_values))
     return out
+
+
+def _ks_record(
+    attribute: str,
+    group: str,
+    ref: str,
+    c: GroupCounts,
+    rc: GroupCounts,
+    flags: tuple[str, ...],
+    score_values: Mapping[str, ScoreValues] | None,
+) -> MetricRecord:
+    """The exact KS record when both groups' distinct-score counts are known, else the
+    grid's lower bound with its stated upper bound."""
+    if score_values is not None and group in score_values and ref in score_values:
+        a, b = score_values[group], score_values[ref]
+        dist = ks_statistic(a, b)
+        p, method = ks_2samp_p(a, b, dist)
+        return MetricRecord(
+            attribute,
+            group,
+            "ks",
+            dist,
+            c.n,
+            p_value=p,
+            reference=ref,
+            flags=(*flags, f"test:ks_{method}", "ks:exact"),
+        )
+    dist = ks_distance(c.score_hist or (), rc.score_hist or ())
+    return MetricRecord(
+        attribute,
+        group,
+        "ks",
+        dist,
+        c.n,
+        p_value=ks_p(dist, c.n, rc.n),
+        reference=ref,
+        flags=(*flags, "test:ks_asymptotic", "ks:grid_lower_bound"),
+        # the exact distance lies in [value, ks_upper_bound] (see ks_upper_bound)
+        detail={"ks_upper_bound": ks_upper_bound(c.score_hist or (), rc.score_hist or ())},
+    )
 
 
 def ks_distance(h1: tuple[int, ...], h2: tuple[int, ...]) -> float:

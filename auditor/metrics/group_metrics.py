@@ -18,7 +18,7 @@ still reported, flagged ``excluded``. Other metrics are unaffected.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,7 @@ from auditor.metrics.disparities import (
     size_flags,
 )
 from auditor.metrics.practical import adjust_holm, practical
+from auditor.metrics.score_values import ScoreValues
 from auditor.metrics.stats import ratio_interval, wilson_interval
 from auditor.result import MetricRecord
 
@@ -239,6 +240,7 @@ def metrics_from_cells(
             seed=seed,
             flip_line=flip_line,
             exclude_below=exclude_below,
+            score_values=cells.group_score_values(g.attributes),
         )
         records += [
             replace(r, flags=(*r.flags, f"positive:{positive}"))
@@ -260,8 +262,12 @@ def grouping_records(
     seed: int = 0,
     flip_line: float = 0.8,
     exclude_below: float | None = None,
+    score_values: Mapping[str, ScoreValues] | None = None,
 ) -> tuple[list[MetricRecord], str | None]:
-    """Every metric record of one grouping from its counts (no Holm adjustment yet)."""
+    """Every metric record of one grouping from its counts (no Holm adjustment yet).
+
+    ``score_values``: rows per distinct score of each group, for the exact KS distance.
+    """
     records: list[MetricRecord] = []
     ref = None
     excluded = small_categories(counts, exclude_below)
@@ -274,7 +280,7 @@ def grouping_records(
     records = [practical(r, counts, bootstrap, seed, flip_line, boot_cache) for r in records]
     diff_ref = control if control is not None and control in counts else ref
     records += difference_records(attribute, counts, diff_ref, min_group_size)
-    records += score_records(attribute, counts, diff_ref, min_group_size)
+    records += score_records(attribute, counts, diff_ref, min_group_size, score_values)
     records += calibration_records(attribute, counts, min_group_size)
     chi = chi_square_record(attribute, counts)
     if chi is not None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import math
+import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
 from scipy.special import gammaln
+
+if TYPE_CHECKING:
+    from auditor.metrics.score_values import ScoreValues
 
 Z95 = 1.959963984540054
 
@@ -175,6 +180,29 @@ def ks_p(distance: float, n1: int, n2: int) -> float | None:
     if en < 1:
         return None  # two one-row groups: no distribution to compare (kstwo needs n ≥ 1)
     return float(stats.kstwo.sf(distance, en))
+
+
+# scipy's ks_2samp(method="auto") computes the exact p-value up to this many rows per sample
+KS_EXACT_MAX_N = 10_000
+
+
+def ks_2samp_p(a: ScoreValues, b: ScoreValues, distance: float) -> tuple[float | None, str]:
+    """The p-value scipy's ``ks_2samp`` gives for two samples (two-sided, method auto),
+    and which method gave it: ``exact`` up to :data:`KS_EXACT_MAX_N` rows per sample,
+    else (or where scipy's exact computation does not converge) ``asymptotic``.
+    """
+    if a.n == 0 or b.n == 0:
+        return None, "asymptotic"
+    if max(a.n, b.n) > KS_EXACT_MAX_N:
+        return ks_p(distance, a.n, b.n), "asymptotic"
+    x = np.repeat(a.values, a.counts)
+    y = np.repeat(b.values, b.counts)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = stats.ks_2samp(x, y, method="exact")
+    # scipy warns and switches to the asymptotic p when the exact one does not converge
+    fell_back = any("Exact calculation unsuccessful" in str(w.message) for w in caught)
+    return float(res.pvalue), "asymptotic" if fell_back else "exact"
 
 
 def power_at_ratio(n1: int, n2: int, p_ref: float, ratio: float = 0.8, z: float = Z95) -> float:
