@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from auditor.explain.quality import quality_facts
 from auditor.explain.run import NO_MODEL_REASON, TURNED_OFF_REASON, additivity_warning
 from auditor.metrics import (
     Grouping,
+    adea,
     adjust_holm,
     attribution_slices,
     gap_decomposition,
@@ -34,7 +36,13 @@ from auditor.metrics import (
 from auditor.metrics.cells import DecisionCells
 from auditor.metrics.controls import controls_metrics
 from auditor.metrics.counts import ScoreGrid
-from auditor.metrics.group_metrics import metrics_from_cells, row_keys
+from auditor.metrics.group_metrics import (
+    LABEL_METRICS,
+    grouping_records,
+    metrics_from_cells,
+    row_keys,
+    unfavorable_positive,
+)
 from auditor.metrics.stratified import stratified_from_cells
 from auditor.metrics.weighted import grouping_records_from_sums, weighted_sums
 from auditor.models import ModelAdapter, load_model
@@ -160,6 +168,9 @@ def run_audit(
             geography=geography,
         )
     dataset = dataset_summary(spec, cells, decisions_from, model_input=model_input)
+    adea_comparisons, adea_notes = adea_plans(spec, cells)
+    warnings += adea_notes
+    adea_names = tuple(p.name for p in adea_comparisons)
     audit_date = spec.audit_date or started.date()
     with stage("check policies"):
         facts = Facts(
@@ -167,7 +178,7 @@ def run_audit(
             audit_date=audit_date,
             metrics=tuple(metrics),
             groups=dataset.groups,
-            groupings=tuple(g.name for g in [*groups, *weighted]),
+            groupings=(*(g.name for g in [*groups, *weighted]), *adea_names),
             intersections=tuple(spec.intersection_names()),
             features=tuple(spec.columns.features),
             attributions=summary,
@@ -178,7 +189,7 @@ def run_audit(
             jurisdictions=tuple(spec.jurisdictions or ()),
             geography_columns=tuple(spec.geography),
             geography=tuple(geography),
-            categories=spec.categories(),
+            categories={**spec.categories(), **dict.fromkeys(adea_names, frozenset({"age"}))},
         )
         findings = evaluate(packs, facts)
         verdict = facts.verdicts().describe()
@@ -404,7 +415,49 @@ def group_statistics(
     metrics += stratified_from_cells(
         cells, groups, references, control, min_group_size=spec.min_group_size
     )
+    for p in adea_plans(spec, cells)[0]:
+        recs, references[p.name] = _adea_records(spec, cells, p)
+        metrics += recs
     return adjust_holm(metrics), references
+
+
+def adea_plans(spec: AuditSpec, cells: DecisionCells) -> tuple[list[adea.AdeaPlan], list[str]]:
+    """The ADEA comparisons (40 and over against under 40) of a hiring audit's age
+    attributes, and why an age attribute has none (warnings); exit 2 when a group spans 40."""
+    try:
+        return adea.plans(
+            spec.domain,
+            list(spec.protected),
+            spec.categories(),
+            spec.protected_bands,
+            {a: list(cells.sizes(a)) for a in spec.protected},
+        )
+    except adea.StraddlesForty as e:
+        raise DataValidationError(f"{spec.data.path}: {e}") from None
+
+
+def _adea_records(
+    spec: AuditSpec, cells: DecisionCells, p: adea.AdeaPlan
+) -> tuple[list[MetricRecord], str | None]:
+    """The ADEA grouping's records, from the age groups' counts summed by side of 40;
+    its ratios divide by the rate of those under 40 (a named control group: the ADEA
+    protects the older side only)."""
+    counts = cells.group_counts((p.attribute,))
+    if spec.positive_outcome == "unfavorable":
+        counts = {k: unfavorable_positive(c) for k, c in counts.items()}
+    recs, ref = grouping_records(
+        p.name,
+        adea.merged_counts(p, counts),
+        min_group_size=spec.min_group_size,
+        control=adea.UNDER,
+        bootstrap=BOOTSTRAP_REPLICATES,
+        seed=spec.seed,
+        score_values=adea.merged_score_values(p, cells.group_score_values((p.attribute,))),
+    )
+    flag = f"positive:{spec.positive_outcome}"
+    return [
+        replace(r, flags=(*r.flags, flag)) if r.metric in LABEL_METRICS else r for r in recs
+    ], ref
 
 
 def _apply_model(
@@ -555,6 +608,15 @@ def dataset_summary(
         for group, size in cells.sizes(attr).items():
             counts.append(
                 GroupCount(attr, group, size, round(size / n, 6), unknown=group == UNKNOWN)
+            )
+    for p in adea_plans(spec, cells)[0]:
+        sizes: dict[str, int] = {}
+        for group, size in cells.sizes(p.attribute).items():
+            side = UNKNOWN if group == UNKNOWN else p.side[group]
+            sizes[side] = sizes.get(side, 0) + size
+        for group, size in sorted(sizes.items()):
+            counts.append(
+                GroupCount(p.name, group, size, round(size / n, 6), unknown=group == UNKNOWN)
             )
     for attr in spec.protected_probabilities:
         # expected group sizes (sums of probabilities), rounded; unknown rows counted

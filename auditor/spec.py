@@ -624,6 +624,22 @@ def _probability_problems(spec: AuditSpec) -> list[str]:
     return problems
 
 
+def _adea_band_problems(spec: AuditSpec) -> list[str]:
+    """A hiring audit's age bands must not span 40 (the ADEA comparison, issue 17)."""
+    from auditor.metrics.adea import bands_problem
+
+    if spec.domain != "hiring":
+        return []
+    cats = spec.categories()
+    out = []
+    for column, bands in spec.protected_bands.items():
+        if cats.get(column) == frozenset({"age"}):
+            problem = bands_problem(column, bands)
+            if problem:
+                out.append(problem)
+    return out
+
+
 def _controls_problems(spec: AuditSpec, protected: set[str]) -> list[str]:
     """``controls`` are business factors: never a protected attribute nor the outcome."""
     problems: list[str] = []
@@ -672,6 +688,8 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
         problems.append("protected: an attribute is listed twice")
     if ok("protected", "protected_probabilities"):
         problems += _probability_problems(spec)
+    if ok("protected", "domain"):
+        problems += _adea_band_problems(spec)
     seen_combos: dict[frozenset[str], int] = {}
     for i, combo in enumerate(spec.intersections if ok("intersections", "protected") else []):
         if len(combo) < 2:

@@ -181,7 +181,8 @@ def test_a_new_york_hiring_audit_reads_roles_and_territory(tmp_path: Path) -> No
     assert table == {"sex": "pass", "race_ethnicity": "pass", "sex & race_ethnicity": "pass"}
     adea = [f for f in result.findings if f.rule_id == "ADEA-40-PLUS-IMPACT"]
     assert adea
-    assert all(f.scope.startswith("age=") for f in adea)
+    # the ADEA grouping: 40 and over against under 40 (a named control group, not judged)
+    assert [f.scope for f in adea] == ["age (ADEA)=40 and over"]
     zip_rule = [f for f in result.findings if f.rule_id == "IL-HB3773-ZIP-PROXY"]
     assert [(f.scope, f.status) for f in zip_rule] == [("feature=branch", "fail")]
     assert {g.group for g in result.dataset.groups if g.attribute == "gender"} >= {"Male", "Female"}

@@ -45,7 +45,8 @@ def ratio_threshold(rule: Rule, check: RatioThreshold, facts: Facts) -> list[Out
         records = [m for m in records if cats.get(m.attribute, frozenset()) <= allowed]
     if not records:
         need = (
-            "a control group per attribute (spec key reference, e.g. {sex: male})"
+            "a control group per attribute (spec key reference, e.g. {sex: male}; a hiring "
+            "audit's ADEA grouping of an age attribute has under 40 as its control group)"
             if check.metric == "adverse_impact_ratio"
             else "decisions and protected groups"
         )
