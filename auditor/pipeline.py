@@ -185,7 +185,7 @@ def run_audit(
             min_group_size=spec.min_group_size,
             evidence=_evidence_facts(spec, metrics, warnings),
             explanation=quality_facts(quality),
-            verdict_rule=VerdictRule(spec.verdict.rule, spec.verdict.alpha),
+            verdict_rule=VerdictRule(spec.verdict.rule, spec.verdict.alpha, spec.verdict.family),
             jurisdictions=tuple(spec.jurisdictions or ()),
             geography_columns=tuple(spec.geography),
             geography=tuple(geography),

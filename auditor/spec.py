@@ -224,6 +224,12 @@ class VerdictSpec(_Strict):
     alpha: float = Field(
         0.05, gt=0, lt=0.5, description="Family-wise error rate of the audit's fails."
     )
+    family: Literal["audit", "grouping"] = Field(
+        "audit",
+        description="audit: one Holm family over every ratio comparison (any false fail in "
+        "the audit at most alpha); grouping: one family per grouping (at most alpha per "
+        "grouping, alpha times the number of groupings for the audit; more power).",
+    )
 
 
 class ProtectedRole(_Strict):
@@ -449,6 +455,8 @@ class AuditSpec(_Strict):
             data.pop("engine", None)
         if self.verdict == VerdictSpec():
             data.pop("verdict", None)
+        elif self.verdict.family == "audit":
+            data["verdict"].pop("family", None)  # the default: digests of older specs unchanged
         if data.get("letters") is None:
             data.pop("letters", None)
         if data.get("positive_outcome") == "favorable":

@@ -31,7 +31,9 @@ import time
 from datetime import date
 
 import numpy as np
+from scipy import stats
 
+from auditor.metrics.below_line import Rate, below_line_test
 from auditor.metrics.counts import GroupCounts
 from auditor.metrics.group_metrics import grouping_records
 from auditor.metrics.practical import adjust_holm
@@ -49,7 +51,13 @@ RACES = {
 }
 TARGET = "Black or African American"
 SEXES = ("Female", "Male")
-RULES: tuple[VerdictRuleName, ...] = ("below_line_holm", "raw_p")
+# column name -> the verdict rule and its family
+VARIANTS: dict[str, VerdictRule] = {
+    "below_line_holm": VerdictRule("below_line_holm"),
+    "family grouping": VerdictRule("below_line_holm", family="grouping"),
+    "raw_p": VerdictRule("raw_p"),
+}
+RULES = tuple(VARIANTS)
 SCENARIOS = (
     ("no disparity", 1.0),
     ("ratio 0.60", 0.60),
@@ -57,6 +65,8 @@ SCENARIOS = (
     ("ratio 0.85", 0.85),
 )
 MIN_GROUP_SIZE = 30
+LINE = 0.8
+ALPHA = 0.05
 
 
 def four_fifths_rule() -> PolicyPack:
@@ -88,7 +98,7 @@ def simulate(rng: np.random.Generator, base: float, ratio: float) -> list[Metric
     return adjust_holm(records)
 
 
-def facts(metrics: list[MetricRecord], rule: VerdictRuleName) -> Facts:
+def facts(metrics: list[MetricRecord], rule: VerdictRuleName | VerdictRule) -> Facts:
     """What the policy engine sees for one simulated audit."""
     return Facts(
         domain="hiring",
@@ -100,12 +110,46 @@ def facts(metrics: list[MetricRecord], rule: VerdictRuleName) -> Facts:
         features=(),
         attributions=AttributionSummary(computed=False, reason="not needed"),
         min_group_size=MIN_GROUP_SIZE,
-        verdict_rule=VerdictRule(rule),
+        verdict_rule=rule if isinstance(rule, VerdictRule) else VerdictRule(rule),
     )
 
 
+def oracle_power(
+    n: int, base: float, ratio: float, line: float = LINE, alpha: float = ALPHA
+) -> float:
+    """Power of the most powerful level-``alpha`` test of H0: ratio >= ``line`` for one
+    group of ``n`` when the reference's true rate ``base`` is known, at a true ``ratio``.
+
+    With the reference rate known, H0 is p >= line * base for a binomial count: the
+    Karlin-Rubin test (reject for small counts, randomised at the boundary count so that
+    its size is exactly ``alpha``) is uniformly most powerful, so no test of that group,
+    with or without multiplicity control, can do better; returns its rejection rate.
+    """
+    p0, p1 = line * base, ratio * base
+    c = int(stats.binom.ppf(alpha, n, p0))
+    while c >= 0 and stats.binom.cdf(c, n, p0) > alpha:
+        c -= 1
+    at_c = float(stats.binom.cdf(c, n, p0)) if c >= 0 else 0.0
+    gamma = (alpha - at_c) / float(stats.binom.pmf(c + 1, n, p0))
+    power = float(stats.binom.cdf(c, n, p1)) if c >= 0 else 0.0
+    return power + gamma * float(stats.binom.pmf(c + 1, n, p1))
+
+
+def single_test(metrics: list[MetricRecord]) -> bool:
+    """The one-sided log-ratio test of the target against the group known to be the
+    reference (White, the largest; no search for the best, no multiplicity) at ALPHA."""
+    rates = {
+        m.group: Rate(float(m.count or 0), float(m.n))
+        for m in metrics
+        if m.attribute == "race_ethnicity" and m.metric == "selection_rate"
+    }
+    test = below_line_test(rates[TARGET], [rates["White"]], LINE)
+    return test is not None and test.p_value < ALPHA
+
+
 def run(audits: int, base: float, seed: int) -> dict[tuple[str, str], tuple[float, float]]:
-    """(scenario, rule) -> (share of audits with any fail, share where the target fails)."""
+    """(scenario, rule) -> (share of audits with any fail, share where the target fails);
+    also (scenario, "single") -> the single test's rejection share for the target."""
     pack = four_fifths_rule()
     target_scope = f"race_ethnicity={TARGET}"
     out = {}
@@ -113,10 +157,12 @@ def run(audits: int, base: float, seed: int) -> dict[tuple[str, str], tuple[floa
         rng = np.random.default_rng([seed, s_index, int(base * 1000)])
         any_fail = dict.fromkeys(RULES, 0)
         target_fail = dict.fromkeys(RULES, 0)
+        single = 0
         for _ in range(audits):
             metrics = simulate(rng, base, ratio)
+            single += single_test(metrics)
             for rule in RULES:
-                findings = evaluate([pack], facts(metrics, rule))
+                findings = evaluate([pack], facts(metrics, VARIANTS[rule]))
                 # the verdict rule's own decision: UGESP is guidance on the audit date (issue
                 # 18), so its findings warn with check_failed set where the check failed
                 failed = {f.scope for f in findings if f.status == "fail" or f.check_failed}
@@ -124,6 +170,7 @@ def run(audits: int, base: float, seed: int) -> dict[tuple[str, str], tuple[floa
                 target_fail[rule] += target_scope in failed
         for rule in RULES:
             out[(scenario, rule)] = (any_fail[rule] / audits, target_fail[rule] / audits)
+        out[(scenario, "single")] = (single / audits, single / audits)
     return out
 
 
@@ -133,19 +180,25 @@ def main() -> None:
     ap.add_argument("--audits", type=int, default=1000)
     ap.add_argument("--base", type=float, nargs="+", default=[0.7, 0.5, 0.3])
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument(
+        "--quick", action="store_true", help="100 audits per scenario (about 20 s of CPU)"
+    )
     args = ap.parse_args()
+    audits = 100 if args.quick else args.audits
     for base in args.base:
         t0 = time.perf_counter()
-        res = run(args.audits, base, args.seed)
+        res = run(audits, base, args.seed)
         secs = time.perf_counter() - t0
-        print(f"\nbase rate {base:.2f}, {args.audits} audits per scenario ({secs:.0f} s)")
-        head = "".join(f"{r + ': any fail / target fails':>44}" for r in RULES)
-        print(f"{'scenario':<14}{head}")
-        for scenario, _ in SCENARIOS:
+        print(f"\nbase rate {base:.2f}, {audits} audits per scenario ({secs:.0f} s)")
+        head = "".join(f"{r + ': any / target':>30}" for r in RULES)
+        print(f"{'scenario':<14}{head}{'single test':>14}{'oracle':>9}")
+        for scenario, ratio in SCENARIOS:
             cells = "".join(
-                f"{res[(scenario, r)][0]:>33.1%} / {res[(scenario, r)][1]:>6.1%}" for r in RULES
+                f"{res[(scenario, r)][0]:>21.1%} / {res[(scenario, r)][1]:>6.1%}" for r in RULES
             )
-            print(f"{scenario:<14}{cells}", flush=True)
+            single = res[(scenario, "single")][0]
+            oracle = oracle_power(RACES[TARGET], base, ratio)
+            print(f"{scenario:<14}{cells}{single:>14.1%}{oracle:>9.1%}", flush=True)
 
 
 if __name__ == "__main__":

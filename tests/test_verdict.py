@@ -94,6 +94,40 @@ def test_the_family_is_every_adequately_sized_ratio_comparison() -> None:
     assert statuses(recs, VerdictRule())["B"] == "fail"
 
 
+def _two_groupings() -> tuple[MetricRecord, ...]:
+    race = {"A": (500, 1000), "B": (150, 400), "C": (95, 200)}
+    sex = {"F": (300, 800), "M": (445, 800)}
+    out: list[MetricRecord] = []
+    for name, table in (("race", race), ("sex", sex)):
+        gc = {g: GroupCounts(n=n, favorable=x) for g, (x, n) in table.items()}
+        out += grouping_records(name, gc, min_group_size=30)[0]
+    return tuple(adjust_holm(out))
+
+
+def test_family_grouping_adjusts_within_each_grouping_and_states_the_audit_bound() -> None:
+    recs = _two_groupings()
+    audit = ratio_verdicts(recs, 0.8, VerdictRule(), 30)
+    per = ratio_verdicts(recs, 0.8, VerdictRule(family="grouping"), 30)
+    assert audit.members == per.members
+    assert len(audit.members) == 3  # B and C against A; F against M
+    for key, ev in per.evidence.items():
+        same = [k for k in per.members if k[0] == key[0]]
+        raw = sorted(per.evidence[k].p_one_sided for k in same)
+        # Holm within the grouping: at most len(same) times the raw p, never the audit's 3
+        assert ev.family_size == len(same)
+        assert ev.p_adjusted <= audit.evidence[key].p_adjusted + 1e-15
+        # Holm by hand: m * smallest p, then the running maximum of (m - i) * p_(i)
+        holm_by_hand = [min(1.0, (len(raw) - i) * q) for i, q in enumerate(raw)]
+        holm_by_hand = [max(holm_by_hand[: i + 1]) for i in range(len(raw))]
+        assert ev.p_adjusted == pytest.approx(holm_by_hand[raw.index(ev.p_one_sided)], rel=1e-12)
+    d = per.describe()
+    assert (d["family"], d["audit_wide_alpha"]) == ("grouping", pytest.approx(0.10))
+    assert "within each grouping" in d["statement"]
+    assert "at most 0.1" in d["statement"]
+    assert audit.describe()["family"] == "audit"
+    assert audit.describe()["audit_wide_alpha"] == 0.05
+
+
 def test_the_rule_is_a_spec_setting_with_a_safe_default(tmp_path: object) -> None:
     base = {
         "name": "v",
@@ -107,9 +141,19 @@ def test_the_rule_is_a_spec_setting_with_a_safe_default(tmp_path: object) -> Non
     assert "verdict" not in spec.as_dict()  # the default leaves digests unchanged
     old = load_spec({**base, "verdict": {"rule": "raw_p"}})
     assert old.as_dict()["verdict"] == {"rule": "raw_p", "alpha": 0.05}
+    assert spec.verdict.family == "audit"
+    per = load_spec({**base, "verdict": {"family": "grouping"}})
+    assert per.as_dict()["verdict"] == {
+        "rule": "below_line_holm",
+        "alpha": 0.05,
+        "family": "grouping",
+    }
     with pytest.raises(SpecError) as err:
         load_spec({**base, "verdict": {"rule": "max_p"}})
     assert "verdict.rule" in str(err.value.problems)
+    with pytest.raises(SpecError) as err:
+        load_spec({**base, "verdict": {"family": "metric"}})
+    assert "verdict.family" in str(err.value.problems)
 
 
 def test_bench_scenarios_in_miniature() -> None:
@@ -128,3 +172,9 @@ def test_bench_scenarios_in_miniature() -> None:
     assert res[("ratio 0.80", "below_line_holm")][0] <= 1 / 30
     assert res[("ratio 0.60", "below_line_holm")][1] >= 0.8
     assert res[("ratio 0.80", "raw_p")][0] > 0.5  # the old rule fails most audits on the line
+    assert res[("no disparity", "family grouping")] == (0.0, 0.0)
+    assert res[("ratio 0.80", "family grouping")][0] <= 1 / 30
+    assert res[("ratio 0.60", "family grouping")][1] >= res[("ratio 0.60", "below_line_holm")][1]
+    # the oracle: the most powerful level-0.05 test with the reference rate known
+    assert bench.oracle_power(300, 0.7, 0.8) == pytest.approx(0.05, abs=1e-12)  # size exact
+    assert bench.oracle_power(300, 0.3, 0.6) < 0.82  # 80% barely reachable at base 0.30

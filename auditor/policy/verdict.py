@@ -31,6 +31,20 @@ rule. Two rules are selectable in the spec (``verdict: {rule: ..., alpha: ...}``
     rate. Groups below the minimum size stay ``insufficient_evidence`` and outside the
     family, but they remain candidates for the reference.
 
+The family (spec ``verdict: {family: ...}``):
+
+``audit`` (default)
+    every ratio comparison of the audit is one Holm family: the probability of any false
+    ``fail`` in the whole audit is at most ``alpha``.
+``grouping``
+    Holm within each grouping (sex; race/ethnicity; each intersection) separately: the
+    probability of a false ``fail`` within any one grouping is at most ``alpha``, and in
+    the whole audit at most ``alpha`` times the number of groupings with a comparison
+    (Bonferroni's inequality over the groupings), which the report states. More power
+    for a group of a grouping with few comparisons (bench/bench_verdicts.py: a group of
+    300 at a true ratio of 0.60 is detected in about 80% of audits at a 0.50 base rate
+    instead of 66%), at a stated, larger audit-wide error rate.
+
 ``raw_p`` (before December 2026; for comparison)
     ``fail`` when the estimate is below the line and the two-sided test of *equal* rates
     against the observed reference has a raw p below the check's ``alpha``. Its error
@@ -49,6 +63,7 @@ from auditor.policy.insufficient import insufficient_reason
 from auditor.result import FindingStatus, MetricRecord
 
 VerdictRuleName = Literal["below_line_holm", "raw_p"]
+VerdictFamily = Literal["audit", "grouping"]
 RATIO_METRICS = ("impact_ratio", "scoring_impact_ratio", "adverse_impact_ratio")
 # the rate each ratio divides, and whether its reference is chosen by the data
 _RATE_OF = {
@@ -79,6 +94,13 @@ class VerdictRule:
 
     name: VerdictRuleName = "below_line_holm"
     alpha: float = 0.05
+    family: VerdictFamily = "audit"
+
+    def audit_wide(self, groupings: int) -> float:
+        """The bound on the probability of any false fail in the whole audit."""
+        if self.family == "audit":
+            return self.alpha
+        return min(1.0, self.alpha * max(1, groupings))
 
 
 @dataclass(frozen=True)
@@ -88,6 +110,7 @@ class Evidence:
     p_one_sided: float
     p_adjusted: float
     power: float  # to detect POWER_AT * line at Holm's first-step level alpha / size
+    family_size: int = 0  # comparisons in this record's Holm family
 
     @property
     def text(self) -> str:
@@ -108,17 +131,33 @@ class RatioVerdicts:
         """The rule and the family, for the AuditResult and the report."""
         metrics = sorted({k[1] for k in self.members})
         groupings = list(dict.fromkeys(k[0] for k in self.members))
-        return {
+        statement = RULE_STATEMENTS[self.rule.name].format(
+            line=f"{self.line:.2f}", size=len(self.members), alpha=self.rule.alpha
+        )
+        out: dict[str, Any] = {
             "rule": self.rule.name,
             "alpha": self.rule.alpha,
             "line": self.line,
             "family_size": len(self.members),
             "family_metrics": metrics,
             "family_groupings": groupings,
-            "statement": RULE_STATEMENTS[self.rule.name].format(
-                line=f"{self.line:.2f}", size=len(self.members), alpha=self.rule.alpha
-            ),
+            "statement": statement,
         }
+        if self.rule.family == "grouping" and self.rule.name == "below_line_holm":
+            bound = self.rule.audit_wide(len(groupings))
+            out["family"] = "grouping"
+            out["audit_wide_alpha"] = bound
+            out["statement"] = (
+                f"fail = the ratio is below {self.line:.2f} and a one-sided test shows the true "
+                f"ratio is below {self.line:.2f} (highest-rate reference accounted for), "
+                f"Holm-adjusted within each grouping ({len(self.members)} ratio comparisons "
+                f"in {len(groupings)} groupings) at alpha {self.rule.alpha} per grouping; the "
+                f"probability of any false fail in the audit is at most {bound:.2g}"
+            )
+        else:
+            out["family"] = "audit"
+            out["audit_wide_alpha"] = self.rule.alpha
+        return out
 
 
 def _p(v: float) -> str:
@@ -135,13 +174,18 @@ def ratio_verdicts(
         if t is not None:
             tests[key] = t
     members = tuple(tests)
-    raw = [tests[k].p_value for k in members]
-    adjusted = holm(list(raw))
-    level = rule.alpha / max(1, len(members))
-    evidence = {
-        k: Evidence(p, a if a is not None else 1.0, tests[k].power(level, POWER_AT * line, line))
-        for k, p, a in zip(members, raw, adjusted, strict=True)
-    }
+    # the Holm families: the whole audit, or each grouping apart (see the module docstring)
+    families: dict[str, list[Key]] = {}
+    for k in members:
+        families.setdefault("" if rule.family == "audit" else k[0], []).append(k)
+    evidence: dict[Key, Evidence] = {}
+    for keys in families.values():
+        raw = [tests[k].p_value for k in keys]
+        adjusted = holm(list(raw))
+        level = rule.alpha / max(1, len(keys))
+        for k, p, a in zip(keys, raw, adjusted, strict=True):
+            power = tests[k].power(level, POWER_AT * line, line)
+            evidence[k] = Evidence(p, a if a is not None else 1.0, power, len(keys))
     return RatioVerdicts(rule, line, members, evidence)
 
 
@@ -264,7 +308,8 @@ def decide(
             "warn",
             f"below {shown_line}, but the evidence that the true ratio is below "
             f"{shown_line} is not conclusive ({ev.text}, over "
-            f"{len(verdicts.members)} comparisons); the test's power to detect a true "
+            f"{ev.family_size or len(verdicts.members)} comparisons); the test's power to "
+            "detect a true "
             f"ratio of {POWER_AT * line:.2f} with these group sizes is {ev.power:.0%}",
             ev.text,
         )
