@@ -167,6 +167,7 @@ def test_age_groups_without_years_leave_the_comparison_out_with_a_warning(tmp_pa
     ("label", "side"),
     [
         ("39", adea.UNDER),
+        ("39.9", adea.UNDER),
         ("40", adea.OVER),
         ("25-39", adea.UNDER),
         ("40–61", adea.OVER),

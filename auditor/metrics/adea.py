@@ -82,7 +82,8 @@ def interval(label: str, bands: Bands | None) -> tuple[float, float] | None:
             continue
         a = float(m.group(1))
         if kind == "point":
-            return a, a + 1
+            # a whole number is an age in completed years; a fraction is the age itself
+            return (a, a + 1) if a.is_integer() else (a, a)
         if kind == "range":
             return a, float(m.group(2)) + 1
         if kind == "from":
