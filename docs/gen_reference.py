@@ -205,7 +205,7 @@ def schema_tables(schema: dict[str, Any], root_name: str) -> str:
             default = _cell(_default(sub, field in required))
             out.append(f"| `{field}` | {kind} | {default} | {_cell(desc)} |")
         out.append("")
-    return "\n".join(out)
+    return "\n".join(out) + "\n"
 
 
 def spec_page() -> str:
@@ -228,6 +228,7 @@ def spec_page() -> str:
 def result_page() -> str:
     from auditor.result import SCHEMA_VERSION
 
+    schema = result_schema()
     return (
         "# Result JSON reference\n\n"
         + GENERATED
@@ -236,7 +237,37 @@ def result_page() -> str:
         "the whole JSON Schema is [result.schema.json](result.schema.json). What the fields "
         "mean is in [Result fields](result-fields.md). Fields are only ever added; a result "
         "stored before a field existed reads it as empty. Non-finite numbers are written "
-        "as `null`.\n\n" + schema_tables(result_schema(), "AuditResult")
+        "as `null`.\n\n" + schema_tables(schema, "AuditResult") + _quality_tables(schema)
+    )
+
+
+def _quality_tables(schema: dict[str, Any]) -> str:
+    """The explanation-quality block's entries, while the result types it as a mapping.
+
+    Once ``AuditResult.explanation_quality`` is a typed model its tables come with the
+    schema above and this adds nothing.
+    """
+    if "$ref" in json.dumps(schema["properties"].get("explanation_quality", {})):
+        return ""
+    from pydantic import TypeAdapter
+
+    from auditor.explain.quality.agreement import Agreement
+    from auditor.explain.quality.assess import MethodQuality
+
+    def table(kind: Any, name: str) -> str:
+        sub = TypeAdapter(kind).json_schema(mode="serialization")
+        return schema_tables(sub, name)
+
+    return (
+        "## The `explanation_quality` block\n\n"
+        "A mapping: `computed` (false with a `reason` when the stage did not run), "
+        "`primary` (the audit's own method), `settings`, `output`, `baseline`, `methods` "
+        "(one entry per method measured, below), `random_order` (deletion and insertion "
+        "areas and curves of a random feature order, the reference), `curve_fraction`, "
+        "`agreement` (one entry per pair of methods, below) and `skipped` (method: why). "
+        "Entry types from `auditor/explain/quality/`:\n\n"
+        + table(MethodQuality, "MethodQuality")
+        + table(Agreement, "Agreement")
     )
 
 
