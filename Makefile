@@ -30,10 +30,11 @@ test: lint
 
 # the documentation site, reference pages generated from the code (docs/gen_reference.py);
 # --strict: a broken link or a warning fails the build. The environment variables silence
-# two plugins' banners about MkDocs' future (they are not about this site).
+# two plugins' banners about MkDocs' future (they are not about this site). No --quiet:
+# it hides warnings from --strict, which then passes a broken link.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true PYTHONPATH=$(CURDIR) \
-		$(BIN)/mkdocs build --strict --quiet --site-dir site
+		$(BIN)/mkdocs build --strict --site-dir site
 
 # the category/text paths under the other pandas major (downloads it; not part of `test`)
 test-other-pandas: $(STAMP)
