@@ -10,6 +10,7 @@ MkDocs.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from datetime import date
@@ -80,7 +81,12 @@ def _walk(cmd: Any, ctx: Any, path: list[str]) -> Iterator[tuple[list[str], Any,
 
 def _command_section(path: list[str], cmd: Any, ctx: Any) -> list[str]:
     level = "#" * min(len(path), 4)
-    usage = " ".join([*path, *cmd.collect_usage_pieces(ctx)])
+    # Typer writes arguments as {name}; the usual NAME reads better in a usage line
+    pieces = [
+        re.sub(r"^\{(\w+)\}$", lambda m: m.group(1).upper(), p)
+        for p in cmd.collect_usage_pieces(ctx)
+    ]
+    usage = " ".join([*path, *pieces])
     out = [f"{level} {' '.join(path)}\n", f"```text\n{usage}\n```\n"]
     if cmd.help:
         out.append(cmd.help.strip() + "\n")
@@ -292,9 +298,14 @@ def rule_schema_page() -> str:
 def _periods(rule: Any) -> str:
     parts = []
     for p in rule.statutory_basis or []:
-        start = p.from_.isoformat() if p.from_ else "…"
-        end = p.until.isoformat() if p.until else "…"
-        text = f"{p.status} {start} – {end}"
+        if p.from_ and p.until:
+            text = f"{p.status} {p.from_.isoformat()} – {p.until.isoformat()}"
+        elif p.from_:
+            text = f"{p.status} from {p.from_.isoformat()}"
+        elif p.until:
+            text = f"{p.status} until {p.until.isoformat()}"
+        else:
+            text = f"{p.status}, undated"
         if p.citation:
             text += f" ({p.citation})"
         parts.append(text)
@@ -315,7 +326,7 @@ def rules_page(today: date | None = None) -> str:
         f"The {len(packs)} shipped policy packs and their {total} rules, loaded with "
         f"`auditor.policy.load_packs`; {verified} of {total} rules have their citation "
         "**verified** against the primary text (source and date given), the others are "
-        "**unverified**. *In force* is the status on the day the docs were built "
+        "**unverified**. *Status today* is the status on the day the docs were built "
         f"({day.isoformat()}); an audit reads the period covering its own `audit_date`. "
         "A rule file's keys are in [Policy rule file](rule-schema.md); "
         "`auditor policies show RULE` prints one rule's check in words.\n",
@@ -336,7 +347,7 @@ def rules_page(today: date | None = None) -> str:
         lines.append(f"**{_cell(m.title)}** — {_cell(m.instrument)}, version {m.version}.")
         lines.append(" ".join(m.description.split()) + "\n")
         lines.append(
-            "| id | title | citation | in force | dated status | verification | severity "
+            "| id | title | citation | status today | dated status | verification | severity "
             "| domain | kind / basis |"
         )
         lines.append("|---|---|---|---|---|---|---|---|---|")
