@@ -347,20 +347,24 @@ def rules_page(today: date | None = None) -> str:
         lines.append(f"**{_cell(m.title)}** — {_cell(m.instrument)}, version {m.version}.")
         lines.append(" ".join(m.description.split()) + "\n")
         lines.append(
-            "| id | title | citation | status today | dated status | verification | severity "
-            "| domain | kind / basis |"
+            "| id | title | citation | status today | dated status | citation checked "
+            "| severity | domain | kind / basis |"
         )
         lines.append("|---|---|---|---|---|---|---|---|---|")
+        sources = []
         for r in pack.rules:
+            check = "unverified"
             if r.verified is not None:
-                check = f"verified {r.verified.date.isoformat()}: {r.verified.source}"
-            else:
-                check = "unverified"
+                check = f"verified {r.verified.date.isoformat()}"
+                sources.append(f"- `{r.id}`: {_cell(r.verified.source)}")
             lines.append(
                 f"| `{r.id}` | {_cell(r.title)} | {_cell(r.citation)} | {r.status_on(day)} "
-                f"| {_cell(_periods(r))} | {_cell(check)} | {r.severity} | {r.domain} "
+                f"| {_cell(_periods(r))} | {check} | {r.severity} | {r.domain} "
                 f"| {r.kind} / {r.basis} |"
             )
+        if sources:
+            lines.append("\nPrimary texts the verified citations were checked against:\n")
+            lines.extend(sources)
         if m.changelog:
             lines.append("\nChangelog:\n")
             for entry in m.changelog:

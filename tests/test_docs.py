@@ -225,6 +225,8 @@ def test_rule_catalogue_lists_every_rule_with_its_verification(gen: ModuleType) 
             assert rule.citation.split()[0] in row
             if rule.verified is not None:
                 assert f"verified {rule.verified.date.isoformat()}" in row
+                source = " ".join(rule.verified.source.split()).replace("|", "\\|")
+                assert f"- `{rule.id}`: {source}" in page
             else:
                 assert "| unverified |" in row
     assert len(rows) == sum(len(p.rules) for p in packs)
