@@ -54,6 +54,9 @@ COLLECTIONS: dict[str, frozenset[str]] = {
             "shortfall",
             "flip_test",
             "intersection",
+            # the legal categories the record's grouping carries (sorted; e.g. ["age"]), so
+            # a rule can leave out the categories its instrument does not reach
+            "categories",
             # the verdict rule's decision at DEFAULT_LINE (ratio records; else absent):
             # below_line is what a ratio_threshold fail needs, p_below_line its deciding p
             "below_line",
@@ -157,7 +160,8 @@ class Facts:
     def collection(self, name: str) -> list[dict[str, Any]]:
         """The items of a named collection, as mappings of their fields."""
         if name == "metrics":
-            return [self._metric(m) for m in self.metrics]
+            cats = self.legal_categories()
+            return [self._metric(m, cats) for m in self.metrics]
         if name == "groups":
             return [asdict(g) for g in self.groups]
         if name == "features":
@@ -184,12 +188,13 @@ class Facts:
             return out
         raise KeyError(name)
 
-    def _metric(self, m: MetricRecord) -> dict[str, Any]:
-        own = COLLECTIONS["metrics"] - {"intersection", "below_line", "p_below_line"}
+    def _metric(self, m: MetricRecord, cats: dict[str, frozenset[str]]) -> dict[str, Any]:
+        own = COLLECTIONS["metrics"] - {"intersection", "categories", "below_line", "p_below_line"}
         item = {
             **{k: getattr(m, k) for k in own},
             "flags": list(m.flags),
             "intersection": m.attribute in self.intersections,
+            "categories": sorted(cats.get(m.attribute, frozenset())),
         }
         if m.metric in RATIO_METRICS:
             v = self.verdicts()
