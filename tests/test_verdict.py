@@ -126,6 +126,8 @@ def test_family_grouping_adjusts_within_each_grouping_and_states_the_audit_bound
     assert "at most 0.1" in d["statement"]
     assert audit.describe()["family"] == "audit"
     assert audit.describe()["audit_wide_alpha"] == 0.05
+    raw = ratio_verdicts(recs, 0.8, VerdictRule("raw_p"), 30).describe()
+    assert raw["audit_wide_alpha"] is None  # the old rule's error rate is not controlled
 
 
 def test_the_rule_is_a_spec_setting_with_a_safe_default(tmp_path: object) -> None:

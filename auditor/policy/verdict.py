@@ -156,7 +156,8 @@ class RatioVerdicts:
             )
         else:
             out["family"] = "audit"
-            out["audit_wide_alpha"] = self.rule.alpha
+            # raw_p controls no error rate: no bound to state
+            out["audit_wide_alpha"] = self.rule.alpha if self.rule.name != "raw_p" else None
         return out
 
 
