@@ -231,6 +231,15 @@ class VerdictSpec(_Strict):
         "grouping, alpha times the number of groupings for the audit; more power).",
     )
 
+    @model_validator(mode="after")
+    def _family_needs_the_test(self) -> VerdictSpec:
+        if self.family != "audit" and self.rule != "below_line_holm":
+            raise ValueError(
+                f"family: {self.family} sets the Holm families of below_line_holm; the rule "
+                f"{self.rule} has no family-wise control"
+            )
+        return self
+
 
 class ProtectedRole(_Strict):
     """The legal category a protected column carries (issue 18), and its value map.

@@ -156,6 +156,9 @@ def test_the_rule_is_a_spec_setting_with_a_safe_default(tmp_path: object) -> Non
     with pytest.raises(SpecError) as err:
         load_spec({**base, "verdict": {"family": "metric"}})
     assert "verdict.family" in str(err.value.problems)
+    with pytest.raises(SpecError) as err:
+        load_spec({**base, "verdict": {"rule": "raw_p", "family": "grouping"}})
+    assert "no family-wise control" in str(err.value.problems)
 
 
 def test_bench_scenarios_in_miniature() -> None:
