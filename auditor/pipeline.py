@@ -136,11 +136,11 @@ def run_audit(
                 "geography: each feature's association with the geography columns is measured "
                 "by the in-memory engine only; rules that need it report insufficient evidence"
             )
-        if spec.controls:
+        if spec.controls and spec.engine.kind == "spark":
             warnings.append(
                 "controls: the regression-adjusted disparity, conditional demographic "
-                "disparity and residual SMD are measured by the in-memory engine only; this "
-                "audit has none of them"
+                "disparity and residual SMD are measured by the in-memory and streamed "
+                "engines only; this Spark audit has none of them"
             )
         unseen: dict[str, int] = {}
         cells, decisions_from, metrics, summary, quality = run_engine(
@@ -316,18 +316,7 @@ def _measure_in_memory(
     with stage("measure"):
         cells = decision_cells(spec, batch)
         metrics, references = group_statistics(spec, cells, groups)
-        if spec.controls:
-            # disparity given legitimate factors (regression-adjusted, CDD, residual SMD)
-            adjusted, notes = controls_metrics(
-                batch,
-                groups,
-                references,
-                _control_map(spec),
-                cdd_by=spec.cdd_by,
-                min_group_size=spec.min_group_size,
-            )
-            metrics += adjust_holm(adjusted)  # their own families: new metric names
-            warnings += notes
+        metrics += controls_measured(spec, batch, groups, references, warnings)
         if spec.columns.features and batch.decisions is not None:
             # worst-off (attribute x feature bin) slices, BH-controlled: usually none
             metrics += slice_search(
@@ -343,6 +332,33 @@ def _measure_in_memory(
             spec, batch, attributions, reason, groups, references, proxies, warnings, outputs
         )
     return cells, decisions_from, metrics, summary, quality
+
+
+def controls_measured(
+    spec: AuditSpec,
+    batch: DecisionBatch,
+    groups: list[Grouping],
+    references: dict[str, str | None],
+    warnings: list[str],
+) -> list[MetricRecord]:
+    """Disparity given the spec's legitimate factors (regression-adjusted, CDD, residual
+    SMD), Holm-adjusted in their own families (new metric names); none without controls.
+
+    Shared by the in-memory and streamed engines: both hold the control columns of every
+    row (the streamed engine reads them with the other narrow columns).
+    """
+    if not spec.controls:
+        return []
+    adjusted, notes = controls_metrics(
+        batch,
+        groups,
+        references,
+        _control_map(spec),
+        cdd_by=spec.cdd_by,
+        min_group_size=spec.min_group_size,
+    )
+    warnings += notes
+    return adjust_holm(adjusted)
 
 
 def decision_cells(

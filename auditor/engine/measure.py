@@ -103,6 +103,7 @@ def measure(
     from auditor.pipeline import (
         _apply_model,
         _check_control_groups,
+        controls_measured,
         decision_cells,
         group_statistics,
     )
@@ -138,6 +139,7 @@ def measure(
         assert batch.decisions is not None
         cells = decision_cells(spec, batch)
         metrics, references = group_statistics(spec, cells, groups)
+        metrics += controls_measured(spec, batch, groups, references, warnings)
         names = tuple(model.feature_names) if model is not None else ()
         decompositions = gap_decompositions(sums, names, groups, references) if sums else []
         candidates: list[MetricRecord] = []
@@ -203,16 +205,14 @@ def _narrow_batch(spec: AuditSpec, source: Source) -> DecisionBatch:
         *spec.protected,
         *probabilities,
         *spec.strata,
+        # controls (a few columns) are narrow too: the adjusted analyses then run on the
+        # same rows and code as in memory, so their numbers are identical
+        *spec.controls,
     ]
     narrow = [c for c in dict.fromkeys(w for w in wanted if w) if c in source.names]
     frame = source.read(narrow)
-    # controls are measured in memory only (pipeline warns): the engine does not read them
     narrow_spec = spec.model_copy(
-        update={
-            "columns": cols.model_copy(update={"features": []}),
-            "controls": [],
-            "cdd_by": None,
-        }
+        update={"columns": cols.model_copy(update={"features": []})}
     )
     batch = decisions_from_frame(narrow_spec, frame, spec.resolve(spec.data.path))
     return batch
