@@ -31,12 +31,17 @@ from auditor.metrics import (
     proxy_scores,
     slice_search,
 )
+from auditor.metrics.birdie import birdie_fit, birdie_records
 from auditor.metrics.cells import DecisionCells
 from auditor.metrics.controls import controls_metrics
 from auditor.metrics.counts import ScoreGrid
 from auditor.metrics.group_metrics import metrics_from_cells, row_keys
 from auditor.metrics.stratified import stratified_from_cells
-from auditor.metrics.weighted import grouping_records_from_sums, weighted_sums
+from auditor.metrics.weighted import (
+    grouping_records_from_sums,
+    membership_weights,
+    weighted_sums,
+)
 from auditor.models import ModelAdapter, load_model
 from auditor.models.checks import (
     model_input_facts,
@@ -135,6 +140,12 @@ def run_audit(
             warnings.append(
                 "geography: each feature's association with the geography columns is measured "
                 "by the in-memory engine only; rules that need it report insufficient evidence"
+            )
+        if spec.protected_probabilities and spec.engine.kind == "spark":
+            warnings.append(
+                "protected_probabilities: the bias-corrected (BIRDiE) rates need an EM over "
+                "every row and are measured by the in-memory and streamed engines only; this "
+                "Spark audit reports the weighted estimates alone"
             )
         if spec.controls and spec.engine.kind == "spark":
             warnings.append(
@@ -317,6 +328,7 @@ def _measure_in_memory(
         cells = decision_cells(spec, batch)
         metrics, references = group_statistics(spec, cells, groups)
         metrics += controls_measured(spec, batch, groups, references, warnings)
+        metrics += birdie_measured(spec, batch, warnings)
         if spec.columns.features and batch.decisions is not None:
             # worst-off (attribute x feature bin) slices, BH-controlled: usually none
             metrics += slice_search(
@@ -359,6 +371,34 @@ def controls_measured(
     )
     warnings += notes
     return adjust_holm(adjusted)
+
+
+def birdie_measured(
+    spec: AuditSpec, batch: DecisionBatch, warnings: list[str]
+) -> list[MetricRecord]:
+    """BIRDiE's bias-corrected rates beside the weighted ones, per grouping with a
+    probabilistic part (issue 17 item 7); the weighted records decide the verdict.
+
+    Needs every row's probabilities and decision at once (an EM over the rows): the
+    in-memory and streamed engines hold both.
+    """
+    if batch.decisions is None:
+        return []
+    control = _control_map(spec)
+    out: list[MetricRecord] = []
+    for g in _split_groupings(spec)[1]:
+        weights, _ = membership_weights(batch, g.attributes)
+        fit = birdie_fit(
+            weights.to_numpy(np.float64),
+            np.asarray(batch.decisions, dtype=np.int64),
+            [str(c) for c in weights.columns],
+        )
+        recs, notes = birdie_records(
+            g.name, fit, min_group_size=spec.min_group_size, control=control.get(g.name)
+        )
+        out += recs
+        warnings += notes
+    return out
 
 
 def decision_cells(

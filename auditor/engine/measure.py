@@ -103,6 +103,7 @@ def measure(
     from auditor.pipeline import (
         _apply_model,
         _check_control_groups,
+        birdie_measured,
         controls_measured,
         decision_cells,
         group_statistics,
@@ -140,6 +141,7 @@ def measure(
         cells = decision_cells(spec, batch)
         metrics, references = group_statistics(spec, cells, groups)
         metrics += controls_measured(spec, batch, groups, references, warnings)
+        metrics += birdie_measured(spec, batch, warnings)
         names = tuple(model.feature_names) if model is not None else ()
         decompositions = gap_decompositions(sums, names, groups, references) if sums else []
         candidates: list[MetricRecord] = []
@@ -211,9 +213,7 @@ def _narrow_batch(spec: AuditSpec, source: Source) -> DecisionBatch:
     ]
     narrow = [c for c in dict.fromkeys(w for w in wanted if w) if c in source.names]
     frame = source.read(narrow)
-    narrow_spec = spec.model_copy(
-        update={"columns": cols.model_copy(update={"features": []})}
-    )
+    narrow_spec = spec.model_copy(update={"columns": cols.model_copy(update={"features": []})})
     batch = decisions_from_frame(narrow_spec, frame, spec.resolve(spec.data.path))
     return batch
 

@@ -26,6 +26,9 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "adjusted_marginal_effect": ("Adjusted marginal effect", "diff"),
     "residual_smd": ("Score residual SMD", "plain"),
     "cdd": ("Conditional demographic disparity", "share"),
+    "adjusted_mean_difference": ("Adjusted mean difference", "plain"),
+    "birdie_selection_rate": ("Bias-corrected selection rate", "rate"),
+    "birdie_impact_ratio": ("Bias-corrected impact ratio", "ratio"),
     "statistical_parity_difference": ("Selection-rate difference", "diff"),
     "tpr": ("TPR", "rate"),
     "fpr": ("FPR", "rate"),
@@ -56,6 +59,12 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("cdd",),
     ),
     (
+        "birdie",
+        "Bias-corrected for inferred membership (BIRDiE, complete pooling; the weighted "
+        "estimates above decide the findings)",
+        ("birdie_selection_rate", "birdie_impact_ratio"),
+    ),
+    (
         "slices",
         "Slices found by the slice search (each against the other groups in the same slice)",
         ("slice_impact_ratio",),
@@ -79,7 +88,17 @@ NOT_IN_TABLES = frozenset({"reliability"})
 # Families shown in full (value, interval, p-value) in the results section; the others go
 # to one compact table per attribute in the appendix (value and p-value only).
 KEY_FAMILIES = frozenset(
-    {"selection", "control", "scoring", "errors", "segments", "controls", "cdd", "slices"}
+    {
+        "selection",
+        "control",
+        "scoring",
+        "errors",
+        "segments",
+        "controls",
+        "cdd",
+        "birdie",
+        "slices",
+    }
 )
 COMPACT_COLUMNS = 9
 # Short headings for the compact appendix table, in the order of its columns.
