@@ -147,11 +147,12 @@ def run_audit(
                 "every row and are measured by the in-memory and streamed engines only; this "
                 "Spark audit reports the weighted estimates alone"
             )
-        if spec.controls and spec.engine.kind == "spark":
+        if (spec.controls or spec.columns.outcomes) and spec.engine.kind == "spark":
             warnings.append(
                 "controls: the regression-adjusted disparity, conditional demographic "
-                "disparity and residual SMD are measured by the in-memory and streamed "
-                "engines only; this Spark audit has none of them"
+                "disparity, residual SMD and adjusted mean differences (columns.outcomes) "
+                "are measured by the in-memory and streamed engines only; this Spark audit "
+                "has none of them"
             )
         unseen: dict[str, int] = {}
         cells, decisions_from, metrics, summary, quality = run_engine(
@@ -359,7 +360,7 @@ def controls_measured(
     Shared by the in-memory and streamed engines: both hold the control columns of every
     row (the streamed engine reads them with the other narrow columns).
     """
-    if not spec.controls:
+    if not spec.controls and not spec.columns.outcomes:
         return []
     adjusted, notes = controls_metrics(
         batch,

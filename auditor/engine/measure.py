@@ -210,6 +210,7 @@ def _narrow_batch(spec: AuditSpec, source: Source) -> DecisionBatch:
         # controls (a few columns) are narrow too: the adjusted analyses then run on the
         # same rows and code as in memory, so their numbers are identical
         *spec.controls,
+        *cols.outcomes,
     ]
     narrow = [c for c in dict.fromkeys(w for w in wanted if w) if c in source.names]
     frame = source.read(narrow)

@@ -101,8 +101,8 @@ class Job:
 
 def narrow_spec(spec: AuditSpec) -> AuditSpec:
     """The spec without features (nor controls): what the per-decision checks read."""
-    cols = spec.columns.model_copy(update={"features": []})
-    # controls are measured by the in-memory engine only (the pipeline warns)
+    cols = spec.columns.model_copy(update={"features": [], "outcomes": []})
+    # controls and continuous outcomes are not measured by Spark (the pipeline warns)
     return spec.model_copy(update={"columns": cols, "controls": [], "cdd_by": None})
 
 

@@ -446,7 +446,9 @@ def controls_metrics(
     The reference is the grouping's named control group when there is one, else its
     highest-selection-rate group: the same reference as the unadjusted ratios.
     """
-    if batch.controls is None or batch.decisions is None:
+    from auditor.metrics.adjusted_mean import adjusted_mean_records
+
+    if batch.decisions is None or (batch.controls is None and batch.outcomes is None):
         return [], []
     out: list[MetricRecord] = []
     warnings: list[str] = []
@@ -454,6 +456,26 @@ def controls_metrics(
     for g in groups:
         labels = batch.group_labels(list(g.attributes)).reset_index(drop=True)
         ref = control.get(g.name) or references.get(g.name)
+        if ref is not None and batch.outcomes is not None:
+            given = (
+                batch.controls
+                if batch.controls is not None
+                else pd.DataFrame(index=range(len(batch)))
+            )
+            for name in batch.outcomes.columns:
+                recs, notes = adjusted_mean_records(
+                    g.name,
+                    labels,
+                    batch.outcomes[name].to_numpy(),
+                    str(name),
+                    given,
+                    ref,
+                    min_group_size=min_group_size,
+                )
+                out += recs
+                warnings += notes
+        if batch.controls is None:
+            continue
         if ref is not None:
             recs, notes = adjusted_records(
                 g.name, labels, decisions, batch.controls, ref, min_group_size=min_group_size

@@ -26,7 +26,7 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "adjusted_marginal_effect": ("Adjusted marginal effect", "diff"),
     "residual_smd": ("Score residual SMD", "plain"),
     "cdd": ("Conditional demographic disparity", "share"),
-    "adjusted_mean_difference": ("Adjusted mean difference", "plain"),
+    "adjusted_mean_difference": ("Adjusted mean difference", "plain"),  # ":outcome" added
     "birdie_selection_rate": ("Bias-corrected selection rate", "rate"),
     "birdie_impact_ratio": ("Bias-corrected impact ratio", "ratio"),
     "statistical_parity_difference": ("Selection-rate difference", "diff"),
@@ -50,7 +50,12 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "controls",
         "Given the legitimate factors in controls (logistic regression; score residuals)",
-        ("adjusted_odds_ratio", "adjusted_marginal_effect", "residual_smd"),
+        (
+            "adjusted_odds_ratio",
+            "adjusted_marginal_effect",
+            "residual_smd",
+            "adjusted_mean_difference",
+        ),
     ),
     (
         "cdd",
@@ -80,6 +85,7 @@ TEST_NAMES = {
     "chi2": "chi-square",
     "cmh": "CMH",
     "wald": "Wald",
+    "wald_hc3": "Wald (HC3)",
     "t_test": "t-test",
 }
 # Per-bin records (one per score bin and group) are not table cells: the calibration chart
@@ -225,7 +231,7 @@ class AttributeTable:
         out: list[Family] = []
         placed: set[str] = set()
         for key, title, metrics in FAMILIES:
-            cols = [c for c in self.columns if c.metric in metrics]
+            cols = [c for c in self.columns if _base(c.metric) in metrics]
             if cols:
                 out += _split(key, title, cols)
                 placed.update(c.metric for c in cols)
@@ -370,9 +376,21 @@ def _split(key: str, title: str, columns: list[Column]) -> list[Family]:
     ]
 
 
+def _base(metric: str) -> str:
+    """The metric without its column (``adjusted_mean_difference:apr`` -> the first)."""
+    return metric.partition(":")[0]
+
+
+def _info(metric: str) -> tuple[str, str]:
+    """Label and kind; a per-column metric (``name:column``) names its column."""
+    base, _, column = metric.partition(":")
+    label, kind = METRIC_INFO.get(base, (base.replace("_", " ").capitalize(), "plain"))
+    return (f"{label} ({column})" if column else label), kind
+
+
 def metric_label(metric: str) -> str:
     """A readable column label for a metric name."""
-    return METRIC_INFO.get(metric, (metric.replace("_", " ").capitalize(), "plain"))[0]
+    return _info(metric)[0]
 
 
 def short_label(metric: str) -> str:
@@ -436,14 +454,15 @@ def _fill_counts(row: Row, size: GroupCount | None) -> None:
 
 def _sort_key(metric: str) -> tuple[int, str]:
     known = list(METRIC_INFO)
-    return (known.index(metric), "") if metric in known else (len(known), metric)
+    base = _base(metric)
+    return (known.index(base), metric) if base in known else (len(known), metric)
 
 
 def _columns(metrics: list[str], rows: list[Row]) -> list[Column]:
     columns = []
     for metric in sorted(metrics, key=_sort_key):
         recs = [r.cells[metric] for r in rows if metric in r.cells]
-        label, kind = METRIC_INFO.get(metric, (metric_label(metric), "plain"))
+        label, kind = _info(metric)
         # a column names its reference only when every record shares it; otherwise (slices,
         # each against the other groups of its own slice) each cell names its own
         references = {rec.reference for rec in recs if rec.reference}
