@@ -51,7 +51,6 @@ def adjusted_mean_records(
     min_group_size: int,
 ) -> tuple[list[MetricRecord], list[str]]:
     """Adjusted mean difference of ``name`` for every group against ``reference``."""
-    metric = metric_name(name)
     y_all = np.asarray(outcome, dtype=np.float64)
     known = (labels != UNKNOWN).to_numpy()
     complete = controls.notna().all(axis=1).to_numpy() & ~np.isnan(y_all)
@@ -59,6 +58,45 @@ def adjusted_mean_records(
     use = known & complete
     groups = labels.to_numpy()[use].astype(str)
     y = y_all[use]
+    names = sorted(set(groups))
+    counts = {g: int((groups == g).sum()) for g in names}
+    sums = {g: float(y[groups == g].sum()) for g in names}
+    fitted = fitted_groups(counts, reference)
+    fit: tuple[np.ndarray, np.ndarray] | str = "no fit"
+    if reference in names:
+        fit = _ols_hc3(groups, y, fitted, controls[use].reset_index(drop=True), reference)
+    return assemble_adjusted_mean(
+        attribute,
+        name,
+        reference,
+        {g: (counts[g], sums[g]) for g in names},
+        fit,
+        len(y),
+        missing,
+        min_group_size=min_group_size,
+    )
+
+
+def fitted_groups(counts: dict[str, int], reference: str) -> list[str]:
+    """The groups that get an indicator: the others with at least two analysed rows."""
+    return [g for g in sorted(counts) if g != reference and counts[g] >= 2]
+
+
+def assemble_adjusted_mean(
+    attribute: str,
+    name: str,
+    reference: str,
+    sizes: dict[str, tuple[int, float]],
+    fit: tuple[np.ndarray, np.ndarray] | str,
+    rows_used: int,
+    missing: int,
+    *,
+    min_group_size: int,
+) -> tuple[list[MetricRecord], list[str]]:
+    """The records and warnings from the fit: ``sizes`` are (rows, Σ outcome) per group,
+    ``fit`` the coefficients and HC3 covariance, or why there are none. Shared by the
+    in-memory fit and the mergeable one."""
+    metric = metric_name(name)
     notes = (
         [
             f"columns.outcomes ({attribute}, {name}): {missing} row(s) with a missing outcome "
@@ -67,26 +105,23 @@ def adjusted_mean_records(
         if missing
         else []
     )
-    names = sorted(set(groups))
-    if reference not in names:
+    if reference not in sizes:
         return [], [
             *notes,
             f"columns.outcomes ({attribute}, {name}): the reference group '{reference}' has "
             "no rows with the outcome and every control; no adjusted mean difference",
         ]
-    counts = {g: int((groups == g).sum()) for g in names}
-    fitted = [g for g in names if g != reference and counts[g] >= 2]
-    base = {"rows_used": float(len(y)), "rows_missing": float(missing)}
-    fit = _ols_hc3(groups, y, fitted, controls[use].reset_index(drop=True), reference)
+    fitted = fitted_groups({g: n for g, (n, _) in sizes.items()}, reference)
     if isinstance(fit, str):
         notes.append(f"columns.outcomes ({attribute}, {name}): no adjusted fit ({fit})")
-    ref_mean = float(y[groups == reference].mean())
+    base = {"rows_used": float(rows_used), "rows_missing": float(missing)}
+    n_ref, sum_ref = sizes[reference]
+    ref_mean = sum_ref / n_ref
     out: list[MetricRecord] = []
-    for g in names:
-        n = counts[g]
+    for g in sorted(sizes):
+        n, total = sizes[g]
         flags = size_flags(g, n, min_group_size)
-        raw = float(y[groups == g].mean()) - ref_mean
-        detail = {**base, "raw_difference": raw, "reference_mean": ref_mean}
+        detail = {**base, "raw_difference": total / n - ref_mean, "reference_mean": ref_mean}
         if g == reference:
             out.append(
                 MetricRecord(
