@@ -394,7 +394,11 @@ def cdd_records(
         }
     )
     counts = frame.groupby(["s", "y", "g"]).size()
-    return cdd_from_counts(attribute, {k: int(v) for k, v in counts.items()})
+    table: dict[tuple[str, bool, str], int] = {}
+    for key, v in counts.items():
+        parts: tuple[object, ...] = tuple(key)  # type: ignore[arg-type]
+        table[(str(parts[0]), bool(parts[1]), str(parts[2]))] = int(v)
+    return cdd_from_counts(attribute, table)
 
 
 def cdd_from_counts(attribute: str, counts: dict[tuple[str, bool, str], int]) -> list[MetricRecord]:
