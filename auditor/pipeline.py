@@ -147,13 +147,6 @@ def run_audit(
                 "every row and are measured by the in-memory and streamed engines only; this "
                 "Spark audit reports the weighted estimates alone"
             )
-        if (spec.controls or spec.columns.outcomes) and spec.engine.kind == "spark":
-            warnings.append(
-                "controls: the regression-adjusted disparity, conditional demographic "
-                "disparity, residual SMD and adjusted mean differences (columns.outcomes) "
-                "are measured by the in-memory and streamed engines only; this Spark audit "
-                "has none of them"
-            )
         unseen: dict[str, int] = {}
         cells, decisions_from, metrics, summary, quality = run_engine(
             spec, model, groups, warnings, stage, timings, unseen=unseen
