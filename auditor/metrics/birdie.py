@@ -3,12 +3,14 @@
 With probabilistic membership (BISG), the weighted estimator of a group's approval rate,
 Σ p_ig y_i / Σ p_ig, is consistent only if the outcome is independent of race given the
 proxies the probabilities were built from (surname, geography). When race affects the
-outcome directly, the weighted rates are pulled towards each other and disparities are
-understated. BIRDiE (McCartan, Fisher, Goldin, Ho and Imai, "Estimating Racial
-Disparities When Race is Not Observed", JASA 2025, doi:10.1080/01621459.2025.2526695;
-arXiv 2303.02580) instead assumes the outcome is independent of the proxies given race,
-treats race as missing data with the BISG probabilities as its prior, and estimates
-P(Y | R) by maximum a posteriori EM.
+outcome directly, the weighted rates are typically pulled towards each other (the
+paper's abstract: "generally attenuating estimates of racial disparities"). BIRDiE
+(McCartan, Fisher, Goldin, Ho and Imai, "Estimating Racial Disparities When Race is Not
+Observed", JASA, doi:10.1080/01621459.2025.2526695 as CRAN's birdie 0.7.1 cites it; arXiv
+2303.02580) treats race as missing data with the BISG probabilities as its prior and
+estimates P(Y | R) by maximum a posteriori EM. The paper identifies it by surname being
+independent of the outcome given race and residence; the complete-pooling model below
+assumes more: the outcome depends on neither surname nor geography given race.
 
 This module implements the complete-pooling Categorical–Dirichlet model (``cat_dir``,
 formula ``Y ~ 1``) as the authors' R package ``birdie`` fits it with ``algorithm =
