@@ -186,5 +186,6 @@ def test_audit_reports_birdie_beside_weighted_on_both_local_engines(tmp_path: Pa
     html = render_html(memory)
     assert "BIRDiE" in html
     assert "Bias-corrected selection rate" in html
+    assert "Bias-corrected selection rate [95% CI]" not in html  # no interval: none promised
     streamed = auditor.run_audit({**_spec(path), "engine": {"chunk_rows": 700}})
     assert_same_result(memory, streamed)

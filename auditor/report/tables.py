@@ -75,6 +75,8 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("slice_impact_ratio",),
     ),
 )
+# point estimates without an interval: the heading must not announce one
+NO_INTERVAL = frozenset({"birdie_selection_rate", "birdie_impact_ratio"})
 RATE_FOR_RATIO = {"impact_ratio": "selection_rate", "scoring_impact_ratio": "scoring_rate"}
 # Metrics whose denominator is the whole group: a small-sample flag on one of them marks the
 # row; on the others (TPR/FNR/FPR count only positives/negatives) it marks just the cell.
@@ -145,6 +147,8 @@ class Column:
     # The test behind every p-value of the column, when they all name the same one (shown
     # once in the heading instead of in each cell).
     test: str | None = None
+    # whether the heading promises an interval (BIRDiE's corrected values have none)
+    has_ci: bool = True
 
 
 @dataclass
@@ -470,5 +474,6 @@ def _columns(metrics: list[str], rows: list[Row]) -> list[Column]:
         tested = [rec for rec in recs if rec.p_value is not None]
         names = {test_name(rec) for rec in tested}
         test = names.pop() if len(names) == 1 else None
-        columns.append(Column(metric, label, kind, reference, bool(tested), test))
+        has_ci = _base(metric) not in NO_INTERVAL
+        columns.append(Column(metric, label, kind, reference, bool(tested), test, has_ci))
     return columns
