@@ -114,6 +114,12 @@ def test_zero_one_memberships_give_the_hard_rates() -> None:
     assert fit.rates[1] == pytest.approx(fit.weighted[1], abs=1e-15)
 
 
+def test_no_known_membership_is_no_estimate_not_a_crash() -> None:
+    fit = birdie_fit(np.zeros((4, 2)), np.array([1, 0, 1, 1]), ["A", "B"])
+    assert fit.groups == []
+    assert birdie_records("race", fit, min_group_size=30) == ([], [])
+
+
 def test_records_reference_and_disagreement_warning() -> None:
     weights, outcome, _ = _simulated(4, rates=(0.70, 0.52))  # a true ratio of 0.74
     fit = birdie_fit(weights, outcome, ["A", "B"])

@@ -91,6 +91,9 @@ def birdie_fit(
     cols = w[rows].sum(axis=0) > 0
     p, y = w[rows][:, cols], y[rows]
     kept = [g for g, c in zip(groups, cols, strict=True) if c]
+    if not kept:  # every membership unknown: nothing to estimate
+        empty = np.empty((levels, 0))
+        return BirdieFit([], empty, empty, np.empty(0), 0, True)
     onehot = np.eye(levels)[y]  # n × levels
     # the weighted estimator, which is also the prior's pseudo-counts
     weighted = (onehot.T @ p) / p.sum(axis=0)
