@@ -187,6 +187,8 @@ def run_audit(
         )
         findings = evaluate(packs, facts)
         verdict = facts.verdicts().describe()
+        if spec.protected_probabilities:
+            verdict["inferred_membership"] = _inferred_membership(spec)
         warnings += _scope_warnings(spec, packs)
         warnings += _unjudged_credit_gaps(spec, findings, metrics)
     provenance = _provenance(spec, packs)
@@ -216,6 +218,26 @@ def run_audit(
 
 
 Stage = Callable[[str], AbstractContextManager[None]]
+
+
+def _inferred_membership(spec: AuditSpec) -> dict[str, Any]:
+    """Which estimate decides for groupings of inferred (BISG) membership (issue 17)."""
+    corrected = spec.engine.kind != "spark"  # BIRDiE's EM needs every row at once
+    statement = (
+        "groupings of inferred (probabilistic) membership are judged on the weighted "
+        "estimates"
+        + (
+            "; BIRDiE's bias-corrected rates are reported beside them, and a warning names "
+            "any group where the two fall on different sides of the line"
+            if corrected
+            else " (this Spark audit has no bias-corrected estimates)"
+        )
+    )
+    return {
+        "decided_by": "weighted",
+        "bias_corrected": "birdie_complete_pooling" if corrected else None,
+        "statement": statement,
+    }
 
 
 def _scope_warnings(spec: AuditSpec, packs: list[PolicyPack]) -> list[str]:

@@ -189,7 +189,9 @@ def test_audit_reports_birdie_beside_weighted_on_both_local_engines(tmp_path: Pa
     assert rec.value is not None
     assert weighted.value is not None
     assert rec.value < weighted.value  # the correction widens the understated gap
+    assert memory.verdict["inferred_membership"]["decided_by"] == "weighted"
     html = render_html(memory)
+    assert "Groupings of inferred (probabilistic) membership are judged on the weighted" in html
     assert "BIRDiE" in html
     assert "Bias-corrected selection rate" in html
     assert "Bias-corrected selection rate [95% CI]" not in html  # no interval: none promised
