@@ -135,10 +135,13 @@ def test_decisions_only_audit_equals_in_process(spark: Any, tmp_path: Path) -> N
     assert any(m.metric == "birdie_impact_ratio" for m in local.metrics)
     note = "protected_probabilities: the bias-corrected (BIRDiE) rates"
     assert any(w.startswith(note) for w in distributed.warnings)
+    inferred = distributed.verdict["inferred_membership"]
+    assert inferred["bias_corrected"] is None
     local = replace(
         local,
         metrics=tuple(m for m in local.metrics if not m.metric.startswith("birdie_")),
         warnings=tuple(w for w in local.warnings if "(BIRDiE)" not in w),
+        verdict={**local.verdict, "inferred_membership": inferred},
     )
     distributed = replace(
         distributed, warnings=tuple(w for w in distributed.warnings if not w.startswith(note))
