@@ -33,6 +33,11 @@ because each one reads every row again:
    hash-partitioned by feature (the only shuffle of values, inside the cluster) and the
    task holding a feature returns per-group rank sums.
 
+6. *controls* (with ``controls`` or ``columns.outcomes``): the regression-adjusted
+   analyses from partition sums (:mod:`auditor.metrics.controls_merged`): a census pass,
+   a groups pass, one pass per Newton step (usually six to ten) and one at the final
+   coefficients; the driver holds k × k sums per grouping.
+
 Nothing per row reaches the driver except the explainer's background rows (``explain.
 background``, a few hundred). Per-decision records for letters are not kept by this
 engine: a Spark audit's letters read the decisions again from its data, where they are
