@@ -323,7 +323,7 @@ class AuditSpec(_Strict):
         description="Legitimate factors (credit score, DTI, product): the decision is "
         "regressed on group indicators and these columns (adjusted odds ratio, average "
         "marginal effect, residual SMD of the score, adjusted mean difference of "
-        "columns.outcomes); in-memory and streamed engines.",
+        "columns.outcomes); every engine.",
     )
     cdd_by: str | None = Field(
         None,
