@@ -7,8 +7,9 @@ per-decision data at all; both measure through the same decision cells
 Memory plan (what makes an audit of 10M decisions × 30 features fit in a few GB):
 
 - the *narrow* per-decision columns (id, decision, score, label, protected attributes,
-  and the few ``controls`` and ``columns.outcomes`` columns) are held for every row: the statistics engine needs the full-sample score median
-  (LL144 scoring rate), and its counts come from them exactly as in memory;
+  and the few ``controls`` and ``columns.outcomes`` columns) are held for every row:
+  the statistics engine needs the full-sample score median (LL144 scoring rate), its
+  counts come from them exactly as in memory, and so do the adjusted analyses;
 - the *wide* work (encode the features, score, attribute) runs chunk by chunk through
   :func:`auditor.engine.kernel.run_chunk`; only per-group attribution sums are kept;
 - slice search and proxy statistics need each feature's full-sample quantiles and ranks,
