@@ -117,3 +117,58 @@ def test_every_controls_record_equals_in_memory(chunk: int) -> None:
     assert any(m.value is None for m in memory)  # the insufficient cases are covered too
     assert notes == mem_notes
     _same([asdict(m) for m in memory], [asdict(m) for m in merged], "records", 1e-9)
+
+
+def test_outcomes_without_controls_equal_in_memory_and_ols() -> None:
+    import statsmodels.api as sm
+
+    frame = _frame(2, n=600)
+    batch = _batch(frame)
+    batch = DecisionBatch(
+        batch.ids,
+        batch.features,
+        batch.protected,
+        batch.decisions,
+        None,
+        None,
+        outcomes=batch.outcomes,
+    )
+    groups = [Grouping("grp", ("grp",))]
+    memory, mem_notes = controls_metrics(
+        batch, groups, {"grp": "A"}, {}, cdd_by=None, min_group_size=30
+    )
+    views = [
+        chunk_view(
+            DecisionBatch(
+                batch.ids[i : i + 97],
+                batch.features.iloc[i : i + 97],
+                batch.protected.iloc[i : i + 97].reset_index(drop=True),
+                batch.decisions[i : i + 97] if batch.decisions is not None else None,
+                None,
+                None,
+                outcomes=frame[["apr", "limit"]].iloc[i : i + 97].reset_index(drop=True),
+            ),
+            groups,
+        )
+        for i in range(0, len(frame), 97)
+    ]
+    merged, notes = controls_from_passes(
+        _chunked(views),
+        [("grp", "A")],
+        controls=[],
+        cdd_by=None,
+        outcomes=["apr", "limit"],
+        has_scores=False,
+        min_group_size=30,
+    )
+    assert notes == mem_notes
+    _same([asdict(m) for m in memory], [asdict(m) for m in merged], "records", 1e-9)
+    # no controls: the raw mean difference, with HC3 errors
+    ok = (frame["grp"] != "unknown") & frame["apr"].notna()
+    sub = frame[ok]
+    x = sm.add_constant(pd.DataFrame({g: (sub["grp"] == g).astype(float) for g in ("B", "C")}))
+    res = sm.OLS(sub["apr"], x).fit(cov_type="HC3")
+    b = next(m for m in memory if m.metric == "adjusted_mean_difference:apr" and m.group == "B")
+    assert b.value == pytest.approx(res.params["B"], abs=1e-9)
+    assert b.detail["se"] == pytest.approx(res.bse["B"], rel=1e-9)
+    assert b.value == pytest.approx(b.detail["raw_difference"], abs=1e-9)
