@@ -52,6 +52,8 @@ class DecisionBatch:
     # issue 17: the spec's legitimate factors, as read (missing values kept as NaN: the
     # controls analysis excludes and counts those rows)
     controls: pd.DataFrame | None = None
+    # issue 17: the spec's continuous outcomes (columns.outcomes), float, NaN kept
+    outcomes: pd.DataFrame | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -69,6 +71,7 @@ class DecisionBatch:
             self.strata,
             self.geography,
             self.controls,
+            self.outcomes,
         )
 
     def group_labels(self, attributes: list[str]) -> pd.Series:

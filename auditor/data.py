@@ -79,6 +79,7 @@ def decisions_from_frame(
     problems += _check_features(features)
     strata = _strata(frame, spec.strata, problems)
     problems += _check_controls(frame, spec.controls, spec.cdd_by)
+    outcomes = _outcomes(frame, cols.outcomes, problems)
     decisions = _binary(frame, cols.decision, spec.favorable, problems, part)
     labels = _binary(frame, cols.label, spec.favorable, problems, part)
     scores = _scores(frame, cols.score, problems)
@@ -108,6 +109,7 @@ def decisions_from_frame(
         strata,
         geography,
         controls,
+        outcomes,
     )
 
 
@@ -152,6 +154,8 @@ def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
         wanted.setdefault(column, "geography")
     for column in spec.controls:
         wanted.setdefault(column, "controls")
+    for column in cols.outcomes:
+        wanted.setdefault(column, "columns.outcomes")
     for attr, groups in spec.protected_probabilities.items():
         for group, column in groups.items():
             wanted[column] = f"protected_probabilities.{attr}.{group}"
@@ -418,6 +422,29 @@ def _strata(frame: pd.DataFrame, columns: list[str], problems: list[str]) -> np.
     for part in parts[1:]:
         label = label + " | " + part
     return label.to_numpy(dtype=object)
+
+
+def _outcomes(
+    frame: pd.DataFrame, columns: list[str], problems: list[str]
+) -> pd.DataFrame | None:
+    """Continuous outcomes as floats; missing values allowed (left out and counted)."""
+    if not columns:
+        return None
+    out = {}
+    for name in columns:
+        col = frame[name]
+        what = f"column '{name}' (named in columns.outcomes)"
+        values = pd.to_numeric(col, errors="coerce")
+        text = values.isna() & col.notna()
+        if text.any():
+            problems.append(
+                f"{what}: not numeric ({int(text.sum())} non-numeric value(s) at row(s) "
+                f"{_rows(text)}); an outcome such as APR or credit limit is a number"
+            )
+            continue
+        problems += _infinite(values, what)
+        out[name] = values.to_numpy(dtype=np.float64)
+    return pd.DataFrame(out, columns=list(out))
 
 
 def _scores(frame: pd.DataFrame, name: str | None, problems: list[str]) -> np.ndarray | None:

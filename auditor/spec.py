@@ -150,6 +150,13 @@ class ColumnsSpec(_Strict):
     score: str | None = None
     label: str | None = None
     features: list[str] = Field(default_factory=list)
+    # issue 17: APR, credit limit, a score: each group's mean given the controls
+    outcomes: list[str] = Field(
+        default_factory=list,
+        description="Continuous outcomes of the decision (APR, credit limit, a score): the "
+        "regression-adjusted mean difference of every group against the reference, given "
+        "the controls (OLS, HC3 robust intervals).",
+    )
 
 
 class ExplainQualitySpec(_Strict):
@@ -330,7 +337,8 @@ class AuditSpec(_Strict):
         default_factory=list,
         description="Legitimate factors (credit score, DTI, product): the decision is "
         "regressed on group indicators and these columns (adjusted odds ratio, average "
-        "marginal effect, residual SMD of the score); in-memory engine only.",
+        "marginal effect, residual SMD of the score, adjusted mean difference of "
+        "columns.outcomes); every engine.",
     )
     cdd_by: str | None = Field(
         None,
@@ -481,6 +489,8 @@ class AuditSpec(_Strict):
                 else a
                 for a in data["protected"]
             ]
+        if not data["columns"].get("outcomes"):
+            data["columns"].pop("outcomes", None)  # newer key, unused: digests unchanged
         for key in ("jurisdictions", "geography", "controls", "cdd_by"):  # newer keys, unused
             if not data.get(key):
                 data.pop(key, None)
@@ -657,6 +667,9 @@ def _adea_band_problems(spec: AuditSpec) -> list[str]:
     return out
 
 
+MAX_OUTCOME_NAME = 64
+
+
 def _controls_problems(spec: AuditSpec, protected: set[str]) -> list[str]:
     """``controls`` are business factors: never a protected attribute nor the outcome."""
     problems: list[str] = []
@@ -679,6 +692,27 @@ def _controls_problems(spec: AuditSpec, protected: set[str]) -> list[str]:
                     f"controls: '{column}' is the {role} column, not a factor behind the "
                     "decision"
                 )
+    for column in cols.outcomes:
+        if column in protected or column in probability_columns:
+            problems.append(
+                f"columns.outcomes: '{column}' is a protected attribute, not an outcome"
+            )
+        if column in spec.controls:
+            problems.append(
+                f"columns.outcomes: '{column}' is also a control; an outcome cannot explain "
+                "itself"
+            )
+        for role in ("id", "decision", "label"):
+            if column == roles[role]:
+                problems.append(f"columns.outcomes: '{column}' is the {role} column")
+        if len(column) > MAX_OUTCOME_NAME:
+            # the record's metric is "adjusted_mean_difference:<column>" (stored, 100 chars)
+            problems.append(
+                f"columns.outcomes: '{column[:40]}…' is longer than {MAX_OUTCOME_NAME} "
+                "characters; rename the column"
+            )
+    if len(set(cols.outcomes)) != len(cols.outcomes):
+        problems.append("columns.outcomes: a column is listed twice")
     if spec.cdd_by is not None and spec.cdd_by not in spec.controls:
         problems.append(
             f"cdd_by: '{spec.cdd_by}' is not one of the controls {spec.controls}; name a "

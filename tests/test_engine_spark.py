@@ -4,6 +4,7 @@ in-process result, with partitions returning counts and sums only."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,7 @@ def _decisions(n: int, seed: int = 3) -> pd.DataFrame:
             "f_int": rng.integers(0, 5, n),  # few values: categories
             "f_many": rng.integers(0, 300, n),  # many values: ranks and quantiles
             "f_cat": rng.choice([f"k{i}" for i in range(12)], n),
+            "apr": rng.normal(12.0, 2.0, n) + 0.5 * (sex == "female"),  # a continuous outcome
         }
     )
 
@@ -116,13 +118,34 @@ def test_decisions_only_audit_equals_in_process(spark: Any, tmp_path: Path) -> N
     _decisions(2400).to_parquet(path, row_group_size=200)
     assert _partitions(spark, path) > 2
     spec = _decisions_spec(path)
+    # controls (issue 17): a pass per Newton step on Spark, the same records
+    spec["columns"] = {**spec["columns"], "outcomes": ["apr"]}
+    spec.update(controls=["f_num", "product"], cdd_by="product", reference={"sex": "male"})
     local = auditor.run_audit(spec)
     distributed = auditor.run_audit({**spec, "engine": {"kind": "spark"}})
     metrics = {m.metric for m in local.metrics}
     assert {"scoring_rate", "stratified_impact_ratio", "impact_ratio"} <= metrics
+    assert {"adjusted_odds_ratio", "residual_smd", "cdd", "adjusted_mean_difference:apr"} <= {
+        m.metric for m in distributed.metrics if m.value is not None
+    }
     assert any("weighted" in m.flags for m in local.metrics)
     assert local.attributions.proxies
     assert local.attributions.proxy_ranking
+    # BIRDiE's EM needs every row at once: in-memory and streamed only, and said so
+    assert any(m.metric == "birdie_impact_ratio" for m in local.metrics)
+    note = "protected_probabilities: the bias-corrected (BIRDiE) rates"
+    assert any(w.startswith(note) for w in distributed.warnings)
+    inferred = distributed.verdict["inferred_membership"]
+    assert inferred["bias_corrected"] is None
+    local = replace(
+        local,
+        metrics=tuple(m for m in local.metrics if not m.metric.startswith("birdie_")),
+        warnings=tuple(w for w in local.warnings if "(BIRDiE)" not in w),
+        verdict={**local.verdict, "inferred_membership": inferred},
+    )
+    distributed = replace(
+        distributed, warnings=tuple(w for w in distributed.warnings if not w.startswith(note))
+    )
     assert_same_result(local, distributed)
 
 

@@ -6,9 +6,10 @@ per-decision data at all; both measure through the same decision cells
 
 Memory plan (what makes an audit of 10M decisions × 30 features fit in a few GB):
 
-- the *narrow* per-decision columns (id, decision, score, label, protected attributes)
-  are held for every row: the statistics engine needs the full-sample score median
-  (LL144 scoring rate), and its counts come from them exactly as in memory;
+- the *narrow* per-decision columns (id, decision, score, label, protected attributes,
+  and the few ``controls`` and ``columns.outcomes`` columns) are held for every row:
+  the statistics engine needs the full-sample score median (LL144 scoring rate), its
+  counts come from them exactly as in memory, and so do the adjusted analyses;
 - the *wide* work (encode the features, score, attribute) runs chunk by chunk through
   :func:`auditor.engine.kernel.run_chunk`; only per-group attribution sums are kept;
 - slice search and proxy statistics need each feature's full-sample quantiles and ranks,
@@ -103,6 +104,8 @@ def measure(
     from auditor.pipeline import (
         _apply_model,
         _check_control_groups,
+        birdie_measured,
+        controls_measured,
         decision_cells,
         group_statistics,
     )
@@ -138,6 +141,8 @@ def measure(
         assert batch.decisions is not None
         cells = decision_cells(spec, batch)
         metrics, references = group_statistics(spec, cells, groups)
+        metrics += controls_measured(spec, batch, groups, references, warnings)
+        metrics += birdie_measured(spec, batch, warnings)
         names = tuple(model.feature_names) if model is not None else ()
         decompositions = gap_decompositions(sums, names, groups, references) if sums else []
         candidates: list[MetricRecord] = []
@@ -203,17 +208,14 @@ def _narrow_batch(spec: AuditSpec, source: Source) -> DecisionBatch:
         *spec.protected,
         *probabilities,
         *spec.strata,
+        # controls (a few columns) are narrow too: the adjusted analyses then run on the
+        # same rows and code as in memory, so their numbers are identical
+        *spec.controls,
+        *cols.outcomes,
     ]
     narrow = [c for c in dict.fromkeys(w for w in wanted if w) if c in source.names]
     frame = source.read(narrow)
-    # controls are measured in memory only (pipeline warns): the engine does not read them
-    narrow_spec = spec.model_copy(
-        update={
-            "columns": cols.model_copy(update={"features": []}),
-            "controls": [],
-            "cdd_by": None,
-        }
-    )
+    narrow_spec = spec.model_copy(update={"columns": cols.model_copy(update={"features": []})})
     batch = decisions_from_frame(narrow_spec, frame, spec.resolve(spec.data.path))
     return batch
 

@@ -100,10 +100,10 @@ class Job:
 
 
 def narrow_spec(spec: AuditSpec) -> AuditSpec:
-    """The spec without features (nor controls): what the per-decision checks read."""
+    """The spec without features: what the per-decision checks read (controls and
+    continuous outcomes included: their passes build the partition's batch from it)."""
     cols = spec.columns.model_copy(update={"features": []})
-    # controls are measured by the in-memory engine only (the pipeline warns)
-    return spec.model_copy(update={"columns": cols, "controls": [], "cdd_by": None})
+    return spec.model_copy(update={"columns": cols})
 
 
 def _indexed(frame: pd.DataFrame, layout: Layout) -> pd.DataFrame:

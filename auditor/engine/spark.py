@@ -33,6 +33,11 @@ because each one reads every row again:
    hash-partitioned by feature (the only shuffle of values, inside the cluster) and the
    task holding a feature returns per-group rank sums.
 
+6. *controls* (with ``controls`` or ``columns.outcomes``): the regression-adjusted
+   analyses from partition sums (:mod:`auditor.metrics.controls_merged`): a census pass,
+   a groups pass, one pass per Newton step (usually six to ten) and one at the final
+   coefficients; the driver holds k × k sums per grouping.
+
 Nothing per row reaches the driver except the explainer's background rows (``explain.
 background``, a few hundred). Per-decision records for letters are not kept by this
 engine: a Spark audit's letters read the decisions again from its data, where they are
@@ -102,6 +107,7 @@ from auditor.metrics.order import (
     quantile_ranks,
     select,
 )
+from auditor.metrics.practical import adjust_holm
 from auditor.metrics.proxies import correlation_ratio_of, cramers_v_of
 from auditor.metrics.slices import (
     BinPlan,
@@ -236,7 +242,7 @@ class SparkAudit:
         probabilities = [c for g in spec.protected_probabilities.values() for c in g.values()]
         cols = spec.columns
         wanted = [cols.id, cols.decision, cols.score, cols.label, *spec.protected]
-        wanted += [*probabilities, *spec.strata]
+        wanted += [*probabilities, *spec.strata, *spec.controls, *cols.outcomes]
         self.narrow = [c for c in dict.fromkeys(w for w in wanted if w) if c in self.names]
         self.job = Job(spec, narrow_spec(spec), Layout({}, None), False)
 
@@ -492,6 +498,32 @@ class SparkAudit:
         self.tables = reduce(lambda a, b: a.merge(b), tables) if tables else Tables()
         return merged, sum(c.disagree for c in parts)
 
+    def controls(
+        self, groups: list[Grouping], references: dict[str, str | None]
+    ) -> tuple[list[MetricRecord], list[str]]:
+        """The ``controls`` records (adjusted odds ratio and marginal effect, residual SMD,
+        CDD, adjusted mean differences) from partition sums: a pass per Newton step
+        (:mod:`auditor.metrics.controls_merged`)."""
+        from auditor.metrics.controls_merged import controls_from_passes, merge_parts
+        from auditor.pipeline import _control_map
+
+        spec, job, columns = self.spec, self.job, self._audited_columns()
+        control = _control_map(spec)
+
+        def run(fn: Any) -> dict[Any, Any]:
+            parts = self._map(self.decided, columns, partial(_controls_part, job, groups, fn))
+            return reduce(merge_parts, [r for _, r in parts], {})
+
+        return controls_from_passes(
+            run,
+            [(g.name, control.get(g.name) or references.get(g.name)) for g in groups],
+            controls=list(spec.controls),
+            cdd_by=spec.cdd_by,
+            outcomes=list(spec.columns.outcomes),
+            has_scores=spec.columns.score is not None or self.has_model,
+            min_group_size=spec.min_group_size,
+        )
+
     def _audited_columns(self) -> list[str]:
         return [*self.narrow, *([SCORE] if self.has_model else [])]
 
@@ -619,6 +651,16 @@ def _order_hist(job: Job, probes: list[Probe], frame: pd.DataFrame, part: int) -
     return order_histograms(frame, job, probes)
 
 
+def _controls_part(
+    job: Job, groups: list[Grouping], fn: Any, frame: pd.DataFrame, part: int
+) -> Any:
+    from auditor.engine.partials import audited
+    from auditor.metrics.controls_merged import chunk_view
+
+    batch, _ = audited(frame, job)
+    return fn(chunk_view(batch, groups))
+
+
 def _measured(job: Job, plan: TablePlan | None, frame: pd.DataFrame, part: int) -> CellsPart:
     return measured(frame, job, plan, part)
 
@@ -686,6 +728,10 @@ def run_spark(
                 else:
                     note_disagreement(spec, disagree / audit.rows, warnings_)
             metrics, references = group_statistics(spec, cells, groups)
+            if spec.controls or spec.columns.outcomes:
+                adjusted, notes = audit.controls(groups, references)
+                metrics += adjust_holm(adjusted)  # their own families, as in memory
+                warnings_ += notes
             names = tuple(model.feature_names) if model is not None else ()
             decompositions = gap_decompositions(sums, names, groups, references) if sums else []
             ranked_with = [d for d in decompositions if d.attribute in spec.protected]

@@ -180,44 +180,93 @@ def adjusted_records(
 ) -> tuple[list[MetricRecord], list[str]]:
     """Adjusted odds ratio and marginal effect of every group against ``reference``."""
     data = _analysed(labels, decisions.astype(np.float64), controls)
-    base = {
-        "rows_used": float(len(data.y)),
-        "rows_missing_controls": float(data.missing),
-        "rows_uninformative": float(data.uninformative),
-    }
     names = sorted(set(data.groups))
-    warnings: list[str] = []
-    if data.missing:
-        warnings.append(
-            f"controls ({attribute}): {data.missing} row(s) with a missing control value were "
-            "left out of the adjusted analysis"
-        )
-    if reference not in names:
-        return [], [
-            *warnings,
-            f"controls ({attribute}): the reference group '{reference}' has "
-            "no rows with complete controls; no adjusted disparity was estimated",
-        ]
+    sizes = {g: (int((data.groups == g).sum()), int(data.y[data.groups == g].sum())) for g in names}
     degenerate = {
         g for g in names if data.y[data.groups == g].min() == data.y[data.groups == g].max()
     }
-    reason: str | None = None
-    if reference in degenerate:
-        reason = "separation: every decision of the reference group is the same"
     fitted = [g for g in names if g != reference and g not in degenerate]
-    fit: LogitFit | None = None
-    x = np.empty((0, 0))
-    if reason is None and fitted:
+    estimates: dict[str, Estimate] | str | None = None
+    if reference in names and reference not in degenerate and fitted:
         rows = np.isin(data.groups, [reference, *fitted])
         x = _design(data.groups[rows], fitted, data.controls[rows])
         try:
             fit = fit_logit(x, data.y[rows])
         except FitProblem as exc:
-            reason = str(exc)
+            estimates = str(exc)
+        else:
+            estimates = {}
+            for j, g in enumerate(fitted, start=1):
+                total, grad = contrast_sums(fit.params, x, j, len(fitted))
+                estimates[g] = Estimate(fit, j, total / len(x), grad / len(x))
+    return assemble_adjusted(
+        attribute,
+        reference,
+        sizes,
+        degenerate,
+        estimates,
+        Excluded(len(data.y), data.missing, data.uninformative),
+        min_group_size=min_group_size,
+    )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One group's fitted contrast: the fit, its column, and the averaged AME pieces."""
+
+    fit: LogitFit
+    column: int
+    ame: float
+    grad: np.ndarray
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """Rows the regression used, and those it left out and why."""
+
+    used: int
+    missing: int
+    uninformative: int
+
+
+def assemble_adjusted(
+    attribute: str,
+    reference: str,
+    sizes: dict[str, tuple[int, int]],
+    degenerate: set[str],
+    estimates: dict[str, Estimate] | str | None,
+    rows: Excluded,
+    *,
+    min_group_size: int,
+) -> tuple[list[MetricRecord], list[str]]:
+    """The records and warnings of :func:`adjusted_records` from what the fit found.
+
+    ``sizes``: (rows, favourable) per analysed group; ``estimates``: per fitted group, or
+    the reason the fit failed, or None when no fit was tried. Shared by the in-memory
+    fit and the mergeable one (:mod:`auditor.metrics.controls_merged`).
+    """
+    base = {
+        "rows_used": float(rows.used),
+        "rows_missing_controls": float(rows.missing),
+        "rows_uninformative": float(rows.uninformative),
+    }
+    warnings: list[str] = []
+    if rows.missing:
+        warnings.append(
+            f"controls ({attribute}): {rows.missing} row(s) with a missing control value were "
+            "left out of the adjusted analysis"
+        )
+    if reference not in sizes:
+        return [], [
+            *warnings,
+            f"controls ({attribute}): the reference group '{reference}' has "
+            "no rows with complete controls; no adjusted disparity was estimated",
+        ]
+    reason = estimates if isinstance(estimates, str) else None
+    if reference in degenerate:
+        reason = "separation: every decision of the reference group is the same"
     out: list[MetricRecord] = []
-    for g in names:
-        in_g = data.groups == g
-        n, count = int(in_g.sum()), int(data.y[in_g].sum())
+    for g, (n, count) in sizes.items():
         flags = size_flags(g, n, min_group_size)
         if g == reference:
             for metric, value in ((ODDS, 1.0), (MARGINAL, 0.0)):
@@ -236,7 +285,7 @@ def adjusted_records(
                 )
             continue
         why = "separation: every decision of this group is the same" if g in degenerate else reason
-        if fit is None or why is not None:
+        if not isinstance(estimates, dict) or why is not None:
             why = why or "no fit"
             warnings.append(
                 f"controls ({attribute}={g}): insufficient evidence for an adjusted disparity "
@@ -258,10 +307,7 @@ def adjusted_records(
                     )
                 )
             continue
-        j = 1 + fitted.index(g)
-        out += _group_records(
-            attribute, g, reference, n, count, flags, fit, x, j, len(fitted), base
-        )
+        out += _group_records(attribute, g, reference, n, count, flags, estimates[g], base)
     return out, warnings
 
 
@@ -271,6 +317,21 @@ def _design(groups: np.ndarray, fitted: list[str], controls: pd.DataFrame) -> np
     return np.hstack([np.ones((len(groups), 1)), indicators, encoded])
 
 
+def contrast_sums(
+    params: np.ndarray, x: np.ndarray, j: int, indicators: int
+) -> tuple[float, np.ndarray]:
+    """Σ over rows of P(fav | row as group j) − P(fav | row as the reference), and of its
+    gradient in the coefficients (the delta method's pieces; sums merge across chunks)."""
+    # the counterfactual contrast: every analysed row as the group, then as the reference
+    as_group, as_ref = x.copy(), x.copy()
+    as_group[:, 1 : 1 + indicators] = 0.0
+    as_ref[:, 1 : 1 + indicators] = 0.0
+    as_group[:, j] = 1.0
+    p1, p0 = special.expit(as_group @ params), special.expit(as_ref @ params)
+    grad = ((p1 * (1 - p1))[:, None] * as_group - (p0 * (1 - p0))[:, None] * as_ref).sum(axis=0)
+    return float(np.sum(p1 - p0)), grad
+
+
 def _group_records(
     attribute: str,
     group: str,
@@ -278,23 +339,14 @@ def _group_records(
     n: int,
     count: int,
     flags: tuple[str, ...],
-    fit: LogitFit,
-    x: np.ndarray,
-    j: int,
-    indicators: int,
+    est: Estimate,
     base: dict[str, float],
 ) -> list[MetricRecord]:
+    fit, j = est.fit, est.column
     b, se = float(fit.params[j]), math.sqrt(float(fit.cov[j, j]))
     p_or = float(2 * stats.norm.sf(abs(b / se)))
-    # the counterfactual contrast: every analysed row as the group, then as the reference
-    as_group, as_ref = x.copy(), x.copy()
-    as_group[:, 1 : 1 + indicators] = 0.0
-    as_ref[:, 1 : 1 + indicators] = 0.0
-    as_group[:, j] = 1.0
-    p1, p0 = special.expit(as_group @ fit.params), special.expit(as_ref @ fit.params)
-    ame = float(np.mean(p1 - p0))
-    grad = ((p1 * (1 - p1))[:, None] * as_group - (p0 * (1 - p0))[:, None] * as_ref).mean(axis=0)
-    se_ame = math.sqrt(max(float(grad @ fit.cov @ grad), 0.0))
+    ame = est.ame
+    se_ame = math.sqrt(max(float(est.grad @ fit.cov @ est.grad), 0.0))
     p_ame = float(2 * stats.norm.sf(abs(ame / se_ame))) if se_ame > 0 else None
     detail = {**base, "log_odds": b, "se": se, "iterations": float(fit.iterations)}
     return [
@@ -334,32 +386,47 @@ def cdd_records(
 ) -> list[MetricRecord]:
     """Conditional demographic disparity of every known group over the ``by`` strata."""
     use = ((labels != UNKNOWN) & strata.notna()).to_numpy()
-    groups = labels.to_numpy()[use].astype(str)
-    level = strata[use].astype(str).to_numpy()
-    y = decisions[use].astype(bool)
-    table = pd.crosstab([level, y], groups)  # (stratum, outcome) x group counts
+    frame = pd.DataFrame(
+        {
+            "s": strata[use].astype(str).to_numpy(),
+            "y": decisions[use].astype(bool),
+            "g": labels.to_numpy()[use].astype(str),
+        }
+    )
+    counts = frame.groupby(["s", "y", "g"]).size()
+    table: dict[tuple[str, bool, str], int] = {}
+    for key, v in counts.items():
+        parts: tuple[object, ...] = tuple(key)  # type: ignore[arg-type]
+        table[(str(parts[0]), bool(parts[1]), str(parts[2]))] = int(v)
+    return cdd_from_counts(attribute, table)
+
+
+def cdd_from_counts(attribute: str, counts: dict[tuple[str, bool, str], int]) -> list[MetricRecord]:
+    """:func:`cdd_records` from rows per (stratum, favourable, group): mergeable counts."""
+    groups = sorted({g for _, _, g in counts})
+    levels = sorted({s for s, _, _ in counts})
+    outcomes = {(s, y) for s, y, _ in counts}
     out: list[MetricRecord] = []
-    levels = sorted(set(level))
-    for g in sorted(set(groups)):
+    for g in groups:
         total, weighted, used = 0, 0.0, 0
         for s in levels:
-            if (s, True) not in table.index or (s, False) not in table.index:
+            if (s, True) not in outcomes or (s, False) not in outcomes:
                 continue  # a stratum with one outcome only: no disparity to measure
-            refused, granted = table.loc[(s, False)], table.loc[(s, True)]
-            dd = float(refused[g] / refused.sum() - granted[g] / granted.sum())
-            size = int(refused.sum() + granted.sum())
+            refused = sum(v for (s2, y, _), v in counts.items() if s2 == s and not y)
+            granted = sum(v for (s2, y, _), v in counts.items() if s2 == s and y)
+            dd = counts.get((s, False, g), 0) / refused - counts.get((s, True, g), 0) / granted
+            size = refused + granted
             weighted += size * dd
             total += size
             used += 1
-        n = int((groups == g).sum())
         out.append(
             MetricRecord(
                 attribute,
                 g,
                 "cdd",
                 weighted / total if total else None,
-                n,
-                count=int(y[groups == g].sum()),
+                sum(v for (_, _, g2), v in counts.items() if g2 == g),
+                count=sum(v for (_, y, g2), v in counts.items() if g2 == g and y),
                 flags=() if total else ("insufficient:strata",),
                 detail={"strata_used": float(used), "rows_used": float(total)},
             )
@@ -386,17 +453,64 @@ def residual_smd_records(
     score = scores[use].astype(np.float64)
     coef, *_ = np.linalg.lstsq(x, score, rcond=None)
     resid = score - x @ coef
-    r = resid[groups == reference]
+    moments = {g: Moments.of(resid[groups == g]) for g in sorted(set(groups))}
+    return smd_from_moments(
+        attribute, moments, reference, len(groups), min_group_size=min_group_size
+    )
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Count, mean and sum of squared deviations; merged exactly (Chan et al. 1979)."""
+
+    n: int
+    mean: float
+    m2: float
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Moments:
+        """The moments of ``values``."""
+        if not len(values):
+            return cls(0, 0.0, 0.0)
+        mean = float(values.mean())
+        return cls(len(values), mean, float(((values - mean) ** 2).sum()))
+
+    def merge(self, other: Moments) -> Moments:
+        """Both samples' moments."""
+        if not other.n:
+            return self
+        if not self.n:
+            return other
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * other.n / n
+        return Moments(n, mean, self.m2 + other.m2 + delta * delta * self.n * other.n / n)
+
+    @property
+    def var(self) -> float:
+        """The sample variance (n − 1 denominator)."""
+        return self.m2 / (self.n - 1)
+
+
+def smd_from_moments(
+    attribute: str,
+    moments: dict[str, Moments],
+    reference: str,
+    rows_used: int,
+    *,
+    min_group_size: int,
+) -> list[MetricRecord]:
+    """Residual SMD records from each group's residual moments (pooled SD, Hedges–Olkin
+    interval, pooled t-test)."""
+    r = moments[reference]
     out: list[MetricRecord] = []
-    for g in sorted(set(groups) - {reference}):
-        e = resid[groups == g]
-        n1, n0 = len(e), len(r)
+    for g in sorted(set(moments) - {reference}):
+        e = moments[g]
+        n1, n0 = e.n, r.n
         flags = size_flags(g, n1, min_group_size)
         dof = n1 + n0 - 2
         pooled = (
-            math.sqrt(((n1 - 1) * e.var(ddof=1) + (n0 - 1) * r.var(ddof=1)) / dof)
-            if n1 > 1 and n0 > 1
-            else 0.0
+            math.sqrt(((n1 - 1) * e.var + (n0 - 1) * r.var) / dof) if n1 > 1 and n0 > 1 else 0.0
         )
         if pooled <= 0:
             out.append(
@@ -411,7 +525,7 @@ def residual_smd_records(
                 )
             )
             continue
-        d = float((e.mean() - r.mean()) / pooled)
+        d = float((e.mean - r.mean) / pooled)
         se = math.sqrt((n1 + n0) / (n1 * n0) + d * d / (2 * (n1 + n0)))
         t = d / math.sqrt(1 / n1 + 1 / n0)
         out.append(
@@ -426,7 +540,7 @@ def residual_smd_records(
                 p_value=float(2 * stats.t.sf(abs(t), dof)),
                 reference=reference,
                 flags=(*flags, "test:t_test"),
-                detail={"rows_used": float(len(groups))},
+                detail={"rows_used": float(rows_used)},
             )
         )
     return out
@@ -446,7 +560,9 @@ def controls_metrics(
     The reference is the grouping's named control group when there is one, else its
     highest-selection-rate group: the same reference as the unadjusted ratios.
     """
-    if batch.controls is None or batch.decisions is None:
+    from auditor.metrics.adjusted_mean import adjusted_mean_records
+
+    if batch.decisions is None or (batch.controls is None and batch.outcomes is None):
         return [], []
     out: list[MetricRecord] = []
     warnings: list[str] = []
@@ -454,6 +570,26 @@ def controls_metrics(
     for g in groups:
         labels = batch.group_labels(list(g.attributes)).reset_index(drop=True)
         ref = control.get(g.name) or references.get(g.name)
+        if ref is not None and batch.outcomes is not None:
+            given = (
+                batch.controls
+                if batch.controls is not None
+                else pd.DataFrame(index=range(len(batch)))
+            )
+            for name in batch.outcomes.columns:
+                recs, notes = adjusted_mean_records(
+                    g.name,
+                    labels,
+                    batch.outcomes[name].to_numpy(),
+                    str(name),
+                    given,
+                    ref,
+                    min_group_size=min_group_size,
+                )
+                out += recs
+                warnings += notes
+        if batch.controls is None:
+            continue
         if ref is not None:
             recs, notes = adjusted_records(
                 g.name, labels, decisions, batch.controls, ref, min_group_size=min_group_size

@@ -26,6 +26,9 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "adjusted_marginal_effect": ("Adjusted marginal effect", "diff"),
     "residual_smd": ("Score residual SMD", "plain"),
     "cdd": ("Conditional demographic disparity", "share"),
+    "adjusted_mean_difference": ("Adjusted mean difference", "plain"),  # ":outcome" added
+    "birdie_selection_rate": ("Bias-corrected selection rate", "rate"),
+    "birdie_impact_ratio": ("Bias-corrected impact ratio", "ratio"),
     "statistical_parity_difference": ("Selection-rate difference", "diff"),
     "tpr": ("TPR", "rate"),
     "fpr": ("FPR", "rate"),
@@ -47,7 +50,12 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "controls",
         "Given the legitimate factors in controls (logistic regression; score residuals)",
-        ("adjusted_odds_ratio", "adjusted_marginal_effect", "residual_smd"),
+        (
+            "adjusted_odds_ratio",
+            "adjusted_marginal_effect",
+            "residual_smd",
+            "adjusted_mean_difference",
+        ),
     ),
     (
         "cdd",
@@ -56,11 +64,19 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("cdd",),
     ),
     (
+        "birdie",
+        "Bias-corrected for inferred membership (BIRDiE, complete pooling; the weighted "
+        "estimates above decide the findings)",
+        ("birdie_selection_rate", "birdie_impact_ratio"),
+    ),
+    (
         "slices",
         "Slices found by the slice search (each against the other groups in the same slice)",
         ("slice_impact_ratio",),
     ),
 )
+# point estimates without an interval: the heading must not announce one
+NO_INTERVAL = frozenset({"birdie_selection_rate", "birdie_impact_ratio"})
 RATE_FOR_RATIO = {"impact_ratio": "selection_rate", "scoring_impact_ratio": "scoring_rate"}
 # Metrics whose denominator is the whole group: a small-sample flag on one of them marks the
 # row; on the others (TPR/FNR/FPR count only positives/negatives) it marks just the cell.
@@ -71,6 +87,7 @@ TEST_NAMES = {
     "chi2": "chi-square",
     "cmh": "CMH",
     "wald": "Wald",
+    "wald_hc3": "Wald (HC3)",
     "t_test": "t-test",
 }
 # Per-bin records (one per score bin and group) are not table cells: the calibration chart
@@ -79,7 +96,17 @@ NOT_IN_TABLES = frozenset({"reliability"})
 # Families shown in full (value, interval, p-value) in the results section; the others go
 # to one compact table per attribute in the appendix (value and p-value only).
 KEY_FAMILIES = frozenset(
-    {"selection", "control", "scoring", "errors", "segments", "controls", "cdd", "slices"}
+    {
+        "selection",
+        "control",
+        "scoring",
+        "errors",
+        "segments",
+        "controls",
+        "cdd",
+        "birdie",
+        "slices",
+    }
 )
 COMPACT_COLUMNS = 9
 # Short headings for the compact appendix table, in the order of its columns.
@@ -120,6 +147,8 @@ class Column:
     # The test behind every p-value of the column, when they all name the same one (shown
     # once in the heading instead of in each cell).
     test: str | None = None
+    # whether the heading promises an interval (BIRDiE's corrected values have none)
+    has_ci: bool = True
 
 
 @dataclass
@@ -206,7 +235,7 @@ class AttributeTable:
         out: list[Family] = []
         placed: set[str] = set()
         for key, title, metrics in FAMILIES:
-            cols = [c for c in self.columns if c.metric in metrics]
+            cols = [c for c in self.columns if _base(c.metric) in metrics]
             if cols:
                 out += _split(key, title, cols)
                 placed.update(c.metric for c in cols)
@@ -351,9 +380,21 @@ def _split(key: str, title: str, columns: list[Column]) -> list[Family]:
     ]
 
 
+def _base(metric: str) -> str:
+    """The metric without its column (``adjusted_mean_difference:apr`` -> the first)."""
+    return metric.partition(":")[0]
+
+
+def _info(metric: str) -> tuple[str, str]:
+    """Label and kind; a per-column metric (``name:column``) names its column."""
+    base, _, column = metric.partition(":")
+    label, kind = METRIC_INFO.get(base, (base.replace("_", " ").capitalize(), "plain"))
+    return (f"{label} ({column})" if column else label), kind
+
+
 def metric_label(metric: str) -> str:
     """A readable column label for a metric name."""
-    return METRIC_INFO.get(metric, (metric.replace("_", " ").capitalize(), "plain"))[0]
+    return _info(metric)[0]
 
 
 def short_label(metric: str) -> str:
@@ -417,14 +458,15 @@ def _fill_counts(row: Row, size: GroupCount | None) -> None:
 
 def _sort_key(metric: str) -> tuple[int, str]:
     known = list(METRIC_INFO)
-    return (known.index(metric), "") if metric in known else (len(known), metric)
+    base = _base(metric)
+    return (known.index(base), metric) if base in known else (len(known), metric)
 
 
 def _columns(metrics: list[str], rows: list[Row]) -> list[Column]:
     columns = []
     for metric in sorted(metrics, key=_sort_key):
         recs = [r.cells[metric] for r in rows if metric in r.cells]
-        label, kind = METRIC_INFO.get(metric, (metric_label(metric), "plain"))
+        label, kind = _info(metric)
         # a column names its reference only when every record shares it; otherwise (slices,
         # each against the other groups of its own slice) each cell names its own
         references = {rec.reference for rec in recs if rec.reference}
@@ -432,5 +474,6 @@ def _columns(metrics: list[str], rows: list[Row]) -> list[Column]:
         tested = [rec for rec in recs if rec.p_value is not None]
         names = {test_name(rec) for rec in tested}
         test = names.pop() if len(names) == 1 else None
-        columns.append(Column(metric, label, kind, reference, bool(tested), test))
+        has_ci = _base(metric) not in NO_INTERVAL
+        columns.append(Column(metric, label, kind, reference, bool(tested), test, has_ci))
     return columns
