@@ -7,7 +7,7 @@ rule at or above that severity failed. Anything else is a bug and keeps its trac
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditor._cli_common import DbOption, err, guard, out
+from auditor._cli_progress import step_progress
+from auditor.cli_audits import audits_app
 from auditor.cli_letters import letters
 from auditor.cli_ops import db_prune, history, schedule_app, scheduler
 from auditor.cli_policies import policy_app
@@ -60,16 +62,6 @@ def _root(
 db_app = typer.Typer(help="Manage the audit database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policies")
-
-
-@contextmanager
-def _stages(enabled: bool) -> Iterator[Callable[[str], None] | None]:
-    """A spinner naming the current stage (on a terminal only)."""
-    if not enabled:
-        yield None
-        return
-    with err.status("starting", spinner="dots") as status:
-        yield lambda stage: status.update(f"{stage} …")
 
 
 @app.command()
@@ -165,7 +157,7 @@ def audit(
 
         source = with_engine(spec, engine, chunk_rows, master)
         with (
-            _stages(not quiet and err.is_terminal) as progress,
+            step_progress(not quiet and err.is_terminal) as progress,
             _report_file(pdf_path, mlflow) as report_path,
         ):
             done = perform_audit(
@@ -306,6 +298,7 @@ def _print_summary(result: AuditResult) -> None:
 
 
 # commands defined in their own modules
+app.add_typer(audits_app, name="audits")
 app.add_typer(schedule_app, name="schedule")
 app.command("scheduler")(scheduler)
 app.command("history")(history)

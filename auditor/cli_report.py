@@ -55,6 +55,9 @@ def rerender_report(
     staged: list[tuple[Path, Path]] = []  # (temporary file, final path)
     try:
         with store.session() as session:
+            from auditor.store.search import resolve_stored_id
+
+            audit_id = resolve_stored_id(session, audit_id)  # the short id history prints
             result = load_result(session, audit_id)
             # the runs before this audit only: a re-render shows the trend as it stood then
             history = load_earlier_runs(session, result, limit=TREND_RUNS)
@@ -83,7 +86,12 @@ def _user() -> str:
 
 
 def report(
-    audit_id: Annotated[str, typer.Argument(help="ID of a stored audit.", show_default=False)],
+    audit_id: Annotated[
+        str,
+        typer.Argument(
+            help="ID of a stored audit, or its short id (a unique prefix).", show_default=False
+        ),
+    ],
     preset: Annotated[
         str,
         typer.Option(
