@@ -116,9 +116,14 @@ def report(
             highlight=False,
         )
         raise typer.Exit(2)
-    outcome = guard(
-        lambda: rerender_report(audit_id, preset=preset, out_path=out_path, database_url=db)
-    )
+    from auditor._cli_progress import step_progress
+
+    with step_progress(not quiet and err.is_terminal) as progress:
+        if progress:
+            progress("render report")
+        outcome = guard(
+            lambda: rerender_report(audit_id, preset=preset, out_path=out_path, database_url=db)
+        )
     if not quiet:
         out.print(
             f"Report of audit {escape(audit_id)} ({preset}) stored, SHA-256 {outcome.sha256}.",

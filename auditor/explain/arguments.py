@@ -3,10 +3,11 @@
 The spec path checks a model against ``columns.features``; a Python caller has no spec,
 so everything here speaks of the arguments (``model``, ``x``, ``feature_names``). The
 feature names come from, in order: ``feature_names``, the columns of a DataFrame ``x``,
-the model's own names (LightGBM ``feature_name()``, scikit-learn ``feature_names_in_``),
-else ``x0, x1, …``. A model trained on a bare array (LightGBM's ``Column_i`` names, or no
-``feature_names_in_``) takes its inputs by position, so it accepts any names of the right
-count; a model with real names gets the frame's columns in its own order.
+the model's own names (LightGBM ``feature_name()``, scikit-learn ``feature_names_in_``,
+a torch module's ``feature_names``), else ``x0, x1, …``. A model trained on a bare array
+(LightGBM's ``Column_i`` names, or no ``feature_names_in_``) takes its inputs by
+position, so it accepts any names of the right count; a model with real names gets the
+frame's columns in its own order.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def model_feature_names(model: Any) -> list[str] | None:
         names = [str(n) for n in booster.feature_name()]
         return None if auto_named(names) else names
     names_in = getattr(model, "feature_names_in_", None)  # a Pipeline forwards its first step's
+    if names_in is None and _is_torch_module(model):
+        stored = getattr(model, "feature_names", None)  # what a saved auditor model carries
+        if isinstance(stored, list | tuple) and all(isinstance(n, str) for n in stored):
+            names_in = stored
     return None if names_in is None else [str(n) for n in names_in]
 
 
@@ -67,6 +72,10 @@ def prepare(
         _rename_inputs(adapter, names)
         return adapter, frame
     return wrap_model(model, names), frame
+
+
+def _is_torch_module(model: Any) -> bool:
+    return any(c.__module__.startswith("torch.") for c in type(model).__mro__)
 
 
 def _booster(model: Any) -> Any:
