@@ -3,7 +3,8 @@
 A spinner names the current step with its elapsed time; a step that took longer than
 :data:`SLOW_S` leaves one line behind (``explain: 174.2 s``), so a long permutation SHAP
 run is visibly alive and its cost is on screen afterwards. Nothing is drawn when stderr
-is not a terminal (CI logs, pipes) or with ``--quiet``.
+is not a terminal (CI logs, pipes) or with ``--quiet``. Methods that report rows done
+(permutation SHAP) show them in the step's line.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def step_progress(enabled: bool) -> Iterator[Callable[[str], None] | None]:
     if not enabled:
         yield None
         return
+    # imported here: auditor.explain loads every method, which the CLI's start need not
+    from auditor.explain.progress import listening
+
     current: list[tuple[str, float]] = []
     with Progress(
         SpinnerColumn(),
@@ -47,7 +51,12 @@ def step_progress(enabled: bool) -> Iterator[Callable[[str], None] | None]:
             current.append((name, time.perf_counter()))
             bar.reset(task, description=f"{name} …", total=None)
 
+        def rows(done: int, total: int) -> None:
+            if current:
+                bar.update(task, description=f"{current[-1][0]} … {done:,}/{total:,} rows")
+
         try:
-            yield step
+            with listening(rows):
+                yield step
         finally:
             finish()

@@ -106,3 +106,20 @@ def test_errors_speak_of_arguments(
     assert words in str(exc.value)
     assert "columns.features" not in str(exc.value)
     assert "spec" not in str(exc.value)
+
+
+def test_permutation_shap_reports_rows_and_gives_the_same_values() -> None:
+    from auditor.explain.progress import listening
+
+    frame = pd.DataFrame(X[:45], columns=list("abcd"))
+
+    def predict(df: pd.DataFrame) -> np.ndarray:
+        return np.asarray(1 / (1 + np.exp(-(df["a"] * df["b"] - df["c"]))))
+
+    quiet = auditor.explain(predict, frame, background=20)
+    seen: list[tuple[int, int]] = []
+    with listening(lambda done, total: seen.append((done, total))):
+        told = auditor.explain(predict, frame, background=20)
+    assert seen == [(20, 45), (40, 45), (45, 45)]
+    np.testing.assert_array_equal(told.values, quiet.values)
+    np.testing.assert_array_equal(told.base_values, quiet.base_values)
