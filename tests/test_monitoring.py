@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -12,13 +16,14 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from auditor.monitoring import Family, exposition, serve_metrics
-from auditor.schedule import add_schedule, run_due
+from auditor.schedule import add_schedule, run_due, set_enabled
 from auditor.store import Store, open_store
 from auditor.web.app import create_app
 from auditor.web.settings import WebSettings
 from tests.test_schedule import factory_runner, failing_runner, make_tiny_spec
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _samples(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -120,3 +125,32 @@ def test_scheduler_serves_metrics_with_its_token(scheduled: tuple[str, Store]) -
     ratios = _samples(text)["auditor_schedule_impact_ratio"]
     assert set(ratios[0][0]) == {"schedule", "attribute", "group", "metric", "reference"}
     assert any(lab["group"] == "Female" and v == 0.625 for lab, v in ratios)
+
+
+def test_scheduler_command_serves_metrics_until_sigterm(scheduled: tuple[str, Store]) -> None:
+    url, store = scheduled
+    for name in ("weekly", "broken"):  # due again by now: paused, so no audit runs here
+        set_enabled(store, name, False)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "AUDITOR_METRICS_TOKEN": "sched"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "scheduler", "--db", url, "--metrics-port", "0"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # "metrics on http://127.0.0.1:PORT/metrics"
+        address = line.split("metrics on ", 1)[1].strip()
+        req = urllib.request.Request(address, headers={"Authorization": "Bearer sched"})
+        with urllib.request.urlopen(req, timeout=20) as res:
+            text = res.read().decode()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert 'auditor_schedule_impact_ratio{schedule="weekly"' in text
