@@ -70,10 +70,10 @@ def test_fitted_sklearn_pipeline_with_text_column() -> None:
         ),
         LogisticRegression(),
     ).fit(frame, Y)
-    attr = auditor.explain(pipe, frame.head(40), background=40)
+    attr = auditor.explain(pipe, frame.head(8), background=10)
     assert attr.method == "permutation_shap"
     assert attr.feature_names == ("income", "region", "age")
-    proba = pipe.predict_proba(frame.head(40))[:, 1]
+    proba = pipe.predict_proba(frame.head(8))[:, 1]
     np.testing.assert_allclose(attr.values.sum(axis=1) + attr.base_values, proba, atol=1e-9)
 
 
