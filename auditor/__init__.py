@@ -5,6 +5,8 @@ Public API::
     result = auditor.run_audit("audit.yaml")        # or a dict
     result.to_json()
     attr = auditor.explain(model, X)                # .values, .base_values, .feature_names
+    result.metrics_frame(); result.findings_frame()  # tidy pandas frames (and HTML in Jupyter)
+    auditor.log_to_mlflow(result)                   # the active MLflow run, or a new one
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from auditor._version import __version__
 if TYPE_CHECKING:
     from auditor.errors import AuditorError
     from auditor.explain import AttributionSet, explain
+    from auditor.mlflow_logging import log_to_mlflow
     from auditor.pipeline import run_audit
     from auditor.result import AuditResult
     from auditor.spec import AuditSpec, load_spec
@@ -28,6 +31,7 @@ __all__ = [
     "__version__",
     "explain",
     "load_spec",
+    "log_to_mlflow",
     "run_audit",
 ]
 
@@ -38,6 +42,7 @@ _LAZY = {
     "AuditResult": "auditor.result",
     "AuditSpec": "auditor.spec",
     "load_spec": "auditor.spec",
+    "log_to_mlflow": "auditor.mlflow_logging",
     "AuditorError": "auditor.errors",
 }
 

@@ -7,8 +7,9 @@ rule at or above that severity failed. Anything else is a bug and keeps its trac
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditor._cli_common import DbOption, err, guard, out
+from auditor._cli_progress import step_progress
+from auditor.cli_audits import audits_app
 from auditor.cli_letters import letters
 from auditor.cli_ops import db_prune, history, schedule_app, scheduler
 from auditor.cli_policies import policy_app
@@ -61,16 +64,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(policy_app, name="policies")
 
 
-@contextmanager
-def _stages(enabled: bool) -> Iterator[Callable[[str], None] | None]:
-    """A spinner naming the current stage (on a terminal only)."""
-    if not enabled:
-        yield None
-        return
-    with err.status("starting", spinner="dots") as status:
-        yield lambda stage: status.update(f"{stage} …")
-
-
 @app.command()
 def audit(
     spec: Annotated[Path, typer.Argument(help="Audit spec (YAML).", show_default=False)],
@@ -109,6 +102,21 @@ def audit(
     master: Annotated[
         str | None, typer.Option("--master", help="Spark master URL (with --engine spark).")
     ] = None,
+    junit_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit",
+            help="Write the findings as JUnit XML (one test case per finding) for CI systems.",
+        ),
+    ] = None,
+    mlflow: Annotated[
+        bool,
+        typer.Option(
+            "--mlflow",
+            help="Log the audit to MLflow (the active run or a new one; $MLFLOW_TRACKING_URI): "
+            "key ratios with intervals, finding counts, PDF/JSON/spec, digests as tags.",
+        ),
+    ] = False,
     allow_module: Annotated[
         list[str] | None,
         typer.Option(
@@ -139,21 +147,44 @@ def audit(
 
         allow_modules(allow_module)
 
+    if mlflow:
+        from auditor.mlflow_logging import require_mlflow
+
+        guard(require_mlflow)  # before the audit runs, not after minutes of work
+
     def run() -> Any:
         from auditor.engine import with_engine
 
         source = with_engine(spec, engine, chunk_rows, master)
-        with _stages(not quiet and err.is_terminal) as progress:
-            return perform_audit(
+        with (
+            step_progress(not quiet and err.is_terminal) as progress,
+            _report_file(pdf_path, mlflow) as report_path,
+        ):
+            done = perform_audit(
                 source,
                 json_path=json_path,
-                pdf_path=pdf_path,
+                pdf_path=report_path,
                 database_url=db,
                 store=not no_store,
                 progress=progress,
             )
+            if junit_path is not None:
+                from auditor.junit import write_junit
+
+                write_junit(done.result, junit_path)
+            if mlflow and report_path is not None:
+                from auditor.mlflow_logging import log_to_mlflow
+
+                if progress:
+                    progress("log to MLflow")
+                run_id = log_to_mlflow(done.result, pdf=report_path)
+                if not quiet:
+                    err.print(f"MLflow run: {run_id}", highlight=False)
+            return done if report_path == pdf_path else replace(done, pdf_path=pdf_path)
 
     outcome = guard(run)
+    if junit_path is not None and not quiet:
+        out.print(f"JUnit: {junit_path}", highlight=False)
     if not quiet:
         _print_summary(outcome.result)
         for label, value in (
@@ -165,6 +196,18 @@ def audit(
                 out.print(f"{label}: {value}", highlight=False)
     if fail_on is not None:
         _gate(outcome.result, fail_on, fail_on_advisory, quiet)
+
+
+@contextmanager
+def _report_file(pdf_path: Path | None, needed: bool) -> Iterator[Path | None]:
+    """Where the PDF goes: ``--pdf``'s file, or a temporary one when MLflow needs it."""
+    if pdf_path is not None or not needed:
+        yield pdf_path
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="auditor-report-") as tmp:
+        yield Path(tmp) / "report.pdf"
 
 
 def _gate(result: AuditResult, fail_on: str, include_advisory: bool, quiet: bool) -> None:
@@ -255,6 +298,7 @@ def _print_summary(result: AuditResult) -> None:
 
 
 # commands defined in their own modules
+app.add_typer(audits_app, name="audits")
 app.add_typer(schedule_app, name="schedule")
 app.command("scheduler")(scheduler)
 app.command("history")(history)

@@ -19,7 +19,12 @@ from auditor._cli_common import DbOption, err, guard, out
 
 
 def letters(
-    audit_id: Annotated[str, typer.Argument(help="ID of a stored audit.", show_default=False)],
+    audit_id: Annotated[
+        str,
+        typer.Argument(
+            help="ID of a stored audit, or its short id (a unique prefix).", show_default=False
+        ),
+    ],
     kind: Annotated[
         str | None,
         typer.Option(
@@ -82,9 +87,13 @@ def letters(
             addressed = read_recipients(recipients) if recipients is not None else None
             store = open_store(db)
             try:
+                with store.session() as session:
+                    from auditor.store.search import resolve_stored_id
+
+                    full_id = resolve_stored_id(session, audit_id)  # short ids work too
                 return issue_letters(
                     store,
-                    audit_id,
+                    full_id,
                     kind=kind,
                     decisions=decisions,
                     out_dir=out_dir,

@@ -207,13 +207,41 @@ def scheduler(
             "--poll", help="Check for new or changed schedules at least this often (s).", min=0.1
         ),
     ] = 30.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve Prometheus /metrics on this port (runs, failures, durations, latest "
+            "ratios per schedule); $AUDITOR_METRICS_TOKEN, if set, is required as a Bearer token.",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address /metrics listens on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Run schedules until stopped; SIGTERM or Ctrl-C finish the current run, then exit 0."""
+    import os
+
     from auditor.schedule import run_scheduler
 
     with _opened(db) as store:
+        server = None
+        if metrics_port is not None:
+            from auditor.monitoring import serve_metrics
+
+            token = os.environ.get("AUDITOR_METRICS_TOKEN", "").strip() or None
+            server = guard(lambda: serve_metrics(store, metrics_host, metrics_port, token=token))
+            port = server.server_address[1]
+            err.print(f"metrics on http://{metrics_host}:{port}/metrics", highlight=False)
         err.print(f"scheduler started on {store.url}; SIGTERM or Ctrl-C to stop", highlight=False)
-        count = guard(lambda: run_scheduler(store, poll_s=poll, on_run=_print_run))
+        try:
+            count = guard(lambda: run_scheduler(store, poll_s=poll, on_run=_print_run))
+        finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
     err.print(f"scheduler stopped after {count} run(s)", highlight=False)
 
 

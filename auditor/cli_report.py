@@ -55,6 +55,9 @@ def rerender_report(
     staged: list[tuple[Path, Path]] = []  # (temporary file, final path)
     try:
         with store.session() as session:
+            from auditor.store.search import resolve_stored_id
+
+            audit_id = resolve_stored_id(session, audit_id)  # the short id history prints
             result = load_result(session, audit_id)
             # the runs before this audit only: a re-render shows the trend as it stood then
             history = load_earlier_runs(session, result, limit=TREND_RUNS)
@@ -83,7 +86,12 @@ def _user() -> str:
 
 
 def report(
-    audit_id: Annotated[str, typer.Argument(help="ID of a stored audit.", show_default=False)],
+    audit_id: Annotated[
+        str,
+        typer.Argument(
+            help="ID of a stored audit, or its short id (a unique prefix).", show_default=False
+        ),
+    ],
     preset: Annotated[
         str,
         typer.Option(
@@ -108,9 +116,14 @@ def report(
             highlight=False,
         )
         raise typer.Exit(2)
-    outcome = guard(
-        lambda: rerender_report(audit_id, preset=preset, out_path=out_path, database_url=db)
-    )
+    from auditor._cli_progress import step_progress
+
+    with step_progress(not quiet and err.is_terminal) as progress:
+        if progress:
+            progress("render report")
+        outcome = guard(
+            lambda: rerender_report(audit_id, preset=preset, out_path=out_path, database_url=db)
+        )
     if not quiet:
         out.print(
             f"Report of audit {escape(audit_id)} ({preset}) stored, SHA-256 {outcome.sha256}.",

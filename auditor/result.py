@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 
@@ -312,6 +315,24 @@ class AuditResult:
     def from_json(cls, text: str) -> AuditResult:
         """Parse :meth:`to_json` output."""
         return cls.from_dict(json.loads(text))
+
+    def metrics_frame(self) -> pd.DataFrame:
+        """Every metric record as a tidy pandas frame (value, 95% interval, n, p-values)."""
+        from auditor.notebook import metrics_frame
+
+        return metrics_frame(self)
+
+    def findings_frame(self) -> pd.DataFrame:
+        """Every policy finding as a tidy pandas frame (rule, scope, status, severity…)."""
+        from auditor.notebook import findings_frame
+
+        return findings_frame(self)
+
+    def _repr_html_(self) -> str:
+        # Jupyter's rich display: the verdict, key ratios with intervals, a small chart
+        from auditor.notebook import result_html
+
+        return result_html(self)
 
 
 def _clean(obj: Any) -> Any:

@@ -11,7 +11,10 @@ from typing import Any
 import numpy as np
 
 from auditor.explain.base import register
+from auditor.explain.progress import listener
 from auditor.models.base import ModelAdapter
+
+PROGRESS_CHUNK = 20  # rows per call when someone listens for progress
 
 
 @register("permutation_shap")
@@ -35,9 +38,23 @@ class PermutationShapExplainer:
         explainer = shap.PermutationExplainer(model.output, masker, seed=0)
         npermutations = 10
         max_evals = max(2 * x.shape[1] + 1, npermutations * 2 * x.shape[1])
-        exp = explainer(x, max_evals=max_evals, silent=True)
-        values = np.asarray(exp.values, dtype=np.float64)
-        base = np.broadcast_to(np.asarray(exp.base_values, dtype=np.float64), (len(x),)).copy()
+        tell = listener()
+        if tell is None:
+            exp = explainer(x, max_evals=max_evals, silent=True)
+            values = np.asarray(exp.values, dtype=np.float64)
+            base_values = np.asarray(exp.base_values, dtype=np.float64)
+        else:
+            # in chunks, to report progress: the explainer draws its permutations from one
+            # seeded stream row after row, so the values equal those of a single call
+            parts, bases = [], []
+            for start in range(0, len(x), PROGRESS_CHUNK):
+                exp = explainer(x[start : start + PROGRESS_CHUNK], max_evals=max_evals, silent=True)
+                parts.append(np.asarray(exp.values, dtype=np.float64))
+                bases.append(np.broadcast_to(np.asarray(exp.base_values), (len(parts[-1]),)))
+                tell(min(start + PROGRESS_CHUNK, len(x)), len(x))
+            values = np.concatenate(parts) if parts else np.zeros(x.shape)
+            base_values = np.concatenate(bases).astype(np.float64) if bases else np.zeros(0)
+        base = np.broadcast_to(base_values, (len(x),)).copy()
         return (
             values,
             base,

@@ -119,9 +119,13 @@ def explain(
     ----------
     model
         A LightGBM ``Booster``/``LGBMModel``, a ``torch.nn.Module`` returning one logit per
-        row, an estimator with ``predict_proba``, or a function ``f(frame) -> probability``.
+        row, a fitted scikit-learn estimator or pipeline with ``predict_proba``, or a
+        function ``f(frame) -> probability``.
     x
-        The inputs, as a DataFrame (column names are the feature names) or an array.
+        The inputs, as a DataFrame (column names are the feature names) or a 2-D array.
+    feature_names
+        Names for the columns of an array ``x``; left out, the model's own names (or
+        ``x0, x1, …`` for a model trained without names).
     method
         ``"tree_shap"``, ``"integrated_gradients"`` or ``"permutation_shap"``; default:
         the exact method for the model kind, else permutation SHAP.
@@ -142,16 +146,9 @@ def explain(
     >>> attr.values.shape, attr.additivity_error < 1e-9
     ((200, 2), True)
     """
-    from auditor.models import wrap_model
+    from auditor.explain.arguments import prepare
 
-    frame = (
-        x
-        if isinstance(x, pd.DataFrame)
-        else pd.DataFrame(
-            np.asarray(x), columns=list(feature_names or [f"x{i}" for i in range(np.shape(x)[1])])
-        )
-    )
-    adapter = wrap_model(model, list(frame.columns))
+    adapter, frame = prepare(model, x, feature_names)
     return explain_matrix(
         adapter,
         adapter.encode(frame),

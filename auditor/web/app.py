@@ -19,6 +19,7 @@ from auditor.web.auth import Forbidden, LoginRequired, Principal, api_user
 from auditor.web.body_guard import BodyGuard
 from auditor.web.context import WebContext
 from auditor.web.jobs import AuditJobs
+from auditor.web.metrics_route import install_metrics
 from auditor.web.settings import WebSettings
 from auditor.web.templating import render
 from auditor.web.throttle import LoginThrottle
@@ -68,6 +69,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         return app.openapi()
 
     app.include_router(pages.router)
+    install_metrics(app)
     _install_handlers(app)
     app.add_middleware(BodyGuard)  # inside the security headers, so refusals get them too
     _install_headers(app)

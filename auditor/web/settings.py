@@ -12,6 +12,8 @@ from auditor.web.worker import WorkerLimits
 
 SECRET_ENV = "AUDITOR_WEB_SECRET"
 DATA_ROOT_ENV = "AUDITOR_DATA_ROOT"
+METRICS_TOKEN_ENV = "AUDITOR_METRICS_TOKEN"
+METRICS_PUBLIC_ENV = "AUDITOR_METRICS_PUBLIC"
 
 
 def _secret_from_env() -> bytes:
@@ -46,6 +48,12 @@ class WebSettings:
     max_upload_bytes:
         Largest body of a letters request with its recipients CSV
         (``$AUDITOR_WEB_MAX_UPLOAD``). Other routes take at most 64 KiB.
+    metrics_token:
+        ``$AUDITOR_METRICS_TOKEN``: a scrape token Prometheus sends as
+        ``Authorization: Bearer`` to read ``/metrics`` (a viewer's API token works too).
+    metrics_public:
+        ``$AUDITOR_METRICS_PUBLIC=1``: serve ``/metrics`` without any token (only where
+        the network already limits who can reach it: it names schedules, groups and ratios).
     job_memory_mb, job_timeout_s:
         Address-space and wall-clock limits of the worker process that runs each audit of
         an uploaded spec; past them the job fails and the server carries on.
@@ -67,6 +75,14 @@ class WebSettings:
     job_memory_mb: int = field(default_factory=lambda: _int_env("AUDITOR_JOB_MEMORY_MB", 4096))
     job_timeout_s: float = field(
         default_factory=lambda: float(_int_env("AUDITOR_JOB_TIMEOUT_S", 3600))
+    )
+    metrics_token: str | None = field(
+        default_factory=lambda: os.environ.get(METRICS_TOKEN_ENV, "").strip() or None
+    )
+    metrics_public: bool = field(
+        default_factory=lambda: (
+            os.environ.get(METRICS_PUBLIC_ENV, "").strip().lower() in ("1", "true", "yes")
+        )
     )
     upload_parse_timeout_s: float = 20.0
     """Wall-clock limit of the worker that parses an uploaded spec and computes its digest."""
