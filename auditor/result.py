@@ -268,7 +268,7 @@ class AuditResult:
         return _clean(asdict(self))  # type: ignore[no-any-return]
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        """The public JSON document (see README, "JSON output")."""
+        """The public JSON document (docs/reference/result.md lists every field)."""
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False, ensure_ascii=False)
 
     @classmethod

@@ -1,6 +1,6 @@
 """Letter HTML to PDF with WeasyPrint: one document per letter, set up once per process.
 
-Measured on the demo letters (``bench/bench_letters.py``; profile in the README): the
+Measured on the demo letters (``bench/bench_letters.py``; profile in bench/README.md): the
 cost of a letter is WeasyPrint's style, layout and drawing of its ~50 lines, plus a
 fixed cost per document that this module keeps low:
 

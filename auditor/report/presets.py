@@ -56,7 +56,7 @@ PRESETS: dict[str, Preset] = {
         key="ll144",
         kicker="NYC Local Law 144 bias-audit summary",
         description="NYC LL144 bias-audit summary for publication (6 RCNY 5-301, 5-303); "
-        "needs the employer, tool and data facts under evidence (see the README)",
+        "needs the employer, tool and data facts under evidence (see docs/guides/officer.md)",
         sections=("ll144_cover", "ll144"),
         appendix_note="the companion JSON",
     ),
