@@ -618,7 +618,7 @@ def _pydantic_problems(exc: ValidationError) -> list[str]:
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; the spec keys are listed in docs/reference/spec.md)"
+            msg = "unknown key (check the spelling; docs/reference/spec.md lists the keys)"
         elif err["type"] == "missing":
             msg = "required key is missing"
         out.append(f"{loc}: {msg}")

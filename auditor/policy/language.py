@@ -267,7 +267,7 @@ def condition_json_schema() -> dict[str, Any]:
         },
     }
     return {
-        "description": "A condition over named facts (see docs/reference/policy-language.md, check language).",
+        "description": "A condition over named facts (docs: policy language, check language).",
         "oneOf": [
             one("all", {"type": "array", "items": cond, "minItems": 1}),
             one("any", {"type": "array", "items": cond, "minItems": 1}),
