@@ -27,7 +27,7 @@ from pydantic import (
 from auditor.bands import Bands
 from auditor.errors import SpecError
 from auditor.legal_terms import TERRITORY_RE, LegalCategory
-from auditor.letters.settings import LettersSpec, letters_problems
+from auditor.letter_settings import LettersSpec, letters_problems
 from auditor.safe_yaml import (
     MAX_EXPANDED_NODES,
     BoundedSafeLoader,
