@@ -105,3 +105,34 @@ def test_result_json_matches_the_saved_schema(block: dict[str, Any]) -> None:
     bad = json.loads(_result(block).to_json())
     bad["explanation_quality"]["methods"][0]["curve_rows"] = "many"
     assert not validator.is_valid(bad)
+
+
+def test_an_old_database_row_still_loads(sqlite_url: str) -> None:
+    """A result stored as version 1 JSON (an old database) loads through the store."""
+    from sqlalchemy import update
+
+    from auditor.store import load_result, open_store, save_audit
+    from auditor.store.models import Audit
+
+    result = make_result()
+    old = result.to_dict()
+    old["schema_version"] = 1
+    for key in ("explanation_quality", "verdict"):
+        del old[key]
+    store = open_store(sqlite_url)
+    try:
+        with store.session() as session:
+            save_audit(session, result)
+        with store.session() as session:
+            session.execute(
+                update(Audit)
+                .where(Audit.id == result.audit_id)
+                .values(result_json=json.dumps(old), schema_version=1)
+            )
+        with store.session() as session:
+            loaded = load_result(session, result.audit_id)
+    finally:
+        store.dispose()
+    assert loaded.schema_version == 2
+    assert loaded.findings == result.findings
+    assert loaded.explanation_quality.to_json() == {}
