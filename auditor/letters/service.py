@@ -24,21 +24,17 @@ from auditor.letters.baseline import choose_baseline
 from auditor.letters.consumer import read_report_columns
 from auditor.letters.counterfactuals import CounterfactualSearch
 from auditor.letters.output import (
-    STATUS_FOLDERS as STATUS_FOLDERS,
-)
-from auditor.letters.output import (
-    SUMMARY_FILE as SUMMARY_FILE,
-)
-from auditor.letters.output import (
-    letter_path as letter_path,
-)
-from auditor.letters.output import (
+    STATUS_FOLDERS,
+    SUMMARY_FILE,
+    letter_path,
     store_letters,
     write_letters,
 )
 from auditor.letters.plan import (
     LetterDecisions,
+    LetterError,
     LetterPlan,
+    Progress,
     audit_spec,
     audited_model,
     build_letters,
@@ -46,11 +42,8 @@ from auditor.letters.plan import (
     finish_letters,
     unknown_decisions,
 )
-from auditor.letters.plan import LetterError as LetterError
-from auditor.letters.plan import Progress as Progress
 from auditor.letters.recipients import Recipient, match_recipients
-from auditor.letters.record import IssuedLetter as IssuedLetter
-from auditor.letters.record import LetterRecord as LetterRecord
+from auditor.letters.record import IssuedLetter, LetterRecord
 from auditor.letters.render import RenderQueue
 from auditor.spec import AuditSpec
 from auditor.store import Store, load_result
@@ -59,6 +52,20 @@ from auditor.store.decisions import (
     decision_source,
     load_decisions,
 )
+
+# the module's public names, as before the plan, the record and the output had their own
+# modules (callers import them from here)
+__all__ = [
+    "BATCH",
+    "STATUS_FOLDERS",
+    "SUMMARY_FILE",
+    "IssuedLetter",
+    "LetterError",
+    "LetterRecord",
+    "Progress",
+    "issue_letters",
+    "letter_path",
+]
 
 BATCH = 40  # kept for callers; letters now go to the renderers in chunks (letters.pdf.CHUNK)
 
