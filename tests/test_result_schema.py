@@ -11,7 +11,7 @@ import pytest
 import torch
 from factories import make_result
 
-from auditor.explain.quality import QualitySettings, assess
+from auditor.explain.quality import QualitySettings, assess, quality_facts
 from auditor.models import wrap_model
 from auditor.models.mlp import TabularMLP
 from auditor.quality_block import ExplanationQuality
@@ -48,6 +48,10 @@ def test_block_is_typed_and_its_json_unchanged(block: dict[str, Any]) -> None:
     assert data["schema_version"] == SCHEMA_VERSION == 2
     again = AuditResult.from_json(result.to_json())
     assert again.to_json() == result.to_json()
+    # the policy facts read the typed block as they read its JSON
+    facts = quality_facts(quality)
+    assert facts == quality_facts(block)
+    assert "explanation.fidelity.deletion_auc" in facts
 
 
 def test_not_computed_and_absent_blocks_keep_their_forms() -> None:
