@@ -20,9 +20,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/auditor demo --out demo
 
+# import rules: the contracts in pyproject.toml ([tool.importlinter]: no cycles, the
+# layers) and no package importing another package's private names
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_private_imports.py
 
 test: lint
 	bash scripts/system-deps.sh --browser

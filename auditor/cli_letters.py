@@ -9,13 +9,16 @@ failures are printed and stored); 2 a user error.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from auditor._cli_common import DbOption, err, guard, out
+
+if TYPE_CHECKING:
+    from auditor.letters.record import IssuedLetter
 
 
 def letters(
@@ -83,7 +86,7 @@ def letters(
         def step(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        def run() -> list:  # type: ignore[type-arg]
+        def run() -> list[IssuedLetter]:
             addressed = read_recipients(recipients) if recipients is not None else None
             store = open_store(db)
             try:
@@ -108,8 +111,8 @@ def letters(
                 store.dispose()
 
         issued = guard(run)
-    blocked = [lt for lt in issued if lt.record["status"] == "blocked"]
-    held = [lt for lt in issued if lt.record["status"] == "needs_review"]
+    blocked = [lt for lt in issued if lt.record.status == "blocked"]
+    held = [lt for lt in issued if lt.record.status == "needs_review"]
     if not quiet:
         out.print(
             f"{len(issued) - len(blocked) - len(held)} letter(s) issued, {len(blocked)} "
@@ -129,16 +132,16 @@ def letters(
                 highlight=False,
             )
     for lt in held[:20]:
-        share = lt.record["review"]["changed_share"]
+        share = lt.record.review["changed_share"] if lt.record.review is not None else 0.0
         err.print(
-            f"review {escape(str(lt.record['decision_id']))}: its principal reason changed "
+            f"review {escape(lt.record.decision_id)}: its principal reason changed "
             f"in {share:.0%} of copies of its inputs with plausible measurement noise",
             highlight=False,
             soft_wrap=True,
         )
     for lt in blocked[:20]:
         err.print(
-            f"blocked {escape(str(lt.record['decision_id']))}: {escape(str(lt.record['failure']))}",
+            f"blocked {escape(lt.record.decision_id)}: {escape(str(lt.record.failure))}",
             highlight=False,
             soft_wrap=True,
         )

@@ -67,6 +67,7 @@ from auditor.provenance import (
     package_versions,
     path_sha256,
 )
+from auditor.quality_block import ExplanationQuality
 from auditor.result import (
     AttributionSummary,
     AuditResult,
@@ -223,7 +224,7 @@ def run_audit(
             user=current_user(),
             host=socket.gethostname(),
         ),
-        explanation_quality=quality,
+        explanation_quality=ExplanationQuality.from_json(quality),
         verdict=verdict,
     )
 

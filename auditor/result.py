@@ -3,6 +3,8 @@
 An :class:`AuditResult` is JSON-serialisable and versioned (``schema_version``). It is
 complete enough to re-render a report from the database without the model or the data.
 Everything except the ``run`` block is a deterministic function of the spec and inputs.
+Its JSON Schema is generated from these types (:func:`audit_result_schema`) and kept in
+``auditor/schemas/audit-result.schema.json``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = 1
+from auditor.quality_block import ExplanationQuality
+
+SCHEMA_VERSION = 2
+"""Version of the result's JSON. 2: every block present (``explanation_quality`` typed,
+``verdict``, the attribution summary's ``gap_decomposition`` and ``proxy_ranking``);
+version 1 documents, which may lack them, are read by :func:`_from_v1`. Changing a
+field's meaning or removing one bumps it, with a reader for the old form."""
 
 FindingStatus = Literal[
     "pass", "fail", "warn", "insufficient_evidence", "not_applicable", "needs_attestation"
@@ -230,10 +238,16 @@ class AuditResult:
     run: RunInfo
     schema_version: int = SCHEMA_VERSION
     # issue 10: fidelity/stability of the attribution methods (see auditor.explain.quality)
-    explanation_quality: dict[str, Any] = field(default_factory=dict)
+    explanation_quality: ExplanationQuality = field(default_factory=ExplanationQuality)
     # issue 17: the verdict rule and the family of comparisons it controlled (rule,
     # alpha, line, family_size, family_metrics, family_groupings, statement)
     verdict: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # the block's JSON form is accepted too (as results were built before it was typed)
+        block: Any = self.explanation_quality
+        if not isinstance(block, ExplanationQuality):
+            object.__setattr__(self, "explanation_quality", ExplanationQuality.from_json(block))
 
     @property
     def audit_id(self) -> str:
@@ -265,7 +279,9 @@ class AuditResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN and infinities become ``None``)."""
-        return _clean(asdict(self))  # type: ignore[no-any-return]
+        data = asdict(self)
+        data["explanation_quality"] = self.explanation_quality.to_json()
+        return _clean(data)  # type: ignore[no-any-return]
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The public JSON document (docs/reference/result.md lists every field)."""
@@ -273,7 +289,17 @@ class AuditResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditResult:
-        """Rebuild a result from :meth:`to_dict` output (for example from the database)."""
+        """Rebuild a result from :meth:`to_dict` output (for example from the database),
+        of this version or an older one (read by its own reader and returned as this
+        version: ``schema_version`` is the current one)."""
+        version = data.get("schema_version", 1)
+        if not isinstance(version, int) or version < 1 or version > SCHEMA_VERSION:
+            raise ValueError(
+                f"audit result schema_version {version!r} is not one this auditor reads "
+                f"(1 to {SCHEMA_VERSION}); upgrade auditor to read it."
+            )
+        if version == 1:
+            data = _from_v1(data)
         ds = data["dataset"]
         at = data["attributions"]
         return cls(
@@ -297,18 +323,18 @@ class AuditResult:
                     "groups": tuple(GroupAttribution(**g) for g in at["groups"]),
                     "proxies": tuple(ProxyScore(**p) for p in at["proxies"]),
                     "gap_decomposition": tuple(
-                        GapDecomposition(**g) for g in at.get("gap_decomposition", ())
+                        GapDecomposition(**g) for g in at["gap_decomposition"]
                     ),
-                    "proxy_ranking": tuple(ProxyRank(**p) for p in at.get("proxy_ranking", ())),
+                    "proxy_ranking": tuple(ProxyRank(**p) for p in at["proxy_ranking"]),
                 }
             ),
             findings=tuple(Finding(**f) for f in data["findings"]),
             warnings=tuple(data["warnings"]),
             provenance=Provenance(**data["provenance"]),
             run=RunInfo(**data["run"]),
-            schema_version=data.get("schema_version", SCHEMA_VERSION),
-            explanation_quality=data.get("explanation_quality", {}),
-            verdict=data.get("verdict", {}),
+            schema_version=SCHEMA_VERSION,
+            explanation_quality=ExplanationQuality.from_json(data["explanation_quality"]),
+            verdict=data["verdict"],
         )
 
     @classmethod
@@ -333,6 +359,46 @@ class AuditResult:
         from auditor.notebook import result_html
 
         return result_html(self)
+
+
+def _from_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 document in version 2's form: the blocks later versions of 1 added
+    (explanation quality, the verdict rule, the gap decomposition and the proxy ranking)
+    are empty where an older document lacks them, as version 1 readers took them."""
+    at = data["attributions"]
+    return {
+        **data,
+        "attributions": {
+            **at,
+            "gap_decomposition": at.get("gap_decomposition", []),
+            "proxy_ranking": at.get("proxy_ranking", []),
+        },
+        "explanation_quality": data.get("explanation_quality", {}),
+        "verdict": data.get("verdict", {}),
+        "schema_version": 2,
+    }
+
+
+def audit_result_schema() -> dict[str, Any]:
+    """The JSON Schema of :meth:`AuditResult.to_dict` (this version), from the types."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(AuditResult).json_schema(mode="serialization")
+    block = TypeAdapter(ExplanationQuality).json_schema(mode="serialization")
+    # the block's JSON form writes only the fields that are set (see quality_block)
+    block_schema = {
+        "description": (ExplanationQuality.__doc__ or "").strip(),
+        "type": "object",
+        "properties": block.get("properties", {}),
+        "additionalProperties": False,
+    }
+    defs = schema.setdefault("$defs", {})
+    defs.update({k: v for k, v in block.get("$defs", {}).items() if k not in defs})
+    defs["ExplanationQuality"] = block_schema
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "AuditResult"
+    schema["x-version"] = SCHEMA_VERSION
+    return schema
 
 
 def _clean(obj: Any) -> Any:

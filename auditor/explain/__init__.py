@@ -4,6 +4,7 @@ import sys
 import types
 from typing import Any
 
+from auditor.explain import baseline_shap as baseline_shap  # registers "interventional"
 from auditor.explain import deeplift as deeplift  # registers (issue 10 methods)
 from auditor.explain import gradients as gradients
 from auditor.explain import integrated_gradients, permutation_shap, tree_shap  # registers

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from auditor.models.base import ModelAdapter
+from auditor.models.base import DifferentiableModel, ModelAdapter, as_differentiable
 
 _CHUNK_ROWS = 4096  # rows per autograd call
 
@@ -29,8 +29,10 @@ def hookable_relu_net(model: ModelAdapter) -> bool:
         return False
     import torch
 
-    module = getattr(model, "module", None)
-    if module is None or isinstance(module, torch.jit.ScriptModule):
+    if not isinstance(model, DifferentiableModel):
+        return False
+    module = model.module
+    if isinstance(module, torch.jit.ScriptModule):
         return False
     unsupported = (torch.nn.Sigmoid, torch.nn.Tanh, torch.nn.GELU, torch.nn.SiLU, torch.nn.ELU)
     mods = list(module.modules())
@@ -76,9 +78,10 @@ def input_gradients(model: ModelAdapter, x: np.ndarray) -> np.ndarray:
     """d output / d input for each row (under whatever hooks are active)."""
     import torch
 
-    device = getattr(model, "device", "cpu")
+    net = as_differentiable(model)
+    device = net.device
     out = np.empty_like(x, dtype=np.float64)
-    forward = model.forward  # type: ignore[attr-defined]
+    forward = net.forward
     for start in range(0, len(x), _CHUNK_ROWS):
         xb = torch.as_tensor(x[start : start + _CHUNK_ROWS], dtype=torch.float32, device=device)
         xb.requires_grad_(True)

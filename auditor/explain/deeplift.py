@@ -20,7 +20,7 @@ from auditor.explain._torch_hooks import (
     relu_rule,
 )
 from auditor.explain.base import register
-from auditor.models.base import ModelAdapter
+from auditor.models.base import ModelAdapter, as_differentiable
 
 _NEAR_ZERO = 1e-7  # below this |Δz| the rescale multiplier falls back to the gradient
 
@@ -57,7 +57,7 @@ class DeepLiftExplainer:
         n = len(x)
         values = np.empty_like(x, dtype=np.float64)
         chunk = _CHUNK_ROWS // 2  # rows and baselines must stay in one autograd batch
-        with relu_rule(model.module, _rescale):  # type: ignore[attr-defined]
+        with relu_rule(as_differentiable(model).module, _rescale):
             for s in range(0, n, chunk):
                 xb = x[s : s + chunk]
                 both = np.vstack([xb, np.broadcast_to(baseline, xb.shape)])

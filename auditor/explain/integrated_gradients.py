@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from auditor.explain.base import register
-from auditor.models.base import ModelAdapter
+from auditor.models.base import ModelAdapter, as_differentiable
 
 # rows × steps per autograd call: large enough to amortise the per-call overhead, small
 # enough that a tabular MLP's activations stay in cache (measured: bench/bench_explain.py)
@@ -97,8 +97,9 @@ class IntegratedGradientsExplainer:
         self, model: ModelAdapter, x: np.ndarray, *, background: np.ndarray, steps: int
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Attributions, the baseline's output per row, and the quadrature recorded."""
-        module = model.module  # type: ignore[attr-defined]
-        home = getattr(model, "device", "cpu")
+        net = as_differentiable(model)
+        module = net.module
+        home = net.device
         device = ig_device()
         baseline = np.nanmean(background, axis=0)
         moved = device != home
@@ -107,7 +108,7 @@ class IntegratedGradientsExplainer:
         try:
             with _frozen(module):
                 out = integrated_gradients(
-                    model.forward,  # type: ignore[attr-defined]
+                    net.forward,
                     x,
                     baseline,
                     steps,

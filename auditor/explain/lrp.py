@@ -19,7 +19,7 @@ import numpy as np
 
 from auditor.explain._torch_hooks import hookable_relu_net, relu_rule
 from auditor.explain.base import register
-from auditor.models.base import ModelAdapter
+from auditor.models.base import ModelAdapter, as_differentiable
 
 EPSILON = 0.01
 
@@ -54,7 +54,7 @@ class LrpEpsilonExplainer:
     def supports(self, model: ModelAdapter) -> bool:
         """ReLU networks whose first linear layer takes one input per feature."""
         return hookable_relu_net(model) and _first_linear_width(
-            model.module  # type: ignore[attr-defined]
+            as_differentiable(model).module
         ) == len(model.feature_names)
 
     def explain(
@@ -63,7 +63,8 @@ class LrpEpsilonExplainer:
         """Relevance per feature, zeros as base values, and ε recorded."""
         import torch
 
-        module = model.module  # type: ignore[attr-defined]
+        net = as_differentiable(model)
+        module = net.module
         captured: list[Any] = []
 
         def grab_input(m: Any, inputs: tuple[Any, ...]) -> None:
@@ -79,7 +80,7 @@ class LrpEpsilonExplainer:
                     captured.clear()
                     xb = torch.as_tensor(x[s : s + 4096], dtype=torch.float32)
                     xb.requires_grad_(True)
-                    out = model.forward(xb)  # type: ignore[attr-defined]
+                    out = net.forward(xb)
                     a0 = captured[0]
                     factor = (out / _stabilised(out)).detach()
                     grad = torch.autograd.grad((out * factor).sum(), a0)[0]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from auditor.explain.base import register
-from auditor.models.base import ModelAdapter
+from auditor.models.base import ModelAdapter, as_tree_model
 
 DEFAULT_MAX_BYTES = 64 * 2**20
 DEFAULT_ROWS = 200
@@ -58,7 +58,7 @@ def interaction_values(
     cap = max(1, max_bytes // interaction_memory_bytes(1, p))
     take = min(rows, cap, len(x))
     idx = np.sort(np.random.default_rng(seed).choice(len(x), size=take, replace=False))
-    booster = model.booster  # type: ignore[attr-defined]
+    booster = as_tree_model(model).booster
     raw = shap.TreeExplainer(booster).shap_interaction_values(x[idx])
     tensor = np.asarray(raw[-1] if isinstance(raw, list) else raw, dtype=np.float64)
     return idx, tensor
@@ -90,7 +90,7 @@ class TreeShapInteractionExplainer:
         self, model: ModelAdapter, x: np.ndarray, *, background: np.ndarray, steps: int
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """SHAP values (from LightGBM) and the interaction summary in ``params``."""
-        booster = model.booster  # type: ignore[attr-defined]
+        booster = as_tree_model(model).booster
         contrib = np.asarray(booster.predict(x, pred_contrib=True), dtype=np.float64)
         _, tensor = interaction_values(model, x)
         summary = summarise(tensor, tuple(model.feature_names))

@@ -17,7 +17,7 @@ import numpy as np
 from auditor.errors import ExplainError
 from auditor.explain.base import register
 from auditor.explain.fast_tree_shap import TreeShapEngine, UnsupportedModel
-from auditor.models.base import ModelAdapter
+from auditor.models.base import ModelAdapter, as_tree_model
 
 FAST_ENGINE = "auditor.fast_tree_shap"
 FALLBACK_ENGINE = "lightgbm.pred_contrib"
@@ -57,7 +57,7 @@ class TreeShapExplainer:
         self, model: ModelAdapter, x: np.ndarray, *, background: np.ndarray, steps: int
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """SHAP values and the expected value, one row per input row."""
-        booster = model.booster  # type: ignore[attr-defined]
+        booster = as_tree_model(model).booster
         engine = engine_for(booster)
         params: dict[str, Any] = {"feature_perturbation": "tree_path_dependent"}
         if isinstance(engine, TreeShapEngine):

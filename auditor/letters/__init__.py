@@ -2,5 +2,5 @@
 attributions, with counterfactuals, content checks against the policy packs, and storage.
 
 Import the pieces from their modules (``auditor.letters.service.issue_letters``); this
-package stays light because :mod:`auditor.spec` imports :mod:`auditor.letters.settings`.
+package stays light (the spec's letters section lives in :mod:`auditor.letter_settings`).
 """

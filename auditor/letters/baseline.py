@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from auditor.errors import AuditorError
-from auditor.letters.settings import BaselineSpec
+from auditor.letter_settings import BaselineSpec
 
 _MIN_ROWS = 5
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from auditor.errors import AuditorError
-from auditor.letters.settings import ConsumerReport
+from auditor.letter_settings import ConsumerReport
 
 
 @dataclass(frozen=True)

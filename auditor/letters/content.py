@@ -5,12 +5,14 @@ The same blocks feed the template and the check, so the check sees what the read
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from auditor.letter_settings import LettersSpec
 from auditor.letters.consumer import ConsumerFacts
-from auditor.letters.settings import LettersSpec
+from auditor.letters.record import CheckRecord, ReasonRecord
 from auditor.policy import Facts, evaluate, load_packs
 from auditor.policy.loader import PolicyPack
 from auditor.result import AttributionSummary, Finding
@@ -51,7 +53,7 @@ class LetterCheck:
         """No content rule failed."""
         return not self.failures
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[CheckRecord]:
         """Rule id, status and message per applicable rule (stored with the letter)."""
         return [
             {"rule_id": f.rule_id, "status": f.status, "message": f.message}
@@ -191,7 +193,7 @@ def weight_text(score: float, cutoff: float, adverse: bool, review: str) -> str:
 def letter_facts(
     kind: str,
     fields: dict[str, str],
-    reasons: list[dict[str, Any]],
+    reasons: Sequence[ReasonRecord],
     adverse: list[dict[str, Any]],
     letters: LettersSpec,
     counterfactual: dict[str, float | str] | None,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditor.letter_settings import LettersSpec
 from auditor.letters.content import KIND_TITLES
 from auditor.letters.recipients import Recipient
-from auditor.letters.settings import LettersSpec
 
 
 def method_text(method: str) -> str:

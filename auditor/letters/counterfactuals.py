@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.errors import AuditorError
-from auditor.letters.settings import Actionable, CounterfactualSpec
+from auditor.letter_settings import Actionable, CounterfactualSpec
 from auditor.models.base import ModelAdapter
 
 _MAX_VALUES = 40  # candidate values per feature (single changes); pairs use a coarser grid

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from auditor.errors import AuditorError
-from auditor.letters.bases import stated_age_permitted
-from auditor.letters.settings import LettersSpec
+from auditor.letter_bases import stated_age_permitted
+from auditor.letter_settings import LettersSpec
+from auditor.letters.record import ReasonRecord
 
 _EPS = 1e-9
 
@@ -36,7 +37,7 @@ class Reason:
     contribution: float
     text: str
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> ReasonRecord:
         """The JSON record (``feature``, ``contribution``, ``text``, plus code/features)."""
         return {
             "feature": self.key,

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from auditor.explain.quality.stability import FeatureNoise, near_tie
-from auditor.letters.settings import ReviewSpec
+from auditor.letter_settings import ReviewSpec
+from auditor.letters.record import LetterRecord, ReviewRecord
 
 DEFAULTS = ReviewSpec()
 DRAWS = DEFAULTS.draws
@@ -58,9 +59,9 @@ class ReasonReview:
         flagged: np.ndarray = self.changed_share > self.threshold
         return flagged
 
-    def record(self, i: int) -> dict[str, object]:
+    def record(self, i: int) -> ReviewRecord:
         """What the letter records about row ``i``'s review."""
-        out: dict[str, object] = {
+        out: ReviewRecord = {
             "needed": bool(self.needs_review[i]),
             "criterion": "principal reason",
             "changed_share": round(float(self.changed_share[i]), 4),
@@ -208,9 +209,11 @@ def review_reasons(
     )
 
 
-def hold_summary(records: Sequence[Mapping[str, object]]) -> dict[str, object]:
+def hold_summary(records: Sequence[LetterRecord | Mapping[str, object]]) -> dict[str, object]:
     """The batch's review outcome: adverse letters, how many held, the hold rate and how
-    many of the held ones are near ties of the principal and second reason."""
+    many of the held ones are near ties of the principal and second reason (``records``:
+    typed, or their JSON as ``letters-summary.json``'s readers have it)."""
+    records = [r.to_json() if isinstance(r, LetterRecord) else r for r in records]
     reviewed = [r["review"] for r in records if isinstance(r.get("review"), Mapping)]
     held = [r for r in reviewed if isinstance(r, Mapping) and r.get("needed")]
     ties = [r for r in held if r.get("near_tie")]

@@ -14,7 +14,7 @@ gives every row its global position. Three kinds of pass, each a ``mapInArrow``:
 2. *rows*: the baseline rows (a ``favorable`` sample needs the positions of the k-th
    favourable decisions: one more summary pass) and the first row;
 3. *letters*: each partition builds, checks and renders its letters with
-   :func:`auditor.letters.service.build_letters` (the in-memory path's code) against
+   :func:`auditor.letters.plan.build_letters` (the in-memory path's code) against
    the global inputs merged on the driver, and returns per letter its record, HTML and
    PDF. The driver collects them in batch order, records the largest additivity error
    of the attributions on every letter (as the in-memory path does), and stores them in
@@ -46,21 +46,22 @@ from auditor.engine.partials import PART_BITS, POS, Layout
 from auditor.explain.quality.stability import DISCRETE_MAX, FeatureNoise
 from auditor.letters.baseline import Baseline, choose_baseline, sample_baseline
 from auditor.letters.counterfactuals import CounterfactualSearch
-from auditor.letters.recipients import Recipient, match_recipients
-from auditor.letters.render import RenderQueue
-from auditor.letters.service import (
-    IssuedLetter,
+from auditor.letters.output import store_letters, write_letters
+from auditor.letters.plan import (
+    LetterDecisions,
     LetterError,
     LetterPlan,
     Progress,
-    _kind,
-    _model,
-    _render,
-    _spec,
-    _store,
-    _write,
+    audit_spec,
+    audited_model,
     build_letters,
+    choose_kind,
+    finish_letters,
+    unknown_decisions,
 )
+from auditor.letters.recipients import Recipient, match_recipients
+from auditor.letters.record import IssuedLetter
+from auditor.letters.render import RenderQueue
 from auditor.provenance import is_url
 from auditor.spec import AuditSpec
 from auditor.store import Store, load_result
@@ -118,7 +119,6 @@ class _LetterJob:
     reference: pd.DataFrame  # the counterfactual search's per-feature inputs
     offsets: dict[int, int]  # partition key -> its first letter's place (adverse, all)
     places: dict[int, list[int]]  # position -> letters' places (ids)
-    recipients: Mapping[str, Recipient] | None
 
 
 def issue_letters_spark(
@@ -144,13 +144,13 @@ def issue_letters_spark(
             f"Audit {audit_id} kept no decisions for letters: its spec had no 'letters:' "
             "section when it was stored."
         )
-    spec = _spec(result.spec, source[1], audit_id)
+    spec = audit_spec(result.spec, source[1], audit_id)
     if master:
         spec = spec.model_copy(update={"engine": spec.engine.model_copy(update={"master": master})})
     letters = spec.letters
-    assert letters is not None  # checked by _spec
-    chosen = _kind(kind, letters, spec.domain)
-    model = _model(spec, result.provenance.model_sha256, audit_id)
+    assert letters is not None  # checked by audit_spec
+    chosen = choose_kind(kind, letters, spec.domain)
+    model = audited_model(spec, result.provenance.model_sha256, audit_id)
     _check_data(spec, result.provenance.data_sha256, audit_id)
     audit = SparkAudit(spec)
     audit.layout()
@@ -185,10 +185,7 @@ def issue_letters_spark(
         found = {d: pos for p in parts for d, pos in p.found.items()}
         unknown = [d for d in wanted if d not in found]
         if unknown or not wanted:
-            raise LetterError(
-                f"--decisions: unknown decision id(s) {', '.join(unknown) or '(none given)'}; "
-                "use 'adverse', 'all' or ids from the audited data."
-            )
+            raise unknown_decisions(unknown)
         for i, d in enumerate(wanted):
             places.setdefault(found[d], []).append(i)
         total = len(wanted)
@@ -209,11 +206,11 @@ def issue_letters_spark(
     # validates the counterfactual settings here, before any task runs
     CounterfactualSearch(model, letters.counterfactual, reference, spec.threshold)
     noise = _noise(parts, letters.review.noise) if total else None
-    plan = LetterPlan.of(spec, chosen, base, baseline_x, noise, total, model)
-    letter_job = _LetterJob(job, plan, reference, offsets, places, recipients)
+    plan = LetterPlan.of(spec, chosen, base, baseline_x, noise, total, model, recipients)
+    letter_job = _LetterJob(job, plan, reference, offsets, places)
     out = _collect(audit, columns, letter_job, progress)
-    _store(store, audit_id, out)
-    _write(out, out_dir, json_path)
+    store_letters(store, audit_id, out)
+    write_letters(out, out_dir, json_path)
     return out
 
 
@@ -272,13 +269,13 @@ def _outcomes(
     frame: pd.DataFrame, job: _Job, model: Any, x: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's score and favourable outcome, as the in-memory audit stores them."""
-    from auditor.data import _binary, _scores
+    from auditor.data import binary_column, score_column
     from auditor.errors import DataValidationError
 
     spec = job.spec
     problems: list[str] = []
-    decided = _binary(frame, spec.columns.decision, spec.favorable, problems, True)
-    scores = _scores(frame, spec.columns.score, problems)
+    decided = binary_column(frame, spec.columns.decision, spec.favorable, problems, True)
+    scores = score_column(frame, spec.columns.score, problems)
     if problems:  # the layout's checks passed: only a file changed under us gets here
         raise DataValidationError(f"{spec.data.path}: the data changed.", problems=problems)
     if scores is None:
@@ -462,10 +459,10 @@ def _collect(
         if progress:
             progress(len(got), job.plan.total)
     got.sort(key=lambda item: item[0])
-    for _, letter in got:
-        # one baseline record for the batch: the largest error over all its letters
-        letter.record["baseline"] = {**letter.record["baseline"], "additivity_error": largest}
-    return [letter for _, letter in got]
+    # one baseline record for the batch: the largest error over all its letters
+    return [
+        IssuedLetter(lt.record.with_additivity_error(largest), lt.html, lt.pdf) for _, lt in got
+    ]
 
 
 def _letters_task(batches: Iterator[Any], job: _LetterJob) -> Iterator[Any]:
@@ -514,21 +511,19 @@ def _letters_of(frame: pd.DataFrame, job: _LetterJob) -> Iterator[Any]:
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         with RenderQueue() as queue, contextlib.ExitStack() as scope:
-            built, queued, error = build_letters(
-                plan,
-                model,
-                search,
+            decided = LetterDecisions(
                 features.iloc[chunk],
                 x[chunk],
                 [str(ids[r]) for r in chunk],
                 favorable[chunk],
-                job.recipients,
-                queue,
-                scope,
                 index=index[start : start + CHUNK],
                 reports=[{c: raw[c].iloc[r] for c in report} for r in chunk] if report else None,
             )
-            done = _render(built, plan.kind, queue.results(), queued)
+            built = build_letters(
+                plan, decided, model=model, search=search, queue=queue, scope=scope
+            )
+            error = built.additivity_error
+            done = finish_letters(built, plan.kind, queue.results())
         yield pa.RecordBatch.from_pydict(
             {
                 "i": [int(i) for i in index[start : start + CHUNK]],

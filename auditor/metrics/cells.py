@@ -6,7 +6,7 @@ finest grouping; ``unknown`` kept as a value): the packed row-key counts of
 bin), the score sums per calibration bin, the rows per distinct score (exact KS, see
 :mod:`~auditor.metrics.score_values`), the (n, favourable) counts per segment
 (``strata``) and, for groupings with a probabilistic part, the weighted sums of
-:class:`~auditor.metrics.weighted.WeightedSums`. Every grouping's statistics (a single
+:class:`~auditor.metrics.weighted_sums.WeightedSums`. Every grouping's statistics (a single
 attribute or an intersection) follow by adding combinations, so the cells of two
 partitions merge into exactly the cells of their union: integers exactly, float sums to
 rounding. The in-memory path builds them from the whole batch; the Spark engine per
@@ -29,7 +29,7 @@ from auditor.metrics.counts import (
     counts_from_table,
 )
 from auditor.metrics.score_values import MAX_SCORE_PAIRS, ScoreValues, aggregate, split_groups
-from auditor.metrics.weighted import WeightedSums
+from auditor.metrics.weighted_sums import WeightedSums
 
 
 @dataclass

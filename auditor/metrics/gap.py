@@ -30,8 +30,8 @@ import pandas as pd
 from scipy import stats
 
 from auditor.batch import UNKNOWN
-from auditor.metrics.text import text_codes
 from auditor.result import GapDecomposition, ProxyRank
+from auditor.text_values import text_codes
 
 CATEGORICAL_MAX = 64
 

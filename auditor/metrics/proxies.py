@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from auditor.batch import UNKNOWN
-from auditor.metrics.text import as_text
 from auditor.result import ProxyScore
+from auditor.text_values import as_text
 
 
 def proxy_scores(features: pd.DataFrame, protected: pd.DataFrame) -> list[ProxyScore]:

@@ -26,8 +26,8 @@ import pandas as pd
 
 from auditor.batch import UNKNOWN
 from auditor.metrics.stats import benjamini_hochberg, ratio_interval
-from auditor.metrics.text import as_text, text_codes
 from auditor.result import MetricRecord
+from auditor.text_values import as_text, text_codes
 
 
 def beyond_group_p(xs: float, ns: int, xr: int, nr: int, group_ratio: float) -> float:

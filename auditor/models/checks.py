@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from auditor.metrics.text import MISSING_TEXT
 from auditor.models._encoding import _category_codes as category_codes
+from auditor.text_values import MISSING_TEXT
 
 CHECKED = "checked"
 UNCHECKED = "unchecked"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.errors import ModelLoadError
 from auditor.models._encoding import check_feature_names
 from auditor.models.base import ModelAdapter
 from auditor.models.checks import auto_named, unchecked_note
-from auditor.spec import AuditSpec
+
+if TYPE_CHECKING:  # models sit below the spec: it names them, they never read it at import
+    from auditor.spec import AuditSpec
 
 
 def load_model(spec: AuditSpec) -> ModelAdapter | None:

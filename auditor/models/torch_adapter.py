@@ -11,7 +11,7 @@ import re
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,9 @@ from auditor.errors import ModelLoadError
 from auditor.models._encoding import encode_frame, sigmoid
 from auditor.models.allowed_code import import_model_class
 from auditor.models.base import OutputSpace
-from auditor.spec import ModelSpec
+
+if TYPE_CHECKING:  # models sit below the spec (annotations only)
+    from auditor.spec import ModelSpec
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 

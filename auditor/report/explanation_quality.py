@@ -8,12 +8,14 @@ appendix. The letters code draws on the same block for its human-review flag.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from markupsafe import Markup
 from matplotlib.lines import Line2D
 
+from auditor.quality_block import ExplanationQuality, MethodQualityRecord
 from auditor.report.charts import Figure
 from auditor.report.plot import (
     BLACK,
@@ -90,8 +92,10 @@ def _label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
 
 
-def _completeness(m: dict[str, Any]) -> tuple[str, str]:
+def _completeness(m: MethodQualityRecord) -> tuple[str, str]:
     err, rel = m["completeness_max"], m["completeness_relative"]
+    if err is None or rel is None:  # not finite (the method's attributions were not)
+        return "n/a", "not measured"
     if not m["additive"]:
         return f"{err:.2g}", "not by design"
     if err < 1e-3:  # float32 networks round at about 1e-5
@@ -101,14 +105,17 @@ def _completeness(m: dict[str, Any]) -> tuple[str, str]:
     return f"{err:.2g}", f"{rel:.0%} off"
 
 
-def build_explanation_quality(block: dict[str, Any], *, figures: bool) -> QualityView:
+def build_explanation_quality(
+    quality: ExplanationQuality | Mapping[str, Any], *, figures: bool
+) -> QualityView:
     """The section's view of a stored quality block (empty or old results included)."""
-    if not block or not block.get("computed"):
-        reason = (block or {}).get("reason") or "this audit did not measure explanation quality"
+    block = ExplanationQuality.from_json(quality)
+    if not block.computed:
+        reason = block.reason or "this audit did not measure explanation quality"
         return QualityView(computed=False, reason=reason)
-    primary = block.get("primary")
-    methods = block["methods"]
-    methods = sorted(methods, key=lambda m: m["method"] != primary)  # the audit's own first
+    primary = block.primary
+    # the audit's own first
+    methods = sorted(block.methods or (), key=lambda m: m["method"] != primary)
     rows = []
     for m in methods:
         value, note = _completeness(m)
@@ -132,12 +139,12 @@ def build_explanation_quality(block: dict[str, Any], *, figures: bool) -> Qualit
         computed=True,
         primary=primary,
         primary_label=_label(primary) if primary else None,
-        settings=dict(block["settings"]),
+        settings=dict(block.settings or {}),
         rows=rows,
-        random_deletion_auc=block["random_order"]["deletion_auc"],
+        random_deletion_auc=block.random_order["deletion_auc"] if block.random_order else None,
         agreement=[
             {**p, "a_label": _label(p["a"]), "b_label": _label(p["b"])}
-            for p in block.get("agreement", ())
+            for p in block.agreement or ()
         ],
     )
     view.sentences = _sentences(block, view)
@@ -152,12 +159,12 @@ def build_explanation_quality(block: dict[str, Any], *, figures: bool) -> Qualit
     return view
 
 
-def _sentences(block: dict[str, Any], view: QualityView) -> list[str]:
+def _sentences(block: ExplanationQuality, view: QualityView) -> list[str]:
     s = view.settings
     by = {r.method: r for r in view.rows}
     p = by.get(view.primary or "")
     if p is None:  # the audit's own method was not re-run (too slow): compare the rest
-        skipped = ", ".join(_label(m) for m in block.get("skipped", {}))
+        skipped = ", ".join(_label(m) for m in block.skipped or {})
         return [
             f"The audit's own method ({skipped or view.primary}) was not re-run here because "
             "repeating it on every perturbed decision is too slow; the figures below describe "
@@ -228,18 +235,21 @@ def _sentences(block: dict[str, Any], view: QualityView) -> list[str]:
     return out
 
 
-def deletion_chart(block: dict[str, Any], *, chart_id: str) -> Markup:
+def deletion_chart(
+    quality: ExplanationQuality | Mapping[str, Any], *, chart_id: str
+) -> Markup:
     """Mean deletion curve per method plus the random-order curve."""
-    xs = [100.0 * f for f in block["curve_fraction"]]
+    block = ExplanationQuality.from_json(quality)
+    xs = [100.0 * f for f in block.curve_fraction or ()]
     with settings():
         fig = _figure()
         ax = fig.add_subplot()
         ax.grid(color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
         handles = []
-        for i, m in enumerate(block["methods"]):
+        for i, m in enumerate(block.methods or ()):
             colour, style = _STYLES[i % len(_STYLES)]
-            width = 2.0 if m["method"] == block.get("primary") else 1.2
+            width = 2.0 if m["method"] == block.primary else 1.2
             ax.plot(xs, m["deletion_curve"], color=colour, linestyle=style, linewidth=width)
             handles.append(
                 Line2D(
@@ -251,7 +261,7 @@ def deletion_chart(block: dict[str, Any], *, chart_id: str) -> Markup:
                     label=_label(m["method"]) + (" (audit)" if width > 1.5 else ""),
                 )
             )
-        rnd = block["random_order"]["deletion_curve"]
+        rnd = block.random_order["deletion_curve"] if block.random_order else []
         ax.plot(xs, rnd, color=GREY, linewidth=1.4, linestyle=(0, (1, 1)))
         handles.append(Line2D([], [], color=GREY, linestyle=(0, (1, 1)), label="random order"))
         ax.axhline(0.0, color=BLACK, linewidth=0.6)

@@ -4,6 +4,7 @@ Open it with :func:`open_store`; the caller owns the transaction
 (``with store.session() as session: save_audit(session, result)``).
 """
 
+from auditor.store import seal_net as seal_net  # registers the session hooks
 from auditor.store.database import Store, default_database_url, mask_url, open_store
 from auditor.store.events import append_event
 from auditor.store.repository import (

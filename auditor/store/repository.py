@@ -7,7 +7,6 @@ None of these functions commits; the caller owns the transaction (see
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +19,9 @@ from auditor.errors import StorageError
 from auditor.result import FINDING_STATUSES, AuditResult
 from auditor.store.events import append_event
 from auditor.store.models import Audit, FindingRow, Metric, Report
+from auditor.store.row_values import finding_values as finding_values
+from auditor.store.row_values import finite as _finite
+from auditor.store.row_values import metric_values as metric_values
 
 AUDIT_COMPLETED = "audit.completed"
 AUDIT_FAILED = "audit.failed"
@@ -113,14 +115,6 @@ def _time(value: str, what: str, audit_id: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _finite(value: float | None) -> float | None:
-    return value if value is None or math.isfinite(value) else None
-
-
-def _text(value: float | str | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def _insert_report(session: Session, audit: Audit, report: ReportLike) -> Report:
     digest = _sha256(report.pdf)
     if report.sha256 != digest:
@@ -139,47 +133,6 @@ def _insert_report(session: Session, audit: Audit, report: ReportLike) -> Report
     )
     session.add(row)
     return row
-
-
-def metric_values(result: AuditResult) -> list[dict[str, Any]]:
-    """The ``metrics`` rows of ``result`` (column values; verify compares stored rows to them)."""
-    return [
-        {
-            "seq": i,
-            "attribute": m.attribute,
-            "group": m.group,
-            "metric": m.metric,
-            "value": _finite(m.value),
-            "n": m.n,
-            "count": m.count,
-            "ci_low": _finite(m.ci_low),
-            "ci_high": _finite(m.ci_high),
-            "p_value": _finite(m.p_value),
-            "reference": m.reference,
-            "flags": list(m.flags),
-        }
-        for i, m in enumerate(result.metrics)
-    ]
-
-
-def finding_values(result: AuditResult) -> list[dict[str, Any]]:
-    """The ``findings`` rows of ``result`` (column values; verify compares stored rows to them)."""
-    return [
-        {
-            "seq": i,
-            "rule_id": f.rule_id,
-            "pack": f.pack,
-            "title": f.title,
-            "scope": f.scope,
-            "status": f.status,
-            "severity": f.severity,
-            "observed": _text(f.observed),
-            "threshold": _text(f.threshold),
-            "citation": f.citation,
-            "message": f.message,
-        }
-        for i, f in enumerate(result.findings)
-    ]
 
 
 def save_audit(session: Session, result: AuditResult, *, report: ReportLike | None = None) -> None:

@@ -27,6 +27,7 @@ from auditor.store.events import check_chain
 from auditor.store.integrity import COVERED, Covered, GroupDigest, key_text, row_seal
 from auditor.store.models import Audit, Event, FindingRow, Metric, Report
 from auditor.store.retention import DB_PRUNED
+from auditor.store.row_values import finding_values, metric_values
 
 SEALED_SINCE = "0008"
 """The schema revision from which every covered row is sealed."""
@@ -283,8 +284,6 @@ def _capped(prefix: str, problems: list[str]) -> list[str]:
 
 def _against_result(session: Session, audit_id: str, result: AuditResult) -> list[str]:
     """Metric and finding rows and the count columns compared with the result JSON."""
-    from auditor.store.repository import finding_values, metric_values
-
     prefix = f"audit {audit_id}, table"
     problems: list[str] = []
     audit = session.get(Audit, audit_id)

@@ -191,7 +191,7 @@ class AuditJobs:
                 finished_at=datetime.now(UTC),
             )
             return
-        status = [lt.record["status"] for lt in letters]
+        status = [lt.record.status for lt in letters]
         self._update(
             job_id,
             state="completed",

@@ -6,7 +6,13 @@ with the other methods measured. Facts absent from the dict were not measured.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from auditor.quality_block import ExplanationQuality
+
+Block = Mapping[str, Any] | ExplanationQuality
+"""A quality block: typed (as results hold it) or its JSON form."""
 
 FACT_NAMES = (
     "explanation.fidelity.completeness_max",
@@ -25,12 +31,14 @@ FACT_NAMES = (
 )
 
 
-def primary_method(block: dict[str, Any]) -> dict[str, Any] | None:
+def primary_method(block: Block) -> dict[str, Any] | None:
     """The measured figures of the audit's own method; without a primary, the first one.
 
     None when the audit's method was not measured (the facts then stay absent, so rules
     report insufficient evidence rather than another method's figures).
     """
+    if isinstance(block, ExplanationQuality):
+        block = block.to_json()
     methods = block.get("methods") or []
     primary = block.get("primary")
     if primary is None:
@@ -38,8 +46,10 @@ def primary_method(block: dict[str, Any]) -> dict[str, Any] | None:
     return next((dict(m) for m in methods if m["method"] == primary), None)
 
 
-def quality_facts(block: dict[str, Any]) -> dict[str, float]:
+def quality_facts(block: Block) -> dict[str, float]:
     """Flat numeric facts rules can check (empty when the stage did not run)."""
+    if isinstance(block, ExplanationQuality):
+        block = block.to_json()
     if not block.get("computed"):
         return {}
     m = primary_method(block)
