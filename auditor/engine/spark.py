@@ -505,10 +505,10 @@ class SparkAudit:
         CDD, adjusted mean differences) from partition sums: a pass per Newton step
         (:mod:`auditor.metrics.controls_merged`)."""
         from auditor.metrics.controls_merged import controls_from_passes, merge_parts
-        from auditor.pipeline import _control_map
 
         spec, job, columns = self.spec, self.job, self._audited_columns()
-        control = _control_map(spec)
+        # the named control group per attribute (as the in-memory path reads it)
+        control = dict(spec.reference) if isinstance(spec.reference, dict) else {}
 
         def run(fn: Any) -> dict[Any, Any]:
             parts = self._map(self.decided, columns, partial(_controls_part, job, groups, fn))

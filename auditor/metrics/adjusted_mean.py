@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from auditor.batch import UNKNOWN
-from auditor.metrics.controls import encode_controls
+from auditor.metrics.control_design import encode_controls
 from auditor.metrics.disparities import size_flags
 from auditor.metrics.stats import Z95
 from auditor.result import MetricRecord

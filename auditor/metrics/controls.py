@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import special, stats
 
 from auditor.batch import UNKNOWN, DecisionBatch
+from auditor.metrics.control_design import encode_controls
 from auditor.metrics.disparities import size_flags
 from auditor.metrics.group_metrics import Grouping
 from auditor.metrics.stats import Z95
@@ -103,29 +104,6 @@ def fit_logit(x: np.ndarray, y: np.ndarray) -> LogitFit:
     if np.max(np.abs(beta)) > DIVERGED:
         raise separated
     raise FitProblem(f"no convergence in {MAX_ITER} iterations")
-
-
-def encode_controls(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Numeric columns standardised, others one-hot against their most frequent level."""
-    parts: list[np.ndarray] = []
-    names: list[str] = []
-    for name in frame.columns:
-        col = frame[name]
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            values = col.to_numpy(dtype=np.float64)
-            sd = values.std()
-            parts.append(((values - values.mean()) / (sd if sd > 0 else 1.0))[:, None])
-            names.append(str(name))
-            continue
-        labels = col.astype(str)
-        counts = labels.value_counts()
-        # most frequent level is the reference; ties by name, so the choice is stable
-        ref = sorted(counts.index[counts == counts.max()])[0]
-        for level in sorted(set(labels) - {ref}):
-            parts.append((labels == level).to_numpy(dtype=np.float64)[:, None])
-            names.append(f"{name}={level}")
-    width = sum(p.shape[1] for p in parts)
-    return (np.hstack(parts) if parts else np.empty((len(frame), width))), names
 
 
 def _informative_rows(frame: pd.DataFrame, y: np.ndarray) -> np.ndarray:

@@ -132,7 +132,7 @@ def _reference_level(counts: dict[str, float]) -> str:
 
 def _encoding(moments: dict[str, Moments], levels: dict[str, dict[str, float]]) -> Encoding:
     """Standardise numeric columns (population SD, 1 when 0); one-hot the others against
-    their most frequent level — :func:`auditor.metrics.controls.encode_controls`."""
+    their most frequent level — :func:`auditor.metrics.control_design.encode_controls`."""
     numeric = {}
     for name, m in moments.items():
         sd = float(np.sqrt(m.m2 / m.n)) if m.n else 0.0
