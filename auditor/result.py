@@ -212,6 +212,23 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class AttestedEvidence:
+    """One evidence value an officer attested after the run (issue 21), and by whom.
+
+    ``at`` is an ISO 8601 UTC timestamp; the document (if any) is identified by its name
+    and SHA-256, the bytes stay in the store.
+    """
+
+    key: str
+    value: Any
+    by: str
+    at: str
+    attestation_id: int
+    document_name: str | None = None
+    document_sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class AuditResult:
     """The complete, serialisable outcome of one audit."""
 
@@ -231,6 +248,10 @@ class AuditResult:
     # issue 17: the verdict rule and the family of comparisons it controlled (rule,
     # alpha, line, family_size, family_metrics, family_groupings, statement)
     verdict: dict[str, Any] = field(default_factory=dict)
+    # issue 21: which evaluation of the stored facts this is (1: the run itself; later ones
+    # add attested evidence without re-running the model) and the evidence attested so far
+    evaluation: int = 1
+    attested: tuple[AttestedEvidence, ...] = ()
 
     @property
     def audit_id(self) -> str:
@@ -262,7 +283,14 @@ class AuditResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN and infinities become ``None``)."""
-        return _clean(asdict(self))  # type: ignore[no-any-return]
+        data: dict[str, Any] = _clean(asdict(self))
+        # a result of the run itself serialises as before these fields existed, so stored
+        # digests and golden snapshots of older results stay byte-identical
+        if self.evaluation == 1:
+            data.pop("evaluation")
+        if not self.attested:
+            data.pop("attested")
+        return data
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The public JSON document (see README, "JSON output")."""
@@ -306,6 +334,8 @@ class AuditResult:
             schema_version=data.get("schema_version", SCHEMA_VERSION),
             explanation_quality=data.get("explanation_quality", {}),
             verdict=data.get("verdict", {}),
+            evaluation=int(data.get("evaluation", 1)),
+            attested=tuple(AttestedEvidence(**a) for a in data.get("attested", ())),
         )
 
     @classmethod

@@ -5,6 +5,13 @@ Open it with :func:`open_store`; the caller owns the transaction
 """
 
 from auditor.store.database import Store, default_database_url, mask_url, open_store
+from auditor.store.evaluations import (
+    AttestOutcome,
+    Document,
+    EvaluationRow,
+    attest,
+    list_evaluations,
+)
 from auditor.store.events import append_event
 from auditor.store.repository import (
     AuditRow,
@@ -31,7 +38,10 @@ from auditor.store.retention import (
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "AttestOutcome",
     "AuditRow",
+    "Document",
+    "EvaluationRow",
     "PruneReport",
     "ReportLike",
     "ReportRow",
@@ -40,9 +50,11 @@ __all__ = [
     "VerifyReport",
     "add_report",
     "append_event",
+    "attest",
     "default_database_url",
     "get_report",
     "list_audits",
+    "list_evaluations",
     "load_earlier_runs",
     "load_history",
     "load_result",

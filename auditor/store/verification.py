@@ -423,6 +423,9 @@ def verify_store(session: Session, audit_id: str | None = None) -> Outcome:
                 "recorded in the event log"
             )
 
+    from auditor.store.evaluations import evaluation_problems
+
+    problems += evaluation_problems(session, audit_id)
     checker.sealed_tables(replay_seals(chain.payloads))
     last = session.execute(select(Event.id, Event.hash).order_by(Event.id.desc()).limit(1)).first()
     head = (int(last[0]), str(last[1])) if last is not None else None
