@@ -7,6 +7,8 @@ browser session (then writes need the ``X-CSRF-Token`` header). Errors are
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from datetime import datetime
 from typing import Annotated, Any
@@ -16,10 +18,17 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from auditor.errors import SpecError, StorageError
 from auditor.letters.recipients import MAX_RECIPIENTS_CHARS, parse_recipients
 from auditor.schedule import list_schedules, remove_schedule, set_enabled
 from auditor.schedule.service import ScheduleInfo
-from auditor.store import AuditRow
+from auditor.store import AuditRow, Document, load_result
+from auditor.web.attestations import (
+    attest_evidence,
+    evaluation_dict,
+    evaluations,
+    outcome_dict,
+)
 from auditor.web.auth import Principal, api_user, web
 from auditor.web.catalog import (
     add_server_schedule,
@@ -31,6 +40,7 @@ from auditor.web.jobs import Job
 from auditor.web.uploads import parse_upload_isolated
 from auditor.web.workspace import (
     NotFoundError,
+    audit_exists,
     audit_result,
     audit_summary,
     audit_trend,
@@ -89,6 +99,21 @@ class LettersRequest(BaseModel):
         description="CSV text: decision_id, name, address_1..address_6 (as --recipients); "
         "kept in the job's memory only and printed in the letters",
     )
+
+
+class DocumentIn(BaseModel):
+    """A document kept with an attestation (its SHA-256 is recorded in the chain)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    content_base64: str = Field(description="The file's bytes, base64-encoded")
+
+
+class AttestationIn(BaseModel):
+    """Evidence the caller attests for a stored audit (issue 21): the keys are those the
+    audit's rules read under ``evidence.*``, e.g. ``{"retention_months": 25}``."""
+
+    evidence: dict[str, Any] = Field(min_length=1)
+    document: DocumentIn | None = None
 
 
 class ScheduleOut(BaseModel):
@@ -192,6 +217,50 @@ def audit(request: Request, who: Viewer, audit_id: str) -> dict[str, Any]:
         "result": json.loads(result.to_json()),
         "trend": audit_trend(store, result),
     }
+
+
+@router.post("/audits/{audit_id}/attestations", status_code=201)
+def add_attestation(
+    request: Request, who: Officer, audit_id: str, body: AttestationIn
+) -> dict[str, Any]:
+    """Attest evidence as the caller: the audit's evidence rules are evaluated again over
+    its stored facts (no model or data run) and kept as a new evaluation; the earlier
+    evaluations stay readable. A key no rule reads, or a bad value, is a 400."""
+    document = None
+    if body.document is not None:
+        try:
+            data = base64.b64decode(body.document.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise SpecError("document.content_base64 is not valid base64.") from None
+        document = Document(body.document.name, data)
+    outcome = attest_evidence(
+        web(request).store, audit_id, body.evidence, user=who.name, document=document
+    )
+    return outcome_dict(outcome)
+
+
+@router.get("/audits/{audit_id}/evaluations")
+def list_audit_evaluations(request: Request, who: Viewer, audit_id: str) -> list[dict[str, Any]]:
+    """Every evaluation of the audit: the run (1), then one per attestation."""
+    return [evaluation_dict(r) for r in evaluations(web(request).store, audit_id)]
+
+
+@router.get("/audits/{audit_id}/evaluations/{number}")
+def audit_evaluation(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    number: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+) -> dict[str, Any]:
+    """The full result of one evaluation (1: the run as stored)."""
+    store = web(request).store
+    audit_exists(store, audit_id)
+    with store.session() as session:
+        try:
+            result = load_result(session, audit_id, evaluation=number)
+        except StorageError as exc:
+            raise NotFoundError(str(exc)) from None
+    return dict(json.loads(result.to_json()))
 
 
 @router.get("/audits/{audit_id}/report.pdf", response_class=Response)

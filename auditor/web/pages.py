@@ -10,8 +10,10 @@ from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from auditor.errors import SpecError
+from auditor.errors import AuditorError, SpecError
+from auditor.store import Document
 from auditor.users import authenticate, record_login
+from auditor.web.attestations import MAX_EVIDENCE_CHARS, attest_evidence
 from auditor.web.auth import Principal, check_form_csrf, page_user, web
 from auditor.web.ops_pages import router as ops_router
 from auditor.web.sessions import COOKIE, end_session, start_session
@@ -193,6 +195,36 @@ def audit_detail(request: Request, who: Viewer, audit_id: str) -> Response:
     context = audit_page(web(request).store, audit_id)
     context["title"] = context["audit"].name
     return render(request, "audit.html.j2", context)
+
+
+@router.post("/audits/{audit_id}/attest")
+async def attest_form(
+    request: Request,
+    who: Officer,
+    audit_id: str,
+    evidence: Annotated[str, Form(max_length=MAX_EVIDENCE_CHARS)] = "",
+    document: Annotated[UploadFile | None, File()] = None,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Attest evidence as the signed-in officer (issue 21): a new evaluation, no re-run."""
+    check_form_csrf(who, csrf)
+    store = web(request).store
+    attached = None
+    if document is not None and document.filename:
+        attached = Document(document.filename, await document.read())
+    try:
+        outcome = await run_in_threadpool(
+            attest_evidence, store, audit_id, evidence, user=who.name, document=attached
+        )
+    except AuditorError as exc:
+        if isinstance(exc, NotFoundError):
+            raise
+        context = audit_page(store, audit_id)
+        context.update(title=context["audit"].name, attest_error=str(exc), attest_text=evidence)
+        return render(request, "audit.html.j2", context, 400)
+    return RedirectResponse(
+        f"/audits/{audit_id}?evaluation={outcome.evaluation}#sec-evaluations", status_code=303
+    )
 
 
 @router.get("/audits/{audit_id}/report.pdf")

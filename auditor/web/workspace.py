@@ -80,10 +80,17 @@ def search_audits(
         stmt = stmt.where(
             Audit.id.in_(select(FindingRow.audit_id).where(FindingRow.status == finding))
         )
+    from auditor.store.evaluations import latest_counts
+
     with store.session() as session:
         rows = [audit_row(a) for a in session.scalars(stmt)]
         counted = _counts_from_findings(session, [r.id for r in rows])
-    return [replace(r, findings=counted.get(r.id, dict.fromkeys(r.findings, 0))) for r in rows]
+        # an attestation's evaluation (issue 21) supersedes the run's findings
+        counted.update(latest_counts(session, [r.id for r in rows]))
+    found = [replace(r, findings=counted.get(r.id, dict.fromkeys(r.findings, 0))) for r in rows]
+    if finding in FINDING_FILTERS:
+        found = [r for r in found if r.findings.get(finding, 0) > 0]
+    return found
 
 
 def _counts_from_findings(session: Session, audit_ids: list[str]) -> dict[str, dict[str, int]]:
@@ -116,12 +123,16 @@ def audit_result(store: Store, audit_id: str) -> AuditResult:
 
 
 def audit_summary(store: Store, audit_id: str) -> AuditRow:
-    """The list-level summary of one audit."""
+    """The list-level summary of one audit (findings of its latest evaluation)."""
+    from auditor.store.evaluations import latest_counts
+
     with store.session() as session:
         audit = session.get(Audit, audit_id)
         if audit is None:
             raise NotFoundError(f"No audit with id {audit_id!r} in the store.")
-        return audit_row(audit)
+        row = audit_row(audit)
+        latest = latest_counts(session, [audit_id])
+    return replace(row, findings=latest[audit_id]) if audit_id in latest else row
 
 
 def audit_trend(store: Store, result: AuditResult, *, runs: int = 10) -> dict[str, Any] | None:
@@ -149,8 +160,18 @@ def audit_page(store: Store, audit_id: str) -> dict[str, Any]:
         pdf_check: StoredPdf | None = stored_pdf(store, audit_id)
     except NotFoundError:
         pdf_check = None
+    from auditor.store import list_evaluations
+    from auditor.web.attestations import evidence_keys
+
+    with store.session() as session:
+        evaluations = list_evaluations(session, audit_id)
     context.update(
         audit=audit_summary(store, audit_id),
+        evaluations=evaluations,
+        # the evidence the audit's rules still ask for (issue 21): what the form offers
+        open_evidence=evidence_keys(result),
+        attest_error=None,
+        attest_text="",
         pdf_check=pdf_check,
         # the page has its own trend section (all earlier runs); the report's is left out
         trend=None,

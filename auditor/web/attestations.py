@@ -1,0 +1,93 @@
+"""Attestations from the web workspace (issue 21): the form and the JSON API.
+
+The person attesting is the signed-in user: the web never takes a name on trust.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from auditor.result import AuditResult
+from auditor.store import AttestOutcome, Document, EvaluationRow, Store
+from auditor.web.workspace import audit_exists
+
+MAX_EVIDENCE_CHARS = 100_000
+"""The evidence text a form or request may carry (a few keys; far below any real need)."""
+
+
+def attest_evidence(
+    store: Store,
+    audit_id: str,
+    evidence: Mapping[str, Any] | str,
+    *,
+    user: str,
+    document: Document | None = None,
+) -> AttestOutcome:
+    """Attest ``evidence`` (a mapping, or YAML text from the form) for ``audit_id`` as
+    ``user``; a bad key or value is an :class:`~auditor.errors.AuditorError` (400)."""
+    from auditor.reevaluate import parse_evidence
+    from auditor.store import attest
+
+    audit_exists(store, audit_id)
+    values = parse_evidence(evidence, where="evidence") if isinstance(evidence, str) else evidence
+    with store.session() as session:
+        return attest(
+            session,
+            audit_id,
+            values,
+            attested_by=user,
+            user=user,
+            document=document,
+            where="evidence",
+        )
+
+
+def evaluations(store: Store, audit_id: str) -> list[EvaluationRow]:
+    """Every evaluation of ``audit_id`` (the run first)."""
+    from auditor.store import list_evaluations
+
+    audit_exists(store, audit_id)
+    with store.session() as session:
+        return list_evaluations(session, audit_id)
+
+
+def evaluation_dict(row: EvaluationRow) -> dict[str, Any]:
+    """An evaluation as the API returns it."""
+    return {
+        "evaluation": row.number,
+        "created_at": row.created_at.isoformat(timespec="seconds"),
+        "user": row.user,
+        "result_sha256": row.result_sha256,
+        "findings": row.findings,
+        "attestations": row.attested,
+        "latest": row.latest,
+    }
+
+
+def outcome_dict(outcome: AttestOutcome) -> dict[str, Any]:
+    """What an attestation stored, as the API returns it."""
+    return {
+        "audit_id": outcome.audit_id,
+        "evaluation": outcome.evaluation,
+        "attestation_id": outcome.attestation_id,
+        "result_sha256": outcome.result_sha256,
+        "document_sha256": outcome.document_sha256,
+        "findings": outcome.findings,
+        "changed": outcome.changed,
+    }
+
+
+def evidence_keys(result: AuditResult) -> list[dict[str, Any]]:
+    """The evidence keys the audit's open findings ask for (named in their messages,
+    ``evidence.KEY``), each with the rules that ask."""
+    open_keys: dict[str, set[str]] = {}
+    for f in result.findings:
+        if f.status == "needs_attestation":
+            for key in _EVIDENCE_NAME.findall(f.message):
+                open_keys.setdefault(key, set()).add(f.rule_id)
+    return [{"key": k, "rules": sorted(rules)} for k, rules in sorted(open_keys.items())]
+
+
+_EVIDENCE_NAME = re.compile(r"evidence\.([A-Za-z0-9_]+)")
