@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from auditor._cli_common import DbOption, err, guard, out
-from auditor.cli_attest import attest_cmd, evaluations_cmd
+from auditor.cli_attest import attest_cmd, evaluations_cmd, signoff_cmd
 from auditor.cli_letters import letters
 from auditor.cli_ops import db_prune, history, schedule_app, scheduler
 from auditor.cli_policies import policy_app
@@ -267,6 +267,7 @@ app.command("letters")(letters)
 app.command("verify")(verify_cmd)
 app.command("attest")(attest_cmd)
 app.command("evaluations")(evaluations_cmd)
+app.command("signoff")(signoff_cmd)
 
 
 def main() -> None:

@@ -202,3 +202,52 @@ def _print_findings(result: AuditResult, as_json: bool) -> None:
                 f"  {escape(a.key)} = {escape(json.dumps(a.value))} (by {escape(a.by)}, {a.at})",
                 highlight=False,
             )
+
+
+def signoff_cmd(
+    audit_id: Annotated[str, typer.Argument(help="ID (or unique prefix) of a stored audit.")],
+    report_id: Annotated[
+        int, typer.Option("--report", min=1, help="The stored report to sign (its number).")
+    ],
+    by: Annotated[str, typer.Option("--by", help="The signer's name.")],
+    role: Annotated[str, typer.Option("--role", help="The signer's role, e.g. 'CCO'.")],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the signed copy's PDF here.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Sign a stored report: an event in the hash chain with the signer, role, time and
+    the report's SHA-256, and a signed copy (the report with its sign-off block filled).
+    A later attestation or re-render supersedes the sign-off ('auditor verify' says so)."""
+    from auditor.signoff import SignedReport, sign_report
+    from auditor.store import open_store
+    from auditor.store.evidence_lookup import resolve_audit_id
+
+    def run() -> SignedReport:
+        store = open_store(db)
+        try:
+            with store.session() as session:
+                full = resolve_audit_id(session, audit_id)
+            signed = sign_report(store, full, report_id, signer=by, role=role, user=_user())
+        finally:
+            store.dispose()
+        if out_path is not None:
+            _write(out_path, signed.artifact.pdf)
+        return signed
+
+    signed = guard(run)
+    s = signed.signoff
+    out.print(
+        f"Report {s.report_id} of audit {s.audit_id} (SHA-256 {s.report_sha256}) signed by "
+        f"{escape(s.signer)} ({escape(s.role)}) at {s.created_at.isoformat(timespec='seconds')}; "
+        f"signed copy stored as report {s.signed_report_id} (SHA-256 {s.signed_sha256}).",
+        highlight=False,
+    )
+    if out_path is not None:
+        out.print(f"PDF: {escape(str(out_path))}", highlight=False)
+
+
+def _write(path: Path, data: bytes) -> None:
+    from auditor.service import move_into_place, stage_file
+
+    move_into_place(stage_file(path, data), path)  # a failure is a user error (exit 2)

@@ -112,6 +112,20 @@ def verify_cmd(
             highlight=False,
             soft_wrap=True,
         )
+    for signed in report.signoffs:
+        state = (
+            "current"
+            if signed.current
+            else f"superseded by {signed.superseded_by}"
+        )
+        out.print(
+            f"Sign-off {signed.id}: report {signed.report_id} of audit {signed.audit_id} "
+            f"signed by {escape(signed.signer)} ({escape(signed.role)}) at "
+            f"{signed.created_at.isoformat(timespec='seconds')}, SHA-256 "
+            f"{signed.report_sha256}; signed copy report {signed.signed_report_id}; {state}.",
+            highlight=False,
+            soft_wrap=True,
+        )
     if not report.ok:
         for problem in report.problems:
             err.print(f"[red]- {escape(problem)}[/]", highlight=False, soft_wrap=True)

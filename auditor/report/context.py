@@ -121,6 +121,8 @@ def build_context(
         "limitations": LIMITATIONS,
         "attachments": report_attachments(result) if "appendix" in preset.sections else [],
         "trend": build_trend_view(result, history) if "results" in preset.sections else None,
+        # a recorded sign-off fills the sign-off block (render_html sets it; issue 21)
+        "signoff": None,
     }
 
 

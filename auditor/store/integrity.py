@@ -150,6 +150,23 @@ COVERED: dict[str, Covered] = {
             label="attested_by",
         ),
         Covered(
+            "signoffs",
+            "id",
+            named=(
+                "audit_id",
+                "report_id",
+                "signed_report_id",
+                "evaluation",
+                "created_at",
+                "signer",
+                "role",
+                "report_sha256",
+                "signed_sha256",
+            ),
+            audit_column="audit_id",
+            label="signer",
+        ),
+        Covered(
             "users",
             "id",
             named=("name", "role", "active", "password_hash"),

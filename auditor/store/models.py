@@ -224,6 +224,29 @@ class Attestation(Base):
     document: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+class SignOff(Base):
+    """A named person's sign-off of a stored report, in a role (issue 21).
+
+    ``report_id``/``report_sha256``: the report signed; ``signed_report_id``: the signed
+    copy (that report rendered again with the sign-off block filled). Never updated: a
+    later evaluation or report of the audit supersedes it, which readers derive."""
+
+    __tablename__ = "signoffs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(ForeignKey("audits.id"), index=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
+    signed_report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
+    evaluation: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signer: Mapped[str] = mapped_column(NAME)
+    role: Mapped[str] = mapped_column(String(100))
+    report_sha256: Mapped[str] = mapped_column(DIGEST)
+    signed_sha256: Mapped[str] = mapped_column(DIGEST)
+    user: Mapped[str] = mapped_column(NAME)
+    """Who recorded it (the operating-system or web user)."""
+
+
 class Event(Base):
     """An append-only, hash-chained log entry (see :mod:`auditor.store.events`)."""
 

@@ -92,6 +92,8 @@ class VerifyReport:
     """The one audit checked, or None for the whole store."""
     head: tuple[int, str] | None = None
     """The last event's id and hash (None: empty log)."""
+    signoffs: list[Any] = field(default_factory=list)
+    """Sign-offs of the reports checked (:class:`~auditor.store.signoffs.SignOffRow`)."""
 
     @property
     def ok(self) -> bool:
@@ -237,8 +239,8 @@ def add_report(
     *,
     user: str,
     result: AuditResult | None = None,
-) -> None:
-    """Store a re-rendered report of a stored audit as a new row (never in place).
+) -> int:
+    """Store a re-rendered report of a stored audit as a new row (never in place); its id.
 
     ``result``: the evaluation it was rendered from when not the run itself (issue 21);
     its JSON is kept with the report.
@@ -254,6 +256,7 @@ def add_report(
         user=user,
         sealed={"reports": [row.id]},
     )
+    return row.id
 
 
 def record_failed_run(session: Session, *, name: str, source: str, error: str, user: str) -> None:
@@ -398,4 +401,5 @@ def verify(session: Session, audit_id: str | None = None) -> VerifyReport:
         rows=outcome.rows,
         audit_id=audit_id,
         head=outcome.head,
+        signoffs=outcome.signoffs,
     )

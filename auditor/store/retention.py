@@ -43,6 +43,7 @@ from auditor.store.models import (
     Letter,
     Report,
     ScheduleRun,
+    SignOff,
 )
 
 DB_PRUNED = "db.pruned"
@@ -211,6 +212,7 @@ def prune(
                 session.execute(delete(Decision).where(Decision.audit_id.in_(chunk)))
             )
             session.execute(delete(DecisionSet).where(DecisionSet.audit_id.in_(chunk)))
+            session.execute(delete(SignOff).where(SignOff.audit_id.in_(chunk)))
             session.execute(delete(Report).where(Report.audit_id.in_(chunk)))
             session.execute(delete(Attestation).where(Attestation.audit_id.in_(chunk)))
             session.execute(delete(Evaluation).where(Evaluation.audit_id.in_(chunk)))
@@ -272,6 +274,9 @@ def _touched(
         )
         touched["reports"] = touched.get("reports", []) + keys(
             select(Report.id).where(Report.audit_id.in_(chunk))
+        )
+        touched["signoffs"] = touched.get("signoffs", []) + keys(
+            select(SignOff.id).where(SignOff.audit_id.in_(chunk))
         )
         touched["attestations"] = touched.get("attestations", []) + keys(
             select(Attestation.id).where(Attestation.audit_id.in_(chunk))

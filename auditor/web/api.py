@@ -25,9 +25,12 @@ from auditor.schedule.service import ScheduleInfo
 from auditor.store import AuditRow, Document, load_result
 from auditor.web.attestations import (
     attest_evidence,
+    audit_signoffs,
     evaluation_dict,
     evaluations,
     outcome_dict,
+    sign_stored_report,
+    signoff_dict,
 )
 from auditor.web.auth import Principal, api_user, web
 from auditor.web.catalog import (
@@ -237,6 +240,35 @@ def add_attestation(
         web(request).store, audit_id, body.evidence, user=who.name, document=document
     )
     return outcome_dict(outcome)
+
+
+class SignOffIn(BaseModel):
+    """The caller signs a stored report in this role (issue 21)."""
+
+    role: str = Field(min_length=1, max_length=100)
+
+
+@router.post("/audits/{audit_id}/reports/{report_id}/signoff", status_code=201)
+def sign_off(
+    request: Request,
+    who: Officer,
+    audit_id: str,
+    report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+    body: SignOffIn,
+) -> dict[str, Any]:
+    """Sign a stored report as the caller: an event with signer, role, time and the
+    report's SHA-256, and a signed copy stored as a new report. The report must be the
+    audit's latest and show its latest evaluation (else 400)."""
+    row = sign_stored_report(
+        web(request).store, audit_id, report_id, role=body.role, user=who.name
+    )
+    return signoff_dict(row)
+
+
+@router.get("/audits/{audit_id}/signoffs")
+def signoffs(request: Request, who: Viewer, audit_id: str) -> list[dict[str, Any]]:
+    """The audit's sign-offs, oldest first, each current or superseded (and by what)."""
+    return [signoff_dict(r) for r in audit_signoffs(web(request).store, audit_id)]
 
 
 @router.get("/audits/{audit_id}/evaluations")

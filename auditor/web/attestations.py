@@ -11,6 +11,7 @@ from typing import Any
 
 from auditor.result import AuditResult
 from auditor.store import AttestOutcome, Document, EvaluationRow, Store
+from auditor.store.signoffs import SignOffRow
 from auditor.web.workspace import audit_exists
 
 MAX_EVIDENCE_CHARS = 100_000
@@ -91,3 +92,40 @@ def evidence_keys(result: AuditResult) -> list[dict[str, Any]]:
 
 
 _EVIDENCE_NAME = re.compile(r"evidence\.([A-Za-z0-9_]+)")
+
+
+def sign_stored_report(
+    store: Store, audit_id: str, report_id: int, *, role: str, user: str
+) -> SignOffRow:
+    """Sign report ``report_id`` as the signed-in ``user`` in ``role`` (issue 21)."""
+    from auditor.signoff import sign_report
+
+    audit_exists(store, audit_id)
+    return sign_report(store, audit_id, report_id, signer=user, role=role, user=user).signoff
+
+
+def audit_signoffs(store: Store, audit_id: str) -> list[SignOffRow]:
+    """The audit's sign-offs, oldest first."""
+    from auditor.store.signoffs import list_signoffs
+
+    audit_exists(store, audit_id)
+    with store.session() as session:
+        return list_signoffs(session, audit_id)
+
+
+def signoff_dict(row: SignOffRow) -> dict[str, Any]:
+    """A sign-off as the API returns it."""
+    return {
+        "id": row.id,
+        "audit_id": row.audit_id,
+        "report_id": row.report_id,
+        "report_sha256": row.report_sha256,
+        "signed_report_id": row.signed_report_id,
+        "signed_sha256": row.signed_sha256,
+        "evaluation": row.evaluation,
+        "signer": row.signer,
+        "role": row.role,
+        "signed_at": row.created_at.isoformat(timespec="seconds"),
+        "current": row.current,
+        "superseded_by": row.superseded_by,
+    }

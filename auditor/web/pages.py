@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from auditor.errors import AuditorError, SpecError
 from auditor.store import Document
 from auditor.users import authenticate, record_login
-from auditor.web.attestations import MAX_EVIDENCE_CHARS, attest_evidence
+from auditor.web.attestations import MAX_EVIDENCE_CHARS, attest_evidence, sign_stored_report
 from auditor.web.auth import Principal, check_form_csrf, page_user, web
 from auditor.web.ops_pages import router as ops_router
 from auditor.web.sessions import COOKIE, end_session, start_session
@@ -225,6 +225,31 @@ async def attest_form(
     return RedirectResponse(
         f"/audits/{audit_id}?evaluation={outcome.evaluation}#sec-evaluations", status_code=303
     )
+
+
+@router.post("/audits/{audit_id}/reports/{report_id}/signoff")
+async def signoff_form(
+    request: Request,
+    who: Officer,
+    audit_id: str,
+    report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+    role: Annotated[str, Form(max_length=100)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Sign a stored report as the signed-in officer (issue 21)."""
+    check_form_csrf(who, csrf)
+    store = web(request).store
+    try:
+        await run_in_threadpool(
+            sign_stored_report, store, audit_id, report_id, role=role, user=who.name
+        )
+    except AuditorError as exc:
+        if isinstance(exc, NotFoundError):
+            raise
+        context = audit_page(store, audit_id)
+        context.update(title=context["audit"].name, signoff_error=str(exc))
+        return render(request, "audit.html.j2", context, 400)
+    return RedirectResponse(f"/audits/{audit_id}#sign-offs", status_code=303)
 
 
 @router.get("/audits/{audit_id}/report.pdf")

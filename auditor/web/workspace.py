@@ -161,11 +161,15 @@ def audit_page(store: Store, audit_id: str) -> dict[str, Any]:
     except NotFoundError:
         pdf_check = None
     from auditor.store import list_evaluations
+    from auditor.store.signoffs import list_signoffs
     from auditor.web.attestations import evidence_keys
 
     with store.session() as session:
         evaluations = list_evaluations(session, audit_id)
+        signoffs = list_signoffs(session, audit_id)
     context.update(
+        signoffs=signoffs,
+        signoff_error=None,
         audit=audit_summary(store, audit_id),
         evaluations=evaluations,
         # the evidence the audit's rules still ask for (issue 21): what the form offers
