@@ -377,6 +377,57 @@ def letters(
     return [LetterOut(**r.__dict__) for r in rows]
 
 
+class ReviewIn(BaseModel):
+    """A reviewer's act on a held or blocked letter (issue 21)."""
+
+    action: str = Field(description="approve (a held letter is issued) | reject (never issued)")
+    note: str | None = Field(None, max_length=2000)
+
+
+@router.get("/letters/review")
+def letters_to_review(
+    request: Request,
+    who: Officer,
+    audit_id: Annotated[str | None, Query(max_length=64)] = None,
+    include_done: bool = False,
+) -> list[dict[str, Any]]:
+    """Held and blocked letters (``include_done``: also those reviewed), with history."""
+    from auditor.letters.queue import review_queue
+
+    rows = review_queue(web(request).store, audit_id=audit_id, include_done=include_done)
+    return [
+        {**{k: v for k, v in r.__dict__.items() if k != "created_at"},
+         "created_at": r.created_at.isoformat(timespec="seconds")}
+        for r in rows
+    ]  # fmt: skip
+
+
+@router.post("/letters/{letter_id}/review")
+def review_held_letter(
+    request: Request, who: Officer, letter_id: LetterId, body: ReviewIn
+) -> dict[str, Any]:
+    """Approve or reject a held letter as the caller (four eyes when the server has it
+    on: the reviewer may not be who issued the letter). 400 when it cannot be done."""
+    from auditor.letters.queue import review_letter
+
+    ctx = web(request)
+    outcome = review_letter(
+        ctx.store,
+        letter_id,
+        body.action,
+        reviewer=who.name,
+        note=body.note,
+        four_eyes=ctx.settings.four_eyes,
+    )
+    return {
+        "letter_id": outcome.letter_id,
+        "action": outcome.action,
+        "status": outcome.status,
+        "reviewer": outcome.reviewer,
+        "sha256": outcome.sha256,
+    }
+
+
 @router.get("/letters/{letter_id}")
 def letter(request: Request, who: Officer, letter_id: LetterId) -> LetterOut:
     """One letter with its HTML and whether it still matches its digest (read is logged)."""
