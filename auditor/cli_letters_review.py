@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -26,7 +25,8 @@ ISSUE = "issue"
 class LettersGroup(TyperGroup):
     """A group that runs ``issue`` when the first word is not one of its commands."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    # ctx: typer's own (vendored) click Context, whose module is private to typer
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         """Insert ``issue`` before arguments that do not name a subcommand."""
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = [ISSUE, *args]
