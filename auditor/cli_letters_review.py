@@ -53,6 +53,18 @@ def review_cmd(
     reject: Annotated[
         int | None, typer.Option("--reject", min=1, help="Reject this held or blocked letter.")
     ] = None,
+    amend: Annotated[
+        int | None,
+        typer.Option("--amend", min=1, help="State only the --keep reasons in this held letter."),
+    ] = None,
+    keep: Annotated[
+        str | None,
+        typer.Option(
+            "--keep",
+            help="With --amend: the reasons to state (features, comma-separated), some of "
+            "the letter's own; they keep the attributions' order.",
+        ),
+    ] = None,
     by: Annotated[str | None, typer.Option("--by", help="The reviewer's name.")] = None,
     note: Annotated[str | None, typer.Option("--note", help="The reviewer's note.")] = None,
     four_eyes: Annotated[
@@ -84,8 +96,31 @@ def review_cmd(
     from auditor.store import open_store
     from auditor.store.evidence_lookup import resolve_audit_id
 
-    if approve is not None and reject is not None:
-        guard(_fail("Give --approve or --reject, not both."))
+    chosen = [a for a in (approve, reject, amend) if a is not None]
+    if len(chosen) > 1:
+        guard(_fail("Give one of --approve, --reject and --amend."))
+    if amend is not None:
+        from auditor.letters.queue import amend_letter
+
+        kept = [k.strip() for k in (keep or "").split(",") if k.strip()]
+
+        def amending() -> Any:
+            store = open_store(db)
+            try:
+                return amend_letter(
+                    store, amend, kept, reviewer=by or _user(), note=note or "",
+                    four_eyes=four_eyes,
+                )  # fmt: skip
+            finally:
+                store.dispose()
+
+        done = guard(amending)
+        out.print(
+            f"Letter {done.letter_id} amended by {escape(done.reviewer)}; still held for "
+            f"review (SHA-256 {done.sha256}).",
+            highlight=False,
+        )
+        return
     if approve is None and reject is None:
 
         def listing() -> list[Any]:
@@ -153,6 +188,7 @@ def _queued_dict(q: Any) -> dict[str, Any]:
         "requested_by": q.requested_by,
         "failure": q.failure,
         "history": q.history,
+        "reasons": q.reasons,
     }
 
 

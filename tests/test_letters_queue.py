@@ -80,7 +80,33 @@ def test_approve_issues_a_held_letter_and_reject_never_does(
     assert issuer
     runner = CliRunner()
     db = ["--db", url]
-    # four eyes: whoever issued the batch may not approve it
+    # amend: state fewer of the letter's own reasons (a note is required; no new reason)
+    features = [r["feature"] for r in first["reasons"]]
+    assert len(features) >= 2
+    invented = runner.invoke(
+        app,
+        [
+            *("letters", "review", "--amend", str(first["id"]), "--keep", "age"),
+            "--by",
+            "Rita",
+            "--note",
+            "x",
+            *db,
+        ],
+    )
+    assert invented.exit_code == 2
+    assert "some of the letter's own reasons" in " ".join(invented.stderr.split())
+    amended = runner.invoke(
+        app,
+        [
+            *("letters", "review", "--amend", str(first["id"]), "--keep", features[1]),
+            *("--by", "Rita Reviewer", "--note", "first reason unstable; second confirmed", *db),
+        ],
+    )
+    assert amended.exit_code == 0, amended.output
+    dropped = first["reasons"][0]["text"]
+    kept = first["reasons"][1]["text"]
+    # four eyes: whoever issued the batch may not approve it (found across the amendment)
     same = runner.invoke(
         app,
         ["letters", "review", "--approve", str(first["id"]), "--by", issuer, "--four-eyes", *db],
@@ -105,9 +131,10 @@ def test_approve_issues_a_held_letter_and_reject_never_does(
     )
     assert approved.exit_code == 0, approved.output
     pdf = tmp_path / f"letter-{first['id']}.pdf"
-    text = _text(pdf)
+    text = " ".join(_text(pdf).split())
     assert "NOT FOR MAILING" not in text
-    assert first["decision_id"] in text or "Application" in text
+    assert " ".join(kept.split()) in text
+    assert " ".join(dropped.split()) not in text
     rejected = runner.invoke(
         app, ["letters", "review", "--reject", str(second["id"]), "--by", "Rita Reviewer", *db]
     )
@@ -128,6 +155,7 @@ def test_approve_issues_a_held_letter_and_reject_never_does(
     assert statuses[second["id"]] == "rejected"
     acts = [(user, json.loads(p)["action"], json.loads(p)["letter_id"]) for user, p in events]
     assert acts == [
+        ("Rita Reviewer", "amend", first["id"]),
         ("Rita Reviewer", "approve", first["id"]),
         ("Rita Reviewer", "reject", second["id"]),
     ]
@@ -136,7 +164,11 @@ def test_approve_issues_a_held_letter_and_reject_never_does(
     assert found.exit_code == 0, found.output
     assert "its stored status is 'issued'" in " ".join(found.stdout.split())
     history = {q["id"]: q for q in _queue(url, "--all")}
-    assert history[first["id"]]["history"][0]["note"] == "reasons checked against the file"
+    assert [h["note"] for h in history[first["id"]]["history"]] == [
+        "first reason unstable; second confirmed",
+        "reasons checked against the file",
+    ]
+    assert [r["feature"] for r in history[first["id"]]["reasons"]] == [features[1]]
     assert first["id"] not in {q["id"] for q in _queue(url)}
 
 

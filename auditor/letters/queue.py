@@ -5,7 +5,10 @@ that failed a content check ``blocked``; neither may be mailed. A reviewer:
 
 - **approves** a held letter: it becomes ``issued`` and its PDF is rendered again from
   its stored HTML without the "not for mailing" marks (nothing else in it changes);
-- **rejects** a held or blocked letter: ``rejected``, never issued.
+- **rejects** a held or blocked letter: ``rejected``, never issued;
+- **amends** a held letter's reasons: it may state fewer of the reasons the attributions
+  gave, in their order (never another reason, never a new order), with a note; the
+  letter stays held until someone approves it.
 
 A blocked letter failed a rule about its content, so it cannot be approved as it is;
 it is rejected (and issued again once the cause is fixed). With four eyes on, the
@@ -15,6 +18,7 @@ event that names the reviewer and re-seals the letter row.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -33,6 +37,7 @@ from auditor.store.models import Audit, Event, Letter
 LETTER_REVIEWED = "letter.reviewed"
 QUEUE_STATUSES = ("needs_review", "blocked")
 ACTIONS = ("approve", "reject")
+"""Acts of :func:`review_letter`; ``amend`` is :func:`amend_letter`."""
 MAX_NOTE_CHARS = 2000
 
 
@@ -54,6 +59,8 @@ class QueuedLetter:
     requested_by: str | None
     failure: str | None
     history: list[dict[str, Any]] = field(default_factory=list)
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    """The reasons the letter states (feature, text), most important first."""
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,21 @@ class ReviewOutcome:
 
 
 def _requester(session: Session, letter: Letter) -> str | None:
-    """Who issued the batch the letter came in (its ``letters.issued`` event)."""
+    """Who issued the batch the letter came in (its ``letters.issued`` event, found by the
+    digest the letter had when issued: an amendment changes the stored one)."""
+    digest = letter.sha256
+    earliest = session.execute(
+        select(Event.payload)
+        .where(Event.kind == LETTER_REVIEWED)
+        .where(Event.payload.contains(f'"letter_id":{letter.id},'))
+        .order_by(Event.id)
+        .limit(1)
+    ).first()
+    if earliest is not None:
+        digest = str(json.loads(earliest[0]).get("sha256_before") or digest)
     found = session.execute(
         select(Event.user)
-        .where(Event.kind == LETTER_ISSUED, Event.payload.contains(letter.sha256))
+        .where(Event.kind == LETTER_ISSUED, Event.payload.contains(digest))
         .order_by(Event.id)
         .limit(1)
     ).first()
@@ -133,6 +151,10 @@ def review_queue(
                     _requester(session, letter),
                     letter.failure,
                     history,
+                    [
+                        {"feature": r.get("feature"), "text": r.get("text")}
+                        for r in letter.reasons or []
+                    ],
                 )
             )
         return out
@@ -250,3 +272,118 @@ def review_letter(
             sealed={"letters": [letter_id]},
         )
         return ReviewOutcome(letter_id, action, str(letter.status), reviewer, letter.sha256, pdf)
+
+
+_REASON_LIST = re.compile(r'<ol class="reasons">.*?</ol>\n?', re.DOTALL)
+
+
+def _reason_list_html(reasons: list[dict[str, Any]]) -> str:
+    from auditor.report.render import environment
+
+    template = environment().from_string(
+        '{% import "letters/_parts.html.j2" as p %}{{ p.reason_list(reasons) }}'
+    )
+    return template.render(
+        reasons=[{"text": r.get("text"), "code": r.get("code")} for r in reasons]
+    )
+
+
+def amend_letter(
+    store: Store,
+    letter_id: int,
+    keep: list[str],
+    *,
+    reviewer: str,
+    note: str,
+    four_eyes: bool = False,
+) -> ReviewOutcome:
+    """State only the reasons ``keep`` (features of the letter's own attributed reasons)
+    in a held letter, in the attributions' order, recording ``note``. The letter is
+    rendered again (still marked held) and stays in the queue."""
+    from auditor.letters.pdf import local_renderer
+
+    reviewer = " ".join(reviewer.split())
+    text = " ".join((note or "").split())
+    if not reviewer:
+        raise ReviewError("Name the reviewer (--by).")
+    if not text or len(text) > MAX_NOTE_CHARS:
+        raise ReviewError(
+            f"An amendment needs a note (at most {MAX_NOTE_CHARS} characters) saying why."
+        )
+    with store.session() as session:
+        letter = session.get(Letter, letter_id)
+        if letter is None:
+            raise ReviewError(f"No letter with id {letter_id} in the store.")
+        where = f"Letter {letter_id} (decision {letter.decision_id!r})"
+        if letter.status != "needs_review":
+            raise ReviewError(
+                f"{where} is {letter.status!r}: only a letter held for review can be amended."
+            )
+        requester = _requester(session, letter)
+        if four_eyes and requester is not None and requester == reviewer:
+            raise ReviewError(f"{where}: four eyes: {reviewer!r} issued this letter.")
+        stated = list(letter.reasons or [])
+        known = [str(r.get("feature")) for r in stated]
+        unknown = [k for k in keep if k not in known]
+        if unknown or not keep:
+            raise ReviewError(
+                f"{where}: the amended reasons must be some of the letter's own reasons, "
+                f"from its attributions: {', '.join(known) or 'none'}"
+                + (f"; not {', '.join(unknown)}" if unknown else "; give at least one")
+                + "."
+            )
+        amended = [r for r in stated if str(r.get("feature")) in keep]
+        if amended == stated:
+            raise ReviewError(f"{where}: the letter already states exactly these reasons.")
+        found = _REASON_LIST.findall(letter.html)
+        if len(found) != 1:
+            raise ReviewError(
+                f"{where}: its stored HTML has {len(found)} reason lists, not one; issue it "
+                "again instead of amending it."
+            )
+        html = _REASON_LIST.sub(lambda _m: _reason_list_html(amended), letter.html, count=1)
+        before = letter.sha256
+        if letter.pdf is not None:
+            pdf, digest = local_renderer().render(
+                html,
+                _meta(html, "title", f"Letter {letter.decision_id}"),
+                _meta(html, "author", "auditor"),
+            )
+            letter.pdf, letter.sha256 = pdf, digest
+        else:
+            letter.sha256 = hashlib.sha256(html.encode()).hexdigest()
+        letter.html = html
+        letter.reasons = amended
+        review = dict(letter.review or {})
+        review["amended"] = {
+            "by": reviewer,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "note": text,
+            "dropped": [k for k in known if k not in keep],
+        }
+        letter.review = review
+        session.flush()
+        append_event(
+            session,
+            LETTER_REVIEWED,
+            {
+                "letter_id": letter_id,
+                "audit_id": letter.audit_id,
+                "decision_id": letter.decision_id,
+                "action": "amend",
+                "from": letter.status,
+                "to": letter.status,
+                "reasons_before": known,
+                "reasons_after": [str(r.get("feature")) for r in amended],
+                "requested_by": requester,
+                "four_eyes": four_eyes,
+                "note": text,
+                "sha256_before": before,
+                "sha256": letter.sha256,
+            },
+            user=reviewer,
+            sealed={"letters": [letter_id]},
+        )
+        return ReviewOutcome(
+            letter_id, "amend", str(letter.status), reviewer, letter.sha256, letter.pdf
+        )

@@ -380,8 +380,16 @@ def letters(
 class ReviewIn(BaseModel):
     """A reviewer's act on a held or blocked letter (issue 21)."""
 
-    action: str = Field(description="approve (a held letter is issued) | reject (never issued)")
+    action: str = Field(
+        description="approve (a held letter is issued) | reject (never issued) | amend "
+        "(state only the reasons in keep; the letter stays held)"
+    )
     note: str | None = Field(None, max_length=2000)
+    keep: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="amend: the features of the letter's own reasons to state",
+    )
 
 
 @router.get("/letters/review")
@@ -408,17 +416,19 @@ def review_held_letter(
 ) -> dict[str, Any]:
     """Approve or reject a held letter as the caller (four eyes when the server has it
     on: the reviewer may not be who issued the letter). 400 when it cannot be done."""
-    from auditor.letters.queue import review_letter
+    from auditor.letters.queue import amend_letter, review_letter
 
     ctx = web(request)
-    outcome = review_letter(
-        ctx.store,
-        letter_id,
-        body.action,
-        reviewer=who.name,
-        note=body.note,
-        four_eyes=ctx.settings.four_eyes,
-    )
+    if body.action == "amend":
+        outcome = amend_letter(
+            ctx.store, letter_id, body.keep, reviewer=who.name, note=body.note or "",
+            four_eyes=ctx.settings.four_eyes,
+        )  # fmt: skip
+    else:
+        outcome = review_letter(
+            ctx.store, letter_id, body.action, reviewer=who.name, note=body.note,
+            four_eyes=ctx.settings.four_eyes,
+        )  # fmt: skip
     return {
         "letter_id": outcome.letter_id,
         "action": outcome.action,

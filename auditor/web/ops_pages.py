@@ -118,23 +118,25 @@ async def letter_review(
     letter_id: LetterId,
     action: Annotated[str, Form(max_length=16)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
+    keep: Annotated[list[str] | None, Form(max_length=200)] = None,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    """Approve or reject a held letter as the signed-in reviewer."""
-    from auditor.letters.queue import review_letter
+    """Approve, reject or amend a held letter as the signed-in reviewer."""
+    from auditor.letters.queue import amend_letter, review_letter
 
     check_form_csrf(who, csrf)
     ctx = web(request)
     try:
-        await run_in_threadpool(
-            review_letter,
-            ctx.store,
-            letter_id,
-            action,
-            reviewer=who.name,
-            note=note,
-            four_eyes=ctx.settings.four_eyes,
-        )
+        if action == "amend":
+            await run_in_threadpool(
+                amend_letter, ctx.store, letter_id, list(keep or []), reviewer=who.name,
+                note=note, four_eyes=ctx.settings.four_eyes,
+            )  # fmt: skip
+        else:
+            await run_in_threadpool(
+                review_letter, ctx.store, letter_id, action, reviewer=who.name, note=note,
+                four_eyes=ctx.settings.four_eyes,
+            )  # fmt: skip
     except AuditorError as exc:
         return letters_review(request, who, review_error=str(exc))
     return RedirectResponse("/letters/review", status_code=303)
