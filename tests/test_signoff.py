@@ -61,6 +61,10 @@ def test_signoff_from_the_cli(sqlite_url: str, credit_result: AuditResult, tmp_p
     assert "Sign-off 1: report 1 of audit" in said
     assert "signed by Clara Chief (CCO)" in said
     assert said.count("; current.") == 1
+    handed = runner.invoke(app, ["verify", "--pdf", str(signed_pdf), *db])
+    assert handed.exit_code == 0, handed.output
+    said = " ".join(handed.stdout.split())
+    assert "It is a signed copy of report 1, signed by Clara Chief (CCO)" in said
 
     evidence = tmp_path / "ev.yaml"
     evidence.write_text("retention_months: 25\n")
