@@ -307,6 +307,30 @@ def test_attest_through_the_api_and_the_audit_page(
         assert _status(AuditResult.from_dict(first.json())) == ["needs_attestation"]
         missing = client.get(f"/api/audits/{audit_id}/evaluations/9", headers=auth)
         assert missing.status_code == 404
+        kept = client.get(
+            f"/api/audits/{audit_id}/findings",
+            params={"status": "pass", "pack": "ecoa_reg_b", "sort": "rule"},
+            headers=auth,
+        ).json()
+        assert RULE in [f["rule_id"] for f in kept]
+        assert {f["status"] for f in kept} == {"pass"}
+        assert [f["rule_id"] for f in kept] == sorted(f["rule_id"] for f in kept)
+        old = client.get(
+            f"/api/audits/{audit_id}/findings", params={"evaluation": 1, "status": "pass"},
+            headers=auth,
+        ).json()  # fmt: skip
+        assert RULE not in [f["rule_id"] for f in old]
+        diff = client.get(f"/api/audits/{audit_id}/compare", headers=auth).json()
+        assert diff["before"]["evaluation"] == 1
+        assert diff["after"]["evaluation"] == 2
+        assert [(c["rule_id"], c["before"], c["after"]) for c in diff["findings_changed"]] == [
+            (RULE, "needs_attestation", "pass")
+        ]
+        apart = {r["intervals_apart"] for r in diff["ratios"]}  # None: a ratio without one
+        assert apart == {False, None}  # the same stored metrics: nothing moved
+        assert all(r["before"] == r["after"] for r in diff["ratios"])
+        bad_sort = client.get(f"/api/audits/{audit_id}/findings?sort=colour", headers=auth)
+        assert bad_sort.status_code == 400
         detail = client.get(f"/api/audits/{audit_id}", headers=auth).json()
         assert detail["result"]["evaluation"] == 2
         assert (
@@ -335,6 +359,14 @@ def test_attest_through_the_api_and_the_audit_page(
         assert "dpia_date by otto (document dpia.pdf" in page
     with TestClient(app) as client:  # a viewer sees the evaluations, not the form
         login(client, USERS["viewer"])
+        # item 4: the findings filtered, and what changed since the run
+        narrowed = client.get(f"/audits/{audit_id}?status=pass&pack=ecoa_reg_b").text
+        assert "REGB-12-RETENTION" in narrowed
+        assert "GDPR-35-DPIA" not in narrowed.split('id="sec-findings"')[1]
+        changes = client.get(f"/audits/{audit_id}/compare").text
+        assert "REGB-12-RETENTION" in changes
+        assert "GDPR-35-DPIA" in changes  # dpia_date attested through the form
+        assert client.get(f"/audits/{audit_id}?severity=huge").status_code == 400
         page = client.get(f"/audits/{audit_id}").text
         assert 'id="evaluations"' in page
         assert 'id="attest-form"' not in page

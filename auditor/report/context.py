@@ -139,6 +139,11 @@ def _number_figures(
         figure.number = number
 
 
+def action_counts(result: AuditResult) -> dict[str, int]:
+    """Per pack, how many of its findings section 6.1 shows (the web's filtered view)."""
+    return _action_counts(result)
+
+
 def _action_counts(result: AuditResult) -> dict[str, int]:
     """Per pack, how many of its findings section 6.1 shows (failed, warned, too little data)."""
     out: dict[str, int] = {}

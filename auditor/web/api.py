@@ -271,6 +271,58 @@ def signoffs(request: Request, who: Viewer, audit_id: str) -> list[dict[str, Any
     return [signoff_dict(r) for r in audit_signoffs(web(request).store, audit_id)]
 
 
+@router.get("/audits/{audit_id}/findings")
+def audit_findings(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    pack: Annotated[str | None, Query(max_length=100)] = None,
+    severity: Annotated[str | None, Query(max_length=16)] = None,
+    group: Annotated[str | None, Query(max_length=200)] = None,
+    sort: Annotated[str | None, Query(max_length=16)] = None,
+    evaluation: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> list[dict[str, Any]]:
+    """The audit's findings (latest evaluation, or ``evaluation``) filtered by status, pack,
+    severity and group, sorted by status, severity, rule, pack or scope."""
+    from auditor.findings_view import FindingFilter, filtered, finding_dict
+
+    result = _evaluation(request, audit_id, evaluation)
+    how = FindingFilter(status=status, pack=pack, severity=severity, group=group)
+    return [finding_dict(f) for f in filtered(result, how, sort)]
+
+
+@router.get("/audits/{audit_id}/compare")
+def compare_audits(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    with_audit: Annotated[str | None, Query(max_length=64)] = None,
+    with_evaluation: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    evaluation: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> dict[str, Any]:
+    """What changed from ``with_audit`` (default: this audit) at ``with_evaluation``
+    (default: 1 for this audit, the latest for another) to this audit (latest, or
+    ``evaluation``): findings whose status changed, and impact ratios with both intervals."""
+    from auditor.findings_view import compare
+
+    other = with_audit or audit_id
+    before_number = with_evaluation or (1 if other == audit_id else None)
+    before = _evaluation(request, other, before_number)
+    after = _evaluation(request, audit_id, evaluation)
+    return compare(before, after)
+
+
+def _evaluation(request: Request, audit_id: str, number: int | None) -> Any:
+    store = web(request).store
+    audit_exists(store, audit_id)
+    with store.session() as session:
+        try:
+            return load_result(session, audit_id, evaluation=number)
+        except StorageError as exc:
+            raise NotFoundError(str(exc)) from None
+
+
 @router.get("/audits/{audit_id}/evaluations")
 def list_audit_evaluations(request: Request, who: Viewer, audit_id: str) -> list[dict[str, Any]]:
     """Every evaluation of the audit: the run (1), then one per attestation."""
@@ -285,14 +337,7 @@ def audit_evaluation(
     number: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
 ) -> dict[str, Any]:
     """The full result of one evaluation (1: the run as stored)."""
-    store = web(request).store
-    audit_exists(store, audit_id)
-    with store.session() as session:
-        try:
-            result = load_result(session, audit_id, evaluation=number)
-        except StorageError as exc:
-            raise NotFoundError(str(exc)) from None
-    return dict(json.loads(result.to_json()))
+    return dict(json.loads(_evaluation(request, audit_id, number).to_json()))
 
 
 @router.get("/audits/{audit_id}/report.pdf", response_class=Response)

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from auditor.errors import AuditorError, SpecError
+from auditor.findings_view import FindingFilter
 from auditor.store import Document
 from auditor.users import authenticate, record_login
 from auditor.web.attestations import MAX_EVIDENCE_CHARS, attest_evidence, sign_stored_report
@@ -191,10 +192,49 @@ def job_page(request: Request, who: Viewer, job_id: str) -> Response:
 
 
 @router.get("/audits/{audit_id}")
-def audit_detail(request: Request, who: Viewer, audit_id: str) -> Response:
-    context = audit_page(web(request).store, audit_id)
+def audit_detail(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    pack: Annotated[str | None, Query(max_length=100)] = None,
+    severity: Annotated[str | None, Query(max_length=16)] = None,
+    group: Annotated[str | None, Query(max_length=200)] = None,
+    sort: Annotated[str | None, Query(max_length=16)] = None,
+) -> Response:
+    how = FindingFilter(
+        status=status or None, pack=pack or None, severity=severity or None, group=group or None
+    )
+    context = audit_page(web(request).store, audit_id, finding_filter=how, sort=sort or None)
     context["title"] = context["audit"].name
     return render(request, "audit.html.j2", context)
+
+
+@router.get("/audits/{audit_id}/compare")
+def audit_compare(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    with_audit: Annotated[str | None, Query(max_length=64)] = None,
+    with_evaluation: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
+    """Two evaluations or two audits side by side: what changed, with intervals."""
+    from auditor.errors import StorageError
+    from auditor.findings_view import compare
+    from auditor.store import load_result
+
+    store = web(request).store
+    other = with_audit or audit_id
+    with store.session() as session:
+        try:
+            before = load_result(
+                session, other, evaluation=with_evaluation or (1 if other == audit_id else None)
+            )
+            after = load_result(session, audit_id)
+        except StorageError as exc:
+            raise NotFoundError(str(exc)) from None
+    context = {"title": f"Compare {after.name}", "audit_id": audit_id, "c": compare(before, after)}
+    return render(request, "compare.html.j2", context)
 
 
 @router.post("/audits/{audit_id}/attest")

@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from auditor.errors import AuditorError
+from auditor.findings_view import FindingFilter, filtered
 from auditor.history import trend_section
 from auditor.result import FINDING_STATUSES, AuditResult
 from auditor.store import AuditRow, Store, load_history, load_result
@@ -142,14 +143,22 @@ def audit_trend(store: Store, result: AuditResult, *, runs: int = 10) -> dict[st
     return trend_section(history, result.audit_id)
 
 
-def audit_page(store: Store, audit_id: str) -> dict[str, Any]:
+def audit_page(
+    store: Store,
+    audit_id: str,
+    *,
+    finding_filter: FindingFilter | None = None,
+    sort: str | None = None,
+) -> dict[str, Any]:
     """Everything the audit detail page shows: the report's own context (summary, tables
     with intervals, charts, attribution and proxies, findings per pack), the trend, and
-    the stored reports."""
+    the stored reports. ``finding_filter``/``sort`` narrow the findings section only (the
+    summary keeps the audit's own counts)."""
     from auditor.report.context import build_context
 
     result = audit_result(store, audit_id)
     context = build_context(result)
+    _narrow_findings(context, result, finding_filter or FindingFilter(), sort)
     with store.session() as session:
         ids = session.scalars(
             select(Report.id).where(Report.audit_id == audit_id).order_by(Report.id.desc())
@@ -233,3 +242,28 @@ def stored_pdf(store: Store, audit_id: str, report_id: int | None = None) -> Sto
             preset=report.preset or "full",
             created_at=report.created_at,
         )
+
+
+def _narrow_findings(
+    context: dict[str, Any], result: AuditResult, how: FindingFilter, sort: str | None
+) -> None:
+    """Rebuild the findings section's groups from the findings ``how`` keeps."""
+    from auditor.report.context import action_counts
+    from auditor.report.findings import build_by_scope, build_other_packs, build_packs
+
+    context.update(
+        finding_filter=how,
+        finding_sort=sort or "",
+        finding_packs=sorted({f.pack for f in result.findings}),
+        findings_shown=len(result.findings),
+    )
+    if how == FindingFilter() and not sort:
+        return
+    kept = replace(result, findings=tuple(filtered(result, how, sort)))
+    context.update(
+        packs=build_packs(kept),
+        by_scope=build_by_scope(kept),
+        other_packs=build_other_packs(kept),
+        action_counts=action_counts(kept),
+        findings_shown=len(kept.findings),
+    )
