@@ -6,6 +6,7 @@ is run per module and stored in each test's own database.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -152,13 +153,53 @@ def test_attesting_retention_makes_a_new_evaluation(
     }
 
 
-def test_a_short_retention_fails(store: Store, credit_result: AuditResult) -> None:
-    from auditor.store import attest
+def test_a_short_retention_fails_and_pruning_removes_it_all(
+    store: Store, credit_result: AuditResult
+) -> None:
+    import hashlib
+    from datetime import UTC, datetime
+
+    from auditor.store import DEFAULT_RETENTION, add_report, attest, prune
+    from auditor.store.signoffs import Signable, record_signoff
 
     audit_id = _stored(store, credit_result)
     with store.session() as session:
         outcome = attest(session, audit_id, {"retention_months": 12}, attested_by="x", user="t")
     assert outcome.changed[0]["now"] == "fail"
+    # a sign-off of a stored report (the PDFs here are stand-ins: rendering is tested
+    # elsewhere), so that pruning meets every new table
+    with store.session() as session:
+        result = load_result(session, audit_id)
+        ids = []
+        for label in (b"signed", b"copy"):
+            pdf = b"%PDF-1.7 " + label
+            plain = _Plain("<p/>", pdf, hashlib.sha256(pdf).hexdigest())
+            ids.append(add_report(session, audit_id, plain, user="t", result=result))
+    with store.session() as session:
+        report_sha = hashlib.sha256(b"%PDF-1.7 signed").hexdigest()
+        signed = Signable(ids[0], report_sha, "full", result.to_json(), 2)
+        record_signoff(
+            session, audit_id=audit_id, signed=signed, signed_report_id=ids[1],
+            signer="Clara", role="CCO", signed_at=datetime.now(UTC), user="t",
+        )  # fmt: skip
+        assert verify(session).problems == []
+    with store.session() as session:
+        pruned = prune(
+            session, {**DEFAULT_RETENTION, "audits": 1}, now=datetime(2100, 1, 1, tzinfo=UTC),
+            user="dpo",
+        )  # fmt: skip
+    assert pruned.audit_ids == [audit_id]
+    counts = row_counts(store)
+    assert (counts["evaluations"], counts["attestations"], counts["signoffs"]) == (0, 0, 0)
+    with store.session() as session:
+        assert verify(session).problems == []
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plain:
+    html: str
+    pdf: bytes
+    sha256: str
 
 
 def test_bad_evidence_is_refused_and_nothing_is_stored(
