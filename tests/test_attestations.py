@@ -331,6 +331,10 @@ def test_attest_through_the_api_and_the_audit_page(
         bad = client.post(url, json={"evidence": {"retention_month": 25}}, headers=auth)
         assert bad.status_code == 400
         assert "retention_month" in bad.json()["detail"]
+        garbled = {**body, "document": {"name": "x.pdf", "content_base64": "%%not base64"}}
+        refused = client.post(url, json=garbled, headers=auth)
+        assert refused.status_code == 400
+        assert "base64" in refused.json()["detail"]
         done = client.post(url, json=body, headers=auth)
         assert done.status_code == 201, done.text
         assert done.json()["changed"] == [

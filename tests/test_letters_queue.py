@@ -214,3 +214,7 @@ def test_the_queue_in_the_web_workspace(
             assert posted.status_code == 303
             page = client.get("/letters/review").text
             assert "reject by otto" in page
+            letter_page = client.get(f"/letters/{rest[0]}").text
+            assert 'id="letter-history"' in letter_page
+            assert "Reject by otto" in letter_page
+            assert "“unstable”" in letter_page

@@ -123,6 +123,12 @@ def _history(session: Session, letter_id: int) -> list[dict[str, Any]]:
     return out
 
 
+def letter_history(store: Store, letter_id: int) -> list[dict[str, Any]]:
+    """The review acts on one letter (approve, amend, reject, status changes), oldest first."""
+    with store.session() as session:
+        return _history(session, letter_id)
+
+
 def review_queue(
     store: Store, *, audit_id: str | None = None, include_done: bool = False
 ) -> list[QueuedLetter]:

@@ -144,8 +144,14 @@ async def letter_review(
 
 @router.get("/letters/{letter_id}")
 def letter(request: Request, who: Officer, letter_id: LetterId) -> Response:
-    content = open_letter(web(request).store, letter_id, reader=who.name)
-    return render(request, "letter.html.j2", {"title": "Letter", "letter": content})
+    from auditor.letters.queue import letter_history
+
+    store = web(request).store
+    content = open_letter(store, letter_id, reader=who.name)
+    history = letter_history(store, letter_id)
+    return render(
+        request, "letter.html.j2", {"title": "Letter", "letter": content, "history": history}
+    )
 
 
 @router.get("/letters/{letter_id}/content")
