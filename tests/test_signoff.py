@@ -118,6 +118,7 @@ def test_signoff_through_the_api_and_superseded_by_a_later_report(
         add_users(store)
         officer = create_token(store, USERS["officer"], actor="test")
         viewer = create_token(store, USERS["viewer"], actor="test")
+        admin = create_token(store, USERS["admin"], actor="test")
     app_ = make_app(sqlite_url, tmp_path)
     url = f"/api/audits/{audit_id}/reports/1/signoff"
     with TestClient(app_) as client:
@@ -137,11 +138,18 @@ def test_signoff_through_the_api_and_superseded_by_a_later_report(
         )
         assert copy.headers["X-Report-Verified"] == "yes"
         assert hashlib.sha256(copy.content).hexdigest() == body["signed_sha256"]
+        # a second person signs the same report: the first copy does not stand in the way
+        cosigned = client.post(
+            url, json={"role": "Head of Model Risk"}, headers={"Authorization": f"Bearer {admin}"}
+        )
+        assert cosigned.status_code == 201, cosigned.text
+        assert cosigned.json()["signed_report_id"] == 3
     with TestClient(app_) as client:  # the audit page lists it, the officer sees the form
         login(client, USERS["officer"])
         page = client.get(f"/audits/{audit_id}").text
-        assert 'id="signoff-form"' in page
+        assert f'action="/audits/{audit_id}/reports/1/signoff"' in page
         assert 'class="signer">otto<' in page
+        assert 'class="signer">ada<' in page
     pdf = b"%PDF-1.7\nre-rendered"
     with open_store(sqlite_url) as store, store.session() as session:
         add_report(
@@ -149,5 +157,5 @@ def test_signoff_through_the_api_and_superseded_by_a_later_report(
         )
     with TestClient(app_) as client:
         listed = client.get(f"/api/audits/{audit_id}/signoffs", headers=auth).json()
-    assert listed[0]["current"] is False
-    assert listed[0]["superseded_by"] == "report 3"
+    assert [s["signer"] for s in listed] == [USERS["officer"], USERS["admin"]]
+    assert [s["superseded_by"] for s in listed] == ["report 4", "report 4"]

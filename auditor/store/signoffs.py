@@ -70,7 +70,8 @@ def check_name(value: str, what: str, limit: int) -> str:
 
 def signable_report(session: Session, audit_id: str, report_id: int) -> Signable:
     """The report ``report_id`` of ``audit_id`` if it may be signed: it shows the audit's
-    latest evaluation and no later report replaced it (else a StorageError says why)."""
+    latest evaluation and no later report replaced it (else a StorageError says why).
+    Signed copies of it do not count: several people may sign the same report."""
     report = session.get(Report, report_id)
     if report is None or report.audit_id != audit_id:
         raise StorageError(f"Audit {audit_id} has no stored report {report_id}.")
@@ -82,9 +83,7 @@ def signable_report(session: Session, audit_id: str, report_id: int) -> Signable
             f"{latest} is newer. Render the report again ('auditor report {audit_id}') and "
             "sign that one."
         )
-    later = session.scalar(
-        select(func.max(Report.id)).where(Report.audit_id == audit_id, Report.id > report_id)
-    )
+    later = _later_report(session, audit_id, report_id, signed=report_id)
     if later is not None:
         raise StorageError(
             f"Report {report_id} of audit {audit_id} was superseded by report {later}; sign "
@@ -93,6 +92,18 @@ def signable_report(session: Session, audit_id: str, report_id: int) -> Signable
     return Signable(
         report.id, report.sha256, report.preset or "full", report.result_json, evaluation
     )
+
+
+def _later_report(session: Session, audit_id: str, after: int, *, signed: int) -> int | None:
+    """The newest report of ``audit_id`` after report ``after``, not counting the signed
+    copies of report ``signed`` (a second signer's copy does not replace the first's)."""
+    copies = select(SignOff.signed_report_id).where(SignOff.report_id == signed)
+    found = session.scalar(
+        select(func.max(Report.id)).where(
+            Report.audit_id == audit_id, Report.id > after, Report.id.not_in(copies)
+        )
+    )
+    return None if found is None else int(found)
 
 
 def _evaluation_of(result_json: str) -> int:
@@ -170,11 +181,7 @@ def list_signoffs(
     rows = []
     for s in session.scalars(stmt):
         latest = _latest_evaluation(session, s.audit_id)
-        later = session.scalar(
-            select(func.max(Report.id)).where(
-                Report.audit_id == s.audit_id, Report.id > s.signed_report_id
-            )
-        )
+        later = _later_report(session, s.audit_id, s.signed_report_id, signed=s.report_id)
         why = None
         if latest > s.evaluation:
             why = f"evaluation {latest}"

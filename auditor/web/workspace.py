@@ -176,8 +176,11 @@ def audit_page(
     with store.session() as session:
         evaluations = list_evaluations(session, audit_id)
         signoffs = list_signoffs(session, audit_id)
+    copies = {sg.signed_report_id for sg in signoffs}
     context.update(
         signoffs=signoffs,
+        # the report a sign-off button signs: the newest that is not itself a signed copy
+        signable_report_id=next((i for i in ids if i not in copies), None),
         signoff_error=None,
         audit=audit_summary(store, audit_id),
         evaluations=evaluations,
