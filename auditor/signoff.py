@@ -41,6 +41,7 @@ def sign_report(
     from auditor.store.signoffs import (
         MAX_ROLE_CHARS,
         check_name,
+        list_signoffs,
         record_signoff,
         signable_report,
     )
@@ -52,6 +53,11 @@ def sign_report(
         signable = signable_report(session, audit_id, report_id)
         result = AuditResult.from_json(signable.result_json)
         history = load_earlier_runs(session, result, limit=TREND_RUNS)
+        earlier = tuple(
+            (sg.signer, sg.role, sg.created_at.isoformat(timespec="seconds"))
+            for sg in list_signoffs(session, audit_id)
+            if sg.report_id == signable.report_id and sg.current
+        )
         signature = Signature(
             signer=name,
             role=title,
@@ -59,6 +65,7 @@ def sign_report(
             report_id=signable.report_id,
             report_sha256=signable.sha256,
             evaluation=signable.evaluation,
+            earlier=earlier,
         )
         artifact = build_report(result, preset=signable.preset, history=history, signoff=signature)
         copy_id = add_report(session, audit_id, artifact, user=user, result=result)

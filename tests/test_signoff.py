@@ -144,6 +144,12 @@ def test_signoff_through_the_api_and_superseded_by_a_later_report(
         )
         assert cosigned.status_code == 201, cosigned.text
         assert cosigned.json()["signed_report_id"] == 3
+        second = client.get(f"/api/audits/{audit_id}/report.pdf?report_id=3", headers=auth).content
+    copy_path = tmp_path / "cosigned.pdf"
+    copy_path.write_bytes(second)
+    text = _pdf_text(copy_path)
+    assert "Head of Model Risk" in text
+    assert f"Also signed: {USERS['officer']} (Chief Compliance Officer)" in text
     with TestClient(app_) as client:  # the audit page lists it, the officer sees the form
         login(client, USERS["officer"])
         page = client.get(f"/audits/{audit_id}").text

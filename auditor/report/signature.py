@@ -20,6 +20,8 @@ class Signature:
     report_id: int
     report_sha256: str
     evaluation: int = 1
+    earlier: tuple[tuple[str, str, str], ...] = ()
+    """Earlier sign-offs of the same report still standing: (signer, role, ISO time)."""
 
     @property
     def date(self) -> str:
