@@ -166,6 +166,12 @@ def test_a_short_retention_fails_and_pruning_removes_it_all(
     with store.session() as session:
         outcome = attest(session, audit_id, {"retention_months": 12}, attested_by="x", user="t")
     assert outcome.changed[0]["now"] == "fail"
+    # the workspace's "with failures" filter follows the latest evaluation
+    from auditor.web.workspace import search_audits
+
+    assert credit_result.findings_by_status()["fail"] == 0
+    assert [r.id for r in search_audits(store, finding="fail")] == [audit_id]
+    assert search_audits(store, finding="fail")[0].findings["fail"] == 1
     # a sign-off of a stored report (the PDFs here are stand-ins: rendering is tested
     # elsewhere), so that pruning meets every new table
     with store.session() as session:
@@ -305,15 +311,19 @@ def test_the_report_names_who_attested_what(
 
 
 def test_attest_through_the_api_and_the_audit_page(
-    store: Store, db_url: str, credit_result: AuditResult, tmp_path: Path, fast_hashing: None
+    sqlite_url: str, credit_result: AuditResult, tmp_path: Path, fast_hashing: None
 ) -> None:
     import base64
 
     from fastapi.testclient import TestClient
 
+    from auditor.store import open_store
     from auditor.users import create_token
     from tests._web import USERS, add_users, login, make_app
 
+    # SQLite only: the store layer runs on both backends in the tests above
+    db_url = sqlite_url
+    store = open_store(db_url)
     audit_id = _stored(store, credit_result)
     add_users(store)
     officer = create_token(store, USERS["officer"], actor="test")
@@ -418,3 +428,4 @@ def test_attest_through_the_api_and_the_audit_page(
     with store.session() as session:
         assert verify(session).problems == []
         assert load_result(session, audit_id).evaluation == 3
+    store.dispose()

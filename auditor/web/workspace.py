@@ -19,7 +19,7 @@ from auditor.findings_view import FindingFilter, filtered
 from auditor.history import trend_section
 from auditor.result import FINDING_STATUSES, AuditResult
 from auditor.store import AuditRow, Store, load_history, load_result
-from auditor.store.models import Audit, Event, FindingRow, Report
+from auditor.store.models import Audit, Evaluation, Event, FindingRow, Report
 from auditor.store.repository import AUDIT_COMPLETED, REPORT_ADDED, audit_row
 
 FINDING_FILTERS = ("fail", "warn", "insufficient_evidence", "needs_attestation")
@@ -78,8 +78,14 @@ def search_audits(
     if finding in FINDING_FILTERS:
         # the finding rows decide, not the audit's count columns: those are a cache that
         # nothing re-derives (verify checks both against the result JSON and the log)
+        # a later evaluation (issue 21) may have the status where the run had none; the
+        # counts of the latest evaluation decide below
+        later = getattr(Evaluation, f"findings_{finding}") > 0
         stmt = stmt.where(
-            Audit.id.in_(select(FindingRow.audit_id).where(FindingRow.status == finding))
+            or_(
+                Audit.id.in_(select(FindingRow.audit_id).where(FindingRow.status == finding)),
+                Audit.id.in_(select(Evaluation.audit_id).where(later)),
+            )
         )
     from auditor.store.evaluations import latest_counts
 
