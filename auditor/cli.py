@@ -19,8 +19,9 @@ from rich.table import Table
 
 from auditor._cli_common import DbOption, err, guard, out
 from auditor._cli_progress import step_progress
+from auditor.cli_attest import attest_cmd, evaluations_cmd, signoff_cmd
 from auditor.cli_audits import audits_app
-from auditor.cli_letters import letters
+from auditor.cli_letters_review import letters_app
 from auditor.cli_ops import db_prune, history, schedule_app, scheduler
 from auditor.cli_policies import policy_app
 from auditor.cli_report import report
@@ -306,8 +307,11 @@ db_app.command("prune")(db_prune)
 app.command("report")(report)
 app.command("serve")(serve)
 app.add_typer(users_app, name="users")
-app.command("letters")(letters)
+app.add_typer(letters_app, name="letters")
 app.command("verify")(verify_cmd)
+app.command("attest")(attest_cmd)
+app.command("evaluations")(evaluations_cmd)
+app.command("signoff")(signoff_cmd)
 
 
 def main() -> None:

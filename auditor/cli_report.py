@@ -67,7 +67,7 @@ def rerender_report(
                 if artifact.companion is not None:  # the LL144 summary's JSON, beside it
                     json_path = companion_path(out_path)
                     staged.append((stage_file(json_path, artifact.companion.encode()), json_path))
-            add_report(session, audit_id, artifact, user=user or _user())
+            add_report(session, audit_id, artifact, user=user or _user(), result=result)
         while staged:
             tmp, final = staged.pop()
             move_into_place(tmp, final)

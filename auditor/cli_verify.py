@@ -4,7 +4,7 @@ or one PDF someone was handed)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -65,6 +65,7 @@ def verify_cmd(
     from auditor.store.evidence_lookup import locate_pdf, pinned_event, resolve_audit_id
 
     data = guard(lambda: _read_pdf(pdf)) if pdf is not None else None
+    signed_here: list[Any] = []
 
     def run() -> tuple[PdfMatch | None, VerifyReport | None]:
         store = open_store(db, upgrade=False)
@@ -85,6 +86,13 @@ def verify_cmd(
                 if match is not None and match.audit_id is None:
                     return match, None
                 report = verify(session, audit_id)
+                if match is not None and match.report_id is not None:
+                    # the sign-offs this PDF carries (a signed copy) or received (issue 21)
+                    signed_here.extend(
+                        sg
+                        for sg in report.signoffs
+                        if match.report_id in (sg.report_id, sg.signed_report_id)
+                    )
                 if head is not None and pinned_event(session, head) is None:
                     report.problems.append(
                         f"the event log no longer contains the chain head {head.strip()} "
@@ -97,6 +105,16 @@ def verify_cmd(
     match, report = guard(run)
     if match is not None:
         _print_match(pdf, match)
+    shown_id = match.report_id if match is not None else None
+    for sg in signed_here:
+        what = "a signed copy of report" if sg.signed_report_id == shown_id else "report"
+        out.print(
+            f"It is {what} {sg.report_id}, signed by {escape(sg.signer)} ({escape(sg.role)}) "
+            f"at {sg.created_at.isoformat(timespec='seconds')}; the sign-off is "
+            f"{'current' if sg.current else 'superseded by ' + str(sg.superseded_by)}.",
+            highlight=False,
+            soft_wrap=True,
+        )
     if report is None:
         raise typer.Exit(1)
     scope = f"audit {report.audit_id}: " if report.audit_id else ""
@@ -109,6 +127,20 @@ def verify_cmd(
     if report.head is not None:
         out.print(
             f"Chain head: event {report.head[0]}, hash {report.head[1]}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for signed in report.signoffs:
+        state = (
+            "current"
+            if signed.current
+            else f"superseded by {signed.superseded_by}"
+        )
+        out.print(
+            f"Sign-off {signed.id}: report {signed.report_id} of audit {signed.audit_id} "
+            f"signed by {escape(signed.signer)} ({escape(signed.role)}) at "
+            f"{signed.created_at.isoformat(timespec='seconds')}, SHA-256 "
+            f"{signed.report_sha256}; signed copy report {signed.signed_report_id}; {state}.",
             highlight=False,
             soft_wrap=True,
         )

@@ -817,3 +817,15 @@ def _provenance(spec: AuditSpec, packs: list[Any]) -> Provenance:
         policy_packs={p.meta.id: p.meta.version for p in packs},
         seed=spec.seed,
     )
+
+
+def grouping_names(spec: AuditSpec) -> tuple[str, ...]:
+    """The names of the audit's groupings (attributes, then intersections), as the
+    ``groupings`` fact lists them; a re-evaluation (issue 21) rebuilds the fact with it."""
+    hard, weighted = _split_groupings(spec)
+    return tuple(g.name for g in [*groupings(spec.protected, hard), *weighted])
+
+
+def evidence_facts(spec: AuditSpec, metrics: list[Any], warnings: list[str]) -> dict[str, Any]:
+    """The ``evidence`` fact of an audit of ``spec`` with ``metrics`` (see run_audit)."""
+    return _evidence_facts(spec, metrics, warnings)

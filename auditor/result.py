@@ -223,6 +223,23 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class AttestedEvidence:
+    """One evidence value an officer attested after the run (issue 21), and by whom.
+
+    ``at`` is an ISO 8601 UTC timestamp; the document (if any) is identified by its name
+    and SHA-256, the bytes stay in the store.
+    """
+
+    key: str
+    value: Any
+    by: str
+    at: str
+    attestation_id: int
+    document_name: str | None = None
+    document_sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class AuditResult:
     """The complete, serialisable outcome of one audit."""
 
@@ -242,6 +259,10 @@ class AuditResult:
     # issue 17: the verdict rule and the family of comparisons it controlled (rule,
     # alpha, line, family_size, family_metrics, family_groupings, statement)
     verdict: dict[str, Any] = field(default_factory=dict)
+    # issue 21: which evaluation of the stored facts this is (1: the run itself; later ones
+    # add attested evidence without re-running the model) and the evidence attested so far
+    evaluation: int = 1
+    attested: tuple[AttestedEvidence, ...] = ()
 
     def __post_init__(self) -> None:
         # the block's JSON form is accepted too (as results were built before it was typed)
@@ -279,9 +300,16 @@ class AuditResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN and infinities become ``None``)."""
-        data = asdict(self)
-        data["explanation_quality"] = self.explanation_quality.to_json()
-        return _clean(data)  # type: ignore[no-any-return]
+        raw = asdict(self)
+        raw["explanation_quality"] = self.explanation_quality.to_json()
+        data: dict[str, Any] = _clean(raw)
+        # a result of the run itself serialises as before these fields existed, so stored
+        # digests and golden snapshots of older results stay byte-identical
+        if self.evaluation == 1:
+            data.pop("evaluation")
+        if not self.attested:
+            data.pop("attested")
+        return data
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The public JSON document (docs/reference/result.md lists every field)."""
@@ -335,6 +363,8 @@ class AuditResult:
             schema_version=SCHEMA_VERSION,
             explanation_quality=ExplanationQuality.from_json(data["explanation_quality"]),
             verdict=data["verdict"],
+            evaluation=int(data.get("evaluation", 1)),
+            attested=tuple(AttestedEvidence(**a) for a in data.get("attested", ())),
         )
 
     @classmethod

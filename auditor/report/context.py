@@ -121,6 +121,8 @@ def build_context(
         "limitations": LIMITATIONS,
         "attachments": report_attachments(result) if "appendix" in preset.sections else [],
         "trend": build_trend_view(result, history) if "results" in preset.sections else None,
+        # a recorded sign-off fills the sign-off block (render_html sets it; issue 21)
+        "signoff": None,
     }
 
 
@@ -135,6 +137,11 @@ def _number_figures(
     figures += [f for f in extra if f is not None]
     for number, figure in enumerate(figures, start=1):
         figure.number = number
+
+
+def action_counts(result: AuditResult) -> dict[str, int]:
+    """Per pack, how many of its findings section 6.1 shows (the web's filtered view)."""
+    return _action_counts(result)
 
 
 def _action_counts(result: AuditResult) -> dict[str, int]:

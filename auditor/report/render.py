@@ -45,6 +45,7 @@ from auditor.report.context import build_context
 from auditor.report.fetcher import DataOnlyFetcher, FetchRefusedError
 from auditor.report.filters import FILTERS
 from auditor.report.presets import get_preset
+from auditor.report.signature import Signature
 from auditor.report.tables import short_label, test_name
 from auditor.result import AuditResult
 
@@ -182,7 +183,11 @@ def paused_gc() -> Iterator[None]:
 
 
 def render_html(
-    result: AuditResult, preset: str = "full", *, history: Sequence[AuditResult] = ()
+    result: AuditResult,
+    preset: str = "full",
+    *,
+    history: Sequence[AuditResult] = (),
+    signoff: Signature | None = None,
 ) -> str:
     """The report as one self-contained HTML document (same inputs -> identical bytes).
 
@@ -191,13 +196,18 @@ def render_html(
     stored runs of the same audit (the caller loads them; the report never queries the
     database): with at least one run before ``result`` the full report gains a trend
     subsection. Runs after ``result`` are ignored, so a re-render of an old audit shows
-    the trend as it stood at that audit.
+    the trend as it stood at that audit. ``signoff`` fills the sign-off block (issue 21).
     """
     with paused_gc():
-        return _render_html(result, preset, history)
+        return _render_html(result, preset, history, signoff)
 
 
-def _render_html(result: AuditResult, preset: str, history: Sequence[AuditResult]) -> str:
+def _render_html(
+    result: AuditResult,
+    preset: str,
+    history: Sequence[AuditResult],
+    signoff: Signature | None = None,
+) -> str:
     chosen = get_preset(preset)
     try:
         template = environment().get_template(TEMPLATE)
@@ -210,6 +220,7 @@ def _render_html(result: AuditResult, preset: str, history: Sequence[AuditResult
             f"Report template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}."
         ) from None
     context = build_context(result, chosen, history=history)
+    context["signoff"] = signoff
     try:
         return template.render(**context, css=stylesheet(STYLESHEET))
     except jinja2.UndefinedError as exc:
@@ -293,15 +304,19 @@ def _iso(value: str | None) -> str | None:
 
 
 def build_report(
-    result: AuditResult, *, preset: str = "full", history: Sequence[AuditResult] = ()
+    result: AuditResult,
+    *,
+    preset: str = "full",
+    history: Sequence[AuditResult] = (),
+    signoff: Signature | None = None,
 ) -> ReportArtifact:
     """Render ``result`` to HTML and PDF (in the layout ``preset``) and fingerprint the PDF.
 
     ``history``: earlier stored runs of the same audit, for the trend subsection (see
-    :func:`render_html`).
+    :func:`render_html`); ``signoff``: a recorded sign-off that fills the sign-off block.
     """
     with paused_gc():  # one pause (and one collection) for the HTML and the PDF
-        return _build(result, preset, history)
+        return _build(result, preset, history, signoff)
 
 
 def _employer(result: AuditResult) -> str:
@@ -310,9 +325,14 @@ def _employer(result: AuditResult) -> str:
     return publication(result).employer
 
 
-def _build(result: AuditResult, preset: str, history: Sequence[AuditResult]) -> ReportArtifact:
+def _build(
+    result: AuditResult,
+    preset: str,
+    history: Sequence[AuditResult],
+    signoff: Signature | None = None,
+) -> ReportArtifact:
     chosen = get_preset(preset)
-    html = render_html(result, preset, history=history)
+    html = render_html(result, preset, history=history, signoff=signoff)
     run = result.run
     subject = f"{result.domain.capitalize()} decision audit {result.audit_id}"
     if chosen.key != "full":

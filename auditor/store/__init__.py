@@ -6,6 +6,12 @@ Open it with :func:`open_store`; the caller owns the transaction
 
 from auditor.store import seal_net as seal_net  # registers the session hooks
 from auditor.store.database import Store, default_database_url, mask_url, open_store
+from auditor.store.evaluations import (
+    AttestOutcome,
+    Document,
+    EvaluationRow,
+    list_evaluations,
+)
 from auditor.store.events import append_event
 from auditor.store.repository import (
     AuditRow,
@@ -32,7 +38,10 @@ from auditor.store.retention import (
 
 __all__ = [
     "DEFAULT_RETENTION",
+    "AttestOutcome",
     "AuditRow",
+    "Document",
+    "EvaluationRow",
     "PruneReport",
     "ReportLike",
     "ReportRow",
@@ -44,6 +53,7 @@ __all__ = [
     "default_database_url",
     "get_report",
     "list_audits",
+    "list_evaluations",
     "load_earlier_runs",
     "load_history",
     "load_result",

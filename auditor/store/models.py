@@ -181,6 +181,72 @@ class Report(Base):
     audit: Mapped[Audit] = relationship(back_populates="reports")
 
 
+class Evaluation(Base):
+    """A later evaluation of an audit's stored facts (issue 21): its full result JSON with
+    the findings of that evaluation. Evaluation 1 is the run itself (``audits``); each
+    attestation adds the next number. Never updated: the previous ones stay readable."""
+
+    __tablename__ = "evaluations"
+    __table_args__ = (UniqueConstraint("audit_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(ForeignKey("audits.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user: Mapped[str] = mapped_column(NAME)
+    result_json: Mapped[str] = mapped_column(Text)
+    result_sha256: Mapped[str] = mapped_column(DIGEST)
+    findings_fail: Mapped[int] = mapped_column(Integer)
+    findings_warn: Mapped[int] = mapped_column(Integer)
+    findings_insufficient_evidence: Mapped[int] = mapped_column(Integer)
+    findings_needs_attestation: Mapped[int] = mapped_column(Integer)
+    findings_pass: Mapped[int] = mapped_column(Integer)
+    findings_not_applicable: Mapped[int] = mapped_column(Integer)
+
+
+class Attestation(Base):
+    """Evidence an officer attested for an audit, who attested it and when, and the
+    evaluation it produced; an attached document is kept with its SHA-256."""
+
+    __tablename__ = "attestations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(ForeignKey("audits.id"), index=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attested_by: Mapped[str] = mapped_column(NAME)
+    """The person who attests the evidence (``--by``; the signed-in user on the web)."""
+    user: Mapped[str] = mapped_column(NAME)
+    """Who recorded it (the operating-system or web user)."""
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    document_name: Mapped[str | None] = mapped_column(NAME)
+    document_sha256: Mapped[str | None] = mapped_column(DIGEST)
+    document: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class SignOff(Base):
+    """A named person's sign-off of a stored report, in a role (issue 21).
+
+    ``report_id``/``report_sha256``: the report signed; ``signed_report_id``: the signed
+    copy (that report rendered again with the sign-off block filled). Never updated: a
+    later evaluation or report of the audit supersedes it, which readers derive."""
+
+    __tablename__ = "signoffs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(ForeignKey("audits.id"), index=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
+    signed_report_id: Mapped[int] = mapped_column(ForeignKey("reports.id"))
+    evaluation: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    signer: Mapped[str] = mapped_column(NAME)
+    role: Mapped[str] = mapped_column(String(100))
+    report_sha256: Mapped[str] = mapped_column(DIGEST)
+    signed_sha256: Mapped[str] = mapped_column(DIGEST)
+    user: Mapped[str] = mapped_column(NAME)
+    """Who recorded it (the operating-system or web user)."""
+
+
 class Event(Base):
     """An append-only, hash-chained log entry (see :mod:`auditor.store.events`)."""
 

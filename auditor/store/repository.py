@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -94,6 +94,8 @@ class VerifyReport:
     """The one audit checked, or None for the whole store."""
     head: tuple[int, str] | None = None
     """The last event's id and hash (None: empty log)."""
+    signoffs: list[Any] = field(default_factory=list)
+    """Sign-offs of the reports checked (:class:`~auditor.store.signoffs.SignOffRow`)."""
 
     @property
     def ok(self) -> bool:
@@ -115,7 +117,9 @@ def _time(value: str, what: str, audit_id: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _insert_report(session: Session, audit: Audit, report: ReportLike) -> Report:
+def _insert_report(
+    session: Session, audit: Audit, report: ReportLike, result_json: str | None = None
+) -> Report:
     digest = _sha256(report.pdf)
     if report.sha256 != digest:
         raise StorageError(
@@ -128,7 +132,7 @@ def _insert_report(session: Session, audit: Audit, report: ReportLike) -> Report
         sha256=digest,
         pdf=report.pdf,
         html=report.html,
-        result_json=audit.result_json,
+        result_json=result_json if result_json is not None else audit.result_json,
         preset=getattr(report, "preset", None),
     )
     session.add(row)
@@ -181,10 +185,22 @@ def save_audit(session: Session, result: AuditResult, *, report: ReportLike | No
     append_event(session, AUDIT_COMPLETED, payload, user=run.user, sealed=sealed)
 
 
-def add_report(session: Session, audit_id: str, report: ReportLike, *, user: str) -> None:
-    """Store a re-rendered report of a stored audit as a new row (never in place)."""
+def add_report(
+    session: Session,
+    audit_id: str,
+    report: ReportLike,
+    *,
+    user: str,
+    result: AuditResult | None = None,
+) -> int:
+    """Store a re-rendered report of a stored audit as a new row (never in place); its id.
+
+    ``result``: the evaluation it was rendered from when not the run itself (issue 21);
+    its JSON is kept with the report.
+    """
     audit = _get_audit(session, audit_id)
-    row = _insert_report(session, audit, report)
+    rendered = result.to_json() if result is not None and result.evaluation > 1 else None
+    row = _insert_report(session, audit, report, rendered)
     session.flush()
     append_event(
         session,
@@ -193,6 +209,7 @@ def add_report(session: Session, audit_id: str, report: ReportLike, *, user: str
         user=user,
         sealed={"reports": [row.id]},
     )
+    return row.id
 
 
 def record_failed_run(session: Session, *, name: str, source: str, error: str, user: str) -> None:
@@ -211,7 +228,12 @@ def list_audits(session: Session, *, name: str | None = None, limit: int = 50) -
     )
     if name is not None:
         stmt = stmt.where(Audit.name == name)
-    return [audit_row(a) for a in session.scalars(stmt)]
+    from auditor.store.evaluations import latest_counts
+
+    rows = [audit_row(a) for a in session.scalars(stmt)]
+    # an attestation's evaluation (issue 21) supersedes the run's counts in listings
+    latest = latest_counts(session, [r.id for r in rows])
+    return [replace(r, findings=latest[r.id]) if r.id in latest else r for r in rows]
 
 
 def load_history(session: Session, name: str, *, limit: int = 20) -> list[AuditResult]:
@@ -278,13 +300,13 @@ def _get_audit(session: Session, audit_id: str) -> Audit:
     return audit
 
 
-def load_result(session: Session, audit_id: str) -> AuditResult:
-    """The stored :class:`AuditResult` of ``audit_id``; unknown ids raise StorageError."""
-    audit = _get_audit(session, audit_id)
-    try:
-        return AuditResult.from_json(audit.result_json)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StorageError(f"The stored result of audit {audit_id} cannot be read: {exc}") from exc
+def load_result(session: Session, audit_id: str, *, evaluation: int | None = None) -> AuditResult:
+    """The stored :class:`AuditResult` of ``audit_id``: its latest evaluation (attested
+    evidence included, issue 21), or evaluation ``evaluation`` (1: the run as stored).
+    Unknown ids and numbers raise StorageError."""
+    from auditor.store.evaluations import load_evaluation
+
+    return load_evaluation(session, audit_id, evaluation)
 
 
 def get_report(session: Session, audit_id: str) -> ReportRow | None:
@@ -332,4 +354,5 @@ def verify(session: Session, audit_id: str | None = None) -> VerifyReport:
         rows=outcome.rows,
         audit_id=audit_id,
         head=outcome.head,
+        signoffs=outcome.signoffs,
     )

@@ -34,7 +34,17 @@ from sqlalchemy.orm import Session
 from auditor.errors import AuditorError
 from auditor.safe_yaml import YamlLimitError, load_yaml_text, read_yaml_text
 from auditor.store.events import append_event
-from auditor.store.models import Audit, Decision, DecisionSet, Letter, Report, ScheduleRun
+from auditor.store.models import (
+    Attestation,
+    Audit,
+    Decision,
+    DecisionSet,
+    Evaluation,
+    Letter,
+    Report,
+    ScheduleRun,
+    SignOff,
+)
 
 DB_PRUNED = "db.pruned"
 
@@ -202,7 +212,10 @@ def prune(
                 session.execute(delete(Decision).where(Decision.audit_id.in_(chunk)))
             )
             session.execute(delete(DecisionSet).where(DecisionSet.audit_id.in_(chunk)))
+            session.execute(delete(SignOff).where(SignOff.audit_id.in_(chunk)))
             session.execute(delete(Report).where(Report.audit_id.in_(chunk)))
+            session.execute(delete(Attestation).where(Attestation.audit_id.in_(chunk)))
+            session.execute(delete(Evaluation).where(Evaluation.audit_id.in_(chunk)))
             session.execute(
                 update(ScheduleRun).where(ScheduleRun.audit_id.in_(chunk)).values(audit_id=None)
             )
@@ -261,6 +274,15 @@ def _touched(
         )
         touched["reports"] = touched.get("reports", []) + keys(
             select(Report.id).where(Report.audit_id.in_(chunk))
+        )
+        touched["signoffs"] = touched.get("signoffs", []) + keys(
+            select(SignOff.id).where(SignOff.audit_id.in_(chunk))
+        )
+        touched["attestations"] = touched.get("attestations", []) + keys(
+            select(Attestation.id).where(Attestation.audit_id.in_(chunk))
+        )
+        touched["evaluations"] = touched.get("evaluations", []) + keys(
+            select(Evaluation.id).where(Evaluation.audit_id.in_(chunk))
         )
     if audit_ids:
         touched["decisions"] += audit_ids

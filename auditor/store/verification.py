@@ -54,6 +54,8 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     head: tuple[int, str] | None = None
     """The last event's id and hash: keep it elsewhere to pin the chain."""
+    signoffs: list[Any] = field(default_factory=list)
+    """The sign-offs checked (:class:`~auditor.store.signoffs.SignOffRow`), oldest first."""
 
 
 def _sha256(data: bytes | str) -> str:
@@ -422,7 +424,13 @@ def verify_store(session: Session, audit_id: str | None = None) -> Outcome:
                 "recorded in the event log"
             )
 
+    from auditor.store.evaluations import evaluation_problems
+    from auditor.store.signoffs import list_signoffs, signoff_problems
+
+    problems += evaluation_problems(session, audit_id)
+    problems += signoff_problems(session, audit_id)
+    signoffs = list_signoffs(session, audit_id)
     checker.sealed_tables(replay_seals(chain.payloads))
     last = session.execute(select(Event.id, Event.hash).order_by(Event.id.desc()).limit(1)).first()
     head = (int(last[0]), str(last[1])) if last is not None else None
-    return Outcome(chain.events, n_audits, n_reports, checker.rows, problems, head)
+    return Outcome(chain.events, n_audits, n_reports, checker.rows, problems, head, signoffs)

@@ -7,6 +7,8 @@ browser session (then writes need the ``X-CSRF-Token`` header). Errors are
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from datetime import datetime
 from typing import Annotated, Any
@@ -16,10 +18,20 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from auditor.errors import SpecError, StorageError
 from auditor.letters.recipients import MAX_RECIPIENTS_CHARS, parse_recipients
 from auditor.schedule import list_schedules, remove_schedule, set_enabled
 from auditor.schedule.service import ScheduleInfo
-from auditor.store import AuditRow
+from auditor.store import AuditRow, Document, load_result
+from auditor.web.attestations import (
+    attest_evidence,
+    audit_signoffs,
+    evaluation_dict,
+    evaluations,
+    outcome_dict,
+    sign_stored_report,
+    signoff_dict,
+)
 from auditor.web.auth import Principal, api_user, web
 from auditor.web.catalog import (
     add_server_schedule,
@@ -31,6 +43,7 @@ from auditor.web.jobs import Job
 from auditor.web.uploads import parse_upload_isolated
 from auditor.web.workspace import (
     NotFoundError,
+    audit_exists,
     audit_result,
     audit_summary,
     audit_trend,
@@ -89,6 +102,21 @@ class LettersRequest(BaseModel):
         description="CSV text: decision_id, name, address_1..address_6 (as --recipients); "
         "kept in the job's memory only and printed in the letters",
     )
+
+
+class DocumentIn(BaseModel):
+    """A document kept with an attestation (its SHA-256 is recorded in the chain)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    content_base64: str = Field(description="The file's bytes, base64-encoded")
+
+
+class AttestationIn(BaseModel):
+    """Evidence the caller attests for a stored audit (issue 21): the keys are those the
+    audit's rules read under ``evidence.*``, e.g. ``{"retention_months": 25}``."""
+
+    evidence: dict[str, Any] = Field(min_length=1)
+    document: DocumentIn | None = None
 
 
 class ScheduleOut(BaseModel):
@@ -194,6 +222,124 @@ def audit(request: Request, who: Viewer, audit_id: str) -> dict[str, Any]:
     }
 
 
+@router.post("/audits/{audit_id}/attestations", status_code=201)
+def add_attestation(
+    request: Request, who: Officer, audit_id: str, body: AttestationIn
+) -> dict[str, Any]:
+    """Attest evidence as the caller: the audit's evidence rules are evaluated again over
+    its stored facts (no model or data run) and kept as a new evaluation; the earlier
+    evaluations stay readable. A key no rule reads, or a bad value, is a 400."""
+    document = None
+    if body.document is not None:
+        try:
+            data = base64.b64decode(body.document.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise SpecError("document.content_base64 is not valid base64.") from None
+        document = Document(body.document.name, data)
+    outcome = attest_evidence(
+        web(request).store, audit_id, body.evidence, user=who.name, document=document
+    )
+    return outcome_dict(outcome)
+
+
+class SignOffIn(BaseModel):
+    """The caller signs a stored report in this role (issue 21)."""
+
+    role: str = Field(min_length=1, max_length=100)
+
+
+@router.post("/audits/{audit_id}/reports/{report_id}/signoff", status_code=201)
+def sign_off(
+    request: Request,
+    who: Officer,
+    audit_id: str,
+    report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+    body: SignOffIn,
+) -> dict[str, Any]:
+    """Sign a stored report as the caller: an event with signer, role, time and the
+    report's SHA-256, and a signed copy stored as a new report. The report must be the
+    audit's latest and show its latest evaluation (else 400)."""
+    row = sign_stored_report(
+        web(request).store, audit_id, report_id, role=body.role, user=who.name
+    )
+    return signoff_dict(row)
+
+
+@router.get("/audits/{audit_id}/signoffs")
+def signoffs(request: Request, who: Viewer, audit_id: str) -> list[dict[str, Any]]:
+    """The audit's sign-offs, oldest first, each current or superseded (and by what)."""
+    return [signoff_dict(r) for r in audit_signoffs(web(request).store, audit_id)]
+
+
+@router.get("/audits/{audit_id}/findings")
+def audit_findings(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    pack: Annotated[str | None, Query(max_length=100)] = None,
+    severity: Annotated[str | None, Query(max_length=16)] = None,
+    group: Annotated[str | None, Query(max_length=200)] = None,
+    sort: Annotated[str | None, Query(max_length=16)] = None,
+    evaluation: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> list[dict[str, Any]]:
+    """The audit's findings (latest evaluation, or ``evaluation``) filtered by status, pack,
+    severity and group, sorted by status, severity, rule, pack or scope."""
+    from auditor.findings_view import FindingFilter, filtered, finding_dict
+
+    result = _evaluation(request, audit_id, evaluation)
+    how = FindingFilter(status=status, pack=pack, severity=severity, group=group)
+    return [finding_dict(f) for f in filtered(result, how, sort)]
+
+
+@router.get("/audits/{audit_id}/compare")
+def compare_audits(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    with_audit: Annotated[str | None, Query(max_length=64)] = None,
+    with_evaluation: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    evaluation: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> dict[str, Any]:
+    """What changed from ``with_audit`` (default: this audit) at ``with_evaluation``
+    (default: 1 for this audit, the latest for another) to this audit (latest, or
+    ``evaluation``): findings whose status changed, and impact ratios with both intervals."""
+    from auditor.findings_view import compare
+
+    other = with_audit or audit_id
+    before_number = with_evaluation or (1 if other == audit_id else None)
+    before = _evaluation(request, other, before_number)
+    after = _evaluation(request, audit_id, evaluation)
+    return compare(before, after)
+
+
+def _evaluation(request: Request, audit_id: str, number: int | None) -> Any:
+    store = web(request).store
+    audit_exists(store, audit_id)
+    with store.session() as session:
+        try:
+            return load_result(session, audit_id, evaluation=number)
+        except StorageError as exc:
+            raise NotFoundError(str(exc)) from None
+
+
+@router.get("/audits/{audit_id}/evaluations")
+def list_audit_evaluations(request: Request, who: Viewer, audit_id: str) -> list[dict[str, Any]]:
+    """Every evaluation of the audit: the run (1), then one per attestation."""
+    return [evaluation_dict(r) for r in evaluations(web(request).store, audit_id)]
+
+
+@router.get("/audits/{audit_id}/evaluations/{number}")
+def audit_evaluation(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    number: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+) -> dict[str, Any]:
+    """The full result of one evaluation (1: the run as stored)."""
+    return dict(json.loads(_evaluation(request, audit_id, number).to_json()))
+
+
 @router.get("/audits/{audit_id}/report.pdf", response_class=Response)
 def audit_pdf(
     request: Request,
@@ -274,6 +420,67 @@ def letters(
     """Letters issued for a decision id (officers and admins only)."""
     rows = letters_for_decision(web(request).store, decision_id)
     return [LetterOut(**r.__dict__) for r in rows]
+
+
+class ReviewIn(BaseModel):
+    """A reviewer's act on a held or blocked letter (issue 21)."""
+
+    action: str = Field(
+        description="approve (a held letter is issued) | reject (never issued) | amend "
+        "(state only the reasons in keep; the letter stays held)"
+    )
+    note: str | None = Field(None, max_length=2000)
+    keep: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="amend: the features of the letter's own reasons to state",
+    )
+
+
+@router.get("/letters/review")
+def letters_to_review(
+    request: Request,
+    who: Officer,
+    audit_id: Annotated[str | None, Query(max_length=64)] = None,
+    include_done: bool = False,
+) -> list[dict[str, Any]]:
+    """Held and blocked letters (``include_done``: also those reviewed), with history."""
+    from auditor.letters.queue import review_queue
+
+    rows = review_queue(web(request).store, audit_id=audit_id, include_done=include_done)
+    return [
+        {**{k: v for k, v in r.__dict__.items() if k != "created_at"},
+         "created_at": r.created_at.isoformat(timespec="seconds")}
+        for r in rows
+    ]  # fmt: skip
+
+
+@router.post("/letters/{letter_id}/review")
+def review_held_letter(
+    request: Request, who: Officer, letter_id: LetterId, body: ReviewIn
+) -> dict[str, Any]:
+    """Approve or reject a held letter as the caller (four eyes when the server has it
+    on: the reviewer may not be who issued the letter). 400 when it cannot be done."""
+    from auditor.letters.queue import amend_letter, review_letter
+
+    ctx = web(request)
+    if body.action == "amend":
+        outcome = amend_letter(
+            ctx.store, letter_id, body.keep, reviewer=who.name, note=body.note or "",
+            four_eyes=ctx.settings.four_eyes,
+        )  # fmt: skip
+    else:
+        outcome = review_letter(
+            ctx.store, letter_id, body.action, reviewer=who.name, note=body.note,
+            four_eyes=ctx.settings.four_eyes,
+        )  # fmt: skip
+    return {
+        "letter_id": outcome.letter_id,
+        "action": outcome.action,
+        "status": outcome.status,
+        "reviewer": outcome.reviewer,
+        "sha256": outcome.sha256,
+    }
 
 
 @router.get("/letters/{letter_id}")

@@ -45,6 +45,11 @@ def body_rule(method: str, path: str, settings: WebSettings) -> BodyRule:
         return BodyRule(settings.max_spec_upload_bytes, "officer")
     if method == "POST" and path in ("/api/letters/issue", "/letters/issue"):
         return BodyRule(settings.max_upload_bytes, "officer")
+    if method == "POST" and path.startswith(("/api/audits/", "/audits/")) and path.endswith(
+        ("/attestations", "/attest")
+    ):
+        # evidence with an optional document (issue 21); base64 in JSON adds a third
+        return BodyRule(settings.max_upload_bytes * 4 // 3 + FORM_LIMIT, "officer")
     return BodyRule(FORM_LIMIT, "viewer")
 
 

@@ -95,10 +95,63 @@ async def letters_issue(
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
+@router.get("/letters/review")
+def letters_review(request: Request, who: Officer, review_error: str | None = None) -> Response:
+    """The queue of held and blocked letters, and the ones already reviewed (issue 21)."""
+    from auditor.letters.queue import review_queue
+
+    queued = review_queue(web(request).store, include_done=True)
+    context = {
+        "title": "Letters to review",
+        "queued": [q for q in queued if q.status in ("needs_review", "blocked")],
+        "done": [q for q in queued if q.status not in ("needs_review", "blocked")],
+        "four_eyes": web(request).settings.four_eyes,
+        "review_error": review_error,
+    }
+    return render(request, "letters_review.html.j2", context, 400 if review_error else 200)
+
+
+@router.post("/letters/{letter_id}/review")
+async def letter_review(
+    request: Request,
+    who: Officer,
+    letter_id: LetterId,
+    action: Annotated[str, Form(max_length=16)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+    keep: Annotated[list[str] | None, Form(max_length=200)] = None,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Approve, reject or amend a held letter as the signed-in reviewer."""
+    from auditor.letters.queue import amend_letter, review_letter
+
+    check_form_csrf(who, csrf)
+    ctx = web(request)
+    try:
+        if action == "amend":
+            await run_in_threadpool(
+                amend_letter, ctx.store, letter_id, list(keep or []), reviewer=who.name,
+                note=note, four_eyes=ctx.settings.four_eyes,
+            )  # fmt: skip
+        else:
+            await run_in_threadpool(
+                review_letter, ctx.store, letter_id, action, reviewer=who.name, note=note,
+                four_eyes=ctx.settings.four_eyes,
+            )  # fmt: skip
+    except AuditorError as exc:
+        return letters_review(request, who, review_error=str(exc))
+    return RedirectResponse("/letters/review", status_code=303)
+
+
 @router.get("/letters/{letter_id}")
 def letter(request: Request, who: Officer, letter_id: LetterId) -> Response:
-    content = open_letter(web(request).store, letter_id, reader=who.name)
-    return render(request, "letter.html.j2", {"title": "Letter", "letter": content})
+    from auditor.letters.queue import letter_history
+
+    store = web(request).store
+    content = open_letter(store, letter_id, reader=who.name)
+    history = letter_history(store, letter_id)
+    return render(
+        request, "letter.html.j2", {"title": "Letter", "letter": content, "history": history}
+    )
 
 
 @router.get("/letters/{letter_id}/content")

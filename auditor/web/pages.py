@@ -10,8 +10,11 @@ from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from auditor.errors import SpecError
+from auditor.errors import AuditorError, SpecError
+from auditor.findings_view import FindingFilter
+from auditor.store import Document
 from auditor.users import authenticate, record_login
+from auditor.web.attestations import MAX_EVIDENCE_CHARS, attest_evidence, sign_stored_report
 from auditor.web.auth import Principal, check_form_csrf, page_user, web
 from auditor.web.ops_pages import router as ops_router
 from auditor.web.sessions import COOKIE, end_session, start_session
@@ -189,10 +192,104 @@ def job_page(request: Request, who: Viewer, job_id: str) -> Response:
 
 
 @router.get("/audits/{audit_id}")
-def audit_detail(request: Request, who: Viewer, audit_id: str) -> Response:
-    context = audit_page(web(request).store, audit_id)
+def audit_detail(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    pack: Annotated[str | None, Query(max_length=100)] = None,
+    severity: Annotated[str | None, Query(max_length=16)] = None,
+    group: Annotated[str | None, Query(max_length=200)] = None,
+    sort: Annotated[str | None, Query(max_length=16)] = None,
+) -> Response:
+    how = FindingFilter(
+        status=status or None, pack=pack or None, severity=severity or None, group=group or None
+    )
+    context = audit_page(web(request).store, audit_id, finding_filter=how, sort=sort or None)
     context["title"] = context["audit"].name
     return render(request, "audit.html.j2", context)
+
+
+@router.get("/audits/{audit_id}/compare")
+def audit_compare(
+    request: Request,
+    who: Viewer,
+    audit_id: str,
+    with_audit: Annotated[str | None, Query(max_length=64)] = None,
+    with_evaluation: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
+    """Two evaluations or two audits side by side: what changed, with intervals."""
+    from auditor.errors import StorageError
+    from auditor.findings_view import compare
+    from auditor.store import load_result
+
+    store = web(request).store
+    other = with_audit or audit_id
+    with store.session() as session:
+        try:
+            before = load_result(
+                session, other, evaluation=with_evaluation or (1 if other == audit_id else None)
+            )
+            after = load_result(session, audit_id)
+        except StorageError as exc:
+            raise NotFoundError(str(exc)) from None
+    context = {"title": f"Compare {after.name}", "audit_id": audit_id, "c": compare(before, after)}
+    return render(request, "compare.html.j2", context)
+
+
+@router.post("/audits/{audit_id}/attest")
+async def attest_form(
+    request: Request,
+    who: Officer,
+    audit_id: str,
+    evidence: Annotated[str, Form(max_length=MAX_EVIDENCE_CHARS)] = "",
+    document: Annotated[UploadFile | None, File()] = None,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Attest evidence as the signed-in officer (issue 21): a new evaluation, no re-run."""
+    check_form_csrf(who, csrf)
+    store = web(request).store
+    attached = None
+    if document is not None and document.filename:
+        attached = Document(document.filename, await document.read())
+    try:
+        outcome = await run_in_threadpool(
+            attest_evidence, store, audit_id, evidence, user=who.name, document=attached
+        )
+    except AuditorError as exc:
+        if isinstance(exc, NotFoundError):
+            raise
+        context = audit_page(store, audit_id)
+        context.update(title=context["audit"].name, attest_error=str(exc), attest_text=evidence)
+        return render(request, "audit.html.j2", context, 400)
+    return RedirectResponse(
+        f"/audits/{audit_id}?evaluation={outcome.evaluation}#sec-evaluations", status_code=303
+    )
+
+
+@router.post("/audits/{audit_id}/reports/{report_id}/signoff")
+async def signoff_form(
+    request: Request,
+    who: Officer,
+    audit_id: str,
+    report_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)],
+    role: Annotated[str, Form(max_length=100)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Sign a stored report as the signed-in officer (issue 21)."""
+    check_form_csrf(who, csrf)
+    store = web(request).store
+    try:
+        await run_in_threadpool(
+            sign_stored_report, store, audit_id, report_id, role=role, user=who.name
+        )
+    except AuditorError as exc:
+        if isinstance(exc, NotFoundError):
+            raise
+        context = audit_page(store, audit_id)
+        context.update(title=context["audit"].name, signoff_error=str(exc))
+        return render(request, "audit.html.j2", context, 400)
+    return RedirectResponse(f"/audits/{audit_id}#sign-offs", status_code=303)
 
 
 @router.get("/audits/{audit_id}/report.pdf")

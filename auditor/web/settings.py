@@ -84,6 +84,11 @@ class WebSettings:
             os.environ.get(METRICS_PUBLIC_ENV, "").strip().lower() in ("1", "true", "yes")
         )
     )
+    four_eyes: bool = field(
+        default_factory=lambda: os.environ.get("AUDITOR_LETTERS_FOUR_EYES", "").strip().lower()
+        in ("1", "true", "yes", "on")
+    )
+    """A held letter's reviewer may not be the person who issued it (issue 21)."""
     upload_parse_timeout_s: float = 20.0
     """Wall-clock limit of the worker that parses an uploaded spec and computes its digest."""
 

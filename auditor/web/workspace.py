@@ -8,6 +8,7 @@ page shows exactly what the PDF shows.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,10 +16,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from auditor.errors import AuditorError
+from auditor.findings_view import FindingFilter, filtered
 from auditor.history import trend_section
 from auditor.result import FINDING_STATUSES, AuditResult
 from auditor.store import AuditRow, Store, load_history, load_result
-from auditor.store.models import Audit, Event, FindingRow, Report
+from auditor.store.models import Audit, Evaluation, Event, FindingRow, Report
 from auditor.store.repository import AUDIT_COMPLETED, REPORT_ADDED, audit_row
 
 FINDING_FILTERS = ("fail", "warn", "insufficient_evidence", "needs_attestation")
@@ -77,13 +79,26 @@ def search_audits(
     if finding in FINDING_FILTERS:
         # the finding rows decide, not the audit's count columns: those are a cache that
         # nothing re-derives (verify checks both against the result JSON and the log)
+        # a later evaluation (issue 21) may have the status where the run had none; the
+        # counts of the latest evaluation decide below
+        later = getattr(Evaluation, f"findings_{finding}") > 0
         stmt = stmt.where(
-            Audit.id.in_(select(FindingRow.audit_id).where(FindingRow.status == finding))
+            or_(
+                Audit.id.in_(select(FindingRow.audit_id).where(FindingRow.status == finding)),
+                Audit.id.in_(select(Evaluation.audit_id).where(later)),
+            )
         )
+    from auditor.store.evaluations import latest_counts
+
     with store.session() as session:
         rows = [audit_row(a) for a in session.scalars(stmt)]
         counted = _counts_from_findings(session, [r.id for r in rows])
-    return [replace(r, findings=counted.get(r.id, dict.fromkeys(r.findings, 0))) for r in rows]
+        # an attestation's evaluation (issue 21) supersedes the run's findings
+        counted.update(latest_counts(session, [r.id for r in rows]))
+    found = [replace(r, findings=counted.get(r.id, dict.fromkeys(r.findings, 0))) for r in rows]
+    if finding in FINDING_FILTERS:
+        found = [r for r in found if r.findings.get(finding, 0) > 0]
+    return found
 
 
 def _counts_from_findings(session: Session, audit_ids: list[str]) -> dict[str, dict[str, int]]:
@@ -101,6 +116,20 @@ def _counts_from_findings(session: Session, audit_ids: list[str]) -> dict[str, d
     return counts
 
 
+def evidence_keys(result: AuditResult) -> list[dict[str, Any]]:
+    """The evidence keys the audit's open findings ask for (named in their messages,
+    ``evidence.KEY``), each with the rules that ask."""
+    open_keys: dict[str, set[str]] = {}
+    for f in result.findings:
+        if f.status == "needs_attestation":
+            for key in _EVIDENCE_NAME.findall(f.message):
+                open_keys.setdefault(key, set()).add(f.rule_id)
+    return [{"key": k, "rules": sorted(rules)} for k, rules in sorted(open_keys.items())]
+
+
+_EVIDENCE_NAME = re.compile(r"evidence\.([A-Za-z0-9_]+)")
+
+
 def audit_exists(store: Store, audit_id: str) -> None:
     """Raise :class:`NotFoundError` unless ``audit_id`` is stored."""
     with store.session() as session:
@@ -116,12 +145,16 @@ def audit_result(store: Store, audit_id: str) -> AuditResult:
 
 
 def audit_summary(store: Store, audit_id: str) -> AuditRow:
-    """The list-level summary of one audit."""
+    """The list-level summary of one audit (findings of its latest evaluation)."""
+    from auditor.store.evaluations import latest_counts
+
     with store.session() as session:
         audit = session.get(Audit, audit_id)
         if audit is None:
             raise NotFoundError(f"No audit with id {audit_id!r} in the store.")
-        return audit_row(audit)
+        row = audit_row(audit)
+        latest = latest_counts(session, [audit_id])
+    return replace(row, findings=latest[audit_id]) if audit_id in latest else row
 
 
 def audit_trend(store: Store, result: AuditResult, *, runs: int = 10) -> dict[str, Any] | None:
@@ -131,14 +164,22 @@ def audit_trend(store: Store, result: AuditResult, *, runs: int = 10) -> dict[st
     return trend_section(history, result.audit_id)
 
 
-def audit_page(store: Store, audit_id: str) -> dict[str, Any]:
+def audit_page(
+    store: Store,
+    audit_id: str,
+    *,
+    finding_filter: FindingFilter | None = None,
+    sort: str | None = None,
+) -> dict[str, Any]:
     """Everything the audit detail page shows: the report's own context (summary, tables
     with intervals, charts, attribution and proxies, findings per pack), the trend, and
-    the stored reports."""
+    the stored reports. ``finding_filter``/``sort`` narrow the findings section only (the
+    summary keeps the audit's own counts)."""
     from auditor.report.context import build_context
 
     result = audit_result(store, audit_id)
     context = build_context(result)
+    _narrow_findings(context, result, finding_filter or FindingFilter(), sort)
     with store.session() as session:
         ids = session.scalars(
             select(Report.id).where(Report.audit_id == audit_id).order_by(Report.id.desc())
@@ -149,8 +190,24 @@ def audit_page(store: Store, audit_id: str) -> dict[str, Any]:
         pdf_check: StoredPdf | None = stored_pdf(store, audit_id)
     except NotFoundError:
         pdf_check = None
+    from auditor.store import list_evaluations
+    from auditor.store.signoffs import list_signoffs
+
+    with store.session() as session:
+        evaluations = list_evaluations(session, audit_id)
+        signoffs = list_signoffs(session, audit_id)
+    copies = {sg.signed_report_id for sg in signoffs}
     context.update(
+        signoffs=signoffs,
+        # the report a sign-off button signs: the newest that is not itself a signed copy
+        signable_report_id=next((i for i in ids if i not in copies), None),
+        signoff_error=None,
         audit=audit_summary(store, audit_id),
+        evaluations=evaluations,
+        # the evidence the audit's rules still ask for (issue 21): what the form offers
+        open_evidence=evidence_keys(result),
+        attest_error=None,
+        attest_text="",
         pdf_check=pdf_check,
         # the page has its own trend section (all earlier runs); the report's is left out
         trend=None,
@@ -208,3 +265,28 @@ def stored_pdf(store: Store, audit_id: str, report_id: int | None = None) -> Sto
             preset=report.preset or "full",
             created_at=report.created_at,
         )
+
+
+def _narrow_findings(
+    context: dict[str, Any], result: AuditResult, how: FindingFilter, sort: str | None
+) -> None:
+    """Rebuild the findings section's groups from the findings ``how`` keeps."""
+    from auditor.report.context import action_counts
+    from auditor.report.findings import build_by_scope, build_other_packs, build_packs
+
+    context.update(
+        finding_filter=how,
+        finding_sort=sort or "",
+        finding_packs=sorted({f.pack for f in result.findings}),
+        findings_shown=len(result.findings),
+    )
+    if how == FindingFilter() and not sort:
+        return
+    kept = replace(result, findings=tuple(filtered(result, how, sort)))
+    context.update(
+        packs=build_packs(kept),
+        by_scope=build_by_scope(kept),
+        other_packs=build_other_packs(kept),
+        action_counts=action_counts(kept),
+        findings_shown=len(kept.findings),
+    )
