@@ -72,7 +72,7 @@ def test_upgrade_from_empty_matches_models_and_is_idempotent(db_url: str) -> Non
     with open_store(db_url, upgrade=False) as store:
         assert inspect(store.engine).get_table_names() == []
         head = store.head_revision()
-        assert store.upgrade() == head == "0008"
+        assert store.upgrade() == head == "0009"
         with store.engine.connect() as conn:
             assert set(inspect(conn).get_table_names()) == {*TABLES, "alembic_version"}
             context = MigrationContext.configure(conn, opts={"compare_type": True})

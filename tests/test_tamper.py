@@ -458,7 +458,7 @@ def test_upgrade_seals_existing_rows(db_url: str) -> None:
             store.session() as session,
         ):
             verify(session)
-        assert store.upgrade() == "0008"
+        assert store.upgrade() == "0009"
         with store.session() as session:
             report = verify(session)
             kinds = session.execute(text("SELECT kind FROM events ORDER BY id")).scalars().all()

@@ -209,16 +209,9 @@ def review_reasons(
 
 
 def hold_summary(records: Sequence[Mapping[str, object]]) -> dict[str, object]:
-    """The batch's review outcome: adverse letters, how many held, the hold rate and how
-    many of the held ones are near ties of the principal and second reason."""
-    reviewed = [r["review"] for r in records if isinstance(r.get("review"), Mapping)]
-    held = [r for r in reviewed if isinstance(r, Mapping) and r.get("needed")]
-    ties = [r for r in held if r.get("near_tie")]
-    return {
-        "reviewed": len(reviewed),
-        "held": len(held),
-        "hold_rate": round(len(held) / len(reviewed), 4) if reviewed else 0.0,
-        "held_near_tie": len(ties),
-        "blocked": sum(1 for r in records if r.get("status") == "blocked"),
-        "issued": sum(1 for r in records if r.get("status") == "issued"),
-    }
+    """The batch's review outcome: counts by status, adverse letters reviewed, how many
+    held, the hold rate, how many of the held are near ties, and the reasons (see
+    :func:`auditor.store.letter_batches.batch_summary`, which the store records too)."""
+    from auditor.store.letter_batches import batch_summary
+
+    return batch_summary(records)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from markupsafe import Markup
@@ -44,9 +44,13 @@ from auditor.report.attachments import Attachment, report_attachments
 from auditor.report.context import build_context
 from auditor.report.fetcher import DataOnlyFetcher, FetchRefusedError
 from auditor.report.filters import FILTERS
+from auditor.report.ll144 import LL144View
 from auditor.report.presets import get_preset
 from auditor.report.tables import short_label, test_name
 from auditor.result import AuditResult
+
+if TYPE_CHECKING:
+    from auditor.store.letter_batches import LetterBatchRow
 
 TEMPLATE = "report/base.html.j2"
 STYLESHEET = "report/report.css"
@@ -182,7 +186,11 @@ def paused_gc() -> Iterator[None]:
 
 
 def render_html(
-    result: AuditResult, preset: str = "full", *, history: Sequence[AuditResult] = ()
+    result: AuditResult,
+    preset: str = "full",
+    *,
+    history: Sequence[AuditResult] = (),
+    letters: Sequence[LetterBatchRow] = (),
 ) -> str:
     """The report as one self-contained HTML document (same inputs -> identical bytes).
 
@@ -191,13 +199,20 @@ def render_html(
     stored runs of the same audit (the caller loads them; the report never queries the
     database): with at least one run before ``result`` the full report gains a trend
     subsection. Runs after ``result`` are ignored, so a re-render of an old audit shows
-    the trend as it stood at that audit.
+    the trend as it stood at that audit. ``letters``: the audit's stored letter batches
+    (a re-render shows their counts and hold rate in the summary).
     """
     with paused_gc():
-        return _render_html(result, preset, history)
+        return _render_html(result, preset, history, letters)[0]
 
 
-def _render_html(result: AuditResult, preset: str, history: Sequence[AuditResult]) -> str:
+def _render_html(
+    result: AuditResult,
+    preset: str,
+    history: Sequence[AuditResult],
+    letters: Sequence[LetterBatchRow] = (),
+) -> tuple[str, dict[str, Any]]:
+    """The HTML and the context it was rendered from (the LL144 companion reuses its view)."""
     chosen = get_preset(preset)
     try:
         template = environment().get_template(TEMPLATE)
@@ -209,9 +224,9 @@ def _render_html(result: AuditResult, preset: str, history: Sequence[AuditResult
         raise RenderError(
             f"Report template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}."
         ) from None
-    context = build_context(result, chosen, history=history)
+    context = build_context(result, chosen, history=history, letters=letters)
     try:
-        return template.render(**context, css=stylesheet(STYLESHEET))
+        return template.render(**context, css=stylesheet(STYLESHEET)), context
     except jinja2.UndefinedError as exc:
         raise RenderError(f"Report template uses an undefined value: {exc.message}.") from None
     except jinja2.TemplateError as exc:
@@ -293,33 +308,41 @@ def _iso(value: str | None) -> str | None:
 
 
 def build_report(
-    result: AuditResult, *, preset: str = "full", history: Sequence[AuditResult] = ()
+    result: AuditResult,
+    *,
+    preset: str = "full",
+    history: Sequence[AuditResult] = (),
+    letters: Sequence[LetterBatchRow] = (),
 ) -> ReportArtifact:
     """Render ``result`` to HTML and PDF (in the layout ``preset``) and fingerprint the PDF.
 
-    ``history``: earlier stored runs of the same audit, for the trend subsection (see
-    :func:`render_html`).
+    ``history``: earlier stored runs of the same audit, for the trend subsection;
+    ``letters``: the audit's stored letter batches (see :func:`render_html`).
     """
     with paused_gc():  # one pause (and one collection) for the HTML and the PDF
-        return _build(result, preset, history)
+        return _build(result, preset, history, letters)
 
 
-def _employer(result: AuditResult) -> str:
-    from auditor.report.ll144_publication import publication
-
-    return publication(result).employer
-
-
-def _build(result: AuditResult, preset: str, history: Sequence[AuditResult]) -> ReportArtifact:
+def _build(
+    result: AuditResult,
+    preset: str,
+    history: Sequence[AuditResult],
+    letters: Sequence[LetterBatchRow],
+) -> ReportArtifact:
     chosen = get_preset(preset)
-    html = render_html(result, preset, history=history)
+    html, context = _render_html(result, preset, history, letters)
+    # the LL144 view is built once, with the HTML: the PDF's author and the companion
+    # JSON read the same view (and so the same numbers) the summary shows
+    view: LL144View | None = context["ll144"] if chosen.key == "ll144" else None
     run = result.run
     subject = f"{result.domain.capitalize()} decision audit {result.audit_id}"
     if chosen.key != "full":
         subject = f"{chosen.kicker.format(domain=result.domain.capitalize())}: {subject}"
     # The public LL144 summary names the employer, never the user or host that ran auditor.
     author = (
-        _employer(result) if chosen.key == "ll144" else f"auditor, run by {run.user} on {run.host}"
+        view.publication.employer
+        if view is not None and view.publication is not None
+        else f"auditor, run by {run.user} on {run.host}"
     )
     pdf = render_pdf(
         html,
@@ -334,13 +357,12 @@ def _build(result: AuditResult, preset: str, history: Sequence[AuditResult]) -> 
         pdf=pdf,
         sha256=hashlib.sha256(pdf).hexdigest(),
         preset=chosen.key,
-        companion=_companion(result) if chosen.key == "ll144" else None,
+        companion=_companion(result, view) if view is not None else None,
     )
 
 
-def _companion(result: AuditResult) -> str:
-    """The LL144 companion JSON, from the same view the summary's HTML was rendered from."""
+def _companion(result: AuditResult, view: LL144View) -> str:
+    """The LL144 companion JSON, from the view the summary's HTML was rendered from."""
     from auditor.report.ll144_companion import companion_json
 
-    view = build_context(result, get_preset("ll144"))["ll144"]
     return companion_json(result, view)

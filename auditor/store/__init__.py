@@ -6,6 +6,7 @@ Open it with :func:`open_store`; the caller owns the transaction
 
 from auditor.store.database import Store, default_database_url, mask_url, open_store
 from auditor.store.events import append_event
+from auditor.store.letter_batches import LetterBatchRow, load_letter_batches
 from auditor.store.repository import (
     AuditRow,
     ReportLike,
@@ -32,6 +33,7 @@ from auditor.store.retention import (
 __all__ = [
     "DEFAULT_RETENTION",
     "AuditRow",
+    "LetterBatchRow",
     "PruneReport",
     "ReportLike",
     "ReportRow",
@@ -45,6 +47,7 @@ __all__ = [
     "list_audits",
     "load_earlier_runs",
     "load_history",
+    "load_letter_batches",
     "load_result",
     "mask_url",
     "open_store",

@@ -34,7 +34,15 @@ from sqlalchemy.orm import Session
 from auditor.errors import AuditorError
 from auditor.safe_yaml import YamlLimitError, load_yaml_text, read_yaml_text
 from auditor.store.events import append_event
-from auditor.store.models import Audit, Decision, DecisionSet, Letter, Report, ScheduleRun
+from auditor.store.models import (
+    Audit,
+    Decision,
+    DecisionSet,
+    Letter,
+    LetterBatch,
+    Report,
+    ScheduleRun,
+)
 
 DB_PRUNED = "db.pruned"
 
@@ -202,6 +210,7 @@ def prune(
                 session.execute(delete(Decision).where(Decision.audit_id.in_(chunk)))
             )
             session.execute(delete(DecisionSet).where(DecisionSet.audit_id.in_(chunk)))
+            session.execute(delete(LetterBatch).where(LetterBatch.audit_id.in_(chunk)))
             session.execute(delete(Report).where(Report.audit_id.in_(chunk)))
             session.execute(
                 update(ScheduleRun).where(ScheduleRun.audit_id.in_(chunk)).values(audit_id=None)
@@ -261,6 +270,10 @@ def _touched(
         )
         touched["reports"] = touched.get("reports", []) + keys(
             select(Report.id).where(Report.audit_id.in_(chunk))
+        )
+        # a batch holds counts only, no personal data: it goes with its audit
+        touched["letter_batches"] = touched.get("letter_batches", []) + keys(
+            select(LetterBatch.id).where(LetterBatch.audit_id.in_(chunk))
         )
     if audit_ids:
         touched["decisions"] += audit_ids

@@ -136,9 +136,13 @@ def audit_page(store: Store, audit_id: str) -> dict[str, Any]:
     with intervals, charts, attribution and proxies, findings per pack), the trend, and
     the stored reports."""
     from auditor.report.context import build_context
+    from auditor.store.letter_batches import load_letter_batches
 
     result = audit_result(store, audit_id)
-    context = build_context(result)
+    with store.session() as session:
+        batches = load_letter_batches(session, audit_id)
+    # the summary's "Letters" lines: each batch's issued/held/blocked and hold rate
+    context = build_context(result, letters=batches)
     with store.session() as session:
         ids = session.scalars(
             select(Report.id).where(Report.audit_id == audit_id).order_by(Report.id.desc())
