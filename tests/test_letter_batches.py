@@ -86,12 +86,13 @@ def test_rerendered_report_and_web_page_show_the_letters_line(issued: dict[str, 
         f"{statuses.count('blocked')} blocked; hold rate {held / 6:.1%} of 6 adverse letter(s)"
     )
     artifact = rerender_report(issued["audit_id"], database_url=issued["url"], user="t")
-    assert "<h2 class=\"plain\">Letters</h2>" in artifact.html
+    assert '<h2 class="plain">Letters</h2>' in artifact.html
     assert expected in artifact.html
     assert "main principal reasons" in artifact.html
     with open_store(issued["url"]) as store:
         lines = audit_page(store, issued["audit_id"])["letter_lines"]
-    assert len(lines) == 1 and expected in lines[0]
+    assert len(lines) == 1
+    assert expected in lines[0]
 
 
 def test_upgrade_rebuilds_batches_of_letters_issued_before_0009(
@@ -112,7 +113,8 @@ def test_upgrade_rebuilds_batches_of_letters_issued_before_0009(
             after = load_letter_batches(session, issued["audit_id"])
             last = session.execute(text("SELECT kind FROM events ORDER BY id DESC")).first()
             assert verify(session).ok, verify(session).problems
-    assert last is not None and last[0] == "db.sealed"
+    assert last is not None
+    assert last[0] == "db.sealed"
     assert [(b.issued, b.held, b.blocked, b.hold_rate, b.summary) for b in after] == [
         (b.issued, b.held, b.blocked, b.hold_rate, b.summary) for b in before
     ]

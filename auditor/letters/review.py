@@ -3,16 +3,22 @@
 A decision's principal reason (the first reason a letter states) should not hang on
 measurement noise. Each adverse decision is re-explained on ``draws`` perturbed copies of
 its inputs, with the same attribution method and baseline as the letter. The noise is
-meant to be plausible measurement noise (:func:`calibrated`): the spec's
-``letters.review.measurement`` gives it per feature in the feature's own units (a standard
-deviation; 0 = recorded exactly, such as a loan term or a date of birth); a continuous
-feature not listed (more than ten distinct values: an amount, a ratio, hours) is
-misreported by ``noise`` × its own value (zero stays zero, whole numbers stay whole);
-categories and other discrete items are taken as recorded (``scale: spread`` gives the
-earlier model: ``noise`` × the feature's spread). When the principal reason changes in
-more than ``threshold`` of the copies, the letter is held for human review (status
+meant to be plausible measurement noise, per feature (:func:`calibrated`): amounts are
+misreported by ``noise`` × their own value, whole numbers (ages, terms, counts, hours)
+and categories are taken as recorded, values rounded to a precision lie anywhere within
+it; the spec's ``letters.review.measurement`` gives a feature's noise in its own units
+(a standard deviation; 0 = recorded exactly), and ``scale: spread`` gives the earlier
+model (``noise`` × the feature's spread). When the principal reason changes in more than
+``threshold`` of the copies, the letter is held for human review (status
 ``needs_review``). A change further down the list (the 3rd and 4th reasons trading
 places) is recorded (``reasons_changed_share``) but does not hold the letter.
+
+Each review also says whether the decision is a *near tie*: the principal reason's lead
+over the next statable reason (in attribution units, ``principal_lead``) is at most
+:data:`TIE_SPREADS` times the median change of that lead across the perturbed copies
+(``lead_spread``). A held near tie is two reasons the noise can swap; a held decision that
+is not one had its lead stable in most copies and lost it in a few by a jump (a tree's
+split point crossed), which is why it is recorded.
 
 The draws of one decision are seeded from the spec's seed and the decision's id alone, so
 its review outcome is the same whichever batch it is issued in (alone, with others, on
@@ -27,14 +33,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from auditor.explain.quality.stability import FeatureNoise, near_tie
+from auditor.explain.quality.stability import MAX_DECIMALS, FeatureNoise
 from auditor.letters.settings import ReviewSpec
 
 DEFAULTS = ReviewSpec()
 DRAWS = DEFAULTS.draws
 NOISE = DEFAULTS.noise
 THRESHOLD = DEFAULTS.threshold
-TIE_MARGIN = 0.1  # principal and second reason within 10% of the principal: a near tie
+TIE_SPREADS = 2.0
+"""A near tie: the principal's lead is within this many median changes of the lead under
+the perturbation (the median, not the standard deviation, so that a jump in a few copies
+does not make a clear lead look like a tie)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,10 @@ class ReasonReview:
     settings: ReviewSpec = DEFAULTS
     reasons_changed_share: np.ndarray | None = None
     margin: np.ndarray | None = None
+    lead: np.ndarray | None = None
+    lead_spread: np.ndarray | None = None
+    used_draws: np.ndarray | None = None
+    """Copies each decision was reviewed on (``draws``, more when re-checked)."""
 
     @property
     def threshold(self) -> float:
@@ -74,47 +87,110 @@ class ReasonReview:
             out["reasons_changed_share"] = round(float(self.reasons_changed_share[i]), 4)
         if self.margin is not None:
             out["principal_margin"] = round(float(self.margin[i]), 4)
+        if self.lead is not None and self.lead_spread is not None:
+            out["principal_lead"] = _rounded(self.lead[i])
+            out["lead_spread"] = _rounded(self.lead_spread[i])
+            out["tie_spreads"] = TIE_SPREADS
+        if self.used_draws is not None and self.used_draws[i] != self.settings.draws:
+            out["rechecked_draws"] = int(self.used_draws[i])
         if self.settings.measurement:
             out["measurement"] = dict(self.settings.measurement)
         return out
 
 
+def _rounded(value: float) -> float | None:
+    return round(float(value), 6) if np.isfinite(value) else None
+
+
+AMOUNT_MIN = 1000.0
+"""A continuous feature reaching this magnitude is taken to be an amount (money, a
+balance): misreported by a share of its own value. Smaller whole numbers are counts,
+ages, years, levels or hours, recorded exactly."""
+
+
 @dataclass(frozen=True)
 class MeasurementNoise:
     """Per encoded feature: an absolute standard deviation (feature units), a relative one
-    (share of the value itself) and whether the feature holds whole numbers."""
+    (share of the value itself), a half-width within which a rounded value is spread
+    uniformly (its recorded precision), and whether the feature holds whole numbers."""
 
     absolute: np.ndarray
     relative: np.ndarray
     whole: np.ndarray
+    within: np.ndarray | None = None
+
+    @property
+    def perturbed(self) -> np.ndarray:
+        """Which features are perturbed at all."""
+        spread = self.absolute + self.relative
+        if self.within is not None:
+            spread = spread + self.within
+        moved: np.ndarray = spread > 0
+        return moved
 
     def shift(self, x: np.ndarray, z: np.ndarray) -> np.ndarray:
         """``x`` perturbed by the standard normal draws ``z`` (same shape)."""
         sd = self.absolute[None, :] + self.relative[None, :] * np.abs(x)
         y = x + z * sd
+        if self.within is not None and np.any(self.within > 0):
+            # the same draw, turned uniform on (-1, 1): anywhere in the rounding interval
+            from scipy.special import ndtr
+
+            y = y + (2.0 * ndtr(z) - 1.0) * self.within[None, :]
         rounded = self.whole[None, :] & ((self.absolute + self.relative)[None, :] > 0)
         return np.asarray(np.where(rounded, np.round(y), y), dtype=np.float64)
 
 
-def calibrated(noise: FeatureNoise, names: Sequence[str], settings: ReviewSpec) -> MeasurementNoise:
-    """The review's measurement noise per feature, from the spread-based ``noise`` (which
-    features are continuous, which whole) and the spec's settings.
+def calibrated(
+    noise: FeatureNoise,
+    names: Sequence[str],
+    settings: ReviewSpec,
+    *,
+    categorical: Sequence[str] = (),
+) -> MeasurementNoise:
+    """The review's measurement noise per feature, from the reference's description
+    ``noise`` (which features are continuous, whole, how large, to how many decimals
+    recorded) and the spec's settings.
 
-    ``scale: value`` (default): a continuous feature (an amount, a ratio, hours) is
-    misreported by ``noise`` x its own value (zero stays zero, whole numbers stay whole);
-    discrete features and categories are taken as recorded. ``scale:
-    spread``: ``noise`` x the feature's spread, whole numbers kept whole (the
-    explanation-quality stage's model). ``measurement`` overrides either per feature, in
-    the feature's units. A listed feature that is not one of the model's encoded columns
-    cannot be perturbed in its own units: a ValueError names it.
+    ``scale: value`` (default), per continuous feature (more than ten distinct values)
+    that is not a category (``categorical``: the model's categorical inputs):
+
+    - an amount (reaching :data:`AMOUNT_MIN`, e.g. a loan amount or a capital gain) is
+      misreported by ``noise`` x its own value (zero stays zero, whole stays whole);
+    - other whole numbers (ages, terms, years, counts, hours) are recorded exactly;
+    - a value rounded to d decimals (a ratio to 0.001) lies anywhere within half a unit
+      of its last decimal: it is spread uniformly there (its recorded precision);
+    - a full-precision value (no rounding found) is misreported by ``noise`` x its value.
+
+    Discrete features and categories are taken as recorded. ``scale: spread``: ``noise``
+    x the feature's spread, whole numbers kept whole (the explanation-quality stage's
+    model). ``measurement`` overrides either per feature, in the feature's units (a
+    standard deviation; 0 = exact). A listed feature that is not one of the model's
+    encoded columns cannot be perturbed in its own units: a ValueError names it.
     """
     continuous = noise.scale > 0
+    p = len(noise.scale)
+    within = np.zeros(p)
     if settings.scale == "spread":
         absolute = np.asarray(noise.scale, dtype=np.float64).copy()
         relative = np.zeros_like(absolute)
     else:
-        absolute = np.zeros(len(noise.scale))
-        relative = np.where(continuous, settings.noise, 0.0)
+        absolute = np.zeros(p)
+        magnitude = noise.magnitude if noise.magnitude is not None else np.full(p, np.inf)
+        decimals = (
+            noise.decimals
+            if noise.decimals is not None
+            else np.where(noise.whole, 0, MAX_DECIMALS + 1)
+        )
+        amount = continuous & (magnitude >= AMOUNT_MIN)
+        rounded = continuous & ~amount & (decimals >= 1) & (decimals <= MAX_DECIMALS)
+        measured = continuous & ~amount & (decimals > MAX_DECIMALS)
+        relative = np.where(amount | measured, settings.noise, 0.0)
+        within = np.where(rounded, 0.5 * 10.0 ** -decimals.astype(np.float64), 0.0)
+        for feature in categorical:
+            if feature in names:
+                j = list(names).index(feature)
+                relative[j] = within[j] = 0.0
     index = {n: i for i, n in enumerate(names)}
     unknown = [f for f in settings.measurement if f not in index]
     if unknown:
@@ -125,7 +201,8 @@ def calibrated(noise: FeatureNoise, names: Sequence[str], settings: ReviewSpec) 
     for feature, sd in settings.measurement.items():
         absolute[index[feature]] = sd
         relative[index[feature]] = 0.0
-    return MeasurementNoise(absolute, relative, np.asarray(noise.whole).copy())
+        within[index[feature]] = 0.0
+    return MeasurementNoise(absolute, relative, np.asarray(noise.whole).copy(), within)
 
 
 def decision_seed(seed: int, decision_id: str) -> list[int]:
@@ -156,6 +233,21 @@ def principal_margin(values: np.ndarray) -> np.ndarray:
     return margin
 
 
+def principal_lead(
+    values: np.ndarray, principal: Sequence[int], statable: np.ndarray
+) -> np.ndarray:
+    """Per row: the adverse weight of reason ``principal[row]`` minus the largest adverse
+    weight of any other statable reason, in attribution units (NaN: no principal)."""
+    weight = np.where(statable[None, :], np.maximum(-values, 0.0), 0.0)
+    lead = np.full(len(values), np.nan)
+    for r, p in enumerate(principal):
+        if p < 0:
+            continue
+        others = np.delete(weight[r], p)
+        lead[r] = weight[r, p] - (others.max() if len(others) else 0.0)
+    return lead
+
+
 def review_reasons(
     explain: Callable[[np.ndarray], np.ndarray],
     principal: Callable[[np.ndarray], list[list[int]]],
@@ -167,6 +259,7 @@ def review_reasons(
     seed: int = 0,
     settings: ReviewSpec = DEFAULTS,
     ids: Sequence[str] | None = None,
+    statable: np.ndarray | None = None,
 ) -> ReasonReview:
     """Stability of the principal reason of the rows ``x`` (values: grouped reasons).
 
@@ -174,38 +267,103 @@ def review_reasons(
     attribution method and baseline); ``principal`` maps those to each row's principal
     reason indices, as the letter lists them (worst first). ``reference``: the rows the
     noise scales come from, or the scales. ``ids``: the decisions' ids, which seed their
-    draws (default: the row numbers). ``k`` (the letter's number of reasons) is kept for
-    the recorded share of copies whose listed reasons changed as a set.
+    draws (default: the row numbers). ``statable``: which reasons a letter may state (the
+    near tie compares the principal with these; default: all). ``k`` (the letter's number
+    of reasons) is kept for the recorded share of copies whose listed reasons changed as
+    a set.
     """
     del k
     if len(x) == 0:
         empty = np.zeros(0)
-        return ReasonReview(empty, empty.astype(bool), settings, empty, empty)
+        return ReasonReview(
+            empty, empty.astype(bool), settings, empty, empty, empty, empty, empty.astype(int)
+        )
     noise = (
         reference
         if isinstance(reference, FeatureNoise | MeasurementNoise)
         else FeatureNoise.from_reference(reference, settings.noise)
     )
     names = [str(i) for i in range(len(x))] if ids is None else [str(i) for i in ids]
-    draws = decision_draws(seed, names, settings.draws, x.shape[1])
+    n = settings.draws
+    # each decision's draws for both rounds from its own seed; the first round uses the
+    # first n (the same draws as a review without a second round)
+    draws = decision_draws(seed, names, n * (1 + RECHECK), x.shape[1])
     base = principal(values)
+    mask = np.ones(values.shape[1], dtype=bool) if statable is None else np.asarray(statable)
+    top = [b[0] if b else -1 for b in base]
+    lead = principal_lead(values, top, mask)
+    rows = np.arange(len(x))
+    first, whole, moved = _round(explain, principal, noise, x, base, draws[:n], top, mask, lead)
+    used = np.full(len(x), n)
+    # a share within one copy of the threshold is decided by the luck of n draws: those
+    # decisions (and only they, by their own first round) get RECHECK x n more copies
+    again = rows[(np.abs(first - settings.threshold * n) <= 1) & (first >= 1)]
+    if len(again):
+        extra = [z[again] for z in draws[n:]]
+        more = _round(
+            explain,
+            principal,
+            noise,
+            x[again],
+            [base[i] for i in again],
+            extra,
+            [top[i] for i in again],
+            mask,
+            lead[again],
+        )
+        first[again] += more[0]
+        whole[again] += more[1]
+        used[again] += len(extra)
+        for i, r in enumerate(again):
+            moved[r] = moved[r] + more[2][i]
+    spread = np.array([np.median(m) for m in moved])
+    with np.errstate(invalid="ignore"):
+        tie = np.isfinite(lead) & (lead <= TIE_SPREADS * spread)
+    return ReasonReview(
+        first / used,
+        tie,
+        settings,
+        whole / used,
+        principal_margin(values),
+        lead,
+        spread,
+        used,
+    )
+
+
+RECHECK = 2
+"""A decision whose first-round share is within one copy of the threshold is re-checked
+on this many times ``draws`` more copies."""
+
+
+def _round(
+    explain: Callable[[np.ndarray], np.ndarray],
+    principal: Callable[[np.ndarray], list[list[int]]],
+    noise: FeatureNoise | MeasurementNoise,
+    x: np.ndarray,
+    base: list[list[int]],
+    draws: Sequence[np.ndarray],
+    top: Sequence[int],
+    mask: np.ndarray,
+    lead: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, list[list[float]]]:
+    """One round of copies: per row, how many changed the principal reason, how many the
+    stated set, and each copy's change of the principal's lead."""
     # all draws explained in one call (attributions are per row): same draws, less overhead
     copies = np.concatenate([noise.shift(x, z) for z in draws])
-    again = principal(explain(copies))
+    values = explain(copies)
+    again = principal(values)
     first = np.zeros(len(x))
     whole = np.zeros(len(x))
-    for d in range(settings.draws):
-        part = again[d * len(x) : (d + 1) * len(x)]
-        first += [a[:1] != b[:1] for a, b in zip(part, base, strict=True)]
-        whole += [set(a) != set(b) for a, b in zip(part, base, strict=True)]
-    margin = principal_margin(values)
-    return ReasonReview(
-        first / settings.draws,
-        near_tie(values, 1, "adverse", margin=TIE_MARGIN),
-        settings,
-        whole / settings.draws,
-        margin,
-    )
+    moved: list[list[float]] = [[] for _ in range(len(x))]
+    for d in range(len(draws)):
+        part = slice(d * len(x), (d + 1) * len(x))
+        first += [a[:1] != b[:1] for a, b in zip(again[part], base, strict=True)]
+        whole += [set(a) != set(b) for a, b in zip(again[part], base, strict=True)]
+        change = np.abs(principal_lead(values[part], top, mask) - lead)
+        for r in range(len(x)):
+            moved[r].append(float(change[r]))
+    return first, whole, moved
 
 
 def hold_summary(records: Sequence[Mapping[str, object]]) -> dict[str, object]:
