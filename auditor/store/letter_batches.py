@@ -126,7 +126,7 @@ class LetterBatchRow:
 
     @property
     def held_near_tie(self) -> int:
-        """How many of the held letters are near ties of the first two reasons."""
+        """How many of the held letters are near ties (see :mod:`auditor.letters.review`)."""
         return int(self.summary.get("held_near_tie") or 0)
 
     def reasons_text(self, top: int = 3) -> str:
