@@ -211,14 +211,16 @@ def decision_seed(seed: int, decision_id: str) -> list[int]:
     return [int(seed), int.from_bytes(digest[:8], "little")]
 
 
-def decision_draws(seed: int, ids: Sequence[str], copies: int, p: int) -> list[np.ndarray]:
+def decision_draws(
+    seed: int, ids: Sequence[str], copies: int, p: int, *, skip: int = 0
+) -> list[np.ndarray]:
     """Standard normal draws per perturbed copy (one ``len(ids)`` × ``p`` array each),
-    each row drawn from its own decision's seed only."""
+    each row drawn from its own decision's seed only. ``skip``: start after that many
+    copies of each decision's stream (a second round continues the first's draws)."""
     z = np.empty((copies, len(ids), p))
     for r, decision_id in enumerate(ids):
-        z[:, r, :] = np.random.default_rng(decision_seed(seed, decision_id)).standard_normal(
-            (copies, p)
-        )
+        stream = np.random.default_rng(decision_seed(seed, decision_id))
+        z[:, r, :] = stream.standard_normal((skip + copies, p))[skip:]
     return list(z)
 
 
@@ -239,12 +241,14 @@ def principal_lead(
     """Per row: the adverse weight of reason ``principal[row]`` minus the largest adverse
     weight of any other statable reason, in attribution units (NaN: no principal)."""
     weight = np.where(statable[None, :], np.maximum(-values, 0.0), 0.0)
-    lead = np.full(len(values), np.nan)
-    for r, p in enumerate(principal):
-        if p < 0:
-            continue
-        others = np.delete(weight[r], p)
-        lead[r] = weight[r, p] - (others.max() if len(others) else 0.0)
+    index = np.asarray(principal, dtype=np.int64)
+    rows = np.arange(len(values))
+    at = np.maximum(index, 0)
+    own = weight[rows, at]
+    others = weight.copy()
+    others[rows, at] = 0.0  # adverse weights are >= 0: 0 stands for "no other reason"
+    best = others.max(axis=1) if weight.shape[1] else np.zeros(len(values))
+    lead: np.ndarray = np.where(index >= 0, own - best, np.nan)
     return lead
 
 
@@ -285,21 +289,20 @@ def review_reasons(
     )
     names = [str(i) for i in range(len(x))] if ids is None else [str(i) for i in ids]
     n = settings.draws
-    # each decision's draws for both rounds from its own seed; the first round uses the
-    # first n (the same draws as a review without a second round)
-    draws = decision_draws(seed, names, n * (1 + RECHECK), x.shape[1])
+    draws = decision_draws(seed, names, n, x.shape[1])
     base = principal(values)
     mask = np.ones(values.shape[1], dtype=bool) if statable is None else np.asarray(statable)
     top = [b[0] if b else -1 for b in base]
     lead = principal_lead(values, top, mask)
     rows = np.arange(len(x))
-    first, whole, moved = _round(explain, principal, noise, x, base, draws[:n], top, mask, lead)
+    first, whole, moved = _round(explain, principal, noise, x, base, draws, top, mask, lead)
     used = np.full(len(x), n)
     # a share within one copy of the threshold is decided by the luck of n draws: those
     # decisions (and only they, by their own first round) get RECHECK x n more copies
     again = rows[(np.abs(first - settings.threshold * n) <= 1) & (first >= 1)]
     if len(again):
-        extra = [z[again] for z in draws[n:]]
+        # the decision's own stream, continued after its first n copies
+        extra = decision_draws(seed, [names[i] for i in again], n * RECHECK, x.shape[1], skip=n)
         more = _round(
             explain,
             principal,
@@ -314,9 +317,9 @@ def review_reasons(
         first[again] += more[0]
         whole[again] += more[1]
         used[again] += len(extra)
-        for i, r in enumerate(again):
-            moved[r] = moved[r] + more[2][i]
-    spread = np.array([np.median(m) for m in moved])
+    spread = np.median(moved, axis=0)
+    if len(again):
+        spread[again] = np.median(np.concatenate([moved[:, again], more[2]]), axis=0)
     with np.errstate(invalid="ignore"):
         tie = np.isfinite(lead) & (lead <= TIE_SPREADS * spread)
     return ReasonReview(
@@ -346,23 +349,21 @@ def _round(
     top: Sequence[int],
     mask: np.ndarray,
     lead: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, list[list[float]]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One round of copies: per row, how many changed the principal reason, how many the
-    stated set, and each copy's change of the principal's lead."""
+    stated set, and each copy's change of the principal's lead (copies x rows)."""
     # all draws explained in one call (attributions are per row): same draws, less overhead
     copies = np.concatenate([noise.shift(x, z) for z in draws])
     values = explain(copies)
     again = principal(values)
     first = np.zeros(len(x))
     whole = np.zeros(len(x))
-    moved: list[list[float]] = [[] for _ in range(len(x))]
+    moved = np.empty((len(draws), len(x)))
     for d in range(len(draws)):
         part = slice(d * len(x), (d + 1) * len(x))
         first += [a[:1] != b[:1] for a, b in zip(again[part], base, strict=True)]
         whole += [set(a) != set(b) for a, b in zip(again[part], base, strict=True)]
-        change = np.abs(principal_lead(values[part], top, mask) - lead)
-        for r in range(len(x)):
-            moved[r].append(float(change[r]))
+        moved[d] = np.abs(principal_lead(values[part], top, mask) - lead)
     return first, whole, moved
 
 
