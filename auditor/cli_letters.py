@@ -128,7 +128,8 @@ def letters(
             out.print(
                 f"Review: {summary['held']} of {summary['reviewed']} adverse letter(s) held "
                 f"(hold rate {summary['hold_rate']:.1%}); {summary['held_near_tie']} of the "
-                "held are near ties of the first two reasons.",
+                "held are near ties (the principal reason's lead within twice its median "
+                "change under the noise).",
                 highlight=False,
             )
     for lt in held[:20]:

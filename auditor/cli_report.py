@@ -43,13 +43,20 @@ def rerender_report(
     Loading, rendering and storing happen in one transaction: a render or storage error
     stores nothing. The trend subsection uses the stored runs that started before this
     audit, so a re-render of an old audit shows the trend as it stood then. ``out_path``
-    is written (atomically) only after the commit; an unknown audit id raises
+    is written (atomically) only after the commit; the summary shows the audit's stored
+    letter batches (issued, held, blocked, hold rate); an unknown audit id raises
     :class:`~auditor.errors.StorageError`.
     """
     from auditor.report import build_report
     from auditor.report.render import companion_path
     from auditor.service import TREND_RUNS, move_into_place, stage_file
-    from auditor.store import add_report, load_earlier_runs, load_result, open_store
+    from auditor.store import (
+        add_report,
+        load_earlier_runs,
+        load_letter_batches,
+        load_result,
+        open_store,
+    )
 
     store = open_store(database_url)
     staged: list[tuple[Path, Path]] = []  # (temporary file, final path)
@@ -61,7 +68,9 @@ def rerender_report(
             result = load_result(session, audit_id)
             # the runs before this audit only: a re-render shows the trend as it stood then
             history = load_earlier_runs(session, result, limit=TREND_RUNS)
-            artifact = build_report(result, preset=preset, history=history)
+            # letters are issued after the audit: a re-render shows their batches' counts
+            batches = load_letter_batches(session, audit_id)
+            artifact = build_report(result, preset=preset, history=history, letters=batches)
             if out_path is not None:
                 staged.append((stage_file(out_path, artifact.pdf), out_path))
                 if artifact.companion is not None:  # the LL144 summary's JSON, beside it

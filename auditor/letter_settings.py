@@ -138,8 +138,9 @@ class ReviewSpec(_Strict):
         0.05,
         gt=0,
         le=1,
-        description="Measurement noise: a share of each continuous feature's own value "
-        "(scale: value), or of its spread (scale: spread).",
+        description="Measurement noise: a share of each amount's own value (scale: value; "
+        "whole numbers below 1000 and categories as recorded, rounded values within their "
+        "precision), or of each continuous feature's spread (scale: spread).",
     )
     scale: Literal["value", "spread"] = Field(
         "value",
@@ -156,8 +157,8 @@ class ReviewSpec(_Strict):
     measurement: dict[str, float] = Field(
         default_factory=dict,
         description="Plausible measurement noise per numeric feature: a standard deviation "
-        "in the feature's own units (0: exact, never perturbed). Unlisted continuous "
-        "features get 'noise' x their spread.",
+        "in the feature's own units (0: exact, never perturbed). Unlisted features follow "
+        "'scale' (see auditor.letters.review.calibrated).",
     )
 
     @field_validator("measurement")

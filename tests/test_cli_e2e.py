@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,12 @@ def test_audit_writes_json_pdf_and_database(
     doc = json.loads(json_path.read_text())
     pdf = pdf_path.read_bytes()
     assert pdf.startswith(b"%PDF")
+    # the demo credit report keeps within 20 pages (issue 19; it was 35, then 20-22)
+    info = subprocess.run(["pdfinfo", str(pdf_path)], capture_output=True, text=True)
+    if info.returncode == 0:  # poppler-utils installed
+        found = re.search(r"^Pages:\s+(\d+)", info.stdout, re.M)
+        assert found is not None, info.stdout
+        assert int(found.group(1)) <= 20, found.group(1)
     store = open_store(sqlite_url)
     with store.session() as s:
         rows = list_audits(s)

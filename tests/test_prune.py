@@ -26,7 +26,8 @@ from auditor.store import (
     save_audit,
     verify,
 )
-from auditor.store.models import Event, Letter, Schedule, ScheduleRun
+from auditor.store.letter_batches import add_letter_batch, batch_summary
+from auditor.store.models import Event, Letter, LetterBatch, Schedule, ScheduleRun
 from tests._db import db_url, pg_admin, raw, row_counts, store
 from tests.factories import make_result
 
@@ -70,6 +71,7 @@ def _fill(store: Store) -> tuple[str, str]:
                     sha256="0" * 64,
                 )
             )
+            add_letter_batch(session, result.audit_id, batch_summary([]))
         schedule = Schedule(
             name="weekly", spec_path="s.yaml", cron="0 6 * * 1", enabled=True, created_at=NOW
         )
@@ -94,6 +96,7 @@ def _fill(store: Store) -> tuple[str, str]:
             user="test",
             sealed={
                 "letters": session.scalars(select(Letter.id)).all(),
+                "letter_batches": session.scalars(select(LetterBatch.id)).all(),
                 "schedules": [schedule.id],
                 "schedule_runs": session.scalars(select(ScheduleRun.id)).all(),
             },
@@ -167,6 +170,8 @@ def test_pruning_audits_removes_their_rows_and_verify_accepts_it(store: Store) -
     assert remaining == [new]
     counts = row_counts(store)
     assert (counts["audits"], counts["reports"], counts["letters"]) == (1, 1, 1)
+    # a letter batch (counts only) goes with its audit, its deletion sealed by db.pruned
+    assert counts["letter_batches"] == 1
     assert counts["metrics"] == len(make_result().metrics)
 
 

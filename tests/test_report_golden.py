@@ -230,6 +230,12 @@ def test_first_page_names_every_failed_and_warned_rule_with_its_groups(
         group = f.scope.split("=", 1)[1]
         assert group in first, (f.rule_id, group)
     assert "Verdict" in first
+    # page 1 holds "what to do next" to its last step (it used to spill onto page 2)
+    from auditor.report.lead import build_lead
+
+    steps = build_lead(result).next_steps
+    assert "What to do next" in first
+    assert re.sub(r"\s+", " ", steps[-1]) in first, steps[-1]
 
 
 def test_the_large_failing_group_leads_not_the_tiny_one() -> None:
@@ -302,3 +308,19 @@ def test_ll144_refuses_without_employer_or_distribution_date(missing: str) -> No
     bare = dataclasses.replace(result, spec={**result.spec, "evidence": evidence})
     with pytest.raises(RenderError, match=rf"evidence\.{missing} "):
         render_html(bare, "ll144")
+
+
+def test_page_one_names_every_group_of_a_rule_once_each() -> None:
+    """Intersections sharing their first part are named with it once (page 1 must fit and
+    still name every group)."""
+    from auditor.report.lead import RuleGroups
+
+    scopes = [
+        "race=Asian",
+        "race=Black",
+        "sex & race=Female & Asian",
+        "sex & race=Female & Black",
+        "sex & race=Male & Black",
+    ]
+    rule = RuleGroups("R", "warn", scopes, frozenset({"race", "sex & race"}))
+    assert rule.text == "race: Asian, Black; sex & race: Female & (Asian, Black), Male & Black"

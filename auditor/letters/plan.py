@@ -111,7 +111,12 @@ class LetterPlan:
         measured = None
         if noise is not None:
             try:
-                measured = calibrated(noise, model.feature_names, spec.letters.review)
+                measured = calibrated(
+                    noise,
+                    model.feature_names,
+                    spec.letters.review,
+                    categorical=_categorical(model),
+                )
             except ValueError as exc:
                 raise LetterError(str(exc)) from None
         packs = content_packs(kind, list(spec.policies), spec.policy_folders())
@@ -136,6 +141,13 @@ class LetterDecisions:
 
 
 Built = tuple[LetterRecord, Any, str]
+
+
+def _categorical(model: Any) -> list[str]:
+    """The model's categorical inputs (their codes are never perturbed as numbers; a
+    LightGBM model lists them with their levels, or None when integer-coded already)."""
+    categories = getattr(model, "categories", None)
+    return [str(name) for name in categories] if isinstance(categories, Mapping) else []
 
 
 @dataclass(frozen=True)
@@ -340,6 +352,9 @@ def _review(
         # allowed under 1002.6(b)(2) counts as not stated here, the cautious side)
         return [mapper.stated_keys(row, {}) for row in values]
 
+    # the reasons a letter may state (prohibited bases never are): the near tie compares
+    # the principal reason with the next of these
+    statable = np.array([mapper.on_basis(i, {}) is None for i in range(len(mapper.keys))])
     return review_reasons(
         explain,
         principal,
@@ -350,6 +365,7 @@ def _review(
         seed=spec.seed,
         settings=letters.review,
         ids=ids,
+        statable=statable,
     )
 
 

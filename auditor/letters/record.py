@@ -61,6 +61,10 @@ class ReviewRecord(TypedDict):
     threshold: float
     reasons_changed_share: NotRequired[float]
     principal_margin: NotRequired[float]
+    principal_lead: NotRequired[float | None]
+    lead_spread: NotRequired[float | None]
+    tie_spreads: NotRequired[float]
+    rechecked_draws: NotRequired[int]
     measurement: NotRequired[dict[str, Any]]
 
 

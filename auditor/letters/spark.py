@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.engine.partials import PART_BITS, POS, Layout
-from auditor.explain.quality.stability import DISCRETE_MAX, FeatureNoise
+from auditor.explain.quality.stability import DISCRETE_MAX, FeatureNoise, recorded_decimals
 from auditor.letters.baseline import Baseline, choose_baseline, sample_baseline
 from auditor.letters.counterfactuals import CounterfactualSearch
 from auditor.letters.output import store_letters, write_letters
@@ -91,6 +91,8 @@ class _Part:
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     m2: np.ndarray = field(default_factory=lambda: np.zeros(0))
     whole: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    magnitude: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    decimals: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -339,6 +341,8 @@ def _summary(frame: pd.DataFrame, part: int, job: _Job) -> _Part:
         out.m2 = np.where(known, (x - out.mean) ** 2, 0.0).sum(axis=0)
     out.distinct = [np.unique(c[~np.isnan(c)])[: DISCRETE_MAX + 1] for c in x.T]
     out.whole = np.all(~known | (x == np.round(x)), axis=0)
+    out.magnitude = np.where(known, np.abs(x), 0.0).max(axis=0, initial=0.0)
+    out.decimals = recorded_decimals(x)
     return out
 
 
@@ -426,7 +430,9 @@ def _noise(parts: list[_Part], noise: float) -> FeatureNoise:
     std = np.sqrt(m2 / np.where(count > 0, count, 1.0))
     scale = np.where(continuous, noise * std, 0.0)
     whole = np.all([p.whole for p in parts], axis=0)
-    return FeatureNoise(scale=scale, whole=whole)
+    magnitude = np.max([p.magnitude for p in parts], axis=0)
+    decimals = np.max([p.decimals for p in parts], axis=0)  # the finest any part needs
+    return FeatureNoise(scale, whole, magnitude, decimals)
 
 
 def _collect(

@@ -10,7 +10,7 @@ call the model or the decisions "fair", "unbiased" or "compliant".
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.report.aaa import build_aaa
 from auditor.report.attachments import report_attachments
@@ -26,12 +26,16 @@ from auditor.report.findings import (
     build_packs,
 )
 from auditor.report.lead import build_lead
+from auditor.report.letter_lines import letter_lines
 from auditor.report.ll144 import build_ll144
 from auditor.report.presets import PRESETS, Preset
 from auditor.report.summary import key_numbers, summary_sentences
 from auditor.report.tables import AttributeTable, build_tables
 from auditor.report.trend import build_trend_view
 from auditor.result import AuditResult, GroupCount
+
+if TYPE_CHECKING:
+    from auditor.store.letter_batches import LetterBatchRow
 
 STATUS_TEXT = {
     "fail": "rule not met",
@@ -65,10 +69,15 @@ LIMITATIONS = (
 
 
 def build_context(
-    result: AuditResult, preset: Preset | None = None, *, history: Sequence[AuditResult] = ()
+    result: AuditResult,
+    preset: Preset | None = None,
+    *,
+    history: Sequence[AuditResult] = (),
+    letters: Sequence[LetterBatchRow] = (),
 ) -> dict[str, Any]:
-    """Everything the report templates use, derived deterministically from ``result`` and
-    the earlier runs in ``history`` (for the trend; later runs are ignored).
+    """Everything the report templates use, derived deterministically from ``result``,
+    the earlier runs in ``history`` (for the trend; later runs are ignored) and the
+    audit's stored letter batches ``letters`` (the summary's "Letters" lines).
 
     Charts are drawn only for presets that show them (``preset.charts``).
     """
@@ -108,6 +117,7 @@ def build_context(
             result, tables, keys, key_sentences="lead" not in preset.sections
         ),
         "group_sizes": _group_sizes(result.dataset.groups),
+        "letter_lines": letter_lines(letters),
         "tables": tables,
         "reference_rule": _reference_rule(spec),
         "attribution": attribution,

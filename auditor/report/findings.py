@@ -69,6 +69,22 @@ class FindingRow:
         return self.first.threshold if len(values) == 1 else "varies"
 
     @property
+    def rule_key(self) -> tuple[object, ...]:
+        """What the rule cell shows besides the status: a row whose rule cell would repeat
+        the row above's word for word shows only its status and rule id."""
+        f = self.first
+        return (
+            f.rule_id,
+            f.title,
+            f.citation,
+            f.verification,
+            f.basis,
+            f.rule_status,
+            f.kind,
+            f.severity,
+        )
+
+    @property
     def all_messages(self) -> bool:
         """Whether the condensed row lists every distinct message (else one example)."""
         return self.first.status in ALL_MESSAGES

@@ -262,8 +262,9 @@ class RuleGroups:
 
     @property
     def text(self) -> str:
-        """The scopes, groups of one attribute named once:
-        ``race_ethnicity: Asian, White; sex & race_ethnicity: Female & Asian``."""
+        """The scopes, groups of one attribute named once and intersections sharing their
+        first part named once (page 1 must hold every group and still fit):
+        ``race_ethnicity: Asian, White; sex & race_ethnicity: Female & (Asian, White)``."""
         by: dict[str, list[str]] = {}
         for scope in self.scopes:
             parts = split_scope(scope, self.attributes)
@@ -271,7 +272,26 @@ class RuleGroups:
                 by.setdefault(scope, [])
             else:
                 by.setdefault(parts[0], []).append(parts[1])
-        return "; ".join(f"{k}: {', '.join(v)}" if v else k for k, v in by.items())
+        return "; ".join(f"{k}: {_shared_first(v)}" if v else k for k, v in by.items())
+
+
+def _shared_first(groups: list[str]) -> str:
+    """``Female & Asian, Female & White, Male & Asian`` -> ``Female & (Asian, White), Male &
+    Asian``: an intersection's first part once, its other parts together."""
+    by: dict[str, list[str]] = {}
+    for group in groups:
+        first, sep, rest = group.partition(" & ")
+        by.setdefault(first if sep else group, []).append(rest if sep else "")
+    out = []
+    for first, rests in by.items():
+        named = [r for r in rests if r]
+        if not named:
+            out.append(first)
+        elif len(named) == 1:
+            out.append(f"{first} & {named[0]}")
+        else:
+            out.append(f"{first} & ({', '.join(named)})")
+    return ", ".join(out)
 
 
 def rule_groups(result: AuditResult) -> list[RuleGroups]:
@@ -464,32 +484,34 @@ def _stability_causes(result: AuditResult, quality: QualityView | None) -> list[
 
 
 def _next_steps(result: AuditResult, headline: list[Issue], causes: list[str]) -> list[str]:
+    # short: page 1 holds the verdict, every failed and warned rule and these steps
     counts = result.findings_by_status()
     out = []
     groups = [i for i in headline if i.group is not None and i.strong]
     if groups:
         names = "; ".join(i.label for i in groups[:3])
+        criteria = "credit" if result.domain == "credit" else "job"
         out.append(
-            f"Review the decisions for {names} with the model owner: establish whether the "
-            "differences are justified by the job or credit criteria and whether an "
-            "alternative with a smaller gap exists (every group's numbers are in section 4)."
+            f"Review the decisions for {names} with the model owner: are the differences "
+            f"justified by the {criteria} criteria, and does an alternative with a smaller gap "
+            "exist? (every group's numbers: section 4)"
         )
     if any(c.startswith("Proxy:") for c in causes):
         out.append(
-            "Examine the proxy features named above: test the model without them, or with "
-            "a replacement that does not encode the protected attribute, and re-run this audit."
+            "Test the model without the proxy features named above (or with replacements "
+            "that do not encode the protected attribute) and re-run this audit."
         )
     if any(c.startswith("Calibration") for c in causes):
         out.append("Check the score calibration per group before its scores are relied on.")
     if counts.get("insufficient_evidence"):
         out.append(
             f"{counts['insufficient_evidence']} finding(s) had too little data to decide: "
-            "collect more decisions for those groups before drawing conclusions (section 6)."
+            "collect more decisions for those groups (section 6)."
         )
     if counts.get("needs_attestation"):
         out.append(
             f"Supply the {counts['needs_attestation']} attestation(s) or document(s) listed "
-            "as needing attestation in section 6."
+            "in section 6."
         )
     if not out:
         out.append(

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from markupsafe import Markup
@@ -44,10 +44,14 @@ from auditor.report.attachments import Attachment, report_attachments
 from auditor.report.context import build_context
 from auditor.report.fetcher import DataOnlyFetcher, FetchRefusedError
 from auditor.report.filters import FILTERS
+from auditor.report.ll144 import LL144View
 from auditor.report.presets import get_preset
 from auditor.report.signature import Signature
 from auditor.report.tables import short_label, test_name
 from auditor.result import AuditResult
+
+if TYPE_CHECKING:
+    from auditor.store.letter_batches import LetterBatchRow
 
 TEMPLATE = "report/base.html.j2"
 STYLESHEET = "report/report.css"
@@ -188,6 +192,7 @@ def render_html(
     *,
     history: Sequence[AuditResult] = (),
     signoff: Signature | None = None,
+    letters: Sequence[LetterBatchRow] = (),
 ) -> str:
     """The report as one self-contained HTML document (same inputs -> identical bytes).
 
@@ -197,9 +202,11 @@ def render_html(
     database): with at least one run before ``result`` the full report gains a trend
     subsection. Runs after ``result`` are ignored, so a re-render of an old audit shows
     the trend as it stood at that audit. ``signoff`` fills the sign-off block (issue 21).
+    ``letters``: the audit's stored letter batches (a re-render shows their counts and
+    hold rate in the summary).
     """
     with paused_gc():
-        return _render_html(result, preset, history, signoff)
+        return _render_html(result, preset, history, signoff, letters)[0]
 
 
 def _render_html(
@@ -207,7 +214,9 @@ def _render_html(
     preset: str,
     history: Sequence[AuditResult],
     signoff: Signature | None = None,
-) -> str:
+    letters: Sequence[LetterBatchRow] = (),
+) -> tuple[str, dict[str, Any]]:
+    """The HTML and the context it was rendered from (the LL144 companion reuses its view)."""
     chosen = get_preset(preset)
     try:
         template = environment().get_template(TEMPLATE)
@@ -219,10 +228,10 @@ def _render_html(
         raise RenderError(
             f"Report template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}."
         ) from None
-    context = build_context(result, chosen, history=history)
+    context = build_context(result, chosen, history=history, letters=letters)
     context["signoff"] = signoff
     try:
-        return template.render(**context, css=stylesheet(STYLESHEET))
+        return template.render(**context, css=stylesheet(STYLESHEET)), context
     except jinja2.UndefinedError as exc:
         raise RenderError(f"Report template uses an undefined value: {exc.message}.") from None
     except jinja2.TemplateError as exc:
@@ -309,37 +318,39 @@ def build_report(
     preset: str = "full",
     history: Sequence[AuditResult] = (),
     signoff: Signature | None = None,
+    letters: Sequence[LetterBatchRow] = (),
 ) -> ReportArtifact:
     """Render ``result`` to HTML and PDF (in the layout ``preset``) and fingerprint the PDF.
 
     ``history``: earlier stored runs of the same audit, for the trend subsection (see
-    :func:`render_html`); ``signoff``: a recorded sign-off that fills the sign-off block.
+    :func:`render_html`); ``signoff``: a recorded sign-off that fills the sign-off block;
+    ``letters``: the audit's stored letter batches.
     """
     with paused_gc():  # one pause (and one collection) for the HTML and the PDF
-        return _build(result, preset, history, signoff)
-
-
-def _employer(result: AuditResult) -> str:
-    from auditor.report.ll144_publication import publication
-
-    return publication(result).employer
+        return _build(result, preset, history, signoff, letters)
 
 
 def _build(
     result: AuditResult,
     preset: str,
     history: Sequence[AuditResult],
-    signoff: Signature | None = None,
+    signoff: Signature | None,
+    letters: Sequence[LetterBatchRow],
 ) -> ReportArtifact:
     chosen = get_preset(preset)
-    html = render_html(result, preset, history=history, signoff=signoff)
+    html, context = _render_html(result, preset, history, signoff, letters)
+    # the LL144 view is built once, with the HTML: the PDF's author and the companion
+    # JSON read the same view (and so the same numbers) the summary shows
+    view: LL144View | None = context["ll144"] if chosen.key == "ll144" else None
     run = result.run
     subject = f"{result.domain.capitalize()} decision audit {result.audit_id}"
     if chosen.key != "full":
         subject = f"{chosen.kicker.format(domain=result.domain.capitalize())}: {subject}"
     # The public LL144 summary names the employer, never the user or host that ran auditor.
     author = (
-        _employer(result) if chosen.key == "ll144" else f"auditor, run by {run.user} on {run.host}"
+        view.publication.employer
+        if view is not None and view.publication is not None
+        else f"auditor, run by {run.user} on {run.host}"
     )
     pdf = render_pdf(
         html,
@@ -354,13 +365,12 @@ def _build(
         pdf=pdf,
         sha256=hashlib.sha256(pdf).hexdigest(),
         preset=chosen.key,
-        companion=_companion(result) if chosen.key == "ll144" else None,
+        companion=_companion(result, view) if view is not None else None,
     )
 
 
-def _companion(result: AuditResult) -> str:
-    """The LL144 companion JSON, from the same view the summary's HTML was rendered from."""
+def _companion(result: AuditResult, view: LL144View) -> str:
+    """The LL144 companion JSON, from the view the summary's HTML was rendered from."""
     from auditor.report.ll144_companion import companion_json
 
-    view = build_context(result, get_preset("ll144"))["ll144"]
     return companion_json(result, view)

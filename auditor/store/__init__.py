@@ -13,6 +13,7 @@ from auditor.store.evaluations import (
     list_evaluations,
 )
 from auditor.store.events import append_event
+from auditor.store.letter_batches import LetterBatchRow, load_letter_batches
 from auditor.store.repository import (
     AuditRow,
     ReportLike,
@@ -42,6 +43,7 @@ __all__ = [
     "AuditRow",
     "Document",
     "EvaluationRow",
+    "LetterBatchRow",
     "PruneReport",
     "ReportLike",
     "ReportRow",
@@ -56,6 +58,7 @@ __all__ = [
     "list_evaluations",
     "load_earlier_runs",
     "load_history",
+    "load_letter_batches",
     "load_result",
     "mask_url",
     "open_store",

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from auditor.errors import StorageError
 from auditor.store.events import append_event
 from auditor.store.integrity import COVERED, GroupDigest, key_text
+from auditor.store.letter_batches import add_letter_batch, batch_summary
 from auditor.store.models import Decision, DecisionSet, Letter
 
 if TYPE_CHECKING:
@@ -201,22 +202,26 @@ def add_letters(
     stored = [Letter(audit_id=audit_id, created_at=now, **row) for row in letters]
     session.add_all(stored)
     session.flush()
-    issued = [r for r in letters if r.get("status") == "issued"]
+    # the batch's counts and hold rate go with the audit, sealed by the same event
+    summary = batch_summary(letters)
+    batch = add_letter_batch(session, audit_id, summary)
     append_event(
         session,
         LETTER_ISSUED,
         {
             "audit_id": audit_id,
-            "issued": len(issued),
-            "blocked": sum(r.get("status") == "blocked" for r in letters),
+            "issued": summary["issued"],
+            "blocked": summary["blocked"],
             "held_for_review": sum(r.get("status") == "needs_review" for r in letters),
+            "hold_rate": summary["hold_rate"],
+            "batch_id": batch.id,
             "letters": [
                 {"decision_id": r["decision_id"], "kind": r["kind"], "sha256": r["sha256"]}
                 for r in letters
             ],
         },
         user=user,
-        sealed={"letters": [letter.id for letter in stored]},
+        sealed={"letters": [letter.id for letter in stored], "letter_batches": [batch.id]},
     )
 
 

@@ -167,6 +167,12 @@ COVERED: dict[str, Covered] = {
             label="signer",
         ),
         Covered(
+            "letter_batches",
+            "id",
+            named=("audit_id", "kind", "letters", "issued", "held", "blocked", "hold_rate"),
+            audit_column="audit_id",
+        ),
+        Covered(
             "users",
             "id",
             named=("name", "role", "active", "password_hash"),

@@ -291,6 +291,32 @@ class Letter(Base):
     """Whether the letter carries a recipient's name and address (only in html/pdf)."""
 
 
+class LetterBatch(Base):
+    """One run of ``auditor letters`` (CLI, web or Spark) for an audit: how many letters
+    were issued, held for review and blocked, the review's hold rate and why letters were
+    held or blocked. Aggregate counts only (no personal data), kept as long as the audit.
+
+    The counts are those at issue time; a held letter approved later changes its own row
+    (``letters.status``, with a ``letter.status_changed`` event), not this one.
+    """
+
+    __tablename__ = "letter_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(ForeignKey("audits.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(64))
+    letters: Mapped[int] = mapped_column(Integer)
+    issued: Mapped[int] = mapped_column(Integer)
+    held: Mapped[int] = mapped_column(Integer)
+    blocked: Mapped[int] = mapped_column(Integer)
+    reviewed: Mapped[int] = mapped_column(Integer)
+    """Adverse letters whose reasons were reviewed (the hold rate's denominator)."""
+    hold_rate: Mapped[float] = mapped_column(Float)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The batch's full summary as in ``letters-summary.json`` (near ties, reasons)."""
+
+
 class DecisionSet(Base):
     """Where an audit's per-decision records came from (one row per audit that has them).
 

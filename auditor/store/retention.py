@@ -41,6 +41,7 @@ from auditor.store.models import (
     DecisionSet,
     Evaluation,
     Letter,
+    LetterBatch,
     Report,
     ScheduleRun,
     SignOff,
@@ -213,6 +214,7 @@ def prune(
             )
             session.execute(delete(DecisionSet).where(DecisionSet.audit_id.in_(chunk)))
             session.execute(delete(SignOff).where(SignOff.audit_id.in_(chunk)))
+            session.execute(delete(LetterBatch).where(LetterBatch.audit_id.in_(chunk)))
             session.execute(delete(Report).where(Report.audit_id.in_(chunk)))
             session.execute(delete(Attestation).where(Attestation.audit_id.in_(chunk)))
             session.execute(delete(Evaluation).where(Evaluation.audit_id.in_(chunk)))
@@ -283,6 +285,10 @@ def _touched(
         )
         touched["evaluations"] = touched.get("evaluations", []) + keys(
             select(Evaluation.id).where(Evaluation.audit_id.in_(chunk))
+        )
+        # a batch holds counts only, no personal data: it goes with its audit
+        touched["letter_batches"] = touched.get("letter_batches", []) + keys(
+            select(LetterBatch.id).where(LetterBatch.audit_id.in_(chunk))
         )
     if audit_ids:
         touched["decisions"] += audit_ids

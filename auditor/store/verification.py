@@ -104,8 +104,11 @@ class _Checker:
 
     # --- layer 3: sealed rows -------------------------------------------------------
     def sealed_tables(self, state: Mapping[str, Mapping[str, Recorded]]) -> None:
+        # a table added after 0008 (letter_batches, 0009) is absent from a database not
+        # yet upgraded to it: it holds no rows, and no event can have sealed any
+        present = set(inspect(self.session.connection()).get_table_names())
         for covered in COVERED.values():
-            if not self.in_scope(covered):
+            if not self.in_scope(covered) or covered.name not in present:
                 continue
             recorded = state[covered.name]
             stored: set[str]

@@ -176,9 +176,13 @@ def audit_page(
     the stored reports. ``finding_filter``/``sort`` narrow the findings section only (the
     summary keeps the audit's own counts)."""
     from auditor.report.context import build_context
+    from auditor.store.letter_batches import load_letter_batches
 
     result = audit_result(store, audit_id)
-    context = build_context(result)
+    with store.session() as session:
+        batches = load_letter_batches(session, audit_id)
+    # the summary's "Letters" lines: each batch's issued/held/blocked and hold rate
+    context = build_context(result, letters=batches)
     _narrow_findings(context, result, finding_filter or FindingFilter(), sort)
     with store.session() as session:
         ids = session.scalars(

@@ -25,12 +25,37 @@ ExplainFn = Callable[[np.ndarray], np.ndarray]
 DISCRETE_MAX = 10
 
 
+MAX_DECIMALS = 6
+"""Recorded precision is looked for up to this many decimals; more: full precision."""
+
+
+def recorded_decimals(reference: np.ndarray) -> np.ndarray:
+    """Per column: the fewest decimals every known value is recorded to (0: whole
+    numbers; ``MAX_DECIMALS + 1``: no rounding found, a full-precision value)."""
+    out = np.full(reference.shape[1], MAX_DECIMALS + 1, dtype=np.int64)
+    for j, column in enumerate(reference.T):
+        known = column[~np.isnan(column)]
+        for d in range(MAX_DECIMALS + 1):
+            scaled = known * 10.0**d
+            if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
+                out[j] = d
+                break
+    return out
+
+
 @dataclass(frozen=True)
 class FeatureNoise:
-    """Per-feature perturbation scale (0 = never perturbed) and whole-number flags."""
+    """Per-feature perturbation scale (0 = never perturbed) and whole-number flags.
+
+    ``magnitude`` (the largest absolute value) and ``decimals`` (the recorded precision,
+    :func:`recorded_decimals`) let the letters' review tell amounts from counts and
+    rounded values (:func:`auditor.letters.review.calibrated`); None where not measured.
+    """
 
     scale: np.ndarray
     whole: np.ndarray
+    magnitude: np.ndarray | None = None
+    decimals: np.ndarray | None = None
 
     @classmethod
     def from_reference(cls, reference: np.ndarray, noise: float) -> FeatureNoise:
@@ -39,7 +64,9 @@ class FeatureNoise:
         continuous = distinct > DISCRETE_MAX
         scale = np.where(continuous, noise * np.nanstd(reference, axis=0), 0.0)
         whole = np.all(np.isnan(reference) | (reference == np.round(reference)), axis=0)
-        return cls(scale=scale, whole=whole)
+        known = np.where(np.isnan(reference), 0.0, np.abs(reference))
+        magnitude = known.max(axis=0) if len(reference) else np.zeros(reference.shape[1])
+        return cls(scale, whole, magnitude, recorded_decimals(reference))
 
     def perturb(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One perturbed copy of ``x``."""

@@ -14,7 +14,7 @@ from alembic import op
 
 revision: str = "0010"
 # 0009 is another branch's; the integrator chains this revision after it
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
