@@ -1,7 +1,7 @@
 """Attestations and the evaluations they produce (issue 21).
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-06
 """
 
