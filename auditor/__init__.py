@@ -5,6 +5,7 @@ Public API::
     result = auditor.run_audit("audit.yaml")        # or a dict
     result.to_json()
     attr = auditor.explain(model, X)                # .values, .base_values, .feature_names
+    found = auditor.search_alternatives("audit.yaml")  # less discriminatory alternatives
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from auditor._version import __version__
 if TYPE_CHECKING:
     from auditor.errors import AuditorError
     from auditor.explain import AttributionSet, explain
+    from auditor.lda import search_alternatives
     from auditor.pipeline import run_audit
     from auditor.result import AuditResult
     from auditor.spec import AuditSpec, load_spec
@@ -29,12 +31,14 @@ __all__ = [
     "explain",
     "load_spec",
     "run_audit",
+    "search_alternatives",
 ]
 
 _LAZY = {
     "AttributionSet": "auditor.explain",
     "explain": "auditor.explain",
     "run_audit": "auditor.pipeline",
+    "search_alternatives": "auditor.lda",
     "AuditResult": "auditor.result",
     "AuditSpec": "auditor.spec",
     "load_spec": "auditor.spec",

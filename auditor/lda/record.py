@@ -196,7 +196,8 @@ def _write_audit_spec(
     raw["favorable"] = 1
     raw["threshold"] = c.threshold
     explain = dict(raw.get("explain") or {})
-    explain["method"] = "auto"  # tree SHAP for the LightGBM alternative
+    if explain.get("method") != "none":
+        explain["method"] = "auto"  # tree SHAP for the LightGBM alternative
     raw["explain"] = explain
     for key in ("controls", "strata", "geography", "protected_probabilities"):
         raw.pop(key, None)
