@@ -48,8 +48,18 @@ def test_reweighing_makes_the_label_independent_of_the_group() -> None:
 
 def _ev(auc: float, ratio: float, approval: float = 0.3) -> Evaluation:
     worst = GroupRatio("race", "B", "A", ratio, ratio - 0.1, ratio + 0.1, 100, ())
-    return Evaluation("search", 1000, auc, (auc - 0.02, auc + 0.02), None, None, approval,
-                      (approval - 0.02, approval + 0.02), worst, (worst,))
+    return Evaluation(
+        "search",
+        1000,
+        auc,
+        (auc - 0.02, auc + 0.02),
+        None,
+        None,
+        approval,
+        (approval - 0.02, approval + 0.02),
+        worst,
+        (worst,),
+    )
 
 
 def test_frontier_and_recommendation_respect_tolerance_and_approval_band() -> None:
@@ -85,14 +95,27 @@ _BASE_SPEC: dict[str, Any] = {
 def test_training_section_is_strict_and_keeps_old_digests(tmp_path: Path) -> None:
     old = load_spec(_BASE_SPEC, base_dir=tmp_path)
     assert "training" not in old.as_dict()
-    with pytest.raises(SpecError, match="training.features: 'race' is a protected"):
-        load_spec({**_BASE_SPEC, "training": {"path": "a.csv", "label": "y",
-                                              "features": ["race"], "model": {}}})
+    with pytest.raises(SpecError, match=r"training\.features: 'race' is a protected"):
+        load_spec(
+            {
+                **_BASE_SPEC,
+                "training": {"path": "a.csv", "label": "y", "features": ["race"], "model": {}},
+            }
+        )
     with pytest.raises(SpecError, match="as_audited"):
         load_spec({**_BASE_SPEC, "training": {"path": "a.csv", "label": "y"}})
-    with pytest.raises(SpecError, match="training.split"):
-        load_spec({**_BASE_SPEC, "training": {"path": "a.csv", "label": "y", "model": {},
-                                              "split": {"search": 0.5, "holdout": 0.5}}})
+    with pytest.raises(SpecError, match=r"training\.split"):
+        load_spec(
+            {
+                **_BASE_SPEC,
+                "training": {
+                    "path": "a.csv",
+                    "label": "y",
+                    "model": {},
+                    "split": {"search": 0.5, "holdout": 0.5},
+                },
+            }
+        )
 
 
 def _write_case(folder: Path, n: int = 3000) -> Path:
@@ -103,9 +126,17 @@ def _write_case(folder: Path, n: int = 3000) -> Path:
     skill = rng.normal(0, 1, n).round(3)
     qualified = (rng.random(n) < 1 / (1 + np.exp(-1.5 * skill))).astype(int)
     hired = (rng.random(n) < 1 / (1 + np.exp(-(1.5 * skill - 2.5 * zone + 0.6)))).astype(int)
-    frame = pd.DataFrame({"id": [f"p{i}" for i in range(n)], "race": race, "skill": skill,
-                          "zone": zone, "hired": hired, "qualified": qualified,
-                          "score": 0.5})
+    frame = pd.DataFrame(
+        {
+            "id": [f"p{i}" for i in range(n)],
+            "race": race,
+            "skill": skill,
+            "zone": zone,
+            "hired": hired,
+            "qualified": qualified,
+            "score": 0.5,
+        }
+    )
     frame.to_csv(folder / "apps.csv", index=False)
     spec = {
         **_BASE_SPEC,
@@ -130,7 +161,9 @@ def test_search_recommends_an_alternative_that_the_audit_reproduces(tmp_path: Pa
     record = json.loads((out / "lda_record.json").read_text())
     assert record["aimed_at"][0]["feature"] == "zone"
     ids = [c["id"] for c in record["candidates"]]
-    assert ids[0] == "baseline" and "drop:zone" in ids and len(ids) <= 7
+    assert ids[0] == "baseline"
+    assert "drop:zone" in ids
+    assert len(ids) <= 7
     rec = record["recommended"]
     assert result.recommended == rec["id"]
     base = rec["holdout_baseline_worst_ratio"]
@@ -145,8 +178,13 @@ def test_search_recommends_an_alternative_that_the_audit_reproduces(tmp_path: Pa
     assert hashlib.sha256(model.read_bytes()).hexdigest() == chosen["model"]["sha256"]
     assert "race" not in chosen["features"]
     audited = run_audit(out / rec["audit_spec"])
-    ratio = next(m for m in audited.metrics if m.metric == "impact_ratio"
-                 and m.attribute == "race" and m.group == rec["holdout_worst_ratio"]["group"])
+    ratio = next(
+        m
+        for m in audited.metrics
+        if m.metric == "impact_ratio"
+        and m.attribute == "race"
+        and m.group == rec["holdout_worst_ratio"]["group"]
+    )
     assert ratio.value == pytest.approx(rec["holdout_worst_ratio"]["value"], abs=1e-12)
     assert ratio.ci_low == pytest.approx(rec["holdout_worst_ratio"]["ci_low"], abs=1e-12)
 
@@ -155,4 +193,5 @@ def test_cli_without_training_section_exits_2_naming_it(tmp_path: Path) -> None:
     (tmp_path / "spec.yaml").write_text(json.dumps(_BASE_SPEC), encoding="utf-8")
     res = CliRunner().invoke(app, ["lda", str(tmp_path / "spec.yaml")])
     assert res.exit_code == 2
-    assert "training" in res.output and "Traceback" not in res.output
+    assert "training" in res.output
+    assert "Traceback" not in res.output
