@@ -195,3 +195,35 @@ def test_cli_without_training_section_exits_2_naming_it(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert "training" in res.output
     assert "Traceback" not in res.output
+
+
+def test_as_audited_reads_the_boosters_parameters_and_rounds(tmp_path: Path) -> None:
+    import lightgbm as lgb
+
+    from auditor.lda.fit import base_model
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"skill": rng.normal(size=300), "zone": rng.random(300)})
+    params = {"objective": "binary", "num_leaves": 5, "learning_rate": 0.2, "verbose": -1}
+    booster = lgb.train(params, lgb.Dataset(x, (x.skill > 0).astype(int)), num_boost_round=7)
+    booster.save_model(str(tmp_path / "m.txt"))
+    spec = load_spec(
+        {
+            **_BASE_SPEC,
+            "model": {"path": "m.txt", "kind": "lightgbm"},
+            "training": {"path": "apps.csv", "label": "hired"},
+        },
+        base_dir=tmp_path,
+    )
+    base = base_model(spec)
+    assert base.rounds == 7
+    assert base.params["num_leaves"] == 5
+    assert base.params["learning_rate"] == pytest.approx(0.2)
+    assert base.source.startswith("as_audited")
+
+
+def test_demo_hiring_spec_carries_a_training_section(hiring_case: Any) -> None:
+    training = load_spec(hiring_case.spec_path).training
+    assert training is not None
+    assert (training.label, training.performance_label) == ("hired", "qualified")
+    assert "area_code" in (training.features or load_spec(hiring_case.spec_path).columns.features)
