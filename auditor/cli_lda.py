@@ -78,10 +78,16 @@ def _summary(record: dict[str, object]) -> None:
     out.print(f"recommended: {escape(str(rec['id']))}", highlight=False)
     if worst and base:
         out.print(
-            f"held-out worst impact ratio {worst['value']:.3f} "
+            f"held-out worst {worst['metric'].replace('_', ' ')} {worst['value']:.3f} "
             f"[{_f(worst['ci_low'])}, {_f(worst['ci_high'])}] ({escape(worst['group'])}) "
             f"against the baseline's {base['value']:.3f} ({escape(base['group'])}); "
             f"AUC change {rec['holdout_auc_change']:+.4f}",
+            highlight=False,
+        )
+    if not rec["holdout_confirms"]:
+        out.print(
+            "[bold yellow]the held-out split does not confirm it[/] (the AUC loss exceeds "
+            "the tolerance there, or the worst ratio is not higher than the baseline's)",
             highlight=False,
         )
     out.print(f"reproduce: {escape(str(rec['reproduce']))}", highlight=False)

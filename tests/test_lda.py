@@ -47,7 +47,7 @@ def test_reweighing_makes_the_label_independent_of_the_group() -> None:
 
 
 def _ev(auc: float, ratio: float, approval: float = 0.3) -> Evaluation:
-    worst = GroupRatio("race", "B", "A", ratio, ratio - 0.1, ratio + 0.1, 100, ())
+    worst = GroupRatio("race", "B", "A", "impact_ratio", ratio, ratio - 0.1, ratio + 0.1, 100, ())
     return Evaluation(
         "search",
         1000,
@@ -227,3 +227,41 @@ def test_demo_hiring_spec_carries_a_training_section(hiring_case: Any) -> None:
     assert training is not None
     assert (training.label, training.performance_label) == ("hired", "qualified")
     assert "area_code" in (training.features or load_spec(hiring_case.spec_path).columns.features)
+
+
+def test_cli_writes_the_record_and_stores_it_in_the_event_chain(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    from auditor.store.database import open_store
+    from auditor.store.events import check_chain
+
+    spec_path = _write_case(tmp_path)
+    copy = tmp_path / "copy.json"
+    res = CliRunner().invoke(
+        app,
+        [
+            "lda",
+            str(spec_path),
+            "--budget",
+            "2",
+            "--out",
+            str(tmp_path / "o"),
+            "--json",
+            str(copy),
+            "--db",
+            sqlite_url,
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "2 candidates tried" in res.output
+    record = json.loads(copy.read_text())
+    assert [c["id"] for c in record["candidates"]] == ["baseline", "drop:zone", "reweight:race"]
+    store = open_store(sqlite_url)
+    try:
+        with store.session() as session:
+            chain = check_chain(session)
+    finally:
+        store.dispose()
+    assert chain.problems == []
+    stored = [p for _, kind, p in chain.payloads if kind == "lda_search"]
+    assert stored[0]["record_sha256"] == record["record_sha256"]

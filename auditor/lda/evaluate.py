@@ -29,6 +29,7 @@ class GroupRatio:
     attribute: str
     group: str
     reference: str | None
+    metric: str  # impact_ratio, or adverse_impact_ratio against a named control group
     value: float | None
     ci_low: float | None
     ci_high: float | None
@@ -95,7 +96,14 @@ def evaluate(
     records, _ = group_statistics(
         eval_spec, decision_cells(eval_spec, batch), groupings(eval_spec.protected, hard)
     )
-    ratios = tuple(_ratio(r) for r in records if r.metric == "impact_ratio")
+    # a named control group (fair lending) is compared with its adverse impact ratio; else
+    # the highest-rate group's impact ratio (UGESP, LL144), as the audit's rules read them
+    control = eval_spec.reference if isinstance(eval_spec.reference, dict) else {}
+    ratios = tuple(
+        _ratio(r)
+        for r in records
+        if r.metric == ("adverse_impact_ratio" if r.attribute in control else "impact_ratio")
+    )
     judged = [
         r
         for r in ratios
@@ -127,7 +135,9 @@ def evaluate(
 
 
 def _ratio(r: MetricRecord) -> GroupRatio:
-    return GroupRatio(r.attribute, r.group, r.reference, r.value, r.ci_low, r.ci_high, r.n, r.flags)
+    return GroupRatio(
+        r.attribute, r.group, r.reference, r.metric, r.value, r.ci_low, r.ci_high, r.n, r.flags
+    )
 
 
 def _components(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
