@@ -3,6 +3,7 @@ the frontier rule, the spec section, and an end-to-end search re-audited by run_
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -173,10 +174,12 @@ def test_search_recommends_an_alternative_that_the_audit_reproduces(tmp_path: Pa
     assert "703(l)" in reweighted["caveat"]
     chosen = next(c for c in record["candidates"] if c["id"] == rec["id"])
     model = out / chosen["model"]["path"]
-    import hashlib
 
     assert hashlib.sha256(model.read_bytes()).hexdigest() == chosen["model"]["sha256"]
     assert "race" not in chosen["features"]
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()
+    assert digest == record["record_sha256"]
     audited = run_audit(out / rec["audit_spec"])
     ratio = next(
         m
@@ -265,3 +268,14 @@ def test_cli_writes_the_record_and_stores_it_in_the_event_chain(
     assert chain.problems == []
     stored = [p for _, kind, p in chain.payloads if kind == "lda_search"]
     assert stored[0]["record_sha256"] == record["record_sha256"]
+
+
+def test_missing_training_column_is_a_clear_error_with_exit_2(tmp_path: Path) -> None:
+    spec_path = _write_case(tmp_path)
+    frame = pd.read_csv(tmp_path / "apps.csv").drop(columns=["qualified"])
+    frame.to_csv(tmp_path / "apps.csv", index=False)
+    res = CliRunner().invoke(app, ["lda", str(spec_path), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "apps.csv" in res.output
+    assert "['qualified']" in res.output
+    assert "Traceback" not in res.output

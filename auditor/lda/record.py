@@ -194,6 +194,8 @@ def _write_audit_spec(
     raw["data"] = {"path": "holdout.csv"}
     raw["columns"] = {"id": spec.columns.id, "label": label, "features": list(c.features)}
     raw["favorable"] = 1
+    if spec.policy_paths:  # the spec is written elsewhere: keep custom packs findable
+        raw["policy_paths"] = [str(spec.resolve(p)) for p in spec.policy_paths]
     raw["threshold"] = c.threshold
     explain = dict(raw.get("explain") or {})
     if explain.get("method") != "none":
