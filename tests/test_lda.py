@@ -279,3 +279,17 @@ def test_missing_training_column_is_a_clear_error_with_exit_2(tmp_path: Path) ->
     assert "apps.csv" in res.output
     assert "['qualified']" in res.output
     assert "Traceback" not in res.output
+
+
+def test_search_is_seeded_and_stops_when_the_frontier_stops_moving(tmp_path: Path) -> None:
+    spec_path = _write_case(tmp_path)
+    opts = SearchOptions(budget=10, patience=1)
+    runs = [
+        search_alternatives(spec_path, options=opts, out_dir=tmp_path / f"run{i}").record
+        for i in range(2)
+    ]
+    assert runs[0]["stopped"].startswith("frontier unmoved")
+    assert len(runs[0]["candidates"]) < 11
+    figures = [[(c["id"], c["search"], c["holdout"]) for c in r["candidates"]] for r in runs]
+    assert figures[0] == figures[1]
+    assert runs[0]["recommended"]["id"] == runs[1]["recommended"]["id"]
