@@ -218,6 +218,11 @@ def demo(
         f"Specs, models and JSON results are in {out_dir}/; open the PDFs to read the reports.",
         highlight=False,
     )
+    out.print(
+        f"Search for a less discriminatory alternative: auditor lda {out_dir}/hiring_audit.yaml",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @db_app.command("upgrade")
