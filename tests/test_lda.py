@@ -293,3 +293,15 @@ def test_search_is_seeded_and_stops_when_the_frontier_stops_moving(tmp_path: Pat
     figures = [[(c["id"], c["search"], c["holdout"]) for c in r["candidates"]] for r in runs]
     assert figures[0] == figures[1]
     assert runs[0]["recommended"]["id"] == runs[1]["recommended"]["id"]
+
+
+def test_splits_are_disjoint_seeded_and_cover_every_row(tmp_path: Path) -> None:
+    from auditor.lda.split import load_splits
+
+    spec = load_spec(_write_case(tmp_path, n=1000))
+    a, b = load_splits(spec), load_splits(spec)
+    parts = [a.fit, a.search, a.holdout]
+    assert sum(len(p) for p in parts) == 1000
+    assert len(np.unique(np.concatenate(parts))) == 1000
+    assert (len(a.search), len(a.holdout)) == (250, 300)
+    assert np.array_equal(a.holdout, b.holdout)
