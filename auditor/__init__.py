@@ -7,6 +7,7 @@ Public API::
     attr = auditor.explain(model, X)                # .values, .base_values, .feature_names
     result.metrics_frame(); result.findings_frame()  # tidy pandas frames (and HTML in Jupyter)
     auditor.log_to_mlflow(result)                   # the active MLflow run, or a new one
+    found = auditor.search_alternatives("audit.yaml")  # less discriminatory alternatives
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from auditor._version import __version__
 if TYPE_CHECKING:
     from auditor.errors import AuditorError
     from auditor.explain import AttributionSet, explain
+    from auditor.lda import search_alternatives
     from auditor.mlflow_logging import log_to_mlflow
     from auditor.pipeline import run_audit
     from auditor.result import AuditResult
@@ -33,12 +35,14 @@ __all__ = [
     "load_spec",
     "log_to_mlflow",
     "run_audit",
+    "search_alternatives",
 ]
 
 _LAZY = {
     "AttributionSet": "auditor.explain",
     "explain": "auditor.explain",
     "run_audit": "auditor.pipeline",
+    "search_alternatives": "auditor.lda",
     "AuditResult": "auditor.result",
     "AuditSpec": "auditor.spec",
     "load_spec": "auditor.spec",

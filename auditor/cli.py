@@ -21,6 +21,7 @@ from auditor._cli_common import DbOption, err, guard, out
 from auditor._cli_progress import step_progress
 from auditor.cli_attest import attest_cmd, evaluations_cmd, signoff_cmd
 from auditor.cli_audits import audits_app
+from auditor.cli_lda import lda
 from auditor.cli_letters_review import letters_app
 from auditor.cli_ops import db_prune, history, schedule_app, scheduler
 from auditor.cli_policies import policy_app
@@ -261,6 +262,11 @@ def demo(
         f"Specs, models and JSON results are in {out_dir}/; open the PDFs to read the reports.",
         highlight=False,
     )
+    out.print(
+        f"Search for a less discriminatory alternative: auditor lda {out_dir}/hiring_audit.yaml",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @db_app.command("upgrade")
@@ -308,6 +314,7 @@ app.command("report")(report)
 app.command("serve")(serve)
 app.add_typer(users_app, name="users")
 app.add_typer(letters_app, name="letters")
+app.command("lda")(lda)
 app.command("verify")(verify_cmd)
 app.command("attest")(attest_cmd)
 app.command("evaluations")(evaluations_cmd)

@@ -45,6 +45,21 @@ HIRING_FEATURES = [
     "area_code",
 ]
 HIRING_HIDDEN = [32, 16]
+HIRING_TRAINING: dict[str, Any] = {
+    "path": "hiring.csv",
+    "label": "hired",
+    "performance_label": "qualified",
+    "model": {
+        "kind": "lightgbm",
+        "params": {
+            "objective": "binary",
+            "learning_rate": 0.05,
+            "num_leaves": 15,
+            "min_data_in_leaf": 20,
+        },
+        "rounds": 200,
+    },
+}
 _CREDIT_REASONS = {  # feature: (label, adverse reason, favourable text)
     "checking_status": ("Checking account status", "Balance or status of your checking account"),
     "duration": ("Loan term (months)", "Length of the requested loan term"),
@@ -177,6 +192,13 @@ def prepare_credit(out: Path, *, seed: int = 0) -> DemoCase:
             "credit officer on request (demo attestation)."
         },
         "letters": CREDIT_LETTERS,
+        # `auditor lda` (issue 22): refit as the audited booster, on the same data
+        "training": {
+            "path": "german_credit.csv",
+            "label": "good_credit",
+            "model": "as_audited",
+            "split": {"seed": seed, "search": 0.2, "holdout": 0.2},
+        },
     }
     return DemoCase(
         "german-credit-demo",
@@ -236,6 +258,10 @@ def prepare_hiring(
         "min_group_size": 30,
         "explain": {"method": "integrated_gradients", "steps": 128},
         "seed": seed,
+        # `auditor lda` (issue 22): the model is refit as LightGBM on the historical
+        # decisions; performance is judged against the job-related criterion (qualified),
+        # not against the historical decisions the area penalty shaped
+        "training": HIRING_TRAINING | {"split": {"seed": seed, "search": 0.2, "holdout": 0.2}},
         # what the public NYC LL144 summary must state (auditor/report/ll144_publication.py)
         "evidence": {
             "data_source": "Synthetic applicant data shipped with auditor "

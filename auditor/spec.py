@@ -288,6 +288,62 @@ class EngineSpec(_Strict):
     master: str | None = Field(None, description="Spark master URL, e.g. local[2], yarn.")
 
 
+class SplitSpec(_Strict):
+    """How ``training.path`` is split (seeded): fit, search and held-out rows.
+
+    Candidates are fitted on the rest, compared on ``search`` and judged on ``holdout``,
+    which the search never sees.
+    """
+
+    seed: int = Field(0, ge=0, le=_MAX_SEED)
+    search: float = Field(0.2, gt=0, lt=1, description="Share of rows used to compare candidates.")
+    holdout: float = Field(
+        0.2, gt=0, lt=1, description="Share of rows kept to judge the frontier (never searched)."
+    )
+
+    @model_validator(mode="after")
+    def _leaves_rows_to_fit(self) -> SplitSpec:
+        if self.search + self.holdout > 0.8:
+            raise ValueError("search + holdout must leave at least 20% of the rows to fit on")
+        return self
+
+
+class LightGBMTraining(_Strict):
+    """Training parameters of a LightGBM candidate (``training.model``)."""
+
+    kind: Literal["lightgbm"] = "lightgbm"
+    params: dict[str, Any] = Field(default_factory=dict, description="lightgbm.train params.")
+    rounds: int = Field(200, ge=1, le=100_000, description="Boosting rounds.")
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params_are_plain(cls, v: Any) -> Any:
+        return plain_data(v, "params")
+
+
+class TrainingSpec(_Strict):
+    """How to refit the model, for the search for less discriminatory alternatives
+    (``auditor lda``). Protected attributes are never model inputs."""
+
+    path: str = Field(description="Training data (CSV/Parquet), relative to the spec file.")
+    format: Literal["csv", "parquet"] | None = None
+    label: str = Field(description="Column the model is trained to predict.")
+    performance_label: str | None = Field(
+        None,
+        description="Column performance (AUC) is measured against (default: label), e.g. a "
+        "job-related criterion when the label is a historical decision.",
+    )
+    features: list[str] | None = Field(
+        None, description="Model inputs (default: columns.features)."
+    )
+    model: Literal["as_audited"] | LightGBMTraining = Field(
+        "as_audited",
+        description="'as_audited' reads the audited LightGBM booster's parameters and rounds.",
+    )
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    top_k: int = Field(3, ge=1, le=20, description="Features carrying the gap to aim at.")
+
+
 class AuditSpec(_Strict):
     """A validated audit spec. Build it with :func:`load_spec`."""
 
@@ -369,6 +425,7 @@ class AuditSpec(_Strict):
     engine: EngineSpec = Field(default_factory=EngineSpec)
     verdict: VerdictSpec = Field(default_factory=VerdictSpec)
     letters: LettersSpec | None = None
+    training: TrainingSpec | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="<dict>")
@@ -490,6 +547,8 @@ class AuditSpec(_Strict):
             data["verdict"].pop("family", None)  # the default: digests of older specs unchanged
         if data.get("letters") is None:
             data.pop("letters", None)
+        if data.get("training") is None:
+            data.pop("training", None)  # issue 22's section: digests of older specs unchanged
         if data.get("positive_outcome") == "favorable":
             data.pop("positive_outcome")  # the default: digests of older specs unchanged
         # roles and bands go back on their protected entries, as written (absent when
@@ -815,6 +874,20 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
         for role, col in roles.items():
             if col is not None and feat == col:
                 problems.append(f"columns.features: '{feat}' is also the {role} column")
+    if spec.training is not None and ok("training", "protected"):
+        for feat in spec.training.features or []:
+            if feat in protected or feat in prob_columns:
+                problems.append(
+                    f"training.features: '{feat}' is a protected attribute; protected "
+                    "attributes never enter the model"
+                )
+        if spec.training.model == "as_audited" and (
+            spec.model is None or spec.model.kind != "lightgbm"
+        ):
+            problems.append(
+                "training.model: 'as_audited' reads a LightGBM model's parameters; this spec's "
+                "model is not LightGBM, so give training.model: {kind: lightgbm, params: ...}"
+            )
     for column in spec.geography if ok("geography", "columns") else []:
         if column in cols.features:
             problems.append(

@@ -1,0 +1,169 @@
+"""The candidates of a search, aimed by the audit at the features that carry the gap.
+
+Each candidate is one change to the refit model: drop a feature, constrain it to act
+monotonically, coarsen it (fewer LightGBM bins), reweight the training rows by group
+(protected attribute used in training only), or one changed threshold for everyone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+COARSE_BINS = (4, 8)
+THRESHOLD_STEPS = (-0.05, 0.05, -0.1)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One alternative: its inputs, extra training parameters, weights and threshold."""
+
+    id: str
+    method: str  # baseline | drop | monotone | coarsen | reweight | threshold | combined
+    description: str
+    features: tuple[str, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+    threshold: float = 0.5
+    reweight_by: str | None = None  # protected attribute weighting the rows in training only
+
+    @property
+    def fit_key(self) -> tuple[Any, ...]:
+        """Candidates with the same key share one trained model (threshold aside)."""
+        return (self.features, json.dumps(self.params, sort_keys=True), self.reweight_by)
+
+
+def baseline(features: list[str], threshold: float) -> Candidate:
+    """The model refit as audited: every feature, the audit's threshold."""
+    return Candidate("baseline", "baseline", "refit as audited", tuple(features), {}, threshold)
+
+
+def aimed_candidates(
+    base: Candidate,
+    targets: list[str],
+    directions: dict[str, int],
+    attribute: str | None,
+) -> list[Candidate]:
+    """Candidates in the order they are tried: the strongest gap-carrying feature first.
+
+    ``targets`` are the features ranked by the audit (gap contribution x proxy strength);
+    ``directions`` the sign of each feature's association with the label (for monotone
+    constraints); ``attribute`` the protected attribute with the worst ratio.
+    """
+    feats = list(base.features)
+    out: list[Candidate] = []
+
+    def without(*drop: str) -> tuple[str, ...]:
+        return tuple(f for f in feats if f not in drop)
+
+    for rank, target in enumerate(targets):
+        out.append(
+            Candidate(
+                f"drop:{target}", "drop", f"drop '{target}'", without(target), {}, base.threshold
+            )
+        )
+        if rank == 0 and attribute is not None:
+            out.append(_reweight(base, attribute))
+        for bins in COARSE_BINS:
+            by_feature = [bins if f == target else 255 for f in feats]
+            out.append(
+                Candidate(
+                    f"coarsen:{target}:{bins}",
+                    "coarsen",
+                    f"coarsen '{target}' to {bins} bins",
+                    base.features,
+                    {"max_bin_by_feature": by_feature},
+                    base.threshold,
+                )
+            )
+        sign = directions.get(target, 0)
+        if sign:
+            constraints = [sign if f == target else 0 for f in feats]
+            word = "increasing" if sign > 0 else "decreasing"
+            out.append(
+                Candidate(
+                    f"monotone:{target}:{sign:+d}",
+                    "monotone",
+                    f"'{target}' constrained {word}",
+                    base.features,
+                    {
+                        "monotone_constraints": constraints,
+                        "monotone_constraints_method": "advanced",
+                    },
+                    base.threshold,
+                )
+            )
+    if len(targets) > 1:
+        out.append(
+            Candidate(
+                f"drop:{'+'.join(targets[:2])}",
+                "drop",
+                f"drop '{targets[0]}' and '{targets[1]}'",
+                without(*targets[:2]),
+                {},
+                base.threshold,
+            )
+        )
+    if targets and attribute is not None:
+        dropped = without(targets[0])
+        out.append(
+            Candidate(
+                f"drop:{targets[0]}+reweight:{attribute}",
+                "combined",
+                f"drop '{targets[0]}' and reweight by '{attribute}' in training",
+                dropped,
+                {},
+                base.threshold,
+                attribute,
+            )
+        )
+    for step in THRESHOLD_STEPS:
+        t = round(base.threshold + step, 4)
+        if 0 < t < 1:
+            out.append(
+                Candidate(
+                    f"threshold:{t:g}",
+                    "threshold",
+                    f"threshold {t:g} for everyone",
+                    base.features,
+                    {},
+                    t,
+                )
+            )
+    return out
+
+
+def _reweight(base: Candidate, attribute: str) -> Candidate:
+    return Candidate(
+        f"reweight:{attribute}",
+        "reweight",
+        f"rows reweighted by '{attribute}' and label in training",
+        base.features,
+        {},
+        base.threshold,
+        attribute,
+    )
+
+
+def reweighing_weights(groups: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Kamiran–Calders weights P(group)·P(label) / P(group, label): in the weighted data
+    the label is independent of the group. Used in training only, never at decision time."""
+    frame = pd.DataFrame({"g": groups.astype(str), "y": labels})
+    p_g = frame["g"].map(frame["g"].value_counts(normalize=True))
+    p_y = frame["y"].map(frame["y"].value_counts(normalize=True))
+    p_gy = frame.groupby(["g", "y"])["y"].transform("size") / len(frame)
+    return (p_g * p_y / p_gy).to_numpy(dtype=np.float64)
+
+
+def label_directions(x: pd.DataFrame, y: np.ndarray) -> dict[str, int]:
+    """+1/−1: the sign of each numeric feature's rank correlation with the label."""
+    out: dict[str, int] = {}
+    for col in x.columns:
+        if pd.api.types.is_numeric_dtype(x[col]) and not pd.api.types.is_bool_dtype(x[col]):
+            rho = pd.Series(x[col]).rank().corr(pd.Series(y, index=x.index).rank())
+            if rho == rho and abs(rho) > 1e-3:
+                out[str(col)] = 1 if rho > 0 else -1
+    return out

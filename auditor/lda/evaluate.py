@@ -1,0 +1,170 @@
+"""Judging one candidate on one split: AUC with a DeLong interval, the approval rate, and
+every group's impact ratio through the audit's own statistics path (decision cells ->
+group statistics, the same intervals and reference rule as ``auditor audit``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from auditor.data import decisions_from_frame
+from auditor.metrics.group_metrics import groupings
+from auditor.metrics.stats import wilson_interval
+from auditor.pipeline import decision_cells, group_statistics
+from auditor.result import MetricRecord
+from auditor.spec import AuditSpec, ColumnsSpec, DataSpec
+
+_Z95 = float(stats.norm.ppf(0.975))
+_NOT_JUDGED = frozenset({"small_sample", "unknown", "excluded", "reference"})
+
+
+@dataclass(frozen=True)
+class GroupRatio:
+    """One group's impact ratio (selection rate over the reference group's)."""
+
+    attribute: str
+    group: str
+    reference: str | None
+    metric: str  # impact_ratio, or adverse_impact_ratio against a named control group
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A candidate's figures on one split."""
+
+    split: str
+    n: int
+    auc: float
+    auc_ci: tuple[float, float]
+    auc_change: float | None  # against the baseline on the same rows (paired DeLong)
+    auc_change_ci: tuple[float, float] | None
+    approval_rate: float
+    approval_ci: tuple[float | None, float | None]
+    worst: GroupRatio | None
+    ratios: tuple[GroupRatio, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the JSON record."""
+        return asdict(self)
+
+
+def evaluation_spec(spec: AuditSpec, features: list[str], label: str) -> AuditSpec:
+    """The audit spec as it measures a candidate's decisions on a split of the training
+    data: the label column for performance, no model, no separate protected file."""
+    training = spec.training
+    assert training is not None
+    return spec.model_copy(
+        update={
+            "model": None,
+            "data": DataSpec(path=training.path, format=training.format),
+            "columns": ColumnsSpec(id=spec.columns.id, label=label, features=features),
+            "favorable": 1,
+            "controls": [],
+            "strata": [],
+            "geography": [],
+            "cdd_by": None,
+            "protected_probabilities": {},
+        }
+    )
+
+
+def evaluate(
+    eval_spec: AuditSpec,
+    frame: pd.DataFrame,
+    scores: np.ndarray,
+    threshold: float,
+    split: str,
+    baseline_scores: np.ndarray | None = None,
+) -> Evaluation:
+    """Figures of one candidate's ``scores`` on ``frame`` (one split)."""
+    labels = frame[eval_spec.columns.label].to_numpy(dtype=np.int64)
+    decisions = (scores >= threshold).astype(np.int8)
+    batch = decisions_from_frame(eval_spec, frame, eval_spec.resolve(eval_spec.data.path))
+    batch = batch.with_outcomes(decisions, scores)
+    hard = [
+        c for c in eval_spec.intersections if not eval_spec.protected_probabilities.keys() & set(c)
+    ]
+    records, _ = group_statistics(
+        eval_spec, decision_cells(eval_spec, batch), groupings(eval_spec.protected, hard)
+    )
+    # a named control group (fair lending) is compared with its adverse impact ratio; else
+    # the highest-rate group's impact ratio (UGESP, LL144), as the audit's rules read them
+    control = eval_spec.reference if isinstance(eval_spec.reference, dict) else {}
+    ratios = tuple(
+        _ratio(r)
+        for r in records
+        if r.metric == ("adverse_impact_ratio" if r.attribute in control else "impact_ratio")
+    )
+    judged = [
+        r
+        for r in ratios
+        if r.value is not None
+        and r.attribute in eval_spec.protected
+        and not _NOT_JUDGED & set(r.flags)
+    ]
+    worst = min(judged, key=lambda r: (r.value or 0.0, r.attribute, r.group), default=None)
+    auc, var = delong(scores, labels)
+    change = change_ci = None
+    if baseline_scores is not None:
+        change, change_var = delong_difference(scores, baseline_scores, labels)
+        half = _Z95 * float(np.sqrt(max(change_var, 0.0)))
+        change_ci = (change - half, change + half)
+    half = _Z95 * float(np.sqrt(max(var, 0.0)))
+    approved = int(decisions.sum())
+    return Evaluation(
+        split=split,
+        n=len(frame),
+        auc=auc,
+        auc_ci=(max(0.0, auc - half), min(1.0, auc + half)),
+        auc_change=change,
+        auc_change_ci=change_ci,
+        approval_rate=approved / len(frame),
+        approval_ci=wilson_interval(approved, len(frame)),
+        worst=worst,
+        ratios=ratios,
+    )
+
+
+def _ratio(r: MetricRecord) -> GroupRatio:
+    return GroupRatio(
+        r.attribute, r.group, r.reference, r.metric, r.value, r.ci_low, r.ci_high, r.n, r.flags
+    )
+
+
+def _components(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong's structural components V10 (per positive) and V01 (per negative)."""
+    pos = scores[labels == 1]
+    neg = scores[labels == 0]
+    all_ranks = stats.rankdata(np.concatenate([pos, neg]))
+    n1, n0 = len(pos), len(neg)
+    v10 = (all_ranks[:n1] - stats.rankdata(pos)) / n0
+    v01 = 1.0 - (all_ranks[n1:] - stats.rankdata(neg)) / n1
+    return v10, v01
+
+
+def delong(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """AUC and its DeLong variance (DeLong, DeLong and Clarke-Pearson 1988)."""
+    v10, v01 = _components(scores, labels)
+    var = float(np.var(v10, ddof=1) / len(v10) + np.var(v01, ddof=1) / len(v01))
+    return float(v10.mean()), var
+
+
+def delong_difference(a: np.ndarray, b: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """AUC(a) − AUC(b) on the same rows and the variance of the difference (paired)."""
+    a10, a01 = _components(a, labels)
+    b10, b01 = _components(b, labels)
+    s10 = np.cov(np.vstack([a10, b10]), ddof=1)
+    s01 = np.cov(np.vstack([a01, b01]), ddof=1)
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / len(a10) + (
+        s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]
+    ) / len(a01)
+    return float(a10.mean() - b10.mean()), float(var)

@@ -1,0 +1,307 @@
+"""The search for less discriminatory alternatives (issue 22): statistics, candidates,
+the frontier rule, the spec section, and an end-to-end search re-audited by run_audit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from auditor.errors import SpecError
+from auditor.lda import SearchOptions, search_alternatives
+from auditor.lda.candidates import reweighing_weights
+from auditor.lda.evaluate import Evaluation, GroupRatio, delong, delong_difference
+from auditor.lda.frontier import frontier, recommend
+from auditor.pipeline import run_audit
+from auditor.spec import load_spec
+
+
+def test_delong_auc_matches_sklearn_and_paired_difference_of_a_model_with_itself_is_zero() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 400)
+    s = y * 0.8 + rng.normal(size=400)
+    auc, var = delong(s, y)
+    assert auc == pytest.approx(roc_auc_score(y, s))
+    assert 0 < var < 0.01
+    other = s + rng.normal(scale=2.0, size=400)
+    diff, dvar = delong_difference(other, s, y)
+    assert diff == pytest.approx(roc_auc_score(y, other) - roc_auc_score(y, s))
+    assert dvar > 0
+    assert delong_difference(s, s, y) == pytest.approx((0.0, 0.0))
+
+
+def test_reweighing_makes_the_label_independent_of_the_group() -> None:
+    groups = np.array(["a"] * 60 + ["b"] * 40)
+    labels = np.array([1] * 45 + [0] * 15 + [1] * 10 + [0] * 30)
+    w = reweighing_weights(groups, labels)
+    rate = {g: float((w * labels)[groups == g].sum() / w[groups == g].sum()) for g in "ab"}
+    assert rate["a"] == pytest.approx(rate["b"])
+    assert rate["a"] == pytest.approx(labels.mean())
+
+
+def _ev(auc: float, ratio: float, approval: float = 0.3) -> Evaluation:
+    worst = GroupRatio("race", "B", "A", "impact_ratio", ratio, ratio - 0.1, ratio + 0.1, 100, ())
+    return Evaluation(
+        "search",
+        1000,
+        auc,
+        (auc - 0.02, auc + 0.02),
+        None,
+        None,
+        approval,
+        (approval - 0.02, approval + 0.02),
+        worst,
+        (worst,),
+    )
+
+
+def test_frontier_and_recommendation_respect_tolerance_and_approval_band() -> None:
+    evals = {
+        "baseline": _ev(0.80, 0.50),
+        "small_loss": _ev(0.795, 0.70),
+        "big_loss": _ev(0.70, 0.95),
+        "dominated": _ev(0.79, 0.60),
+        "volume": _ev(0.80, 0.90, approval=0.50),  # more approvals: not equally effective
+    }
+    # "volume" dominates "small_loss" on both axes, yet changes approvals too much
+    assert frontier(evals) == ["big_loss", "volume"]
+    chosen, why = recommend(evals, "baseline", 0.01, 0.05)
+    assert chosen == "small_loss"
+    assert "0.700" in why
+    assert recommend(evals, "baseline", 0.001, 0.05)[0] is None
+
+
+_BASE_SPEC: dict[str, Any] = {
+    "name": "lda-test",
+    "domain": "hiring",
+    "data": {"path": "apps.csv"},
+    "columns": {"id": "id", "score": "score", "features": ["skill", "zone"]},
+    "protected": ["race"],
+    "threshold": 0.5,
+    "min_group_size": 30,
+    "policies": [],
+    "jurisdictions": ["US"],
+    "explain": {"method": "none", "quality": {"enabled": False}},
+}
+
+
+def test_training_section_is_strict_and_keeps_old_digests(tmp_path: Path) -> None:
+    old = load_spec(_BASE_SPEC, base_dir=tmp_path)
+    assert "training" not in old.as_dict()
+    with pytest.raises(SpecError, match=r"training\.features: 'race' is a protected"):
+        load_spec(
+            {
+                **_BASE_SPEC,
+                "training": {"path": "a.csv", "label": "y", "features": ["race"], "model": {}},
+            }
+        )
+    with pytest.raises(SpecError, match="as_audited"):
+        load_spec({**_BASE_SPEC, "training": {"path": "a.csv", "label": "y"}})
+    with pytest.raises(SpecError, match=r"training\.split"):
+        load_spec(
+            {
+                **_BASE_SPEC,
+                "training": {
+                    "path": "a.csv",
+                    "label": "y",
+                    "model": {},
+                    "split": {"search": 0.5, "holdout": 0.5},
+                },
+            }
+        )
+
+
+def _write_case(folder: Path, n: int = 3000) -> Path:
+    """Applicants whose historical decision penalises a zone that stands in for race."""
+    rng = np.random.default_rng(7)
+    race = rng.choice(["A", "B"], size=n, p=[0.6, 0.4])
+    zone = np.clip(np.where(race == "B", 0.75, 0.25) + rng.normal(0, 0.15, n), 0, 1).round(2)
+    skill = rng.normal(0, 1, n).round(3)
+    qualified = (rng.random(n) < 1 / (1 + np.exp(-1.5 * skill))).astype(int)
+    hired = (rng.random(n) < 1 / (1 + np.exp(-(1.5 * skill - 2.5 * zone + 0.6)))).astype(int)
+    frame = pd.DataFrame(
+        {
+            "id": [f"p{i}" for i in range(n)],
+            "race": race,
+            "skill": skill,
+            "zone": zone,
+            "hired": hired,
+            "qualified": qualified,
+            "score": 0.5,
+        }
+    )
+    frame.to_csv(folder / "apps.csv", index=False)
+    spec = {
+        **_BASE_SPEC,
+        "training": {
+            "path": "apps.csv",
+            "label": "hired",
+            "performance_label": "qualified",
+            "model": {"params": {"num_leaves": 7, "learning_rate": 0.1}, "rounds": 40},
+            "split": {"seed": 3, "search": 0.25, "holdout": 0.3},
+            "top_k": 1,
+        },
+    }
+    path = folder / "spec.yaml"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    return path
+
+
+def test_search_recommends_an_alternative_that_the_audit_reproduces(tmp_path: Path) -> None:
+    spec_path = _write_case(tmp_path)
+    out = tmp_path / "out"
+    result = search_alternatives(spec_path, options=SearchOptions(budget=6), out_dir=out)
+    record = json.loads((out / "lda_record.json").read_text())
+    assert record["aimed_at"][0]["feature"] == "zone"
+    ids = [c["id"] for c in record["candidates"]]
+    assert ids[0] == "baseline"
+    assert "drop:zone" in ids
+    assert len(ids) <= 7
+    rec = record["recommended"]
+    assert result.recommended == rec["id"]
+    base = rec["holdout_baseline_worst_ratio"]
+    assert rec["holdout_worst_ratio"]["value"] > base["value"] + 0.15
+    assert rec["holdout_auc_change"] >= -0.01
+    reweighted = next(c for c in record["candidates"] if c["protected_used_in_training"])
+    assert "703(l)" in reweighted["caveat"]
+    chosen = next(c for c in record["candidates"] if c["id"] == rec["id"])
+    model = out / chosen["model"]["path"]
+
+    assert hashlib.sha256(model.read_bytes()).hexdigest() == chosen["model"]["sha256"]
+    assert "race" not in chosen["features"]
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()
+    assert digest == record["record_sha256"]
+    audited = run_audit(out / rec["audit_spec"])
+    ratio = next(
+        m
+        for m in audited.metrics
+        if m.metric == "impact_ratio"
+        and m.attribute == "race"
+        and m.group == rec["holdout_worst_ratio"]["group"]
+    )
+    assert ratio.value == pytest.approx(rec["holdout_worst_ratio"]["value"], abs=1e-12)
+    assert ratio.ci_low == pytest.approx(rec["holdout_worst_ratio"]["ci_low"], abs=1e-12)
+
+
+def test_cli_without_training_section_exits_2_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text(json.dumps(_BASE_SPEC), encoding="utf-8")
+    res = CliRunner().invoke(app, ["lda", str(tmp_path / "spec.yaml")])
+    assert res.exit_code == 2
+    assert "training" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_as_audited_reads_the_boosters_parameters_and_rounds(tmp_path: Path) -> None:
+    import lightgbm as lgb
+
+    from auditor.lda.fit import base_model
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"skill": rng.normal(size=300), "zone": rng.random(300)})
+    params = {"objective": "binary", "num_leaves": 5, "learning_rate": 0.2, "verbose": -1}
+    booster = lgb.train(params, lgb.Dataset(x, (x.skill > 0).astype(int)), num_boost_round=7)
+    booster.save_model(str(tmp_path / "m.txt"))
+    spec = load_spec(
+        {
+            **_BASE_SPEC,
+            "model": {"path": "m.txt", "kind": "lightgbm"},
+            "training": {"path": "apps.csv", "label": "hired"},
+        },
+        base_dir=tmp_path,
+    )
+    base = base_model(spec)
+    assert base.rounds == 7
+    assert base.params["num_leaves"] == 5
+    assert base.params["learning_rate"] == pytest.approx(0.2)
+    assert base.source.startswith("as_audited")
+
+
+def test_demo_hiring_spec_carries_a_training_section(hiring_case: Any) -> None:
+    training = load_spec(hiring_case.spec_path).training
+    assert training is not None
+    assert (training.label, training.performance_label) == ("hired", "qualified")
+    assert "area_code" in (training.features or load_spec(hiring_case.spec_path).columns.features)
+
+
+def test_cli_writes_the_record_and_stores_it_in_the_event_chain(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    from auditor.store.database import open_store
+    from auditor.store.events import check_chain
+
+    spec_path = _write_case(tmp_path)
+    copy = tmp_path / "copy.json"
+    res = CliRunner().invoke(
+        app,
+        [
+            "lda",
+            str(spec_path),
+            "--budget",
+            "2",
+            "--out",
+            str(tmp_path / "o"),
+            "--json",
+            str(copy),
+            "--db",
+            sqlite_url,
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "2 candidates tried" in res.output
+    record = json.loads(copy.read_text())
+    assert [c["id"] for c in record["candidates"]] == ["baseline", "drop:zone", "reweight:race"]
+    store = open_store(sqlite_url)
+    try:
+        with store.session() as session:
+            chain = check_chain(session)
+    finally:
+        store.dispose()
+    assert chain.problems == []
+    stored = [p for _, kind, p in chain.payloads if kind == "lda_search"]
+    assert stored[0]["record_sha256"] == record["record_sha256"]
+
+
+def test_missing_training_column_is_a_clear_error_with_exit_2(tmp_path: Path) -> None:
+    spec_path = _write_case(tmp_path)
+    frame = pd.read_csv(tmp_path / "apps.csv").drop(columns=["qualified"])
+    frame.to_csv(tmp_path / "apps.csv", index=False)
+    res = CliRunner().invoke(app, ["lda", str(spec_path), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "apps.csv" in res.output
+    assert "['qualified']" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_search_is_seeded_and_stops_when_the_frontier_stops_moving(tmp_path: Path) -> None:
+    spec_path = _write_case(tmp_path)
+    opts = SearchOptions(budget=10, patience=1)
+    runs = [
+        search_alternatives(spec_path, options=opts, out_dir=tmp_path / f"run{i}").record
+        for i in range(2)
+    ]
+    assert runs[0]["stopped"].startswith("frontier unmoved")
+    assert len(runs[0]["candidates"]) < 11
+    figures = [[(c["id"], c["search"], c["holdout"]) for c in r["candidates"]] for r in runs]
+    assert figures[0] == figures[1]
+    assert runs[0]["recommended"]["id"] == runs[1]["recommended"]["id"]
+
+
+def test_splits_are_disjoint_seeded_and_cover_every_row(tmp_path: Path) -> None:
+    from auditor.lda.split import load_splits
+
+    spec = load_spec(_write_case(tmp_path, n=1000))
+    a, b = load_splits(spec), load_splits(spec)
+    parts = [a.fit, a.search, a.holdout]
+    assert sum(len(p) for p in parts) == 1000
+    assert len(np.unique(np.concatenate(parts))) == 1000
+    assert (len(a.search), len(a.holdout)) == (250, 300)
+    assert np.array_equal(a.holdout, b.holdout)
