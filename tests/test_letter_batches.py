@@ -108,7 +108,7 @@ def test_upgrade_rebuilds_batches_of_letters_issued_before_0009(
         with store.engine.begin() as connection:
             config.attributes["connection"] = connection
             command.downgrade(config, "0008")  # as auditor 0008 stored them: no batch rows
-        assert store.upgrade() == "0009"
+        assert store.upgrade() == store.head_revision()
         with store.session() as session:
             after = load_letter_batches(session, issued["audit_id"])
             last = session.execute(text("SELECT kind FROM events ORDER BY id DESC")).first()

@@ -31,7 +31,8 @@ __all__ = ["fast_hashing"]  # fixtures used by name
 
 def _held_store(case: Any, folder: Path) -> tuple[str, str]:
     data = yaml.safe_load(case.spec_path.read_text())
-    data["letters"]["review"] = {"draws": 5, "noise": 0.5, "threshold": 0.0}
+    # a strict review that holds: every continuous feature moved by half its spread
+    data["letters"]["review"] = {"draws": 5, "noise": 0.5, "threshold": 0.0, "scale": "spread"}
     data.setdefault("explain", {})["quality"] = {"enabled": False}
     for key in ("model", "data"):
         data[key]["path"] = str(case.spec_path.parent / data[key]["path"])
@@ -41,7 +42,7 @@ def _held_store(case: Any, folder: Path) -> tuple[str, str]:
     audit_id = perform_audit(spec, database_url=url).result.audit_id
     with open_store(url) as store, store.session() as session:
         stored = load_decisions(session, audit_id)
-    ids = [d for d, f in zip(stored.ids, stored.favorable, strict=True) if not f][:4]
+    ids = [d for d, f in zip(stored.ids, stored.favorable, strict=True) if not f][:6]
     # the contract: 'auditor letters AUDIT_ID ...' still issues letters
     done = CliRunner().invoke(
         app, ["letters", audit_id, "--decisions", ",".join(ids), "--db", url, "-q"]
