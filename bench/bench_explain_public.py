@@ -13,9 +13,13 @@ Times are CPU seconds of the whole process (``time.process_time``: every thread,
 shared machine's waiting does not count), best of ``--repeat``; wall seconds beside them.
 Ratios are pred_contrib / auditor (above 1: auditor faster).
 
+``--before DIR`` also times the public explain of another copy of the code (e.g.
+``git archive <commit> auditor | tar -x -C DIR``) in a child process on the same model
+and rows: the figure before a change, measured in the same run.
+
 Run: ``PYTHONPATH=. .venv/bin/python bench/bench_explain_public.py [--rows N]
-[--model saved.txt]`` (``--model`` loads a saved Booster instead of training one; a
-missing file is written after training).
+[--model saved.txt] [--before DIR]`` (``--model`` loads a saved Booster instead of
+training one; a missing file is written after training).
 """
 
 from __future__ import annotations
@@ -58,12 +62,51 @@ def _booster(path: str | None) -> Any:
     return booster
 
 
+_BEFORE = """
+import json, os, sys, time
+import lightgbm as lgb, numpy as np, pandas as pd
+import auditor
+booster = lgb.Booster(model_file=sys.argv[1])
+xs = np.random.default_rng(1).normal(size=(int(sys.argv[2]), 30))
+frame = pd.DataFrame(xs, columns=booster.feature_name())
+rng = np.random.default_rng(0)
+tiny = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(rng.normal(size=(200, 30)),
+                 rng.integers(0, 2, 200)), 2)
+auditor.explain(tiny, xs[:4])  # numba compile, not timed
+out = {}
+for th in (1, 2):
+    os.environ["AUDITOR_THREADS"] = str(th)
+    copy = lgb.Booster(model_file=sys.argv[1])  # a new object: nothing cached for it yet
+    c = time.process_time(); auditor.explain(copy, frame); first = time.process_time() - c
+    later = []
+    for _ in range(int(sys.argv[3])):
+        c = time.process_time(); auditor.explain(copy, frame); later.append(time.process_time() - c)
+    out[th] = (first, min(later))
+print(json.dumps(out))
+"""
+
+
+def _before(folder: str, model: str, rows: int, repeat: int) -> dict[str, list[float]]:
+    """CPU seconds (first, best later) of the public explain of the code in ``folder``."""
+    import json
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": folder}
+    cmd = [sys.executable, "-c", _BEFORE, model, str(rows), str(repeat)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    result: dict[str, list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--before", default=None, help="another copy of the code to time")
     args = parser.parse_args()
+    if args.before and not args.model:
+        parser.error("--before needs --model (the child process loads the same model)")
 
     import auditor
     from auditor.explain.fast_tree_shap import TreeShapEngine
@@ -88,6 +131,7 @@ def main() -> None:
         f"{tables.nbytes / 2**20:.1f} MiB ({len(tables.tabulated)} trees tabulated, "
         f"{len(tables.quadrature)} by quadrature)"
     )
+    before = _before(args.before, args.model, args.rows, args.repeat) if args.before else {}
     saved = os.environ.get("AUDITOR_THREADS")
     for th in (1, 2):
         os.environ["AUDITOR_THREADS"] = str(th)
@@ -113,10 +157,16 @@ def main() -> None:
             f"max|diff| {diff:.1e}"
         )
         print(
-            f"      before the tables (quadrature kernel alone, engine prebuilt): {quad_c:.3f}s"
-            f" ratio {lgb_c / quad_c:.2f}x; before the cache every call also paid the build "
-            f"({build_cpu:.2f}s): ratio {lgb_c / (later_c + build_cpu):.2f}x"
+            f"      quadrature kernel alone (tables off, engine prebuilt): {quad_c:.3f}s"
+            f" ratio {lgb_c / quad_c:.2f}x"
         )
+        if str(th) in before:
+            old_first, old_later = before[str(th)]
+            print(
+                f"      before (--before code, same model and rows): first call {old_first:.3f}s"
+                f" ratio {lgb_c / old_first:.2f}x  later calls {old_later:.3f}s ratio "
+                f"{lgb_c / old_later:.2f}x"
+            )
     if saved is None:
         os.environ.pop("AUDITOR_THREADS", None)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
