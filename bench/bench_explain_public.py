@@ -82,6 +82,7 @@ for th in (1, 2):
     for _ in range(int(sys.argv[3])):
         c = time.process_time(); auditor.explain(copy, frame); later.append(time.process_time() - c)
     out[th] = (first, min(later))
+assert auditor.__file__.startswith(os.getcwd()), auditor.__file__
 print(json.dumps(out))
 """
 
@@ -92,8 +93,10 @@ def _before(folder: str, model: str, rows: int, repeat: int) -> dict[str, list[f
     import subprocess
 
     env = {**os.environ, "PYTHONPATH": folder}
+    model = str(Path(model).resolve())
     cmd = [sys.executable, "-c", _BEFORE, model, str(rows), str(repeat)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    # cwd too: ``python -c`` puts the working directory first on sys.path
+    done = subprocess.run(cmd, env=env, cwd=folder, capture_output=True, text=True, check=True)
     result: dict[str, list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
