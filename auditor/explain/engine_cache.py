@@ -1,7 +1,7 @@
 """One TreeSHAP engine per distinct model, shared by every caller in the process.
 
-Building the engine (``dump_model()`` plus flattening) costs about a second for a
-500-tree model, more than explaining a few thousand rows, so per-decision callers
+Building the engine (``dump_model()``, flattening, path tables) costs 0.54 s of CPU for
+a 500-tree model, as much as explaining 1,500 rows, so per-decision callers
 (letters, the review's perturbed copies, notebooks calling ``auditor.explain`` again and
 again) must never pay it twice. Engines are keyed by a digest of the model text rather
 than by the Booster object: a reloaded copy of the same model shares the engine, and a
@@ -31,7 +31,8 @@ def model_text(booster: Any) -> str:
 
 
 def model_digest(booster: Any, text: str | None = None) -> str:
-    """A content digest of a Booster (measured: ~2% of ``dump_model()``'s time)."""
+    """A content digest of a Booster (``model_to_string()``: 0.04 s for 500 trees, a tenth
+    of ``dump_model()``)."""
     data = (model_text(booster) if text is None else text).encode("utf-8")
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 

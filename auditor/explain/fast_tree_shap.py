@@ -8,6 +8,10 @@ Values are in LightGBM's raw-score space (log-odds for binary objectives), laid 
 each block being the base value. ``UnsupportedModel`` is raised for models the engine
 does not reproduce exactly (random-forest mode, linear trees, ...); callers fall back to
 ``pred_contrib`` and record the reason.
+
+Path-dependent values read per-leaf weight tables (``_path_tables``, built on first use,
+38.5 MiB for 500 depth-6 trees of 63 leaves) for trees small enough to tabulate and run
+the per-row quadrature (``_tree_kernels``) for the others; both are exact.
 """
 
 from __future__ import annotations
