@@ -67,7 +67,8 @@ _FAST = {"reassoc", "contract", "arcp"}
 
 
 @numba.njit(cache=True, parallel=True, fastmath=_FAST, error_model="numpy")
-def path_dependent(x: np.ndarray, tree_start: np.ndarray, tree_class: np.ndarray,
+def path_dependent(x: np.ndarray, trees: np.ndarray, tree_start: np.ndarray,
+                   tree_class: np.ndarray,
                    tree_q: np.ndarray, edge_f: np.ndarray, edge_w: np.ndarray,
                    parent: np.ndarray, is_left: np.ndarray, left: np.ndarray,
                    split_feature: np.ndarray, threshold: np.ndarray, is_cat: np.ndarray,
@@ -75,17 +76,18 @@ def path_dependent(x: np.ndarray, tree_start: np.ndarray, tree_class: np.ndarray
                    cat_len: np.ndarray, cat_words: np.ndarray, value: np.ndarray,
                    edge_feature: np.ndarray, same_anc: np.ndarray, chunk: int,
                    out: np.ndarray) -> None:  # fmt: skip
-    """Add path-dependent SHAP values of every row of ``x`` to ``out`` (n x K x F+1).
+    """Add path-dependent SHAP values of every row of ``x`` to ``out`` (n x K x F+1),
+    over the trees listed in ``trees`` (the others are tabulated, see ``_path_tables``).
 
     ``edge_f[o, k, q]`` is node k's edge factor P (1 - t_q) + o t_q and ``edge_w[o, k, q]``
     the quadrature weight divided by it (both precomputed: no division in the loops).
     Rows go in chunks, trees outer, so a tree's arrays stay in cache for the chunk.
     """
     n = x.shape[0]
-    ntrees = len(tree_class)
     qmax = edge_f.shape[2]
-    width = 0
-    for t in range(ntrees):
+    width = 1
+    for ti in range(len(trees)):
+        t = trees[ti]
         width = max(width, tree_start[t + 1] - tree_start[t])
     nchunks = (n + chunk - 1) // chunk
     for c in numba.prange(nchunks):
@@ -94,7 +96,8 @@ def path_dependent(x: np.ndarray, tree_start: np.ndarray, tree_class: np.ndarray
         sub = np.empty((width, qmax))
         on = np.empty(width, dtype=np.int64)
         gl = np.empty(width, dtype=np.bool_)
-        for t in range(ntrees):
+        for ti in range(len(trees)):
+            t = trees[ti]
             b = tree_start[t]
             e = tree_start[t + 1]
             if e - b == 1:

@@ -55,7 +55,11 @@ def interventional_tree_shap(
     bm = _matrix(background, adapter, "background")
     if len(bm) == 0:
         raise ExplainError("interventional TreeSHAP needs at least one background row.")
-    engine = engine_for(booster) if booster is not None else _engine(model)
+    engine = (
+        engine_for(booster, getattr(adapter, "digest", None))
+        if booster is not None
+        else _engine(model)
+    )
     params: dict[str, Any] = {"feature_perturbation": "interventional"}
     params["background_rows"] = len(bm)
     if isinstance(engine, TreeShapEngine):

@@ -9,13 +9,13 @@ exactly goes to ``pred_contrib`` and the reason is recorded in the result's para
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
 
 from auditor.errors import ExplainError
 from auditor.explain.base import register
+from auditor.explain.engine_cache import EngineCache, model_digest
 from auditor.explain.fast_tree_shap import TreeShapEngine, UnsupportedModel
 from auditor.models.base import ModelAdapter, as_tree_model
 
@@ -23,23 +23,24 @@ FAST_ENGINE = "auditor.fast_tree_shap"
 FALLBACK_ENGINE = "lightgbm.pred_contrib"
 ALGORITHM = "Gauss-Legendre quadrature TreeSHAP, O(nodes x depth/2) per tree and row"
 
-_ENGINES: weakref.WeakKeyDictionary[Any, tuple[int, TreeShapEngine | str]]
-_ENGINES = weakref.WeakKeyDictionary()
+# one engine per distinct model in the process (see engine_cache for why by digest)
+ENGINES: EngineCache[TreeShapEngine | str] = EngineCache()
 
 
-def engine_for(booster: Any) -> TreeShapEngine | str:
-    """The (cached) fast engine of a Booster, or why it cannot have one."""
-    iteration = int(booster.current_iteration())
-    cached = _ENGINES.get(booster)
-    if cached is not None and cached[0] == iteration:
-        return cached[1]
-    result: TreeShapEngine | str
-    try:
-        result = TreeShapEngine.from_model(booster)
-    except UnsupportedModel as exc:
-        result = f"the fast TreeSHAP engine does not support {exc}"
-    _ENGINES[booster] = (iteration, result)
-    return result
+def engine_for(booster: Any, digest: str | None = None) -> TreeShapEngine | str:
+    """The cached fast engine of a Booster, or why it cannot have one.
+
+    ``digest`` is the model's :func:`model_digest` when the caller has it already (the
+    LightGBM adapter computes it once); otherwise it is computed here.
+    """
+
+    def build() -> TreeShapEngine | str:
+        try:
+            return TreeShapEngine.from_model(booster)
+        except UnsupportedModel as exc:
+            return f"the fast TreeSHAP engine does not support {exc}"
+
+    return ENGINES.get(digest or model_digest(booster), build)
 
 
 @register("tree_shap")
@@ -58,7 +59,8 @@ class TreeShapExplainer:
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """SHAP values and the expected value, one row per input row."""
         booster = as_tree_model(model).booster
-        engine = engine_for(booster)
+        # the adapter's digest (letters, review, Spark workers): the engine is never rebuilt
+        engine = engine_for(booster, getattr(model, "digest", None))
         params: dict[str, Any] = {"feature_perturbation": "tree_path_dependent"}
         if isinstance(engine, TreeShapEngine):
             contrib = engine.path_dependent(x)
