@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from auditor.errors import ModelLoadError
-from auditor.explain.engine_cache import model_digest
 from auditor.models._encoding import encode_frame, sigmoid
 from auditor.models.base import OutputSpace
+from auditor.models.digest import model_digest
 from auditor.models.lightgbm_text import TextModelProblem, check_text_model
 
 _CAT_RE = re.compile(r"^\[categorical_feature: ([0-9,]*)\]$", re.MULTILINE)
