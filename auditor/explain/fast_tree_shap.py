@@ -12,7 +12,6 @@ does not reproduce exactly (random-forest mode, linear trees, ...); callers fall
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import numpy as np
 
 from auditor.explain import _tree_kernels as kernels
 from auditor.explain._lgb_trees import FlatEnsemble, UnsupportedModel, flatten, load_dump
+from auditor.worker_threads import kernel_threads
 
 __all__ = ["TreeShapEngine", "UnsupportedModel", "default_threads"]
 
@@ -43,9 +43,9 @@ _BITPOS[[pow(2, m, 67) for m in range(_MAX_PATH_FEATURES)]] = range(_MAX_PATH_FE
 
 
 def default_threads() -> int:
-    """Threads used when none are given: ``AUDITOR_THREADS`` or numba's own default."""
-    env = os.environ.get("AUDITOR_THREADS", "")
-    return int(env) if env.isdigit() and int(env) > 0 else _POOL
+    """Threads used when none are given: ``AUDITOR_THREADS``, a worker process's count
+    (:mod:`auditor.worker_threads`) or numba's own default."""
+    return kernel_threads(_POOL)
 
 
 @contextmanager
