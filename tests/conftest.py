@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from auditor.demo import DemoCase, prepare_credit, prepare_hiring
 
@@ -21,16 +25,47 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
 
 
+def _trained_once(
+    tmp_path_factory: pytest.TempPathFactory,
+    models_dir: Path,
+    name: str,
+    prepare: Callable[[Path], DemoCase],
+) -> DemoCase:
+    """``prepare(folder)`` run once per test run, not once per xdist worker.
+
+    The first worker to get here trains into a folder shared by the run's workers (under
+    a file lock); every worker then copies that folder into its own ``models_dir``, so
+    no worker reads or writes files another one uses. Without xdist: trained in place.
+    """
+    own = models_dir / name
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        own.mkdir()
+        return prepare(own)
+    shared = tmp_path_factory.getbasetemp().parent / f"trained-{name}"
+    with FileLock(str(shared) + ".lock"):
+        done = shared / ".done"
+        if not done.exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            shared.mkdir()
+            case = prepare(shared)
+            done.write_text(f"{case.name}\n{case.spec_path.name}\n{case.description}")
+        case_name, spec_name, description = done.read_text().split("\n", 2)
+    shutil.copytree(shared, own, ignore=shutil.ignore_patterns(".done"))
+    return DemoCase(case_name, own / spec_name, description)
+
+
 @pytest.fixture(scope="session")
-def credit_case(models_dir: Path) -> DemoCase:
+def credit_case(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> DemoCase:
     """LightGBM on German credit (the demo's own training code)."""
-    return prepare_credit(models_dir, seed=0)
+    return _trained_once(tmp_path_factory, models_dir, "credit", partial(prepare_credit, seed=0))
 
 
 @pytest.fixture(scope="session")
-def hiring_case(models_dir: Path) -> DemoCase:
+def hiring_case(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> DemoCase:
     """PyTorch MLP trained on the synthetic hiring decisions (fewer epochs than the demo)."""
-    return prepare_hiring(models_dir, seed=0, epochs=12)
+    return _trained_once(
+        tmp_path_factory, models_dir, "hiring", partial(prepare_hiring, seed=0, epochs=12)
+    )
 
 
 @pytest.fixture
