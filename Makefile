@@ -24,9 +24,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The suite on two pytest-xdist workers (its budget: 8 minutes on a 2-core machine). Each
+# test module is one unit of work, the Spark modules share one, longest first (see the
+# end of tests/conftest.py). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: lint
 	bash scripts/system-deps.sh --browser
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_XDIST)
 
 # the category/text paths under the other pandas major (downloads it; not part of `test`)
 test-other-pandas: $(STAMP)

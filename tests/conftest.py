@@ -72,3 +72,42 @@ def hiring_case(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> D
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite database file per test."""
     return f"sqlite:///{tmp_path / 'audits.db'}"
+
+
+# --- running under pytest-xdist (make test: -n 2 --dist loadfile) -----------------------
+# Each test module is one unit of work, so its module-scoped fixtures (trained models,
+# rendered reports) are built once, on one worker. The modules that start Spark share a
+# unit: one JVM for the run, not one per worker. Units are handed out longest first
+# (with --no-loadscope-reorder), so no worker is left running a long module alone at the
+# end; the order comes from --durations on the shared 2-core machine (module totals).
+# (xdist's own --dist loadgroup cannot be used: with pytest 9 its group marks no longer
+# reach the node ids it schedules by, and every test would be a unit of its own.)
+SPARK_MODULES = frozenset({"test_engine_spark.py", "test_spark_letters.py"})
+LONGEST_FIRST: tuple[str, ...] = ("spark",)
+
+
+def _unit(path: str) -> str:
+    """The unit of work of a test file (a path or a node id)."""
+    name = path.split("::", 1)[0].rsplit("/", 1)[-1]
+    return "spark" if name in SPARK_MODULES else name
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """With ``--dist loadfile``: one unit per test file, the Spark files one unit."""
+    if config.getvalue("dist") != "loadfile":
+        return None  # xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleUnits(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    return ModuleUnits(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest units first (every worker sorts its collection the same way)."""
+    if config.getvalue("dist") == "no" and not os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # one process: keep the files' order
+    rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_unit(item.nodeid), len(rank)))  # stable
