@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint clean test-other-pandas
+.PHONY: install demo test lint clean test-other-pandas docs
 
 $(STAMP): pyproject.toml
 	bash scripts/system-deps.sh
@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU build; an unpinned torch would pull GBs of CUDA packages
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[torch,postgres,dev,web,spark]'
+	$(BIN)/pip install --quiet -e '.[torch,postgres,dev,web,spark,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,9 +34,17 @@ test: lint
 	bash scripts/system-deps.sh --browser
 	$(BIN)/pytest $(PYTEST_XDIST)
 
+# the documentation site, reference pages generated from the code (docs/gen_reference.py);
+# --strict: a broken link or a warning fails the build. The environment variables silence
+# two plugins' banners about MkDocs' future (they are not about this site). No --quiet:
+# it hides warnings from --strict, which then passes a broken link.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true PYTHONPATH=$(CURDIR) \
+		$(BIN)/mkdocs build --strict --site-dir site
+
 # the category/text paths under the other pandas major (downloads it; not part of `test`)
 test-other-pandas: $(STAMP)
 	bash scripts/test-other-pandas.sh
 
 clean:
-	rm -rf $(VENV) demo auditor.db build dist .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) demo auditor.db build dist site .mypy_cache .ruff_cache .pytest_cache

@@ -175,7 +175,7 @@ def test_shipped_json_schema_is_current() -> None:
 
     shipped = json.loads((policies_dir() / "rule.schema.json").read_text())
     assert shipped == json.loads(json.dumps(rule_json_schema())), (
-        "regenerate policies/rule.schema.json (see README, Policy packs)"
+        "regenerate policies/rule.schema.json (see docs/guides/model-risk.md, Policy packs)"
     )
 
 
