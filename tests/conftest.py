@@ -83,7 +83,19 @@ def sqlite_url(tmp_path: Path) -> str:
 # (xdist's own --dist loadgroup cannot be used: with pytest 9 its group marks no longer
 # reach the node ids it schedules by, and every test would be a unit of its own.)
 SPARK_MODULES = frozenset({"test_engine_spark.py", "test_spark_letters.py"})
-LONGEST_FIRST: tuple[str, ...] = ("spark",)
+LONGEST_FIRST: tuple[str, ...] = (
+    "spark",
+    "test_cli_e2e.py",
+    "test_letters.py",
+    "test_letters_review.py",
+    "test_engine_local.py",
+    "test_pipeline.py",
+    "test_cli_errors.py",
+    "test_gap_decomposition.py",
+    "test_web_jobs.py",
+    "test_imports.py",
+    "test_web_browser.py",
+)
 
 
 def _unit(path: str) -> str:
