@@ -28,9 +28,15 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python scripts/check_private_imports.py
 
+# The suite on two pytest-xdist workers (its budget: 8 minutes on a 2-core machine). Each
+# test module is one unit of work, the Spark modules share one, longest first (see the
+# end of tests/conftest.py). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 test: lint
 	bash scripts/system-deps.sh --browser
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_XDIST)
 
 # the documentation site, reference pages generated from the code (docs/gen_reference.py);
 # --strict: a broken link or a warning fails the build. The environment variables silence

@@ -57,8 +57,20 @@ def _root(
             help="Print the version and exit.",
         ),
     ] = False,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level",
+            help="Log records at this level or above to standard error: debug, info, "
+            "warning, error or critical (default: $AUDITOR_LOG_LEVEL, else warning).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Fairness and compliance audits of automated credit and hiring decisions."""
+    from auditor.log_setup import configure_logging
+
+    guard(lambda: configure_logging(log_level))
 
 
 db_app = typer.Typer(help="Manage the audit database.", no_args_is_help=True)
@@ -144,10 +156,6 @@ def audit(
         raise typer.Exit(2)
     from auditor.service import perform_audit
 
-    if allow_module:
-        from auditor.models.allowed_code import allow_modules
-
-        allow_modules(allow_module)
 
     if mlflow:
         from auditor.mlflow_logging import require_mlflow
@@ -158,6 +166,12 @@ def audit(
         from auditor.engine import with_engine
 
         source = with_engine(spec, engine, chunk_rows, master)
+        if allow_module:
+            from auditor.spec import load_spec
+
+            # for this spec only (and its Spark workers): nothing process-wide
+            source = load_spec(source) if isinstance(source, Path) else source
+            source.allow_modules(allow_module)
         with (
             step_progress(not quiet and err.is_terminal) as progress,
             _report_file(pdf_path, mlflow) as report_path,
@@ -169,6 +183,7 @@ def audit(
                 database_url=db,
                 store=not no_store,
                 progress=progress,
+                fast_render=True,  # this process only renders this one report
             )
             if junit_path is not None:
                 from auditor.junit import write_junit

@@ -222,16 +222,15 @@ def scheduler(
     ] = "127.0.0.1",
 ) -> None:
     """Run schedules until stopped; SIGTERM or Ctrl-C finish the current run, then exit 0."""
-    import os
-
     from auditor.schedule import run_scheduler
+    from auditor.settings import load_settings
 
     with _opened(db) as store:
         server = None
         if metrics_port is not None:
             from auditor.monitoring import serve_metrics
 
-            token = os.environ.get("AUDITOR_METRICS_TOKEN", "").strip() or None
+            token = load_settings().metrics_token  # $AUDITOR_METRICS_TOKEN
             server = guard(lambda: serve_metrics(store, metrics_host, metrics_port, token=token))
             port = server.server_address[1]
             err.print(f"metrics on http://{metrics_host}:{port}/metrics", highlight=False)

@@ -127,12 +127,16 @@ def report(
         raise typer.Exit(2)
     from auditor._cli_progress import step_progress
 
+    def run() -> ReportArtifact:
+        from auditor.report.speedups import render_speedups
+
+        with render_speedups():  # the CLI process renders this one report
+            return rerender_report(audit_id, preset=preset, out_path=out_path, database_url=db)
+
     with step_progress(not quiet and err.is_terminal) as progress:
         if progress:
             progress("render report")
-        outcome = guard(
-            lambda: rerender_report(audit_id, preset=preset, out_path=out_path, database_url=db)
-        )
+        outcome = guard(run)
     if not quiet:
         out.print(
             f"Report of audit {escape(audit_id)} ({preset}) stored, SHA-256 {outcome.sha256}.",

@@ -41,11 +41,14 @@ def perform_audit(
     database_url: str | None = None,
     store: bool = True,
     progress: Progress | None = None,
+    fast_render: bool = False,
 ) -> AuditOutcome:
     """Run an audit, render its report, store both, and write the requested files.
 
     The database is written only after every stage succeeded; files are written last,
     atomically, so a failed audit leaves neither rows nor half-written files.
+    ``fast_render``: render under :func:`auditor.report.speedups.render_speedups`
+    (process-wide effects: for the CLI and worker processes, never a server process).
     """
     spec = spec_source if isinstance(spec_source, AuditSpec) else load_spec(spec_source)
     for target in (json_path, pdf_path):
@@ -69,10 +72,13 @@ def perform_audit(
         report = None
         if pdf_path is not None or db is not None:
             from auditor.report import build_report
+            from auditor.report.speedups import render_policy
 
             if progress:
                 progress("render report")
-            report = build_report(result, history=_earlier_runs(db, result))
+            history = _earlier_runs(db, result)
+            with render_policy(fast_render):
+                report = build_report(result, history=history)
         # files are staged next to their targets, the database commits, then they move
         # into place: a failure anywhere leaves neither rows nor files behind
         if report is not None and pdf_path is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -431,6 +431,9 @@ class AuditSpec(_Strict):
     _source: str = PrivateAttr(default="<dict>")
     # False for specs from an untrusted source (web uploads): no module import, no pickle
     _code_allowed: bool = PrivateAttr(default=True)
+    # modules the operator (never the spec's author) allowed model.module to import for
+    # this spec: ``auditor audit --allow-module``; pickled with the spec to Spark workers
+    _operator_modules: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("evidence", mode="before")
     @classmethod
@@ -523,6 +526,19 @@ class AuditSpec(_Strict):
     def forbid_code(self) -> None:
         """Mark the spec as from an untrusted source: its model may run no code."""
         self._code_allowed = False
+
+    @property
+    def operator_modules(self) -> tuple[str, ...]:
+        """Modules the operator allowed ``model.module`` to import for this spec (besides
+        ``$AUDITOR_ALLOWED_MODULES``); see :meth:`allow_modules`."""
+        return self._operator_modules
+
+    def allow_modules(self, names: Iterable[str]) -> None:
+        """Let this spec's ``model.module`` import ``names`` (modules or ``module:Class``),
+        as ``auditor audit --allow-module`` does. Ignored for a spec from an untrusted
+        source (:meth:`forbid_code`): such a spec imports nothing."""
+        added = [n.strip() for n in names if n.strip()]
+        self._operator_modules = tuple(dict.fromkeys((*self._operator_modules, *added)))
 
     @property
     def source(self) -> str:

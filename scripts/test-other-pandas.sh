@@ -13,6 +13,8 @@ target=$(mktemp -d)
 trap 'rm -rf "$target"' EXIT
 "$BIN/pip" install --quiet --no-deps --target "$target" "$want" pytz
 PYTHONPATH="$target:$PWD" "$BIN/python" -c 'import pandas; print("pandas", pandas.__version__)'
+# on two xdist workers as make test runs the suite (PYTEST_WORKERS=0: one process)
 PYTHONPATH="$target:$PWD" "$BIN/pytest" -q -p no:cacheprovider \
+  -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder \
   tests/test_text_values.py tests/test_adult_like.py tests/test_model_misreads.py \
   tests/test_protected_bands.py tests/test_small_defects.py tests/test_audit_properties.py

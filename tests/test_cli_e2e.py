@@ -88,7 +88,10 @@ def test_db_upgrade_and_policy_commands(sqlite_url: str) -> None:
 
 
 @pytest.mark.slow
-def test_demo_end_to_end(tmp_path: Path) -> None:
+def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the command end to end, with the shared fixtures' 12 training epochs instead of the
+    # demo's 40 (this test checks what the command writes, not how well the MLP fits)
+    monkeypatch.setattr("auditor.demo_runner.HIRING_EPOCHS", 12)
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--db", url])
     assert res.exit_code == 0, res.output

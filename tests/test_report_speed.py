@@ -3,8 +3,9 @@
 SVG text drawn as whole runs (auditor.report.svgtext): same words in the same places as
 WeasyPrint's letter-by-letter drawing, far fewer text-drawing operators, and every form
 with per-letter positions left to WeasyPrint. The garbage collector paused during a render
-(auditor.report.render.paused_gc): enabled again afterwards, also after a failure, and
-left alone when the caller had disabled it."""
+(auditor.report.speedups.paused_gc): enabled again afterwards, also after a failure, and
+left alone when the caller had disabled it. Both only inside render_speedups(): a render
+outside it (the web server's) changes neither the collector nor WeasyPrint."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from auditor.errors import RenderError
 from auditor.report import render as render_mod
 from auditor.report import svgtext
 from auditor.report.fetcher import DataOnlyFetcher
-from auditor.report.render import paused_gc, render_pdf
+from auditor.report.render import render_pdf
+from auditor.report.speedups import paused_gc, render_speedups
 
 # The forms matplotlib writes (one x/y, text-anchor start/middle/end, bold, a rotated
 # axis label), a text without coordinates, and two forms with per-letter positions.
@@ -79,16 +81,16 @@ def _text_ops(pdf: bytes) -> int:
     return count
 
 
-@pytest.fixture
-def fast_and_original(monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, bytes]:
-    assert svgtext.install()  # the WeasyPrint in this environment is a verified one
-    assert svg_package.TAGS["text"] is svgtext.fast_text
-    fast = _pdf(SVG)
-    original = svgtext._original
-    for tag, function in list(svg_package.TAGS.items()):
-        if function is svgtext.fast_text:
-            monkeypatch.setitem(svg_package.TAGS, tag, original)
-    monkeypatch.setattr(svg_package, "text", original)
+@pytest.fixture(scope="module")
+def fast_and_original() -> tuple[bytes, bytes]:
+    assert not svgtext.installed()  # nothing patches WeasyPrint outside render_speedups
+    original = svg_package.TAGS["text"]
+    with render_speedups() as fast_path:
+        assert fast_path  # the WeasyPrint in this environment is a verified one
+        assert svg_package.TAGS["text"] is svgtext.fast_text
+        fast = _pdf(SVG)
+    assert svg_package.TAGS["text"] is original  # WeasyPrint's own function is back
+    assert svg_package.text is original
     return fast, _pdf(SVG)
 
 
@@ -124,36 +126,71 @@ def test_per_letter_positions_stay_with_weasyprint(
 
 
 def test_an_unverified_weasyprint_keeps_its_own_text(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(svgtext, "_original", None)
     monkeypatch.setattr(weasyprint, "__version__", "71.0")
     before = dict(svg_package.TAGS)
     assert svgtext.install() is False
+    with render_speedups() as fast_path:
+        assert fast_path is False  # falls back to WeasyPrint's own drawing
+        assert before == svg_package.TAGS
     assert before == svg_package.TAGS
+
+
+def test_pyproject_pins_the_weasyprint_the_fast_path_was_checked_against() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    (pin,) = [
+        Requirement(r) for r in project["project"]["dependencies"] if r.startswith("weasyprint")
+    ]
+    for major in svgtext.VERIFIED:
+        assert pin.specifier.contains(f"{major}.0")
+    # the next major is excluded: the private function the fast path replaces may change
+    assert not any(pin.specifier.contains(f"{int(m) + 1}.0") for m in svgtext.VERIFIED)
+    assert svgtext.version_verified()  # and the installed one is such a version
 
 
 # --- the garbage collector during a render ----------------------------------------------
 
 
-def test_gc_is_paused_during_a_render_and_enabled_after(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[bool] = []
+def test_gc_is_paused_only_inside_render_speedups(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[bool, bool]] = []
     real = render_mod._pdf
 
     def spy(html: str, **kwargs: object) -> bytes:
-        seen.append(gc.isenabled())
+        seen.append((gc.isenabled(), svgtext.installed()))
         return real(html, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(render_mod, "_pdf", spy)
     assert gc.isenabled()
-    pdf = render_pdf("<p>x</p>", title="t", author="a", subject="s")
+    # a render as the web server makes it: neither the collector nor WeasyPrint touched
+    assert render_pdf("<p>x</p>", title="t", author="a", subject="s").startswith(b"%PDF")
+    with render_speedups():
+        pdf = render_pdf("<p>x</p>", title="t", author="a", subject="s")
     assert pdf.startswith(b"%PDF")
-    assert seen == [False]
+    assert seen == [(True, False), (False, True)]
     assert gc.isenabled()
+    assert not svgtext.installed()
 
 
-def test_gc_is_enabled_again_after_a_failed_render() -> None:
+def test_gc_and_weasyprint_restored_after_a_failed_render() -> None:
     assert gc.isenabled()
-    with pytest.raises(RenderError, match="external resource"):
+    original = svg_package.TAGS["text"]
+    with pytest.raises(RenderError, match="external resource"), render_speedups():
         render_pdf('<img src="http://example.com/x.png">', title="t", author="a", subject="s")
+    assert gc.isenabled()
+    assert svg_package.TAGS["text"] is original
+
+
+def test_nested_render_speedups_undo_once_at_the_outermost() -> None:
+    with render_speedups():
+        with render_speedups() as inner:
+            assert inner
+        assert svgtext.installed()  # the outer block still renders with it
+        assert not gc.isenabled()
+    assert not svgtext.installed()
     assert gc.isenabled()
 
 

@@ -138,12 +138,17 @@ def spark_session(master: str | None) -> Any:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    # workers must run this interpreter (with auditor, lightgbm, torch), not the system one
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("auditor").config(
         "spark.ui.showConsoleProgress", "false"
     )
-    return builder.master(master or "local[*]").getOrCreate()
+    session = builder.master(master or "local[*]").getOrCreate()
+    # workers must run this interpreter (with auditor, lightgbm, torch), not the system
+    # one: PySpark takes the workers' interpreter from $PYSPARK_PYTHON (else "python3")
+    # into this attribute, which every Python function it ships carries; set here rather
+    # than by writing the process environment
+    if not os.environ.get("PYSPARK_PYTHON"):
+        session.sparkContext.pythonExec = sys.executable
+    return session
 
 
 def remote_sha256(spec: AuditSpec, url: str) -> str:
@@ -797,20 +802,19 @@ def worker_model(spec: AuditSpec, model_bytes: bytes, model_name: str) -> ModelA
 def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any]:
     """mapInArrow function: the rows with their scores; on the first row of each batch,
     the pickled (partition, attribution sums, :class:`Prepared`)."""
-    # Spark runs one task per core: one OpenMP thread per task (set before LightGBM or
-    # torch start their thread pools in this worker) and one thread for the TreeSHAP
-    # kernels (numba's pool is as large as the machine: tasks × pool threads would
-    # oversubscribe the cores), unless the cluster says otherwise
-    os.environ.setdefault("OMP_NUM_THREADS", str(payload.task_cpus))
-    os.environ.setdefault("AUDITOR_THREADS", str(payload.task_cpus))
+    # Spark runs one task per core: task_cpus OpenMP threads and TreeSHAP threads per
+    # task (numba's pool is as large as the machine: tasks × pool threads would
+    # oversubscribe the cores), unless the cluster says otherwise (auditor.worker_threads)
     import pyarrow as pa
     from pyspark import TaskContext
 
     from auditor.data import _protected_frame
+    from auditor.worker_threads import limit_worker_threads
 
     ctx = TaskContext.get()
     part = ctx.partitionId() if ctx is not None else 0
     model = _worker_model(payload)
+    limit_worker_threads(payload.task_cpus)  # after the model library loaded its OpenMP
     spec, job = payload.spec, payload.job
     features = list(spec.columns.features)
     for rb in batches:

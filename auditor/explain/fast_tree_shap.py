@@ -16,7 +16,6 @@ the per-row quadrature (``_tree_kernels``) for the others; both are exact.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import numpy as np
 from auditor.explain import _path_tables
 from auditor.explain import _tree_kernels as kernels
 from auditor.explain._lgb_trees import FlatEnsemble, UnsupportedModel, flatten, load_dump
+from auditor.worker_threads import kernel_threads
 
 __all__ = ["PathTables", "TreeShapEngine", "UnsupportedModel", "default_threads"]
 
@@ -59,8 +59,10 @@ _TABLE_CHUNK_ROWS = 512  # most rows per chunk (their outputs stay in cache)
 
 def table_budget_bytes() -> int:
     """Most bytes of path-dependent tables one engine may hold."""
-    env = os.environ.get("AUDITOR_TREESHAP_TABLE_MB", "")
-    return (int(env) if env.isdigit() else _TABLE_BUDGET_MB) << 20
+    from auditor.settings import load_settings
+
+    # $AUDITOR_TREESHAP_TABLE_MB (default 256)
+    return load_settings().treeshap_table_mb << 20
 
 
 @dataclass(frozen=True)
@@ -149,9 +151,9 @@ def _build_path_tables(flat: FlatEnsemble) -> PathTables:
 
 
 def default_threads() -> int:
-    """Threads used when none are given: ``AUDITOR_THREADS`` or numba's own default."""
-    env = os.environ.get("AUDITOR_THREADS", "")
-    return int(env) if env.isdigit() and int(env) > 0 else _POOL
+    """Threads used when none are given: ``AUDITOR_THREADS``, a worker process's count
+    (:mod:`auditor.worker_threads`) or numba's own default."""
+    return kernel_threads(_POOL)
 
 
 @contextmanager

@@ -30,7 +30,6 @@ bits; its principal reasons only when they tie).
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import warnings
 from collections.abc import Iterator, Mapping
@@ -291,9 +290,10 @@ def _partition(frame: pd.DataFrame, job: _Job) -> tuple[Any, pd.DataFrame, np.nd
     from auditor.engine.spark import worker_model
 
     # one task per core: one OpenMP thread, one thread for the TreeSHAP kernels
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("AUDITOR_THREADS", "1")
+    from auditor.worker_threads import limit_worker_threads
+
     model = worker_model(job.spec, job.model_bytes, job.model_name)
+    limit_worker_threads(1)  # after the model library loaded its OpenMP
     raw = frame.drop(columns=[POS])
     features = _as_stored(raw, job)
     positions = job.layout.positions(frame[POS].to_numpy(dtype=np.int64))

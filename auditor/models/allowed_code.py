@@ -12,7 +12,7 @@ be a ``torch.nn.Module`` subclass before anything is instantiated.
 from __future__ import annotations
 
 import importlib
-import os
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,23 +28,35 @@ _HOW = (
 )
 
 
-def allowed_modules() -> tuple[str, ...]:
-    """The built-in model modules and those the operator listed in the environment."""
-    listed = os.environ.get(ALLOWED_MODULES_ENV, "")
-    return (*BUILTIN_MODULES, *(m.strip() for m in listed.split(",") if m.strip()))
+def allowed_modules(extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """The built-in model modules, those the operator listed in the environment, those
+    given to this process with :func:`allow_modules` (deprecated) and ``extra`` (what an
+    operator allowed for one spec, :meth:`auditor.spec.AuditSpec.allow_modules`)."""
+    from auditor.settings import load_settings
+
+    listed = load_settings().module_allowlist
+    return tuple(dict.fromkeys((*BUILTIN_MODULES, *listed, *_PROCESS_ALLOWED, *extra)))
+
+
+_PROCESS_ALLOWED: list[str] = []
 
 
 def allow_modules(names: Iterable[str]) -> None:
-    """Add ``names`` to the allowed modules of this process and the processes it starts.
+    """Deprecated: allow ``names`` for every spec this process loads.
 
-    The environment is the one place the setting lives, so Spark's Python workers and
-    other child processes see the same list as the command that started them.
+    Allow them for one spec with :meth:`auditor.spec.AuditSpec.allow_modules` instead:
+    the spec carries them to Spark's workers and to other processes, and nothing is
+    written to the process environment (which this function used to do).
     """
-    current = [m for m in os.environ.get(ALLOWED_MODULES_ENV, "").split(",") if m.strip()]
+    warnings.warn(
+        "allow_modules() is deprecated: call spec.allow_modules([...]) on the AuditSpec "
+        f"or list the modules in ${ALLOWED_MODULES_ENV}.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     for name in names:
-        if name.strip() and name.strip() not in current:
-            current.append(name.strip())
-    os.environ[ALLOWED_MODULES_ENV] = ",".join(current)
+        if name.strip() and name.strip() not in _PROCESS_ALLOWED:
+            _PROCESS_ALLOWED.append(name.strip())
 
 
 def is_allowed(target: str, allowed: Iterable[str]) -> bool:
@@ -53,7 +65,9 @@ def is_allowed(target: str, allowed: Iterable[str]) -> bool:
     return any(entry in (module, target) for entry in allowed)
 
 
-def check_module_allowed(target: str, *, code_allowed: bool = True) -> None:
+def check_module_allowed(
+    target: str, *, code_allowed: bool = True, extra: Iterable[str] = ()
+) -> None:
     """Refuse ``module:Class`` unless the operator allowed it; imports nothing.
 
     ``code_allowed`` is False for specs from an untrusted source (a web upload): then no
@@ -67,16 +81,19 @@ def check_module_allowed(target: str, *, code_allowed: bool = True) -> None:
     mod_name, sep, cls_name = target.partition(":")
     if not sep or not mod_name or not cls_name.isidentifier():
         raise ModelLoadError(f"model.module: expected 'package.module:ClassName', got {target!r}.")
-    if not is_allowed(target, allowed_modules()):
+    if not is_allowed(target, allowed_modules(extra)):
         raise ModelLoadError(
             f"model.module: '{mod_name}' is not an allowed model module; {_HOW}. "
             "Save the model as TorchScript to need no module at all."
         )
 
 
-def import_model_class(target: str, *, code_allowed: bool = True) -> type[Any]:
-    """The ``torch.nn.Module`` subclass ``module:Class``, imported only when allowed."""
-    check_module_allowed(target, code_allowed=code_allowed)
+def import_model_class(
+    target: str, *, code_allowed: bool = True, extra: Iterable[str] = ()
+) -> type[Any]:
+    """The ``torch.nn.Module`` subclass ``module:Class``, imported only when allowed
+    (``extra``: modules the operator allowed for this spec)."""
+    check_module_allowed(target, code_allowed=code_allowed, extra=extra)
     mod_name, _, cls_name = target.partition(":")
     try:
         klass = getattr(importlib.import_module(mod_name), cls_name)

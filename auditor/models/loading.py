@@ -32,11 +32,17 @@ def load_model(spec: AuditSpec) -> ModelAdapter | None:
             from auditor.models.allowed_code import check_module_allowed
 
             # before torch (or anything else) is imported
-            check_module_allowed(spec.model.module, code_allowed=spec.code_allowed)
+            check_module_allowed(
+                spec.model.module, code_allowed=spec.code_allowed, extra=spec.operator_modules
+            )
         from auditor.models.torch_adapter import TorchAdapter
 
         torch_adapter = TorchAdapter.load(
-            path, spec.model, features, code_allowed=spec.code_allowed
+            path,
+            spec.model,
+            features,
+            code_allowed=spec.code_allowed,
+            allowed_modules=spec.operator_modules,
         )
         _check_names(torch_adapter, torch_adapter.model_feature_names, features, str(path))
         adapter = torch_adapter

@@ -71,10 +71,12 @@ class TorchAdapter:
         feature_names: tuple[str, ...],
         *,
         code_allowed: bool = True,
+        allowed_modules: tuple[str, ...] = (),
     ) -> TorchAdapter:
         """Load from a file as the spec says; every failure becomes a ModelLoadError.
 
-        ``code_allowed`` False (a spec from a web upload) refuses ``model.module``.
+        ``code_allowed`` False (a spec from a web upload) refuses ``model.module``;
+        ``allowed_modules``: modules the operator allowed for this spec.
         """
         torch = _torch()
         if not path.is_file():
@@ -86,7 +88,9 @@ class TorchAdapter:
             )
         stored: list[str] | None = None
         if spec.module:
-            module, stored = _from_state_dict(torch, path, spec, code_allowed=code_allowed)
+            module, stored = _from_state_dict(
+                torch, path, spec, code_allowed=code_allowed, extra=allowed_modules
+            )
         else:
             try:
                 with warnings.catch_warnings():
@@ -174,13 +178,13 @@ def _stored_names(value: Any) -> list[str] | None:
 
 
 def _from_state_dict(
-    torch: Any, path: Path, spec: ModelSpec, *, code_allowed: bool
+    torch: Any, path: Path, spec: ModelSpec, *, code_allowed: bool, extra: tuple[str, ...]
 ) -> tuple[Any, list[str] | None]:
     """The module, and the feature names of a ``{"state_dict": …, "feature_names": […]}``
     checkpoint (None for a bare state dict)."""
     assert spec.module is not None  # guarded by the caller
     # checked (allowed module, nn.Module subclass) before anything is read or built
-    klass = import_model_class(spec.module, code_allowed=code_allowed)
+    klass = import_model_class(spec.module, code_allowed=code_allowed, extra=extra)
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types (UnpicklingError, RuntimeError, ...)

@@ -9,25 +9,20 @@ WeasyPrint gets the HTML as a string with ``base_url=None`` and a fetcher that s
 ``data:`` URLs (:class:`~auditor.report.fetcher.DataOnlyFetcher`); the stylesheet is inlined
 in the HTML, so a render reads no file and makes no request.
 
-Python's cyclic garbage collector is paused while a report renders, and one collection of
-what the render allocated runs when it ends (:func:`paused_gc`): WeasyPrint's document
-(boxes, computed styles, the parsed tree) and matplotlib's figures are one large web of
-reference cycles that stays alive until the render ends, so the collections the
-interpreter would start meanwhile (about 800 young, 75 middle and 5 full ones per full
-report, each full one re-scanning the whole heap) found little to free and took 10-15%
-of the render. The cost: the render's garbage is freed at its end instead of during it
-(tens of MB more peak memory for the benchmark report).
+Neither the garbage collector nor WeasyPrint is touched here: the performance policy
+(collector paused, SVG text fast path) is process-wide, so only callers that own their
+process apply it, with :func:`auditor.report.speedups.render_speedups` around the render
+(the CLI, render worker processes, the scheduler; never the web server). A report made
+inside it records that the fast path drew it (:attr:`ReportArtifact.svg_fast_path`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import os
 import tempfile
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -47,6 +42,7 @@ from auditor.report.filters import FILTERS
 from auditor.report.ll144 import LL144View
 from auditor.report.presets import get_preset
 from auditor.report.signature import Signature
+from auditor.report.speedups import paused_gc as paused_gc  # moved there; still importable
 from auditor.report.tables import short_label, test_name
 from auditor.result import AuditResult
 
@@ -68,6 +64,10 @@ class ReportArtifact:
     sha256: str
     preset: str = "full"
     companion: str | None = None
+    svg_fast_path: bool = False
+    """Whether the PDF's chart labels were drawn by auditor's SVG text fast path
+    (:mod:`auditor.report.svgtext`) rather than WeasyPrint's own code; stored in the
+    event that records the report."""
 
     def write(self, path: Path) -> None:
         """Write the PDF to ``path`` atomically (temporary file, then ``os.replace``), and
@@ -153,39 +153,6 @@ def stylesheet(name: str) -> Markup:
     return Markup(css)
 
 
-_GC_LOCK = threading.Lock()
-_gc_pauses = 0  # renders in progress (threads may render at once)
-_gc_resume = False  # whether the collector was enabled when the first of them started
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector for a render; collect what it allocated at the end.
-
-    Nested and concurrent renders share one pause: the collector is enabled again (and
-    one collection runs) when the last of them ends, and only if it was enabled when the
-    first began, so a caller that disabled it keeps it disabled.
-    """
-    global _gc_pauses, _gc_resume
-    with _GC_LOCK:
-        if _gc_pauses == 0:
-            _gc_resume = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _gc_pauses -= 1
-            resume = _gc_pauses == 0 and _gc_resume
-            if resume:
-                gc.enable()
-        if resume:
-            # Generation 0 holds exactly what was allocated during the pause (nothing was
-            # promoted): the render's garbage, found without re-scanning the older heap.
-            gc.collect(0)
-
-
 def render_html(
     result: AuditResult,
     preset: str = "full",
@@ -205,8 +172,7 @@ def render_html(
     ``letters``: the audit's stored letter batches (a re-render shows their counts and
     hold rate in the summary).
     """
-    with paused_gc():
-        return _render_html(result, preset, history, signoff, letters)[0]
+    return _render_html(result, preset, history, signoff, letters)[0]
 
 
 def _render_html(
@@ -253,16 +219,14 @@ def render_pdf(
     ``created`` (ISO 8601) becomes the PDF's creation date; without it none is written.
     ``attachments`` are embedded as files (see :mod:`auditor.report.attachments`).
     """
-    with paused_gc():
-        # The document lives only inside _pdf, so the collection at the end frees it.
-        return _pdf(
-            html,
-            title=title,
-            author=author,
-            subject=subject,
-            created=created,
-            attachments=attachments,
-        )
+    return _pdf(
+        html,
+        title=title,
+        author=author,
+        subject=subject,
+        created=created,
+        attachments=attachments,
+    )
 
 
 def _pdf(
@@ -276,7 +240,6 @@ def _pdf(
 ) -> bytes:
     import weasyprint  # heavy import (Pango, fonts): only when a PDF is made
 
-    svgtext.install()  # chart labels drawn as whole runs, not letter by letter
     fetcher = DataOnlyFetcher()
     try:
         document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).render()
@@ -326,8 +289,7 @@ def build_report(
     :func:`render_html`); ``signoff``: a recorded sign-off that fills the sign-off block;
     ``letters``: the audit's stored letter batches.
     """
-    with paused_gc():  # one pause (and one collection) for the HTML and the PDF
-        return _build(result, preset, history, signoff, letters)
+    return _build(result, preset, history, signoff, letters)
 
 
 def _build(
@@ -352,6 +314,7 @@ def _build(
         if view is not None and view.publication is not None
         else f"auditor, run by {run.user} on {run.host}"
     )
+    fast = svgtext.installed()  # set by render_speedups() around this call, if at all
     pdf = render_pdf(
         html,
         title=result.name,
@@ -366,6 +329,7 @@ def _build(
         sha256=hashlib.sha256(pdf).hexdigest(),
         preset=chosen.key,
         companion=_companion(result, view) if view is not None else None,
+        svg_fast_path=fast,
     )
 
 

@@ -13,9 +13,13 @@ WeasyPrint's code; every other ``<text>`` (several coordinates, ``dx``/``dy``/
 WeasyPrint's own function unchanged. The one visible difference: the run is shaped as a
 whole, so kerning pairs apply (as they do in browsers and in the report's HTML text).
 
-:func:`install` swaps the function into WeasyPrint's SVG tag table once per process, and
-only for the WeasyPrint major version it was checked against (:data:`VERIFIED`); with
-any other version WeasyPrint draws as before.
+:func:`install` swaps the function into WeasyPrint's SVG tag table, only for the
+WeasyPrint major version it was checked against (:data:`VERIFIED`, the version
+``pyproject.toml`` pins); with any other version WeasyPrint draws as before.
+:func:`uninstall` puts WeasyPrint's own function back. Both patch a private WeasyPrint
+table for the whole process, so they are called only by
+:func:`auditor.report.speedups.render_speedups`, which the CLI and render worker
+processes enter around a render, never the web server.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ _original: Any = None
 
 
 def install() -> bool:
-    """Use :func:`fast_text` for SVG ``<text>`` in this process (idempotent, thread-safe).
+    """Use :func:`fast_text` for SVG ``<text>`` in this process (idempotent, thread-safe;
+    undone by :func:`uninstall`).
 
     Returns whether the fast path is in use (``False`` for an unverified WeasyPrint).
     """
@@ -57,6 +62,35 @@ def install() -> bool:
                 svg_package.TAGS[tag] = fast_text
         svg_package.text = fast_text
         return True
+
+
+def uninstall() -> None:
+    """Give WeasyPrint its own SVG ``<text>`` function back (no-op when not installed)."""
+    global _original
+    import weasyprint.svg as svg_package
+
+    with _LOCK:
+        if _original is None:
+            return
+        for tag, function in list(svg_package.TAGS.items()):
+            if function is fast_text:
+                svg_package.TAGS[tag] = _original
+        if svg_package.text is fast_text:
+            svg_package.text = _original
+        _original = None
+
+
+def installed() -> bool:
+    """Whether :func:`fast_text` draws SVG ``<text>`` in this process now."""
+    with _LOCK:
+        return _original is not None
+
+
+def version_verified() -> bool:
+    """Whether the installed WeasyPrint is a version the fast path was checked against."""
+    import weasyprint
+
+    return str(weasyprint.__version__).split(".")[0] in VERIFIED
 
 
 def _single(value: str | None) -> str | bool | None:

@@ -13,6 +13,7 @@ with its status, duration, error and audit id. Every change appends an event.
 from __future__ import annotations
 
 import getpass
+import logging
 import re
 import signal
 import threading
@@ -33,6 +34,8 @@ from auditor.schedule.cron import next_fire, previous_fire, validate_cron
 from auditor.schedule.errors import ScheduleError
 from auditor.store import Store, append_event
 from auditor.store.models import Schedule, ScheduleRun
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Runner = Callable[[str, str], str | None]
@@ -413,7 +416,9 @@ def perform_scheduled_audit(spec_path: str, database_url: str) -> str:
     """The default runner: a stored audit via :func:`auditor.service.perform_audit`."""
     from auditor.service import perform_audit
 
-    return perform_audit(Path(spec_path), database_url=database_url, store=True).result.audit_id
+    # the scheduler's process runs one audit at a time and serves nothing else
+    outcome = perform_audit(Path(spec_path), database_url=database_url, fast_render=True)
+    return outcome.result.audit_id
 
 
 def database_url_of(store: Store) -> str:
@@ -437,8 +442,16 @@ def execute_claim(
         audit_id = run(claim.spec_path, database_url_of(store))
     except AuditorError as exc:
         error = str(exc)
+        log.warning("scheduled run %d of %r failed: %s", claim.run_id, claim.name, error)
     except Exception as exc:  # a bug in one audit must not stop the scheduler
         error = f"internal error: {type(exc).__name__}: {exc}"
+        # the run row keeps one line; the traceback a developer needs goes to the log
+        log.exception(
+            "scheduled run %d of %r (%s) failed with an internal error",
+            claim.run_id,
+            claim.name,
+            claim.spec_path,
+        )
     except (KeyboardInterrupt, SystemExit) as exc:
         error = "interrupted"
         interrupted = exc

@@ -6,7 +6,6 @@ The session and its transaction belong to the caller (CLI, pipeline, web): open 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +33,9 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 def default_database_url() -> str:
     """``$AUDITOR_DATABASE_URL``, else ``sqlite:///auditor.db`` in the working folder."""
-    return os.environ.get(ENV_VAR) or DEFAULT_URL
+    from auditor.settings import load_settings
+
+    return load_settings().database_url or DEFAULT_URL
 
 
 def mask_url(url: str | URL) -> str:

@@ -172,13 +172,15 @@ def save_audit(session: Session, result: AuditResult, *, report: ReportLike | No
     session.add(audit)
     stored = _insert_report(session, audit, report) if report is not None else None
     session.flush()
-    payload = {
+    payload: dict[str, Any] = {
         "audit_id": audit_id,
         "name": result.name,
         "result_sha256": audit.result_sha256,
         "report_sha256": stored.sha256 if stored is not None else None,
         "findings": counts,
     }
+    if report is not None:
+        payload["svg_fast_path"] = _fast_path(report)
     sealed: dict[str, list[Any]] = {t: [audit_id] for t in ("audits", "metrics", "findings")}
     if stored is not None:
         sealed["reports"] = [stored.id]
@@ -205,11 +207,22 @@ def add_report(
     append_event(
         session,
         REPORT_ADDED,
-        {"audit_id": audit_id, "report_id": row.id, "report_sha256": row.sha256},
+        {
+            "audit_id": audit_id,
+            "report_id": row.id,
+            "report_sha256": row.sha256,
+            "svg_fast_path": _fast_path(report),
+        },
         user=user,
         sealed={"reports": [row.id]},
     )
     return row.id
+
+
+def _fast_path(report: ReportLike) -> bool | None:
+    """Whether auditor's SVG text fast path drew the report (None: not recorded)."""
+    value = getattr(report, "svg_fast_path", None)
+    return value if isinstance(value, bool) else None
 
 
 def record_failed_run(session: Session, *, name: str, source: str, error: str, user: str) -> None:

@@ -14,6 +14,7 @@ stored audit come from stored data and run in the job thread itself.
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Mapping
@@ -27,6 +28,8 @@ from auditor.letters.review import hold_summary
 from auditor.spec import AuditSpec
 from auditor.store import Store, append_event, record_failed_run
 from auditor.web.worker import WorkerFailed, WorkerLimits, run_isolated, send_progress
+
+log = logging.getLogger(__name__)
 
 AUDIT_REQUESTED = "audit.requested"
 LETTERS_REQUESTED = "letters.requested"
@@ -180,6 +183,8 @@ class AuditJobs:
                 ),
             )
         except Exception as exc:  # user errors and bugs alike end the job, not the server
+            if not isinstance(exc, AuditorError):
+                log.exception("letters job %s for audit %s: internal error", job_id, audit_id)
             prefix = (
                 "" if isinstance(exc, AuditorError) else f"Internal error ({type(exc).__name__}): "
             )
@@ -252,6 +257,7 @@ class AuditJobs:
         except AuditorError as exc:
             self._fail(job_id, str(exc))
         except Exception as exc:  # a bug: keep the server up and show what happened
+            log.exception("audit job %s (%s): internal error", job_id, spec.name)
             self._fail(job_id, f"Internal error ({type(exc).__name__}): {exc}")
         else:
             self._update(
@@ -272,5 +278,8 @@ def _audit_in_worker(spec: AuditSpec, database_url: str) -> str:
     """The audit, in the worker process (same service as ``auditor audit``); its id."""
     from auditor.service import perform_audit
 
-    outcome = perform_audit(spec, database_url=database_url, progress=send_progress)
+    # a worker process of its own: the render's performance policy stays inside it
+    outcome = perform_audit(
+        spec, database_url=database_url, progress=send_progress, fast_render=True
+    )
     return outcome.result.audit_id

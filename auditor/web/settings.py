@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auditor.errors import AuditorError
+from auditor.settings import load_settings
 from auditor.web.worker import WorkerLimits
 
 SECRET_ENV = "AUDITOR_WEB_SECRET"
@@ -17,10 +16,14 @@ METRICS_PUBLIC_ENV = "AUDITOR_METRICS_PUBLIC"
 
 
 def _secret_from_env() -> bytes:
-    value = os.environ.get(SECRET_ENV)
+    value = load_settings().web_secret
     # without a configured secret, sessions are signed with a random key: they end when
     # the server restarts, which is safe, only inconvenient
     return value.encode("utf-8") if value else secrets.token_bytes(32)
+
+
+def _data_root_from_env() -> Path:
+    return (load_settings().data_root or Path.cwd()).resolve()
 
 
 @dataclass(frozen=True)
@@ -60,34 +63,19 @@ class WebSettings:
     """
 
     database_url: str | None = None
-    data_root: Path = field(
-        default_factory=lambda: Path(os.environ.get(DATA_ROOT_ENV) or Path.cwd()).resolve()
-    )
+    data_root: Path = field(default_factory=_data_root_from_env)
     secret: bytes = field(default_factory=_secret_from_env)
     secure_cookies: bool | None = None
     session_hours: float = 8.0
-    max_spec_upload_bytes: int = field(
-        default_factory=lambda: _int_env("AUDITOR_WEB_MAX_SPEC_UPLOAD", 1024 * 1024)
-    )
-    max_upload_bytes: int = field(
-        default_factory=lambda: _int_env("AUDITOR_WEB_MAX_UPLOAD", 24 * 1024 * 1024)
-    )
-    job_memory_mb: int = field(default_factory=lambda: _int_env("AUDITOR_JOB_MEMORY_MB", 4096))
-    job_timeout_s: float = field(
-        default_factory=lambda: float(_int_env("AUDITOR_JOB_TIMEOUT_S", 3600))
-    )
-    metrics_token: str | None = field(
-        default_factory=lambda: os.environ.get(METRICS_TOKEN_ENV, "").strip() or None
-    )
-    metrics_public: bool = field(
-        default_factory=lambda: (
-            os.environ.get(METRICS_PUBLIC_ENV, "").strip().lower() in ("1", "true", "yes")
-        )
-    )
-    four_eyes: bool = field(
-        default_factory=lambda: os.environ.get("AUDITOR_LETTERS_FOUR_EYES", "").strip().lower()
-        in ("1", "true", "yes", "on")
-    )
+    max_spec_upload_bytes: int = field(default_factory=lambda: load_settings().web_max_spec_upload)
+    max_upload_bytes: int = field(default_factory=lambda: load_settings().web_max_upload)
+    job_memory_mb: int = field(default_factory=lambda: load_settings().job_memory_mb)
+    job_timeout_s: float = field(default_factory=lambda: float(load_settings().job_timeout_s))
+    metrics_token: str | None = field(default_factory=lambda: load_settings().metrics_token)
+    """The scrape token of ``/metrics`` ($AUDITOR_METRICS_TOKEN)."""
+    metrics_public: bool = field(default_factory=lambda: load_settings().metrics_public)
+    """``/metrics`` without credentials ($AUDITOR_METRICS_PUBLIC)."""
+    four_eyes: bool = field(default_factory=lambda: load_settings().letters_four_eyes)
     """A held letter's reviewer may not be the person who issued it (issue 21)."""
     upload_parse_timeout_s: float = 20.0
     """Wall-clock limit of the worker that parses an uploaded spec and computes its digest."""
@@ -96,12 +84,3 @@ class WebSettings:
     def parse_limits(self) -> WorkerLimits:
         """Limits of the worker that parses an upload (at most 1 GiB of memory)."""
         return WorkerLimits(min(self.job_memory_mb, 1024), self.upload_parse_timeout_s)
-
-
-def _int_env(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    if not value.isdigit() or int(value) <= 0:
-        raise AuditorError(f"${name} must be a positive whole number, not {value!r}.")
-    return int(value)

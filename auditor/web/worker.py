@@ -10,6 +10,7 @@ answer (out of memory in native code, a crash) is reported as such.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import sys
 import time
@@ -74,8 +75,11 @@ def run_isolated(
     """
     context = _context()
     parent_end, child_end = context.Pipe(duplex=False)
+    # the child configures its own logging (a forkserver child inherits none) at the
+    # level this process logs ``auditor`` records at
+    level = logging.getLogger("auditor").getEffectiveLevel()
     process = context.Process(
-        target=_child, args=(child_end, limits.memory_mb, target, args), daemon=True
+        target=_child, args=(child_end, limits.memory_mb, level, target, args), daemon=True
     )
     process.start()
     child_end.close()
@@ -122,9 +126,17 @@ def _death(what: str, exitcode: int | None, limits: WorkerLimits) -> str:
 
 
 def _child(
-    channel: Connection, memory_mb: int, target: Callable[..., Any], args: tuple[Any, ...]
+    channel: Connection,
+    memory_mb: int,
+    log_level: int,
+    target: Callable[..., Any],
+    args: tuple[Any, ...],
 ) -> None:
     import resource
+
+    from auditor.log_setup import configure_logging
+
+    configure_logging(log_level)
 
     limit = memory_mb * 1024 * 1024
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)
@@ -139,6 +151,7 @@ def _child(
     except MemoryError:
         outcome = ("error", ("MemoryError", f"ran out of memory (the limit is {memory_mb} MiB)."))
     except Exception as exc:  # a bug: the parent reports it, the server stays up
+        logging.getLogger(__name__).exception("worker process: internal error")
         outcome = ("error", (type(exc).__name__, f"Internal error ({type(exc).__name__}): {exc}"))
     else:
         outcome = ("ok", result)
