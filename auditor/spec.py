@@ -280,7 +280,8 @@ class AuditSpec(_Strict):
     geography: list[str] = Field(
         default_factory=list,
         description="Columns saying where each decision subject lives (ZIP, county); never "
-        "model inputs, read only to find features that stand in for geography (in memory).",
+        "model inputs, read only to find features that stand in for geography (in-memory and "
+        "streamed engines; not yet on Spark).",
     )
     jurisdictions: list[str] | None = Field(
         None,
@@ -315,7 +316,8 @@ class AuditSpec(_Strict):
         default_factory=list,
         description="Legitimate factors (credit score, DTI, product): the decision is "
         "regressed on group indicators and these columns (adjusted odds ratio, average "
-        "marginal effect, residual SMD of the score); in-memory engine only.",
+        "marginal effect, residual SMD of the score); in-memory and streamed engines, not "
+        "yet on Spark.",
     )
     cdd_by: str | None = Field(
         None,

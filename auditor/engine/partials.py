@@ -103,7 +103,7 @@ class Job:
 def narrow_spec(spec: AuditSpec) -> AuditSpec:
     """The spec without features (nor controls): what the per-decision checks read."""
     cols = spec.columns.model_copy(update={"features": []})
-    # controls are measured by the in-memory engine only (the pipeline warns)
+    # controls are not measured on Spark yet (the driver warns): the narrow checks skip them
     return spec.model_copy(update={"columns": cols, "controls": [], "cdd_by": None})
 
 
