@@ -95,3 +95,8 @@ def decisions_spec(path: Path) -> dict[str, Any]:
         "policies": ["ecoa_reg_b"],
         "seed": 0,
     }
+
+
+def assert_same_records(a: list[Any], b: list[Any], tol: float = 1e-9) -> None:
+    """Equal lists of records (dicts): numbers within ``tol``, the rest exact."""
+    _same(a, b, "records", tol)
