@@ -90,7 +90,7 @@ def decisions_from_frame(
     ids = frame[cols.id].astype(str).to_numpy()
     if not part:
         problems += _check_ids(ids)
-    protected, prot_problems = _protected_frame(frame, spec)
+    protected, prot_problems = protected_frame(frame, spec)
     problems += prot_problems
     probabilities: dict[str, pd.DataFrame] = {}
     for attr, groups in spec.protected_probabilities.items():
@@ -98,7 +98,7 @@ def decisions_from_frame(
         probabilities[attr] = probs
         problems += prob_problems
     features = frame[cols.features].copy() if cols.features else pd.DataFrame(index=frame.index)
-    problems += _check_features(features)
+    problems += check_features(features)
     strata = _strata(frame, spec.strata, problems)
     problems += _check_controls(frame, spec.controls, spec.cdd_by)
     decisions = _binary(frame, cols.decision, spec.favorable, problems, part)
@@ -194,7 +194,9 @@ def _check_ids(ids: np.ndarray) -> list[str]:
     return [f"id column repeats {dup.nunique()} id(s), e.g. {_preview(dup.unique().tolist())}"]
 
 
-def _protected_frame(frame: pd.DataFrame, spec: AuditSpec) -> tuple[pd.DataFrame, list[str]]:
+def protected_frame(frame: pd.DataFrame, spec: AuditSpec) -> tuple[pd.DataFrame, list[str]]:
+    """The normalised hard protected attributes of ``frame`` (missing: unknown, bands
+    applied), and the problems found; per partition in the engines."""
     problems: list[str] = []
     out = {}
     for attr in spec.protected:
@@ -283,7 +285,9 @@ def _probability_frame(
     return probs, problems
 
 
-def _check_features(features: pd.DataFrame) -> list[str]:
+def check_features(features: pd.DataFrame) -> list[str]:
+    """Problems of the feature columns (non-finite values, unusable types), naming rows by
+    the frame's index (global positions in the chunked engines)."""
     problems = []
     for name in features.columns:
         col = features[name]
@@ -470,3 +474,8 @@ def _rows(mask: pd.Series) -> str:
 def _preview(items: Sequence[object], limit: int = _MAX_ROWS_SHOWN) -> str:
     shown = ", ".join(str(x) for x in items[:limit])
     return shown + (f" … ({len(items)} in all)" if len(items) > limit else "")
+
+
+# the names the engines imported before they were public (issue 20: no private imports)
+_protected_frame = protected_frame
+_check_features = check_features

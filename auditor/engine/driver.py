@@ -120,6 +120,10 @@ class Source(Protocol):
         """A few rows by sorted global position."""
         ...
 
+    def encode_at(self, model: ModelAdapter, positions: np.ndarray) -> np.ndarray:
+        """The model's encoded inputs of the rows at sorted ``positions``."""
+        ...
+
     def wide_pass(
         self, plan: ChunkPlan, model: ModelAdapter, batch: DecisionBatch
     ) -> tuple[np.ndarray, AttributionSums]:
@@ -228,7 +232,7 @@ def _measure_local(
         reason = NO_MODEL_REASON
     else:
         with stage("explain"):
-            plan = plan_for(spec, model, len(batch), source.take, source.label)
+            plan = plan_for(spec, model, len(batch), _encoder(source, model), source.label)
             if plan.method is None:
                 reason = TURNED_OFF_REASON
             scores, merged = source.wide_pass(plan, model, batch)
@@ -243,7 +247,7 @@ def _measure_local(
             model,
             method,
             len(batch),
-            lambda positions: encoded(model, source.take(positions, features)),
+            _encoder(source, model),
             timings,
         )
     with stage("measure"):
@@ -391,6 +395,15 @@ def attribution_summary(
     return summary, [warning] if warning else []
 
 
+def _encoder(source: Source, model: ModelAdapter | None) -> Callable[[np.ndarray], np.ndarray]:
+    def at(positions: np.ndarray) -> np.ndarray:
+        if model is None:
+            raise ValueError("encoded: no model (only called when a method explained rows)")
+        return source.encode_at(model, positions)
+
+    return at
+
+
 def encoded(model: ModelAdapter | None, frame: pd.DataFrame) -> np.ndarray:
     """The model's encoded inputs of a few rows read back from the source."""
     if model is None:
@@ -408,10 +421,11 @@ def plan_for(
     spec: AuditSpec,
     model: ModelAdapter,
     rows_total: int,
-    take: Callable[[np.ndarray, list[str]], pd.DataFrame],
+    encode_at: Callable[[np.ndarray], np.ndarray],
     label: str,
 ) -> ChunkPlan:
-    """The chunk plan: method, seeded rows to explain and background, by global position."""
+    """The chunk plan: method, seeded rows to explain and background, by global position
+    (``encode_at``: the model's encoded inputs of the rows at sorted positions)."""
     e = spec.explain
     params: dict[str, object] = {}
     method = None
@@ -419,7 +433,7 @@ def plan_for(
     if e.method != "none":
         method = choose_method(model, None if e.method == "auto" else e.method)
         rows, bg_rows = plan_rows(method, rows_total, e.max_rows, e.background, spec.seed)
-        background = model.encode(take(bg_rows, list(spec.columns.features)))
+        background = encode_at(bg_rows)
         params = {
             "background_size": len(bg_rows),
             "seed": spec.seed,

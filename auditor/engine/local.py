@@ -42,6 +42,10 @@ class LocalSource:
         """A few rows by sorted position."""
         return self.file.take(positions, columns, self.chunk_rows)
 
+    def encode_at(self, model: ModelAdapter, positions: np.ndarray) -> np.ndarray:
+        """The model's encoded inputs of a few rows read back by position."""
+        return model.encode(self.take(positions, self.features))
+
     def wide_pass(
         self, plan: ChunkPlan, model: ModelAdapter, batch: DecisionBatch
     ) -> tuple[np.ndarray, AttributionSums]:

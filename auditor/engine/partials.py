@@ -245,9 +245,9 @@ def prepare(
 
 def prepare_frame(frame: pd.DataFrame, job: Job) -> Prepared:
     """:func:`prepare` for an audit without a model (scores, if any, recorded)."""
-    from auditor.data import _protected_frame
+    from auditor.data import protected_frame
 
-    protected, _ = _protected_frame(frame, job.spec)  # checked by the first pass
+    protected, _ = protected_frame(frame, job.spec)  # checked by the first pass
     column = job.spec.columns.score
     scores = None if column is None else audited_scores(frame, job)
     return prepare(frame, job, protected, scores)
@@ -462,12 +462,12 @@ def stack_ranked(
     non-NaN value of each numeric feature ranked for the proxy AUCs."""
     import pyarrow as pa
 
-    from auditor.data import _protected_frame
+    from auditor.data import protected_frame
 
     lookup = pd.MultiIndex.from_tuples(combos) if combos and combos[0] else None
     for rb in batches:
         frame = rb.to_pandas()
-        protected, _ = _protected_frame(frame, spec)  # checked by the first pass
+        protected, _ = protected_frame(frame, spec)  # checked by the first pass
         if lookup is None:
             combo = np.zeros(len(frame), dtype=np.int32)
         else:

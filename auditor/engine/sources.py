@@ -99,6 +99,7 @@ class FrameSource:
         self.label = str(self.path)
         self._frame = frame
         self._batch: DecisionBatch | None = None
+        self._encoded: np.ndarray | None = None
         self.names = list(frame.columns) if frame is not None else []
 
     def batch(self, spec: AuditSpec) -> DecisionBatch:
@@ -125,9 +126,21 @@ class FrameSource:
         """The rows at sorted ``positions``."""
         return self._features()[columns].iloc[positions].reset_index(drop=True)
 
+    def _x(self, model: ModelAdapter) -> np.ndarray:
+        # encoded once, every row at once: an adapter that learns text categories from
+        # the data it first encodes (scikit-learn, callables) sees all of them
+        if self._encoded is None:
+            self._encoded = model.encode(self._features())
+        return self._encoded
+
+    def encode_at(self, model: ModelAdapter, positions: np.ndarray) -> np.ndarray:
+        """The model's encoded inputs of the rows at sorted ``positions``."""
+        return np.asarray(self._x(model)[positions])
+
     def wide_pass(
         self, plan: ChunkPlan, model: ModelAdapter, batch: DecisionBatch
     ) -> tuple[np.ndarray, AttributionSums]:
         """Score and attribute every row at once (one chunk)."""
         positions = np.arange(len(batch))
-        return run_chunk(plan, model, self._features(), batch.protected, positions)
+        x = self._x(model)
+        return run_chunk(plan, model, self._features(), batch.protected, positions, x)

@@ -25,7 +25,7 @@ because each one reads every row again:
 4. *cells and tables*: the decision cells per partition
    (:class:`~auditor.metrics.cells.DecisionCells`) merged: every group metric, the dataset
    summary and the within-segment ratios follow through the same
-   :func:`auditor.pipeline.group_statistics` as in memory; in the same pass, slice
+   :func:`auditor.engine.statistics.group_statistics` as in memory; in the same pass, slice
    tables, proxy-score moments/crosstabs and per-(fold, category, group) counts for the
    categorical proxy AUCs;
 5. *ranks*: the proxy AUC of a numeric feature with many values needs every row's rank:
@@ -652,7 +652,14 @@ def run_spark(
             audit.prepare()
         else:
             with stage("explain"):
-                plan = plan_for(spec, model, audit.rows, audit.take, audit.label)
+                features = list(spec.columns.features)
+                plan = plan_for(
+                    spec,
+                    model,
+                    audit.rows,
+                    lambda positions: encoded(model, audit.take(positions, features)),
+                    audit.label,
+                )
                 if plan.method is None:
                     reason = TURNED_OFF_REASON
                 merged = audit.explain(plan, model)
@@ -779,7 +786,7 @@ def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any
     import pyarrow as pa
     from pyspark import TaskContext
 
-    from auditor.data import _protected_frame
+    from auditor.data import protected_frame
 
     ctx = TaskContext.get()
     part = ctx.partitionId() if ctx is not None else 0
@@ -789,7 +796,7 @@ def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any
     for rb in batches:
         frame = rb.to_pandas()
         ids = frame[POS].to_numpy(dtype=np.int64)
-        protected, _ = _protected_frame(frame, spec)  # the driver reported any problem
+        protected, _ = protected_frame(frame, spec)  # the driver reported any problem
         scores, sums = run_chunk(payload.plan, model, frame[features], protected, ids)
         scores = np.asarray(scores, dtype=np.float64)
         blobs: list[bytes | None] = [None] * len(frame)
