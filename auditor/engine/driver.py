@@ -331,7 +331,7 @@ def finish(
     spec: AuditSpec, model: ModelAdapter | None, groups: list[Grouping], m: Measured
 ) -> Measurement:
     """One finalisation for every engine: summaries from merged sums, warnings in order."""
-    facts, input_notes = model_input(model, m.unseen or None, m.cells.n)
+    facts, input_notes = model_input(model, m.unseen, m.cells.n)
     warnings = [*input_notes, *disagreement_warning(spec, m.disagree, m.cells.n)]
     warnings += m.extra_notes
     summary, additivity = attribution_summary(
