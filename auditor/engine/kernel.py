@@ -68,10 +68,11 @@ def run_chunk(
 
     ``positions`` are the rows' global positions (0-based, in file order); ``protected``
     holds the normalised protected attributes of the same rows; ``encoded``: the model's
-    encoding of ``features`` when the source already holds it.
+    encoding of ``features`` when the source already holds it (and checked the rows).
     """
-    # errors name rows by their place in the whole file, not in the chunk
-    problems = check_features(features.set_axis(pd.Index(positions)))
+    # errors name rows by their place in the whole file, not in the chunk; a source that
+    # passes its encoding validated every row when it loaded them (the in-memory frame)
+    problems = [] if encoded is not None else check_features(features.set_axis(pd.Index(positions)))
     if problems:
         raise DataValidationError(
             f"{plan.source}: the data do not match the spec.", problems=problems
