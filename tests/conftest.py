@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,3 +39,17 @@ def hiring_case(models_dir: Path) -> DemoCase:
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite database file per test."""
     return f"sqlite:///{tmp_path / 'audits.db'}"
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session for every Spark test (starting one takes seconds)."""
+    pytest.importorskip("pyspark", reason="the 'spark' extra (pyspark) is not installed")
+    from auditor.engine.spark import spark_session
+
+    session = spark_session("local[2]")
+    session.conf.set("spark.sql.shuffle.partitions", "2")
+    # small files still split into several partitions (one per few row groups)
+    session.conf.set("spark.sql.files.maxPartitionBytes", "8192")
+    yield session
+    session.stop()
