@@ -6,7 +6,7 @@ Every problem found is collected and reported at once, naming the file, column a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -20,11 +20,33 @@ _MAX_ROWS_SHOWN = 5
 _OPPOSITES = frozenset({"0", "0.0", "false", "no", "n", "denied", "rejected"})
 
 
+def data_format(location: str, fmt: str | None = None) -> str:
+    """How data at ``location`` is read: the spec's ``data.format``, else by its name.
+
+    The one rule for every engine (issue 20): ``.parquet``/``.pq`` is Parquet, any other
+    file suffix CSV; a name without a suffix (a folder of part files, a dataset URL) is
+    Parquet, as Spark and other tools write them, unless it is a local file.
+    """
+    if fmt:
+        return fmt
+    from urllib.parse import urlparse
+
+    from auditor.provenance import is_url
+
+    remote = is_url(location)
+    suffix = PurePosixPath(urlparse(location).path if remote else location).suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return "parquet"
+    if suffix:
+        return "csv"
+    return "csv" if not remote and Path(location).is_file() else "parquet"
+
+
 def read_table(path: Path, fmt: str | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file, with a clear error if that fails."""
     if not path.is_file():
         raise DataValidationError(f"Data file not found: {path}")
-    kind = fmt or ("parquet" if path.suffix.lower() in {".parquet", ".pq"} else "csv")
+    kind = data_format(str(path), fmt)
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
@@ -177,8 +199,8 @@ def _check_ids(ids: np.ndarray) -> list[str]:
 
 
 def protected_frame(frame: pd.DataFrame, spec: AuditSpec) -> tuple[pd.DataFrame, list[str]]:
-    """The protected attributes of ``frame`` (banded where the spec says) and the
-    problems found in them (read per partition by the streamed and Spark engines too)."""
+    """The normalised hard protected attributes of ``frame`` (missing: unknown, bands
+    applied), and the problems found; per partition in the engines."""
     problems: list[str] = []
     out = {}
     for attr in spec.protected:
@@ -268,7 +290,8 @@ def _probability_frame(
 
 
 def check_features(features: pd.DataFrame) -> list[str]:
-    """Problems with the model-input columns (types the adapters cannot encode)."""
+    """Problems of the feature columns (non-finite values, unusable types), naming rows by
+    the frame's index (global positions in the chunked engines)."""
     problems = []
     for name in features.columns:
         col = features[name]
@@ -481,8 +504,8 @@ def _preview(items: Sequence[object], limit: int = _MAX_ROWS_SHOWN) -> str:
     return shown + (f" … ({len(items)} in all)" if len(items) > limit else "")
 
 
-# the old private names, still imported by pipeline.py and engine/ (the driver branch
-# moves them to the public names above) and by tests
+# the names the engines imported before they were public (issue 20: no private
+# imports); kept for outside callers of the old names
 _protected_frame = protected_frame
 _check_features = check_features
 _binary = binary_column

@@ -31,18 +31,7 @@ ROOT_PACKAGE = "auditor"
 # Temporarily allowed: (importing module, imported module, name). Each entry says who
 # removes it; the checker fails on an entry that no longer matches anything, so the list
 # can only shrink.
-ALLOWED: dict[tuple[str, str, str], str] = {
-    # driver branch removes: pipeline.py and engine/ are being rebuilt into one driver
-    # (data.py has public names for these: protected_frame, check_features)
-    ("auditor.engine.kernel", "auditor.data", "_check_features"): "driver branch removes",
-    ("auditor.engine.partials", "auditor.data", "_protected_frame"): "driver branch removes",
-    ("auditor.engine.spark", "auditor.data", "_protected_frame"): "driver branch removes",
-    ("auditor.engine.measure", "auditor.pipeline", "_apply_model"): "driver branch removes",
-    ("auditor.engine.measure", "auditor.pipeline", "_check_control_groups"): (
-        "driver branch removes"
-    ),
-    ("auditor.engine.measure", "auditor.pipeline", "_split_groupings"): "driver branch removes",
-}
+ALLOWED: dict[tuple[str, str, str], str] = {}
 
 
 def module_name(path: Path, root: Path) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from filelock import FileLock
@@ -74,6 +75,20 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'audits.db'}"
 
 
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark session for every Spark test (starting one takes seconds)."""
+    pytest.importorskip("pyspark", reason="the 'spark' extra (pyspark) is not installed")
+    from auditor.engine.spark import spark_session
+
+    session = spark_session("local[2]")
+    session.conf.set("spark.sql.shuffle.partitions", "2")
+    # small files still split into several partitions (one per few row groups)
+    session.conf.set("spark.sql.files.maxPartitionBytes", "8192")
+    yield session
+    session.stop()
+
+
 # --- running under pytest-xdist (make test: -n 2 --dist loadfile) -----------------------
 # Each test module is one unit of work, so its module-scoped fixtures (trained models,
 # rendered reports) are built once, on one worker. The modules that start Spark share a
@@ -82,7 +97,9 @@ def sqlite_url(tmp_path: Path) -> str:
 # end; the order comes from --durations on the shared 2-core machine (module totals).
 # (xdist's own --dist loadgroup cannot be used: with pytest 9 its group marks no longer
 # reach the node ids it schedules by, and every test would be a unit of its own.)
-SPARK_MODULES = frozenset({"test_engine_spark.py", "test_spark_letters.py"})
+SPARK_MODULES = frozenset(
+    {"test_engine_spark.py", "test_spark_letters.py", "test_engine_drift.py"}
+)
 LONGEST_FIRST: tuple[str, ...] = (
     "spark",
     "test_cli_e2e.py",

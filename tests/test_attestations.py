@@ -68,7 +68,7 @@ def _no_model(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(auditor.pipeline, "run_audit", refuse)
     monkeypatch.setattr(auditor.pipeline, "load_model", refuse)
-    monkeypatch.setattr(auditor.pipeline, "load_decisions", refuse)
+    monkeypatch.setattr(auditor.pipeline, "measure", refuse)  # every engine's driver
     monkeypatch.setattr(auditor.models, "load_model", refuse)
     monkeypatch.setattr(auditor.data, "load_decisions", refuse)
 

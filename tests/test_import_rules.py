@@ -61,12 +61,32 @@ def test_checker_passes_a_clean_package_and_the_real_one(tmp_path: Path) -> None
         tmp_path, {"data.py": "def load(): ...\n", "cli.py": "from auditor.data import load\n"}
     )
     run = _check(root)
-    # the real checker's allowances (the driver branch's files) are absent here: stale
-    assert "matches no import any more" in run.stdout
-    assert "cross-package private import" in run.stdout
-    assert "0 cross-package" in run.stdout
+    assert run.returncode == 0, run.stdout
+    assert run.stdout == ""
     real = _check(ROOT / "auditor")
     assert real.returncode == 0, real.stdout
+
+
+def test_checker_fails_on_a_stale_allowance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An allowance that matches no import fails the check, so the list only shrinks."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_private_imports", CHECKER)
+    assert spec is not None
+    assert spec.loader is not None
+    checker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checker)
+    root = _package(
+        tmp_path, {"data.py": "def load(): ...\n", "cli.py": "from auditor.data import load\n"}
+    )
+    stale = ("auditor.cli", "auditor.data", "_gone")
+    monkeypatch.setattr(checker, "ALLOWED", {stale: "test"})
+    assert checker.main(["check", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert f"allowed entry {stale} matches no import any more" in out
+    assert "0 cross-package private import(s), 1 stale allowance(s)" in out
 
 
 def test_import_contracts_hold() -> None:

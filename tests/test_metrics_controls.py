@@ -316,8 +316,7 @@ def test_unusable_control_columns_exit_with_the_column_named(tmp_path: Path) -> 
     with pytest.raises(DataValidationError) as strata:
         auditor.run_audit(_spec(path, cdd_by="credit_score", controls=CONTROLS))
     assert any(
-        "'credit_score' (named in controls): 300 distinct values, more than 100 for a cdd_by"
-        in p
+        "'credit_score' (named in controls): 300 distinct values, more than 100 for a cdd_by" in p
         for p in strata.value.problems
     )
 

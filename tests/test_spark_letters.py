@@ -28,20 +28,12 @@ ROWS = 160  # ~50 adverse decisions: a few dozen letters per path
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    from pyspark.sql import SparkSession
-
-    from auditor.engine.spark import spark_session
-
-    ours = SparkSession.getActiveSession() is None  # else another module's: leave it running
-    session = spark_session("local[2]")
-    before = session.conf.get("spark.sql.files.maxPartitionBytes")
-    session.conf.set("spark.sql.shuffle.partitions", "2")
-    session.conf.set("spark.sql.files.maxPartitionBytes", "4096")  # several partitions
-    yield session
-    session.conf.set("spark.sql.files.maxPartitionBytes", before)
-    if ours:
-        session.stop()
+def spark(spark: Any) -> Iterator[Any]:
+    """conftest's one Spark session, with smaller partitions for this module."""
+    before = spark.conf.get("spark.sql.files.maxPartitionBytes")
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "4096")  # several partitions
+    yield spark
+    spark.conf.set("spark.sql.files.maxPartitionBytes", before)
 
 
 def _spec(case: DemoCase, tmp: Path, rows: int = ROWS, **letters: Any) -> dict[str, Any]:

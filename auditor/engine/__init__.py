@@ -1,26 +1,21 @@
-"""Where the work runs: in-process (chunked, streaming) or Spark; results never change.
+"""Where the work runs; every engine gives the same measurement (issue 20).
 
-``run_engine`` is what the pipeline calls when the spec's ``engine`` asks for chunks
-(``chunk_rows``: :mod:`auditor.engine.measure` over a local file) or Spark (``kind:
-spark``: :mod:`auditor.engine.spark`, partitions return counts and sums only); both give
-the ``AuditResult`` the in-memory path gives on the same data (equal to rounding, tested
-to 1e-9), and both return the merged :class:`~auditor.metrics.cells.DecisionCells` the
-dataset summary is built from.
+:func:`measure` is the one driver: ``measure(spec, model, source) -> Measurement`` over an
+in-memory frame (:class:`~auditor.engine.sources.FrameSource`, one partition), a local
+file read in chunks (:class:`~auditor.engine.local.LocalSource`, ``engine.chunk_rows``) or
+Spark (:class:`~auditor.engine.driver.SparkSource`, ``engine.kind: spark``: partitions
+return counts and sums only). The drift check (``tests/test_engine_drift.py``) holds them
+to the same findings, metrics and warnings.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from auditor.engine.measure import Stage, measure
-from auditor.metrics.cells import DecisionCells
-from auditor.metrics.group_metrics import Grouping
-from auditor.models.base import ModelAdapter
-from auditor.result import AttributionSummary, MetricRecord
+from auditor.engine.driver import Measurement, SparkSource, default_source, measure
 from auditor.spec import AuditSpec, EngineSpec, load_spec
 
-__all__ = ["run_engine", "with_engine"]
+__all__ = ["Measurement", "SparkSource", "default_source", "measure", "with_engine"]
 
 
 def with_engine(
@@ -37,29 +32,3 @@ def with_engine(
     loaded = load_spec(spec)
     engine = EngineSpec.model_validate({**loaded.engine.model_dump(), **update})
     return loaded.model_copy(update={"engine": engine})
-
-
-def run_engine(
-    spec: AuditSpec,
-    model: ModelAdapter | None,
-    groups: list[Grouping],
-    warnings: list[str],
-    stage: Stage,
-    timings: dict[str, float] | None = None,
-    *,
-    unseen: dict[str, int] | None = None,
-) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
-    """Decision cells, metrics, attribution summary and explanation quality through the
-    spec's engine.
-
-    ``unseen``: filled with the rows per feature whose category the model never saw.
-    """
-    if spec.engine.kind == "spark":
-        from auditor.engine.spark import run_spark
-
-        return run_spark(spec, model, groups, warnings, stage, timings, unseen=unseen)
-    from auditor.engine.local import LocalSource
-
-    return measure(
-        spec, model, groups, warnings, stage, LocalSource(spec), timings, unseen=unseen
-    )

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.batch import UNKNOWN
-from auditor.data import _check_features
+from auditor.data import check_features
 from auditor.engine.sums import AttributionSums
 from auditor.errors import DataValidationError
 from auditor.explain import get_explainer
@@ -62,19 +62,22 @@ def run_chunk(
     features: pd.DataFrame,
     protected: pd.DataFrame,
     positions: np.ndarray,
+    encoded: np.ndarray | None = None,
 ) -> tuple[np.ndarray, AttributionSums]:
     """Scores of every row of the chunk, and the attribution sums of its explained rows.
 
     ``positions`` are the rows' global positions (0-based, in file order); ``protected``
-    holds the normalised protected attributes of the same rows.
+    holds the normalised protected attributes of the same rows; ``encoded``: the model's
+    encoding of ``features`` when the source already holds it (and checked the rows).
     """
-    # errors name rows by their place in the whole file, not in the chunk
-    problems = _check_features(features.set_axis(pd.Index(positions)))
+    # errors name rows by their place in the whole file, not in the chunk; a source that
+    # passes its encoding validated every row when it loaded them (the in-memory frame)
+    problems = [] if encoded is not None else check_features(features.set_axis(pd.Index(positions)))
     if problems:
         raise DataValidationError(
             f"{plan.source}: the data do not match the spec.", problems=problems
         )
-    x = model.encode(features)
+    x = model.encode(features) if encoded is None else encoded
     scores = model.score(x)
     sums = AttributionSums(x.shape[1], params=dict(plan.params))
     if plan.method is None or not len(x):

@@ -34,6 +34,7 @@ from scipy import stats
 
 from auditor.batch import UNKNOWN, DecisionBatch
 from auditor.data import decisions_from_frame
+from auditor.engine.statistics import decide, decision_cells
 from auditor.errors import DataValidationError
 from auditor.metrics.cells import DecisionCells
 from auditor.metrics.counts import ScoreGrid
@@ -160,20 +161,15 @@ def narrow_check(frame: pd.DataFrame, job: Job, path: str) -> NarrowCheck:
 def audited(frame: pd.DataFrame, job: Job) -> tuple[DecisionBatch, int]:
     """The partition's batch as the audit measures it, and model/record disagreements.
 
-    As the in-memory pipeline's ``_apply_model``: without recorded decisions the model
-    decides at the threshold; recorded scores win over the model's.
+    The one decision rule of every engine (:func:`auditor.engine.statistics.decide`).
     """
     frame = _indexed(frame, job.layout)
     batch = decisions_from_frame(job.narrow_spec, frame, job.spec.resolve("."), part=True)
     if not job.has_model:
         return batch, 0
     scores = frame[SCORE].to_numpy(np.float64)
-    decided = (scores >= job.spec.threshold).astype(np.int8)
-    if batch.decisions is None:
-        return batch.with_outcomes(decided, scores), 0
-    disagree = int((decided != batch.decisions).sum())
-    kept = batch.scores if batch.scores is not None else scores
-    return batch.with_outcomes(batch.decisions, kept), disagree
+    decisions, kept, disagree = decide(job.spec, batch.decisions, batch.scores, scores)
+    return batch.with_outcomes(decisions, kept), disagree
 
 
 def audited_scores(frame: pd.DataFrame, job: Job) -> np.ndarray:
@@ -249,9 +245,9 @@ def prepare(
 
 def prepare_frame(frame: pd.DataFrame, job: Job) -> Prepared:
     """:func:`prepare` for an audit without a model (scores, if any, recorded)."""
-    from auditor.data import _protected_frame
+    from auditor.data import protected_frame
 
-    protected, _ = _protected_frame(frame, job.spec)  # checked by the first pass
+    protected, _ = protected_frame(frame, job.spec)  # checked by the first pass
     column = job.spec.columns.score
     scores = None if column is None else audited_scores(frame, job)
     return prepare(frame, job, protected, scores)
@@ -269,8 +265,6 @@ class CellsPart:
 def measured(frame: pd.DataFrame, job: Job, plan: TablePlan | None, part: int) -> CellsPart:
     """The partition's cells (with the full sample's score median and grid) and, given a
     plan, its feature tables."""
-    from auditor.pipeline import decision_cells
-
     batch, disagree = audited(frame, job)
     cells = decision_cells(job.spec, batch, median=job.median, grid=job.grid)
     tables = feature_tables(frame, job, plan, part, batch) if plan is not None else None
@@ -468,12 +462,12 @@ def stack_ranked(
     non-NaN value of each numeric feature ranked for the proxy AUCs."""
     import pyarrow as pa
 
-    from auditor.data import _protected_frame
+    from auditor.data import protected_frame
 
     lookup = pd.MultiIndex.from_tuples(combos) if combos and combos[0] else None
     for rb in batches:
         frame = rb.to_pandas()
-        protected, _ = _protected_frame(frame, spec)  # checked by the first pass
+        protected, _ = protected_frame(frame, spec)  # checked by the first pass
         if lookup is None:
             combo = np.zeros(len(frame), dtype=np.int32)
         else:

@@ -1,4 +1,5 @@
-"""Reading decisions piece by piece: Parquet row groups / record batches, CSV in chunks.
+"""Reading decisions whole (:class:`FrameSource`) or piece by piece (Parquet row groups
+/ record batches, CSV in chunks).
 
 Parquet is columnar, so reading the narrow columns (id, outcomes, protected attributes)
 or one feature column for all rows costs only that column's bytes; CSV is re-parsed with
@@ -13,7 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from auditor.batch import DecisionBatch
+from auditor.data import data_format, decisions_from_frame, read_table
+from auditor.engine.kernel import ChunkPlan, run_chunk
+from auditor.engine.sums import AttributionSums
 from auditor.errors import DataValidationError
+from auditor.models.base import ModelAdapter
+from auditor.spec import AuditSpec
 
 
 class FileSource:
@@ -23,7 +30,7 @@ class FileSource:
         if not path.is_file():
             raise DataValidationError(f"Data file not found: {path}")
         self.path = path
-        self.kind = fmt or ("parquet" if path.suffix.lower() in {".parquet", ".pq"} else "csv")
+        self.kind = data_format(str(path), fmt)
         try:
             if self.kind == "parquet":
                 import pyarrow.parquet as pq
@@ -75,3 +82,65 @@ class FileSource:
         if not parts:
             return pd.DataFrame(columns=columns)
         return pd.concat(parts, ignore_index=True)
+
+
+class FrameSource:
+    """Decisions in memory (one partition): read once, validated as a whole.
+
+    The in-memory engine: the driver runs the steps of the chunked engine with one chunk,
+    so both give the same numbers by construction (issue 20). ``frame``: the decisions as
+    already read (default: ``data.path`` read whole).
+    """
+
+    holds_rows = True
+
+    def __init__(self, spec: AuditSpec, frame: pd.DataFrame | None = None) -> None:
+        self.path = spec.resolve(spec.data.path)
+        self.label = str(self.path)
+        self._frame = frame
+        self._batch: DecisionBatch | None = None
+        self._encoded: np.ndarray | None = None
+        self.names = list(frame.columns) if frame is not None else []
+
+    def batch(self, spec: AuditSpec) -> DecisionBatch:
+        """Every column of every row, validated (features, controls and geography too)."""
+        if self._batch is None:
+            frame = self._frame
+            if frame is None:
+                frame = read_table(self.path, spec.data.format)
+            self._batch = decisions_from_frame(spec, frame, self.path)
+            self._frame = None  # the batch holds what the audit reads
+            self.names = list(self._batch.features.columns)
+        return self._batch
+
+    def _features(self) -> pd.DataFrame:
+        if self._batch is None:
+            raise RuntimeError("FrameSource: batch() is read first")
+        return self._batch.features
+
+    def read(self, columns: list[str]) -> pd.DataFrame:
+        """These feature columns, every row."""
+        return self._features()[columns].reset_index(drop=True)
+
+    def take(self, positions: np.ndarray, columns: list[str]) -> pd.DataFrame:
+        """The rows at sorted ``positions``."""
+        return self._features()[columns].iloc[positions].reset_index(drop=True)
+
+    def _x(self, model: ModelAdapter) -> np.ndarray:
+        # encoded once, every row at once: an adapter that learns text categories from
+        # the data it first encodes (scikit-learn, callables) sees all of them
+        if self._encoded is None:
+            self._encoded = model.encode(self._features())
+        return self._encoded
+
+    def encode_at(self, model: ModelAdapter, positions: np.ndarray) -> np.ndarray:
+        """The model's encoded inputs of the rows at sorted ``positions``."""
+        return np.asarray(self._x(model)[positions])
+
+    def wide_pass(
+        self, plan: ChunkPlan, model: ModelAdapter, batch: DecisionBatch
+    ) -> tuple[np.ndarray, AttributionSums]:
+        """Score and attribute every row at once (one chunk)."""
+        positions = np.arange(len(batch))
+        x = self._x(model)
+        return run_chunk(plan, model, self._features(), batch.protected, positions, x)

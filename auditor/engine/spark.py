@@ -25,7 +25,7 @@ because each one reads every row again:
 4. *cells and tables*: the decision cells per partition
    (:class:`~auditor.metrics.cells.DecisionCells`) merged: every group metric, the dataset
    summary and the within-segment ratios follow through the same
-   :func:`auditor.pipeline.group_statistics` as in memory; in the same pass, slice
+   :func:`auditor.engine.statistics.group_statistics` as in memory; in the same pass, slice
    tables, proxy-score moments/crosstabs and per-(fold, category, group) counts for the
    categorical proxy AUCs;
 5. *ranks*: the proxy AUC of a numeric feature with many values needs every row's rank:
@@ -57,12 +57,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import partial, reduce
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from auditor.data import outcome_problems
+from auditor.data import data_format, outcome_problems
 from auditor.engine.kernel import ChunkPlan, run_chunk
 from auditor.engine.partials import (
     POS,
@@ -119,8 +119,11 @@ from auditor.metrics.slices import (
 from auditor.models.base import ModelAdapter
 from auditor.models.checks import training_categories, unseen_from_counts
 from auditor.provenance import is_url, listing_sha256
-from auditor.result import AttributionSummary, MetricRecord, ProxyRank, ProxyScore
+from auditor.result import MetricRecord, ProxyRank, ProxyScore
 from auditor.spec import AuditSpec
+
+if TYPE_CHECKING:
+    from auditor.engine.measured import Measured
 
 _MODELS: dict[str, ModelAdapter] = {}  # per Python worker: model digest -> adapter
 _SLICE_BINS = 4
@@ -219,7 +222,7 @@ class SparkAudit:
         self.spark = spark_session(spec.engine.master)
         path = data_location(spec)
         self.label = path
-        kind = spec.data.format or ("csv" if path.lower().endswith(".csv") else "parquet")
+        kind = data_format(path, spec.data.format)
         reader = self.spark.read
         try:
             frame = (
@@ -674,22 +677,15 @@ def run_spark(
     spec: AuditSpec,
     model: ModelAdapter | None,
     groups: list[Grouping],
-    warnings_: list[str],
     stage: Stage,
     timings: dict[str, float] | None = None,
-    *,
-    unseen: dict[str, int] | None = None,
-) -> tuple[DecisionCells, str, list[MetricRecord], AttributionSummary, dict[str, Any]]:
-    """Decision cells, metrics, attribution summary and explanation quality, equal to the
-    in-memory pipeline's.
-
-    ``unseen``: filled with the rows per feature whose category the model never saw,
-    from the merged census's category counts.
-    """
-    from auditor.engine.measure import _encoded, _plan_for, _summary, _with
+) -> Measured:
+    """The passes of a Spark audit, merged on the driver, ready for
+    :func:`auditor.engine.driver.finish` (the finalisation every engine shares)."""
+    from auditor.engine.measured import Measured, encoded, plan_for
     from auditor.engine.quality import explanation_quality
+    from auditor.engine.statistics import check_control_values, group_statistics
     from auditor.engine.summary import gap_decompositions
-    from auditor.pipeline import check_control_values, group_statistics, note_disagreement
 
     audit = SparkAudit(spec)
     try:
@@ -703,40 +699,43 @@ def run_spark(
             audit.prepare()
         else:
             with stage("explain"):
-                plan = _plan_for(spec, model, audit.rows, audit.take, audit.label)
+                features = list(spec.columns.features)
+                plan = plan_for(
+                    spec,
+                    model,
+                    audit.rows,
+                    lambda positions: encoded(model, audit.take(positions, features)),
+                    audit.label,
+                )
                 if plan.method is None:
                     reason = TURNED_OFF_REASON
                 merged = audit.explain(plan, model)
                 sums = merged if plan.method is not None else None
+        method = plan.method if sums is not None and plan is not None else None
         with stage("explanation quality"):
             features = list(spec.columns.features)
             quality = explanation_quality(
                 spec,
                 model,
-                plan.method if sums is not None and plan is not None else None,
+                method,
                 audit.rows,
-                lambda positions: _encoded(model, audit.take(positions, features)),
+                lambda positions: encoded(model, audit.take(positions, features)),
                 timings,
             )
         with stage("measure"):
             cells, disagree = audit.measure()
-            if unseen is not None and model is not None:
-                unseen.update(
-                    unseen_from_counts(
-                        audit.found.census.categories, training_categories(model)
-                    )
-                )
-            decisions_from = "data"
+            unseen = {}
             if model is not None:
-                if spec.columns.decision is None and spec.columns.score is None:
-                    decisions_from = "model"
-                else:
-                    note_disagreement(spec, disagree / audit.rows, warnings_)
+                cats = training_categories(model)
+                unseen = unseen_from_counts(audit.found.census.categories, cats)
+            decisions_from = "data"
+            if model is not None and spec.columns.decision is None and spec.columns.score is None:
+                decisions_from = "model"
             metrics, references = group_statistics(spec, cells, groups)
+            extra_notes: list[str] = []
             if spec.controls or spec.columns.outcomes:
-                adjusted, notes = audit.controls(groups, references)
+                adjusted, extra_notes = audit.controls(groups, references)
                 metrics += adjust_holm(adjusted)  # their own families, as in memory
-                warnings_ += notes
             names = tuple(model.feature_names) if model is not None else ()
             decompositions = gap_decompositions(sums, names, groups, references) if sums else []
             ranked_with = [d for d in decompositions if d.attribute in spec.protected]
@@ -745,15 +744,42 @@ def run_spark(
             if spec.columns.features:
                 slices, proxies, ranking = audit.features(ranked_with)
                 metrics += slices
-            method = plan.method if plan is not None else None
-            space = model.output_space if model is not None else None
-            summary = _summary(
-                spec, sums, method, space, reason, names, groups, references, warnings_
-            )
-            summary = _with(summary, proxies, ranking, decompositions)
     finally:
         audit.release()
-    return cells, decisions_from, metrics, summary, quality
+    return Measured(
+        cells=cells,
+        decisions_from=decisions_from,
+        metrics=metrics,
+        references=references,
+        sums=sums,
+        method=method,
+        reason=reason,
+        quality=quality,
+        disagree=disagree,
+        unseen=unseen,
+        proxies=proxies,
+        ranking=ranking,
+        decompositions=decompositions,
+        extra_notes=[*extra_notes, *_not_measured_here(spec)],
+        geography=[],
+    )
+
+
+def _not_measured_here(spec: AuditSpec) -> list[str]:
+    """The extra analyses this engine does not run yet (they need every row's columns)."""
+    notes = []
+    if spec.geography:
+        notes.append(
+            "geography: each feature's association with the geography columns is not "
+            "measured by the Spark engine; rules that need it report insufficient evidence"
+        )
+    if spec.protected_probabilities:
+        notes.append(
+            "protected_probabilities: the bias-corrected (BIRDiE) rates need an EM over "
+            "every row and are measured by the in-memory and streamed engines only; this "
+            "Spark audit reports the weighted estimates alone"
+        )
+    return notes
 
 
 class _Payload:
@@ -808,7 +834,7 @@ def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any
     import pyarrow as pa
     from pyspark import TaskContext
 
-    from auditor.data import _protected_frame
+    from auditor.data import protected_frame
     from auditor.worker_threads import limit_worker_threads
 
     ctx = TaskContext.get()
@@ -820,7 +846,7 @@ def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any
     for rb in batches:
         frame = rb.to_pandas()
         ids = frame[POS].to_numpy(dtype=np.int64)
-        protected, _ = _protected_frame(frame, spec)  # the driver reported any problem
+        protected, _ = protected_frame(frame, spec)  # the driver reported any problem
         scores, sums = run_chunk(payload.plan, model, frame[features], protected, ids)
         scores = np.asarray(scores, dtype=np.float64)
         blobs: list[bytes | None] = [None] * len(frame)

@@ -6,6 +6,7 @@ against an interventional background sample.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,7 @@ class PermutationShapExplainer:
         import shap
 
         masker = shap.maskers.Independent(background, max_samples=len(background))
-        explainer = shap.PermutationExplainer(model.output, masker, seed=0)
+        explainer = _row_seeded(shap.PermutationExplainer)(model.output, masker, seed=0)
         npermutations = 10
         max_evals = max(2 * x.shape[1] + 1, npermutations * 2 * x.shape[1])
         tell = listener()
@@ -64,3 +65,20 @@ class PermutationShapExplainer:
                 "background_rows": len(background),
             },
         )
+
+
+def _row_seeded(base: type[Any]) -> type[Any]:
+    """``base`` whose permutations of each row are drawn from a seed of that row's values.
+
+    shap seeds once per explainer, so a row's permutations would depend on the rows
+    explained before it in the same call: a chunked or distributed audit (its rows split
+    differently) would measure other values than the in-memory one (issue 20).
+    """
+
+    class RowSeeded(base):  # type: ignore[misc]
+        def explain_row(self, *row_args: Any, **kwargs: Any) -> Any:
+            row = np.ascontiguousarray(np.asarray(row_args[0], dtype=np.float64))
+            np.random.seed(zlib.crc32(row.tobytes()))
+            return super().explain_row(*row_args, **kwargs)
+
+    return RowSeeded

@@ -12,9 +12,9 @@ import pandas as pd
 from scipy import stats
 
 from auditor.data import decisions_from_frame
+from auditor.engine.statistics import decision_cells, group_statistics
 from auditor.metrics.group_metrics import groupings
 from auditor.metrics.stats import wilson_interval
-from auditor.pipeline import decision_cells, group_statistics
 from auditor.result import MetricRecord
 from auditor.spec import AuditSpec, ColumnsSpec, DataSpec
 

@@ -249,7 +249,7 @@ def _geography_proxies(check: ProxyScan, facts: Facts) -> list[Outcome]:
         if facts.geography_columns:
             why = (
                 "the geography columns were declared but their association with the features "
-                "was not measured (it is measured by the in-memory engine)"
+                "was not measured (the in-memory and streamed engines measure it, Spark not yet)"
             )
         else:
             why = (
