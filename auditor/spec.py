@@ -898,13 +898,6 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
                     f"training.features: '{feat}' is a protected attribute; protected "
                     "attributes never enter the model"
                 )
-        if spec.training.model == "as_audited" and (
-            spec.model is None or spec.model.kind != "lightgbm"
-        ):
-            problems.append(
-                "training.model: 'as_audited' reads a LightGBM model's parameters; this spec's "
-                "model is not LightGBM, so give training.model: {kind: lightgbm, params: ...}"
-            )
     for column in spec.geography if ok("geography", "columns") else []:
         if column in cols.features:
             problems.append(

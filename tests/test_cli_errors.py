@@ -215,6 +215,7 @@ def test_pickle_without_trusted(
         columns={"features": features},
         explain={"method": "none"},
         letters=None,  # the demo's letters name features this small model lacks
+        training=None,  # the demo's LDA section reuses a LightGBM model's parameters
     )
     assert_user_error(
         audit(spec, "--db", sqlite_url),

@@ -19,6 +19,7 @@ from auditor.errors import SpecError
 from auditor.lda import SearchOptions, search_alternatives
 from auditor.lda.candidates import reweighing_weights
 from auditor.lda.evaluate import Evaluation, GroupRatio, delong, delong_difference
+from auditor.lda.fit import base_model
 from auditor.lda.frontier import frontier, recommend
 from auditor.pipeline import run_audit
 from auditor.spec import load_spec
@@ -103,8 +104,10 @@ def test_training_section_is_strict_and_keeps_old_digests(tmp_path: Path) -> Non
                 "training": {"path": "a.csv", "label": "y", "features": ["race"], "model": {}},
             }
         )
+    # 'as_audited' needs a LightGBM model: the search says so, the audit itself is not stopped
+    no_lgb = load_spec({**_BASE_SPEC, "training": {"path": "a.csv", "label": "y"}})
     with pytest.raises(SpecError, match="as_audited"):
-        load_spec({**_BASE_SPEC, "training": {"path": "a.csv", "label": "y"}})
+        base_model(no_lgb)
     with pytest.raises(SpecError, match=r"training\.split"):
         load_spec(
             {
@@ -202,8 +205,6 @@ def test_cli_without_training_section_exits_2_naming_it(tmp_path: Path) -> None:
 
 def test_as_audited_reads_the_boosters_parameters_and_rounds(tmp_path: Path) -> None:
     import lightgbm as lgb
-
-    from auditor.lda.fit import base_model
 
     rng = np.random.default_rng(0)
     x = pd.DataFrame({"skill": rng.normal(size=300), "zone": rng.random(300)})

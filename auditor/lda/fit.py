@@ -10,6 +10,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from auditor.errors import SpecError
 from auditor.lda.split import training_of
 from auditor.models.lightgbm_adapter import LightGBMAdapter, load_booster
 from auditor.spec import AuditSpec
@@ -56,7 +57,14 @@ def base_model(spec: AuditSpec) -> BaseModel:
     """``training.model``: given parameters, or those of the audited LightGBM booster."""
     training = training_of(spec)
     if training.model == "as_audited":
-        assert spec.model is not None  # the spec's consistency check requires it
+        # checked here, not when the spec loads: an audit never reads training.model, and
+        # changing the audited model must not stop the audit itself
+        if spec.model is None or spec.model.kind != "lightgbm":
+            raise SpecError(
+                f"{spec.source}: training.model: 'as_audited' reads a LightGBM model's "
+                "parameters; this spec's model is not LightGBM, so give training.model: "
+                "{kind: lightgbm, params: ...}"
+            )
         path = spec.resolve(spec.model.path)
         booster = load_booster(path)
         params = {k: v for k, v in booster.params.items() if k not in _NOT_INHERITED}
