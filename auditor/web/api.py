@@ -40,6 +40,7 @@ from auditor.web.catalog import (
     policy_catalog,
 )
 from auditor.web.jobs import Job
+from auditor.web.trail import trail_events
 from auditor.web.uploads import parse_upload_isolated
 from auditor.web.workspace import (
     NotFoundError,
@@ -269,6 +270,12 @@ def sign_off(
 def signoffs(request: Request, who: Viewer, audit_id: str) -> list[dict[str, Any]]:
     """The audit's sign-offs, oldest first, each current or superseded (and by what)."""
     return [signoff_dict(r) for r in audit_signoffs(web(request).store, audit_id)]
+
+
+@router.get("/audits/{audit_id}/events")
+def audit_events(request: Request, who: Viewer, audit_id: str) -> list[dict[str, Any]]:
+    """The hash-chain events that concern the audit, oldest first, each with its hash."""
+    return [e.to_dict() for e in trail_events(web(request).store, audit_id)]
 
 
 @router.get("/audits/{audit_id}/findings")

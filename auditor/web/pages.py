@@ -19,6 +19,7 @@ from auditor.web.auth import Principal, check_form_csrf, page_user, web
 from auditor.web.ops_pages import router as ops_router
 from auditor.web.sessions import COOKIE, end_session, start_session
 from auditor.web.templating import render
+from auditor.web.trail import trail_page
 from auditor.web.uploads import parse_upload_isolated
 from auditor.web.workspace import (
     FINDING_FILTERS,
@@ -208,6 +209,12 @@ def audit_detail(
     context = audit_page(web(request).store, audit_id, finding_filter=how, sort=sort or None)
     context["title"] = context["audit"].name
     return render(request, "audit.html.j2", context)
+
+
+@router.get("/audits/{audit_id}/trail")
+def audit_trail_page(request: Request, who: Viewer, audit_id: str) -> Response:
+    """Every chain event that concerns the audit, with its hash."""
+    return render(request, "trail.html.j2", trail_page(web(request).store, audit_id))
 
 
 @router.get("/audits/{audit_id}/compare")
