@@ -84,6 +84,7 @@ def _api_routes(audit_id: str, letter_id: int) -> list[tuple[str, str, str, dict
         ("GET", f"/api/audits/{audit_id}/findings", "viewer", {}),
         ("GET", f"/api/audits/{audit_id}/compare", "viewer", {}),
         ("GET", f"/api/audits/{audit_id}/signoffs", "viewer", {}),
+        ("GET", f"/api/audits/{audit_id}/events", "viewer", {}),
         (
             "POST",
             f"/api/audits/{audit_id}/reports/999/signoff",
@@ -122,6 +123,7 @@ def _page_routes(audit_id: str, letter_id: int) -> list[tuple[str, str, str, dic
         ("GET", "/audits/new", "officer", {}),
         ("POST", f"/audits/{audit_id}/attest", "officer", {"data": {"evidence": "x: 1"}}),
         ("GET", f"/audits/{audit_id}/compare", "viewer", {}),
+        ("GET", f"/audits/{audit_id}/trail", "viewer", {}),
         ("POST", f"/audits/{audit_id}/reports/999/signoff", "officer", {"data": {"role": "C"}}),
         ("GET", "/letters/review", "officer", {}),
         ("POST", f"/letters/{letter_id}/review", "officer", {"data": {"action": "reject"}}),
