@@ -22,6 +22,7 @@ from auditor.result import FINDING_STATUSES, AuditResult
 from auditor.store import AuditRow, Store, load_history, load_result
 from auditor.store.models import Audit, Evaluation, Event, FindingRow, Report
 from auditor.store.repository import AUDIT_COMPLETED, REPORT_ADDED, audit_row
+from auditor.web.trend_chart import lowest_ratio_chart
 
 FINDING_FILTERS = ("fail", "warn", "insufficient_evidence", "needs_attestation")
 
@@ -157,7 +158,13 @@ def audit_summary(store: Store, audit_id: str) -> AuditRow:
     return replace(row, findings=latest[audit_id]) if audit_id in latest else row
 
 
-def audit_trend(store: Store, result: AuditResult, *, runs: int = 10) -> dict[str, Any] | None:
+TREND_PAGE_RUNS = 10
+"""How many stored runs the audit page's trend table and chart go back."""
+
+
+def audit_trend(
+    store: Store, result: AuditResult, *, runs: int = TREND_PAGE_RUNS
+) -> dict[str, Any] | None:
     """This run against the earlier stored runs of the same audit name (None: first run)."""
     with store.session() as session:
         history = load_history(session, result.name, limit=runs)
@@ -200,6 +207,8 @@ def audit_page(
     with store.session() as session:
         evaluations = list_evaluations(session, audit_id)
         signoffs = list_signoffs(session, audit_id)
+        # read once for both the trend table and its chart
+        history = load_history(session, result.name, limit=TREND_PAGE_RUNS)
     copies = {sg.signed_report_id for sg in signoffs}
     context.update(
         signoffs=signoffs,
@@ -215,7 +224,8 @@ def audit_page(
         pdf_check=pdf_check,
         # the page has its own trend section (all earlier runs); the report's is left out
         trend=None,
-        web_trend=audit_trend(store, result),
+        web_trend=trend_section(history, result.audit_id),
+        trend_chart=lowest_ratio_chart(history, result.audit_id),
         reports=[
             {
                 "id": c.report_id,
