@@ -15,7 +15,7 @@ from auditor.report.trend import RATIOS
 from auditor.result import AuditResult
 
 WIDTH, HEIGHT = 640.0, 220.0
-LEFT, RIGHT, TOP, BOTTOM = 48.0, 16.0, 12.0, 30.0
+LEFT, RIGHT, TOP, BOTTOM = 48.0, 40.0, 12.0, 30.0  # room for the date labels
 REFERENCE = 0.8
 """The dashed line: the four-fifths rule of thumb for impact ratios (a convention)."""
 
