@@ -1,15 +1,18 @@
 """Percentile intervals for the BIRDiE estimates: a seeded nonparametric row bootstrap.
 
-The R package's interval for the EM fit is a bootstrap (``birdie(..., se_boot = B)``);
-this one resamples the rows with replacement, refits the whole estimator on each
-replicate (the weighted estimate that is its prior included) and takes percentiles.
+Like the R package's interval for its EM fit (a bootstrap), this one resamples the rows
+with replacement, refits the whole estimator on each replicate (the weighted estimate
+that is its prior included) and takes the 2.5th and 97.5th percentiles.
 
 Cost is kept down three ways: a replicate is a vector of multinomial counts over the
 rows, so a refit is the same EM with row weights (no copied frames); a block of
 replicates is fitted at once, each EM step two matrix products per outcome level on
-(replicates × rows) arrays sized to stay near ``BLOCK_BYTES``; and each replicate's EM starts from the full fit's rates, which it
-stays close to, with a looser tolerance than the point estimate (``TOL``: a millionth
-of a rate is far below an interval's width).
+(replicates × rows) arrays sized to stay near ``BLOCK_BYTES``; and each replicate's EM
+starts from the full fit's rates, which it stays close to, and stops at a looser
+tolerance than the point estimate (``TOL``: 1e-7 of a rate is far below an interval's
+width). Measured (``bench/bench_birdie.py``, two groups, B = 200, shared 2-core
+machine): 0.15-0.8 s for 5,000 rows and 3.2-6.7 s for 100,000, against 8 ms and 0.2 s
+for the point fit.
 """
 
 from __future__ import annotations
