@@ -6,9 +6,12 @@ the true posterior given the area); race drawn from it; approval depends on race
 (true rates 0.70 and 0.52: a true impact ratio of 0.743). Prints, over ``--audits``
 audits, the mean and spread of each estimator's impact ratio, the share of audits in
 which each puts B below 0.80, and the EM's iterations and time; then one fit on
-``--big`` rows (time per fit).
+``--big`` rows (time per fit); then the row-bootstrap interval (``--replicates``) timed on
+``--rows`` and ``--boot-rows`` rows, and its coverage of the true ratio over
+``--coverage`` audits of ``--rows`` rows.
 
-Run: ``.venv/bin/python bench/bench_birdie.py [--audits 200] [--rows 5000] [--big 1000000]``.
+Run: ``.venv/bin/python bench/bench_birdie.py [--audits 200] [--rows 5000] [--big 1000000]
+[--replicates 200] [--boot-rows 100000] [--coverage 50]``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import time
 import numpy as np
 
 from auditor.metrics.birdie import birdie_fit
+from auditor.metrics.birdie_interval import REPLICATES, birdie_bootstrap
+from auditor.metrics.percentile import percentile_interval
 
 RATES = (0.70, 0.52)
 
@@ -36,6 +41,9 @@ def main() -> None:
     parser.add_argument("--audits", type=int, default=200)
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--big", type=int, default=1_000_000)
+    parser.add_argument("--replicates", type=int, default=REPLICATES)
+    parser.add_argument("--boot-rows", type=int, default=100_000)
+    parser.add_argument("--coverage", type=int, default=50)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     weighted, corrected, iterations, seconds = [], [], [], []
@@ -66,6 +74,26 @@ def main() -> None:
         f"{args.big} rows: {time.perf_counter() - t:.2f} s, {fit.iterations} iterations, "
         f"ratio {fit.rates[1, 1] / fit.rates[1, 0]:.3f}"
     )
+
+    for n in (args.rows, args.boot_rows):
+        w, y = simulate(rng, n)
+        fit = birdie_fit(w, y, ["A", "B"])
+        t = time.perf_counter()
+        boot = birdie_bootstrap(w, y, fit, replicates=args.replicates, seed=0)
+        ci = percentile_interval(boot.rates[:, 1] / boot.rates[:, 0])
+        print(
+            f"bootstrap, {n} rows, B = {args.replicates}: {time.perf_counter() - t:.2f} s, "
+            f"ratio interval {ci}, unconverged {boot.unconverged}"
+        )
+    truth = RATES[1] / RATES[0]
+    covered = 0
+    for s in range(args.coverage):
+        w, y = simulate(rng, args.rows)
+        fit = birdie_fit(w, y, ["A", "B"])
+        boot = birdie_bootstrap(w, y, fit, replicates=args.replicates, seed=s)
+        ci = percentile_interval(boot.rates[:, 1] / boot.rates[:, 0])
+        covered += ci is not None and ci[0] <= truth <= ci[1]
+    print(f"ratio interval covers {truth:.3f} in {covered} of {args.coverage} audits")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from auditor.batch import UNKNOWN, DecisionBatch
 from auditor.errors import DataValidationError
 from auditor.metrics import Grouping, adea, adjust_holm
 from auditor.metrics.birdie import birdie_fit, birdie_records
+from auditor.metrics.birdie_interval import REPLICATES as BIRDIE_REPLICATES
+from auditor.metrics.birdie_interval import birdie_bootstrap
 from auditor.metrics.cells import DecisionCells
 from auditor.metrics.controls import controls_metrics
 from auditor.metrics.counts import ScoreGrid
@@ -259,14 +261,24 @@ def birdie_measured(spec: AuditSpec, batch: DecisionBatch) -> tuple[list[MetricR
     notes: list[str] = []
     for g in split_groupings(spec)[1]:
         weights, _ = membership_weights(batch, g.attributes)
-        fit = birdie_fit(
-            weights.to_numpy(np.float64),
-            np.asarray(batch.decisions, dtype=np.int64),
-            [str(c) for c in weights.columns],
-        )
+        w = weights.to_numpy(np.float64)
+        y = np.asarray(batch.decisions, dtype=np.int64)
+        fit = birdie_fit(w, y, [str(c) for c in weights.columns])
+        # the spec has no replicate count of its own: the count bootstrap's 1000 would cost
+        # 1000 EM refits over the rows, so the row bootstrap uses its documented default
+        boot = birdie_bootstrap(w, y, fit, replicates=BIRDIE_REPLICATES, seed=spec.seed)
         recs, found = birdie_records(
-            g.name, fit, min_group_size=spec.min_group_size, control=control.get(g.name)
+            g.name,
+            fit,
+            min_group_size=spec.min_group_size,
+            control=control.get(g.name),
+            samples=boot.rates,
         )
+        if boot.unconverged:
+            found.append(
+                f"{g.name}: {boot.unconverged} of {boot.replicates} BIRDiE bootstrap "
+                "replicates did not converge; the interval uses their last iterate"
+            )
         out += recs
         notes += found
     return out, notes

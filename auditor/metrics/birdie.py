@@ -33,9 +33,10 @@ github.com/CoryMcCartan/birdie at commit 55ce30c):
 An intersection with hard attributes (``sex & race``) is the package's fully interacted
 ``Y ~ sex`` model: the membership weights are zero outside a row's own cell, so the EM
 runs separately per cell. The prior is then each combined group's own weighted estimate
-(the package pools it over cells; a one-pseudo-row difference). No interval is computed
-(the package's is a bootstrap of the EM); see ``docs``/the report for which estimate
-decides the verdict.
+(the package pools it over cells; a one-pseudo-row difference). Intervals come from a
+seeded row bootstrap of the whole estimator (``birdie_interval``; the package's interval
+is a bootstrap of the EM too); see ``docs``/the report for which estimate decides the
+verdict.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from auditor.metrics.percentile import LEVEL, percentile_interval
 from auditor.result import MetricRecord
 
 ABSTOL = 1e-10
@@ -119,6 +121,10 @@ def _posterior(theta: np.ndarray, p: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where(total > 0, joint / np.where(total > 0, total, 1.0), p)
 
 
+def _end(ci: tuple[float, float] | None, i: int) -> float | None:
+    return None if ci is None else ci[i]
+
+
 RATE = "birdie_selection_rate"
 RATIO = "birdie_impact_ratio"
 LINE = 0.8
@@ -130,8 +136,13 @@ def birdie_records(
     *,
     min_group_size: int,
     control: str | None = None,
+    samples: np.ndarray | None = None,
 ) -> tuple[list[MetricRecord], list[str]]:
     """Corrected selection rates and impact ratios, the weighted ones in ``detail``.
+
+    ``samples``: bootstrap replicates of the corrected rates (replicates × groups, in
+    ``fit.groups`` order); given, every record gets its 95% percentile interval and the
+    ratios the interval of the replicates' ratios to the same reference.
 
     The reference is the named control group when it has weight, else the group with the
     highest *corrected* rate (the rule the weighted and hard ratios follow). Warnings say
@@ -144,6 +155,16 @@ def birdie_records(
         return [], []
     ref = control if control in rates else max(sorted(rates), key=lambda g: rates[g])
     base = {"iterations": float(fit.iterations), "converged": float(fit.converged)}
+    interval: dict[str, tuple[float, float] | None] = {}
+    ratio_interval: dict[str, tuple[float, float] | None] = {}
+    if samples is not None and len(samples):
+        # the detail names the method: a percentile interval of a row bootstrap, B replicates
+        base = {**base, "ci_row_bootstrap_replicates": float(len(samples)), "ci_level": LEVEL}
+        col = {g: samples[:, j] for j, g in enumerate(fit.groups)}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for g in fit.groups:
+                interval[g] = percentile_interval(col[g])
+                ratio_interval[g] = percentile_interval(col[g] / col[ref])
     out: list[MetricRecord] = []
     notes: list[str] = []
     for g in fit.groups:
@@ -161,6 +182,8 @@ def birdie_records(
                 rates[g],
                 n,
                 count=round(rates[g] * sizes[g]),
+                ci_low=_end(interval.get(g), 0),
+                ci_high=_end(interval.get(g), 1),
                 flags=flags,
                 detail={**base, "posterior_n": sizes[g], "weighted_rate": weighted[g]},
             )
@@ -177,8 +200,20 @@ def birdie_records(
         detail = {**base, "posterior_n": sizes[g]}
         if w_ratio is not None:
             detail["weighted_ratio"] = w_ratio
+        ci = ratio_interval.get(g)
         out.append(
-            MetricRecord(attribute, g, RATIO, ratio, n, reference=ref, flags=flags, detail=detail)
+            MetricRecord(
+                attribute,
+                g,
+                RATIO,
+                ratio,
+                n,
+                ci_low=_end(ci, 0),
+                ci_high=_end(ci, 1),
+                reference=ref,
+                flags=flags,
+                detail=detail,
+            )
         )
         if ratio is not None and w_ratio is not None and (ratio < LINE) != (w_ratio < LINE):
             notes.append(
