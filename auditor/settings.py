@@ -43,6 +43,7 @@ from auditor.errors import AuditorError
 
 ENV_PREFIX = "AUDITOR_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+TREESHAP_TABLE_MB = 256  # default memory for one model's TreeSHAP path tables, MiB
 
 
 class Settings(BaseSettings):
@@ -65,7 +66,7 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     metrics_public: bool = False
     letters_four_eyes: bool = False
-    treeshap_table_mb: int = 256
+    treeshap_table_mb: int = TREESHAP_TABLE_MB
 
     @field_validator("metrics_public", "letters_four_eyes", mode="before")
     @classmethod
@@ -78,7 +79,7 @@ class Settings(BaseSettings):
     def _table_mb(cls, value: object) -> object:
         # not digits: the default, as the kernels read it before (it cannot change a value)
         text = str(value).strip()
-        return int(text) if text.isdigit() else 256
+        return int(text) if text.isdigit() else TREESHAP_TABLE_MB
 
     @field_validator("metrics_token", mode="before")
     @classmethod

@@ -53,7 +53,6 @@ _BITPOS[[pow(2, m, 67) for m in range(_MAX_PATH_FEATURES)]] = range(_MAX_PATH_FE
 # stays in cache while a chunk of rows goes through) and while the model's tables stay
 # within AUDITOR_TREESHAP_TABLE_MB (default 256 MiB); the other trees use the quadrature.
 _TABLE_MAX_FEATURES = 8
-_TABLE_BUDGET_MB = 256
 _TABLE_CHUNK_ROWS = 512  # most rows per chunk (their outputs stay in cache)
 
 

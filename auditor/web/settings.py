@@ -11,8 +11,6 @@ from auditor.web.worker import WorkerLimits
 
 SECRET_ENV = "AUDITOR_WEB_SECRET"
 DATA_ROOT_ENV = "AUDITOR_DATA_ROOT"
-METRICS_TOKEN_ENV = "AUDITOR_METRICS_TOKEN"
-METRICS_PUBLIC_ENV = "AUDITOR_METRICS_PUBLIC"
 
 
 def _secret_from_env() -> bytes:
