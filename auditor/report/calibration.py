@@ -87,4 +87,4 @@ def attach_calibration(result: AuditResult, tables: list[AttributeTable]) -> Non
         )
         if left_out:
             caption += f"; {left_out} smaller group(s) are left out for legibility"
-        table.figures.append(Figure(svg, caption + "."))
+        table.figures.append(Figure(svg, caption + ".", metrics=("reliability", "ece")))

@@ -66,6 +66,8 @@ class Figure:
     svg: Markup
     caption: str
     number: int = 0
+    # the metrics the chart draws: a finding on one of them links to it (the workspace)
+    metrics: tuple[str, ...] = ()
 
     @property
     def src(self) -> str:

@@ -76,7 +76,8 @@ def _figures(table: AttributeTable) -> list[Figure]:
             )
         if table.any_caution:
             text += ". Grey bars with a dashed outline are small-sample or unknown groups"
-        figures.append(Figure(svg, text + "."))
+        drawn = (rate_metric, ratio_metric) if has_ratio else (rate_metric,)
+        figures.append(Figure(svg, text + ".", metrics=drawn))
     air_ref = table.reference_for("adverse_impact_ratio")
     if "adverse_impact_ratio" in present and air_ref != table.reference_for("impact_ratio"):
         svg = charts.ratio_chart(
@@ -91,6 +92,7 @@ def _figures(table: AttributeTable) -> list[Figure]:
                 f"Adverse impact ratio per group of {table.name} relative "
                 f"to the control group {air_ref}, with 95% intervals; the "
                 "dotted line marks the four-fifths convention (0.80).",
+                metrics=("adverse_impact_ratio",),
             )
         )
     return figures

@@ -291,12 +291,21 @@ def audit_findings(
     evaluation: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> list[dict[str, Any]]:
     """The audit's findings (latest evaluation, or ``evaluation``) filtered by status, pack,
-    severity and group, sorted by status, severity, rule, pack or scope."""
+    severity and group, sorted by status, severity, rule, pack or scope. Each carries its
+    ``evidence``: the metric rows and charts it judged (links into the audit page), the
+    evidence values it read (attested: who, when, document digest) and its rule."""
     from auditor.findings_view import FindingFilter, filtered, finding_dict
+    from auditor.web.evidence import finding_evidence, finding_key, page_tables
 
     result = _evaluation(request, audit_id, evaluation)
     how = FindingFilter(status=status, pack=pack, severity=severity, group=group)
-    return [finding_dict(f) for f in filtered(result, how, sort)]
+    kept = filtered(result, how, sort)
+    evidence = finding_evidence(result, page_tables(result))
+    page = f"/audits/{audit_id}"
+    return [
+        {**finding_dict(f), "evidence": [e.to_dict(page) for e in evidence[finding_key(f)]]}
+        for f in kept
+    ]
 
 
 @router.get("/audits/{audit_id}/compare")

@@ -210,7 +210,12 @@ def audit_page(
         # read once for both the trend table and its chart
         history = load_history(session, result.name, limit=TREND_PAGE_RUNS)
     copies = {sg.signed_report_id for sg in signoffs}
+    from auditor.web.evidence import EvidenceIndex, finding_evidence, row_anchor
+
     context.update(
+        # each finding linked to its metric rows, charts, attested evidence and rule
+        evidence=EvidenceIndex(finding_evidence(result, context["tables"])),
+        row_anchor=row_anchor,
         signoffs=signoffs,
         # the report a sign-off button signs: the newest that is not itself a signed copy
         signable_report_id=next((i for i in ids if i not in copies), None),
