@@ -20,7 +20,7 @@ from auditor.result import AuditResult
 from auditor.store import Document, open_store, save_audit
 from auditor.users import create_token
 from auditor.web.attestations import attest_evidence
-from auditor.web.evidence import rule_reads, row_anchor
+from auditor.web.evidence import row_anchor, rule_reads
 from tests._web import USERS, add_users, fast_hashing, login, make_app
 from tests.test_attestations import credit_result
 

@@ -100,7 +100,11 @@ def _family_showing(table: AttributeTable, metric: str) -> Family | None:
             if fam.same_as is None:
                 return fam if fam.key != "other" else _compact_part(table, metric)
             return next(
-                (f for f in families if f.same_as is None and any(c.metric == fam.same_as for c in f.columns)),
+                (
+                    f
+                    for f in families
+                    if f.same_as is None and any(c.metric == fam.same_as for c in f.columns)
+                ),
                 None,
             )
     return _compact_part(table, metric)

@@ -231,6 +231,12 @@ def audit_page(
         trend=None,
         web_trend=trend_section(history, result.audit_id),
         trend_chart=lowest_ratio_chart(history, result.audit_id),
+        # the other stored runs of this audit, newest first: what the compare form offers
+        compare_choices=[
+            {"audit_id": h.audit_id, "started_at": h.run.started_at}
+            for h in reversed(history)
+            if h.audit_id != result.audit_id
+        ],
         reports=[
             {
                 "id": c.report_id,
