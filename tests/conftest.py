@@ -112,6 +112,7 @@ LONGEST_FIRST: tuple[str, ...] = (
     "test_web_jobs.py",
     "test_imports.py",
     "test_web_browser.py",
+    "test_web_journeys.py",  # ~70 s alone: two audits, a PDF, letters, Chromium and axe-core
 )
 
 
