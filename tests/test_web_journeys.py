@@ -239,6 +239,9 @@ def test_attest_sign_off_and_compare(
     _shot(page, shots, "journey-04-compare")
     page.goto(f"{audit}?status=fail#sec-findings")
     axe.check(page, "findings filtered")
+    for path in ("/policies", "/audits/new", "/schedules", "/letters"):
+        page.goto(server.url + path)
+        axe.check(page, path)
     page.context.close()
     assert not axe.found, "\n".join(f"{p}: {v}" for p, vs in axe.found.items() for v in vs)
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from auditor.policy.describe import describe
 from auditor.policy.schema import Rule
-from auditor.report.tables import AttributeTable, Family
+from auditor.report.tables import AttributeTable, Family, short_label
 from auditor.result import AuditResult, Finding
 
 EvidenceKind = Literal["metric_row", "chart", "attestation", "spec_evidence", "open", "rule"]
@@ -144,7 +144,7 @@ def _metric_links(
             "n": rec.n,
             "reference": rec.reference,
         }
-        label = f"{metric.replace('_', ' ')} of {group} ({attribute})"
+        label = f"{short_label(metric)} of {group} ({attribute})"
         links.append(EvidenceLink("metric_row", label, href if href not in seen else None, detail))
         seen.add(href)
     charts = [
@@ -217,7 +217,7 @@ def _rule_link(finding: Finding, rule: Rule | None) -> EvidenceLink:
     else:  # an organisation's own pack: the finding's citation is all the store holds
         href = None
     # the citation itself is printed beside the rule id; the link leads to the rule's text
-    return EvidenceLink("rule", f"rule {finding.rule_id}: text and citation", href, detail)
+    return EvidenceLink("rule", "rule text and citation", href, detail)
 
 
 def finding_evidence(
@@ -248,13 +248,13 @@ class EvidenceIndex:
         """The evidence of one finding, or of a condensed run of one rule's scopes: each
         link once, at most :data:`MAX_METRIC_LINKS` metric rows (then a count)."""
         out: list[EvidenceLink] = []
-        seen: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str, str | None]] = set()
         rows = 0
         for f in findings:
             for link in self.links.get(finding_key(f), []):
-                if (link.kind, link.label) in seen:
+                if (link.kind, link.label, link.href) in seen:
                     continue
-                seen.add((link.kind, link.label))
+                seen.add((link.kind, link.label, link.href))
                 if link.kind == "metric_row":
                     rows += 1
                     if rows > MAX_METRIC_LINKS:
