@@ -173,7 +173,7 @@ def _evidence_links(result: AuditResult, keys: list[str]) -> list[EvidenceLink]:
                 links.append(
                     EvidenceLink(
                         "attestation",
-                        f"{key} = {a.value} attested by {a.by} at {a.at}{doc}",
+                        f"{key} = {a.value} attested by {a.by} at {_minute(a.at)}{doc}",
                         "#attested-evidence",
                         {
                             "key": key,
@@ -200,6 +200,11 @@ def _evidence_links(result: AuditResult, keys: list[str]) -> list[EvidenceLink]:
                 EvidenceLink("open", f"{key}: not attested yet", "#attest-form", {"key": key})
             )
     return links
+
+
+def _minute(at: str) -> str:
+    """An ISO 8601 UTC time to the minute, as the pages print times."""
+    return f"{at[:16].replace('T', ' ')} UTC" if len(at) >= 16 and at[10] == "T" else at
 
 
 def _rule_link(finding: Finding, rule: Rule | None) -> EvidenceLink:
