@@ -8,7 +8,8 @@ so strict that they are held. Journeys: attest (``retention_months: 25`` turns
 REGB-12-RETENTION into a pass; evaluation 1 stays readable), sign off (the signed PDF and
 ``auditor verify`` name the signer), compare two audits, and review held letters
 (approve issues with the reviewer in the event log, reject never issues, four eyes
-refuses the issuer).
+refuses the issuer). The attest journey includes the refusal of a misspelt key (it
+replaces the earlier ``tests/test_web_browser_attest.py``).
 
 axe-core is vendored (``tests/vendor/axe-core``, MPL-2.0, version in its header): nothing
 is fetched at test time. Screenshots go to ``tmp_path`` and to ``$AUDITOR_SCREENSHOTS``.
@@ -175,6 +176,13 @@ def test_attest_sign_off_and_compare(
     retention = page.locator("tr", has_text=RULE).filter(has_text="record_retention").first
     assert "Needs attestation" in retention.inner_text()
     assert "retention_months: not attested yet" in retention.inner_text()
+    # a misspelt key: refused, the key named, nothing stored
+    page.fill("#evidence", "retention_month: 25")
+    page.click("#attest-submit")
+    error = page.locator("#attest-error").inner_text()
+    assert "retention_month" in error
+    assert "no rule" in error
+    assert page.locator("#evaluations tbody tr").count() == 1
     page.fill("#evidence", "retention_months: 25")
     page.set_input_files(
         "#document",
