@@ -111,9 +111,7 @@ def test_the_record_names_the_audited_model_and_an_audit_of_it_finds_the_stored_
 
 def test_standalone_pdf_from_the_cli_shows_the_whole_search(case: Case, tmp_path: Path) -> None:
     pdf = tmp_path / "search.pdf"
-    res = CliRunner().invoke(
-        app, ["lda", "--record", str(case.record_path), "--pdf", str(pdf)]
-    )
+    res = CliRunner().invoke(app, ["lda", "--record", str(case.record_path), "--pdf", str(pdf)])
     assert res.exit_code == 0, res.output
     text = _pdf_text(pdf.read_bytes(), tmp_path)
     r = case.record
@@ -171,6 +169,13 @@ def test_audit_of_the_same_model_cites_the_record_and_its_report_summarises_it(
     assert digest[:16] in text
     assert "alternative found within tolerance" in text
     assert f"/lda/{digest}" in text.replace(" ", "")
+    # a re-render of the stored audit shows the search it read when it ran
+    again = tmp_path / "again.pdf"
+    res = CliRunner().invoke(
+        app, ["report", done.result.audit_id, "--db", case.db_url, "--out", str(again), "-q"]
+    )
+    assert res.exit_code == 0, res.output
+    assert digest[:16] in _pdf_text(again.read_bytes(), tmp_path)
 
 
 def test_audit_of_another_model_file_needs_attestation_as_before(
@@ -217,16 +222,18 @@ def test_web_lists_and_shows_a_stored_search_to_signed_in_users_only(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from auditor.store import open_store
+    from auditor.store import open_store, save_audit
     from auditor.users import create_token
     from tests._web import USERS, add_users, make_app
 
     db_url = f"sqlite:///{tmp_path / 'web.db'}"
     store_record(case.record, db_url)
-    done = perform_audit(case.spec, database_url=db_url)
-    audit_id = done.result.audit_id
+    result = run_audit(case.spec)  # stored without a report: the pages read the store
+    audit_id = result.audit_id
     store = open_store(db_url)
     try:
+        with store.session() as session:
+            save_audit(session, result)
         add_users(store)
         token = create_token(store, USERS["viewer"], actor="test")
     finally:

@@ -12,10 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 from auditor.provenance import file_sha256
 from auditor.spec import AuditSpec
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from auditor.result import AuditResult
 
 Outcome = Literal["alternative_found", "alternative_unconfirmed", "none_within_tolerance"]
 EVIDENCE_KEY = "lda_record"
@@ -38,18 +44,48 @@ def audited_model_sha256(spec: AuditSpec) -> str | None:
 
 def record_for(records: Iterable[Mapping[str, Any]], spec: AuditSpec) -> dict[str, Any] | None:
     """The first (newest, as given) intact record made for ``spec``'s audit and model file."""
-    model = audited_model_sha256(spec)
+    return _first_match(records, spec.name, audited_model_sha256(spec), None)
+
+
+def stored_record_for(session: Session, result: AuditResult) -> dict[str, Any] | None:
+    """The stored search a stored audit read when it ran: the newest intact one made for
+    its name and model file before the audit started (so a re-render or a signed copy of
+    the report shows the same search as the original)."""
+    from auditor.store.lda_records import stored_searches
+
+    searches = stored_searches(session, result.name)
+    started = _when(result.run.started_at)
+    return _first_match(
+        (s.record for s in searches), result.name, result.provenance.model_sha256, started
+    )
+
+
+def _first_match(
+    records: Iterable[Mapping[str, Any]],
+    name: str,
+    model: str | None,
+    before: datetime | None,
+) -> dict[str, Any] | None:
+    if model is None:
+        return None
     for record in records:
         audited = record.get("audited_model")
         made_for = audited.get("sha256") if isinstance(audited, Mapping) else None
-        if (
-            record.get("name") == spec.name
-            and model is not None
-            and made_for == model
-            and record_intact(record)
-        ):
-            return dict(record)
+        if record.get("name") != name or made_for != model or not record_intact(record):
+            continue
+        made = _when(record.get("created_at"))
+        if before is not None and (made is None or made > before):
+            continue
+        return dict(record)
     return None
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def outcome_of(record: Mapping[str, Any]) -> Outcome:
