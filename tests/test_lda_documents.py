@@ -146,6 +146,10 @@ def test_a_changed_record_is_refused_with_exit_2(case: Case, tmp_path: Path) -> 
     assert "record_sha256 does not match" in res.output
     assert "Traceback" not in res.output
     assert not (tmp_path / "x.pdf").exists()
+    for args in (["lda"], ["lda", "--record", str(path)]):  # nothing to do; nowhere to write
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2
+        assert "--record" in res.output
 
 
 def test_audit_of_the_same_model_cites_the_record_and_its_report_summarises_it(
@@ -257,6 +261,7 @@ def test_web_lists_and_shows_a_stored_search_to_signed_in_users_only(
         detail = client.get(f"/lda/{digest}", headers=auth)
         assert detail.status_code == 200
         assert "<svg" in detail.text
+        assert "SHA-256 recomputes from its content" in detail.text
         for c in case.record["candidates"]:
             assert c["id"] in detail.text
         audit_page = client.get(f"/audits/{audit_id}", headers=auth)
@@ -265,3 +270,28 @@ def test_web_lists_and_shows_a_stored_search_to_signed_in_users_only(
         assert pdf.status_code == 200
         assert pdf.content.startswith(b"%PDF")
         assert pdf.headers["x-record-sha256"] == digest
+
+
+def test_stored_searches_are_found_by_a_non_ascii_audit_name(case: Case, tmp_path: Path) -> None:
+    from auditor.store import open_store
+    from auditor.store.lda_records import stored_search_by_digest, stored_searches
+
+    db_url = f"sqlite:///{tmp_path / 'names.db'}"
+    renamed = {**case.record, "name": 'Bewerbung München "2026"'}
+    store_record(case.record, db_url)
+    store_record(renamed, db_url)
+    store = open_store(db_url)
+    try:
+        with store.session() as session:
+            found = stored_searches(session, renamed["name"])
+            assert [s.record["name"] for s in found] == [renamed["name"]]
+            assert [s.name for s in stored_searches(session, case.record["name"])] == [
+                case.record["name"]
+            ]
+            newest = stored_search_by_digest(session, case.record["record_sha256"])
+            assert newest is not None
+            # both carry the same digest: the newest is found (the web page then says
+            # that its content no longer matches it)
+            assert newest.event_id == found[0].event_id
+    finally:
+        store.dispose()

@@ -46,7 +46,9 @@ def stored_searches(
     query = select(Event).where(Event.kind == LDA_EVENT).order_by(Event.id.desc())
     if name is not None:
         # the text match narrows the scan; the parsed record then decides
-        query = query.where(Event.payload.contains(json.dumps(name), autoescape=True))
+        # (the payload is canonical JSON: non-ASCII is stored as is, so match it so)
+        needle = json.dumps(name, ensure_ascii=False)
+        query = query.where(Event.payload.contains(needle, autoescape=True))
     out: list[StoredSearch] = []
     for event in session.scalars(query.limit(limit * 4 if name else limit)):
         found = _parse(event)

@@ -91,11 +91,17 @@ def audit_lda_page(request: Request, who: Viewer, audit_id: str) -> Response:
 @router.get("/lda/{digest}")
 def lda_page(request: Request, who: Viewer, digest: Digest) -> Response:
     """One stored search: outcome, frontier chart and every candidate with its figures."""
+    from auditor.lda.evidence import record_intact
     from auditor.report.lda import build_lda_view
 
     found = search_of(web(request).store, digest)
     view = build_lda_view(found.record)
-    context = {"title": f"Search: {view.name}", "v": view, "event": found}
+    context = {
+        "title": f"Search: {view.name}",
+        "v": view,
+        "event": found,
+        "intact": record_intact(found.record),
+    }
     return render(request, "lda.html.j2", context)
 
 
