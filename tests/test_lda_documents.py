@@ -210,6 +210,13 @@ def test_a_record_with_no_alternative_within_tolerance_passes_with_its_digest(
     text = json.dumps(body, sort_keys=True, default=str).encode("utf-8")
     record["record_sha256"] = hashlib.sha256(text).hexdigest()
     assert record_evidence(record)["outcome"] == "none_within_tolerance"
+    spec = json.loads(case.spec.read_text())  # a spec cannot attest a record itself
+    spec["evidence"]["lda_record"] = {"outcome": "none_within_tolerance", "statement": "x"}
+    forged = case.folder / "forged.json"
+    forged.write_text(json.dumps(spec), encoding="utf-8")
+    alone = run_audit(forged)
+    assert any("evidence.lda_record is ignored" in w for w in alone.warnings)
+    assert _findings(alone, "NJ-13-16-LDA-RECORD")[0].status == "needs_attestation"
     result = run_audit(case.spec, lda_record=record)
     (nj,) = _findings(result, "NJ-13-16-LDA-RECORD")
     assert nj.status == "pass"

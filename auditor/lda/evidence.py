@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from auditor.result import AuditResult
 
 Outcome = Literal["alternative_found", "alternative_unconfirmed", "none_within_tolerance"]
-EVIDENCE_KEY = "lda_record"
 
 
 def record_intact(record: Mapping[str, Any]) -> bool:
