@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -13,7 +13,10 @@ from auditor._cli_common import DbOption, err, guard, out
 
 
 def lda(
-    spec: Annotated[Path, typer.Argument(help="Audit spec (YAML) with a training: section.")],
+    spec: Annotated[
+        Path | None,
+        typer.Argument(help="Audit spec (YAML) with a training: section (not with --record)."),
+    ] = None,
     tolerance: Annotated[
         float,
         typer.Option("--tolerance", min=0.0, max=0.5, help="AUC an alternative may lose."),
@@ -23,6 +26,21 @@ def lda(
     ] = 16,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the record to this file.")
+    ] = None,
+    pdf_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--pdf",
+            help="Write the search's standalone document (PDF): every candidate, the "
+            "frontier chart, the recommendation, digests and legal caveats.",
+        ),
+    ] = None,
+    record_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Render --pdf from this lda_record.json instead of running a search.",
+        ),
     ] = None,
     out_dir: Annotated[
         Path | None,
@@ -40,7 +58,19 @@ def lda(
     Candidates aimed at the features carrying the gap are fitted and compared on a search
     split, then the frontier is judged on a held-out split. Writes lda_record.json, the
     frontier's models (with SHA-256) and an audit spec reproducing the recommendation.
+    A stored record (--store or --db) is read by later audits of the same model: the
+    report summarises it and the packs cite it as evidence.
     """
+    if (spec is None) == (record_path is None):
+        err.print("[bold red]error:[/] give a spec to search, or --record FILE with --pdf.")
+        raise typer.Exit(2)
+    if record_path is not None:
+        if pdf_path is None:
+            err.print("[bold red]error:[/] --record renders a document: give --pdf FILE too.")
+            raise typer.Exit(2)
+        guard(lambda: _from_record(record_path, pdf_path))
+        return
+    assert spec is not None
     from auditor.lda import SearchOptions, search_alternatives
 
     def run() -> None:
@@ -53,6 +83,8 @@ def lda(
         record = result.record
         if json_path is not None:
             json_path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+        if pdf_path is not None:
+            _write_pdf(record, pdf_path)
         if store or db is not None:
             from auditor.lda.store import store_record
 
@@ -60,8 +92,26 @@ def lda(
             out.print(f"record stored in {escape(where)} (event lda_search)", highlight=False)
         _summary(record)
         out.print(f"record: {escape(str(result.files['record']))}", highlight=False)
+        if pdf_path is not None:
+            out.print(f"PDF: {escape(str(pdf_path))}", highlight=False)
 
     guard(run)
+
+
+def _from_record(record_path: Path, pdf_path: Path) -> None:
+    from auditor.lda.document import read_record
+
+    _write_pdf(read_record(record_path), pdf_path)
+    out.print(f"PDF: {escape(str(pdf_path))}", highlight=False)
+
+
+def _write_pdf(record: dict[str, Any], pdf_path: Path) -> None:
+    from auditor.lda.document import render_lda_pdf
+    from auditor.service import move_into_place, stage_file
+
+    err.print("[dim]rendering the search document[/]", highlight=False)
+    # staged beside the target, then moved: no half-written PDF on failure
+    move_into_place(stage_file(pdf_path, render_lda_pdf(record)), pdf_path)
 
 
 def _summary(record: dict[str, object]) -> None:

@@ -47,6 +47,7 @@ def rerender_report(
     letter batches (issued, held, blocked, hold rate); an unknown audit id raises
     :class:`~auditor.errors.StorageError`.
     """
+    from auditor.lda.evidence import stored_record_for
     from auditor.report import build_report
     from auditor.report.render import companion_path
     from auditor.service import TREND_RUNS, move_into_place, stage_file
@@ -70,7 +71,11 @@ def rerender_report(
             history = load_earlier_runs(session, result, limit=TREND_RUNS)
             # letters are issued after the audit: a re-render shows their batches' counts
             batches = load_letter_batches(session, audit_id)
-            artifact = build_report(result, preset=preset, history=history, letters=batches)
+            # the search the audit read when it ran (none: no subsection, as then)
+            lda = stored_record_for(session, result)
+            artifact = build_report(
+                result, preset=preset, history=history, letters=batches, lda=lda
+            )
             if out_path is not None:
                 staged.append((stage_file(out_path, artifact.pdf), out_path))
                 if artifact.companion is not None:  # the LL144 summary's JSON, beside it

@@ -35,6 +35,8 @@ from auditor.result import AuditResult, Finding, MetricRecord, Provenance, RunIn
 from auditor.spec import AuditSpec, load_spec
 
 Progress = Callable[[str], None]
+LDA_EVIDENCE_KEY = "lda_record"
+"""The evidence key a stored search's summary is read under (auditor.lda.evidence)."""
 
 
 def run_audit(
@@ -42,6 +44,7 @@ def run_audit(
     *,
     progress: Progress | None = None,
     capture: Callable[[DecisionBatch], None] | None = None,
+    lda_record: Mapping[str, Any] | None = None,
 ) -> AuditResult:
     """Run a complete audit and return its result.
 
@@ -53,6 +56,10 @@ def run_audit(
         Called with the name of each stage as it starts.
     capture
         Called once with the scored decisions (e.g. to store them for letters).
+    lda_record
+        A stored search for less discriminatory alternatives made for this audit and
+        model (see :func:`auditor.lda.evidence.record_for`): the packs read its summary as
+        ``evidence.lda_record``.
 
     Raises
     ------
@@ -100,7 +107,9 @@ def run_audit(
             features=tuple(spec.columns.features),
             attributions=measured.attributions,
             min_group_size=spec.min_group_size,
-            evidence=_evidence_facts(spec, metrics, warnings),
+            evidence=_with_lda_record(
+                _evidence_facts(spec, metrics, warnings), lda_record, warnings
+            ),
             explanation=quality_facts(dict(measured.explanation_quality)),
             verdict_rule=VerdictRule(spec.verdict.rule, spec.verdict.alpha, spec.verdict.family),
             jurisdictions=tuple(spec.jurisdictions or ()),
@@ -240,6 +249,25 @@ def _evidence_facts(spec: AuditSpec, metrics: list[Any], warnings: list[str]) ->
             ll144_exclusion_justification=exclusion.justification,
         )
     return evidence
+
+
+def _with_lda_record(
+    evidence: dict[str, Any], record: Mapping[str, Any] | None, warnings: list[str]
+) -> dict[str, Any]:
+    """The evidence with the search record's summary under ``lda_record``: a fact of a
+    stored search, never something a spec attests (a spec's own value is dropped with a
+    warning)."""
+    if evidence.pop(LDA_EVIDENCE_KEY, None) is not None:
+        warnings.append(
+            f"evidence.{LDA_EVIDENCE_KEY} is ignored: the audit reads a stored search for "
+            "its model itself (auditor lda --store); attest evidence.lda_search to name a "
+            "search memo instead."
+        )
+    if record is None:
+        return evidence
+    from auditor.lda.evidence import record_evidence
+
+    return {**evidence, LDA_EVIDENCE_KEY: record_evidence(record)}
 
 
 def _check_custom_packs(packs: list[PolicyPack], folders: list[Path]) -> None:

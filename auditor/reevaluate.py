@@ -25,7 +25,9 @@ from auditor.policy import Facts, PolicyPack, evaluate, load_packs
 from auditor.policy.verdict import VerdictRule
 from auditor.result import AttestedEvidence, AuditResult, Finding
 
-COMPUTED_KEYS = frozenset({"ll144_excluded_categories", "ll144_exclusion_justification"})
+COMPUTED_KEYS = frozenset(
+    {"ll144_excluded_categories", "ll144_exclusion_justification", "lda_record"}
+)
 """Evidence keys the audit computes itself (never attested; see pipeline.evidence_facts)."""
 RESERVED_KEYS = frozenset({"letter"})
 """Evidence keys filled by the letters service, not by an officer."""

@@ -68,7 +68,8 @@ def perform_audit(
     spark = spec.engine.kind == "spark"
     capture = captured.append if letters and not spark else None
     try:
-        result = run_audit(spec, progress=progress, capture=capture)
+        lda_record = _lda_record(db, spec)
+        result = run_audit(spec, progress=progress, capture=capture, lda_record=lda_record)
         report = None
         if pdf_path is not None or db is not None:
             from auditor.report import build_report
@@ -78,7 +79,7 @@ def perform_audit(
                 progress("render report")
             history = _earlier_runs(db, result)
             with render_policy(fast_render):
-                report = build_report(result, history=history)
+                report = build_report(result, history=history, lda=lda_record)
         # files are staged next to their targets, the database commits, then they move
         # into place: a failure anywhere leaves neither rows nor files behind
         if report is not None and pdf_path is not None:
@@ -129,6 +130,22 @@ def _earlier_runs(db: Any, result: AuditResult) -> list[AuditResult]:
 
     with db.session() as session:
         return load_earlier_runs(session, result, limit=TREND_RUNS)
+
+
+def _lda_record(db: Any, spec: AuditSpec) -> dict[str, Any] | None:
+    """The newest stored search made for this audit's name and model file (none without a
+    store): the packs read it as evidence and the report summarises it."""
+    if db is None:
+        return None
+    from auditor.store.lda_records import stored_searches
+
+    with db.session() as session:
+        searches = stored_searches(session, spec.name)
+    if not searches:
+        return None
+    from auditor.lda.evidence import record_for
+
+    return record_for((s.record for s in searches), spec)
 
 
 def _record_failure(db: Any, spec: AuditSpec, exc: AuditorError) -> None:

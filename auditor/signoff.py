@@ -33,6 +33,7 @@ def sign_report(
     The report must show the audit's latest evaluation and be its latest report; the
     signed copy is rendered from the very result JSON stored with it (no model, no data).
     """
+    from auditor.lda.evidence import stored_record_for
     from auditor.report import build_report
     from auditor.report.signature import Signature
     from auditor.result import AuditResult
@@ -67,7 +68,13 @@ def sign_report(
             evaluation=signable.evaluation,
             earlier=earlier,
         )
-        artifact = build_report(result, preset=signable.preset, history=history, signoff=signature)
+        artifact = build_report(
+            result,
+            preset=signable.preset,
+            history=history,
+            signoff=signature,
+            lda=stored_record_for(session, result),  # the search the audit read, as then
+        )
         copy_id = add_report(session, audit_id, artifact, user=user, result=result)
         row = record_signoff(
             session,

@@ -145,6 +145,8 @@ def write_outputs(
         "auditor_version": __version__,
         "lightgbm_version": lgb.__version__,
         "spec_sha256": spec.digest(),
+        # the model the audit examines: an audit of the same file finds this record
+        "audited_model": _audited_model(spec),
         "training": {
             "data": str(splits.path),
             "data_sha256": sha256_of(splits.path),
@@ -180,6 +182,16 @@ def write_outputs(
     json_path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
     files["record"] = json_path
     return SearchResult(record=record, out_dir=out_dir, recommended=recommended, files=files)
+
+
+def _audited_model(spec: AuditSpec) -> dict[str, str] | None:
+    """The audited model's file and SHA-256 (``None`` for a spec without a model file)."""
+    if spec.model is None or not spec.model.path:
+        return None
+    path = spec.resolve(spec.model.path)
+    if not path.is_file():
+        return None
+    return {"path": str(path), "sha256": sha256_of(path)}
 
 
 def _write_audit_spec(

@@ -6,8 +6,9 @@ from typing import Any
 
 from auditor.store.database import open_store
 from auditor.store.events import append_event
+from auditor.store.lda_records import LDA_EVENT
 
-LDA_EVENT = "lda_search"
+__all__ = ["LDA_EVENT", "store_record"]
 
 
 def store_record(record: dict[str, Any], url: str | None) -> str:

@@ -9,6 +9,7 @@ ends the rule for that scope as ``needs_attestation`` (a missing ``evidence.*`` 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -273,8 +274,22 @@ def _judge(check: Condition, env: Env, scope: str) -> Outcome:
         fields["p"] = f"{fmt_p(item['p_below_line'])} (one-sided, Holm-adjusted)"
     elif "p_value" in item:
         fields["p"] = _p_text(item.get("p_value"), item.get("p_value_adjusted"))
-    fields["detail"] = detail.format_map(_Text({**item, **fields}))
+    fields["detail"] = _quote_evidence(detail, env).format_map(_Text({**item, **fields}))
     return Outcome(status, scope, observed, threshold, fields)
+
+
+_EVIDENCE_FIELD = re.compile(r"\{(evidence(?:\.[A-Za-z0-9_]+)+)\}")
+
+
+def _quote_evidence(detail: str, env: Env) -> str:
+    """``{evidence.a.b}`` in a detail replaced by that fact's value ('n/a' when absent)."""
+
+    def value(match: re.Match[str]) -> str:
+        found = lookup(Ref(match.group(1)), env)
+        text = "n/a" if isinstance(found, Unknown) else str(found)
+        return text.replace("{", "{{").replace("}", "}}")  # literal in the format step
+
+    return _EVIDENCE_FIELD.sub(value, detail)
 
 
 def _p_text(p: float | None, adjusted: float | None) -> str:

@@ -210,6 +210,10 @@ class Condition(_Strict):
         texts |= {f"outcomes.{i}.detail": b.detail for i, b in enumerate(self.outcomes)}
         for where, text in texts.items():
             for _, name, _, _ in string.Formatter().parse(text):
+                if name is not None and name.startswith("evidence."):
+                    # an outcome may quote an attested or recorded value (its digest, ...)
+                    parse_ref(name, where, fields)
+                    continue
                 if name is not None and name not in names:
                     raise ConditionSyntaxError(
                         where, f"unknown placeholder {{{name}}}; allowed: {sorted(names)}"

@@ -9,7 +9,7 @@ call the model or the decisions "fair", "unbiased" or "compliant".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from auditor.report.aaa import build_aaa
@@ -25,6 +25,7 @@ from auditor.report.findings import (
     build_other_packs,
     build_packs,
 )
+from auditor.report.lda import build_lda_view
 from auditor.report.lead import build_lead
 from auditor.report.letter_lines import letter_lines
 from auditor.report.ll144 import build_ll144
@@ -74,10 +75,13 @@ def build_context(
     *,
     history: Sequence[AuditResult] = (),
     letters: Sequence[LetterBatchRow] = (),
+    lda: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything the report templates use, derived deterministically from ``result``,
     the earlier runs in ``history`` (for the trend; later runs are ignored) and the
-    audit's stored letter batches ``letters`` (the summary's "Letters" lines).
+    audit's stored letter batches ``letters`` (the summary's "Letters" lines), and the
+    record of a stored search for less discriminatory alternatives made for this audit
+    and model (``lda``; section 4 then ends with its summary and frontier chart).
 
     Charts are drawn only for presets that show them (``preset.charts``).
     """
@@ -92,7 +96,12 @@ def build_context(
     keys = key_numbers(tables)
     attribution = build_attribution(result.attributions, tables, figures=preset.charts)
     quality = build_explanation_quality(result.explanation_quality, figures=preset.charts)
-    _number_figures(tables, attribution, quality.figure)
+    lda_view = (
+        build_lda_view(lda, chart=preset.charts)
+        if lda is not None and "results" in preset.sections
+        else None
+    )
+    _number_figures(tables, attribution, quality.figure, lda_view.figure if lda_view else None)
     audit_date = str(spec.get("audit_date") or result.run.started_at[:10])
     return {
         "preset": preset,
@@ -131,20 +140,27 @@ def build_context(
         "limitations": LIMITATIONS,
         "attachments": report_attachments(result) if "appendix" in preset.sections else [],
         "trend": build_trend_view(result, history) if "results" in preset.sections else None,
+        "lda": lda_view,
         # a recorded sign-off fills the sign-off block (render_html sets it; issue 21)
         "signoff": None,
     }
 
 
 def _number_figures(
-    tables: list[AttributeTable], attribution: AttributionView, *extra: Figure | None
+    tables: list[AttributeTable],
+    attribution: AttributionView,
+    quality: Figure | None,
+    lda: Figure | None = None,
 ) -> None:
     figures = [f for t in tables for f in t.figures]
+    if lda is not None:  # the last subsection of section 4, before the attributions
+        figures.append(lda)
     if attribution.importance_figure is not None:
         figures.append(attribution.importance_figure)
     figures += [g.figure for g in attribution.gaps if g.figure is not None]
     figures += [w.figure for w in attribution.waterfalls if w.figure is not None]
-    figures += [f for f in extra if f is not None]
+    if quality is not None:
+        figures.append(quality)
     for number, figure in enumerate(figures, start=1):
         figure.number = number
 

@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -160,6 +160,7 @@ def render_html(
     history: Sequence[AuditResult] = (),
     signoff: Signature | None = None,
     letters: Sequence[LetterBatchRow] = (),
+    lda: Mapping[str, Any] | None = None,
 ) -> str:
     """The report as one self-contained HTML document (same inputs -> identical bytes).
 
@@ -170,9 +171,10 @@ def render_html(
     subsection. Runs after ``result`` are ignored, so a re-render of an old audit shows
     the trend as it stood at that audit. ``signoff`` fills the sign-off block (issue 21).
     ``letters``: the audit's stored letter batches (a re-render shows their counts and
-    hold rate in the summary).
+    hold rate in the summary). ``lda``: the record of a stored search for less
+    discriminatory alternatives made for this audit and model (section 4 summarises it).
     """
-    return _render_html(result, preset, history, signoff, letters)[0]
+    return _render_html(result, preset, history, signoff, letters, lda)[0]
 
 
 def _render_html(
@@ -181,6 +183,7 @@ def _render_html(
     history: Sequence[AuditResult],
     signoff: Signature | None = None,
     letters: Sequence[LetterBatchRow] = (),
+    lda: Mapping[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The HTML and the context it was rendered from (the LL144 companion reuses its view)."""
     chosen = get_preset(preset)
@@ -194,7 +197,7 @@ def _render_html(
         raise RenderError(
             f"Report template {exc.filename or exc.name}, line {exc.lineno}: {exc.message}."
         ) from None
-    context = build_context(result, chosen, history=history, letters=letters)
+    context = build_context(result, chosen, history=history, letters=letters, lda=lda)
     context["signoff"] = signoff
     try:
         return template.render(**context, css=stylesheet(STYLESHEET)), context
@@ -282,14 +285,16 @@ def build_report(
     history: Sequence[AuditResult] = (),
     signoff: Signature | None = None,
     letters: Sequence[LetterBatchRow] = (),
+    lda: Mapping[str, Any] | None = None,
 ) -> ReportArtifact:
     """Render ``result`` to HTML and PDF (in the layout ``preset``) and fingerprint the PDF.
 
     ``history``: earlier stored runs of the same audit, for the trend subsection (see
     :func:`render_html`); ``signoff``: a recorded sign-off that fills the sign-off block;
-    ``letters``: the audit's stored letter batches.
+    ``letters``: the audit's stored letter batches; ``lda``: the record of a stored search
+    for less discriminatory alternatives made for this audit and model.
     """
-    return _build(result, preset, history, signoff, letters)
+    return _build(result, preset, history, signoff, letters, lda)
 
 
 def _build(
@@ -298,9 +303,10 @@ def _build(
     history: Sequence[AuditResult],
     signoff: Signature | None,
     letters: Sequence[LetterBatchRow],
+    lda: Mapping[str, Any] | None = None,
 ) -> ReportArtifact:
     chosen = get_preset(preset)
-    html, context = _render_html(result, preset, history, signoff, letters)
+    html, context = _render_html(result, preset, history, signoff, letters, lda)
     # the LL144 view is built once, with the HTML: the PDF's author and the companion
     # JSON read the same view (and so the same numbers) the summary shows
     view: LL144View | None = context["ll144"] if chosen.key == "ll144" else None

@@ -35,7 +35,7 @@ CSP = (
 
 def create_app(settings: WebSettings | None = None) -> FastAPI:
     """The web workspace over the store in ``settings`` (migrated on start)."""
-    from auditor.web import api, pages
+    from auditor.web import api, lda_pages, pages
 
     settings = settings or WebSettings()
     url = settings.database_url or default_database_url()
@@ -63,12 +63,14 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     )
     app.state.web = WebContext(settings, store, url, jobs, LoginThrottle())
     app.include_router(api.router)
+    app.include_router(lda_pages.api_router)
 
     @app.get("/api/openapi.json", include_in_schema=False)
     def openapi(who: Annotated[Principal, Depends(api_user("viewer"))]) -> dict[str, Any]:
         return app.openapi()
 
     app.include_router(pages.router)
+    app.include_router(lda_pages.router)
     install_metrics(app)
     _install_handlers(app)
     app.add_middleware(BodyGuard)  # inside the security headers, so refusals get them too
