@@ -139,6 +139,14 @@ def audit(
             "repeatable; adds to $AUDITOR_ALLOWED_MODULES. A spec alone can import none.",
         ),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="Host (or host:port) a screener audit's http/chat target may call; "
+            "repeatable; adds to $AUDITOR_SCREENER_HOSTS. A spec alone can call none.",
+        ),
+    ] = None,
 ) -> None:
     """Run an audit: decisions, attributions, group metrics and policy findings.
 
@@ -166,12 +174,13 @@ def audit(
         from auditor.engine import with_engine
 
         source = with_engine(spec, engine, chunk_rows, master)
-        if allow_module:
+        if allow_module or allow_host:
             from auditor.spec import load_spec
 
             # for this spec only (and its Spark workers): nothing process-wide
             source = load_spec(source) if isinstance(source, Path) else source
-            source.allow_modules(allow_module)
+            source.allow_modules(allow_module or [])
+            source.allow_hosts(allow_host or [])
         with (
             step_progress(not quiet and err.is_terminal) as progress,
             _report_file(pdf_path, mlflow) as report_path,

@@ -643,6 +643,9 @@ class AuditSpec(_Strict):
     # modules the operator (never the spec's author) allowed model.module to import for
     # this spec: ``auditor audit --allow-module``; pickled with the spec to Spark workers
     _operator_modules: tuple[str, ...] = PrivateAttr(default=())
+    # hosts the operator (never the spec's author) allowed a screener target to call for
+    # this spec: ``auditor audit --allow-host`` (besides ``$AUDITOR_SCREENER_HOSTS``)
+    _operator_hosts: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("evidence", mode="before")
     @classmethod
@@ -765,6 +768,21 @@ class AuditSpec(_Strict):
         source (:meth:`forbid_code`): such a spec imports nothing."""
         added = [n.strip() for n in names if n.strip()]
         self._operator_modules = tuple(dict.fromkeys((*self._operator_modules, *added)))
+
+    @property
+    def operator_hosts(self) -> tuple[str, ...]:
+        """Hosts the operator allowed this spec's screener target to call (besides
+        ``$AUDITOR_SCREENER_HOSTS``); see :meth:`allow_hosts`."""
+        return self._operator_hosts
+
+    def allow_hosts(self, hosts: Iterable[str]) -> None:
+        """Let this spec's screener target call ``hosts`` (``host`` or ``host:port``), as
+        ``auditor audit --allow-host`` does. Ignored for a spec from an untrusted source
+        (:meth:`forbid_code`): such a spec calls nothing the settings do not allow."""
+        if not self._code_allowed:
+            return
+        added = [h.strip().lower() for h in hosts if h.strip()]
+        self._operator_hosts = tuple(dict.fromkeys((*self._operator_hosts, *added)))
 
     @property
     def source(self) -> str:
@@ -1218,7 +1236,14 @@ def _screener_problems(spec: AuditSpec) -> list[str]:
     if len(taken) != 3 + len(names) or len(set(names)) != len(names):
         problems.append("screener.probes.custom: names must differ from each other and from "
                         "name, pronoun and age")
-    if sc.probes.names is None and not sc.probes.pronouns and sc.probes.age is None \
-            and not sc.probes.custom:
-        problems.append("screener.probes: turn on at least one probe")
+    if sc.probes.names is None and not sc.probes.pronouns:
+        problems.append(
+            "screener.probes: the standard tables need the names probe (or pronouns, with "
+            "protected: [sex]); turn one on"
+        )
+    elif sc.probes.names is None and "race_ethnicity" in spec.protected:
+        problems.append(
+            "protected: without the names probe, race/ethnicity is not probed; write "
+            "protected: [sex] (the pronoun probe's groups)"
+        )
     return problems

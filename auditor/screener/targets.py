@@ -20,13 +20,13 @@ import math
 import re
 import string
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from auditor.errors import ModelLoadError
 from auditor.models.allowed_code import allowed_modules, is_allowed
-from auditor.provenance import file_sha256
+from auditor.provenance import combined_sha256, file_sha256
 from auditor.screener.applications import Record
 from auditor.screener.transport import (
     CallCare,
@@ -40,7 +40,7 @@ from auditor.spec import AuditSpec, CallableTarget, ChatTarget, HttpTarget, Torc
 
 BUILTIN_SCREENER_MODULES = ("auditor.screener.sample", "auditor.screener.sample_model")
 """auditor's own sample screeners, always allowed as targets."""
-SAMPLE_TORCH_CLASS = "auditor.screener.sample_model:TextScreener"
+SAMPLE_TORCH_MODULE = "auditor.screener.sample_model"
 CALL_BATCH = 512  # records per in-process call (bounded memory for large audits)
 
 
@@ -307,24 +307,46 @@ class ChatScreener:
 
 
 class TorchScreener:
-    """A local torch text model: its class (allowed) rebuilt from a state-dict file."""
+    """A local torch text model: auditor's sample screener (a folder with ``config.json``
+    and ``weights.pt``, see :mod:`auditor.screener.sample_model`), or a class the operator
+    allowed, rebuilt from a state-dict file and scoring with ``score_records(records)``."""
 
     kind = "torch"
 
     def __init__(self, t: TorchTarget, spec: AuditSpec) -> None:
-        target = t.module or SAMPLE_TORCH_CLASS
+        path = spec.resolve(t.path)
+        if not path.exists():
+            raise ModelLoadError(f"screener.target.path: not found: {path}")
+        if t.module is None:
+            from auditor.screener import sample_model
+
+            model = sample_model.load(path)
+            self._score: Callable[[list[Record]], Any] = lambda rs: sample_model.predict(model, rs)
+            digests = [file_sha256(f) for f in sorted(path.glob("*")) if f.is_file()] \
+                if path.is_dir() else [file_sha256(path)]
+            self.identity: dict[str, Any] = {
+                "module": SAMPLE_TORCH_MODULE, "path": t.path,
+                "sha256": combined_sha256(digests),
+            }
+        else:
+            self._score = self._allowed_class(t, spec, path)
+            self.identity = {"module": t.module, "path": t.path, "sha256": file_sha256(path)}
+        self.log = CallLog()
+
+    @staticmethod
+    def _allowed_class(t: TorchTarget, spec: AuditSpec, path: Path) -> Callable[[list[Record]], Any]:
+        target = str(t.module)
         klass = _import_allowed(target, spec, "screener.target.module")
         import torch
 
         if not (isinstance(klass, type) and issubclass(klass, torch.nn.Module)):
             raise ModelLoadError(f"screener.target.module: '{target}' is not a torch module")
-        if not hasattr(klass, "score_records"):
+        if not callable(getattr(klass, "score_records", None)):
             raise ModelLoadError(
                 f"screener.target.module: '{target}' has no score_records(records) method"
             )
-        path = spec.resolve(t.path)
         if not path.is_file():
-            raise ModelLoadError(f"screener.target.path: file not found: {path}")
+            raise ModelLoadError(f"screener.target.path: {path} is not a state-dict file")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             model = klass(**t.init)
@@ -332,30 +354,17 @@ class TorchScreener:
         except Exception as exc:  # torch raises many types for a bad or foreign file
             raise ModelLoadError(f"screener.target.path: {path}: cannot load ({exc})") from None
         model.eval()
-        self._model = model
-        self.identity = {"module": target, "path": t.path, "sha256": file_sha256(path)}
-        self.log = CallLog()
+        return lambda rs: model.score_records(rs)
 
     def score(self, records: Sequence[Record], repeat: int) -> list[float]:
         out: list[float] = []
         for start in range(0, len(records), CALL_BATCH):
             batch = [dict(r) for r in records[start : start + CALL_BATCH]]
             self.log.requests += 1
-            scores = _finite_scores(
-                self._model.score_records(batch), len(batch), "screener.target"
-            )
+            scores = _finite_scores(self._score(batch), len(batch), "screener.target")
             self.log.response_digests.append(_scores_digest(scores))
             out += scores
         return out
 
     def close(self) -> None:
         pass
-
-
-@dataclass
-class TargetRecord:
-    """What the record keeps about the screener (see ``screener_block.ScreenerRecord``)."""
-
-    kind: str
-    identity: dict[str, Any]
-    log: CallLog = field(default_factory=CallLog)
