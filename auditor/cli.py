@@ -291,6 +291,12 @@ def demo(
         highlight=False,
         soft_wrap=True,
     )
+    out.print(
+        f"Audit a text screener with paired name, pronoun and age probes: auditor audit "
+        f"{out_dir}/screener_audit.yaml (clean twin: {out_dir}/screener_audit_clean.yaml)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @db_app.command("upgrade")

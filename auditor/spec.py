@@ -380,6 +380,17 @@ class CallableTarget(_Strict):
     kind: Literal["callable"]
     function: str = Field(description="'package.module:function' (the operator allows it).")
     options: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments.")
+    path_options: list[str] = Field(
+        default_factory=list,
+        description="Options whose values are file paths, resolved against the spec's folder.",
+    )
+
+    @model_validator(mode="after")
+    def _paths_are_options(self) -> CallableTarget:
+        bad = [k for k in self.path_options if not isinstance(self.options.get(k), str)]
+        if bad:
+            raise ValueError(f"path_options: '{bad[0]}' is not a text option")
+        return self
 
     @field_validator("options", mode="before")
     @classmethod
@@ -808,9 +819,9 @@ class AuditSpec(_Strict):
         if data.get("letters") is None:
             data.pop("letters", None)
         if data.get("training") is None:
-            data.pop("training", None)
+            data.pop("training", None)  # issue 22's section: digests of older specs unchanged
         if data.get("screener") is None:
-            data.pop("screener", None)  # issue 23's section: digests of older specs unchanged  # issue 22's section: digests of older specs unchanged
+            data.pop("screener", None)  # issue 23's section: digests of older specs unchanged
         if data.get("positive_outcome") == "favorable":
             data.pop("positive_outcome")  # the default: digests of older specs unchanged
         # roles and bands go back on their protected entries, as written (absent when

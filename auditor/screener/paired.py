@@ -96,9 +96,15 @@ def paired_effects(
                 r = rates.loc[both.index, [g, ref]].astype(float)
                 out.append(
                     PairedEffect(
-                        probe=str(probe), attribute=attr, group=g, reference=ref,
-                        applications=n, mean_difference=float(d.mean()),
-                        ci_low=float(lo), ci_high=float(hi), p_value=p,
+                        probe=str(probe),
+                        attribute=attr,
+                        group=g,
+                        reference=ref,
+                        applications=n,
+                        mean_difference=float(d.mean()),
+                        ci_low=float(lo),
+                        ci_high=float(hi),
+                        p_value=p,
                         method=f"paired bootstrap ({resamples:,} resamples over applications)",
                         selection_rate_difference=float((r[g] - r[ref]).mean()),
                     )

@@ -107,7 +107,8 @@ def name_cells(probe: NamesProbe, table: NameTable) -> list[NameCell]:
                     f"screener.probes.names.per_group: {k} names asked for {sex} × {race}; "
                     f"the tables have {min(len(firsts), len(lasts))}"
                 )
-            full = tuple(f"{f.title()} {s.title()}" for f, s in zip(firsts[:k], lasts[:k], strict=True))
+            pairs = zip(firsts[:k], lasts[:k], strict=True)
+            full = tuple(f"{first.title()} {last.title()}" for first, last in pairs)
             cells.append(NameCell(sex, race, full))
     return cells
 
@@ -179,7 +180,10 @@ def _pronoun_variants(sc: ScreenerSpec, record: Record) -> Iterator[Variant]:
     for sex in SEXES:
         change: dict[str, str | None] = {f: set_pronouns(str(t), sex) for f, t in texts.items()}
         yield Variant(
-            str(record[sc.id_field]), PROBE_PRONOUN, sex, {"sex": sex},
+            str(record[sc.id_field]),
+            PROBE_PRONOUN,
+            sex,
+            {"sex": sex},
             _with_text(sc, record, change),
         )
 
@@ -210,7 +214,10 @@ def _age_variants(sc: ScreenerSpec, record: Record, probe: AgeProbe) -> Iterator
         out = dict(record)
         out.update(change)
         yield Variant(
-            str(record[sc.id_field]), PROBE_AGE, str(new), {AGE_COLUMN: age_label(new, probe)},
+            str(record[sc.id_field]),
+            PROBE_AGE,
+            str(new),
+            {AGE_COLUMN: age_label(new, probe)},
             out,
         )
 
@@ -224,6 +231,9 @@ def _custom_variants(sc: ScreenerSpec, record: Record, probe: CustomProbe) -> It
             f: str(t).replace(probe.find, replacement) for f, t in texts.items()
         }
         yield Variant(
-            str(record[sc.id_field]), probe.name, label, {probe.name: label},
+            str(record[sc.id_field]),
+            probe.name,
+            label,
+            {probe.name: label},
             _with_text(sc, record, change),
         )

@@ -135,7 +135,11 @@ def _score(
 ) -> pd.DataFrame:
     records = [v.record for v in variants]
     columns: dict[str, list[Any]] = {
-        "application_id": [], "probe": [], "variant": [], "repeat": [], "score": [],
+        "application_id": [],
+        "probe": [],
+        "variant": [],
+        "repeat": [],
+        "score": [],
     }
     group_names = sorted({g for v in variants for g in v.groups})
     group_cols: dict[str, list[Any]] = {g: [] for g in group_names}
@@ -230,8 +234,10 @@ def _frame(scored: pd.DataFrame, tables_from: str, spec: AuditSpec) -> pd.DataFr
     part = scored[scored["probe"] == tables_from].reset_index(drop=True)
     ids = (
         part["application_id"].astype(str)
-        + "|" + part["variant"].astype(str)
-        + "|" + part["repeat"].astype(str)
+        + "|"
+        + part["variant"].astype(str)
+        + "|"
+        + part["repeat"].astype(str)
     )
     frame = pd.DataFrame(
         {SCREENER_ID: ids, "selected": part["selected"].astype(int), "score": part["score"]}

@@ -86,10 +86,14 @@ def open_target(spec: AuditSpec, network: Network) -> Target:
     return TorchScreener(t, spec)
 
 
-def _finite_scores(values: object, n: int, where: str) -> list[float]:
-    if not isinstance(values, list | tuple) and not hasattr(values, "tolist"):
-        raise ScreenerCallError(f"{where}: expected a list of {n} numbers, got {type(values)}")
-    items = values.tolist() if hasattr(values, "tolist") else list(values)  # type: ignore[union-attr]
+def _finite_scores(values: Any, n: int, where: str) -> list[float]:
+    if hasattr(values, "tolist"):  # a numpy array or a tensor
+        values = values.tolist()
+    if not isinstance(values, list | tuple):
+        raise ScreenerCallError(
+            f"{where}: expected a list of {n} numbers, got {type(values).__name__}"
+        )
+    items = list(values)
     if len(items) != n:
         raise ScreenerCallError(f"{where}: {len(items)} scores for {n} records")
     out = []
@@ -138,7 +142,9 @@ class CallableScreener:
             raise ModelLoadError(f"screener.target.function: '{t.function}' is not callable")
         self._fn: Callable[..., Any] = fn
         self._options = dict(t.options)
-        self.identity: dict[str, Any] = {"function": t.function, "options": self._options}
+        for key in t.path_options:  # as written in the identity; resolved for the call
+            self._options[key] = str(spec.resolve(str(t.options[key])))
+        self.identity: dict[str, Any] = {"function": t.function, "options": dict(t.options)}
         self.log = CallLog()
 
     def score(self, records: Sequence[Record], repeat: int) -> list[float]:
@@ -172,8 +178,13 @@ class HttpScreener:
         self._t = t
         self._stochastic = stochastic
         self._poster = JsonPoster(
-            t.url, self.identity, _care(t), allowed_hosts=network.allowed_hosts,
-            cache=ReplyCache(network.cache_dir), log=self.log, api_key=network.api_key,
+            t.url,
+            self.identity,
+            _care(t),
+            allowed_hosts=network.allowed_hosts,
+            cache=ReplyCache(network.cache_dir),
+            log=self.log,
+            api_key=network.api_key,
         )
 
     def score(self, records: Sequence[Record], repeat: int) -> list[float]:
@@ -260,16 +271,25 @@ class ChatScreener:
                 f"fields {sorted(known)}"
             )
         self.identity = {
-            "url": t.url, "model": t.model, "prompt": t.prompt, "system": t.system,
-            "score_pattern": t.score_pattern, "temperature": t.temperature,
+            "url": t.url,
+            "model": t.model,
+            "prompt": t.prompt,
+            "system": t.system,
+            "score_pattern": t.score_pattern,
+            "temperature": t.temperature,
             "max_tokens": t.max_tokens,
         }
         self.log = CallLog()
         self._t = t
         self._stochastic = stochastic
         self._poster = JsonPoster(
-            t.url, self.identity, _care(t), allowed_hosts=network.allowed_hosts,
-            cache=ReplyCache(network.cache_dir), log=self.log, api_key=network.api_key,
+            t.url,
+            self.identity,
+            _care(t),
+            allowed_hosts=network.allowed_hosts,
+            cache=ReplyCache(network.cache_dir),
+            log=self.log,
+            api_key=network.api_key,
         )
 
     def _messages(self, record: Record) -> list[dict[str, str]]:
@@ -322,10 +342,14 @@ class TorchScreener:
 
             model = sample_model.load(path)
             self._score: Callable[[list[Record]], Any] = lambda rs: sample_model.predict(model, rs)
-            digests = [file_sha256(f) for f in sorted(path.glob("*")) if f.is_file()] \
-                if path.is_dir() else [file_sha256(path)]
+            digests = (
+                [file_sha256(f) for f in sorted(path.glob("*")) if f.is_file()]
+                if path.is_dir()
+                else [file_sha256(path)]
+            )
             self.identity: dict[str, Any] = {
-                "module": SAMPLE_TORCH_MODULE, "path": t.path,
+                "module": SAMPLE_TORCH_MODULE,
+                "path": t.path,
                 "sha256": combined_sha256(digests),
             }
         else:
@@ -334,7 +358,9 @@ class TorchScreener:
         self.log = CallLog()
 
     @staticmethod
-    def _allowed_class(t: TorchTarget, spec: AuditSpec, path: Path) -> Callable[[list[Record]], Any]:
+    def _allowed_class(
+        t: TorchTarget, spec: AuditSpec, path: Path
+    ) -> Callable[[list[Record]], Any]:
         target = str(t.module)
         klass = _import_allowed(target, spec, "screener.target.module")
         import torch
@@ -349,7 +375,7 @@ class TorchScreener:
             raise ModelLoadError(f"screener.target.path: {path} is not a state-dict file")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
-            model = klass(**t.init)
+            model: Any = klass(**t.init)
             model.load_state_dict(state)
         except Exception as exc:  # torch raises many types for a bad or foreign file
             raise ModelLoadError(f"screener.target.path: {path}: cannot load ({exc})") from None

@@ -65,8 +65,12 @@ def digest(data: bytes) -> str:
 
 def cache_key(identity: dict[str, Any], payload: Any) -> str:
     """SHA-256 of the canonical JSON of (target identity, payload)."""
-    text = json.dumps({"target": identity, "payload": payload}, sort_keys=True,
-                      separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(
+        {"target": identity, "payload": payload},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return digest(text.encode())
 
 
@@ -147,8 +151,9 @@ class JsonPoster:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         # no redirects: a redirect could lead to a host the operator did not allow
-        self._client = httpx.Client(timeout=care.timeout_s, headers=headers,
-                                    follow_redirects=False, trust_env=False)
+        self._client = httpx.Client(
+            timeout=care.timeout_s, headers=headers, follow_redirects=False, trust_env=False
+        )
         self._next_slot = 0.0
 
     def close(self) -> None:
