@@ -130,7 +130,7 @@ def paired_effects(
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     refs = dict(references or {})
     rng = np.random.default_rng(seed)
-    has_selected = "selected" in scored.columns and scored["selected"].notna().any()
+    has_selected = "selected" in scored.columns and bool(scored["selected"].notna().any())
     effects: list[PairedEffect] = []
     for probe in sorted(scored["probe"].astype(str).unique()):
         rows = scored[scored["probe"].astype(str) == probe]
@@ -323,8 +323,9 @@ def top_k_exposure(scored: pd.DataFrame, groups: Sequence[str], k: int) -> list[
             if frame.empty:
                 continue
             pool = (
-                frame.groupby(["application_id", "variant", "group"], as_index=False)["score"]
+                frame.groupby(["application_id", "variant", "group"])["score"]
                 .mean()
+                .reset_index()
                 .sort_values(["score", "application_id", "variant"], ascending=[False, True, True])
             )
             top = pool.head(k)
