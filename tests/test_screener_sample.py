@@ -17,11 +17,12 @@ from auditor.errors import ModelLoadError
 from auditor.screener import sample_model as sm
 from auditor.screener.loopback import LoopbackServer, serve_sample_screener
 from auditor.screener.names import load_name_table
-from auditor.screener.paired import paired_effects
+from auditor.screener.paired import paired_effects, repeat_consistency
 from auditor.screener.sample import (
     NAME_PENALTY_LOGIT,
     TEXT_FIELDS,
     SampleScreeners,
+    expected_selection_rates,
     generate_applications,
     score_records,
     train_sample_screeners,
@@ -113,6 +114,14 @@ def test_injected_name_effect_is_found_with_an_interval_excluding_zero(
         assert effect.selection_rate_difference < 0
     both = effects[("sex & race_ethnicity", "Female & Black or African American")]
     assert both.mean_difference < effects[("sex", "Female")].mean_difference
+    # one penalised token (a female first name, a White surname) against none: the selection
+    # rates are exactly those the documented logit shift predicts
+    base, lowered = expected_selection_rates(apps, screeners.injected)
+    white_women = effects[("sex & race_ethnicity", "Female & White")]
+    assert white_women.reference == "Male & White"
+    assert white_women.reference_selection_rate == pytest.approx(base, abs=1e-12)
+    assert white_women.group_selection_rate == pytest.approx(lowered, abs=1e-12)
+    assert lowered / base < 0.9
 
 
 def test_injected_effect_is_exactly_the_documented_logit(
@@ -178,6 +187,31 @@ def test_loopback_rejects_malformed_bodies() -> None:
             _post(server.score_url, {"rows": []})
         with pytest.raises(urllib.error.HTTPError, match="400"):
             _post(server.chat_url, {"messages": [{"role": "user", "content": "hello"}]})
+
+
+def test_a_noisy_loopback_server_is_a_stochastic_screener(
+    screeners: SampleScreeners, apps: list[dict[str, object]]
+) -> None:
+    rows = []
+    with serve_sample_screener(screeners.clean, noise_sd=0.05, seed=3) as server:
+        for repeat in range(6):
+            scores = _post(server.score_url, {"records": apps[:20]})["scores"]
+            assert isinstance(scores, list)
+            rows += [
+                {
+                    "application_id": a["id"],
+                    "probe": "none",
+                    "variant": "original",
+                    "repeat": repeat,
+                    "score": s,
+                    "selected": s >= 0.5,
+                }
+                for a, s in zip(apps[:20], scores, strict=True)
+            ]
+    summary = repeat_consistency(pd.DataFrame(rows))
+    assert summary.units == 20
+    assert summary.repeats == 6
+    assert 0.03 < summary.mean_sd < 0.07
 
 
 def _post(url: str, body: dict[str, object], key: str | None = None) -> dict[str, object]:

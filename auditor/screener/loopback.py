@@ -20,6 +20,7 @@ Nothing here reaches beyond the loopback interface.
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
@@ -48,6 +49,8 @@ class LoopbackServer:
         model_name: str = "auditor-sample-screener",
         api_key: str | None = None,
         fields: Sequence[str] | None = None,
+        noise_sd: float = 0.0,
+        seed: int = 0,
     ) -> None:
         self.score = score
         self.model_name = model_name
@@ -55,6 +58,10 @@ class LoopbackServer:
         # fields recognised in "field: value" chat prompts (None: any "word: value" line)
         self.fields = tuple(fields) if fields is not None else None
         self.requests = 0  # POSTs answered, for tests of caching and retries
+        # noise_sd > 0 makes the server stochastic, like an LLM sampled at temperature > 0:
+        # each score gets independent N(0, noise_sd) noise, clipped to [0, 1] (seeded)
+        self.noise_sd = noise_sd
+        self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -99,6 +106,16 @@ class LoopbackServer:
     def _count(self) -> None:
         with self._lock:
             self.requests += 1
+
+    def scores(self, records: list[dict[str, object]]) -> list[float]:
+        """``score(records)``, with the configured noise when stochastic."""
+        values = [float(v) for v in self.score(records)]
+        if self.noise_sd > 0:
+            with self._lock:
+                values = [
+                    min(1.0, max(0.0, v + self._rng.gauss(0.0, self.noise_sd))) for v in values
+                ]
+        return values
 
     def record_from_prompt(self, text: str) -> dict[str, object]:
         """The application in a chat prompt: a JSON object, else ``field: value`` lines."""
@@ -174,7 +191,7 @@ def _score(server: LoopbackServer, body: object) -> dict[str, object]:
     records = body.get("records") if isinstance(body, dict) else None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise ValueError('expected {"records": [ {...}, ... ]}')
-    return {"scores": [float(s) for s in server.score(records)]}
+    return {"scores": server.scores(records)}
 
 
 def _chat(server: LoopbackServer, body: object) -> dict[str, object]:
@@ -185,7 +202,7 @@ def _chat(server: LoopbackServer, body: object) -> dict[str, object]:
     if not users or not isinstance(users[-1].get("content"), str):
         raise ValueError("no user message with text content")
     record = server.record_from_prompt(users[-1]["content"])
-    (score,) = server.score([record])
+    (score,) = server.scores([record])
     assert isinstance(body, dict)
     return {
         "id": f"chatcmpl-loopback-{server.requests}",

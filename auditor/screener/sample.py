@@ -352,3 +352,30 @@ def score_records(records: list[dict[str, object]], model_path: str | Path) -> l
     model = _loaded(str(path), stamp)
     assert isinstance(model, sm.SampleScreener)
     return sm.predict(model, records)
+
+
+def expected_selection_rates(
+    records: list[dict[str, object]],
+    model_path: str | Path,
+    *,
+    name_field: str = "name",
+    penalised_tokens: int = 1,
+    threshold: float | None = None,
+) -> tuple[float, float]:
+    """What the injected effect should do to selection on ``records``: the selection rate
+    with no penalised name token and with ``penalised_tokens`` of them (the name removed,
+    then the logit shifted by exactly ``penalised_tokens * name_penalty``). Their ratio is
+    the LL144-style impact ratio an audit of the injected screener should find, up to the
+    sampling of names and applications."""
+    from auditor.screener import sample_model as sm
+
+    path = Path(model_path).resolve()
+    model = sm.load(path)
+    cut = model.config.threshold if threshold is None else threshold
+    scores = score_records([{**r, name_field: None} for r in records], path)
+    shift = penalised_tokens * model.config.name_penalty
+    if not scores:
+        return float("nan"), float("nan")
+    base = sum(s >= cut for s in scores) / len(scores)
+    lowered = [1.0 / (1.0 + math.exp(-(math.log(s / (1.0 - s)) - shift))) for s in scores]
+    return base, sum(s >= cut for s in lowered) / len(lowered)
