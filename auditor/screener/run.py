@@ -23,10 +23,19 @@ import numpy as np
 import pandas as pd
 
 from auditor.errors import DataValidationError
-from auditor.screener.applications import check_unique_ids, load_applications
+from auditor.screener.applications import Record, check_unique_ids, load_applications
 from auditor.screener.names import load_name_table
 from auditor.screener.paired import paired_effects, repeat_consistency
-from auditor.screener.probes import PROBE_NAME, PROBE_PRONOUN, Variant, build_variants, probe_groups
+from auditor.screener.probes import (
+    AGE_COLUMN,
+    PROBE_NAME,
+    PROBE_PRONOUN,
+    Variant,
+    age_label,
+    build_variants,
+    probe_groups,
+)
+from auditor.screener.sections import probe_effect_by_section, section_attributions
 from auditor.screener.targets import Network, Target, open_target
 from auditor.screener_block import PairedEffectRecord, ScreenerRecord, ScreenerSummary
 from auditor.spec import SCREENER_ID, AuditSpec, ScreenerSpec
@@ -84,21 +93,21 @@ def screen(
         if not variants:
             raise DataValidationError(f"{spec.source}: the probes produced no variants")
         scored = _score(target, variants, sc, progress)
+        scored["selected"] = _selected(scored, sc)
+        groups = probe_groups(sc)
+        refs = _references(sc)
+        # the number of contrasts first (a cheap pass), then every interval at alpha / m:
+        # simultaneous intervals, so the chance of any false finding is at most alpha
+        m = len(_effects(scored, groups, refs, sc.alpha, spec.seed, 200))
+        level = sc.alpha / max(m, 1)
+        effects = [
+            _record(e) for e in _effects(scored, groups, refs, level, spec.seed, sc.resamples)
+        ]
+        if progress:
+            progress("section attributions")
+        sections = _sections(spec, sc, target, records, variants, effects)
     finally:
         target.close()
-    scored["selected"] = _selected(scored, sc)
-    groups = probe_groups(sc)
-    m = _comparisons(scored, groups)
-    level = sc.alpha / max(m, 1)
-    effects: list[PairedEffectRecord] = []
-    for probe, attrs in groups.items():
-        part = scored[scored["probe"] == probe]
-        if part.empty:
-            continue
-        for e in paired_effects(
-            part, list(attrs), alpha=level, seed=spec.seed, resamples=sc.resamples
-        ):
-            effects.append(_record(e))
     consistency: dict[str, Any] = {}
     if sc.repeats > 1:
         consistency = _plain(repeat_consistency(scored))
@@ -126,8 +135,105 @@ def screen(
         ),
         tables_from=tables_from,
         consistency=consistency,
+        sections=sections,
     )
     return Screened(_frame(scored, tables_from, spec), scored, summary)
+
+
+def _references(sc: ScreenerSpec) -> dict[str, str]:
+    """Reference groups: Male and White (paired.py's defaults), the later graduation year,
+    a custom probe's first variant."""
+    refs: dict[str, str] = {}
+    if sc.probes.age is not None:
+        refs[AGE_COLUMN] = age_label(sc.probes.age.younger, sc.probes.age)
+    for custom in sc.probes.custom:
+        refs[custom.name] = next(iter(custom.variants))
+    return refs
+
+
+def _effects(
+    scored: pd.DataFrame,
+    groups: dict[str, tuple[str, ...]],
+    refs: dict[str, str],
+    alpha: float,
+    seed: int,
+    resamples: int,
+) -> list[Any]:
+    out: list[Any] = []
+    for probe, attrs in groups.items():
+        part = scored[scored["probe"] == probe]
+        if part.empty:
+            continue
+        out += paired_effects(
+            part, list(attrs), alpha=alpha, seed=seed, resamples=resamples, references=refs
+        )
+    return out
+
+
+SECTION_APPLICATIONS = 100  # applications whose sections are attributed (extra calls each)
+
+
+def _sections(
+    spec: AuditSpec,
+    sc: ScreenerSpec,
+    target: Target,
+    records: list[Record],
+    variants: list[Variant],
+    effects: list[PairedEffectRecord],
+) -> dict[str, Any]:
+    """Leave-one-section-out attributions on the first applications, and, for the
+    largest name finding, the effect re-measured with each section removed."""
+    sample = records[:SECTION_APPLICATIONS]
+
+    def score(rs: list[dict[str, object]]) -> list[float]:
+        return target.score(rs, 0)
+
+    attrs = section_attributions(
+        score, sample, list(sc.text_fields), seed=spec.seed, resamples=2_000
+    )
+    rows: list[list[Any]] = [
+        [a.section, a.mean, a.ci_low, a.ci_high, a.applications] for a in attrs.sections
+    ]
+    out: dict[str, Any] = {
+        "method": f"leave one section out, {len(sample)} applications",
+        "columns": [
+            "Section",
+            "Mean change of score",
+            "Interval low",
+            "Interval high",
+            "Applications with text",
+        ],
+        "rows": rows,
+        "note": f"Mean score of the unchanged applications {attrs.mean_score:.4f}; intervals: "
+        f"{attrs.interval}. A section's attribution is the score with it minus the score "
+        "with it removed.",
+    }
+    found = [e for e in effects if e.finding and e.probe == PROBE_NAME and " & " not in e.attribute]
+    if not found:
+        return out
+    top = max(found, key=lambda e: abs(e.mean_difference))
+    by_app: dict[str, dict[str, Record]] = {}
+    for v in variants:
+        if v.probe != PROBE_NAME or v.groups.get(top.attribute) not in (top.group, top.reference):
+            continue
+        side = "group" if v.groups[top.attribute] == top.group else "reference"
+        by_app.setdefault(v.application_id, {}).setdefault(side, v.record)
+    pairs = [p for p in by_app.values() if len(p) == 2][:SECTION_APPLICATIONS]
+    through = probe_effect_by_section(
+        score,
+        [p["group"] for p in pairs],
+        [p["reference"] for p in pairs],
+        [sc.name_field, *sc.text_fields],
+        seed=spec.seed,
+    )
+    out["probe"] = {
+        "contrast": f"{top.attribute} = {top.group} vs {top.reference} (first name of each)",
+        "rows": [
+            [t.removed or "(nothing removed)", t.mean_difference, t.ci_low, t.ci_high]
+            for t in through
+        ],
+    }
+    return out
 
 
 def _score(
@@ -176,16 +282,6 @@ def _selected(scored: pd.DataFrame, sc: ScreenerSpec) -> pd.Series:
     pool = scored["probe"] == (PROBE_NAME if sc.probes.names is not None else PROBE_PRONOUN)
     cut = float(np.quantile(score[pool.to_numpy()], 1 - share))
     return pd.Series(score >= cut, index=scored.index)
-
-
-def _comparisons(scored: pd.DataFrame, groups: dict[str, tuple[str, ...]]) -> int:
-    """Contrasts the audit tests: per probe and attribute, groups minus the reference."""
-    m = 0
-    for probe, attrs in groups.items():
-        part = scored[scored["probe"] == probe]
-        for a in attrs:
-            m += max(part[a].dropna().nunique() - 1, 0)
-    return m
 
 
 def _record(e: Any) -> PairedEffectRecord:
