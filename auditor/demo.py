@@ -304,9 +304,19 @@ SCREENER_EVIDENCE: dict[str, Any] = {
 }
 
 
-def prepare_screeners(out: Path, *, seed: int = 0) -> list[DemoCase]:
+def prepare_screeners(
+    out: Path,
+    *,
+    seed: int = 0,
+    applications: int = SCREENER_APPLICATIONS,
+    n_train: int = 3000,
+    resamples: int = 10_000,
+) -> list[DemoCase]:
     """Train the two sample text screeners (one with an injected name effect, one without)
-    and write a screener-audit spec for each (issue 23)."""
+    and write a screener-audit spec for each (issue 23): ``screener_audit.yaml`` and
+    ``screener_audit_clean.yaml``."""
+    import torch
+
     from auditor.screener.sample import (
         NAME_PENALTY_LOGIT,
         NUMERIC_FIELDS,
@@ -318,15 +328,13 @@ def prepare_screeners(out: Path, *, seed: int = 0) -> list[DemoCase]:
         write_applications,
     )
 
-    import torch
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a small full-batch model: one thread is ~10x faster on a busy box
     try:
-        trained = train_sample_screeners(out / "screeners", seed=seed)
+        trained = train_sample_screeners(out / "screeners", seed=seed, n_train=n_train)
     finally:
         torch.set_num_threads(threads)
-    records = generate_applications(SCREENER_APPLICATIONS, seed=seed)
+    records = generate_applications(applications, seed=seed)
     csv_path, _ = write_applications(records, out, stem="screener_applications")
     cases = []
     for kind, folder, description in (
@@ -362,6 +370,7 @@ def prepare_screeners(out: Path, *, seed: int = 0) -> list[DemoCase]:
                     "pronouns": True,
                     "age": {"field": "graduation_year", "younger": 2018, "older": 1988},
                 },
+                "resamples": resamples,
             },
             "policies": ["eeoc_ugesp", "nyc_ll144"],
             "jurisdictions": ["US-NY"],
