@@ -1,0 +1,279 @@
+"""Network screeners (issue 23): only operator-allowed hosts, retries, the cache, the record,
+and the chat-completions parser. Real loopback HTTP servers on 127.0.0.1, no other host."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from auditor.cli import app
+from auditor.errors import AuditorError, ModelLoadError
+from auditor.pipeline import run_audit
+from auditor.screener.loopback import LoopbackServer
+from auditor.screener.run import network_for, screen
+from auditor.screener.sample import TEXT_FIELDS, generate_applications, write_applications
+from auditor.screener.targets import Network, parse_score, template_fields
+from auditor.screener.transport import ScreenerCallError
+from auditor.spec import load_spec
+
+runner = CliRunner()
+FAST = {"rate_per_s": 1000, "timeout_s": 5, "backoff_s": 0.01}
+
+
+def by_name(records: list[dict[str, object]]) -> list[float]:
+    """A deterministic screener that reads only the name (works on JSON and on text)."""
+    return [0.2 + 0.6 * (sum(map(ord, str(r.get("name")))) % 101) / 100 for r in records]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("screener-http")
+    write_applications(generate_applications(6, seed=1), out, stem="apps")
+    return out
+
+
+def _spec(folder: Path, target: dict[str, Any], **screener: Any) -> dict[str, Any]:
+    return {
+        "name": "http-screener",
+        "domain": "hiring",
+        "policies": ["nyc_ll144"],
+        "jurisdictions": ["US-NY"],
+        "screener": {
+            "applications": str(folder / "apps.csv"),
+            "id_field": "id",
+            "text_fields": list(TEXT_FIELDS),
+            "target": target,
+            "probes": {"names": {"per_group": 1}, "pronouns": True},
+            "resamples": 500,
+            **screener,
+        },
+    }
+
+
+@pytest.fixture
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.delenv("AUDITOR_SCREENER_HOSTS", raising=False)
+    monkeypatch.delenv("AUDITOR_SCREENER_API_KEY", raising=False)
+    monkeypatch.setenv("AUDITOR_SCREENER_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def test_a_host_the_operator_did_not_allow_exits_2_and_nothing_is_sent(
+    folder: Path, isolated: Path
+) -> None:
+    with LoopbackServer(by_name) as server:
+        url = server.score_url
+        path = isolated / "spec.yaml"
+        path.write_text(yaml.safe_dump(_spec(folder, {"kind": "http", "url": url})))
+        result = runner.invoke(app, ["audit", str(path), "--no-store", "-q"])
+        assert result.exit_code == 2, result.output
+        assert "host '127.0.0.1'" in result.output
+        assert "--allow-host 127.0.0.1" in result.output
+        assert "Traceback" not in result.output
+        assert server.requests == 0
+        # the operator allows it for this run: the same spec now runs
+        out = isolated / "out.json"
+        ok = runner.invoke(
+            app,
+            [
+                "audit",
+                str(path),
+                "--no-store",
+                "-q",
+                "--allow-host",
+                "127.0.0.1",
+                "--json",
+                str(out),
+            ],
+        )
+        assert ok.exit_code == 0, ok.output
+        assert server.requests > 0
+        sent = server.requests
+    record = json.loads(out.read_text())["screener"]["record"]
+    assert record["kind"] == "http"
+    assert record["identity"]["url"] == url
+    assert len(record["response_digests"]) == record["requests"] == sent
+
+
+def test_a_spec_cannot_allow_a_host_and_an_upload_gets_no_operator_hosts(
+    folder: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = _spec(folder, {"kind": "http", "url": "http://127.0.0.1:9/score"})
+    raw["screener"]["allow_hosts"] = ["127.0.0.1"]
+    with pytest.raises(AuditorError, match="allow_hosts: unknown key"):
+        load_spec(raw)
+    monkeypatch.setenv("AUDITOR_SCREENER_HOSTS", "127.0.0.1")
+    spec = load_spec(_spec(folder, {"kind": "http", "url": "http://127.0.0.1:9/score"}))
+    assert network_for(spec).allowed_hosts == ("127.0.0.1",)
+    spec.forbid_code()  # a web upload: neither the settings' hosts nor --allow-host apply
+    spec.allow_hosts(["127.0.0.1"])
+    assert network_for(spec).allowed_hosts == ()
+    with pytest.raises(ScreenerCallError, match="not one the operator allowed"):
+        screen(spec)
+
+
+def test_replies_are_cached_by_digest_and_a_rerun_sends_nothing(
+    folder: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUDITOR_SCREENER_HOSTS", "127.0.0.1")
+    with LoopbackServer(by_name) as server:
+        raw = _spec(folder, {"kind": "http", "url": server.score_url, "batch_size": 16, **FAST})
+        first = run_audit(raw)
+        sent = server.requests
+        again = run_audit(raw)
+        assert server.requests == sent  # every reply from the cache
+    a, b = first.screener, again.screener
+    assert a is not None
+    assert b is not None
+    assert a.record.requests == sent
+    assert a.record.cache_hits == 0
+    assert b.record.requests == 0
+    assert b.record.cache_hits == sent
+    assert a.record.response_digests == b.record.response_digests
+    assert a.effects == b.effects
+
+
+class Flaky:
+    """Answers 503 (then 429) before letting requests through to a loopback server."""
+
+    def __init__(self, failures: list[int], upstream: LoopbackServer) -> None:
+        self.failures = list(failures)
+        self.upstream = upstream
+        self.seen = 0
+
+    def __enter__(self) -> str:
+        flaky = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                flaky.seen += 1
+                if flaky.failures:
+                    status = flaky.failures.pop(0)
+                    self.send_response(status)
+                    self.send_header("Retry-After", "0")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                import urllib.request
+
+                req = urllib.request.Request(
+                    flaky.upstream.score_url, body, {"Content-Type": "application/json"}
+                )
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    data = resp.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/score"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_429_and_5xx_are_retried_with_backoff_and_4xx_are_not(folder: Path) -> None:
+    network = Network(allowed_hosts=("127.0.0.1",), cache_dir=None)
+    with LoopbackServer(by_name) as upstream:
+        direct = screen(
+            load_spec(_spec(folder, {"kind": "http", "url": upstream.score_url, **FAST})),
+            network=network,
+        )
+        flaky = Flaky([503, 429], upstream)
+        with flaky as url:
+            got = screen(
+                load_spec(_spec(folder, {"kind": "http", "url": url, **FAST})), network=network
+            )
+        assert got.summary.record.retries == 2
+        assert got.scored["score"].tolist() == direct.scored["score"].tolist()
+        with Flaky([503] * 3, upstream) as url:
+            target = {"kind": "http", "url": url, **FAST, "retries": 2}
+            with pytest.raises(ScreenerCallError, match="HTTP 503 after 3 attempt"):
+                screen(load_spec(_spec(folder, target)), network=network)
+        refusing = Flaky([404], upstream)
+        with refusing as url, pytest.raises(ScreenerCallError, match=r"HTTP 404.*not retried"):
+            screen(load_spec(_spec(folder, {"kind": "http", "url": url, **FAST})), network=network)
+        assert refusing.seen == 1
+
+
+PROMPT = "Rate this application from 0 to 1.\nname: {name}\nsummary: {summary}"
+
+
+def test_chat_target_gives_the_same_numbers_as_the_json_api(folder: Path) -> None:
+    network = Network(allowed_hosts=("127.0.0.1",), cache_dir=None)
+    with LoopbackServer(by_name, fields=["name", "summary"]) as server:
+        chat = {
+            "kind": "chat",
+            "url": server.chat_url,
+            "model": "loopback",
+            "prompt": PROMPT,
+            "system": "You screen resumes.",
+            "score_pattern": r"^\s*([0-9.eE+-]+)\s*$",
+            **FAST,
+        }
+        by_chat = screen(load_spec(_spec(folder, chat)), network=network)
+        by_json = screen(
+            load_spec(_spec(folder, {"kind": "http", "url": server.score_url, **FAST})),
+            network=network,
+        )
+    assert by_chat.scored["score"].tolist() == by_json.scored["score"].tolist()
+    assert by_chat.summary.effects == by_json.summary.effects
+    identity = by_chat.summary.record.identity
+    assert identity["prompt"] == PROMPT
+    assert identity["model"] == "loopback"
+    record = by_chat.summary.record
+    # one digest per reply: every variant, then the section attributions' extra records
+    assert len(record.response_digests) == record.requests > len(by_chat.scored)
+
+
+def test_chat_parser_rejects_unparsable_replies_with_a_clear_message(folder: Path) -> None:
+    assert parse_score(r"(?i)score\s*[:=]\s*([0-9.]+)", "Score: 0.75", "x") == 0.75
+    with pytest.raises(ScreenerCallError) as info:
+        parse_score(r"(?i)score\s*[:=]\s*([0-9.]+)", "I would hire this person.", "record 3")
+    message = str(info.value)
+    assert "record 3" in message
+    assert "does not match" in message
+    assert "I would hire this person." in message
+    with pytest.raises(ScreenerCallError, match="not a number"):
+        parse_score(r"score: (\w+)", "score: high", "record 1")
+    network = Network(allowed_hosts=("127.0.0.1",), cache_dir=None)
+    with LoopbackServer(by_name, fields=["name", "summary"]) as server:
+        chat = {"kind": "chat", "url": server.chat_url, "model": "m", "prompt": PROMPT, **FAST}
+        with pytest.raises(ScreenerCallError) as info:
+            screen(load_spec(_spec(folder, chat)), network=network)
+    assert "score_pattern" in str(info.value)
+    assert "application" in str(info.value)
+
+
+def test_prompt_templates_name_plain_fields_only(folder: Path) -> None:
+    assert template_fields("Hi {name}, {{literal}} {summary}") == ["name", "summary"]
+    network = Network(allowed_hosts=("127.0.0.1",), cache_dir=None)
+    for prompt, problem in (
+        ("{salary}", "'{salary}' is not one of the application's fields"),
+        ("{name.__class__}", "must be a plain field name"),
+        ("{name!r}", "must be a plain field name"),
+    ):
+        chat = {"kind": "chat", "url": "http://127.0.0.1:9/c", "model": "m", "prompt": prompt}
+        with pytest.raises(ModelLoadError, match=problem.replace("{", r"\{").replace("}", r"\}")):
+            screen(load_spec(_spec(folder, chat)), network=network)
+
+
+def test_a_callable_from_a_module_the_operator_did_not_allow_is_refused(folder: Path) -> None:
+    spec = load_spec(_spec(folder, {"kind": "callable", "function": "os:getcwd"}))
+    with pytest.raises(ModelLoadError, match="'os' is not an allowed module"):
+        screen(spec)
