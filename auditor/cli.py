@@ -330,6 +330,20 @@ def _findings_table(title: str, results: list[AuditResult]) -> None:
 
 def _print_summary(result: AuditResult) -> None:
     _findings_table(f"Findings of audit {result.audit_id}", [result])
+    if result.screener is not None:
+        sc = result.screener
+        found = sc.findings()
+        out.print(
+            f"Paired probes: {len(found)} of {sc.comparisons} contrasts have an effect "
+            f"(interval excludes 0; any false finding at most {sc.alpha:g})"
+            + "".join(
+                f"\n  {e.probe}: {e.attribute} = {e.group} vs {e.reference}: "
+                f"{e.mean_difference:+.4f} [{e.ci_low:+.4f}, {e.ci_high:+.4f}]"
+                for e in found[:8]
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
 
