@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from typer.testing import CliRunner
 
+from auditor.cli import app
 from auditor.demo import prepare_screeners
 from auditor.errors import SpecError
 from auditor.pipeline import run_audit
@@ -29,6 +31,7 @@ from auditor.screener.run import screen
 from auditor.screener.sample import expected_selection_rates, generate_applications
 from auditor.screener.targets import Network
 from auditor.spec import load_spec
+from tests._web import fast_hashing  # noqa: F401 (a fixture)
 
 APPLICATIONS = 40
 
@@ -241,3 +244,32 @@ def test_old_specs_are_unchanged(demo: Path) -> None:
     assert "screener" not in spec.as_dict()
     assert spec.protected == ["sex"]
     assert spec.intersections == []
+
+
+def test_store_verify_and_web_view_read_a_screener_audit(
+    demo: Path,
+    tmp_path: Path,
+    fast_hashing: None,  # noqa: F811
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from auditor.service import perform_audit
+    from auditor.store import open_store
+    from auditor.store.repository import load_result
+    from tests._web import USERS, add_users, login, make_app
+
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    done = perform_audit(demo / "screener_audit_clean.yaml", database_url=db, fast_render=True)
+    with open_store(db) as store:
+        with store.session() as session:
+            stored = load_result(session, done.result.audit_id)
+        assert stored.screener == done.result.screener
+        add_users(store)
+    verify = CliRunner().invoke(app, ["verify", "--db", db])
+    assert verify.exit_code == 0, verify.output
+    assert "No alteration or deletion detected" in verify.output
+    with TestClient(make_app(db, tmp_path)) as client:
+        login(client, USERS["officer"])
+        page = client.get(f"/audits/{done.result.audit_id}")
+        assert page.status_code == 200
+        assert "screener-demo-clean" in page.text
