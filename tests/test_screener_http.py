@@ -277,3 +277,44 @@ def test_a_callable_from_a_module_the_operator_did_not_allow_is_refused(folder: 
     spec = load_spec(_spec(folder, {"kind": "callable", "function": "os:getcwd"}))
     with pytest.raises(ModelLoadError, match="'os' is not an allowed module"):
         screen(spec)
+
+
+def test_repeats_of_a_stochastic_screener_are_separate_calls_with_a_consistency_summary(
+    folder: Path, isolated: Path
+) -> None:
+    network = Network(allowed_hosts=("127.0.0.1",), cache_dir=isolated / "cache")
+    with LoopbackServer(by_name, noise_sd=0.05, seed=2) as server:
+        target = {"kind": "http", "url": server.score_url, "batch_size": 500, **FAST}
+        got = screen(load_spec(_spec(folder, target, repeats=3)), network=network)
+    scored = got.scored
+    assert sorted(scored["repeat"].unique()) == [0, 1, 2]
+    per_repeat = scored.pivot_table(
+        index=["application_id", "probe", "variant"], columns="repeat", values="score"
+    )
+    assert (per_repeat[0] != per_repeat[1]).any()  # not served from one cached reply
+    consistency = got.summary.consistency
+    assert consistency["repeats"] == 3
+    assert 0.02 < consistency["mean_sd"] < 0.08
+
+
+def test_jsonl_applications_give_the_csv_numbers_and_bad_files_name_the_row(
+    folder: Path, tmp_path: Path
+) -> None:
+    network = Network(allowed_hosts=("127.0.0.1",), cache_dir=None)
+    with LoopbackServer(by_name) as server:
+        target = {"kind": "http", "url": server.score_url, **FAST}
+        from_csv = screen(load_spec(_spec(folder, target)), network=network)
+        from_jsonl = screen(
+            load_spec(_spec(folder, target, applications=str(folder / "apps.jsonl"))),
+            network=network,
+        )
+    assert from_jsonl.scored["score"].tolist() == from_csv.scored["score"].tolist()
+    bad = tmp_path / "bad.jsonl"
+    lines = (folder / "apps.jsonl").read_text().splitlines()
+    bad.write_text("\n".join([lines[0], "{not json", *lines[1:]]))
+    with pytest.raises(AuditorError, match=r"bad\.jsonl: line 2: not JSON"):
+        screen(load_spec(_spec(folder, target, applications=str(bad))), network=network)
+    gone = tmp_path / "gone.csv"
+    gone.write_text("id,name\nA1,Jo Doe\n")
+    with pytest.raises(AuditorError, match="application 1: field 'summary' is not in the file"):
+        screen(load_spec(_spec(folder, target, applications=str(gone))), network=network)
