@@ -238,13 +238,14 @@ def test_section_attributions_three_methods_agree_on_the_linear_screener(
     grad = section_attributions(score, apps, TEXT_FIELDS, method="gradient", model=screeners.clean)
     assert loo.calls == N_APPS + sum(s.applications for s in loo.sections)
     assert grad.calls == 0
-    rank = [max(a.sections, key=lambda s: abs(s.mean)).section for a in (loo, occ, grad)]
-    assert rank[0] == rank[2]
-    for a, g in zip(loo.sections, grad.sections, strict=True):
-        assert a.section == g.section
+    # on a linear screener the three methods measure nearly the same thing: leave-one-out
+    # and occlusion differ only through the sigmoid, gradients are their first-order term
+    for a, o, g in zip(loo.sections, occ.sections, grad.sections, strict=True):
+        assert a.section == o.section == g.section
         assert a.ci_low <= a.mean <= a.ci_high
-        if abs(a.mean) > 0.02:
-            assert math.copysign(1, a.mean) == math.copysign(1, g.mean)
+        assert o.mean == pytest.approx(a.mean, abs=0.3 * abs(a.mean) + 0.01)
+        assert g.mean == pytest.approx(a.mean, abs=0.3 * abs(a.mean) + 0.01)
+    assert max(abs(s.mean) for s in loo.sections) > 0.1  # the sections do move the score
     with pytest.raises(ValueError, match="unknown attribution method"):
         section_attributions(score, apps, TEXT_FIELDS, method="shap")
 
