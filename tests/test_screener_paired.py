@@ -156,6 +156,9 @@ def test_top_k_exposure_shows_the_disfavoured_group_pushed_down() -> None:
     assert exposure["Male"].pool_share == 0.5
     assert exposure["Male"].top_k_share > exposure["Female"].top_k_share
     assert exposure["Female"].exposure_ratio < 1 < exposure["Male"].exposure_ratio
+    ranks = frame.assign(score=frame["score"].rank(ascending=False, method="first"))
+    by_rank = {e.group: e for e in top_k_exposure(ranks, ["sex"], k=40, higher_is_better=False)}
+    assert by_rank["Female"].top_k_share == exposure["Female"].top_k_share
     fair = {e.group: e for e in top_k_exposure(_scored(40, 0.0), ["sex"], k=40)}
     # no effect: all 8 variants of an application tie, so the top 40 is 5 whole applications
     assert fair["Female"].top_k_share == fair["Male"].top_k_share == 0.5

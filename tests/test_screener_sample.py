@@ -173,7 +173,11 @@ def test_loopback_server_returns_the_callables_scores(
             )
             chat.append(float(reply["choices"][0]["message"]["content"]))
         assert chat == direct[:3]
-        lines = "\n".join(f"{k}: {'' if v is None else v}" for k, v in apps[0].items())
+        # a template that writes one "Label: value" line per field
+        lines = "\n".join(
+            f"{k.replace('_', ' ').capitalize()}: {'' if v is None else v}"
+            for k, v in apps[0].items()
+        )
         reply = _post(server.chat_url, {"messages": [{"role": "user", "content": lines}]}, key="k")
         assert float(reply["choices"][0]["message"]["content"]) == direct[0]
         with pytest.raises(urllib.error.HTTPError, match="401"):
