@@ -269,6 +269,14 @@ def test_the_name_effect_runs_through_the_name_and_no_other_section(
     assert effects[None].ci_high < 0
     assert effects["name"].mean_difference == 0.0
     assert effects["skills"].ci_high < 0
+    # attributions see the name too: all three methods put a negative weight on it
+    for method in ("leave_one_out", "occlusion", "gradient"):
+        found = section_attributions(
+            score, group, ["name", "skills"], method=method, model=screeners.injected
+        )
+        name = found.sections[0]
+        assert name.section == "name"
+        assert name.ci_high < 0, method
 
 
 def test_saved_screener_round_trips_and_bad_files_are_refused(
