@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from auditor.errors import ModelLoadError
+from auditor.errors import DataValidationError, ModelLoadError
 from auditor.screener import sample_model as sm
 from auditor.screener.loopback import LoopbackServer, serve_sample_screener
 from auditor.screener.names import load_name_table
@@ -294,6 +294,18 @@ def test_saved_screener_round_trips_and_bad_files_are_refused(
     (bad / sm.CONFIG_FILE).write_text((screeners.clean / sm.CONFIG_FILE).read_text())
     with pytest.raises(ModelLoadError, match="not the state dict"):
         sm.load(bad)
+
+
+def test_a_non_numeric_structured_field_is_named(screeners: SampleScreeners) -> None:
+    record = {**generate_applications(1, seed=0)[0], "years_experience": "ten"}
+    with pytest.raises(DataValidationError, match=r"A0000.*years_experience.*'ten'"):
+        score_records([record], screeners.clean)
+    with (
+        serve_sample_screener(screeners.clean) as server,
+        pytest.raises(urllib.error.HTTPError, match="400") as caught,
+    ):
+        _post(server.score_url, {"records": [record]})
+    assert "years_experience" in caught.value.read().decode()
 
 
 def test_training_is_deterministic(tmp_path: Path) -> None:

@@ -33,6 +33,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from auditor.errors import AuditorError
+
 ScoreFn = Callable[[list[dict[str, object]]], list[float]]
 
 SCORE_PATH = "/score"
@@ -185,7 +187,7 @@ def _handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                     self._reply(200, _chat(server, body))
                 else:
                     self._reply(404, {"error": f"no route {self.path}"})
-            except ValueError as exc:
+            except (ValueError, AuditorError) as exc:  # bad records: the client's to fix
                 self._reply(400, {"error": str(exc)})
 
     return Handler
