@@ -67,6 +67,8 @@ class ScreenerSummary:
     tables_from: str = "name"
     consistency: dict[str, Any] = field(default_factory=dict)
     sections: dict[str, Any] = field(default_factory=dict)
+    # rankers (output: rank): each group's share of the top k against its share of the pool
+    exposure: tuple[dict[str, Any], ...] = ()
 
     def findings(self) -> tuple[PairedEffectRecord, ...]:
         """The contrasts whose interval excludes zero."""
@@ -85,6 +87,7 @@ class ScreenerSummary:
                 **data,
                 "probes": {k: tuple(v) for k, v in data["probes"].items()},
                 "effects": tuple(PairedEffectRecord(**e) for e in data["effects"]),
+                "exposure": tuple(dict(e) for e in data.get("exposure", ())),
                 "record": ScreenerRecord(
                     **{**rec, "response_digests": tuple(rec.get("response_digests", ()))}
                 ),

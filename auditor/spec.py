@@ -1234,6 +1234,12 @@ def _screener_problems(spec: AuditSpec) -> list[str]:
         )
     if sc.applications is None and not spec.data.path:
         problems.append("screener.applications: name the applications file (or data.path)")
+    threshold = sc.selection.threshold
+    if sc.output == "rank" and threshold is not None and threshold < 1:
+        problems.append(
+            "screener.selection.threshold: a ranker's threshold is a rank (selected: rank at "
+            "or below it, 1 = first); give one of at least 1, or top_share"
+        )
     if sc.output == "decision" and sc.selection.top_share is not None:
         problems.append("screener.selection: a decision screener selects what it accepts")
     age = sc.probes.age

@@ -318,3 +318,26 @@ def test_jsonl_applications_give_the_csv_numbers_and_bad_files_name_the_row(
     gone.write_text("id,name\nA1,Jo Doe\n")
     with pytest.raises(AuditorError, match="application 1: field 'summary' is not in the file"):
         screen(load_spec(_spec(folder, target, applications=str(gone))), network=network)
+
+
+def by_rank(records: list[dict[str, object]]) -> list[float]:
+    """A ranker: 1 = best, from the same name-only score (lower rank is better)."""
+    return [float(1 + round((1 - s) * 100)) for s in by_name(records)]
+
+
+def test_a_rankers_ranks_select_the_top_share_and_report_top_k_exposure(folder: Path) -> None:
+    target = {"kind": "callable", "function": "tests.test_screener_http:by_rank"}
+    raw = _spec(folder, target, output="rank", selection={"top_share": 0.3})
+    spec = load_spec(raw)
+    spec.allow_modules(["tests.test_screener_http"])
+    got = screen(spec)
+    names = got.scored[got.scored["probe"] == "name"]
+    assert 0.25 <= names["selected"].mean() <= 0.45  # ties at the cut-off are all selected
+    best = names.loc[names["selected"], "score"].max()
+    assert best <= names.loc[~names["selected"], "score"].min()  # selected = lowest ranks
+    exposure = got.summary.exposure
+    assert {x["attribute"] for x in exposure} >= {"sex", "race_ethnicity"}
+    assert all(x["k"] == exposure[0]["k"] > 0 for x in exposure)
+    bad = {**raw, "screener": {**raw["screener"], "selection": {"threshold": 0.5}}}
+    with pytest.raises(AuditorError, match="a ranker's threshold is a rank"):
+        load_spec(bad)

@@ -25,7 +25,7 @@ import pandas as pd
 from auditor.errors import DataValidationError
 from auditor.screener.applications import Record, check_unique_ids, load_applications
 from auditor.screener.names import load_name_table
-from auditor.screener.paired import paired_effects, repeat_consistency
+from auditor.screener.paired import paired_effects, repeat_consistency, top_k_exposure
 from auditor.screener.probes import (
     AGE_COLUMN,
     PROBE_NAME,
@@ -111,6 +111,9 @@ def screen(
     consistency: dict[str, Any] = {}
     if sc.repeats > 1:
         consistency = _plain(repeat_consistency(scored))
+    exposure: tuple[dict[str, Any], ...] = ()
+    if sc.output == "rank":
+        exposure = _exposure(scored, groups, sc)
     tables_from = PROBE_NAME if sc.probes.names is not None else PROBE_PRONOUN
     summary = ScreenerSummary(
         applications=len(records),
@@ -136,8 +139,22 @@ def screen(
         tables_from=tables_from,
         consistency=consistency,
         sections=sections,
+        exposure=exposure,
     )
     return Screened(_frame(scored, tables_from, spec), scored, summary)
+
+
+def _exposure(
+    scored: pd.DataFrame, groups: dict[str, tuple[str, ...]], sc: ScreenerSpec
+) -> tuple[dict[str, Any], ...]:
+    """Top-k exposure of a ranker's pool of name variants, k = the variants it selects."""
+    pool = scored[scored["probe"] == PROBE_NAME]
+    if pool.empty:
+        return ()
+    k = max(int(pool.groupby(["application_id", "variant"])["selected"].mean().round().sum()), 1)
+    return tuple(
+        _plain(e) for e in top_k_exposure(pool, list(groups[PROBE_NAME]), k, higher_is_better=False)
+    )
 
 
 def _references(sc: ScreenerSpec) -> dict[str, str]:
