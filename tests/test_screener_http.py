@@ -341,3 +341,27 @@ def test_a_rankers_ranks_select_the_top_share_and_report_top_k_exposure(folder: 
     bad = {**raw, "screener": {**raw["screener"], "selection": {"threshold": 0.5}}}
     with pytest.raises(AuditorError, match="a ranker's threshold is a rank"):
         load_spec(bad)
+
+
+def test_only_the_specs_fields_are_sent_and_requests_keep_to_the_rate(folder: Path) -> None:
+    import time
+
+    seen: list[set[str]] = []
+
+    def spy(records: list[dict[str, object]]) -> list[float]:
+        seen.extend(set(r) for r in records)
+        return by_name(records)
+
+    network = Network(allowed_hosts=("127.0.0.1",), cache_dir=None)
+    with LoopbackServer(spy) as server:
+        target = {"kind": "http", "url": server.score_url, **FAST, "batch_size": 4}
+        target["rate_per_s"] = 40
+        started = time.monotonic()
+        got = screen(load_spec(_spec(folder, target)), network=network)
+        took = time.monotonic() - started
+    # the CSV also has years_experience and graduation_year: not listed, never sent
+    assert seen
+    assert all(keys == {"id", "name", *TEXT_FIELDS} for keys in seen)
+    requests = got.summary.record.requests
+    assert requests >= 20
+    assert took >= (requests - 1) / 40
