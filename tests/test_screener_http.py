@@ -365,3 +365,52 @@ def test_only_the_specs_fields_are_sent_and_requests_keep_to_the_rate(folder: Pa
     requests = got.summary.record.requests
     assert requests >= 20
     assert took >= (requests - 1) / 40
+
+
+class Odd:
+    """A server that redirects every request, or answers too late."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.seen = 0
+
+    def __enter__(self) -> str:
+        odd = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                odd.seen += 1
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if odd.mode == "slow":
+                    import time
+
+                    time.sleep(1.0)
+                self.send_response(307)
+                self.send_header("Location", "http://example.org/score")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/score"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_redirects_are_refused_and_slow_replies_time_out(folder: Path) -> None:
+    network = Network(allowed_hosts=("127.0.0.1",), cache_dir=None)
+    redirect = Odd("redirect")
+    with redirect as url, pytest.raises(ScreenerCallError, match="redirect to 'http://example"):
+        screen(load_spec(_spec(folder, {"kind": "http", "url": url, **FAST})), network=network)
+    assert redirect.seen == 1
+    slow = Odd("slow")
+    target = {"kind": "http", "url": "", **FAST, "timeout_s": 0.2, "retries": 1}
+    with slow as url, pytest.raises(ScreenerCallError, match=r"no reply within 0\.2 s after 2"):
+        screen(load_spec(_spec(folder, {**target, "url": url})), network=network)
+    assert slow.seen == 2

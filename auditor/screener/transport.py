@@ -15,8 +15,11 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,8 +128,25 @@ class CallCare:
     rate_per_s: float
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect could lead to a host the operator did not allow: refuse every one."""
+
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> None:
+        raise ScreenerCallError(
+            f"{req.full_url}: HTTP {code} redirect to {newurl!r} refused (a screener URL must "
+            "answer itself; redirects could reach a host the operator did not allow)"
+        )
+
+
 class JsonPoster:
-    """POSTs JSON to one allowed URL with retries, a rate limit, the cache and the log."""
+    """POSTs JSON to one allowed URL with retries, a rate limit, the cache and the log.
+
+    The standard library's client (``urllib``): no extra dependency, no proxies from the
+    environment (``ProxyHandler({})``: the request goes to the allowed host itself), no
+    redirects.
+    """
 
     def __init__(
         self,
@@ -139,26 +159,24 @@ class JsonPoster:
         log: CallLog,
         api_key: str | None = None,
     ) -> None:
-        check_host(url, allowed_hosts)  # before any client exists
-        import httpx
-
+        check_host(url, allowed_hosts)  # before anything is built or sent
         self.url = url
         self.identity = identity
         self.care = care
         self.cache = cache
         self.log = log
-        headers = {"Content-Type": "application/json", "User-Agent": "auditor-screener-audit"}
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "auditor-screener-audit",
+        }
         if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        # no redirects: a redirect could lead to a host the operator did not allow
-        self._client = httpx.Client(
-            timeout=care.timeout_s, headers=headers, follow_redirects=False, trust_env=False
-        )
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
         self._next_slot = 0.0
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._client.close()
+        """Nothing to release (one connection per request)."""
 
     def post(self, payload: Any, *, key_extra: Any = None) -> Any:
         """The JSON reply to ``payload`` (cached; ``key_extra`` joins the cache key, e.g.
@@ -183,8 +201,7 @@ class JsonPoster:
         self._next_slot = max(now, self._next_slot) + 1.0 / self.care.rate_per_s
 
     def _send(self, payload: Any) -> bytes:
-        import httpx
-
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         delay = self.care.backoff_s
         problem = ""
         for attempt in range(self.care.retries + 1):
@@ -194,27 +211,39 @@ class JsonPoster:
                 delay *= 2
             self._wait_for_slot()
             self.log.requests += 1
+            request = urllib.request.Request(self.url, data, self._headers, method="POST")
             try:
-                resp = self._client.post(self.url, json=payload)
-            except httpx.TimeoutException:
+                with self._opener.open(request, timeout=self.care.timeout_s) as resp:
+                    body: bytes = resp.read(MAX_REPLY_BYTES + 1)
+                    status = int(resp.status)
+            except urllib.error.HTTPError as exc:
+                status, body = exc.code, exc.read(2000)
+                after = exc.headers.get("Retry-After", "") if exc.headers else ""
+                if status == 429 or status >= 500:
+                    problem = f"HTTP {status}"
+                    if after.replace(".", "", 1).isdigit():
+                        delay = max(delay, min(float(after), MAX_RETRY_AFTER_S))
+                    continue
+                raise ScreenerCallError(
+                    f"{self.url}: HTTP {status}: {body[:300]!r} (not retried)"
+                ) from None
+            except TimeoutError:
                 problem = f"no reply within {self.care.timeout_s:g} s"
                 continue
-            except httpx.TransportError as exc:
+            except urllib.error.URLError as exc:
+                if isinstance(exc.reason, TimeoutError):
+                    problem = f"no reply within {self.care.timeout_s:g} s"
+                else:
+                    problem = f"connection failed ({exc.reason})"
+                continue
+            except (ConnectionError, http.client.HTTPException) as exc:
                 problem = f"connection failed ({exc.__class__.__name__}: {exc})"
                 continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                problem = f"HTTP {resp.status_code}"
-                after = resp.headers.get("Retry-After", "")
-                if after.replace(".", "", 1).isdigit():
-                    delay = max(delay, min(float(after), MAX_RETRY_AFTER_S))
-                continue
-            if resp.status_code != 200:
-                raise ScreenerCallError(
-                    f"{self.url}: HTTP {resp.status_code}: {resp.text[:300]!r} (not retried)"
-                )
-            if len(resp.content) > MAX_REPLY_BYTES:
+            if status != 200:
+                raise ScreenerCallError(f"{self.url}: HTTP {status} (expected 200)")
+            if len(body) > MAX_REPLY_BYTES:
                 raise ScreenerCallError(f"{self.url}: reply over {MAX_REPLY_BYTES:,} bytes")
-            return resp.content
+            return body
         raise ScreenerCallError(
             f"{self.url}: {problem} after {self.care.retries + 1} attempt(s); the audit "
             "stopped (re-running it reuses the replies already cached)"
