@@ -414,3 +414,38 @@ def test_redirects_are_refused_and_slow_replies_time_out(folder: Path) -> None:
     with slow as url, pytest.raises(ScreenerCallError, match=r"no reply within 0\.2 s after 2"):
         screen(load_spec(_spec(folder, {**target, "url": url})), network=network)
     assert slow.seen == 2
+
+
+def test_an_uploaded_screener_spec_cannot_call_out_run_code_or_read_outside_the_root(
+    folder: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from auditor.web.uploads import load_uploaded_spec
+
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(folder / "apps.csv", root / "apps.csv")
+    for target, problem in (
+        ({"kind": "http", "url": "http://127.0.0.1:9/s"}, "cannot make the server call"),
+        (
+            {"kind": "chat", "url": "http://127.0.0.1:9/c", "model": "m", "prompt": "{name}"},
+            "cannot make the server call",
+        ),
+        (
+            {"kind": "callable", "function": "auditor.screener.sample:score_records"},
+            "cannot name a function",
+        ),
+        ({"kind": "torch", "path": "m", "module": "pkg.mod:Net"}, "cannot name code"),
+    ):
+        raw = _spec(folder, target, applications="apps.csv")
+        with pytest.raises(AuditorError, match=problem):
+            load_uploaded_spec(yaml.safe_dump(raw).encode(), "s.yaml", root)
+    inside = _spec(folder, {"kind": "torch", "path": "m"}, applications="apps.csv")
+    assert load_uploaded_spec(yaml.safe_dump(inside).encode(), "s.yaml", root).screener
+    outside = _spec(folder, {"kind": "torch", "path": "m"})  # an absolute path elsewhere
+    with pytest.raises(AuditorError, match=r"screener\.applications: .* resolves outside"):
+        load_uploaded_spec(yaml.safe_dump(outside).encode(), "s.yaml", root)
+    escape = _spec(folder, {"kind": "torch", "path": "../m"}, applications="apps.csv")
+    with pytest.raises(AuditorError, match=r"screener\.target\.path: .* resolves outside"):
+        load_uploaded_spec(yaml.safe_dump(escape).encode(), "s.yaml", root)
