@@ -335,6 +335,7 @@ def test_a_rankers_ranks_select_the_top_share_and_report_top_k_exposure(folder: 
     assert 0.25 <= names["selected"].mean() <= 0.45  # ties at the cut-off are all selected
     best = names.loc[names["selected"], "score"].max()
     assert best <= names.loc[~names["selected"], "score"].min()  # selected = lowest ranks
+    assert (got.frame["score"] <= -1).all()  # the tables' score is the negated rank
     exposure = got.summary.exposure
     assert {x["attribute"] for x in exposure} >= {"sex", "race_ethnicity"}
     assert all(x["k"] == exposure[0]["k"] > 0 for x in exposure)

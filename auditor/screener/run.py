@@ -352,8 +352,12 @@ def _frame(scored: pd.DataFrame, tables_from: str, spec: AuditSpec) -> pd.DataFr
         + "|"
         + part["repeat"].astype(str)
     )
+    # a ranker's rank is negated, so that a higher score is better in the scoring-rate
+    # tables as for every other screener (rank 1 scores -1, the highest)
+    rank = spec.screener is not None and spec.screener.output == "rank"
+    score = -part["score"] if rank else part["score"]
     frame = pd.DataFrame(
-        {SCREENER_ID: ids, "selected": part["selected"].astype(int), "score": part["score"]}
+        {SCREENER_ID: ids, "selected": part["selected"].astype(int), "score": score}
     )
     for attr in spec.protected:
         frame[attr] = part[attr].astype(str) if attr in part else None
