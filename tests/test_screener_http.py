@@ -450,3 +450,30 @@ def test_an_uploaded_screener_spec_cannot_call_out_run_code_or_read_outside_the_
     escape = _spec(folder, {"kind": "torch", "path": "../m"}, applications="apps.csv")
     with pytest.raises(AuditorError, match=r"screener\.target\.path: .* resolves outside"):
         load_uploaded_spec(yaml.safe_dump(escape).encode(), "s.yaml", root)
+
+
+def likes_sql(records: list[dict[str, object]]) -> list[float]:
+    """Reads one signal: whether the skills mention SQL."""
+    return [0.7 if "SQL" in str(r.get("skills") or "") else 0.3 for r in records]
+
+
+def test_a_custom_probe_swaps_its_text_and_measures_the_effect(folder: Path) -> None:
+    target = {"kind": "callable", "function": "tests.test_screener_http:likes_sql"}
+    custom = {"name": "sql", "find": "SQL", "variants": {"with SQL": "SQL", "without": "COBOL"}}
+    spec = load_spec(_spec(folder, target, probes={"names": {"per_group": 1}, "custom": [custom]}))
+    spec.allow_modules(["tests.test_screener_http"])
+    got = screen(spec)
+    (effect,) = [e for e in got.summary.effects if e.probe == "sql"]
+    assert (effect.group, effect.reference) == ("without", "with SQL")
+    assert effect.mean_difference == pytest.approx(-0.4)
+    apps = got.scored[got.scored["probe"] == "sql"]["application_id"].nunique()
+    assert effect.applications == apps > 0  # only applications that mention SQL
+    # a constant difference has an interval of zero width; whether it is a finding is up to
+    # the sign-flip test, whose exact p-value is 2 / 2**n at best
+    assert effect.ci_high < 0
+    assert effect.p_value == pytest.approx(2 / 2**apps)
+    level = 1 - got.summary.interval_level
+    assert effect.finding == (effect.p_value < level)
+    names = [e for e in got.summary.effects if e.probe == "name"]
+    assert names
+    assert not any(e.finding for e in names)  # the name is not read

@@ -15,6 +15,7 @@ most α (``screener.alpha``, 0.05 by default).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -100,8 +101,12 @@ def screen(
         # simultaneous intervals, so the chance of any false finding is at most alpha
         m = len(_effects(scored, groups, refs, sc.alpha, spec.seed, 200))
         level = sc.alpha / max(m, 1)
+        # enough resamples that a Monte Carlo p-value (at least 1 / (resamples + 1)) and
+        # the interval's tails can reach alpha / m
+        resamples = max(sc.resamples, math.ceil(20 / level))
         effects = [
-            _record(e) for e in _effects(scored, groups, refs, level, spec.seed, sc.resamples)
+            _record(e, level)
+            for e in _effects(scored, groups, refs, level, spec.seed, resamples)
         ]
         if progress:
             progress("section attributions")
@@ -301,8 +306,11 @@ def _selected(scored: pd.DataFrame, sc: ScreenerSpec) -> pd.Series:
     return pd.Series(score >= cut, index=scored.index)
 
 
-def _record(e: Any) -> PairedEffectRecord:
-    finding = bool(e.ci_low > 0 or e.ci_high < 0)
+def _record(e: Any, level: float) -> PairedEffectRecord:
+    # the interval excludes zero, and the sign-flip test agrees: with a handful of
+    # applications a constant difference gives a bootstrap interval of zero width, while
+    # the exact sign-flip p-value (2 / 2**n at best) says how little n applications show
+    finding = bool((e.ci_low > 0 or e.ci_high < 0) and e.p_value < level)
     return PairedEffectRecord(
         probe=e.probe,
         attribute=e.attribute,
@@ -333,8 +341,9 @@ def _plain(obj: Any) -> dict[str, Any]:
 
 def _statement(sc: ScreenerSpec, m: int, level: float) -> str:
     return (
-        f"A probe's effect is a finding when its interval excludes zero. The {m} intervals "
-        f"are simultaneous (Bonferroni: each at {1 - level:.2%} for {m} contrasts), so a "
+        f"A probe's effect is a finding when its interval excludes zero and the paired "
+        f"sign-flip test agrees (p below {level:.2g}). The {m} intervals and tests are "
+        f"simultaneous (Bonferroni: each at {1 - level:.2%} for {m} contrasts), so a "
         f"screener with no effect at all gets any finding with probability at most "
         f"{sc.alpha:g}. Differences are in the screener's {sc.output} units, the variant "
         "minus the reference variant of the same application, averaged over applications."
