@@ -1251,8 +1251,10 @@ def _screener_problems(spec: AuditSpec) -> list[str]:
     names = [c.name for c in sc.probes.custom]
     taken = {"name", "pronoun", "age", *names}
     if len(taken) != 3 + len(names) or len(set(names)) != len(names):
-        problems.append("screener.probes.custom: names must differ from each other and from "
-                        "name, pronoun and age")
+        problems.append(
+            "screener.probes.custom: names must differ from each other and from "
+            "name, pronoun and age"
+        )
     if sc.probes.names is None and not sc.probes.pronouns:
         problems.append(
             "screener.probes: the standard tables need the names probe (or pronouns, with "
