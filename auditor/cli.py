@@ -139,6 +139,14 @@ def audit(
             "repeatable; adds to $AUDITOR_ALLOWED_MODULES. A spec alone can import none.",
         ),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="Host (or host:port) a screener audit's http/chat target may call; "
+            "repeatable; adds to $AUDITOR_SCREENER_HOSTS. A spec alone can call none.",
+        ),
+    ] = None,
 ) -> None:
     """Run an audit: decisions, attributions, group metrics and policy findings.
 
@@ -166,12 +174,13 @@ def audit(
         from auditor.engine import with_engine
 
         source = with_engine(spec, engine, chunk_rows, master)
-        if allow_module:
+        if allow_module or allow_host:
             from auditor.spec import load_spec
 
             # for this spec only (and its Spark workers): nothing process-wide
             source = load_spec(source) if isinstance(source, Path) else source
-            source.allow_modules(allow_module)
+            source.allow_modules(allow_module or [])
+            source.allow_hosts(allow_host or [])
         with (
             step_progress(not quiet and err.is_terminal) as progress,
             _report_file(pdf_path, mlflow) as report_path,
@@ -282,6 +291,12 @@ def demo(
         highlight=False,
         soft_wrap=True,
     )
+    out.print(
+        f"Audit a text screener with paired name, pronoun and age probes: auditor audit "
+        f"{out_dir}/screener_audit.yaml (clean twin: {out_dir}/screener_audit_clean.yaml)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @db_app.command("upgrade")
@@ -315,6 +330,20 @@ def _findings_table(title: str, results: list[AuditResult]) -> None:
 
 def _print_summary(result: AuditResult) -> None:
     _findings_table(f"Findings of audit {result.audit_id}", [result])
+    if result.screener is not None:
+        sc = result.screener
+        found = sc.findings()
+        out.print(
+            f"Paired probes: {len(found)} of {sc.comparisons} contrasts have an effect "
+            f"(interval excludes 0; any false finding at most {sc.alpha:g})"
+            + "".join(
+                f"\n  {e.probe}: {e.attribute} = {e.group} vs {e.reference}: "
+                f"{e.mean_difference:+.4f} [{e.ci_low:+.4f}, {e.ci_high:+.4f}]"
+                for e in found[:8]
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
 

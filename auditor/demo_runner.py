@@ -15,10 +15,11 @@ from rich.progress import (
 )
 
 from auditor.cli_report import rerender_report
-from auditor.demo import prepare_credit, prepare_hiring
+from auditor.demo import prepare_credit, prepare_hiring, prepare_screeners
 from auditor.service import AuditOutcome, perform_audit
 
 HIRING_EPOCHS = 40
+SCREENER_TRAINING = 3000  # training applications of each sample text screener
 
 
 def run_demo(
@@ -43,6 +44,11 @@ def run_demo(
         hiring = prepare_hiring(
             out_dir, seed=seed, epochs=HIRING_EPOCHS, on_epoch=lambda: progress.advance(task)
         )
+        # issue 23: the two sample text screeners and their screener-audit specs
+        # (demo/screener_audit.yaml and its clean twin; `auditor audit` runs them as is)
+        task = progress.add_task("Training the sample text screeners", total=1)
+        prepare_screeners(out_dir, seed=seed, n_train=SCREENER_TRAINING)
+        progress.advance(task)
         outcomes = []
         for case in (credit, hiring):
             stages = [

@@ -85,8 +85,19 @@ def run_audit(
         _check_custom_packs(packs, spec.policy_folders())
     with stage("load model"):
         model = load_model(spec)
+    screened = None
+    source = None
+    if spec.screener is not None:
+        # issue 23: the screener scores paired variants of each application; its
+        # decisions are measured below as any other audit's
+        from auditor.engine.sources import FrameSource
+        from auditor.screener.run import screen
+
+        with stage("score screener"):
+            screened = screen(spec)
+        source = FrameSource(spec, screened.frame)
     # every engine through one driver (auditor/engine): same findings, metrics, warnings
-    measured = measure(spec, model, stage=stage, timings=timings, capture=capture)
+    measured = measure(spec, model, source, stage=stage, timings=timings, capture=capture)
     metrics = list(measured.metrics)
     warnings = list(measured.warnings)
     hard, weighted = split_groupings(spec)
@@ -124,6 +135,9 @@ def run_audit(
         warnings += _scope_warnings(spec, packs)
         warnings += _unjudged_credit_gaps(spec, findings, metrics)
     provenance = _provenance(spec, packs)
+    if screened is not None:
+        provenance = _screener_provenance(spec, provenance, screened.summary)
+        warnings += list(screened.warnings)
     finished = datetime.now(UTC)
     return AuditResult(
         name=spec.name,
@@ -146,6 +160,22 @@ def run_audit(
         ),
         explanation_quality=ExplanationQuality.from_json(dict(measured.explanation_quality)),
         verdict=verdict,
+        screener=None if screened is None else screened.summary,
+    )
+
+
+def _screener_provenance(spec: AuditSpec, base: Provenance, summary: Any) -> Provenance:
+    """A screener audit's data is its applications file; its model, the torch file (a
+    callable or an endpoint is identified in the screener record instead)."""
+    from dataclasses import replace
+
+    from auditor.screener.applications import applications_path
+
+    file_digest = summary.record.identity.get("sha256")
+    return replace(
+        base,
+        data_sha256=combined_sha256([path_sha256(applications_path(spec))]),
+        model_sha256=file_digest if isinstance(file_digest, str) else None,
     )
 
 

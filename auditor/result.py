@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from auditor.quality_block import ExplanationQuality
+from auditor.screener_block import ScreenerSummary
 
 SCHEMA_VERSION = 2
 """Version of the result's JSON. 2: every block present (``explanation_quality`` typed,
@@ -263,6 +264,8 @@ class AuditResult:
     # add attested evidence without re-running the model) and the evidence attested so far
     evaluation: int = 1
     attested: tuple[AttestedEvidence, ...] = ()
+    # issue 23: a screener audit's paired effects and call record (absent otherwise)
+    screener: ScreenerSummary | None = None
 
     def __post_init__(self) -> None:
         # the block's JSON form is accepted too (as results were built before it was typed)
@@ -309,6 +312,8 @@ class AuditResult:
             data.pop("evaluation")
         if not self.attested:
             data.pop("attested")
+        if self.screener is None:
+            data.pop("screener")
         return data
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -365,6 +370,9 @@ class AuditResult:
             verdict=data["verdict"],
             evaluation=int(data.get("evaluation", 1)),
             attested=tuple(AttestedEvidence(**a) for a in data.get("attested", ())),
+            screener=(
+                ScreenerSummary.from_json(data["screener"]) if data.get("screener") else None
+            ),
         )
 
     @classmethod

@@ -24,6 +24,12 @@ variable                           meaning
 ``AUDITOR_LETTERS_FOUR_EYES``      ``1``/``true``/``yes``/``on``: a held letter's reviewer
                                    may not be the person who issued it
 ``AUDITOR_TREESHAP_TABLE_MB``      memory for TreeSHAP path tables per model, MiB (256)
+``AUDITOR_SCREENER_HOSTS``         comma-separated hosts (``host`` or ``host:port``) a
+                                   screener audit's http/chat target may call; none
+                                   when unset (a spec alone never makes the tool call out)
+``AUDITOR_SCREENER_CACHE``         folder of the screener call cache (default
+                                   ``~/.cache/auditor/screener``); ``off``: no cache
+``AUDITOR_SCREENER_API_KEY``       bearer token sent to the screener's allowed host
 =================================  =====================================================
 
 An empty variable counts as unset. A malformed number is an :class:`AuditorError` that
@@ -67,6 +73,9 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     letters_four_eyes: bool = False
     treeshap_table_mb: int = TREESHAP_TABLE_MB
+    screener_hosts: str = ""
+    screener_cache: str | None = None
+    screener_api_key: str | None = Field(default=None, repr=False)
 
     @field_validator("metrics_public", "letters_four_eyes", mode="before")
     @classmethod
@@ -117,6 +126,19 @@ class Settings(BaseSettings):
     def module_allowlist(self) -> tuple[str, ...]:
         """``AUDITOR_ALLOWED_MODULES`` split at commas, blanks left out."""
         return tuple(m.strip() for m in self.allowed_modules.split(",") if m.strip())
+
+    @property
+    def screener_host_allowlist(self) -> tuple[str, ...]:
+        """``AUDITOR_SCREENER_HOSTS`` split at commas, lower-cased, blanks left out."""
+        return tuple(h.strip().lower() for h in self.screener_hosts.split(",") if h.strip())
+
+    @property
+    def screener_cache_dir(self) -> Path | None:
+        """The screener call cache's folder (None: ``AUDITOR_SCREENER_CACHE=off``)."""
+        value = (self.screener_cache or "").strip()
+        if value.lower() in ("off", "none", "0", "false"):
+            return None
+        return Path(value).expanduser() if value else Path.home() / ".cache/auditor/screener"
 
     @property
     def log_level_number(self) -> int:

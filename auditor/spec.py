@@ -344,6 +344,220 @@ class TrainingSpec(_Strict):
     top_k: int = Field(3, ge=1, le=20, description="Features carrying the gap to aim at.")
 
 
+# ---- issue 23: screener audits (a text or LLM screener probed with paired variants) ----
+
+_FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def _field_name(value: str) -> str:
+    if not _FIELD_RE.match(value):
+        raise ValueError(
+            f"{value!r}: a field name is letters, digits and '_' (starting with a letter or "
+            "'_', at most 64 characters)"
+        )
+    return value
+
+
+FieldName = Annotated[str, AfterValidator(_field_name)]
+
+
+class _CallCare(_Strict):
+    """How a network screener is called: limits the operator can rely on."""
+
+    timeout_s: float = Field(30.0, gt=0, le=600, description="Per-request timeout, seconds.")
+    retries: int = Field(3, ge=0, le=10, description="Retries on 429, 5xx and timeouts.")
+    backoff_s: float = Field(
+        0.5, ge=0, le=60, description="First retry delay, doubled each retry."
+    )
+    rate_per_s: float = Field(5.0, gt=0, le=1000, description="At most this many requests/s.")
+    batch_size: int = Field(32, ge=1, le=1000, description="Records per request (http).")
+
+
+class CallableTarget(_Strict):
+    """A Python function ``module:function`` from a module the operator allowed:
+    ``fn(records, **options) -> scores`` (one number per record)."""
+
+    kind: Literal["callable"]
+    function: str = Field(description="'package.module:function' (the operator allows it).")
+    options: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments.")
+    path_options: list[str] = Field(
+        default_factory=list,
+        description="Options whose values are file paths, resolved against the spec's folder.",
+    )
+
+    @model_validator(mode="after")
+    def _paths_are_options(self) -> CallableTarget:
+        bad = [k for k in self.path_options if not isinstance(self.options.get(k), str)]
+        if bad:
+            raise ValueError(f"path_options: '{bad[0]}' is not a text option")
+        return self
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options_are_plain(cls, v: Any) -> Any:
+        return plain_data(v, "options")
+
+    @field_validator("function")
+    @classmethod
+    def _module_function(cls, v: str) -> str:
+        mod, sep, fn = v.partition(":")
+        if not sep or not mod or not fn.isidentifier():
+            raise ValueError(f"expected 'package.module:function', got {v!r}")
+        return v
+
+
+class HttpTarget(_CallCare):
+    """A JSON scoring API: POST ``{"records": [...]}``, reply ``{"scores": [...]}``."""
+
+    kind: Literal["http"]
+    url: str = Field(description="http(s) URL on a host the operator allowed.")
+    records_key: str = "records"
+    scores_key: str = "scores"
+
+
+class ChatTarget(_CallCare):
+    """An OpenAI-compatible chat-completions endpoint scoring one application per request.
+
+    ``prompt`` names fields as ``{field}``; the reply's first match of ``score_pattern``
+    (a regular expression with exactly one group) is the score; any other reply is an
+    error naming the application, never a guessed score.
+    """
+
+    kind: Literal["chat"]
+    url: str = Field(description="The chat-completions URL (…/v1/chat/completions).")
+    model: str = Field(min_length=1, max_length=200)
+    prompt: str = Field(min_length=1, max_length=20_000)
+    system: str | None = Field(None, max_length=20_000)
+    score_pattern: str = Field(
+        r"(?i)score\s*[:=]\s*([0-9]+(?:\.[0-9]+)?)",
+        max_length=500,
+        description="Regex with one group: the score in the reply.",
+    )
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(64, ge=1, le=4096)
+
+    @field_validator("score_pattern")
+    @classmethod
+    def _one_group(cls, v: str) -> str:
+        try:
+            groups = re.compile(v).groups
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc})") from None
+        if groups != 1:
+            raise ValueError(f"needs exactly one group (the score), has {groups}")
+        return v
+
+
+class TorchTarget(_Strict):
+    """A local torch text model: a state-dict file and the class that rebuilds it
+    (auditor's sample screener class by default; any other class the operator allowed)."""
+
+    kind: Literal["torch"]
+    path: str
+    module: str | None = Field(None, description="'package.module:Class' (default: sample).")
+    init: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("init", mode="before")
+    @classmethod
+    def _init_is_plain(cls, v: Any) -> Any:
+        return plain_data(v, "init")
+
+
+ScreenerTarget = Annotated[
+    CallableTarget | HttpTarget | ChatTarget | TorchTarget, Field(discriminator="kind")
+]
+
+
+class SelectionRule(_Strict):
+    """Which variants the screener selects (LL144's selection rate): score at or above
+    ``threshold``, or the ``top_share`` best-scored variants."""
+
+    threshold: float | None = None
+    top_share: float | None = Field(None, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SelectionRule:
+        if (self.threshold is None) == (self.top_share is None):
+            raise ValueError("give exactly one of threshold or top_share")
+        return self
+
+
+class NamesProbe(_Strict):
+    """First and last names by sex × race/ethnicity, ``per_group`` names in each cell."""
+
+    per_group: int = Field(3, ge=1, le=50)
+    sexes: list[str] | None = Field(None, description="Default: every sex the table has.")
+    races: list[str] | None = Field(None, description="Default: every race/ethnicity.")
+
+
+class AgeProbe(_Strict):
+    """Graduation years rewritten (the structured field and its occurrences in the text)."""
+
+    field: FieldName = "graduation_year"
+    younger: int = Field(2018, ge=1940, le=2030)
+    older: int = Field(1988, ge=1940, le=2030)
+
+    @model_validator(mode="after")
+    def _older_first(self) -> AgeProbe:
+        if self.older >= self.younger:
+            raise ValueError("older must be an earlier graduation year than younger")
+        return self
+
+
+class CustomProbe(_Strict):
+    """Another signal: ``find`` (literal text) in the text fields replaced by each variant."""
+
+    name: FieldName
+    find: str = Field(min_length=1, max_length=200)
+    variants: dict[str, str] = Field(description="Group label -> replacement text.")
+
+    @field_validator("variants")
+    @classmethod
+    def _two_or_more(cls, v: dict[str, str]) -> dict[str, str]:
+        if len(v) < 2:
+            raise ValueError("needs at least two variants")
+        return v
+
+
+class ProbesSpec(_Strict):
+    """Paired variants of each application differing in one signal."""
+
+    names: NamesProbe | None = Field(default_factory=NamesProbe)
+    pronouns: bool = True
+    age: AgeProbe | None = Field(
+        None, description="Off unless given: the graduation year is a structured field."
+    )
+    custom: list[CustomProbe] = Field(default_factory=list)
+
+
+class ScreenerSpec(_Strict):
+    """A screener audit (issue 23): applications, the screener, the probes."""
+
+    applications: str | None = Field(None, description="CSV or JSONL (default: data.path).")
+    format: Literal["csv", "jsonl"] | None = None
+    id_field: FieldName = "application_id"
+    name_field: FieldName = "name"
+    text_fields: list[FieldName] = Field(min_length=1)
+    structured_fields: list[FieldName] = Field(default_factory=list)
+    target: ScreenerTarget
+    output: Literal["score", "decision", "rank"] = Field(
+        "score", description="rank: lower is better (1 = first)."
+    )
+    selection: SelectionRule = Field(default_factory=lambda: SelectionRule(threshold=0.5))
+    probes: ProbesSpec = Field(default_factory=ProbesSpec)
+    repeats: int = Field(1, ge=1, le=100, description="Draws per variant (stochastic screeners).")
+    max_applications: int | None = Field(None, ge=1, le=_MAX_COUNT)
+    resamples: int = Field(10_000, ge=200, le=100_000, description="Paired bootstrap resamples.")
+    alpha: float = Field(
+        0.05, gt=0, lt=0.5, description="Family-wise error rate of the paired-effect findings."
+    )
+
+
+# columns of the variants frame a screener audit measures (auditor/screener/variants.py)
+SCREENER_ID = "variant_id"
+SCREENER_PROTECTED = ("sex", "race_ethnicity")
+
+
 class AuditSpec(_Strict):
     """A validated audit spec. Build it with :func:`load_spec`."""
 
@@ -427,6 +641,11 @@ class AuditSpec(_Strict):
     verdict: VerdictSpec = Field(default_factory=VerdictSpec)
     letters: LettersSpec | None = None
     training: TrainingSpec | None = None
+    screener: ScreenerSpec | None = Field(
+        None,
+        description="A screener audit (issue 23): the screener is probed with paired "
+        "variants of each application; no model: and no decision column.",
+    )
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: str = PrivateAttr(default="<dict>")
@@ -435,6 +654,9 @@ class AuditSpec(_Strict):
     # modules the operator (never the spec's author) allowed model.module to import for
     # this spec: ``auditor audit --allow-module``; pickled with the spec to Spark workers
     _operator_modules: tuple[str, ...] = PrivateAttr(default=())
+    # hosts the operator (never the spec's author) allowed a screener target to call for
+    # this spec: ``auditor audit --allow-host`` (besides ``$AUDITOR_SCREENER_HOSTS``)
+    _operator_hosts: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("evidence", mode="before")
     @classmethod
@@ -442,6 +664,23 @@ class AuditSpec(_Strict):
         # the Python API may pass numpy scalars (converted) or objects (refused here, with
         # the key, instead of a serialisation error when the result is written)
         return plain_data(v, "evidence") if isinstance(v, Mapping) else v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _screener_defaults(cls, data: Any) -> Any:
+        """A screener audit measures a frame of variants the tool builds: its data,
+        columns and protected attributes are implied (written ones must match)."""
+        if not isinstance(data, dict) or not isinstance(data.get("screener"), dict):
+            return data
+        out = dict(data)
+        applications = data["screener"].get("applications")
+        if "data" not in out and isinstance(applications, str):
+            out["data"] = {"path": applications}
+        out.setdefault("columns", {"id": SCREENER_ID, "decision": "selected", "score": "score"})
+        if "protected" not in out:
+            out["protected"] = list(SCREENER_PROTECTED)
+            out.setdefault("intersections", [list(SCREENER_PROTECTED)])
+        return out
 
     @model_validator(mode="before")
     @classmethod
@@ -542,6 +781,21 @@ class AuditSpec(_Strict):
         self._operator_modules = tuple(dict.fromkeys((*self._operator_modules, *added)))
 
     @property
+    def operator_hosts(self) -> tuple[str, ...]:
+        """Hosts the operator allowed this spec's screener target to call (besides
+        ``$AUDITOR_SCREENER_HOSTS``); see :meth:`allow_hosts`."""
+        return self._operator_hosts
+
+    def allow_hosts(self, hosts: Iterable[str]) -> None:
+        """Let this spec's screener target call ``hosts`` (``host`` or ``host:port``), as
+        ``auditor audit --allow-host`` does. Ignored for a spec from an untrusted source
+        (:meth:`forbid_code`): such a spec calls nothing the settings do not allow."""
+        if not self._code_allowed:
+            return
+        added = [h.strip().lower() for h in hosts if h.strip()]
+        self._operator_hosts = tuple(dict.fromkeys((*self._operator_hosts, *added)))
+
+    @property
     def source(self) -> str:
         """The file the spec came from, or ``<dict>``."""
         return self._source
@@ -566,6 +820,8 @@ class AuditSpec(_Strict):
             data.pop("letters", None)
         if data.get("training") is None:
             data.pop("training", None)  # issue 22's section: digests of older specs unchanged
+        if data.get("screener") is None:
+            data.pop("screener", None)  # issue 23's section: digests of older specs unchanged
         if data.get("positive_outcome") == "favorable":
             data.pop("positive_outcome")  # the default: digests of older specs unchanged
         # roles and bands go back on their protected entries, as written (absent when
@@ -935,7 +1191,78 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
             )
     if ok("threshold") and not 0.0 <= spec.threshold <= 1.0 and spec.model is not None:
         problems.append("threshold: must be between 0 and 1 for a model's probability score")
+    if spec.screener is not None:
+        problems += _screener_problems(spec)
     if spec.letters is not None and ok("letters", "columns", "protected"):
         features, protected_list = list(cols.features), list(spec.protected)
         problems += letters_problems(spec.letters, features, protected_list, spec.domain)
+    return problems
+
+
+def _screener_problems(spec: AuditSpec) -> list[str]:
+    """A screener audit scores variants it builds: no model, its own columns."""
+    sc = spec.screener
+    if sc is None:
+        return []
+    problems: list[str] = []
+    if spec.model is not None:
+        problems.append("model: a screener audit scores through screener.target; remove model")
+    if spec.domain not in ("hiring", "credit"):  # pragma: no cover - the Literal says so
+        problems.append("domain: a screener audit is hiring (or credit)")
+    cols = spec.columns
+    expected = (SCREENER_ID, "selected", "score")
+    if (cols.id, cols.decision, cols.score) != expected or cols.features or cols.label:
+        problems.append(
+            "columns: a screener audit measures the variants it builds; leave columns out "
+            f"(they are id: {expected[0]}, decision: {expected[1]}, score: {expected[2]})"
+        )
+    extra = [a for a in spec.protected if a not in SCREENER_PROTECTED]
+    if extra or spec.protected_probabilities:
+        problems.append(
+            f"protected: a screener audit's groups are the probed {list(SCREENER_PROTECTED)}; "
+            f"{extra or 'protected_probabilities'} cannot be measured on variants"
+        )
+    if spec.letters is not None or spec.training is not None:
+        problems.append("letters/training: not available for a screener audit")
+    if spec.engine.kind != "local" or spec.engine.chunk_rows is not None:
+        problems.append("engine: a screener audit runs in memory (engine: local, no chunk_rows)")
+    fields = [sc.id_field, sc.name_field, *sc.text_fields, *sc.structured_fields]
+    if len(set(fields)) != len(fields):
+        problems.append(
+            "screener: id_field, name_field, text_fields and structured_fields name a field "
+            "twice"
+        )
+    if sc.applications is None and not spec.data.path:
+        problems.append("screener.applications: name the applications file (or data.path)")
+    threshold = sc.selection.threshold
+    if sc.output == "rank" and threshold is not None and threshold < 1:
+        problems.append(
+            "screener.selection.threshold: a ranker's threshold is a rank (selected: rank at "
+            "or below it, 1 = first); give one of at least 1, or top_share"
+        )
+    if sc.output == "decision" and sc.selection.top_share is not None:
+        problems.append("screener.selection: a decision screener selects what it accepts")
+    age = sc.probes.age
+    if age is not None and age.field not in sc.structured_fields:
+        problems.append(
+            f"screener.probes.age.field: '{age.field}' is not one of screener."
+            "structured_fields (the graduation year the probe rewrites)"
+        )
+    names = [c.name for c in sc.probes.custom]
+    taken = {"name", "pronoun", "age", *names}
+    if len(taken) != 3 + len(names) or len(set(names)) != len(names):
+        problems.append(
+            "screener.probes.custom: names must differ from each other and from "
+            "name, pronoun and age"
+        )
+    if sc.probes.names is None and not sc.probes.pronouns:
+        problems.append(
+            "screener.probes: the standard tables need the names probe (or pronouns, with "
+            "protected: [sex]); turn one on"
+        )
+    elif sc.probes.names is None and "race_ethnicity" in spec.protected:
+        problems.append(
+            "protected: without the names probe, race/ethnicity is not probed; write "
+            "protected: [sex] (the pronoun probe's groups)"
+        )
     return problems

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from auditor.cli import app
 from auditor.demo import DemoCase
+from auditor.spec import load_spec
 from auditor.store import list_audits, open_store
 
 runner = CliRunner()
@@ -92,6 +93,7 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     # the command end to end, with the shared fixtures' 12 training epochs instead of the
     # demo's 40 (this test checks what the command writes, not how well the MLP fits)
     monkeypatch.setattr("auditor.demo_runner.HIRING_EPOCHS", 12)
+    monkeypatch.setattr("auditor.demo_runner.SCREENER_TRAINING", 300)
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     res = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--db", url])
     assert res.exit_code == 0, res.output
@@ -103,6 +105,9 @@ def test_demo_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     ]
     assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
     assert (tmp_path / "demo" / "hiring-screen-demo-ll144.json").is_file()
+    # issue 23: the two sample text screeners' specs, ready for `auditor audit`
+    for name in ("screener_audit.yaml", "screener_audit_clean.yaml"):
+        assert load_spec(tmp_path / "demo" / name).screener is not None
     store = open_store(url)
     with store.session() as s:
         assert sorted(r.name for r in list_audits(s)) == [

@@ -90,6 +90,22 @@ def _code_problems(spec: AuditSpec) -> list[str]:
     if spec.engine.master is not None:
         # a Spark master outside would receive the model and the data
         problems.append("engine.master: an uploaded spec cannot choose a Spark master")
+    sc = spec.screener
+    if sc is not None and sc.target.kind in ("http", "chat"):
+        problems.append(
+            f"screener.target: an uploaded spec cannot make the server call a screener over "
+            f"the network ({sc.target.kind}); run it with 'auditor audit --allow-host'"
+        )
+    if sc is not None and sc.target.kind == "callable":
+        problems.append(
+            "screener.target: an uploaded spec cannot name a function to call; use a torch "
+            "target (kind: torch) or run it with 'auditor audit'"
+        )
+    if sc is not None and sc.target.kind == "torch" and sc.target.module:
+        problems.append(
+            f"screener.target.module: {sc.target.module!r}: an uploaded spec cannot name "
+            "code to import"
+        )
     if spec.model is None:
         return problems
     if spec.model.module:
@@ -146,6 +162,11 @@ def _outside(spec: AuditSpec, data_root: Path) -> list[str]:
     if spec.model is not None:
         named.append(("model.path", spec.model.path))
     named += [(f"policy_paths.{i}", p) for i, p in enumerate(spec.policy_paths)]
+    if spec.screener is not None:
+        if spec.screener.applications:
+            named.append(("screener.applications", spec.screener.applications))
+        if spec.screener.target.kind == "torch":
+            named.append(("screener.target.path", spec.screener.target.path))
     return [
         f"{key}: {value!r} resolves outside {data_root}"
         for key, value in named

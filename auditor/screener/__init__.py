@@ -1,0 +1,1 @@
+"""Audits of text and LLM screeners: paired applications, probes, statistics, attributions."""
