@@ -65,7 +65,12 @@ def quantile_bins(
         return None
     edges = np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)[1:-1]))
     which = np.searchsorted(edges, v, side="right")
-    medians = tuple(float(np.median(v[which == k])) for k in range(len(edges) + 1))
+    bounds = [float(v.min()), *edges.tolist(), float(v.max())]
+    # a bin with no fit values (ties at an edge) maps to its lower bound
+    medians = tuple(
+        float(np.median(v[which == k])) if np.any(which == k) else bounds[k]
+        for k in range(len(edges) + 1)
+    )
     return tuple(float(e) for e in edges), medians
 
 
@@ -202,6 +207,8 @@ def aimed_candidates(
 def _coarsen(
     base: Candidate, target: str, bins: int, can: Abilities, fit_frame: pd.DataFrame | None
 ) -> list[Candidate]:
+    if fit_frame is not None and target in fit_frame and not _numeric(fit_frame[target]):
+        return []  # a category has no order to coarsen along
     if can.native_bins:
         by_feature = [bins if f == target else 255 for f in base.features]
         params: dict[str, Any] = {"max_bin_by_feature": by_feature}
@@ -265,3 +272,7 @@ def label_directions(x: pd.DataFrame, y: np.ndarray) -> dict[str, int]:
             if rho == rho and abs(rho) > 1e-3:
                 out[str(col)] = 1 if rho > 0 else -1
     return out
+
+
+def _numeric(col: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col))

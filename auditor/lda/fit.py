@@ -6,14 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import lightgbm as lgb
-import numpy as np
 import pandas as pd
 
 from auditor.errors import SpecError
 from auditor.lda.learners import Learner
 from auditor.lda.split import training_of
-from auditor.models.lightgbm_adapter import LightGBMAdapter, load_booster
+from auditor.models.lightgbm_adapter import load_booster
 from auditor.spec import AuditSpec, LightGBMTraining, TorchTraining
 
 # feature-indexed or run-specific settings of the audited model: a candidate sets its
@@ -139,20 +137,6 @@ def _torch_learner(
     )
 
 
-def run_params(params: dict[str, Any], seed: int) -> dict[str, Any]:
-    """LightGBM ``params`` with the search's run settings: one thread (two cores are shared
-    by the parallel fits and OpenMP spin-waits badly under load), seeded, deterministic."""
-    return {
-        **params,
-        "objective": params.get("objective", "binary"),
-        "verbose": -1,
-        "seed": seed,
-        "deterministic": True,
-        "force_col_wise": True,
-        "num_threads": 1,
-    }
-
-
 def model_frame(
     frame: pd.DataFrame, features: list[str], categories: dict[str, list[Any]]
 ) -> pd.DataFrame:
@@ -177,25 +161,3 @@ def text_categories(frame: pd.DataFrame, features: list[str]) -> dict[str, list[
         ):
             out[col] = sorted(series.dropna().astype(str).unique().tolist())
     return out
-
-
-def fit_booster(
-    x: pd.DataFrame,
-    y: np.ndarray,
-    params: dict[str, Any],
-    rounds: int,
-    weight: np.ndarray | None = None,
-) -> lgb.Booster:
-    """Train one candidate and return it as the audit will load it (from its text)."""
-    booster = lgb.train(params, lgb.Dataset(x, y, weight=weight), num_boost_round=rounds)
-    return lgb.Booster(model_str=booster.model_to_string())
-
-
-def score(booster: lgb.Booster, x: pd.DataFrame) -> np.ndarray:
-    """Favourable-class probabilities through the audit's adapter (same encoding)."""
-    adapter = LightGBMAdapter(booster)
-    frame = x.copy()
-    for col in frame.columns:
-        if isinstance(frame[col].dtype, pd.CategoricalDtype):
-            frame[col] = frame[col].astype(object)
-    return adapter.score(adapter.encode(frame))

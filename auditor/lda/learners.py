@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from auditor.errors import SpecError
+from auditor.models.lightgbm_adapter import LightGBMAdapter
 
 LearnerKind = Literal["lightgbm", "torch", "sklearn"]
 
@@ -119,8 +121,6 @@ def fit(
 def score(learner: Learner, model: Any, x: pd.DataFrame) -> np.ndarray:
     """Favourable-outcome probabilities through the adapter ``auditor audit`` uses."""
     if learner.kind == "lightgbm":
-        from auditor.lda.fit import score as lgb_score
-
         return lgb_score(model, x)
     names = tuple(str(c) for c in x.columns)
     if learner.kind == "torch":
@@ -129,9 +129,9 @@ def score(learner: Learner, model: Any, x: pd.DataFrame) -> np.ndarray:
         adapter = TorchAdapter(model, names, output=learner.output)
         with _one_thread():
             return adapter.score(adapter.encode(x))
-    from auditor.models.sklearn_adapter import sklearn_adapter
-
     from threadpoolctl import threadpool_limits
+
+    from auditor.models.sklearn_adapter import sklearn_adapter
 
     sk = sklearn_adapter(model, names, favorable=1)
     with threadpool_limits(1):  # OpenMP/BLAS spin-waits badly on two shared cores
@@ -193,8 +193,6 @@ def _fit_lightgbm(
     seed: int,
     weight: np.ndarray | None,
 ) -> Any:
-    from auditor.lda.fit import fit_booster, run_params
-
     params = {**run_params(learner.params, seed), **overrides}
     rounds = int(params.pop("rounds", learner.rounds))
     return fit_booster(x, y, params, rounds, weight)
@@ -314,7 +312,7 @@ def _fit_sklearn(
     changes = {k: v for k, v in overrides.items() if k in settable}
     if "random_state" in settable:
         changes["random_state"] = seed
-    if "n_jobs" in settable:
+    if settable.get("n_jobs") not in (None, 1):
         changes["n_jobs"] = 1  # the search's workers are the parallelism
     model.set_params(**changes)
     from threadpoolctl import threadpool_limits
@@ -387,3 +385,42 @@ def variant_grid(learner: Learner) -> list[dict[str, Any]]:
             grid.append({"init.hidden": [16]})
         return grid
     return sklearn_variants(learner)
+
+
+# --- LightGBM helpers ------------------------------------------------------------------
+
+
+def run_params(params: dict[str, Any], seed: int) -> dict[str, Any]:
+    """LightGBM ``params`` with the search's run settings: one thread (two cores are shared
+    by the parallel fits and OpenMP spin-waits badly under load), seeded, deterministic."""
+    return {
+        **params,
+        "objective": params.get("objective", "binary"),
+        "verbose": -1,
+        "seed": seed,
+        "deterministic": True,
+        "force_col_wise": True,
+        "num_threads": 1,
+    }
+
+
+def fit_booster(
+    x: pd.DataFrame,
+    y: np.ndarray,
+    params: dict[str, Any],
+    rounds: int,
+    weight: np.ndarray | None = None,
+) -> lgb.Booster:
+    """Train one candidate and return it as the audit will load it (from its text)."""
+    booster = lgb.train(params, lgb.Dataset(x, y, weight=weight), num_boost_round=rounds)
+    return lgb.Booster(model_str=booster.model_to_string())
+
+
+def lgb_score(booster: lgb.Booster, x: pd.DataFrame) -> np.ndarray:
+    """Favourable-class probabilities through the audit's adapter (same encoding)."""
+    adapter = LightGBMAdapter(booster)
+    frame = x.copy()
+    for col in frame.columns:
+        if isinstance(frame[col].dtype, pd.CategoricalDtype):
+            frame[col] = frame[col].astype(object)
+    return adapter.score(adapter.encode(frame))

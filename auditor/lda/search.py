@@ -34,9 +34,9 @@ from auditor.lda.candidates import (
     label_directions,
 )
 from auditor.lda.evaluate import Evaluation, evaluate, evaluation_spec, ratio_packs
-from auditor.lda.fit import base_model, run_params, text_categories
+from auditor.lda.fit import base_model, text_categories
 from auditor.lda.frontier import frontier, recommend
-from auditor.lda.learners import Learner, check_numeric, variant_grid
+from auditor.lda.learners import Learner, check_numeric, run_params, variant_grid
 from auditor.lda.options import SearchOptions, SearchResult
 from auditor.lda.record import write_outputs
 from auditor.lda.split import Splits, features_of, load_splits, training_of
@@ -267,7 +267,9 @@ def _caller_main_hidden() -> Iterator[None]:
     """Workers need nothing from the caller's ``__main__``; a new process would otherwise
     import it again, re-running an unguarded script (no ``if __name__ == "__main__"``)."""
     main = sys.modules["__main__"]
-    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
     main.__dict__.pop("__file__", None)
     main.__dict__["__spec__"] = None
     try:
