@@ -40,7 +40,15 @@ from auditor.lda.learners import Learner, check_numeric, run_params, variant_gri
 from auditor.lda.options import SearchOptions, SearchResult
 from auditor.lda.record import write_outputs
 from auditor.lda.split import Splits, features_of, load_splits, training_of
-from auditor.lda.worker import FitData, Fitted, fit_candidate, init_worker, inputs, run_fit
+from auditor.lda.worker import (
+    FitData,
+    Fitted,
+    fit_candidate,
+    init_worker,
+    inputs,
+    ready,
+    run_fit,
+)
 from auditor.models.lightgbm_adapter import LightGBMAdapter
 from auditor.policy import PolicyPack, load_packs
 from auditor.spec import AuditSpec, load_spec
@@ -118,8 +126,28 @@ def search_alternatives(
         packs=packs,
         on=spec.audit_date or started.date(),
     )
-    timings: dict[str, float] = {}
 
+    fits = _Fits(ctx, opts.jobs).start()
+    try:
+        return _search(ctx, opts, fits, say, out_dir or Path("lda") / spec.name, (started, t0))
+    finally:
+        fits.close()
+
+
+def _search(
+    ctx: _Context,
+    opts: SearchOptions,
+    fits: _Fits,
+    say: Progress,
+    out_dir: Path,
+    clock: tuple[datetime, float],
+) -> SearchResult:
+    """The search itself, with the workers already starting (see ``search_alternatives``)."""
+    spec, splits, learner = ctx.spec, ctx.splits, ctx.learner
+    started, t0 = clock
+    training = training_of(spec)
+    features = features_of(spec)
+    timings: dict[str, float] = {}
     say(f"fitting the baseline ({learner.kind})")
     s = time.perf_counter()
     base = baseline(features, spec.threshold)
@@ -147,6 +175,7 @@ def search_alternatives(
         _variants(learner, training.variants, training.split.seed),
     )
     queue = queue[: opts.budget]
+    fits.plan(queue)
 
     evals: dict[str, Evaluation] = {base.id: base_search}
     tried: dict[str, Candidate] = {base.id: base}
@@ -156,26 +185,25 @@ def search_alternatives(
     stopped = "budget" if len(queue) >= opts.budget else "all candidates tried"
     current = frontier(evals)
     s = time.perf_counter()
-    with _Fits(ctx, queue, opts.jobs) as fits:
-        for k, c in enumerate(queue):
-            if k % 4 == 0:
-                say(f"candidates {k + 1}-{min(k + 4, len(queue))} of at most {len(queue)}")
-            result = fits.get(c)
-            tried[c.id] = c
-            order.append(c.id)
-            if result.error is not None:
-                errors[c.id] = result.error
-                unmoved += 1
-            else:
-                evals[c.id] = ctx.judge(c, "search", base_search_scores)[0]
-                moved = frontier(evals)
-                unmoved = 0 if moved != current else unmoved + 1
-                current = moved
-            # decided candidate by candidate, in queue order: the same stop for any
-            # number of workers (fits done ahead of a stop are dropped, not recorded)
-            if unmoved >= opts.patience and k + 1 < len(queue):
-                stopped = f"frontier unmoved for {unmoved} candidates"
-                break
+    for k, c in enumerate(queue):
+        if k % 4 == 0:
+            say(f"candidates {k + 1}-{min(k + 4, len(queue))} of at most {len(queue)}")
+        result = fits.get(c)
+        tried[c.id] = c
+        order.append(c.id)
+        if result.error is not None:
+            errors[c.id] = result.error
+            unmoved += 1
+        else:
+            evals[c.id] = ctx.judge(c, "search", base_search_scores)[0]
+            moved = frontier(evals)
+            unmoved = 0 if moved != current else unmoved + 1
+            current = moved
+        # decided candidate by candidate, in queue order: the same stop for any
+        # number of workers (fits done ahead of a stop are dropped, not recorded)
+        if unmoved >= opts.patience and k + 1 < len(queue):
+            stopped = f"frontier unmoved for {unmoved} candidates"
+            break
     timings["search_s"] = round(time.perf_counter() - s, 3)
     timings["per_candidate_s"] = round(timings["search_s"] / max(1, len(order)), 3)
     timings["jobs"] = opts.jobs
@@ -195,7 +223,7 @@ def search_alternatives(
 
     return write_outputs(
         spec=spec,
-        out_dir=out_dir or Path("lda") / spec.name,
+        out_dir=out_dir,
         splits=splits,
         options=opts,
         learner=learner,
@@ -218,21 +246,20 @@ def search_alternatives(
 
 
 class _Fits:
-    """The candidates' fits: in this process (one job), or submitted in queue order to a
-    pool of worker processes (two cores: LightGBM, torch and scikit-learn all run one
-    thread per fit) and read back in the same order."""
+    """The candidates' fits: in this process (one job), or in a pool of worker processes
+    (LightGBM, torch and scikit-learn all run one thread per fit), submitted in queue
+    order a few ahead of the one read, and read back in the same order."""
 
-    def __init__(self, ctx: _Context, queue: list[Candidate], jobs: int) -> None:
+    def __init__(self, ctx: _Context, jobs: int) -> None:
         self.ctx = ctx
-        self.queue = queue
         self.jobs = jobs
         self.pool: ProcessPoolExecutor | None = None
+        self.todo: list[Candidate] = []
         self.futures: dict[tuple[Any, ...], Future[Fitted]] = {}
 
-    def __enter__(self) -> _Fits:
-        todo = [c for c in self.queue if c.fit_key not in self.ctx.fitted]
-        unique = list({c.fit_key: c for c in reversed(todo)}.values())[::-1]
-        if self.jobs > 1 and len(unique) > 1:
+    def start(self) -> _Fits:
+        """Start the workers now: they load while this process fits the baseline."""
+        if self.jobs > 1:
             # forkserver: workers start from a clean process, not a fork of one whose
             # OpenMP or torch threads may hold locks
             context = multiprocessing.get_context("forkserver")
@@ -244,20 +271,33 @@ class _Fits:
                 initializer=init_worker,
                 initargs=(self.ctx.data,),
             )
-            with _caller_main_hidden():
-                for c in unique:  # the workers start at the first submit
-                    self.futures[c.fit_key] = self.pool.submit(run_fit, c)
+            with _caller_main_hidden():  # the workers start at the first submit
+                for _ in range(self.jobs):
+                    self.pool.submit(ready)
         return self
+
+    def plan(self, queue: list[Candidate]) -> None:
+        """The fits the queue needs, one per distinct model, in queue order."""
+        seen = set(self.ctx.fitted)
+        for c in queue:
+            if c.fit_key not in seen:
+                seen.add(c.fit_key)
+                self.todo.append(c)
 
     def get(self, c: Candidate) -> Fitted:
         if c.fit_key not in self.ctx.fitted:
-            future = self.futures.get(c.fit_key)
-            self.ctx.fitted[c.fit_key] = (
-                future.result() if future is not None else fit_candidate(self.ctx.data, c)
-            )
+            if self.pool is not None:
+                # keep every worker busy, and no more: fits past an early stop are waste
+                at = next(k for k, t in enumerate(self.todo) if t.fit_key == c.fit_key)
+                for t in self.todo[at : at + self.jobs + 1]:
+                    if t.fit_key not in self.futures:
+                        self.futures[t.fit_key] = self.pool.submit(run_fit, t)
+                self.ctx.fitted[c.fit_key] = self.futures[c.fit_key].result()
+            else:
+                self.ctx.fitted[c.fit_key] = fit_candidate(self.ctx.data, c)
         return self.ctx.fitted[c.fit_key]
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
 

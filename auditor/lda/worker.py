@@ -62,13 +62,12 @@ def fit_candidate(data: FitData, c: Candidate) -> Fitted:
         model = learners.fit(
             data.learner, inputs(data, data.fit, c), y, dict(c.params), data.seed, weight
         )
+        parts = [("search", data.search), ("holdout", data.holdout)]
+        if c.method == "baseline":  # the fit rows' scores explain the baseline (aiming)
+            parts.append(("fit", data.fit))
         scores = {
             part: learners.score(data.learner, model, inputs(data, frame, c))
-            for part, frame in (
-                ("fit", data.fit),
-                ("search", data.search),
-                ("holdout", data.holdout),
-            )
+            for part, frame in parts
         }
     # a learner's own failure (an estimator refusing a parameter, a network refusing a
     # feature count) is the candidate's result, recorded; the search goes on
@@ -90,3 +89,7 @@ def init_worker(data: FitData) -> None:
 def run_fit(c: Candidate) -> Fitted:
     """Process-pool task: fit one candidate with the worker's data."""
     return fit_candidate(_DATA[0], c)
+
+
+def ready() -> None:
+    """Process-pool task that only starts a worker (its initializer loads the data)."""
