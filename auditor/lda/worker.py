@@ -82,8 +82,14 @@ _DATA: list[FitData] = []
 
 
 def init_worker(data: FitData) -> None:
-    """Process-pool initializer: keep the data for every fit this worker runs."""
+    """Process-pool initializer: keep the data for every fit this worker runs, and import
+    the learner's library now (while the search fits its baseline), not in the first fit."""
     _DATA[:] = [data]
+    if data.learner.kind == "torch":
+        import torch  # noqa: F401
+    elif data.learner.kind == "sklearn":
+        import sklearn.ensemble
+        import sklearn.linear_model  # noqa: F401
 
 
 def run_fit(c: Candidate) -> Fitted:
