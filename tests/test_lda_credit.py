@@ -60,16 +60,19 @@ def _check_reproduced(record: dict[str, Any], result: dict[str, Any]) -> None:
     smd = rec["holdout_worst_smd"]
     assert _metric(result, smd)["value"] == pytest.approx(smd["value"], abs=1e-9)
     # the packs' ratio rules: the candidate's verdicts are the audit's findings
-    ratio_rules = {(v["pack"], v["rule"]) for v in rec["holdout_verdicts"]["not_passing"]}
+    verdicts = rec["holdout_verdicts"]
+    assert verdicts["rules"], "no ratio rule of the spec's packs was applied"
+    ruled = [f for f in result["findings"] if f"{f['pack']}/{f['rule_id']}" in verdicts["rules"]]
+    counts: dict[str, int] = {}
+    for f in ruled:
+        counts[f["status"]] = counts.get(f["status"], 0) + 1
+    assert counts == verdicts["counts"]
     audited = {
         (f["pack"], f["rule_id"], f["scope"], f["status"])
-        for f in result["findings"]
-        if (f["pack"], f["rule_id"]) in ratio_rules and f["status"] in ("fail", "warn")
+        for f in ruled
+        if f["status"] in ("fail", "warn")
     }
-    claimed = {
-        (v["pack"], v["rule"], v["scope"], v["status"])
-        for v in rec["holdout_verdicts"]["not_passing"]
-    }
+    claimed = {(v["pack"], v["rule"], v["scope"], v["status"]) for v in verdicts["not_passing"]}
     assert audited == claimed
 
 

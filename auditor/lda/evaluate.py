@@ -211,6 +211,7 @@ def pack_verdicts(
     return {
         "rule": facts.verdicts().describe()["statement"],
         "counts": dict(sorted(counts.items())),
+        "rules": sorted({f"{f.pack}/{f.rule_id}" for f in findings}),
         "not_passing": [
             {
                 "pack": f.pack,
