@@ -16,6 +16,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
@@ -262,9 +263,14 @@ class _Fits:
         if self.jobs > 1:
             # forkserver: workers start from a clean process, not a fork of one whose
             # OpenMP or torch threads may hold locks
-            context = multiprocessing.get_context("forkserver")
-            # the server imports the fitting code once; each worker is a cheap fork of it
-            context.set_forkserver_preload(["auditor.lda.worker"])
+            context: BaseContext
+            if "forkserver" in multiprocessing.get_all_start_methods():
+                server = multiprocessing.get_context("forkserver")
+                # the server imports the fitting code once; each worker is a cheap fork
+                server.set_forkserver_preload(["auditor.lda.worker"])
+                context = server
+            else:  # Windows: spawned workers, the same results
+                context = multiprocessing.get_context("spawn")
             self.pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
                 mp_context=context,
