@@ -214,3 +214,28 @@ def test_hyperparameter_variants_are_drawn_from_the_learners_grid_with_the_seed(
     assert len(variants) == 3
     assert len({json.dumps(c["params"], sort_keys=True) for c in variants}) == 3
     assert all(c["search"]["auc"] > 0.5 for c in variants)
+
+
+def test_a_candidate_that_fails_to_train_is_recorded_with_its_error() -> None:
+    from auditor.lda.learners import Learner
+    from auditor.lda.worker import FitData, fit_candidate
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "race": rng.choice(["A", "B"], 200)})
+    frame["y"] = (frame.a > 0).astype(int)
+    data = FitData(
+        Learner("sklearn", "test", {}, estimator="logistic_regression"),
+        frame,
+        frame,
+        frame,
+        "y",
+        {},
+        0,
+    )
+    good = fit_candidate(data, Candidate("baseline", "baseline", "", ("a",)))
+    assert good.error is None
+    assert set(good.scores) == {"fit", "search", "holdout"}
+    bad = fit_candidate(data, Candidate("variant:1", "variant", "", ("a",), {"C": -1.0}))
+    assert bad.model is None
+    assert bad.error is not None
+    assert "C" in bad.error
