@@ -48,6 +48,12 @@ def lda(
             "--out", help="Folder for the record, models and held-out rows (default: lda/NAME)."
         ),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", min=1, max=64, help="Worker processes fitting candidates (same results)."
+        ),
+    ] = 2,
     db: DbOption = None,
     store: Annotated[
         bool, typer.Option("--store/--no-store", help="Append the record to the database.")
@@ -76,7 +82,7 @@ def lda(
     def run() -> None:
         result = search_alternatives(
             spec,
-            options=SearchOptions(tolerance=tolerance, budget=budget),
+            options=SearchOptions(tolerance=tolerance, budget=budget, jobs=jobs),
             out_dir=out_dir,
             progress=lambda m: err.print(f"[dim]{escape(m)}[/]", highlight=False),
         )
@@ -134,6 +140,18 @@ def _summary(record: dict[str, object]) -> None:
             f"AUC change {rec['holdout_auc_change']:+.4f}",
             highlight=False,
         )
+    smd, base_smd = rec.get("holdout_worst_smd"), rec.get("holdout_baseline_worst_smd")
+    if smd and base_smd:
+        out.print(
+            f"held-out most negative score SMD {smd['value']:+.3f} "
+            f"[{_f(smd['ci_low'])}, {_f(smd['ci_high'])}] ({escape(smd['attribute'])}="
+            f"{escape(smd['group'])}) against the baseline's {base_smd['value']:+.3f}",
+            highlight=False,
+        )
+    counts = (rec.get("holdout_verdicts") or {}).get("counts")
+    if counts:
+        shown = ", ".join(f"{n} {status}" for status, n in counts.items())
+        out.print(f"packs' ratio rules on the held-out split: {escape(shown)}", highlight=False)
     if not rec["holdout_confirms"]:
         out.print(
             "[bold yellow]the held-out split does not confirm it[/] (the AUC loss exceeds "

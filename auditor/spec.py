@@ -18,8 +18,10 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -321,6 +323,59 @@ class LightGBMTraining(_Strict):
         return plain_data(v, "params")
 
 
+class TorchTraining(_Strict):
+    """A seeded, deterministic CPU training loop for a torch candidate (``training.model``).
+
+    The architecture is ``module(**init)``: auditor's own ``TabularMLP`` by default, or an
+    operator-allowed class (``--allow-module`` / ``$AUDITOR_ALLOWED_MODULES``; a spec
+    cannot allow it). A candidate with a different feature count gets ``n_features``
+    (the init key named by ``features_key``) set to its own count.
+    """
+
+    kind: Literal["torch"] = "torch"
+    module: str = Field(
+        "auditor.models.mlp:TabularMLP", description="'package.module:Class' of the network."
+    )
+    init: dict[str, Any] = Field(default_factory=dict, description="Keyword args for module.")
+    features_key: str = Field(
+        "n_features", description="The init key holding the number of inputs."
+    )
+    epochs: int = Field(20, ge=1, le=1000)
+    batch_size: int = Field(512, ge=1, le=1_000_000)
+    learning_rate: float = Field(5e-3, gt=0, le=1)
+    weight_decay: float = Field(0.0, ge=0, le=1)
+
+    @field_validator("init", mode="before")
+    @classmethod
+    def _init_is_plain(cls, v: Any) -> Any:
+        return plain_data(v, "init")
+
+
+def _training_kind(v: Any) -> str:
+    """``training.model``'s kind; LightGBM when unnamed (specs before torch and sklearn)."""
+    kind = v.get("kind", "lightgbm") if isinstance(v, dict) else getattr(v, "kind", "lightgbm")
+    return str(kind)
+
+
+SklearnEstimatorName = Literal[
+    "logistic_regression", "hist_gradient_boosting", "random_forest", "decision_tree"
+]
+
+
+class SklearnTraining(_Strict):
+    """A scikit-learn candidate from a fixed list of estimators (``training.model``): the
+    spec names one and its parameters; no code or pickle is loaded."""
+
+    kind: Literal["sklearn"] = "sklearn"
+    estimator: SklearnEstimatorName = "hist_gradient_boosting"
+    params: dict[str, Any] = Field(default_factory=dict, description="Estimator parameters.")
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params_are_plain(cls, v: Any) -> Any:
+        return plain_data(v, "params")
+
+
 class TrainingSpec(_Strict):
     """How to refit the model, for the search for less discriminatory alternatives
     (``auditor lda``). Protected attributes are never model inputs."""
@@ -336,9 +391,27 @@ class TrainingSpec(_Strict):
     features: list[str] | None = Field(
         None, description="Model inputs (default: columns.features)."
     )
-    model: Literal["as_audited"] | LightGBMTraining = Field(
-        "as_audited",
-        description="'as_audited' reads the audited LightGBM booster's parameters and rounds.",
+    model: Annotated[
+        Literal["as_audited"]
+        | Annotated[
+            Annotated[LightGBMTraining, Tag("lightgbm")]
+            | Annotated[TorchTraining, Tag("torch")]
+            | Annotated[SklearnTraining, Tag("sklearn")],
+            Discriminator(_training_kind),
+        ],
+        Field(
+            description="'as_audited' refits the audited model's kind: a LightGBM booster's "
+            "parameters and rounds, a torch module's architecture (model.module/init, loop "
+            "settings of kind: torch), or a clone of a scikit-learn estimator's parameters."
+        ),
+    ] = "as_audited"
+    torch_loop: TorchTraining | None = Field(
+        None,
+        description="Loop settings (epochs, batch size, learning rate) for refitting an "
+        "audited torch model with model: as_audited (default: kind: torch's defaults).",
+    )
+    variants: int = Field(
+        2, ge=0, le=8, description="Hyperparameter variants of the baseline to try (seeded)."
     )
     split: SplitSpec = Field(default_factory=SplitSpec)
     top_k: int = Field(3, ge=1, le=20, description="Features carrying the gap to aim at.")
@@ -1035,8 +1108,7 @@ def _controls_problems(spec: AuditSpec, protected: set[str]) -> list[str]:
         for role, name in roles.items():
             if name is not None and column == name:
                 problems.append(
-                    f"controls: '{column}' is the {role} column, not a factor behind the "
-                    "decision"
+                    f"controls: '{column}' is the {role} column, not a factor behind the decision"
                 )
     for column in cols.outcomes:
         if column in protected or column in probability_columns:
@@ -1045,8 +1117,7 @@ def _controls_problems(spec: AuditSpec, protected: set[str]) -> list[str]:
             )
         if column in spec.controls:
             problems.append(
-                f"columns.outcomes: '{column}' is also a control; an outcome cannot explain "
-                "itself"
+                f"columns.outcomes: '{column}' is also a control; an outcome cannot explain itself"
             )
         for role in ("id", "decision", "label"):
             if column == roles[role]:
@@ -1120,8 +1191,7 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
     for column in spec.protected_roles if ok("protected", "protected_roles") else []:
         if column not in protected:
             problems.append(
-                f"protected_roles.{column}: not one of the protected attributes "
-                f"{sorted(protected)}"
+                f"protected_roles.{column}: not one of the protected attributes {sorted(protected)}"
             )
     if isinstance(spec.reference, dict) and ok("reference", "protected"):
         for attr in spec.reference:

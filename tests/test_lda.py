@@ -248,6 +248,8 @@ def test_cli_writes_the_record_and_stores_it_in_the_event_chain(
             str(spec_path),
             "--budget",
             "2",
+            "--jobs",
+            "1",
             "--out",
             str(tmp_path / "o"),
             "--json",

@@ -1,10 +1,12 @@
 """Judging one candidate on one split: AUC with a DeLong interval, the approval rate, and
-every group's impact ratio through the audit's own statistics path (decision cells ->
-group statistics, the same intervals and reference rule as ``auditor audit``)."""
+every group's impact ratio and score SMD through the audit's own statistics path (decision
+cells -> group statistics, the same intervals and reference rule as ``auditor audit``),
+and the packs' ratio rules decided by the audit's verdict rule (the same evaluator)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -12,10 +14,13 @@ import pandas as pd
 from scipy import stats
 
 from auditor.data import decisions_from_frame
-from auditor.engine.statistics import decision_cells, group_statistics
+from auditor.engine.statistics import adea_plans, decision_cells, group_statistics
 from auditor.metrics.group_metrics import groupings
 from auditor.metrics.stats import wilson_interval
-from auditor.result import MetricRecord
+from auditor.policy import Facts, PolicyPack
+from auditor.policy import evaluate as evaluate_packs
+from auditor.policy.verdict import VerdictRule
+from auditor.result import AttributionSummary, MetricRecord
 from auditor.spec import AuditSpec, ColumnsSpec, DataSpec
 
 _Z95 = float(stats.norm.ppf(0.975))
@@ -51,6 +56,12 @@ class Evaluation:
     approval_ci: tuple[float | None, float | None]
     worst: GroupRatio | None
     ratios: tuple[GroupRatio, ...]
+    # standardised mean difference of the scores of each group against its grouping's
+    # reference (the audit's SMD record, with its interval); the most negative judged one
+    smd: tuple[GroupRatio, ...] = ()
+    worst_smd: GroupRatio | None = None
+    # the packs' ratio rules on these decisions, decided by the audit's verdict rule
+    verdicts: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the JSON record."""
@@ -84,8 +95,11 @@ def evaluate(
     threshold: float,
     split: str,
     baseline_scores: np.ndarray | None = None,
+    packs: list[PolicyPack] | None = None,
+    on: date | None = None,
 ) -> Evaluation:
-    """Figures of one candidate's ``scores`` on ``frame`` (one split)."""
+    """Figures of one candidate's ``scores`` on ``frame`` (one split); with ``packs``,
+    their ratio rules decided on ``on`` (the audit date)."""
     labels = frame[eval_spec.columns.label].to_numpy(dtype=np.int64)
     decisions = (scores >= threshold).astype(np.int8)
     batch = decisions_from_frame(eval_spec, frame, eval_spec.resolve(eval_spec.data.path))
@@ -93,9 +107,9 @@ def evaluate(
     hard = [
         c for c in eval_spec.intersections if not eval_spec.protected_probabilities.keys() & set(c)
     ]
-    records, _ = group_statistics(
-        eval_spec, decision_cells(eval_spec, batch), groupings(eval_spec.protected, hard)
-    )
+    groups = groupings(eval_spec.protected, hard)
+    cells = decision_cells(eval_spec, batch)
+    records, _ = group_statistics(eval_spec, cells, groups)
     # a named control group (fair lending) is compared with its adverse impact ratio; else
     # the highest-rate group's impact ratio (UGESP, LL144), as the audit's rules read them
     control = eval_spec.reference if isinstance(eval_spec.reference, dict) else {}
@@ -112,6 +126,18 @@ def evaluate(
         and not _NOT_JUDGED & set(r.flags)
     ]
     worst = min(judged, key=lambda r: (r.value or 0.0, r.attribute, r.group), default=None)
+    smd = tuple(_ratio(r) for r in records if r.metric == "smd")
+    smd_judged = [
+        r
+        for r in smd
+        if r.value is not None
+        and r.attribute in eval_spec.protected
+        and not _NOT_JUDGED & set(r.flags)
+    ]
+    worst_smd = min(smd_judged, key=lambda r: (r.value or 0.0, r.attribute, r.group), default=None)
+    verdicts = (
+        pack_verdicts(eval_spec, records, cells, groups, packs, on or date.today()) if packs else {}
+    )
     auc, var = delong(scores, labels)
     change = change_ci = None
     if baseline_scores is not None:
@@ -131,7 +157,74 @@ def evaluate(
         approval_ci=wilson_interval(approved, len(frame)),
         worst=worst,
         ratios=ratios,
+        smd=smd,
+        worst_smd=worst_smd,
+        verdicts=verdicts,
     )
+
+
+def ratio_packs(packs: list[PolicyPack]) -> list[PolicyPack]:
+    """The packs with their ratio rules only (the four-fifths screen, adverse impact
+    ratios): what a candidate's decisions alone can be judged by."""
+    out = []
+    for pack in packs:
+        rules = tuple(r for r in pack.rules if r.check.type == "ratio_threshold")
+        if rules:
+            out.append(PolicyPack(pack.meta, rules, pack.folder))
+    return out
+
+
+def pack_verdicts(
+    eval_spec: AuditSpec,
+    records: list[MetricRecord],
+    cells: Any,
+    groups: list[Any],
+    packs: list[PolicyPack],
+    on: date,
+) -> dict[str, Any]:
+    """The packs' ratio rules applied to one candidate's records through the audit's
+    policy engine and verdict rule (``auditor/policy``): counts by status and the rules
+    that fail or warn."""
+    adea_names = tuple(p.name for p in adea_plans(eval_spec, cells)[0])
+    rule = VerdictRule(eval_spec.verdict.rule, eval_spec.verdict.alpha, eval_spec.verdict.family)
+    facts = Facts(
+        domain=eval_spec.domain,
+        audit_date=on,
+        metrics=tuple(records),
+        groups=(),
+        groupings=(*(g.name for g in groups), *adea_names),
+        intersections=tuple(eval_spec.intersection_names()),
+        features=tuple(eval_spec.columns.features),
+        attributions=AttributionSummary(computed=False, reason="not computed for a candidate"),
+        min_group_size=eval_spec.min_group_size,
+        verdict_rule=rule,
+        jurisdictions=tuple(eval_spec.jurisdictions or ()),
+        categories={
+            **eval_spec.categories(),
+            **dict.fromkeys(adea_names, frozenset({"age"})),
+        },
+    )
+    findings = evaluate_packs(packs, facts)
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    return {
+        "rule": facts.verdicts().describe()["statement"],
+        "counts": dict(sorted(counts.items())),
+        "rules": sorted({f"{f.pack}/{f.rule_id}" for f in findings}),
+        "not_passing": [
+            {
+                "pack": f.pack,
+                "rule": f.rule_id,
+                "scope": f.scope,
+                "status": f.status,
+                "observed": f.observed,
+                "check_failed": f.check_failed,
+            }
+            for f in findings
+            if f.status in ("fail", "warn")
+        ],
+    }
 
 
 def _ratio(r: MetricRecord) -> GroupRatio:

@@ -16,12 +16,14 @@ import lightgbm as lgb
 import yaml
 
 from auditor._version import __version__
+from auditor.lda import learners
 from auditor.lda.aim import Target
-from auditor.lda.candidates import Candidate
+from auditor.lda.candidates import Candidate, apply_bins
 from auditor.lda.evaluate import Evaluation
-from auditor.lda.fit import BaseModel
+from auditor.lda.learners import Learner
 from auditor.lda.options import SearchResult
 from auditor.lda.split import Splits
+from auditor.models.allowed_code import BUILTIN_MODULES, is_allowed
 from auditor.provenance import current_user
 from auditor.spec import AuditSpec
 
@@ -63,17 +65,20 @@ def write_outputs(
     out_dir: Path,
     splits: Splits,
     options: SearchOptions,
-    base_source: BaseModel,
+    learner: Learner,
     performance_label: str,
     targets: list[Target],
+    aimed_by: str,
+    notes: list[str],
     candidates: list[Candidate],
     search: dict[str, Evaluation],
+    errors: dict[str, str],
     holdout: dict[str, Evaluation],
     frontier_ids: list[str],
     recommended: str | None,
     why: str,
     stopped: str,
-    boosters: dict[str, lgb.Booster],
+    models: dict[str, Any],
     started: datetime,
     timings: dict[str, float],
 ) -> SearchResult:
@@ -83,12 +88,17 @@ def write_outputs(
     holdout_csv = out_dir / "holdout.csv"
     splits.part("holdout").to_csv(holdout_csv, index=False)
     files: dict[str, Path] = {"holdout": holdout_csv}
-    model_files: dict[str, dict[str, str]] = {}
-    for cid, booster in sorted(boosters.items()):
-        path = out_dir / "models" / f"{_safe(cid)}.txt"
-        booster.save_model(str(path))
-        model_files[cid] = {"path": str(path.relative_to(out_dir)), "sha256": sha256_of(path)}
     by_id = {c.id: c for c in candidates}
+    model_files: dict[str, dict[str, Any]] = {}
+    sections: dict[str, dict[str, Any]] = {}
+    for cid, model in sorted(models.items()):
+        features = list(by_id[cid].features)
+        path, sections[cid] = learners.save(
+            learner, model, out_dir / "models" / _safe(cid), features
+        )
+        model_files[cid] = {"path": str(path.relative_to(out_dir)), "sha256": sha256_of(path)}
+        if learners.untrusted_types(path):
+            model_files[cid]["skops_untrusted_types"] = learners.untrusted_types(path)
     rows = []
     for c in candidates:
         rows.append(
@@ -101,31 +111,51 @@ def write_outputs(
                 "threshold": c.threshold,
                 "protected_used_in_training": c.reweight_by,
                 "caveat": REWEIGHT_CAVEAT if c.reweight_by else None,
+                "bins": [
+                    {"feature": f, "edges": list(edges), "values": list(values)}
+                    for f, edges, values in c.bins
+                ],
                 "on_frontier": c.id in frontier_ids,
-                "search": search[c.id].as_dict(),
+                "error": errors.get(c.id),
+                "search": search[c.id].as_dict() if c.id in search else None,
                 "holdout": holdout[c.id].as_dict() if c.id in holdout else None,
                 "model": model_files.get(c.id),
             }
         )
     rec: dict[str, Any] | None = None
     if recommended is not None:
+        chosen = by_id[recommended]
+        data_file = holdout_csv.name
+        if chosen.bins:  # the binning is part of this candidate's pipeline: its own rows
+            binned = out_dir / f"holdout_{_safe(chosen.id)}.csv"
+            apply_bins(splits.part("holdout"), chosen).to_csv(binned, index=False)
+            data_file = binned.name
         spec_path = _write_audit_spec(
             spec,
             out_dir,
-            by_id[recommended],
-            model_files[recommended]["path"],
+            chosen,
+            {"path": model_files[recommended]["path"], **sections[recommended]},
+            data_file,
             performance_label,
         )
         files["recommended_spec"] = spec_path
+        allow = ""
+        module = sections[recommended].get("module")
+        if module and not is_allowed(str(module), BUILTIN_MODULES):
+            allow = f" --allow-module {str(module).partition(':')[0]}"
         h = holdout[recommended]
         b = holdout[by_id["baseline"].id]
         rec = {
             "id": recommended,
             "why": why,
             "audit_spec": spec_path.name,
-            "reproduce": f"auditor audit {spec_path}",
+            "reproduce": f"auditor audit {spec_path}{allow}",
             "holdout_worst_ratio": asdict(h.worst) if h.worst else None,
             "holdout_baseline_worst_ratio": asdict(b.worst) if b.worst else None,
+            "holdout_worst_smd": asdict(h.worst_smd) if h.worst_smd else None,
+            "holdout_baseline_worst_smd": asdict(b.worst_smd) if b.worst_smd else None,
+            "holdout_verdicts": h.verdicts,
+            "holdout_baseline_verdicts": b.verdicts,
             "holdout_auc_change": h.auc_change,
             "holdout_auc_change_ci": h.auc_change_ci,
             "holdout_confirms": bool(
@@ -158,17 +188,15 @@ def write_outputs(
                 "search": len(splits.search),
                 "holdout": len(splits.holdout),
             },
-            "model": {
-                "source": base_source.source,
-                "params": base_source.params,
-                "rounds": base_source.rounds,
-            },
+            "model": learner.describe(),
         },
         "tolerance": {"auc": options.tolerance, "approval_rate": options.max_approval_change},
         "budget": options.budget,
         "patience": options.patience,
         "stopped": stopped,
         "aimed_at": [asdict(t) for t in targets],
+        "aimed_by": aimed_by,
+        "not_tried": notes,
         "method_note": HONESTY_NOTE,
         "candidates": rows,
         "frontier": frontier_ids,
@@ -195,22 +223,27 @@ def _audited_model(spec: AuditSpec) -> dict[str, str] | None:
 
 
 def _write_audit_spec(
-    spec: AuditSpec, out_dir: Path, c: Candidate, model_path: str, label: str
+    spec: AuditSpec,
+    out_dir: Path,
+    c: Candidate,
+    model: dict[str, Any],
+    data_file: str,
+    label: str,
 ) -> Path:
     """An audit spec of the alternative on the held-out rows (paths beside it)."""
     raw = spec.as_dict()
     raw.pop("training", None)
     raw["name"] = f"{spec.name}-lda-{_safe(c.id)}"[:120]
-    raw["model"] = {"path": model_path, "kind": "lightgbm"}
-    raw["data"] = {"path": "holdout.csv"}
+    raw["model"] = model
+    raw["data"] = {"path": data_file}
     raw["columns"] = {"id": spec.columns.id, "label": label, "features": list(c.features)}
     raw["favorable"] = 1
     if spec.policy_paths:  # the spec is written elsewhere: keep custom packs findable
         raw["policy_paths"] = [str(spec.resolve(p)) for p in spec.policy_paths]
     raw["threshold"] = c.threshold
     explain = dict(raw.get("explain") or {})
-    if explain.get("method") != "none":
-        explain["method"] = "auto"  # tree SHAP for the LightGBM alternative
+    if explain.get("method") != "none" and model["kind"] != "torch":
+        explain["method"] = "auto"  # tree SHAP for a LightGBM alternative
     raw["explain"] = explain
     for key in ("controls", "strata", "geography", "protected_probabilities"):
         raw.pop(key, None)
