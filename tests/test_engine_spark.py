@@ -75,9 +75,13 @@ def test_decisions_only_audit_equals_in_process(spark: Any, tmp_path: Path) -> N
     distributed = auditor.run_audit({**spec, "engine": {"kind": "spark"}})
     metrics = {m.metric for m in local.metrics}
     assert {"scoring_rate", "stratified_impact_ratio", "impact_ratio"} <= metrics
-    assert {"adjusted_odds_ratio", "residual_smd", "cdd", "adjusted_mean_difference:apr"} <= {
-        m.metric for m in distributed.metrics if m.value is not None
-    }
+    assert {
+        "adjusted_odds_ratio",
+        "residual_smd",
+        "cdd",
+        "adjusted_mean_difference:apr",
+        "residual_smd:apr",
+    } <= {m.metric for m in distributed.metrics if m.value is not None}
     assert any("weighted" in m.flags for m in local.metrics)
     assert local.attributions.proxies
     assert local.attributions.proxy_ranking
