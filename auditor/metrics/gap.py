@@ -36,51 +36,6 @@ from auditor.text_values import text_codes
 CATEGORICAL_MAX = 64
 
 
-def gap_decomposition(
-    attribute: str,
-    labels: np.ndarray,
-    values: np.ndarray,
-    base_values: np.ndarray,
-    outputs: np.ndarray,
-    feature_names: tuple[str, ...],
-    reference: str | None,
-) -> list[GapDecomposition]:
-    """One decomposition per known non-reference group against ``reference``."""
-    if reference is None or not (labels == reference).any():
-        return []
-    residuals = outputs - base_values - values.sum(axis=1)
-
-    def means(mask: np.ndarray) -> tuple[float, float, np.ndarray, float]:
-        return (
-            float(outputs[mask].mean()),
-            float(base_values[mask].mean()),
-            values[mask].mean(axis=0),
-            float(residuals[mask].mean()),
-        )
-
-    ref_mask = labels == reference
-    r_out, r_base, r_phi, r_res = means(ref_mask)
-    out = []
-    for group in sorted(set(labels.tolist()) - {UNKNOWN, reference}):
-        mask = labels == group
-        g_out, g_base, g_phi, g_res = means(mask)
-        contrib = g_phi - r_phi
-        out.append(
-            GapDecomposition(
-                attribute=attribute,
-                group=str(group),
-                reference=reference,
-                n=int(mask.sum()),
-                n_reference=int(ref_mask.sum()),
-                output_gap=g_out - r_out,
-                base_gap=g_base - r_base,
-                contributions={f: float(c) for f, c in zip(feature_names, contrib, strict=True)},
-                residual=g_res - r_res,
-            )
-        )
-    return out
-
-
 def auc(score: np.ndarray, member: np.ndarray) -> float | None:
     """Direction-free AUC of ``score`` for ``member`` (rank statistic, ties averaged)."""
     n1 = int(member.sum())
