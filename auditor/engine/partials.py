@@ -374,6 +374,9 @@ class Tables:
     moments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     crosstabs: dict[tuple[str, str], dict[tuple[str, str], int]] = field(default_factory=dict)
     shares: dict[tuple[str, str], dict[tuple[int, str, str], int]] = field(default_factory=dict)
+    # the same proxy statistics against the ``geography`` columns, keyed (column, feature)
+    geo_moments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    geo_crosstabs: dict[tuple[str, str], dict[tuple[str, str], int]] = field(default_factory=dict)
 
     def merge(self, other: Tables) -> Tables:
         """Both partitions' tables, added."""
@@ -381,14 +384,22 @@ class Tables:
             mine = self.slices.setdefault(k, {})
             for g, (n, x) in table.items():
                 mine[g] = (mine[g][0] + n, mine[g][1] + x) if g in mine else (n, x)
-        for k, moments in other.moments.items():
-            mm = self.moments.setdefault(k, {})
-            for g, m in moments.items():
-                mm[g] = mm[g].merge(m) if g in mm else m
-        for k, counts in other.crosstabs.items():
-            ct = self.crosstabs.setdefault(k, {})
-            for key, c in counts.items():
-                ct[key] = ct.get(key, 0) + c
+        for mine_m, theirs_m in (
+            (self.moments, other.moments),
+            (self.geo_moments, other.geo_moments),
+        ):
+            for k, moments in theirs_m.items():
+                mm = mine_m.setdefault(k, {})
+                for g, m in moments.items():
+                    mm[g] = mm[g].merge(m) if g in mm else m
+        for mine_c, theirs_c in (
+            (self.crosstabs, other.crosstabs),
+            (self.geo_crosstabs, other.geo_crosstabs),
+        ):
+            for k, counts in theirs_c.items():
+                ct = mine_c.setdefault(k, {})
+                for key, c in counts.items():
+                    ct[key] = ct.get(key, 0) + c
         for k, share_counts in other.shares.items():
             sh = self.shares.setdefault(k, {})
             for cell, c in share_counts.items():
@@ -419,11 +430,19 @@ def feature_tables(
     # per attribute, once (an Arrow-backed column converts slowly)
     labels = {a: batch.protected[a].to_numpy(dtype=object) for a in job.spec.protected}
     known_rows = {a: explained & (labels[a] != UNKNOWN) for a in job.spec.protected}
+    geo = batch.geography if batch.geography is not None else pd.DataFrame()
+    geo_coded = {c: _group_codes(geo[c]) for c in geo.columns}
+    geo_labels = {c: geo[c].to_numpy(dtype=object) for c in geo.columns}
     for f in job.spec.columns.features:
         col = frame[f].reset_index(drop=True)
         bplan = plan.bins.get(f)
         codes = bin_codes(bplan, col) if bplan is not None else None
         values = col.to_numpy(np.float64) if is_numeric(col) else None
+        for gcol, (gc, gn) in geo_coded.items():  # every row, as in memory
+            if values is not None:
+                out.geo_moments[(gcol, f)] = coded_moments(values, gc, gn)
+            else:
+                out.geo_crosstabs[(gcol, f)] = crosstab_counts(col, geo_labels[gcol])
         for attr in job.spec.protected:
             g_codes, g_names = coded[attr]
             if codes is not None and bplan is not None:

@@ -252,6 +252,7 @@ class SparkAudit:
         cols = spec.columns
         wanted = [cols.id, cols.decision, cols.score, cols.label, *spec.protected]
         wanted += [*probabilities, *spec.strata, *spec.controls, *cols.outcomes]
+        wanted += spec.geography  # read only for the features' association with them
         self.narrow = [c for c in dict.fromkeys(w for w in wanted if w) if c in self.names]
         self.job = Job(spec, narrow_spec(spec), Layout({}, None), False)
 
@@ -581,6 +582,22 @@ class SparkAudit:
         ranking.sort(key=lambda p: (-p.score, p.attribute, p.group, p.feature))
         return select_slices(candidates), proxies, ranking
 
+    def geography(self) -> list[ProxyScore]:
+        """Each feature's association with each ``geography`` column, from the merged
+        tables (the statistics the in-memory :func:`auditor.metrics.proxies.proxy_scores`
+        reduces each column to)."""
+        tables = self.tables
+        out: list[ProxyScore] = []
+        for column in self.spec.geography:
+            for f in self.spec.columns.features:
+                if (column, f) in tables.geo_moments:
+                    eta = correlation_ratio_of(tables.geo_moments[(column, f)])
+                    out.append(ProxyScore(f, column, "correlation_ratio", eta))
+                elif (column, f) in tables.geo_crosstabs:
+                    v = cramers_v_of(tables.geo_crosstabs[(column, f)])
+                    out.append(ProxyScore(f, column, "cramers_v", v))
+        return out
+
     def _ranking(self, decompositions: list[Any]) -> list[ProxyRank]:
         spec, tables, share, ranked = self.spec, self.tables, self.share, self.ranked
         by_group = {(d.attribute, d.group): d for d in decompositions}
@@ -769,9 +786,11 @@ def run_spark(
             ranked_with = [d for d in decompositions if d.attribute in spec.protected]
             proxies: list[ProxyScore] = []
             ranking: list[ProxyRank] = []
+            geography: list[ProxyScore] = []
             if spec.columns.features:
                 slices, proxies, ranking = audit.features(ranked_with)
                 metrics += slices
+                geography = audit.geography()
     finally:
         audit.release()
     return Measured(
@@ -788,20 +807,9 @@ def run_spark(
         proxies=proxies,
         ranking=ranking,
         decompositions=decompositions,
-        extra_notes=[*extra_notes, *_not_measured_here(spec)],
-        geography=[],
+        extra_notes=extra_notes,
+        geography=geography,
     )
-
-
-def _not_measured_here(spec: AuditSpec) -> list[str]:
-    """The extra analyses this engine does not run yet (they need every row's columns)."""
-    notes = []
-    if spec.geography:
-        notes.append(
-            "geography: each feature's association with the geography columns is not "
-            "measured by the Spark engine; rules that need it report insufficient evidence"
-        )
-    return notes
 
 
 class _Payload:
