@@ -40,8 +40,8 @@ from auditor.metrics.cells import DecisionCells
 from auditor.metrics.counts import ScoreGrid
 from auditor.metrics.gap import CATEGORICAL_MAX
 from auditor.metrics.order import Histogram, Probe, digit_histogram, float_keys
-from auditor.metrics.proxies import crosstab_counts
-from auditor.metrics.slices import BinPlan, bin_codes, category_counts, is_numeric
+from auditor.metrics.proxies import coded_moments, crosstab_counts
+from auditor.metrics.slices import BinPlan, bin_codes, category_counts, is_numeric, slice_counts
 from auditor.metrics.text import as_text
 from auditor.spec import AuditSpec
 
@@ -545,38 +545,3 @@ def ranked_sums(
 def _group_codes(groups: pd.Series) -> tuple[np.ndarray, list[str]]:
     codes, names = pd.factorize(groups.astype(str), sort=True)
     return codes.astype(np.int64), [str(v) for v in names]
-
-
-def slice_counts(
-    g_codes: np.ndarray, g_names: list[str], codes: np.ndarray, n_bins: int, d: np.ndarray
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """:func:`auditor.metrics.slices.slice_table` from precomputed group codes."""
-    ok = codes >= 0
-    k = len(g_names)
-    cell = g_codes[ok] * n_bins + codes[ok]
-    n = np.bincount(cell, minlength=k * n_bins).reshape(k, n_bins)
-    dd = np.asarray(d).astype(np.int64)[ok]
-    x = np.bincount(cell, weights=dd, minlength=k * n_bins).reshape(k, n_bins).astype(np.int64)
-    return {name: (n[i], x[i]) for i, name in enumerate(g_names) if name != UNKNOWN}
-
-
-def coded_moments(values: np.ndarray, g_codes: np.ndarray, g_names: list[str]) -> dict[str, Any]:
-    """:func:`auditor.metrics.proxies.group_moments` from precomputed group codes."""
-    from auditor.metrics.proxies import Moments
-
-    k = len(g_names)
-    ok = ~np.isnan(values)
-    v, c = values[ok], g_codes[ok]
-    n = np.bincount(c, minlength=k)
-    total = np.bincount(c, weights=v, minlength=k)
-    mean = np.divide(total, n, out=np.zeros(k), where=n > 0)
-    m2 = np.bincount(c, weights=(v - mean[c]) ** 2, minlength=k)
-    lo = np.full(k, np.inf)
-    hi = np.full(k, -np.inf)
-    np.minimum.at(lo, c, v)
-    np.maximum.at(hi, c, v)
-    return {
-        name: Moments(int(n[i]), float(total[i]), float(m2[i]), float(lo[i]), float(hi[i]))
-        for i, name in enumerate(g_names)
-        if name != UNKNOWN and n[i] > 0
-    }

@@ -82,9 +82,33 @@ class Moments:
 
 def group_moments(values: np.ndarray, groups: np.ndarray) -> dict[str, Moments]:
     """Moments of the non-NaN ``values`` per known group (mergeable across partitions)."""
-    ok = ~np.isnan(values) & (groups != UNKNOWN)
-    values, groups = values[ok], groups[ok]
-    return {str(g): Moments.of(values[groups == g]) for g in np.unique(groups).tolist()}
+    g_codes, g_index = pd.factorize(np.asarray(groups).astype(str), sort=True)
+    return coded_moments(
+        np.asarray(values, dtype=np.float64), g_codes.astype(np.int64), [str(v) for v in g_index]
+    )
+
+
+def coded_moments(
+    values: np.ndarray, g_codes: np.ndarray, g_names: list[str]
+) -> dict[str, Moments]:
+    """:func:`group_moments` from precomputed group codes: the one computation of every
+    engine (a Spark partition codes its groups once for all features)."""
+    k = len(g_names)
+    ok = ~np.isnan(values)
+    v, c = values[ok], g_codes[ok]
+    n = np.bincount(c, minlength=k)
+    total = np.bincount(c, weights=v, minlength=k)
+    mean = np.divide(total, n, out=np.zeros(k), where=n > 0)
+    m2 = np.bincount(c, weights=(v - mean[c]) ** 2, minlength=k)
+    lo = np.full(k, np.inf)
+    hi = np.full(k, -np.inf)
+    np.minimum.at(lo, c, v)
+    np.maximum.at(hi, c, v)
+    return {
+        name: Moments(int(n[i]), float(total[i]), float(m2[i]), float(lo[i]), float(hi[i]))
+        for i, name in enumerate(g_names)
+        if name != UNKNOWN and n[i] > 0
+    }
 
 
 def correlation_ratio_of(moments: dict[str, Moments]) -> float:
