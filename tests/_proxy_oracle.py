@@ -1,6 +1,7 @@
 """Row-based proxy formulas: the oracle the engines' mergeable proxy statistics
-(:mod:`auditor.metrics.proxies`) must equal to rounding. Not used by the package (issue 20:
-one form on every engine; this one survives only to check it)."""
+(:mod:`auditor.metrics.proxies`, :func:`auditor.metrics.gap.share_auc`) must equal. Not
+used by the package (issue 20: one form on every engine; this one survives only to check
+it)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,32 @@ def correlation_ratio(values: np.ndarray, groups: np.ndarray) -> float:
     means = np.bincount(codes, weights=values) / count
     between = float((count * (means - values.mean()) ** 2).sum())
     return float(np.sqrt(between / total))
+
+
+_FOLDS = 5
+_PRIOR_WEIGHT = 1.0
+
+
+def out_of_fold_share(codes: np.ndarray, member: np.ndarray, offset: int = 0) -> np.ndarray:
+    """Each row's category share of ``member``, estimated without the row's own fold.
+
+    An in-sample share flatters features with many categories (a category of one person
+    predicts that person perfectly); 5-fold cross-fitting with a light pull to the
+    overall share keeps the AUC honest. Row ``i`` is in fold ``(offset + i) % 5`` (its
+    position in the whole data), so chunks of one data set give the same folds and the
+    per-(fold, category) counts merge exactly.
+    """
+    k = int(codes.max()) + 1
+    weights = member.astype(np.float64)
+    fold = (offset + np.arange(len(codes))) % _FOLDS
+    n_all = np.bincount(codes, minlength=k)
+    m_all = np.bincount(codes, weights=weights, minlength=k)
+    prior = float(weights.mean())
+    out = np.empty(len(codes))
+    for f in range(_FOLDS):
+        rows = fold == f
+        n_in = np.bincount(codes[rows], minlength=k)
+        m_in = np.bincount(codes[rows], weights=weights[rows], minlength=k)
+        share = (m_all - m_in + prior * _PRIOR_WEIGHT) / (n_all - n_in + _PRIOR_WEIGHT)
+        out[rows] = share[codes[rows]]
+    return out

@@ -12,13 +12,13 @@ from auditor.engine.summary import row_gap_decompositions
 from auditor.metrics.gap import (
     auc,
     feature_auc,
-    out_of_fold_share,
     proxy_ranking,
 )
 from auditor.models import load_model
 from auditor.pipeline import run_audit
 from auditor.result import AuditResult
 from auditor.spec import load_spec
+from tests._proxy_oracle import out_of_fold_share
 
 
 def _check_decomposition(case: DemoCase, exact: bool) -> AuditResult:
