@@ -101,15 +101,10 @@ def group_aucs(column: pd.Series, labels: np.ndarray, groups: list[int]) -> list
         ok = ~np.isnan(values)
         ranks = stats.rankdata(values[ok])
         lab = labels[ok]
-        for group in groups:
+        for group in groups:  # per-group rank sums, as each Spark task returns them
             member = lab == group
             n1 = int(member.sum())
-            n0 = len(member) - n1
-            if n1 == 0 or n0 == 0:
-                out.append(None)
-                continue
-            a = (float(ranks[member].sum()) - n1 * (n1 + 1) / 2) / (n1 * n0)
-            out.append(max(a, 1.0 - a))
+            out.append(auc_from_rank_sum(float(ranks[member].sum()), n1, len(member) - n1))
         return out
     codes, _ = text_codes(column)
     n_in, member_in = fold_category_counts(codes, [labels == group for group in groups])
