@@ -180,21 +180,19 @@ def _screener_provenance(spec: AuditSpec, base: Provenance, summary: Any) -> Pro
 
 
 def _inferred_membership(spec: AuditSpec) -> dict[str, Any]:
-    """Which estimate decides for groupings of inferred (BISG) membership (issue 17)."""
-    corrected = spec.engine.kind != "spark"  # BIRDiE's EM needs every row at once
+    """Which estimate decides for groupings of inferred (BISG) membership (issue 17).
+
+    Every engine measures BIRDiE (Spark from the partitions' merged cell tables since
+    December 2026), so the statement no longer depends on the engine.
+    """
     statement = (
         "groupings of inferred (probabilistic) membership are judged on the weighted "
-        "estimates"
-        + (
-            "; BIRDiE's bias-corrected rates are reported beside them, and a warning names "
-            "any group where the two fall on different sides of the line"
-            if corrected
-            else " (this Spark audit has no bias-corrected estimates)"
-        )
+        "estimates; BIRDiE's bias-corrected rates are reported beside them, and a warning "
+        "names any group where the two fall on different sides of the line"
     )
     return {
         "decided_by": "weighted",
-        "bias_corrected": "birdie_complete_pooling" if corrected else None,
+        "bias_corrected": "birdie_complete_pooling",
         "statement": statement,
     }
 

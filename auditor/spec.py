@@ -659,8 +659,8 @@ class AuditSpec(_Strict):
     geography: list[str] = Field(
         default_factory=list,
         description="Columns saying where each decision subject lives (ZIP, county); never "
-        "model inputs, read only to find features that stand in for geography (in-memory and "
-        "streamed engines; not yet on Spark).",
+        "model inputs, read only to find features that stand in for geography (every "
+        "engine).",
     )
     jurisdictions: list[str] | None = Field(
         None,

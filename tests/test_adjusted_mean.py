@@ -13,6 +13,7 @@ import statsmodels.api as sm
 import auditor
 from auditor.errors import DataValidationError, SpecError
 from auditor.metrics.adjusted_mean import adjusted_mean_records
+from auditor.metrics.controls import residual_smd_records
 from auditor.spec import load_spec
 from tests._engine_compare import assert_same_result
 
@@ -108,6 +109,51 @@ def test_one_member_group_and_missing_outcomes() -> None:
     assert any("2 row(s) with a missing outcome" in n for n in notes)
 
 
+def test_outcome_residual_smd_matches_statsmodels() -> None:
+    """``residual_smd:apr``: the APR's OLS residual on the controls (statsmodels OLS), its
+    group-vs-reference standardised mean difference (pooled SD), pooled t-test p (the
+    statsmodels ``ttest_ind`` with ``usevar="pooled"``), Hedges–Olkin interval."""
+    from statsmodels.stats.weightstats import ttest_ind
+
+    frame = _loans(5)
+    frame.loc[[2, 9, 40], "apr"] = np.nan  # left out, as the adjusted mean leaves them
+    frame.loc[[5, 6], "dti"] = np.nan
+    recs = residual_smd_records(
+        "grp",
+        frame["grp"],
+        frame["apr"].to_numpy(),
+        frame[CONTROLS],
+        "A",
+        min_group_size=30,
+        outcome="apr",
+    )
+    sub = frame[frame["apr"].notna() & frame[CONTROLS].notna().all(axis=1)]
+    x = pd.DataFrame({"credit_score": sub["credit_score"], "dti": sub["dti"]})
+    for level in ("auto", "mortgage"):
+        x[f"product={level}"] = (sub["product"] == level).astype(float)
+    resid = sm.OLS(sub["apr"], sm.add_constant(x)).fit().resid
+    ref = resid[sub["grp"] == "A"].to_numpy()
+    assert {r.group for r in recs} == {"B", "C"}
+    for rec in recs:
+        own = resid[sub["grp"] == rec.group].to_numpy()
+        n1, n0 = len(own), len(ref)
+        pooled = np.sqrt(((n1 - 1) * own.var(ddof=1) + (n0 - 1) * ref.var(ddof=1)) / (n1 + n0 - 2))
+        d = (own.mean() - ref.mean()) / pooled
+        assert rec.metric == "residual_smd:apr"
+        assert (rec.n, rec.reference) == (n1, "A")
+        assert rec.value == pytest.approx(d, abs=1e-9)
+        _, p, _ = ttest_ind(own, ref, usevar="pooled")
+        assert rec.p_value == pytest.approx(p, rel=1e-7)
+        se = np.sqrt((n1 + n0) / (n1 * n0) + d * d / (2 * (n1 + n0)))
+        assert (rec.ci_low, rec.ci_high) == pytest.approx((d - 1.959964 * se, d + 1.959964 * se))
+        assert rec.detail["rows_used"] == len(sub)
+    # group B's simulated 0.6-point premium survives the controls
+    b = next(r for r in recs if r.group == "B")
+    assert b.value is not None
+    assert b.value > 0.1
+    assert (b.ci_low or 0) > 0
+
+
 def _spec(path: Path, **overrides: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "name": "apr",
@@ -132,8 +178,11 @@ def test_audit_report_and_streamed_engine(tmp_path: Path) -> None:
         m for m in memory.metrics if m.metric == "adjusted_mean_difference:apr" and m.group == "B"
     )
     assert b.p_value_adjusted is not None  # Holm over the outcome's family
+    smd = next(m for m in memory.metrics if m.metric == "residual_smd:apr" and m.group == "B")
+    assert smd.p_value_adjusted is not None  # its own Holm family
     html = render_html(memory)
     assert "Adjusted mean difference (apr)" in html
+    assert "Residual SMD (apr)" in html
     assert "Wald (HC3)" in html
     streamed = auditor.run_audit({**_spec(path), "engine": {"chunk_rows": 150}})
     assert_same_result(memory, streamed)

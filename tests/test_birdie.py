@@ -214,11 +214,47 @@ def test_a_bootstrap_replicate_is_the_fit_on_the_resampled_rows() -> None:
     boot = birdie_bootstrap(weights, outcome, fit, replicates=3, seed=11)
     rng = np.random.default_rng(11)
     known_w, known_y = weights[5:], outcome[5:]
+    # the rows sorted by outcome (stable), each drawn Multinomial(295, 1/295) times
+    order = np.argsort(known_y, kind="stable")
+    known_w, known_y = known_w[order], known_y[order]
     for b in range(3):
-        counts = np.bincount(rng.integers(0, 295, 295), minlength=295)
+        counts = rng.multinomial(295, np.full(295, 1 / 295))
         refit = birdie_fit(np.repeat(known_w, counts, 0), np.repeat(known_y, counts), ["A", "B"])
         assert boot.rates[b] == pytest.approx(refit.rates[1], abs=1e-6)
     assert boot.unconverged == 0
+
+
+def test_cell_tables_merge_to_the_whole_table_and_fit_as_the_rows() -> None:
+    """Chunks' cell tables (a hard label missing from one chunk) merge into the whole
+    table exactly, and the count-weighted EM and bootstrap equal the fit on the rows."""
+    from auditor.metrics.birdie_cells import birdie_cells
+
+    weights, outcome, _ = _simulated(9, n=600)
+    weights = np.round(weights * 4) / 4  # a few proxy cells: rows share them
+    weights[:, 1] = 1 - weights[:, 0]
+    weights[:7] = 0.0  # unknown membership: no cell
+    frame = pd.DataFrame(weights, columns=["B", "A"])  # the table sorts groups by name
+    whole = birdie_cells(frame, outcome)
+    assert whole.groups == ["A", "B"]
+    assert whole.rows == 593
+    assert len(whole.counts) <= 10
+    parts = [birdie_cells(frame.iloc[i : i + 150], outcome[i : i + 150]) for i in (0, 150, 450)]
+    parts.append(birdie_cells(frame.iloc[300:450].assign(C=0.0), outcome[300:450]))
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.merge(part)
+    assert merged.groups == ["A", "B", "C"]
+    assert np.array_equal(merged.outcome, whole.outcome)
+    assert np.array_equal(merged.weights[:, :2], whole.weights)
+    assert np.array_equal(merged.counts, whole.counts)
+    rows = birdie_fit(weights[:, ::-1], outcome, ["A", "B"])
+    cells = birdie_fit(whole.weights, whole.outcome, whole.groups, counts=whole.counts)
+    assert cells.rates == pytest.approx(rows.rates, abs=1e-12)
+    assert cells.weighted == pytest.approx(rows.weighted, abs=1e-12)
+    assert cells.posterior_n == pytest.approx(rows.posterior_n, rel=1e-12)
+    one = birdie_bootstrap(whole.weights, whole.outcome, cells, seed=2, counts=whole.counts)
+    again = birdie_bootstrap(merged.weights, merged.outcome, cells, seed=2, counts=merged.counts)
+    assert np.array_equal(one.rates, again.rates[:, :2])
 
 
 def test_bootstrap_is_deterministic_under_the_seed() -> None:

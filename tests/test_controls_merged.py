@@ -113,6 +113,8 @@ def test_every_controls_record_equals_in_memory(chunk: int) -> None:
         "cdd",
         "adjusted_mean_difference:apr",
         "adjusted_mean_difference:limit",
+        "residual_smd:apr",
+        "residual_smd:limit",
     } <= metrics
     assert any(m.value is None for m in memory)  # the insufficient cases are covered too
     assert notes == mem_notes

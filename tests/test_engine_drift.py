@@ -16,7 +16,6 @@ other Spark path is held to the in-memory result in ``tests/test_engine_spark.py
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -117,33 +116,10 @@ ENGINES: dict[str, dict[str, Any]] = {
 # Spark for a model explained (kernel, merge, quality on the cluster's rows) and for
 # recorded decisions with probabilistic membership (the partition passes without a model)
 ON_SPARK = {"credit_lightgbm", "decisions_only"}
-BIRDIE_NOTE = "protected_probabilities: the bias-corrected (BIRDiE) rates"
 
 
 def _findings(result: AuditResult) -> list[tuple[str, str, str, str]]:
     return [(f.rule_id, f.scope, f.status, f.message) for f in result.findings]
-
-
-def _as_on_spark(memory: AuditResult, spark: AuditResult) -> tuple[AuditResult, AuditResult]:
-    """The two results without BIRDiE: its EM needs every row at once, so a Spark audit
-    has no bias-corrected rates and says so (a warning, the verdict's statement)."""
-    if not memory.spec.get("protected_probabilities"):
-        return memory, spark
-    assert any(m.metric.startswith("birdie_") for m in memory.metrics)
-    assert not any(m.metric.startswith("birdie_") for m in spark.metrics)
-    assert any(w.startswith(BIRDIE_NOTE) for w in spark.warnings)
-    inferred = spark.verdict["inferred_membership"]
-    assert inferred["bias_corrected"] is None
-    memory = replace(
-        memory,
-        metrics=tuple(m for m in memory.metrics if not m.metric.startswith("birdie_")),
-        warnings=tuple(w for w in memory.warnings if "(BIRDiE)" not in w),
-        verdict={**memory.verdict, "inferred_membership": inferred},
-    )
-    spark = replace(
-        spark, warnings=tuple(w for w in spark.warnings if not w.startswith(BIRDIE_NOTE))
-    )
-    return memory, spark
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -163,8 +139,6 @@ def test_every_engine_gives_the_same_audit(case: str, tmp_path: Path, request: A
     for name in engines:
         other = auditor.run_audit({**spec, "engine": ENGINES[name]})
         expected = memory
-        if name == "spark":
-            expected, other = _as_on_spark(memory, other)
         assert _findings(other) == _findings(expected), f"{case}: {name} findings drift"
         assert other.warnings == expected.warnings, f"{case}: {name} warnings drift"
         assert_same_result(expected, other, tol=tol)

@@ -119,6 +119,14 @@ def test_group_aucs_match_feature_auc(kind: str) -> None:
     got = group_aucs(column, codes.astype(np.int64), [list(uniques).index(g) for g in "abc"])
     expected = [feature_auc(column, labels == g) for g in "abc"]
     assert got == pytest.approx(expected, abs=1e-12)
+    if kind in ("text", "few_ints"):  # categorical: the counts form equals the row oracle
+        from auditor.metrics.gap import auc
+        from auditor.text_values import text_codes
+        from tests._proxy_oracle import out_of_fold_share
+
+        cats, _ = text_codes(column)
+        rows = [auc(out_of_fold_share(cats, labels == g), labels == g) for g in "abc"]
+        assert got == rows  # exact: rank sums of half-integers
 
 
 def test_slice_test_with_everyone_selected_is_uninformative() -> None:

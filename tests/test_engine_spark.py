@@ -3,7 +3,6 @@ in-process result, with partitions returning counts and sums only."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -75,25 +74,21 @@ def test_decisions_only_audit_equals_in_process(spark: Any, tmp_path: Path) -> N
     distributed = auditor.run_audit({**spec, "engine": {"kind": "spark"}})
     metrics = {m.metric for m in local.metrics}
     assert {"scoring_rate", "stratified_impact_ratio", "impact_ratio"} <= metrics
-    assert {"adjusted_odds_ratio", "residual_smd", "cdd", "adjusted_mean_difference:apr"} <= {
-        m.metric for m in distributed.metrics if m.value is not None
-    }
+    assert {
+        "adjusted_odds_ratio",
+        "residual_smd",
+        "cdd",
+        "adjusted_mean_difference:apr",
+        "residual_smd:apr",
+    } <= {m.metric for m in distributed.metrics if m.value is not None}
     assert any("weighted" in m.flags for m in local.metrics)
     assert local.attributions.proxies
     assert local.attributions.proxy_ranking
-    # BIRDiE's EM needs every row at once: in-memory and streamed only, and said so
-    assert any(m.metric == "birdie_impact_ratio" for m in local.metrics)
-    note = "protected_probabilities: the bias-corrected (BIRDiE) rates"
-    assert any(w.startswith(note) for w in distributed.warnings)
-    inferred = distributed.verdict["inferred_membership"]
-    assert inferred["bias_corrected"] is None
-    local = replace(
-        local,
-        metrics=tuple(m for m in local.metrics if not m.metric.startswith("birdie_")),
-        warnings=tuple(w for w in local.warnings if "(BIRDiE)" not in w),
-        verdict={**local.verdict, "inferred_membership": inferred},
-    )
-    distributed = replace(
-        distributed, warnings=tuple(w for w in distributed.warnings if not w.startswith(note))
-    )
+    # BIRDiE (issue 17 item 7): the partitions' cell tables merged, the same EM and
+    # bootstrap on the driver: the same bias-corrected rates and intervals
+    corrected = [m for m in distributed.metrics if m.metric == "birdie_impact_ratio"]
+    assert corrected
+    assert any(m.ci_low is not None for m in corrected)
+    assert distributed.verdict["inferred_membership"]["bias_corrected"] is not None
+    assert not any("(BIRDiE)" in w and "Spark" in w for w in distributed.warnings)
     assert_same_result(local, distributed)

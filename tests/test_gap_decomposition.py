@@ -8,17 +8,17 @@ import pytest
 
 from auditor.data import load_decisions
 from auditor.demo import DemoCase
+from auditor.engine.summary import row_gap_decompositions
 from auditor.metrics.gap import (
     auc,
     feature_auc,
-    gap_decomposition,
-    out_of_fold_share,
     proxy_ranking,
 )
 from auditor.models import load_model
 from auditor.pipeline import run_audit
 from auditor.result import AuditResult
 from auditor.spec import load_spec
+from tests._proxy_oracle import out_of_fold_share
 
 
 def _check_decomposition(case: DemoCase, exact: bool) -> AuditResult:
@@ -72,7 +72,7 @@ def test_gap_decomposition_by_hand() -> None:
     values = np.array([[1.0, 2.0], [3.0, 0.0], [0.0, 1.0], [1.0, 1.0], [9.0, 9.0]])
     base = np.full(5, 0.5)
     outputs = base + values.sum(axis=1) + np.array([0.0, 0.1, 0.0, 0.0, 0.0])
-    (d,) = gap_decomposition("s", labels, values, base, outputs, ("x", "y"), "b")
+    (d,) = row_gap_decompositions("s", labels, values, base, outputs, ("x", "y"), "b")
     assert d.group == "a"
     assert d.reference == "b"
     assert d.contributions == pytest.approx({"x": 2.0 - 0.5, "y": 1.0 - 1.0})
@@ -119,12 +119,13 @@ def test_proxy_ranking_without_attributions_uses_auc_only() -> None:
 
 def test_the_driver_equals_the_row_based_oracle(credit_case: DemoCase) -> None:
     """The engines' attribution summary comes from per-group sums (issue 20: one path);
-    the row-based functions of ``auditor.metrics`` over the same explained rows are the
-    oracle it must equal."""
+    the row-based functions of ``tests/_attribution_oracle.py`` over the same explained
+    rows are the oracle it must equal."""
     from dataclasses import asdict
 
     from auditor.explain import explain_matrix
-    from auditor.metrics import attribution_slices, global_importance, groupings
+    from auditor.metrics import groupings
+    from tests._attribution_oracle import attribution_slices, gap_decomposition, global_importance
     from tests._engine_compare import assert_same_records
 
     spec = load_spec(credit_case.spec_path)

@@ -25,8 +25,10 @@ feature + chunk × features), never O(rows × features).
 Analyses beyond the cells (``controls:`` and ``columns.outcomes``, BIRDiE, geography
 proxies) are *extra analyses*: they run where the driver holds every row's narrow columns
 (in memory and chunked, :func:`_extras`). On Spark the controls come from partition sums
-(:mod:`auditor.metrics.controls_merged`, the same records); BIRDiE (an EM over every row)
-and geography are not measured there yet, and the measurement says so in a warning.
+(:mod:`auditor.metrics.controls_merged`, the same records), BIRDiE from the partitions'
+merged cell tables (:mod:`auditor.metrics.birdie_cells`, the table every engine fits) and
+the geography proxies from the partitions' proxy statistics (the ones
+:func:`auditor.metrics.proxies.proxy_scores` reduces each column to).
 """
 
 from __future__ import annotations

@@ -40,8 +40,8 @@ from auditor.metrics.cells import DecisionCells
 from auditor.metrics.counts import ScoreGrid
 from auditor.metrics.gap import CATEGORICAL_MAX
 from auditor.metrics.order import Histogram, Probe, digit_histogram, float_keys
-from auditor.metrics.proxies import crosstab_counts
-from auditor.metrics.slices import BinPlan, bin_codes, category_counts, is_numeric
+from auditor.metrics.proxies import coded_moments, crosstab_counts
+from auditor.metrics.slices import BinPlan, bin_codes, category_counts, is_numeric, slice_counts
 from auditor.metrics.text import as_text
 from auditor.spec import AuditSpec
 
@@ -374,6 +374,9 @@ class Tables:
     moments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     crosstabs: dict[tuple[str, str], dict[tuple[str, str], int]] = field(default_factory=dict)
     shares: dict[tuple[str, str], dict[tuple[int, str, str], int]] = field(default_factory=dict)
+    # the same proxy statistics against the ``geography`` columns, keyed (column, feature)
+    geo_moments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    geo_crosstabs: dict[tuple[str, str], dict[tuple[str, str], int]] = field(default_factory=dict)
 
     def merge(self, other: Tables) -> Tables:
         """Both partitions' tables, added."""
@@ -381,14 +384,22 @@ class Tables:
             mine = self.slices.setdefault(k, {})
             for g, (n, x) in table.items():
                 mine[g] = (mine[g][0] + n, mine[g][1] + x) if g in mine else (n, x)
-        for k, moments in other.moments.items():
-            mm = self.moments.setdefault(k, {})
-            for g, m in moments.items():
-                mm[g] = mm[g].merge(m) if g in mm else m
-        for k, counts in other.crosstabs.items():
-            ct = self.crosstabs.setdefault(k, {})
-            for key, c in counts.items():
-                ct[key] = ct.get(key, 0) + c
+        for mine_m, theirs_m in (
+            (self.moments, other.moments),
+            (self.geo_moments, other.geo_moments),
+        ):
+            for k, moments in theirs_m.items():
+                mm = mine_m.setdefault(k, {})
+                for g, m in moments.items():
+                    mm[g] = mm[g].merge(m) if g in mm else m
+        for mine_c, theirs_c in (
+            (self.crosstabs, other.crosstabs),
+            (self.geo_crosstabs, other.geo_crosstabs),
+        ):
+            for k, counts in theirs_c.items():
+                ct = mine_c.setdefault(k, {})
+                for key, c in counts.items():
+                    ct[key] = ct.get(key, 0) + c
         for k, share_counts in other.shares.items():
             sh = self.shares.setdefault(k, {})
             for cell, c in share_counts.items():
@@ -419,11 +430,19 @@ def feature_tables(
     # per attribute, once (an Arrow-backed column converts slowly)
     labels = {a: batch.protected[a].to_numpy(dtype=object) for a in job.spec.protected}
     known_rows = {a: explained & (labels[a] != UNKNOWN) for a in job.spec.protected}
+    geo = batch.geography if batch.geography is not None else pd.DataFrame()
+    geo_coded = {c: _group_codes(geo[c]) for c in geo.columns}
+    geo_labels = {c: geo[c].to_numpy(dtype=object) for c in geo.columns}
     for f in job.spec.columns.features:
         col = frame[f].reset_index(drop=True)
         bplan = plan.bins.get(f)
         codes = bin_codes(bplan, col) if bplan is not None else None
         values = col.to_numpy(np.float64) if is_numeric(col) else None
+        for gcol, (gc, gn) in geo_coded.items():  # every row, as in memory
+            if values is not None:
+                out.geo_moments[(gcol, f)] = coded_moments(values, gc, gn)
+            else:
+                out.geo_crosstabs[(gcol, f)] = crosstab_counts(col, geo_labels[gcol])
         for attr in job.spec.protected:
             g_codes, g_names = coded[attr]
             if codes is not None and bplan is not None:
@@ -526,38 +545,3 @@ def ranked_sums(
 def _group_codes(groups: pd.Series) -> tuple[np.ndarray, list[str]]:
     codes, names = pd.factorize(groups.astype(str), sort=True)
     return codes.astype(np.int64), [str(v) for v in names]
-
-
-def slice_counts(
-    g_codes: np.ndarray, g_names: list[str], codes: np.ndarray, n_bins: int, d: np.ndarray
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """:func:`auditor.metrics.slices.slice_table` from precomputed group codes."""
-    ok = codes >= 0
-    k = len(g_names)
-    cell = g_codes[ok] * n_bins + codes[ok]
-    n = np.bincount(cell, minlength=k * n_bins).reshape(k, n_bins)
-    dd = np.asarray(d).astype(np.int64)[ok]
-    x = np.bincount(cell, weights=dd, minlength=k * n_bins).reshape(k, n_bins).astype(np.int64)
-    return {name: (n[i], x[i]) for i, name in enumerate(g_names) if name != UNKNOWN}
-
-
-def coded_moments(values: np.ndarray, g_codes: np.ndarray, g_names: list[str]) -> dict[str, Any]:
-    """:func:`auditor.metrics.proxies.group_moments` from precomputed group codes."""
-    from auditor.metrics.proxies import Moments
-
-    k = len(g_names)
-    ok = ~np.isnan(values)
-    v, c = values[ok], g_codes[ok]
-    n = np.bincount(c, minlength=k)
-    total = np.bincount(c, weights=v, minlength=k)
-    mean = np.divide(total, n, out=np.zeros(k), where=n > 0)
-    m2 = np.bincount(c, weights=(v - mean[c]) ** 2, minlength=k)
-    lo = np.full(k, np.inf)
-    hi = np.full(k, -np.inf)
-    np.minimum.at(lo, c, v)
-    np.maximum.at(hi, c, v)
-    return {
-        name: Moments(int(n[i]), float(total[i]), float(m2[i]), float(lo[i]), float(hi[i]))
-        for i, name in enumerate(g_names)
-        if name != UNKNOWN and n[i] > 0
-    }

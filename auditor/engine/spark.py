@@ -89,6 +89,7 @@ from auditor.engine.partials import (
 from auditor.engine.sums import AttributionSums
 from auditor.errors import AuditorError, DataValidationError
 from auditor.explain.run import NO_MODEL_REASON, TURNED_OFF_REASON
+from auditor.metrics.birdie_cells import BirdieCells
 from auditor.metrics.cells import DecisionCells
 from auditor.metrics.counts import ScoreGrid
 from auditor.metrics.gap import (
@@ -251,6 +252,7 @@ class SparkAudit:
         cols = spec.columns
         wanted = [cols.id, cols.decision, cols.score, cols.label, *spec.protected]
         wanted += [*probabilities, *spec.strata, *spec.controls, *cols.outcomes]
+        wanted += spec.geography  # read only for the features' association with them
         self.narrow = [c for c in dict.fromkeys(w for w in wanted if w) if c in self.names]
         self.job = Job(spec, narrow_spec(spec), Layout({}, None), False)
 
@@ -532,6 +534,21 @@ class SparkAudit:
             min_group_size=spec.min_group_size,
         )
 
+    def birdie(self) -> tuple[list[MetricRecord], list[str]]:
+        """BIRDiE's bias-corrected rates: each partition reduces its rows to a cell table
+        per grouping (distinct outcome and membership weights, with counts), the driver
+        merges them and fits the EM and its bootstrap on the merged table, the table the
+        in-memory engine fits (:mod:`auditor.metrics.birdie_cells`)."""
+        from auditor.engine.statistics import birdie_from_cells
+
+        columns = self._audited_columns()
+        parts = self._map(self.decided, columns, partial(_birdie_part, self.job))
+        tables: dict[str, BirdieCells] = {}
+        for _, part in parts:
+            for name, cells in part.items():
+                tables[name] = tables[name].merge(cells) if name in tables else cells
+        return birdie_from_cells(self.spec, tables)
+
     def _audited_columns(self) -> list[str]:
         return [*self.narrow, *([SCORE] if self.has_model else [])]
 
@@ -564,6 +581,22 @@ class SparkAudit:
         proxies.sort(key=lambda p: (-p.value, p.attribute, p.feature))
         ranking.sort(key=lambda p: (-p.score, p.attribute, p.group, p.feature))
         return select_slices(candidates), proxies, ranking
+
+    def geography(self) -> list[ProxyScore]:
+        """Each feature's association with each ``geography`` column, from the merged
+        tables (the statistics the in-memory :func:`auditor.metrics.proxies.proxy_scores`
+        reduces each column to)."""
+        tables = self.tables
+        out: list[ProxyScore] = []
+        for column in self.spec.geography:
+            for f in self.spec.columns.features:
+                if (column, f) in tables.geo_moments:
+                    eta = correlation_ratio_of(tables.geo_moments[(column, f)])
+                    out.append(ProxyScore(f, column, "correlation_ratio", eta))
+                elif (column, f) in tables.geo_crosstabs:
+                    v = cramers_v_of(tables.geo_crosstabs[(column, f)])
+                    out.append(ProxyScore(f, column, "cramers_v", v))
+        return out
 
     def _ranking(self, decompositions: list[Any]) -> list[ProxyRank]:
         spec, tables, share, ranked = self.spec, self.tables, self.share, self.ranked
@@ -669,6 +702,14 @@ def _controls_part(
     return fn(chunk_view(batch, groups))
 
 
+def _birdie_part(job: Job, frame: pd.DataFrame, part: int) -> dict[str, BirdieCells]:
+    from auditor.engine.partials import audited
+    from auditor.engine.statistics import birdie_cell_tables
+
+    batch, _ = audited(frame, job)
+    return birdie_cell_tables(job.spec, batch)
+
+
 def _measured(job: Job, plan: TablePlan | None, frame: pd.DataFrame, part: int) -> CellsPart:
     return measured(frame, job, plan, part)
 
@@ -736,14 +777,20 @@ def run_spark(
             if spec.controls or spec.columns.outcomes:
                 adjusted, extra_notes = audit.controls(groups, references)
                 metrics += adjust_holm(adjusted)  # their own families, as in memory
+            if spec.protected_probabilities:
+                corrected, corrected_notes = audit.birdie()
+                metrics += corrected
+                extra_notes += corrected_notes
             names = tuple(model.feature_names) if model is not None else ()
             decompositions = gap_decompositions(sums, names, groups, references) if sums else []
             ranked_with = [d for d in decompositions if d.attribute in spec.protected]
             proxies: list[ProxyScore] = []
             ranking: list[ProxyRank] = []
+            geography: list[ProxyScore] = []
             if spec.columns.features:
                 slices, proxies, ranking = audit.features(ranked_with)
                 metrics += slices
+                geography = audit.geography()
     finally:
         audit.release()
     return Measured(
@@ -760,26 +807,9 @@ def run_spark(
         proxies=proxies,
         ranking=ranking,
         decompositions=decompositions,
-        extra_notes=[*extra_notes, *_not_measured_here(spec)],
-        geography=[],
+        extra_notes=extra_notes,
+        geography=geography,
     )
-
-
-def _not_measured_here(spec: AuditSpec) -> list[str]:
-    """The extra analyses this engine does not run yet (they need every row's columns)."""
-    notes = []
-    if spec.geography:
-        notes.append(
-            "geography: each feature's association with the geography columns is not "
-            "measured by the Spark engine; rules that need it report insufficient evidence"
-        )
-    if spec.protected_probabilities:
-        notes.append(
-            "protected_probabilities: the bias-corrected (BIRDiE) rates need an EM over "
-            "every row and are measured by the in-memory and streamed engines only; this "
-            "Spark audit reports the weighted estimates alone"
-        )
-    return notes
 
 
 class _Payload:

@@ -15,6 +15,7 @@ from auditor.batch import UNKNOWN, DecisionBatch
 from auditor.errors import DataValidationError
 from auditor.metrics import Grouping, adea, adjust_holm
 from auditor.metrics.birdie import birdie_fit, birdie_records
+from auditor.metrics.birdie_cells import BirdieCells, birdie_cells
 from auditor.metrics.birdie_interval import REPLICATES as BIRDIE_REPLICATES
 from auditor.metrics.birdie_interval import birdie_bootstrap
 from auditor.metrics.cells import DecisionCells
@@ -251,22 +252,46 @@ def birdie_measured(spec: AuditSpec, batch: DecisionBatch) -> tuple[list[MetricR
     """BIRDiE's bias-corrected rates beside the weighted ones, per grouping with a
     probabilistic part (issue 17 item 7), and their notes; the weighted records decide.
 
-    Needs every row's probabilities and decision at once (an EM over the rows): the
-    in-memory and chunked sources hold both; Spark does not measure them (it warns).
+    The EM runs on the rows' cell table (:mod:`auditor.metrics.birdie_cells`), which the
+    Spark engine merges from its partitions (:func:`birdie_cell_tables` per partition):
+    every engine fits the same table, so every engine gives the same numbers.
     """
+    return birdie_from_cells(spec, birdie_cell_tables(spec, batch))
+
+
+def birdie_cell_tables(spec: AuditSpec, batch: DecisionBatch) -> dict[str, BirdieCells]:
+    """Per grouping with a probabilistic part, the cell table of ``batch``'s rows."""
     if batch.decisions is None:
-        return [], []
+        return {}
+    y = np.asarray(batch.decisions, dtype=np.int64)
+    return {
+        g.name: birdie_cells(membership_weights(batch, g.attributes)[0], y)
+        for g in split_groupings(spec)[1]
+    }
+
+
+def birdie_from_cells(
+    spec: AuditSpec, tables: dict[str, BirdieCells]
+) -> tuple[list[MetricRecord], list[str]]:
+    """The BIRDiE records and notes from each grouping's (merged) cell table."""
     control = control_map(spec)
     out: list[MetricRecord] = []
     notes: list[str] = []
     for g in split_groupings(spec)[1]:
-        weights, _ = membership_weights(batch, g.attributes)
-        w = weights.to_numpy(np.float64)
-        y = np.asarray(batch.decisions, dtype=np.int64)
-        fit = birdie_fit(w, y, [str(c) for c in weights.columns])
+        cells = tables.get(g.name)
+        if cells is None:
+            continue
+        fit = birdie_fit(cells.weights, cells.outcome, cells.groups, counts=cells.counts)
         # the spec has no replicate count of its own: the count bootstrap's 1000 would cost
         # 1000 EM refits over the rows, so the row bootstrap uses its documented default
-        boot = birdie_bootstrap(w, y, fit, replicates=BIRDIE_REPLICATES, seed=spec.seed)
+        boot = birdie_bootstrap(
+            cells.weights,
+            cells.outcome,
+            fit,
+            replicates=BIRDIE_REPLICATES,
+            seed=spec.seed,
+            counts=cells.counts,
+        )
         recs, found = birdie_records(
             g.name,
             fit,

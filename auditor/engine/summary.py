@@ -87,3 +87,24 @@ def gap_decompositions(
                 )
             )
     return out
+
+
+def row_gap_decompositions(
+    attribute: str,
+    labels: np.ndarray,
+    values: np.ndarray,
+    base_values: np.ndarray,
+    outputs: np.ndarray,
+    feature_names: tuple[str, ...],
+    reference: str | None,
+) -> list[GapDecomposition]:
+    """The decompositions of one grouping from explained rows held in memory (the LDA
+    search's refit model): the rows become one chunk's sums, then
+    :func:`gap_decompositions`, the engines' one form."""
+    labels = np.asarray(labels).astype(str)
+    names = sorted(set(labels.tolist()))
+    codes = np.searchsorted(np.array(names), labels) if names else np.zeros(0, np.int64)
+    sums = AttributionSums(values.shape[1])
+    sums.add_rows(values, base_values, outputs, np.zeros(len(values)), {attribute: (codes, names)})
+    grouping = Grouping(attribute, (attribute,))
+    return gap_decompositions(sums, feature_names, [grouping], {attribute: reference})

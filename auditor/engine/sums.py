@@ -2,10 +2,11 @@
 
 Each chunk (or Spark partition) of explained rows contributes, per grouping and group:
 the row count, the sum of attributions and of their magnitudes per feature, and the sums
-of model output, base value and additivity residual. Sums add across chunks, so the
-means the in-memory path computes (``attribution_slices``, ``gap_decomposition``,
-``global_importance``) follow exactly, up to the order of floating-point summation
-(relative differences ~1e-15).
+of model output, base value and additivity residual. Sums add across chunks, and every
+engine's attribution summary (:mod:`auditor.engine.summary`) comes from them: the one
+form (issue 20). The row-based means they equal up to the order of floating-point
+summation (relative differences ~1e-15) are the tests' oracle
+(``tests/_attribution_oracle.py``).
 """
 
 from __future__ import annotations

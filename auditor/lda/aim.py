@@ -9,8 +9,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from auditor.engine.summary import row_gap_decompositions
 from auditor.lda.evaluate import GroupRatio
-from auditor.metrics.gap import gap_decomposition, proxy_ranking
+from auditor.metrics.gap import proxy_ranking
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def aim(
     contrib = np.asarray(booster.predict(x_encoded, pred_contrib=True), dtype=np.float64)
     values, base = contrib[:, :-1], contrib[:, -1]
     labels = protected[worst.attribute].to_numpy().astype(str)
-    decs = gap_decomposition(
+    decs = row_gap_decompositions(
         worst.attribute,
         labels,
         values,

@@ -1,8 +1,7 @@
-"""Group metrics from sufficient statistics, attribution slices and proxy scores."""
+"""Group metrics from sufficient statistics, and proxy scores."""
 
-from auditor.metrics.attribution_slices import attribution_slices, global_importance
 from auditor.metrics.counts import GroupCounts, count_groups
-from auditor.metrics.gap import gap_decomposition, proxy_ranking
+from auditor.metrics.gap import proxy_ranking
 from auditor.metrics.group_metrics import Grouping, compute_group_metrics, groupings
 from auditor.metrics.practical import adjust_holm
 from auditor.metrics.proxies import proxy_scores
@@ -15,11 +14,8 @@ __all__ = [
     "GroupCounts",
     "Grouping",
     "adjust_holm",
-    "attribution_slices",
     "compute_group_metrics",
     "count_groups",
-    "gap_decomposition",
-    "global_importance",
     "groupings",
     "proxy_ranking",
     "proxy_scores",

@@ -80,36 +80,40 @@ def birdie_fit(
     abstol: float = ABSTOL,
     reltol: float = RELTOL,
     max_iter: int = MAX_ITER,
+    counts: np.ndarray | None = None,
 ) -> BirdieFit:
     """BIRDiE complete-pooling EM.
 
     ``weights``: n × G membership probabilities (rows of unknown membership all zero:
     they are left out); ``outcome``: integer codes 0..levels-1 (for decisions, 1 =
-    favourable). Groups with no weight at all are dropped.
+    favourable). Groups with no weight at all are dropped. ``counts``: how many rows each
+    row stands for (a cell table, :mod:`auditor.metrics.birdie_cells`); every sum of the
+    EM is then count-weighted, which is the fit on the rows repeated.
     """
     w = np.asarray(weights, dtype=np.float64)
     y = np.asarray(outcome, dtype=np.int64)
-    rows = w.sum(axis=1) > 0
+    c = np.ones(len(y)) if counts is None else np.asarray(counts, dtype=np.float64)
+    rows = (w.sum(axis=1) > 0) & (c > 0)
     cols = w[rows].sum(axis=0) > 0
-    p, y = w[rows][:, cols], y[rows]
-    kept = [g for g, c in zip(groups, cols, strict=True) if c]
+    p, y, c = w[rows][:, cols], y[rows], c[rows]
+    kept = [g for g, k in zip(groups, cols, strict=True) if k]
     if not kept:  # every membership unknown: nothing to estimate
         empty = np.empty((levels, 0))
         return BirdieFit([], empty, empty, np.empty(0), 0, True)
-    onehot = np.eye(levels)[y]  # n × levels
+    onehot = np.eye(levels)[y] * c[:, None]  # n × levels, each row its count
     # the weighted estimator, which is also the prior's pseudo-counts
-    weighted = (onehot.T @ p) / p.sum(axis=0)
-    theta = (weighted + onehot.T @ p) / (1.0 + p.sum(axis=0))
+    weighted = (onehot.T @ p) / (c @ p)
+    theta = (weighted + onehot.T @ p) / (1.0 + c @ p)
     converged = False
     iterations = 0
     while iterations < max_iter and not converged:
         iterations += 1
         q = _posterior(theta, p, y)
-        new = (weighted + onehot.T @ q) / (1.0 + q.sum(axis=0))
+        new = (weighted + onehot.T @ q) / (1.0 + c @ q)
         converged = _converged(new, theta, abstol, reltol)
         theta = new
     q = _posterior(theta, p, y)
-    size = q.sum(axis=0)
+    size = c @ q
     return BirdieFit(kept, (onehot.T @ q) / size, weighted, size, iterations, converged)
 
 

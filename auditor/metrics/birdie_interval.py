@@ -46,20 +46,29 @@ def birdie_bootstrap(
     replicates: int = REPLICATES,
     seed: int = 0,
     levels: int = 2,
+    counts: np.ndarray | None = None,
 ) -> BirdieBootstrap:
-    """Refit the BIRDiE EM on ``replicates`` row resamples of the rows ``fit`` used."""
+    """Refit the BIRDiE EM on ``replicates`` row resamples of the rows ``fit`` used.
+
+    ``counts``: rows per row of ``weights`` (a cell table). A resample of the N rows
+    puts a Multinomial(N, counts / N) number of rows in each cell, so a replicate is one
+    multinomial draw over the cells: the row bootstrap itself, at the cost of the cells.
+    """
     w = np.asarray(weights, dtype=np.float64)
     y = np.asarray(outcome, dtype=np.int64)
-    rows = w.sum(axis=1) > 0
+    c = np.ones(len(y)) if counts is None else np.asarray(counts, dtype=np.float64)
+    rows = (w.sum(axis=1) > 0) & (c > 0)
     cols = w[rows].sum(axis=0) > 0
-    p, y = w[rows][:, cols], y[rows]
+    p, y, c = w[rows][:, cols], y[rows], c[rows]
     n, g = p.shape
     if n == 0 or replicates < 1:
         return BirdieBootstrap(np.empty((0, g)), 0, 0)
-    # rows sorted by outcome, so a level's sums are sums over one contiguous slice
+    # cells sorted by outcome, so a level's sums are sums over one contiguous slice
     order = np.argsort(y, kind="stable")
-    p, y = p[order], y[order]
+    p, y, c = p[order], y[order], c[order]
     bounds = np.searchsorted(y, np.arange(levels + 1))
+    total = round(float(c.sum()))
+    share = c / c.sum()
     rng = np.random.default_rng(seed)
     block = max(1, min(replicates, BLOCK_BYTES // (8 * n)))
     out = np.empty((replicates, g))
@@ -67,10 +76,9 @@ def birdie_bootstrap(
     start = fit.rates[:, :]  # levels × groups: the warm start
     for lo in range(0, replicates, block):
         b = min(block, replicates - lo)
-        # one multinomial draw of n rows per replicate; the counts follow the sorted rows
-        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(b)])
-        counts = counts[:, order].astype(np.float64)
-        rates, bad = _em(p, bounds, counts, start)
+        # one multinomial draw of the N rows over the cells per replicate
+        draws = np.stack([rng.multinomial(total, share) for _ in range(b)])
+        rates, bad = _em(p, bounds, draws.astype(np.float64), start)
         out[lo : lo + b] = rates
         unconverged += bad
     return BirdieBootstrap(out, replicates, unconverged)

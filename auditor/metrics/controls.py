@@ -22,6 +22,10 @@ measured again *given* those factors:
 - ``residual_smd``: when the audit has a score, the score's OLS residual on the controls
   (no group terms), and the standardised mean difference of those residuals between the
   group and the reference (pooled SD; Hedges–Olkin large-sample interval; pooled t-test).
+  ``residual_smd:<outcome>``: the same for each continuous outcome of
+  ``columns.outcomes`` (APR, limit), over the rows where the outcome is present: the
+  gap left once the controls are regressed out, in pooled standard deviations, beside
+  the outcome's adjusted mean difference (a difference in the outcome's own units).
 
 Encoding: numeric columns enter as they are (standardised internally, which leaves group
 coefficients unchanged); any other column is categorical, one-hot with its most frequent
@@ -57,6 +61,7 @@ TOLERANCE = 1e-10
 DIVERGED = 15.0
 ODDS = "adjusted_odds_ratio"
 MARGINAL = "adjusted_marginal_effect"
+RESIDUAL_SMD = "residual_smd"
 
 
 @dataclass(frozen=True)
@@ -412,6 +417,12 @@ def cdd_from_counts(attribute: str, counts: dict[tuple[str, bool, str], int]) ->
     return out
 
 
+def residual_metric(outcome: str | None) -> str:
+    """The record's metric: ``residual_smd`` for the score, ``residual_smd:apr`` for a
+    continuous outcome (its own Holm family, as ``adjusted_mean_difference:apr`` is)."""
+    return f"{RESIDUAL_SMD}:{outcome}" if outcome else RESIDUAL_SMD
+
+
 def residual_smd_records(
     attribute: str,
     labels: pd.Series,
@@ -420,20 +431,31 @@ def residual_smd_records(
     reference: str,
     *,
     min_group_size: int,
+    outcome: str | None = None,
 ) -> list[MetricRecord]:
-    """SMD of the score's residuals on the controls, each group against ``reference``."""
-    use = (controls.notna().all(axis=1) & (labels != UNKNOWN)).to_numpy()
+    """SMD of the values' residuals on the controls, each group against ``reference``.
+
+    ``scores`` is the audit's score, or with ``outcome`` named, that continuous outcome
+    (rows where it is missing are left out, as the adjusted mean difference leaves them).
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    use = (controls.notna().all(axis=1) & (labels != UNKNOWN)).to_numpy() & ~np.isnan(values)
     groups = labels.to_numpy()[use].astype(str)
     if reference not in set(groups):
         return []  # adjusted_records warns about the missing reference
     encoded, _ = encode_controls(controls[use].reset_index(drop=True))
     x = np.hstack([np.ones((len(groups), 1)), encoded])
-    score = scores[use].astype(np.float64)
+    score = values[use]
     coef, *_ = np.linalg.lstsq(x, score, rcond=None)
     resid = score - x @ coef
     moments = {g: Moments.of(resid[groups == g]) for g in sorted(set(groups))}
     return smd_from_moments(
-        attribute, moments, reference, len(groups), min_group_size=min_group_size
+        attribute,
+        moments,
+        reference,
+        len(groups),
+        min_group_size=min_group_size,
+        metric=residual_metric(outcome),
     )
 
 
@@ -477,9 +499,10 @@ def smd_from_moments(
     rows_used: int,
     *,
     min_group_size: int,
+    metric: str = "residual_smd",
 ) -> list[MetricRecord]:
     """Residual SMD records from each group's residual moments (pooled SD, Hedges–Olkin
-    interval, pooled t-test)."""
+    interval, pooled t-test); ``metric`` names the score's or an outcome's residuals."""
     r = moments[reference]
     out: list[MetricRecord] = []
     for g in sorted(set(moments) - {reference}):
@@ -495,7 +518,7 @@ def smd_from_moments(
                 MetricRecord(
                     attribute,
                     g,
-                    "residual_smd",
+                    metric,
                     None,
                     n1,
                     reference=reference,
@@ -510,7 +533,7 @@ def smd_from_moments(
             MetricRecord(
                 attribute,
                 g,
-                "residual_smd",
+                metric,
                 d,
                 n1,
                 ci_low=d - Z95 * se,
@@ -582,6 +605,17 @@ def controls_metrics(
                     batch.controls,
                     ref,
                     min_group_size=min_group_size,
+                )
+            outcomes = batch.outcomes if batch.outcomes is not None else pd.DataFrame()
+            for name in outcomes.columns:
+                out += residual_smd_records(
+                    g.name,
+                    labels,
+                    outcomes[name].to_numpy(),
+                    batch.controls,
+                    ref,
+                    min_group_size=min_group_size,
+                    outcome=str(name),
                 )
         if cdd_by is not None:
             out += cdd_records(g.name, labels, decisions, batch.controls[cdd_by], cdd_by)

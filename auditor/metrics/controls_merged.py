@@ -18,9 +18,10 @@ each returning per-chunk sums that add up (:func:`merge_parts`):
 3. *Newton steps*: one pass per IRLS iteration, X'WX and X'(y − p) at the current
    coefficients, for every grouping still iterating (the first such pass also takes the
    score residuals' moments per group and each outcome's HC3 "meat"
-   Σ x x' e² / (1 − h)²); at convergence one more pass takes the information at the
-   final coefficients and the sums of the average marginal effect's contrast and
-   gradient.
+   Σ x x' e² / (1 − h)², and each outcome's residual moments per group, for its
+   residual SMD from the X'X and X'y the second pass took); at convergence one more
+   pass takes the information at the final coefficients and the sums of the average
+   marginal effect's contrast and gradient.
 
 Memory is bounded by the design's width (k × k per grouping), never by rows: exact for
 numeric and categorical controls alike, at the cost of a pass per Newton step (about
@@ -52,6 +53,7 @@ from auditor.metrics.controls import (
     assemble_adjusted,
     cdd_from_counts,
     contrast_sums,
+    residual_metric,
     smd_from_moments,
 )
 from auditor.metrics.group_metrics import Grouping
@@ -214,6 +216,9 @@ class _Grouping:
     degenerate: set[str] = field(default_factory=set)
     smd_encoding: Encoding | None = None
     smd_coef: np.ndarray | None = None
+    # per continuous outcome: the encoding and OLS coefficients of its residual SMD
+    resid_encodings: dict[str, Encoding] = field(default_factory=dict)
+    resid_coefs: dict[str, np.ndarray] = field(default_factory=dict)
     outcome_fits: dict[str, Any] = field(default_factory=dict)
 
 
@@ -336,6 +341,7 @@ def _groups_pass(
 ) -> PassFn:
     for g in state:
         g.smd_encoding = _smd_encoding(g, cats)
+        g.resid_encodings = _residual_encodings(g, outcomes)
     designs = {g.name: _outcome_designs(g, outcomes) for g in state}
 
     def run(view: ChunkView) -> dict[Any, Any]:
@@ -363,6 +369,11 @@ def _groups_pass(
                 x = _with_intercept(g.smd_encoding.encode(view.controls, use))
                 out[(g.name, "sxx")] = x.T @ x
                 out[(g.name, "sxy")] = x.T @ view.scores[use]
+            for o, enc in g.resid_encodings.items():
+                rows, yo = _outcome_present(view, use, o)
+                x = _with_intercept(enc.encode(view.controls, rows))
+                out[(g.name, "rxx", o)] = x.T @ x
+                out[(g.name, "rxy", o)] = x.T @ yo[rows]
             for o, (rows_of, design) in designs[g.name].items():
                 assert view.outcomes is not None
                 rows, x = rows_of(view), design(view)
@@ -372,6 +383,31 @@ def _groups_pass(
         return out
 
     return run
+
+
+def _outcome_present(view: ChunkView, use: np.ndarray, o: str) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``use`` where outcome ``o`` is present, and the outcome's values."""
+    assert view.outcomes is not None
+    yo = view.outcomes[o].to_numpy(np.float64)
+    rows: np.ndarray = use & ~np.isnan(yo)
+    return rows, yo
+
+
+def _residual_encodings(g: _Grouping, outcomes: list[str]) -> dict[str, Encoding]:
+    """Per outcome, the controls' encoding over the rows with that outcome: numeric
+    columns as for the score (a column's shift and scale leave residuals unchanged), each
+    categorical one-hot against its most frequent level among those rows, as
+    :func:`auditor.metrics.control_design.encode_controls` encodes them in memory."""
+    moments = {k[1]: v for k, v in g.census.items() if k[0] == "mom"}
+    out: dict[str, Encoding] = {}
+    for o in outcomes:
+        levels: dict[str, dict[str, float]] = {}
+        for k, v in g.census.items():
+            if k[0] == "olvl" and k[1] == o:
+                levels.setdefault(k[3], {}).setdefault(k[4], 0.0)
+                levels[k[3]][k[4]] += v
+        out[o] = _encoding(moments, levels)
+    return out
 
 
 def _with_intercept(x: np.ndarray) -> np.ndarray:
@@ -448,6 +484,9 @@ def _plan_fits(
     ref = g.reference
     if ref is not None and ("sxx",) in sums:
         g.smd_coef = np.linalg.lstsq(sums[("sxx",)], sums[("sxy",)], rcond=None)[0]
+    for o in g.resid_encodings:
+        if ref is not None and ("rxx", o) in sums:
+            g.resid_coefs[o] = np.linalg.lstsq(sums[("rxx", o)], sums[("rxy", o)], rcond=None)[0]
     for o in outcomes:
         fit = g.outcome_fits.get(o)
         if fit is None:
@@ -522,6 +561,13 @@ def _newton_pass(
                 labels = view.labels[g.name][use].astype(str)
                 for grp in np.unique(labels):
                     out[(g.name, "rmom", str(grp))] = Moments.of(resid[labels == grp])
+            for o, coef in g.resid_coefs.items():
+                rows, yo = _outcome_present(view, use, o)
+                x = _with_intercept(g.resid_encodings[o].encode(view.controls, rows))
+                resid = yo[rows] - x @ coef
+                labels = view.labels[g.name][rows].astype(str)
+                for grp in np.unique(labels):
+                    out[(g.name, "ormom", o, str(grp))] = Moments.of(resid[labels == grp])
             for o, (rows_of, design) in designs.get(g.name, {}).items():
                 fit = g.outcome_fits[o]
                 if "beta" not in fit:
@@ -564,6 +610,8 @@ def _take_newton(g: _Grouping, own: dict[Any, Any], first: bool, outcomes: list[
     if not first:
         return
     g.census["rmom"] = {k[1]: v for k, v in own.items() if k[0] == "rmom"}
+    for o in g.resid_coefs:
+        g.census[("ormom", o)] = {k[2]: v for k, v in own.items() if k[:2] == ("ormom", o)}
     for o in outcomes:
         fit = g.outcome_fits.get(o)
         if fit is None or "beta" not in fit:
@@ -623,6 +671,18 @@ def _records(
             if has_scores and ref in moments:
                 rows = sum(m.n for m in moments.values())
                 out += smd_from_moments(g.name, moments, ref, rows, min_group_size=min_group_size)
+            for o in outcomes:
+                moments = g.census.get(("ormom", o), {})
+                if ref in moments:
+                    rows = sum(m.n for m in moments.values())
+                    out += smd_from_moments(
+                        g.name,
+                        moments,
+                        ref,
+                        rows,
+                        min_group_size=min_group_size,
+                        metric=residual_metric(o),
+                    )
         if cdd_by is not None:
             counts = {k[1:]: v for k, v in g.census.items() if k[0] == "cdd"}
             out += cdd_from_counts(g.name, counts)

@@ -36,51 +36,6 @@ from auditor.text_values import text_codes
 CATEGORICAL_MAX = 64
 
 
-def gap_decomposition(
-    attribute: str,
-    labels: np.ndarray,
-    values: np.ndarray,
-    base_values: np.ndarray,
-    outputs: np.ndarray,
-    feature_names: tuple[str, ...],
-    reference: str | None,
-) -> list[GapDecomposition]:
-    """One decomposition per known non-reference group against ``reference``."""
-    if reference is None or not (labels == reference).any():
-        return []
-    residuals = outputs - base_values - values.sum(axis=1)
-
-    def means(mask: np.ndarray) -> tuple[float, float, np.ndarray, float]:
-        return (
-            float(outputs[mask].mean()),
-            float(base_values[mask].mean()),
-            values[mask].mean(axis=0),
-            float(residuals[mask].mean()),
-        )
-
-    ref_mask = labels == reference
-    r_out, r_base, r_phi, r_res = means(ref_mask)
-    out = []
-    for group in sorted(set(labels.tolist()) - {UNKNOWN, reference}):
-        mask = labels == group
-        g_out, g_base, g_phi, g_res = means(mask)
-        contrib = g_phi - r_phi
-        out.append(
-            GapDecomposition(
-                attribute=attribute,
-                group=str(group),
-                reference=reference,
-                n=int(mask.sum()),
-                n_reference=int(ref_mask.sum()),
-                output_gap=g_out - r_out,
-                base_gap=g_base - r_base,
-                contributions={f: float(c) for f, c in zip(feature_names, contrib, strict=True)},
-                residual=g_res - r_res,
-            )
-        )
-    return out
-
-
 def auc(score: np.ndarray, member: np.ndarray) -> float | None:
     """Direction-free AUC of ``score`` for ``member`` (rank statistic, ties averaged)."""
     n1 = int(member.sum())
@@ -100,36 +55,37 @@ def feature_auc(column: pd.Series, member: np.ndarray) -> float | None:
         ok = ~np.isnan(values)
         return auc(values[ok], member[ok])
     codes, _ = text_codes(column)
-    return auc(out_of_fold_share(codes, member), member)
+    n_in, member_in = fold_category_counts(codes, [np.asarray(member, dtype=bool)])
+    return share_auc(n_in, member_in[0])
 
 
 _FOLDS = 5
 _PRIOR_WEIGHT = 1.0  # pseudo-observations pulling a category's share to the overall share
 
 
-def out_of_fold_share(codes: np.ndarray, member: np.ndarray, offset: int = 0) -> np.ndarray:
-    """Each row's category share of ``member``, estimated without the row's own fold.
+def fold_category_counts(
+    codes: np.ndarray, members: list[np.ndarray], offset: int = 0
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Rows per (fold, category), and each membership mask's members among them: what
+    :func:`share_auc` scores a categorical feature from, on every engine.
 
-    An in-sample share flatters features with many categories (a category of one person
-    predicts that person perfectly); 5-fold cross-fitting with a light pull to the
-    overall share keeps the AUC honest. Row ``i`` is in fold ``(offset + i) % 5`` (its
-    position in the whole data), so chunks of one data set give the same folds and the
-    per-(fold, category) counts merge exactly.
+    Row ``i`` is in fold ``(offset + i) % 5`` (its position among the data's known rows),
+    so chunks and Spark partitions of one data set count into the same folds and their
+    counts add exactly. Scoring each row by its category's share of the group estimated
+    without the row's own fold (5-fold cross-fitting, pulled lightly towards the overall
+    share) keeps a many-category feature from predicting its own rows: a category of one
+    person would otherwise identify that person perfectly.
     """
-    k = int(codes.max()) + 1
-    weights = member.astype(np.float64)
+    k = int(codes.max()) + 1 if len(codes) else 0
     fold = (offset + np.arange(len(codes))) % _FOLDS
-    n_all = np.bincount(codes, minlength=k)
-    m_all = np.bincount(codes, weights=weights, minlength=k)
-    prior = float(weights.mean())
-    out = np.empty(len(codes))
-    for f in range(_FOLDS):
-        rows = fold == f
-        n_in = np.bincount(codes[rows], minlength=k)
-        m_in = np.bincount(codes[rows], weights=weights[rows], minlength=k)
-        share = (m_all - m_in + prior * _PRIOR_WEIGHT) / (n_all - n_in + _PRIOR_WEIGHT)
-        out[rows] = share[codes[rows]]
-    return out
+    n_in = np.zeros((_FOLDS, k), dtype=np.int64)
+    np.add.at(n_in, (fold, codes), 1)
+    out = []
+    for member in members:
+        m_in = np.zeros((_FOLDS, k))
+        np.add.at(m_in, (fold[member], codes[member]), 1.0)
+        out.append(m_in)
+    return n_in, out
 
 
 def group_aucs(column: pd.Series, labels: np.ndarray, groups: list[int]) -> list[float | None]:
@@ -145,20 +101,14 @@ def group_aucs(column: pd.Series, labels: np.ndarray, groups: list[int]) -> list
         ok = ~np.isnan(values)
         ranks = stats.rankdata(values[ok])
         lab = labels[ok]
-        for group in groups:
+        for group in groups:  # per-group rank sums, as each Spark task returns them
             member = lab == group
             n1 = int(member.sum())
-            n0 = len(member) - n1
-            if n1 == 0 or n0 == 0:
-                out.append(None)
-                continue
-            a = (float(ranks[member].sum()) - n1 * (n1 + 1) / 2) / (n1 * n0)
-            out.append(max(a, 1.0 - a))
+            out.append(auc_from_rank_sum(float(ranks[member].sum()), n1, len(member) - n1))
         return out
     codes, _ = text_codes(column)
-    for group in groups:
-        out.append(auc(out_of_fold_share(codes, labels == group), labels == group))
-    return out
+    n_in, member_in = fold_category_counts(codes, [labels == group for group in groups])
+    return [share_auc(n_in, m_in) for m_in in member_in]
 
 
 def proxy_ranking(
@@ -258,11 +208,13 @@ def rank_sum_of_levels(scores: np.ndarray, members: np.ndarray, totals: np.ndarr
 
 
 def share_auc(n_in: np.ndarray, m_in: np.ndarray) -> float | None:
-    """:func:`feature_auc`'s categorical path from per-(fold, category) counts.
+    """The AUC of a categorical feature for a group from per-(fold, category) counts
+    (:func:`fold_category_counts`): the one form on every engine.
 
-    ``n_in``: rows per fold × category; ``m_in``: the group's members among them. The
-    out-of-fold shares are computed as :func:`out_of_fold_share` does, the AUC from the
-    counts per share level (exactly the rank statistic over the rows).
+    ``n_in``: rows per fold × category; ``m_in``: the group's members among them. Each
+    row's score is its category's out-of-fold share of the group; the AUC comes from the
+    counts per share level, exactly the rank statistic over the rows (the row-by-row
+    computation is the tests' oracle, ``tests/_proxy_oracle.py``).
     """
     n_all = n_in.sum(axis=0)
     m_all = m_in.sum(axis=0)

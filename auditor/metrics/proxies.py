@@ -2,7 +2,8 @@
 
 Categorical features: Cramér's V against the attribute. Numeric features: the
 correlation ratio η (square root of the share of the feature's variance explained by the
-attribute's groups). Both lie in [0, 1]; unknown group values are left out.
+attribute's groups). Both lie in [0, 1]; unknown group values are left out. One form on
+every engine: mergeable statistics (group moments, crosstab counts), then the score.
 """
 
 from __future__ import annotations
@@ -18,56 +19,27 @@ from auditor.text_values import as_text
 
 
 def proxy_scores(features: pd.DataFrame, protected: pd.DataFrame) -> list[ProxyScore]:
-    """One score per (feature, attribute), strongest first."""
+    """One score per (feature, attribute), strongest first.
+
+    Computed from the mergeable statistics every engine uses (per-group moments for a
+    numeric feature, (value, group) counts for any other): a frame here is one partition
+    whose statistics need no merging, and the Spark engine merges its partitions' before
+    the same :func:`correlation_ratio_of` / :func:`cramers_v_of`. The row formulas these
+    equal (to rounding) are the tests' oracle (``tests/_proxy_oracle.py``).
+    """
     out: list[ProxyScore] = []
     for attr in protected.columns:
-        known = (protected[attr] != UNKNOWN).to_numpy()
-        groups = protected[attr].to_numpy()[known]
+        groups = protected[attr].to_numpy()
         for feat in features.columns:
-            col = features[feat][known]
+            col = features[feat]
             if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-                out.append(
-                    ProxyScore(
-                        feat,
-                        attr,
-                        "correlation_ratio",
-                        correlation_ratio(col.to_numpy(float), groups),
-                    )
-                )
+                moments = group_moments(col.to_numpy(float), groups)
+                eta = correlation_ratio_of(moments)
+                out.append(ProxyScore(feat, attr, "correlation_ratio", eta))
             else:
-                out.append(
-                    ProxyScore(
-                        feat, attr, "cramers_v", cramers_v(as_text(col).to_numpy(), groups)
-                    )
-                )
+                v = cramers_v_of(crosstab_counts(col, groups))
+                out.append(ProxyScore(feat, attr, "cramers_v", v))
     return sorted(out, key=lambda p: (-p.value, p.attribute, p.feature))
-
-
-def cramers_v(a: np.ndarray, b: np.ndarray) -> float:
-    """Cramér's V of two categorical arrays (0 when either is constant)."""
-    table = pd.crosstab(a, b).to_numpy(dtype=np.float64)
-    n = table.sum()
-    if n == 0 or min(table.shape) < 2:
-        return 0.0
-    expected = table.sum(1, keepdims=True) @ table.sum(0, keepdims=True) / n
-    chi2 = float(((table - expected) ** 2 / expected).sum())
-    return float(np.sqrt(chi2 / (n * (min(table.shape) - 1))))
-
-
-def correlation_ratio(values: np.ndarray, groups: np.ndarray) -> float:
-    """η: sqrt(between-group sum of squares / total sum of squares), NaNs ignored."""
-    ok = ~np.isnan(values)
-    values, groups = values[ok], groups[ok]
-    if len(values) == 0:
-        return 0.0
-    total = float(((values - values.mean()) ** 2).sum())
-    if total == 0 or values.min() == values.max():  # constant: mean rounding is no signal
-        return 0.0
-    codes, _ = pd.factorize(groups)
-    count = np.bincount(codes)
-    means = np.bincount(codes, weights=values) / count
-    between = float((count * (means - values.mean()) ** 2).sum())
-    return float(np.sqrt(between / total))
 
 
 @dataclass
@@ -110,13 +82,37 @@ class Moments:
 
 def group_moments(values: np.ndarray, groups: np.ndarray) -> dict[str, Moments]:
     """Moments of the non-NaN ``values`` per known group (mergeable across partitions)."""
-    ok = ~np.isnan(values) & (groups != UNKNOWN)
-    values, groups = values[ok], groups[ok]
-    return {str(g): Moments.of(values[groups == g]) for g in np.unique(groups).tolist()}
+    g_codes, g_index = pd.factorize(np.asarray(groups).astype(str), sort=True)
+    return coded_moments(
+        np.asarray(values, dtype=np.float64), g_codes.astype(np.int64), [str(v) for v in g_index]
+    )
+
+
+def coded_moments(
+    values: np.ndarray, g_codes: np.ndarray, g_names: list[str]
+) -> dict[str, Moments]:
+    """:func:`group_moments` from precomputed group codes: the one computation of every
+    engine (a Spark partition codes its groups once for all features)."""
+    k = len(g_names)
+    ok = ~np.isnan(values)
+    v, c = values[ok], g_codes[ok]
+    n = np.bincount(c, minlength=k)
+    total = np.bincount(c, weights=v, minlength=k)
+    mean = np.divide(total, n, out=np.zeros(k), where=n > 0)
+    m2 = np.bincount(c, weights=(v - mean[c]) ** 2, minlength=k)
+    lo = np.full(k, np.inf)
+    hi = np.full(k, -np.inf)
+    np.minimum.at(lo, c, v)
+    np.maximum.at(hi, c, v)
+    return {
+        name: Moments(int(n[i]), float(total[i]), float(m2[i]), float(lo[i]), float(hi[i]))
+        for i, name in enumerate(g_names)
+        if name != UNKNOWN and n[i] > 0
+    }
 
 
 def correlation_ratio_of(moments: dict[str, Moments]) -> float:
-    """η from merged per-group moments (:func:`correlation_ratio`, to rounding)."""
+    """η from merged per-group moments: sqrt(between-group / total sum of squares)."""
     parts = [m for m in moments.values() if m.n]
     n = sum(m.n for m in parts)
     if not n or min(m.lo for m in parts) == max(m.hi for m in parts):
@@ -139,7 +135,7 @@ def crosstab_counts(values: pd.Series, groups: np.ndarray) -> dict[tuple[str, st
 
 
 def cramers_v_of(counts: dict[tuple[str, str], int]) -> float:
-    """Cramér's V from merged (value, group) counts (:func:`cramers_v`, to rounding)."""
+    """Cramér's V from merged (value, group) counts (0 when either side is constant)."""
     if not counts:
         return 0.0
     rows = sorted({v for v, _ in counts})

@@ -113,16 +113,22 @@ def slice_table(
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per known group: rows and favourable decisions per bin (mergeable by addition)."""
     g_codes, g_index = pd.factorize(groups.astype(str), sort=True)
-    d = np.asarray(decisions).astype(np.int64)
-    out = {}
-    for gi, name in enumerate(str(v) for v in g_index):
-        if name == UNKNOWN:
-            continue
-        rows = (g_codes == gi) & (codes >= 0)
-        n = np.bincount(codes[rows], minlength=n_bins)
-        x = np.bincount(codes[rows], weights=d[rows], minlength=n_bins).astype(np.int64)
-        out[name] = (n, x)
-    return out
+    names = [str(v) for v in g_index]
+    return slice_counts(g_codes.astype(np.int64), names, codes, n_bins, decisions)
+
+
+def slice_counts(
+    g_codes: np.ndarray, g_names: list[str], codes: np.ndarray, n_bins: int, d: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """:func:`slice_table` from precomputed group codes: the one counting of every
+    engine (a Spark partition codes its groups once for all features)."""
+    ok = codes >= 0
+    k = len(g_names)
+    cell = g_codes[ok] * n_bins + codes[ok]
+    n = np.bincount(cell, minlength=k * n_bins).reshape(k, n_bins)
+    dd = np.asarray(d).astype(np.int64)[ok]
+    x = np.bincount(cell, weights=dd, minlength=k * n_bins).reshape(k, n_bins).astype(np.int64)
+    return {name: (n[i], x[i]) for i, name in enumerate(g_names) if name != UNKNOWN}
 
 
 def slice_search(

@@ -49,7 +49,8 @@ FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
     (
         "controls",
-        "Given the legitimate factors in controls (logistic regression; score residuals)",
+        "Given the legitimate factors in controls (logistic regression; score and outcome "
+        "residuals)",
         (
             "adjusted_odds_ratio",
             "adjusted_marginal_effect",
@@ -391,6 +392,8 @@ def _info(metric: str) -> tuple[str, str]:
     """Label and kind; a per-column metric (``name:column``) names its column."""
     base, _, column = metric.partition(":")
     label, kind = METRIC_INFO.get(base, (base.replace("_", " ").capitalize(), "plain"))
+    if column and base == "residual_smd":
+        label = "Residual SMD"  # an outcome's residuals (APR, limit), not the score's
     return (f"{label} ({column})" if column else label), kind
 
 
