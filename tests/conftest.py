@@ -98,7 +98,12 @@ def spark() -> Iterator[Any]:
 # (xdist's own --dist loadgroup cannot be used: with pytest 9 its group marks no longer
 # reach the node ids it schedules by, and every test would be a unit of its own.)
 SPARK_MODULES = frozenset(
-    {"test_engine_spark.py", "test_spark_letters.py", "test_engine_drift.py"}
+    {
+        "test_engine_spark.py",
+        "test_spark_letters.py",
+        "test_engine_drift.py",
+        "test_birdie_spark.py",
+    }
 )
 LONGEST_FIRST: tuple[str, ...] = (
     "spark",
