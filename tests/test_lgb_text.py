@@ -10,6 +10,7 @@ reach the unchecked kernels.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -23,7 +24,7 @@ from auditor.explain._lgb_text import flatten_text
 from auditor.explain._lgb_trees import FlatEnsemble, UnsupportedModel, flatten
 from auditor.explain.fast_tree_shap import TreeShapEngine
 from auditor.explain.tree_shap import ENGINES, engine_for
-from auditor.models.lightgbm_adapter import LightGBMAdapter
+from auditor.models.lightgbm_adapter import LightGBMAdapter, load_booster
 
 
 def _data(n: int = 1200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +97,7 @@ def test_text_flattening_equals_the_dump_and_pred_contrib(
     np.testing.assert_allclose(ours, booster.predict(rows, pred_contrib=True), rtol=0, atol=1e-12)
 
 
-def test_infinite_thresholds_compare_like_lightgbm() -> None:
+def test_infinite_thresholds_compare_like_lightgbm(tmp_path: Path) -> None:
     # missingness alone predicts the label: LightGBM splits "any value" (x <= inf) from NaN
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1200, 3))
@@ -112,6 +113,12 @@ def test_infinite_thresholds_compare_like_lightgbm() -> None:
     rows[::3, flat.split_feature[inf_nodes[0]]] = np.inf  # inf <= inf: LightGBM goes left
     ours = TreeShapEngine.from_model(booster).path_dependent(rows)
     np.testing.assert_allclose(ours, booster.predict(rows, pred_contrib=True), rtol=0, atol=1e-12)
+    # the file LightGBM saves with those thresholds is accepted by the model check
+    booster.save_model(str(tmp_path / "model.txt"))
+    loaded = load_booster(tmp_path / "model.txt")
+    attr = auditor.explain(loaded, rows)
+    reference = loaded.predict(rows, pred_contrib=True)
+    np.testing.assert_allclose(attr.values, reference[:, :-1], rtol=0, atol=1e-12)
 
 
 def test_unsupported_text_models_say_why() -> None:
