@@ -52,7 +52,7 @@ def _child(url: str, audit_id: str, workers: int, stages: bool) -> None:
         letters = service.issue_letters(store, audit_id, decisions="adverse", workers=workers)
         total, cpu = time.perf_counter() - t0, _cpu() - c0
     pdfs = sum(lt.pdf is not None for lt in letters)
-    held = sum(lt.record.status != "issued" for lt in letters)
+    held = dict(collections.Counter(str(lt.record.status) for lt in letters))
     # every 10th letter's text and PDF bytes, by decision id: the two sides must agree
     sample = sorted(letters, key=lambda lt: str(lt.record.decision_id))[::10]
     html = hashlib.sha256("".join(lt.html for lt in sample).encode()).hexdigest()[:16]
@@ -246,7 +246,7 @@ def main() -> None:
             ours.append(_run(ROOT, url, audit_id, args.workers))
         n = ours[0]["n"]
         line = (
-            f"held for review: {ours[0]['held']} of {n}; sample of every 10th letter: "
+            f"letters by status: {ours[0]['held']} of {n}; sample of every 10th letter: "
             f"HTML {ours[0]['html']}, PDF {ours[0]['pdf']}"
         )
         if base:
