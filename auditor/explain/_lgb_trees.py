@@ -181,8 +181,10 @@ def check_indices(flat: FlatEnsemble) -> None:
         "category bitset": ~flat.is_categorical
         | ((flat.cat_start >= 0) & (flat.cat_len >= 1)
            & (flat.cat_start.astype(np.int64) + flat.cat_len <= len(flat.cat_words))),
+        # thresholds may be infinite: the text model keeps LightGBM's +-inf (the JSON
+        # dump writes +-1e300), and x <= inf is what LightGBM's predictor compares
         "number": np.isfinite(flat.value) & np.isfinite(flat.cover)
-        & np.isfinite(flat.edge_ratio) & np.isfinite(flat.threshold),
+        & np.isfinite(flat.edge_ratio) & ~np.isnan(flat.threshold),
     }  # fmt: skip
     classes_ok = bool(np.all((flat.tree_class >= 0) & (flat.tree_class < flat.num_class)))
     for what, ok in checks.items():

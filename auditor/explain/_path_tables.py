@@ -42,12 +42,25 @@ def node_bits(tree_start: np.ndarray, parent: np.ndarray, same_anc: np.ndarray,
                 depth[k] = depth[p] + 1
 
 
+@numba.njit(cache=True)
+def subtree_sizes(parent: np.ndarray, size: np.ndarray) -> None:
+    """``size[k]`` (ones on entry): nodes in node k's subtree (children come after parents)."""
+    for k in range(len(parent) - 1, -1, -1):
+        if parent[k] >= 0:
+            size[parent[k]] += size[k]
+
+
 @numba.njit(cache=True, parallel=True)
 def build_tables(leaf_node: np.ndarray, leaf_nfeat: np.ndarray, leaf_offset: np.ndarray,
                  leaf_on: np.ndarray, leaf_p: np.ndarray, value: np.ndarray,
                  qnodes: np.ndarray, qweights: np.ndarray, table: np.ndarray) -> None:  # fmt: skip
     """``table[leaf_offset[l] + O d + m] = v (O_m - P_m) I_m(O)`` for the leaves with
-    ``leaf_on`` (``leaf_p[l, m]``: cover-ratio product of the m-th feature's edges)."""
+    ``leaf_on`` (``leaf_p[l, m]``: cover-ratio product of the m-th feature's edges).
+
+    Per pattern and quadrature node the d products "all factors but m" come from prefix
+    and suffix products (O(d) instead of O(d^2); the factors are P (1 - t) + O t > 0).
+    """
+    width = leaf_p.shape[1]
     for li in numba.prange(len(leaf_node)):
         d = leaf_nfeat[li]
         if not leaf_on[li] or d == 0:
@@ -55,18 +68,26 @@ def build_tables(leaf_node: np.ndarray, leaf_nfeat: np.ndarray, leaf_offset: np.
         v = value[leaf_node[li]]
         nq = max(1, (d + 1) // 2)
         base = leaf_offset[li]
+        f = np.empty(width)
+        pre = np.empty(width + 1)
+        acc = np.empty(width)
         for pattern in range(1 << d):
             for m in range(d):
-                acc = 0.0
-                for q in range(nq):
-                    t = qnodes[nq, q]
-                    prod = 1.0
-                    for j in range(d):
-                        if j != m:
-                            prod *= leaf_p[li, j] * (1.0 - t) + ((pattern >> j) & 1) * t
-                    acc += qweights[nq, q] * prod
+                acc[m] = 0.0
+            for q in range(nq):
+                t = qnodes[nq, q]
+                w = qweights[nq, q]
+                pre[0] = 1.0
+                for j in range(d):
+                    f[j] = leaf_p[li, j] * (1.0 - t) + ((pattern >> j) & 1) * t
+                    pre[j + 1] = pre[j] * f[j]
+                suf = w
+                for m in range(d - 1, -1, -1):
+                    acc[m] += pre[m] * suf
+                    suf *= f[m]
+            for m in range(d):
                 o = (pattern >> m) & 1
-                table[base + pattern * d + m] = v * (o - leaf_p[li, m]) * acc
+                table[base + pattern * d + m] = v * (o - leaf_p[li, m]) * acc[m]
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import factorial
+from pathlib import Path
 from typing import Any
 
 import numba
@@ -27,7 +28,9 @@ import numpy as np
 
 from auditor.explain import _path_tables
 from auditor.explain import _tree_kernels as kernels
+from auditor.explain._lgb_text import flatten_text
 from auditor.explain._lgb_trees import FlatEnsemble, UnsupportedModel, flatten, load_dump
+from auditor.models.digest import model_text
 from auditor.worker_threads import kernel_threads
 
 __all__ = ["PathTables", "TreeShapEngine", "UnsupportedModel", "default_threads"]
@@ -124,7 +127,7 @@ def _build_path_tables(flat: FlatEnsemble) -> PathTables:
             used += size
     leaf_on = on_tree[tree]
     offset = np.concatenate([[0], np.cumsum(np.where(leaf_on, cells, 0))]).astype(np.int64)
-    table = np.zeros(int(offset[-1]))
+    table = np.empty(int(offset[-1]))  # every cell is written by build_tables
     qmax = max(1, (width + 1) // 2)
     qnodes = np.zeros((qmax + 1, qmax))
     qweights = np.zeros((qmax + 1, qmax))
@@ -182,8 +185,23 @@ class TreeShapEngine:
 
     @classmethod
     def from_model(cls, model: Any) -> TreeShapEngine:
-        """Engine for a Booster, an ``LGBMModel``, a ``dump_model()`` dict or JSON file."""
-        flat = flatten(load_dump(model))
+        """Engine for a Booster, an ``LGBMModel``, a ``dump_model()`` dict or JSON file.
+
+        A Booster is read from its text model (``model_to_string()``), a tenth of the
+        cost of ``dump_model()``; the flattened trees are the same.
+        """
+        if isinstance(model, dict | str | Path):
+            return cls.from_flat(flatten(load_dump(model)))
+        return cls.from_text(model_text(model))
+
+    @classmethod
+    def from_text(cls, text: str) -> TreeShapEngine:
+        """Engine for a LightGBM text model (``Booster.model_to_string()``)."""
+        return cls.from_flat(flatten_text(text))
+
+    @classmethod
+    def from_flat(cls, flat: FlatEnsemble) -> TreeShapEngine:
+        """Engine for flattened trees (quadrature tables; path tables on first use)."""
         depth = int(flat.tree_depth.max(initial=1))
         tree_q = np.maximum(1, (flat.tree_depth + 1) // 2).astype(np.int32)
         qmax = int(tree_q.max(initial=1))
@@ -195,9 +213,7 @@ class TreeShapEngine:
             qweights[q, :q] = weights / 2.0
         edge_f, edge_w = _edge_tables(flat, tree_q, qnodes, qweights)
         size = np.ones(len(flat.parent), dtype=np.int64)
-        for k in range(len(flat.parent) - 1, -1, -1):
-            if flat.parent[k] >= 0:
-                size[flat.parent[k]] += size[k]
+        _path_tables.subtree_sizes(flat.parent, size)
         sw = np.zeros((depth + 1, depth + 1))
         for u in range(depth + 1):
             for v in range(depth + 1 - u):

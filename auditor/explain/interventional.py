@@ -56,7 +56,7 @@ def interventional_tree_shap(
     if len(bm) == 0:
         raise ExplainError("interventional TreeSHAP needs at least one background row.")
     engine = (
-        engine_for(booster, getattr(adapter, "digest", None))
+        engine_for(booster, getattr(adapter, "digest", None), getattr(adapter, "text", None))
         if booster is not None
         else _engine(model)
     )

@@ -15,7 +15,7 @@ import numpy as np
 
 from auditor.errors import ExplainError
 from auditor.explain.base import register
-from auditor.explain.engine_cache import EngineCache, model_digest
+from auditor.explain.engine_cache import EngineCache, model_digest, model_text
 from auditor.explain.fast_tree_shap import TreeShapEngine, UnsupportedModel
 from auditor.models.base import ModelAdapter, as_tree_model
 
@@ -27,20 +27,27 @@ ALGORITHM = "Gauss-Legendre quadrature TreeSHAP, O(nodes x depth/2) per tree and
 ENGINES: EngineCache[TreeShapEngine | str] = EngineCache()
 
 
-def engine_for(booster: Any, digest: str | None = None) -> TreeShapEngine | str:
+def engine_for(
+    booster: Any, digest: str | None = None, text: str | None = None
+) -> TreeShapEngine | str:
     """The cached fast engine of a Booster, or why it cannot have one.
 
     ``digest`` is the model's :func:`model_digest` when the caller has it already (the
-    LightGBM adapter computes it once); otherwise it is computed here.
+    LightGBM adapter computes it once) and ``text`` the model text it digested (the
+    adapter keeps it): the engine is built from that text, so a first call reads the
+    model out of LightGBM once. Either left out is computed here.
     """
+    if digest is None:
+        text = model_text(booster) if text is None else text
+        digest = model_digest(booster, text)
 
     def build() -> TreeShapEngine | str:
         try:
-            return TreeShapEngine.from_model(booster)
+            return TreeShapEngine.from_text(model_text(booster) if text is None else text)
         except UnsupportedModel as exc:
             return f"the fast TreeSHAP engine does not support {exc}"
 
-    return ENGINES.get(digest or model_digest(booster), build)
+    return ENGINES.get(digest, build)
 
 
 @register("tree_shap")
@@ -60,7 +67,7 @@ class TreeShapExplainer:
         """SHAP values and the expected value, one row per input row."""
         booster = as_tree_model(model).booster
         # the adapter's digest (letters, review, Spark workers): the engine is never rebuilt
-        engine = engine_for(booster, getattr(model, "digest", None))
+        engine = engine_for(booster, getattr(model, "digest", None), getattr(model, "text", None))
         params: dict[str, Any] = {"feature_perturbation": "tree_path_dependent"}
         if isinstance(engine, TreeShapEngine):
             contrib = engine.path_dependent(x)

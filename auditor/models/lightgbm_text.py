@@ -192,9 +192,16 @@ def _header(block: str) -> _Header:
 
 
 def _numbers(
-    fields: dict[str, str], key: str, count: int, parse: Callable[[str], float], *, where: str
+    fields: dict[str, str],
+    key: str,
+    count: int,
+    parse: Callable[[str], float],
+    *,
+    where: str,
+    infinite: bool = False,
 ) -> list[float]:
-    """The ``count`` numbers of field ``key`` (finite), or a problem naming it."""
+    """The ``count`` numbers of field ``key`` (finite, or also +-inf with ``infinite``),
+    or a problem naming it."""
     # LightGBM splits on single spaces (linear leaves' feature lists use runs of them)
     tokens = fields[key].split() if key in _SPACED else fields[key].split(" ")
     if tokens == [""]:
@@ -204,14 +211,15 @@ def _numbers(
     out: list[float] = []
     for j, token in enumerate(tokens):
         try:
-            if not (_INT_TOKEN if parse is int else _FLOAT_TOKEN).fullmatch(token):
+            pattern = _INT_TOKEN if parse is int else _FLOAT_TOKEN
+            if not (pattern.fullmatch(token) or (infinite and token in ("inf", "-inf"))):
                 raise ValueError(token)
             number = parse(token)
         except ValueError:
             raise TextModelProblem(
                 f"{where}: {key}[{j}] is {token[:40]!r}, not a number"
             ) from None
-        if not math.isfinite(number):
+        if not math.isfinite(number) and not (infinite and token in ("inf", "-inf")):
             raise TextModelProblem(f"{where}: {key}[{j}] is {token[:40]!r}, not finite")
         out.append(number)
     return out
@@ -286,7 +294,8 @@ def _check_tree(body: str, header: _Header, *, where: str) -> None:
         fields, "split_feature", splits, where=where, low=0, high=header.num_features - 1
     )
     del features  # only their range matters
-    threshold = _numbers(fields, "threshold", splits, float, where=where)
+    # LightGBM writes +-inf itself (a split of every value against the missing ones)
+    threshold = _numbers(fields, "threshold", splits, float, where=where, infinite=True)
     kinds = _ints(fields, "decision_type", splits, where=where, low=0, high=15)
     for key in ("split_gain", "internal_value", "internal_weight"):
         if key in fields:
@@ -303,7 +312,7 @@ def _check_tree(body: str, header: _Header, *, where: str) -> None:
         if kind & _CATEGORICAL:
             used_cats += 1
             cat = threshold[node]
-            if cat != int(cat) or not 0 <= cat < num_cat:
+            if not math.isfinite(cat) or cat != int(cat) or not 0 <= cat < num_cat:
                 raise TextModelProblem(
                     f"{where}: categorical split {node} names bitset {cat}, but num_cat={num_cat}"
                 )
