@@ -29,6 +29,7 @@ from auditor.cli_report import report
 from auditor.cli_serve import serve, users_app
 from auditor.cli_verify import verify_cmd
 from auditor.result import FINDING_STATUSES, SEVERITIES, AuditResult
+from auditor.screener_block import ScreenerSummary
 
 app = typer.Typer(
     help="Fairness and compliance audits of automated credit and hiring decisions.",
@@ -328,6 +329,32 @@ def _findings_table(title: str, results: list[AuditResult]) -> None:
     out.print(table)
 
 
+def _screener_extras(sc: ScreenerSummary) -> list[str]:
+    """Repeat consistency (stochastic screeners), whether each name finding runs through a
+    field, and top-k exposure (rankers): what the summary shows besides the findings."""
+    lines = []
+    cs = sc.consistency
+    if cs and cs.get("units"):
+        flips = cs.get("decision_flip_share")
+        lines.append(
+            f"Repeats: {cs['units']:,} variants scored {cs['repeats']} times each; score SD "
+            f"across repeats {cs['mean_sd']:.4f} on average, {cs['max_sd']:.4f} at most"
+            + ("" if flips is None else f"; decisions flip for {flips:.1%} of variants")
+        )
+    for probe in sc.sections.get("probes", ()):
+        lines.append(f"Through a field? {probe['contrast']}: {probe['reading']}")
+    if sc.exposure:
+        k, pool = sc.exposure[0]["k"], sc.exposure[0]["pool_size"]
+        low = sorted(sc.exposure, key=lambda x: float(x["exposure_ratio"]))[:3]
+        lines.append(
+            f"Top-{k} exposure (of {pool:,} name variants), lowest: "
+            + "; ".join(
+                f"{x['attribute']} = {x['group']} {float(x['exposure_ratio']):.3f}" for x in low
+            )
+        )
+    return lines
+
+
 def _print_summary(result: AuditResult) -> None:
     _findings_table(f"Findings of audit {result.audit_id}", [result])
     if result.screener is not None:
@@ -344,6 +371,8 @@ def _print_summary(result: AuditResult) -> None:
             highlight=False,
             soft_wrap=True,
         )
+        for line in _screener_extras(sc):
+            out.print(line, highlight=False, soft_wrap=True)
     for w in result.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
 

@@ -315,8 +315,6 @@ def prepare_screeners(
     """Train the two sample text screeners (one with an injected name effect, one without)
     and write a screener-audit spec for each (issue 23): ``screener_audit.yaml`` and
     ``screener_audit_clean.yaml``."""
-    import torch
-
     from auditor.screener.sample import (
         NAME_PENALTY_LOGIT,
         NUMERIC_FIELDS,
@@ -328,12 +326,9 @@ def prepare_screeners(
         write_applications,
     )
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a small full-batch model: one thread is ~10x faster on a busy box
-    try:
-        trained = train_sample_screeners(out / "screeners", seed=seed, n_train=n_train)
-    finally:
-        torch.set_num_threads(threads)
+    # training runs torch on one thread and restores the caller's setting
+    # (auditor.screener.sample_model.one_thread): the one place that does it
+    trained = train_sample_screeners(out / "screeners", seed=seed, n_train=n_train)
     records = generate_applications(applications, seed=seed)
     csv_path, _ = write_applications(records, out, stem="screener_applications")
     cases = []

@@ -603,6 +603,43 @@ class ProbesSpec(_Strict):
     custom: list[CustomProbe] = Field(default_factory=list)
 
 
+AttributionMethod = Literal["leave_one_out", "occlusion", "gradients"]
+_LEAVE_ONE_OUT: list[AttributionMethod] = ["leave_one_out"]
+
+
+class ScreenerAttributions(_Strict):
+    """Which sections of an application move the score (auditor/screener/sections.py), and
+    whether a name finding's effect runs through a section.
+
+    Calls on top of the audit's, for A applications with S sections that have text:
+    leave_one_out A x (1 + S); occlusion A x (1 + the section's words / window, summed);
+    gradients none (a local torch sample screener only); and per name finding,
+    2 x A x (2 + the number of text fields) to re-measure the effect with each field
+    removed from both variants."""
+
+    methods: list[AttributionMethod] = Field(
+        default_factory=lambda: _LEAVE_ONE_OUT.copy(),
+        max_length=3,
+        description="Any of leave_one_out, occlusion, gradients (local torch sample only); "
+        "[] turns attributions off.",
+    )
+    applications: int = Field(
+        100, ge=1, le=_MAX_COUNT, description="The first N applications are attributed."
+    )
+    window: int = Field(8, ge=1, le=1000, description="Words deleted at a time (occlusion).")
+    through_sections: bool = Field(
+        True,
+        description="Re-measure each name finding with each field removed from both variants.",
+    )
+
+    @field_validator("methods")
+    @classmethod
+    def _once_each(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("name each method once")
+        return v
+
+
 class ScreenerSpec(_Strict):
     """A screener audit (issue 23): applications, the screener, the probes."""
 
@@ -624,6 +661,7 @@ class ScreenerSpec(_Strict):
     alpha: float = Field(
         0.05, gt=0, lt=0.5, description="Family-wise error rate of the paired-effect findings."
     )
+    attributions: ScreenerAttributions = Field(default_factory=ScreenerAttributions)
 
 
 # columns of the variants frame a screener audit measures (auditor/screener/variants.py)
@@ -1324,6 +1362,13 @@ def _screener_problems(spec: AuditSpec) -> list[str]:
         problems.append(
             "screener.probes.custom: names must differ from each other and from "
             "name, pronoun and age"
+        )
+    if "gradients" in sc.attributions.methods and not (
+        sc.target.kind == "torch" and sc.target.module is None
+    ):
+        problems.append(
+            "screener.attributions.methods: gradients need a local torch sample screener "
+            "(target kind: torch without module); use leave_one_out or occlusion"
         )
     if sc.probes.names is None and not sc.probes.pronouns:
         problems.append(

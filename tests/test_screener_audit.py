@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from auditor.demo import prepare_screeners
 from auditor.errors import SpecError
 from auditor.pipeline import run_audit
 from auditor.report import build_report
+from auditor.report.render import render_html
 from auditor.result import AuditResult, audit_result_schema
 from auditor.screener.loopback import serve_sample_screener
 from auditor.screener.run import screen
@@ -37,15 +37,14 @@ APPLICATIONS = 40
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("screener-demo")
+    # the training sets torch to one thread itself (sample_model.one_thread) and puts the
+    # caller's setting back: checked here
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        prepare_screeners(out, seed=0, applications=APPLICATIONS, n_train=600, resamples=2000)
-        yield out
-    finally:
-        torch.set_num_threads(threads)
+    prepare_screeners(out, seed=0, applications=APPLICATIONS, n_train=600, resamples=2000)
+    assert torch.get_num_threads() == threads
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +134,11 @@ def test_ll144_preset_renders_from_a_screener_audit(injected: AuditResult) -> No
     for label in ("Female", "Male", "Black or African American", "Female &amp; White"):
         assert label in html
     assert "selection rates" in html
+    # the applicants the summary counts are variants of the applications
+    assert f"of one of {APPLICATIONS} applications" in html
+    assert "the counts are variants, not people" in html
     assert report.pdf.startswith(b"%PDF")
-    full = build_report(injected).html
+    full = render_html(injected)  # the full report's PDF is rendered in other tests
     assert "Paired probes of the screener" in full
     assert "conservative" in full  # the paired-rows note
     assert "Census" in full  # the name tables' attribution
@@ -197,6 +199,106 @@ def test_same_numbers_through_callable_torch_and_loopback_http(
     assert by_torch.summary.record.kind == "torch"
     assert by_torch.summary.record.identity["sha256"]
     assert by_http.summary.record.identity["url"].startswith("http://127.0.0.1:")
+
+
+def test_section_attributions_by_each_method_and_where_the_name_effect_runs(
+    demo: Path,
+) -> None:
+    """The spec picks the methods; each table states what it cost; and the injected effect
+    (it reads the name field only) vanishes with the name removed and stays otherwise."""
+    raw = yaml.safe_load((demo / "screener_audit.yaml").read_text())
+    model = demo / "screeners" / "injected"
+    n = 20
+    screener = {
+        **raw["screener"],
+        "target": {"kind": "torch", "path": str(model)},
+        "attributions": {"methods": ["leave_one_out", "occlusion", "gradients"], "applications": n},
+    }
+    result = run_audit(load_spec({**raw, "screener": screener}, base_dir=demo))
+    assert result.screener is not None
+    sections = result.screener.sections
+    tables = {t["method"]: t for t in sections["tables"]}
+    assert list(tables) == ["leave_one_out", "occlusion", "gradients"]
+    assert sections["rows"] == tables["leave_one_out"]["rows"]  # the earlier keys kept
+    # leave one out: each application unchanged, plus once per section with text
+    with_text = sum(row[4] for row in tables["leave_one_out"]["rows"])
+    assert tables["leave_one_out"]["calls"] == n + with_text
+    assert tables["occlusion"]["calls"] > tables["leave_one_out"]["calls"]
+    assert tables["gradients"]["calls"] == 0
+    assert "cost: no calls" in tables["gradients"]["note"]
+    # the model adds section logits: the gradient (first order) tracks leave-one-out
+    loo = np.array([row[1] for row in tables["leave_one_out"]["rows"]])
+    grad = np.array([row[1] for row in tables["gradients"]["rows"]])
+    assert np.corrcoef(loo, grad)[0, 1] > 0.9
+    big = np.abs(loo) > 0.05
+    assert big.any()
+    assert (np.sign(loo[big]) == np.sign(grad[big])).all()
+    probes = sections["probes"]
+    assert {p["contrast"].split(" = ")[0] for p in probes} == {"sex", "race_ethnicity"}
+    for probe in probes:
+        rows = {row[0]: row for row in probe["rows"]}
+        assert rows["(nothing removed)"][3] < 0  # the finding itself
+        assert rows["name"][2] <= 0 <= rows["name"][3]  # gone with the name
+        for field in raw["screener"]["text_fields"]:
+            assert rows[field][3] < 0, field  # stays with any section removed
+        assert "it runs through the name field" in probe["reading"]
+        assert probe["calls"] == 2 * probe["applications"] * (2 + len(screener["text_fields"]))
+    assert sections["calls"] == sum(t["calls"] for t in tables.values()) + sum(
+        p["calls"] for p in probes
+    )
+    html = render_html(result)
+    for text in (
+        "Section attributions, leave one section out",
+        "Section attributions, occlusion (8 words at a time)",
+        "Section attributions, gradients",
+        "it runs through the name field",
+        "the chance of any false finding is at most 0.05, Bonferroni over",
+    ):
+        assert text in html, text
+    off = {**screener, "attributions": {"methods": [], "through_sections": False}}
+    assert screen(load_spec({**raw, "screener": off}, base_dir=demo)).summary.sections == {}
+
+
+def test_cli_summary_says_where_each_name_finding_runs(demo: Path) -> None:
+    ran = CliRunner().invoke(app, ["audit", str(demo / "screener_audit.yaml"), "--no-store"])
+    assert ran.exit_code == 0, ran.output
+    text = " ".join(ran.output.split())
+    for contrast in ("sex = Female vs Male", "race_ethnicity = Black or African American vs White"):
+        assert f"Through a field? {contrast}, the first name variant of each: " in text
+    assert text.count("it runs through the name field") == 2
+
+
+def test_training_runs_torch_on_one_thread_and_restores_the_callers_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from auditor.screener import sample_model as sm
+
+    seen: list[int] = []
+
+    def record_threads(*args: object) -> float:
+        seen.append(torch.get_num_threads())
+        return 0.0
+
+    monkeypatch.setattr(sm, "_train", record_threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        model = sm.SampleScreener(sm.ScreenerConfig(("summary",), ("years_experience",)))
+        sm.train(model, [], [], seed=0)
+        assert seen == [1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_gradients_need_the_local_torch_sample_screener(demo: Path) -> None:
+    raw = yaml.safe_load((demo / "screener_audit.yaml").read_text())
+    bad = {**raw, "screener": {**raw["screener"], "attributions": {"methods": ["gradients"]}}}
+    with pytest.raises(SpecError, match="gradients need a local torch sample screener"):
+        load_spec(bad, base_dir=demo)
+    twice = {**raw, "screener": {**raw["screener"], "attributions": {"methods": ["occlusion"] * 2}}}
+    with pytest.raises(SpecError, match="name each method once"):
+        load_spec(twice, base_dir=demo)
 
 
 def test_screener_spec_problems_are_listed_with_their_keys(demo: Path) -> None:
@@ -269,7 +371,47 @@ def test_store_verify_and_web_view_read_a_screener_audit(
     assert verify.exit_code == 0, verify.output
     assert "No alteration or deletion detected" in verify.output
     with TestClient(make_app(db, tmp_path)) as client:
-        login(client, USERS["officer"])
+        anonymous = client.get(f"/audits/{done.result.audit_id}", follow_redirects=False)
+        assert anonymous.status_code in (302, 303, 401), anonymous.status_code
+        assert "Paired probes" not in anonymous.text
+        login(client, USERS["viewer"])
         page = client.get(f"/audits/{done.result.audit_id}")
         assert page.status_code == 200
         assert "screener-demo-clean" in page.text
+        for text in (
+            'href="#sec-screener"',
+            "Paired probes of the screener",
+            "screener-effects",  # the paired effects table
+            "Section attributions, leave one section out",
+            "the chance of any false finding is at most 0.05",
+        ):
+            assert text in page.text, text
+    _tampering_with_the_screener_block_is_detected(db, done.result.audit_id)
+
+
+def _tampering_with_the_screener_block_is_detected(db: str, audit_id: str) -> None:
+    """The stored result (screener block included) is hash-chained: a reply digest changed
+    in the stored JSON, even with the row's own digest recomputed, fails `auditor verify`."""
+    import hashlib
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db)
+    with engine.begin() as conn:
+        stored = conn.execute(
+            text("SELECT result_json FROM audits WHERE id = :a"), {"a": audit_id}
+        ).scalar_one()
+        data = json.loads(stored)
+        digests = data["screener"]["record"]["response_digests"]
+        assert digests
+        assert data["screener"]["applications"] == APPLICATIONS
+        digests[0] = "0" * 64
+        forged = json.dumps(data)
+        conn.execute(
+            text("UPDATE audits SET result_json = :j, result_sha256 = :h WHERE id = :a"),
+            {"j": forged, "h": hashlib.sha256(forged.encode()).hexdigest(), "a": audit_id},
+        )
+    engine.dispose()
+    verify = CliRunner().invoke(app, ["verify", "--db", db])
+    assert verify.exit_code != 0, verify.output
+    assert f"audit {audit_id}: result JSON differs" in verify.output

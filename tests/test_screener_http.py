@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 from auditor.cli import app
 from auditor.errors import AuditorError, ModelLoadError
 from auditor.pipeline import run_audit
+from auditor.report.render import render_html
+from auditor.result import AuditResult
 from auditor.screener.loopback import LoopbackServer
 from auditor.screener.run import network_for, screen
 from auditor.screener.sample import TEXT_FIELDS, generate_applications, write_applications
@@ -297,6 +299,32 @@ def test_repeats_of_a_stochastic_screener_are_separate_calls_with_a_consistency_
     assert 0.02 < consistency["mean_sd"] < 0.08
 
 
+def test_repeat_consistency_reaches_the_cli_summary_the_json_and_the_report(
+    folder: Path, isolated: Path
+) -> None:
+    """Noise of SD 0.05 around scores from 0.2 to 0.8 with the cut at 0.5: the spread
+    across repeats is about 0.05 and some decisions near the cut flip, but not most."""
+    path = isolated / "spec.yaml"
+    out = isolated / "out.json"
+    with LoopbackServer(by_name, noise_sd=0.05, seed=3) as server:
+        target = {"kind": "http", "url": server.score_url, "batch_size": 500, **FAST}
+        path.write_text(yaml.safe_dump(_spec(folder, target, repeats=3)))
+        ran = runner.invoke(
+            app,
+            ["audit", str(path), "--no-store", "--allow-host", "127.0.0.1", "--json", str(out)],
+        )
+    assert ran.exit_code == 0, ran.output
+    cs = json.loads(out.read_text())["screener"]["consistency"]
+    assert cs["repeats"] == 3
+    assert 0.03 < cs["mean_sd"] < 0.07
+    assert 0 < cs["decision_flip_share"] < 0.5
+    assert f"scored 3 times each; score SD across repeats {cs['mean_sd']:.4f}" in ran.output
+    assert f"decisions flip for {cs['decision_flip_share']:.1%} of variants" in ran.output
+    html = render_html(AuditResult.from_dict(json.loads(out.read_text())))
+    assert "Consistency across repeats" in html
+    assert f"changed between repeats for {100 * cs['decision_flip_share']:.1f}%" in html
+
+
 def test_jsonl_applications_give_the_csv_numbers_and_bad_files_name_the_row(
     folder: Path, tmp_path: Path
 ) -> None:
@@ -339,9 +367,49 @@ def test_a_rankers_ranks_select_the_top_share_and_report_top_k_exposure(folder: 
     exposure = got.summary.exposure
     assert {x["attribute"] for x in exposure} >= {"sex", "race_ethnicity"}
     assert all(x["k"] == exposure[0]["k"] > 0 for x in exposure)
+    for attribute in ("sex", "race_ethnicity"):
+        rows = [x for x in exposure if x["attribute"] == attribute]
+        # the groups' shares of the top k add up to the whole top k
+        assert sum(x["pool_share"] * x["exposure_ratio"] for x in rows) == pytest.approx(1.0)
     bad = {**raw, "screener": {**raw["screener"], "selection": {"threshold": 0.5}}}
     with pytest.raises(AuditorError, match="a ranker's threshold is a rank"):
         load_spec(bad)
+
+
+def test_a_rankers_top_k_exposure_reaches_the_cli_summary_and_the_report(
+    folder: Path, isolated: Path
+) -> None:
+    target = {"kind": "callable", "function": "tests.test_screener_http:by_rank"}
+    path = isolated / "rank.yaml"
+    out = isolated / "rank.json"
+    raw = _spec(folder, target, output="rank", selection={"top_share": 0.3})
+    path.write_text(yaml.safe_dump(raw))
+    ran = runner.invoke(
+        app,
+        [
+            "audit",
+            str(path),
+            "--no-store",
+            "--allow-module",
+            "tests.test_screener_http",
+            "--json",
+            str(out),
+        ],
+    )
+    assert ran.exit_code == 0, ran.output
+    result = AuditResult.from_dict(json.loads(out.read_text()))
+    assert result.screener is not None
+    exposure = result.screener.exposure
+    lowest = min(exposure, key=lambda x: x["exposure_ratio"])
+    assert f"Top-{exposure[0]['k']} exposure (of {exposure[0]['pool_size']:,} name variants)" in (
+        ran.output
+    )
+    assert f"{lowest['attribute']} = {lowest['group']} {lowest['exposure_ratio']:.3f}" in (
+        ran.output
+    )
+    html = render_html(result)
+    assert "Top-k exposure of the ranker" in html
+    assert f"{lowest['exposure_ratio']:.3f}" in html
 
 
 def test_only_the_specs_fields_are_sent_and_requests_keep_to_the_rate(folder: Path) -> None:

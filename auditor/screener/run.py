@@ -192,7 +192,19 @@ def _effects(
     return out
 
 
-SECTION_APPLICATIONS = 100  # applications whose sections are attributed (extra calls each)
+THROUGH_ALPHA = 0.05  # the "runs through a section" intervals: 95% each, descriptive
+METHOD_LABELS = {
+    "leave_one_out": "leave one section out",
+    "occlusion": "occlusion",
+    "gradients": "gradients (input x gradient, local torch model)",
+}
+SECTION_COLUMNS = [
+    "Section",
+    "Mean change of score",
+    "Interval low",
+    "Interval high",
+    "Applications with text",
+]
 
 
 def _sections(
@@ -203,59 +215,184 @@ def _sections(
     variants: list[Variant],
     effects: list[PairedEffectRecord],
 ) -> dict[str, Any]:
-    """Leave-one-section-out attributions on the first applications, and, for the
-    largest name finding, the effect re-measured with each section removed."""
-    sample = records[:SECTION_APPLICATIONS]
+    """Section attributions by each method the spec names (``screener.attributions``) on
+    the first applications, and, for each name finding of sex or race/ethnicity, the
+    effect re-measured with each field removed from both variants.
+
+    The first method's table stays under the block's top-level keys (``method``,
+    ``columns``, ``rows``, ``note``) and the first name finding's under ``probe``, as in
+    results written before the methods could be chosen; ``tables`` and ``probes`` hold all
+    of them, each with the records it scored (``calls``)."""
+    how = sc.attributions
+    if not how.methods and not how.through_sections:
+        return {}
+    sample = records[: how.applications]
 
     def score(rs: list[dict[str, object]]) -> list[float]:
         return target.score(rs, 0)
 
+    tables = [_attribution_table(m, score, sample, sc, spec.seed, target) for m in how.methods]
+    out: dict[str, Any] = {}
+    if tables:
+        first = tables[0]
+        out.update(
+            method=first["label"],
+            columns=SECTION_COLUMNS,
+            rows=first["rows"],
+            note=first["note"],
+        )
+    out["applications"] = len(sample)
+    out["tables"] = tables
+    probes = (
+        _through_sections(sc, score, variants, effects, how.applications, spec.seed)
+        if how.through_sections
+        else []
+    )
+    if probes:
+        out["probe"] = probes[0]
+        out["probes"] = probes
+    out["calls"] = sum(t["calls"] for t in tables) + sum(p["calls"] for p in probes)
+    return out
+
+
+def _attribution_table(
+    method: str,
+    score: Callable[[list[dict[str, object]]], list[float]],
+    sample: list[Record],
+    sc: ScreenerSpec,
+    seed: int,
+    target: Target,
+) -> dict[str, Any]:
     attrs = section_attributions(
-        score, sample, list(sc.text_fields), seed=spec.seed, resamples=2_000
-    )
-    rows: list[list[Any]] = [
-        [a.section, a.mean, a.ci_low, a.ci_high, a.applications] for a in attrs.sections
-    ]
-    out: dict[str, Any] = {
-        "method": f"leave one section out, {len(sample)} applications",
-        "columns": [
-            "Section",
-            "Mean change of score",
-            "Interval low",
-            "Interval high",
-            "Applications with text",
-        ],
-        "rows": rows,
-        "note": f"Mean score of the unchanged applications {attrs.mean_score:.4f}; intervals: "
-        f"{attrs.interval}. A section's attribution is the score with it minus the score "
-        "with it removed.",
-    }
-    found = [e for e in effects if e.finding and e.probe == PROBE_NAME and " & " not in e.attribute]
-    if not found:
-        return out
-    top = max(found, key=lambda e: abs(e.mean_difference))
-    by_app: dict[str, dict[str, Record]] = {}
-    for v in variants:
-        if v.probe != PROBE_NAME or v.groups.get(top.attribute) not in (top.group, top.reference):
-            continue
-        side = "group" if v.groups[top.attribute] == top.group else "reference"
-        by_app.setdefault(v.application_id, {}).setdefault(side, v.record)
-    pairs = [p for p in by_app.values() if len(p) == 2][:SECTION_APPLICATIONS]
-    through = probe_effect_by_section(
         score,
-        [p["group"] for p in pairs],
-        [p["reference"] for p in pairs],
-        [sc.name_field, *sc.text_fields],
-        seed=spec.seed,
+        sample,
+        list(sc.text_fields),
+        method="gradient" if method == "gradients" else method,
+        seed=seed,
+        resamples=2_000,
+        window=sc.attributions.window,
+        model=getattr(target, "model", None),
     )
-    out["probe"] = {
-        "contrast": f"{top.attribute} = {top.group} vs {top.reference} (first name of each)",
+    label = METHOD_LABELS[method]
+    if method == "occlusion":
+        label += f" ({sc.attributions.window} words at a time)"
+        meaning = (
+            "the sum over the section's windows of the score with the window minus the "
+            "score with it deleted"
+        )
+    elif method == "gradients":
+        meaning = (
+            "the sum over the section's tokens of the gradient of the score with respect to "
+            "the token's presence (no calls)"
+        )
+    else:
+        meaning = "the score with the section minus the score with it removed"
+    cost = (
+        "no calls to the screener"
+        if attrs.calls == 0
+        else f"{attrs.calls:,} records scored ({len(sample):,} unchanged and "
+        f"{attrs.calls - len(sample):,} changed)"
+    )
+    return {
+        "method": method,
+        "label": label,
+        "calls": attrs.calls,
+        "columns": SECTION_COLUMNS,
         "rows": [
+            [a.section, a.mean, a.ci_low, a.ci_high, a.applications] for a in attrs.sections
+        ],
+        "note": f"{len(sample):,} applications; mean score of the unchanged applications "
+        f"{attrs.mean_score:.4f}; a section's attribution is {meaning}; intervals: "
+        f"{attrs.interval}, each on its own (not simultaneous); cost: {cost}.",
+    }
+
+
+def _through_sections(
+    sc: ScreenerSpec,
+    score: Callable[[list[dict[str, object]]], list[float]],
+    variants: list[Variant],
+    effects: list[PairedEffectRecord],
+    limit: int,
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Does a name finding's effect run through a field? For the largest finding of each
+    attribute (sex, race/ethnicity; not their intersection), the paired effect of the first
+    name of each side, with nothing removed and with each field removed from both."""
+    found = [e for e in effects if e.finding and e.probe == PROBE_NAME and " & " not in e.attribute]
+    largest: dict[str, PairedEffectRecord] = {}
+    for e in found:
+        if e.attribute not in largest or abs(e.mean_difference) > abs(
+            largest[e.attribute].mean_difference
+        ):
+            largest[e.attribute] = e
+    fields = [sc.name_field, *sc.text_fields]
+    out = []
+    for top in largest.values():
+        by_app: dict[str, dict[str, Record]] = {}
+        for v in variants:
+            side_value = v.groups.get(top.attribute)
+            if v.probe != PROBE_NAME or side_value not in (top.group, top.reference):
+                continue
+            side = "group" if side_value == top.group else "reference"
+            by_app.setdefault(v.application_id, {}).setdefault(side, v.record)
+        pairs = [p for p in by_app.values() if len(p) == 2][:limit]
+        if not pairs:
+            continue
+        through = probe_effect_by_section(
+            score,
+            [p["group"] for p in pairs],
+            [p["reference"] for p in pairs],
+            fields,
+            alpha=THROUGH_ALPHA,
+            seed=seed,
+        )
+        rows = [
             [t.removed or "(nothing removed)", t.mean_difference, t.ci_low, t.ci_high]
             for t in through
-        ],
-    }
+        ]
+        out.append(
+            {
+                "contrast": f"{top.attribute} = {top.group} vs {top.reference}, "
+                "the first name variant of each",
+                "applications": len(pairs),
+                "level": 1 - THROUGH_ALPHA,
+                "calls": 2 * len(pairs) * (1 + len(fields)),
+                "rows": rows,
+                "reading": _through_reading(rows),
+            }
+        )
     return out
+
+
+def _through_reading(rows: list[list[Any]]) -> str:
+    """One sentence answering "does the effect run through a field?" from the intervals."""
+
+    def covers_zero(row: list[Any]) -> bool:
+        return bool(row[2] <= 0 <= row[3])
+
+    base, removed = rows[0], rows[1:]
+    if covers_zero(base):
+        return (
+            "On these applications the effect's 95% interval includes 0 even with nothing "
+            "removed, so no field can be said to carry it."
+        )
+    gone = [str(r[0]) for r in removed if covers_zero(r)]
+    if not gone:
+        return (
+            "The effect's interval excludes 0 whichever single field is removed: it does "
+            "not run through any one field alone."
+        )
+    which = f"the {gone[0]} field" if len(gone) == 1 else "the fields " + ", ".join(gone)
+    kept = (
+        ""
+        if len(gone) == len(removed)
+        else " With any other field removed it stays (interval excludes 0)."
+    )
+    return (
+        f"The effect's 95% interval includes 0 when {which} "
+        f"{'is' if len(gone) == 1 else 'are each'} removed from both variants: it runs "
+        f"through {which}.{kept}"
+    )
 
 
 def _score(

@@ -29,7 +29,8 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -253,12 +254,22 @@ def train(
     l2: float = 1e-4,
 ) -> float:
     """Full-batch Adam on the logistic loss; returns the final training loss."""
-    # one thread: the problem is tiny, and several threads on a busy machine made each step
-    # 40x slower (measured); the caller's setting is restored afterwards
+    with one_thread():
+        return _train(model, records, labels, seed, epochs, learning_rate, l2)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one thread inside the block, the caller's thread count restored after.
+
+    The sample screeners' training is tiny full-batch work: several threads on a busy
+    machine made each step 10 to 40x slower (measured), and one thread gives
+    the same numbers whatever the machine. Every training of a sample screener goes
+    through :func:`train`, so this is the one place that sets it."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _train(model, records, labels, seed, epochs, learning_rate, l2)
+        yield
     finally:
         torch.set_num_threads(threads)
 

@@ -341,6 +341,8 @@ class TorchScreener:
             from auditor.screener import sample_model
 
             model = sample_model.load(path)
+            # the loaded sample screener: what gradient attributions differentiate
+            self.model: object | None = model
             self._score: Callable[[list[Record]], Any] = lambda rs: sample_model.predict(model, rs)
             digests = (
                 [file_sha256(f) for f in sorted(path.glob("*")) if f.is_file()]
@@ -353,6 +355,7 @@ class TorchScreener:
                 "sha256": combined_sha256(digests),
             }
         else:
+            self.model = None
             self._score = self._allowed_class(t, spec, path)
             self.identity = {"module": t.module, "path": t.path, "sha256": file_sha256(path)}
         self.log = CallLog()
