@@ -341,7 +341,9 @@ def test_business_measures_count_bad_approvals_and_pair_the_expected_loss() -> N
     assert b.approved == int(approved.sum())
     assert b.bad_rate == pytest.approx(float((labels[approved] == 0).mean()))
     low, high = b.bad_rate_ci
-    assert low is not None and high is not None
+    assert low is not None
+    assert high is not None
+    assert b.bad_rate is not None
     assert low < b.bad_rate < high
     base_rate = float((labels[base == 1] == 0).mean())
     assert b.bad_rate_change == pytest.approx(b.bad_rate - base_rate)
