@@ -137,7 +137,7 @@ class GroupMatrix:
 
     groups: list[str]
     columns: list[MatrixColumn]
-
+    width: int = 5  # columns of the widest table of the set: the tables align
 
 @dataclass
 class LdaView:
@@ -229,9 +229,12 @@ class LdaView:
                         row.id, split, row.baseline, row.recommended, {q.group: q for q in figures}
                     )
                 )
+        # balanced tables (15 columns: 5, 5, 5; 11: 4, 4, 3), no table of one column
+        tables = max(1, -(-len(columns) // per_table))
+        per = max(1, -(-len(columns) // tables))
         return [
-            GroupMatrix(list(groups), columns[k : k + per_table])
-            for k in range(0, len(columns), per_table)
+            GroupMatrix(list(groups), columns[k : k + per], per)
+            for k in range(0, len(columns), per)
         ]
 
     @property
