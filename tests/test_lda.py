@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from auditor.cli import app
-from auditor.errors import SpecError
+from auditor.errors import AuditorError, SpecError
 from auditor.lda import SearchOptions, search_alternatives
 from auditor.lda.candidates import reweighing_weights
 from auditor.lda.evaluate import (
@@ -453,3 +453,13 @@ def test_search_records_business_measures_and_applies_the_chosen_tolerance(
     assert rise <= 0.03 + 1e-12
     assert "error rate" in rec["why"]
     assert rec["holdout_business"]["rate_name"] == "error rate"
+
+
+def test_a_tolerance_outside_its_measures_range_is_refused_before_any_fit(tmp_path: Path) -> None:
+    spec_path = _write_case(tmp_path, n=200)
+    with pytest.raises(AuditorError, match=r"tolerance on auc must be in \[0, 1\)"):
+        search_alternatives(spec_path, options=SearchOptions(tolerance=1.5), out_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+    res = CliRunner().invoke(app, ["lda", str(spec_path), "--tolerance", "2", "--out", "x"])
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output
