@@ -18,9 +18,14 @@ def lda(
         typer.Argument(help="Audit spec (YAML) with a training: section (not with --record)."),
     ] = None,
     tolerance: Annotated[
-        float,
-        typer.Option("--tolerance", min=0.0, max=0.5, help="AUC an alternative may lose."),
-    ] = 0.01,
+        float | None,
+        typer.Option(
+            "--tolerance",
+            min=0.0,
+            help="AUC an alternative may lose (default 0.01, or training.tolerance); with "
+            "training.tolerance_on, the most the chosen business measure may worsen.",
+        ),
+    ] = None,
     budget: Annotated[
         int, typer.Option("--budget", min=1, max=500, help="Candidates tried at most.")
     ] = 16,
@@ -152,10 +157,25 @@ def _summary(record: dict[str, object]) -> None:
     if counts:
         shown = ", ".join(f"{n} {status}" for status, n in counts.items())
         out.print(f"packs' ratio rules on the held-out split: {escape(shown)}", highlight=False)
+    business = rec.get("holdout_business") or {}
+    if business.get("bad_rate") is not None:
+        line = (
+            f"held-out {business['rate_name']} among approved {business['bad_rate']:.3f} "
+            f"[{_f((business.get('bad_rate_ci') or [None])[0])}, "
+            f"{_f((business.get('bad_rate_ci') or [None, None])[1])}]"
+        )
+        if business.get("bad_rate_change") is not None:
+            line += f", change {business['bad_rate_change']:+.3f} against the baseline"
+        if business.get("expected_loss_change") is not None:
+            line += (
+                f"; expected loss per application {business['expected_loss']:+.3f}, "
+                f"change {business['expected_loss_change']:+.3f}"
+            )
+        out.print(escape(line), highlight=False)
     if not rec["holdout_confirms"]:
         out.print(
-            "[bold yellow]the held-out split does not confirm it[/] (the AUC loss exceeds "
-            "the tolerance there, or the worst ratio is not higher than the baseline's)",
+            "[bold yellow]the held-out split does not confirm it[/] (it is outside the "
+            "tolerance there, or the worst ratio is not higher than the baseline's)",
             highlight=False,
         )
     out.print(f"reproduce: {escape(str(rec['reproduce']))}", highlight=False)

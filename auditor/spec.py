@@ -415,6 +415,60 @@ class TrainingSpec(_Strict):
     )
     split: SplitSpec = Field(default_factory=SplitSpec)
     top_k: int = Field(3, ge=1, le=20, description="Features carrying the gap to aim at.")
+    # business measures (issue 22 item 3): the expected loss with labels needs both values
+    loss_per_bad_approval: float | None = Field(
+        None,
+        ge=0,
+        le=1e12,
+        description="Loss of approving an applicant whose performance label is 0 (a default, "
+        "a hire who is not qualified), in the organisation's unit; with gain_per_good_approval "
+        "it gives each candidate's expected loss per application.",
+    )
+    gain_per_good_approval: float | None = Field(
+        None,
+        ge=0,
+        le=1e12,
+        description="Gain of approving an applicant whose performance label is 1, in the same "
+        "unit as loss_per_bad_approval.",
+    )
+    tolerance_on: Literal["auc", "approval_rate", "default_rate", "error_rate", "expected_loss"] = (
+        Field(
+            "auc",
+            description="The measure the business-necessity tolerance (--tolerance) bounds: AUC "
+            "lost (default), the approval rate's change, the rise of the default (credit) or "
+            "error (hiring) rate among approved, or the rise of the expected loss per "
+            "application.",
+        )
+    )
+    tolerance: float | None = Field(
+        None,
+        ge=0,
+        le=1e12,
+        description="The tolerance itself when --tolerance is not given (default 0.01).",
+    )
+
+    @model_validator(mode="after")
+    def _loss_needs_both_values(self) -> TrainingSpec:
+        given = (self.loss_per_bad_approval is None, self.gain_per_good_approval is None)
+        if given[0] != given[1]:
+            raise ValueError(
+                "loss_per_bad_approval and gain_per_good_approval go together: give both "
+                "(0 for a value that does not apply)"
+            )
+        if self.tolerance_on == "expected_loss" and given[0]:
+            raise ValueError(
+                "tolerance_on: expected_loss needs loss_per_bad_approval and gain_per_good_approval"
+            )
+        return self
+
+
+# keys added to training: after its first release (business measures)
+_TRAINING_LATER_DEFAULTS: dict[str, Any] = {
+    "loss_per_bad_approval": None,
+    "gain_per_good_approval": None,
+    "tolerance_on": "auc",
+    "tolerance": None,
+}
 
 
 # ---- issue 23: screener audits (a text or LLM screener probed with paired variants) ----
@@ -931,6 +985,10 @@ class AuditSpec(_Strict):
             data.pop("letters", None)
         if data.get("training") is None:
             data.pop("training", None)  # issue 22's section: digests of older specs unchanged
+        else:  # its later keys, left out at their defaults: digests of older specs unchanged
+            for key, default in _TRAINING_LATER_DEFAULTS.items():
+                if data["training"].get(key, default) == default:
+                    data["training"].pop(key, None)
         if data.get("screener") is None:
             data.pop("screener", None)  # issue 23's section: digests of older specs unchanged
         if data.get("positive_outcome") == "favorable":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,18 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from auditor.cli import app
-from auditor.errors import SpecError
+from auditor.errors import AuditorError, SpecError
 from auditor.lda import SearchOptions, search_alternatives
 from auditor.lda.candidates import reweighing_weights
-from auditor.lda.evaluate import Evaluation, GroupRatio, delong, delong_difference
+from auditor.lda.evaluate import (
+    Business,
+    Evaluation,
+    GroupRatio,
+    business_measures,
+    delong,
+    delong_difference,
+    newcombe_difference,
+)
 from auditor.lda.fit import base_model
 from auditor.lda.frontier import frontier, recommend
 from auditor.pipeline import run_audit
@@ -308,3 +317,149 @@ def test_splits_are_disjoint_seeded_and_cover_every_row(tmp_path: Path) -> None:
     assert len(np.unique(np.concatenate(parts))) == 1000
     assert (len(a.search), len(a.holdout)) == (250, 300)
     assert np.array_equal(a.holdout, b.holdout)
+
+
+# ---- business measures (issue 22 item 3) ----
+
+
+def test_newcombe_interval_reproduces_newcombes_worked_example() -> None:
+    # Newcombe (1998), Statistics in Medicine 17:873, table II, example (a): 56/70 - 48/80,
+    # method 10 (hybrid score): 0.0524 to 0.3339
+    d, (low, high) = newcombe_difference(56, 70, 48, 80)
+    assert d == pytest.approx(56 / 70 - 48 / 80)
+    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
+
+
+def test_business_measures_count_bad_approvals_and_pair_the_expected_loss() -> None:
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 2, 500)
+    decisions = (rng.random(500) < 0.6).astype(np.int8)
+    base = (rng.random(500) < 0.5).astype(np.int8)
+    b = business_measures("credit", labels, decisions, base, (5.0, 1.0))
+    assert b.rate_name == "default rate"
+    approved = decisions == 1
+    assert b.approved == int(approved.sum())
+    assert b.bad_rate == pytest.approx(float((labels[approved] == 0).mean()))
+    low, high = b.bad_rate_ci
+    assert low is not None
+    assert high is not None
+    assert b.bad_rate is not None
+    assert low < b.bad_rate < high
+    base_rate = float((labels[base == 1] == 0).mean())
+    assert b.bad_rate_change == pytest.approx(b.bad_rate - base_rate)
+    per_row = np.where(approved, np.where(labels == 0, 5.0, -1.0), 0.0)
+    assert b.expected_loss == pytest.approx(per_row.mean())
+    base_row = np.where(base == 1, np.where(labels == 0, 5.0, -1.0), 0.0)
+    assert b.expected_loss_change == pytest.approx(per_row.mean() - base_row.mean())
+    # paired: the interval of the change is that of the per-row differences' mean
+    half = 1.959963984540054 * np.std(per_row - base_row, ddof=1) / np.sqrt(500)
+    assert b.expected_loss_change_ci is not None
+    assert b.expected_loss_change_ci[1] - b.expected_loss_change_ci[0] == pytest.approx(2 * half)
+    plain = business_measures("hiring", labels, decisions, None, None)
+    assert plain.rate_name == "error rate"
+    assert plain.expected_loss is None
+    assert plain.bad_rate_change is None
+    nobody = business_measures("credit", labels, np.zeros(500, np.int8), base, None)
+    assert nobody.bad_rate is None
+    assert nobody.bad_rate_change is None
+
+
+def _bev(auc: float, ratio: float, bad_rate: float, approval: float = 0.3) -> Evaluation:
+    business = Business(
+        "default rate", 300, round(300 * bad_rate), bad_rate, (bad_rate - 0.03, bad_rate + 0.03)
+    )
+    return replace(_ev(auc, ratio, approval), business=business)
+
+
+def test_recommendation_tolerance_can_bound_the_default_rate_instead_of_auc() -> None:
+    evals = {
+        "baseline": _bev(0.80, 0.50, 0.20),
+        "auc_loss_cheap": _bev(0.78, 0.80, 0.205),  # loses AUC, hardly more defaults
+        "auc_same_costly": _bev(0.80, 0.70, 0.26),  # same AUC, many more defaults
+    }
+    assert recommend(evals, "baseline", 0.01, 0.05)[0] == "auc_same_costly"
+    chosen, why = recommend(evals, "baseline", 0.01, 0.05, "default_rate")
+    assert chosen == "auc_loss_cheap"
+    assert "default rate" in why
+    assert recommend(evals, "baseline", 0.001, 0.05, "default_rate")[0] is None
+    # a candidate whose measure cannot be taken (no loss values) is never within tolerance
+    assert recommend(evals, "baseline", 1.0, 0.05, "expected_loss")[0] is None
+
+
+def test_business_keys_of_the_training_section_are_typed_and_keep_old_digests() -> None:
+    training = {"path": "a.csv", "label": "y", "model": {}}
+    plain = load_spec({**_BASE_SPEC, "training": training})
+    assert "loss_per_bad_approval" not in plain.as_dict()["training"]
+    assert "tolerance_on" not in plain.as_dict()["training"]
+    with pytest.raises(SpecError, match="go together"):
+        load_spec({**_BASE_SPEC, "training": {**training, "loss_per_bad_approval": 5}})
+    with pytest.raises(SpecError, match="expected_loss needs"):
+        load_spec({**_BASE_SPEC, "training": {**training, "tolerance_on": "expected_loss"}})
+    with pytest.raises(SpecError, match="tolerance_on"):
+        load_spec({**_BASE_SPEC, "training": {**training, "tolerance_on": "profit"}})
+    full = {**training, "loss_per_bad_approval": 5, "gain_per_good_approval": 1}
+    spec = load_spec({**_BASE_SPEC, "training": {**full, "tolerance_on": "expected_loss"}})
+    assert spec.training is not None
+    assert spec.training.tolerance_on == "expected_loss"
+    assert plain.digest() != spec.digest()
+
+
+def test_search_records_business_measures_and_applies_the_chosen_tolerance(
+    tmp_path: Path,
+) -> None:
+    spec_path = _write_case(tmp_path)
+    raw = json.loads(spec_path.read_text())
+    raw["training"] |= {
+        "loss_per_bad_approval": 4,
+        "gain_per_good_approval": 1,
+        "tolerance_on": "error_rate",
+        "tolerance": 0.03,
+    }
+    spec_path.write_text(json.dumps(raw), encoding="utf-8")
+    record = search_alternatives(
+        spec_path, options=SearchOptions(budget=4), out_dir=tmp_path / "o"
+    ).record
+    assert record["tolerance"] == {
+        "auc": None,
+        "approval_rate": 0.05,
+        "on": "error_rate",
+        "value": 0.03,
+    }
+    assert record["business"]["rate_name"] == "error rate"
+    frame = pd.read_csv(tmp_path / "apps.csv")
+    base = record["candidates"][0]
+    for c in record["candidates"]:
+        for split in ("search", "holdout"):
+            if c[split] is None:
+                continue
+            b = c[split]["business"]
+            assert b["loss_per_bad_approval"] == 4
+            assert 0 <= b["bad_approved"] <= b["approved"] <= c[split]["n"]
+            assert b["approved"] == pytest.approx(c[split]["approval_rate"] * c[split]["n"])
+            # each approval costs 4 or gains 1: the expected loss follows from the counts
+            good = b["approved"] - b["bad_approved"]
+            assert b["expected_loss"] == pytest.approx(
+                (4 * b["bad_approved"] - good) / c[split]["n"]
+            )
+            if c is not base:
+                assert b["bad_rate_change"] == pytest.approx(
+                    b["bad_rate"] - base[split]["business"]["bad_rate"]
+                )
+    assert len(frame) == sum(record["training"]["split"][k] for k in ("fit", "search", "holdout"))
+    rec = record["recommended"]
+    assert rec is not None  # drop:zone: fewer errors among approved and a higher ratio
+    chosen = next(c for c in record["candidates"] if c["id"] == rec["id"])
+    rise = chosen["search"]["business"]["bad_rate"] - base["search"]["business"]["bad_rate"]
+    assert rise <= 0.03 + 1e-12
+    assert "error rate" in rec["why"]
+    assert rec["holdout_business"]["rate_name"] == "error rate"
+
+
+def test_a_tolerance_outside_its_measures_range_is_refused_before_any_fit(tmp_path: Path) -> None:
+    spec_path = _write_case(tmp_path, n=200)
+    with pytest.raises(AuditorError, match=r"tolerance on auc must be in \[0, 1\)"):
+        search_alternatives(spec_path, options=SearchOptions(tolerance=1.5), out_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+    res = CliRunner().invoke(app, ["lda", str(spec_path), "--tolerance", "2", "--out", "x"])
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output

@@ -83,6 +83,7 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Case:
         jurisdictions=["US", "US-NJ"],
         evidence={"validation_study": "VS-2026-01"},
     )
+    spec["training"] |= {"loss_per_bad_approval": 3, "gain_per_good_approval": 1}
     spec_path.write_text(json.dumps(spec), encoding="utf-8")
     out = folder / "out"
     result = search_alternatives(spec_path, options=SearchOptions(budget=4), out_dir=out)
@@ -302,3 +303,148 @@ def test_stored_searches_are_found_by_a_non_ascii_audit_name(case: Case, tmp_pat
             assert newest.event_id == found[0].event_id
     finally:
         store.dispose()
+
+
+# ---- the documents show everything the record holds (issue 22 items 2 and 3) ----
+
+
+def _resealed(record: dict[str, Any]) -> dict[str, Any]:
+    body = {k: v for k, v in record.items() if k != "record_sha256"}
+    text = json.dumps(body, sort_keys=True, default=str).encode("utf-8")
+    return {**record, "record_sha256": hashlib.sha256(text).hexdigest()}
+
+
+def _with_failure_and_notes(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as a search with a candidate that failed to train and a method its
+    learner cannot take, and aimed by a surrogate, would write it."""
+    changed = copy.deepcopy(record)
+    failed = copy.deepcopy(changed["candidates"][-1])
+    failed.update(
+        id="variant:9", method="variant", search=None, holdout=None, model=None, on_frontier=False
+    )
+    failed["error"] = "ValueError: max_depth must be at least 1 (estimator refused it)"
+    changed["candidates"].append(failed)
+    changed["not_tried"] = ["monotone constraints not tried: a torch model takes none"]
+    changed["aimed_by"] = (
+        "exact tree SHAP of a LightGBM surrogate fitted to the refit torch model's log-odds "
+        "on the fit split (R² 0.912 on the search split)"
+    )
+    return _resealed(changed)
+
+
+def _text(value: float, digits: int = 3) -> str:
+    return f"{value:+.{digits}f}".replace("-", "−")
+
+
+def test_standalone_pdf_shows_business_measures_smd_verdicts_learner_and_failures(
+    case: Case, tmp_path: Path
+) -> None:
+    from auditor.lda.document import render_lda_pdf
+
+    record = _with_failure_and_notes(case.record)
+    text = _pdf_text(render_lda_pdf(record), tmp_path)
+    # the business measures: named for the domain, with intervals and the loss values
+    assert record["business"]["rate_name"] == "error rate"
+    assert "Error rate among approved" in text
+    assert "a loss of 3.0 per bad approval and a gain of 1.0 per good one" in text
+    for c in record["candidates"]:
+        for split in ("search", "holdout"):
+            if not c[split]:
+                continue
+            b = c[split]["business"]
+            assert f"{b['bad_rate']:.3f}" in text
+            assert _text(b["expected_loss"]) in text
+            if b["bad_rate_change"] is not None:
+                low, high = b["bad_rate_change_ci"]
+                assert f"[{_text(low)}, {_text(high)}]" in text
+    # every group's SMD with its interval, the worst SMD, the packs' verdicts
+    base = record["candidates"][0]["search"]
+    for q in base["smd"]:
+        if "reference" not in q["flags"]:
+            assert (
+                f"{_text(q['value'])} [{_text(q['ci_low'], 2)}, {_text(q['ci_high'], 2)}]" in text
+            )
+    assert _text(base["worst_smd"]["value"]) in text
+    assert base["verdicts"]["counts"]
+    for status, n in base["verdicts"]["counts"].items():
+        assert f"{n} {status.replace('_', ' ')}" in text
+    for f in base["verdicts"]["not_passing"]:
+        assert f"{f['pack']}/{f['rule']} ({f['status']})" in text
+    # the learner, what aimed the search (the surrogate's R²), what was not tried, failures
+    learner = record["training"]["model"]
+    assert f"{learner['kind']} ({learner['source']})" in text
+    assert "num_leaves: 7" in text
+    assert "R² 0.912 on the search split" in text
+    assert "monotone constraints not tried: a torch model takes none" in text
+    assert "variant:9: ValueError: max_depth must be at least 1" in text
+    assert "failed to train" in text
+
+
+def test_a_tolerance_on_a_business_measure_is_stated_as_such(case: Case, tmp_path: Path) -> None:
+    from auditor.lda.document import render_lda_html
+    from auditor.lda.evidence import record_evidence
+
+    record = copy.deepcopy(case.record)
+    record["tolerance"] = {"auc": None, "approval_rate": 0.05, "on": "error_rate", "value": 0.02}
+    record = _resealed(record)
+    html = re.sub(r"\s+", " ", render_lda_html(record))
+    assert "the rise of the error rate among approved may be at most 0.02" in html
+    assert "AUC is not bounded" in html
+    assert "tolerance 0.02 on error_rate" in record_evidence(record)["statement"]
+
+
+def test_frontier_chart_labels_only_the_frontier_the_audited_model_and_the_choice(
+    case: Case,
+) -> None:
+    from auditor.report.lda import build_lda_view
+
+    view = build_lda_view(case.record)
+    assert view.figure is not None
+    svg = str(view.figure.svg)
+    labels = set(re.findall(r"<text[^>]*>([^<]+)</text>", svg))
+    rec = case.record["recommended"]["id"]
+    shown = {"baseline", rec, *case.record["frontier"]}
+    assert shown <= labels
+    others = {c["id"] for c in case.record["candidates"]} - shown
+    assert others, "the case must try a candidate off the frontier"
+    assert not others & labels  # small marks, no labels
+
+
+def test_report_section_and_web_page_show_the_business_measures_and_the_learner(
+    case: Case, tmp_path: Path, fast_hashing: None
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from auditor.store import open_store, save_audit
+    from auditor.users import create_token
+    from tests._web import USERS, add_users, make_app
+
+    done = perform_audit(case.spec, database_url=case.db_url, pdf_path=tmp_path / "audit.pdf")
+    text = _pdf_text((tmp_path / "audit.pdf").read_bytes(), tmp_path)
+    assert "Error rate among approved" in text
+    assert "Learner refit" in text
+    assert done.result.audit_id
+    db_url = f"sqlite:///{tmp_path / 'web.db'}"
+    record = _with_failure_and_notes(case.record)
+    store_record(record, db_url)
+    result = run_audit(case.spec)
+    store = open_store(db_url)
+    try:
+        with store.session() as session:
+            save_audit(session, result)
+        add_users(store)
+        token = create_token(store, USERS["viewer"], actor="test")
+    finally:
+        store.dispose()
+    with TestClient(make_app(db_url, tmp_path)) as client:
+        page = client.get(
+            f"/lda/{record['record_sha256']}", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert page.status_code == 200
+    html = re.sub(r"\s+", " ", page.text)
+    assert "Error rate among approved" in html
+    assert "Expected loss per application" in html
+    assert "R² 0.912" in html
+    assert "max_depth must be at least 1" in html
+    assert "monotone constraints not tried" in html
+    assert "Ratio rules: counts; those failing or warning" in html

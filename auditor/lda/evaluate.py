@@ -5,7 +5,7 @@ and the packs' ratio rules decided by the audit's verdict rule (the same evaluat
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -43,6 +43,31 @@ class GroupRatio:
 
 
 @dataclass(frozen=True)
+class Business:
+    """The business measures at the threshold, against the performance label: the rate of
+    applicants approved whose label is 0 (defaults in credit, errors in hiring), with its
+    Wilson interval, and, where the spec gives a loss per bad approval and a gain per good
+    one, the expected loss per application (negative: a net gain), each with its change
+    against the baseline on the same rows."""
+
+    rate_name: str  # "default rate", "error rate" or "bad rate", by the spec's domain
+    approved: int
+    bad_approved: int
+    bad_rate: float | None  # None when nothing is approved
+    bad_rate_ci: tuple[float | None, float | None]
+    # Newcombe's hybrid score interval (method 10) for the difference of two proportions
+    bad_rate_change: float | None = None
+    bad_rate_change_ci: tuple[float, float] | None = None
+    loss_per_bad_approval: float | None = None
+    gain_per_good_approval: float | None = None
+    expected_loss: float | None = None  # per application
+    expected_loss_ci: tuple[float, float] | None = None
+    # paired on the same rows: the mean of the per-row differences, normal interval
+    expected_loss_change: float | None = None
+    expected_loss_change_ci: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """A candidate's figures on one split."""
 
@@ -62,6 +87,8 @@ class Evaluation:
     worst_smd: GroupRatio | None = None
     # the packs' ratio rules on these decisions, decided by the audit's verdict rule
     verdicts: dict[str, Any] = field(default_factory=dict)
+    # the business measures at the threshold (issue 22 item 3)
+    business: Business | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for the JSON record."""
@@ -97,9 +124,12 @@ def evaluate(
     baseline_scores: np.ndarray | None = None,
     packs: list[PolicyPack] | None = None,
     on: date | None = None,
+    loss: tuple[float, float] | None = None,
 ) -> Evaluation:
     """Figures of one candidate's ``scores`` on ``frame`` (one split); with ``packs``,
-    their ratio rules decided on ``on`` (the audit date)."""
+    their ratio rules decided on ``on`` (the audit date); with ``loss`` (the loss per bad
+    approval, the gain per good one), the expected loss per application. The baseline's
+    decisions are its scores at the spec's threshold."""
     labels = frame[eval_spec.columns.label].to_numpy(dtype=np.int64)
     decisions = (scores >= threshold).astype(np.int8)
     batch = decisions_from_frame(eval_spec, frame, eval_spec.resolve(eval_spec.data.path))
@@ -160,7 +190,101 @@ def evaluate(
         smd=smd,
         worst_smd=worst_smd,
         verdicts=verdicts,
+        business=business_measures(
+            eval_spec.domain,
+            labels,
+            decisions,
+            None
+            if baseline_scores is None
+            else (baseline_scores >= eval_spec.threshold).astype(np.int8),
+            loss,
+        ),
     )
+
+
+_RATE_NAMES = {"credit": "default rate", "hiring": "error rate", "employment": "error rate"}
+
+
+def business_measures(
+    domain: str | None,
+    labels: np.ndarray,
+    decisions: np.ndarray,
+    baseline_decisions: np.ndarray | None,
+    loss: tuple[float, float] | None,
+) -> Business:
+    """The rate of bad outcomes (label 0) among approved, with its Wilson interval, and the
+    expected loss per application, each with its change against the baseline's decisions
+    on the same rows."""
+    approved = decisions == 1
+    n_app = int(approved.sum())
+    bad = int((approved & (labels == 0)).sum())
+    rate = bad / n_app if n_app else None
+    change = change_ci = None
+    if baseline_decisions is not None and n_app:
+        b_app = baseline_decisions == 1
+        b_n = int(b_app.sum())
+        if b_n:
+            b_bad = int((b_app & (labels == 0)).sum())
+            change, change_ci = newcombe_difference(bad, n_app, b_bad, b_n)
+    out = Business(
+        rate_name=_RATE_NAMES.get(str(domain), "bad rate"),
+        approved=n_app,
+        bad_approved=bad,
+        bad_rate=rate,
+        bad_rate_ci=wilson_interval(bad, n_app),
+        bad_rate_change=change,
+        bad_rate_change_ci=change_ci,
+    )
+    if loss is None:
+        return out
+    per_row = _loss_per_row(labels, decisions, loss)
+    mean, ci = _mean_ci(per_row)
+    d_mean = d_ci = None
+    if baseline_decisions is not None:
+        d_mean, d_ci = _mean_ci(per_row - _loss_per_row(labels, baseline_decisions, loss))
+    return replace(
+        out,
+        loss_per_bad_approval=loss[0],
+        gain_per_good_approval=loss[1],
+        expected_loss=mean,
+        expected_loss_ci=ci,
+        expected_loss_change=d_mean,
+        expected_loss_change_ci=d_ci,
+    )
+
+
+def _loss_per_row(
+    labels: np.ndarray, decisions: np.ndarray, loss: tuple[float, float]
+) -> np.ndarray:
+    """Each application's loss: the loss for a bad approval, minus the gain for a good one,
+    nothing for a decline."""
+    out: np.ndarray = np.where(
+        decisions == 1, np.where(labels == 0, loss[0], -loss[1]), 0.0
+    ).astype(np.float64)
+    return out
+
+
+def _mean_ci(values: np.ndarray) -> tuple[float, tuple[float, float]]:
+    """The mean with its normal 95% interval (the central limit theorem over rows)."""
+    mean = float(values.mean())
+    half = (
+        _Z95 * float(values.std(ddof=1)) / float(np.sqrt(len(values))) if len(values) > 1 else 0.0
+    )
+    return mean, (mean - half, mean + half)
+
+
+def newcombe_difference(x1: int, n1: int, x2: int, n2: int) -> tuple[float, tuple[float, float]]:
+    """p1 − p2 with Newcombe's hybrid score interval (1998, method 10), built from the two
+    Wilson intervals."""
+    p1, p2 = x1 / n1, x2 / n2
+    l1, u1 = wilson_interval(x1, n1)
+    l2, u2 = wilson_interval(x2, n2)
+    if l1 is None or u1 is None or l2 is None or u2 is None:  # n1, n2 > 0: never
+        raise ValueError("newcombe_difference needs two non-empty samples")
+    d = p1 - p2
+    low = d - float(np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2))
+    high = d + float(np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+    return d, (low, high)
 
 
 def ratio_packs(packs: list[PolicyPack]) -> list[PolicyPack]:

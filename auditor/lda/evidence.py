@@ -100,13 +100,16 @@ def record_evidence(record: Mapping[str, Any]) -> dict[str, Any]:
     """The summary the packs read as ``evidence.lda_record``."""
     outcome = outcome_of(record)
     digest = str(record.get("record_sha256", ""))
-    tolerance = (record.get("tolerance") or {}).get("auc")
+    limits = record.get("tolerance") or {}
+    on = str(limits.get("on") or "auc")
+    tolerance = limits.get("value", limits.get("auc"))
+    tolerance_text = f"{tolerance} AUC" if on == "auc" else f"{tolerance} on {on}"
     candidates = max(0, len(record.get("candidates") or []) - 1)
     when = str(record.get("created_at", ""))[:10]
     rec = record.get("recommended")
     lead = (
         f"the search for less discriminatory alternatives of {when} (record "
-        f"{digest[:16]}, {candidates} candidates, tolerance {tolerance} AUC)"
+        f"{digest[:16]}, {candidates} candidates, tolerance {tolerance_text})"
     )
     if isinstance(rec, Mapping):
         worst, base = rec.get("holdout_worst_ratio"), rec.get("holdout_baseline_worst_ratio")

@@ -7,18 +7,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SearchOptions", "SearchResult"]
+__all__ = ["SearchOptions", "SearchResult", "Tolerance"]
 
 
 @dataclass(frozen=True)
 class SearchOptions:
     """Limits of a search (the CLI's flags)."""
 
-    tolerance: float = 0.01  # business-necessity tolerance: AUC the alternative may lose
+    # business-necessity tolerance on training.tolerance_on (AUC the alternative may lose,
+    # by default); None: training.tolerance, else 0.01
+    tolerance: float | None = None
     budget: int = 16  # candidates tried at most (the baseline not counted)
     patience: int = 6  # stop after this many candidates that leave the frontier unmoved
     max_approval_change: float = 0.05  # an alternative must keep the approval rate this close
     jobs: int = 2  # candidates fitted at once (one LightGBM thread each)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """The business-necessity tolerance as the search applies it: ``value`` on the
+    measure ``on`` (``training.tolerance_on``), and the approval-rate band."""
+
+    on: str
+    value: float
+    max_approval_change: float
 
 
 @dataclass

@@ -20,8 +20,9 @@ from auditor.lda import learners
 from auditor.lda.aim import Target
 from auditor.lda.candidates import Candidate, apply_bins
 from auditor.lda.evaluate import Evaluation
+from auditor.lda.frontier import measure, within_tolerance
 from auditor.lda.learners import Learner
-from auditor.lda.options import SearchResult
+from auditor.lda.options import SearchResult, Tolerance
 from auditor.lda.split import Splits
 from auditor.models.allowed_code import BUILTIN_MODULES, is_allowed
 from auditor.provenance import current_user
@@ -65,6 +66,7 @@ def write_outputs(
     out_dir: Path,
     splits: Splits,
     options: SearchOptions,
+    tolerance: Tolerance,
     learner: Learner,
     performance_label: str,
     targets: list[Target],
@@ -158,9 +160,12 @@ def write_outputs(
             "holdout_baseline_verdicts": b.verdicts,
             "holdout_auc_change": h.auc_change,
             "holdout_auc_change_ci": h.auc_change_ci,
+            "holdout_business": asdict(h.business) if h.business else None,
+            "holdout_baseline_business": asdict(b.business) if b.business else None,
             "holdout_confirms": bool(
-                h.auc_change is not None
-                and h.auc_change >= -options.tolerance
+                within_tolerance(
+                    h, b, tolerance.value, tolerance.max_approval_change, measure(tolerance.on)
+                )
                 and h.worst is not None
                 and b.worst is not None
                 and (h.worst.value or 0) > (b.worst.value or 0)
@@ -190,7 +195,22 @@ def write_outputs(
             },
             "model": learner.describe(),
         },
-        "tolerance": {"auc": options.tolerance, "approval_rate": options.max_approval_change},
+        # "auc" holds the tolerance when it is on AUC (null otherwise); "on" and "value" say
+        # which measure it bounds (training.tolerance_on) and by how much
+        "tolerance": {
+            "auc": tolerance.value if tolerance.on == "auc" else None,
+            "approval_rate": tolerance.max_approval_change,
+            "on": tolerance.on,
+            "value": tolerance.value,
+        },
+        "business": {
+            "performance_label": performance_label,
+            "rate_name": _rate_name(search),
+            "loss_per_bad_approval": spec.training.loss_per_bad_approval if spec.training else None,
+            "gain_per_good_approval": spec.training.gain_per_good_approval
+            if spec.training
+            else None,
+        },
         "budget": options.budget,
         "patience": options.patience,
         "stopped": stopped,
@@ -210,6 +230,11 @@ def write_outputs(
     json_path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
     files["record"] = json_path
     return SearchResult(record=record, out_dir=out_dir, recommended=recommended, files=files)
+
+
+def _rate_name(evals: dict[str, Evaluation]) -> str | None:
+    """What the rate of bad outcomes among approved is called for this domain."""
+    return next((e.business.rate_name for e in evals.values() if e.business), None)
 
 
 def _audited_model(spec: AuditSpec) -> dict[str, str] | None:

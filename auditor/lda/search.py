@@ -36,9 +36,9 @@ from auditor.lda.candidates import (
 )
 from auditor.lda.evaluate import Evaluation, evaluate, evaluation_spec, ratio_packs
 from auditor.lda.fit import base_model, text_categories
-from auditor.lda.frontier import frontier, recommend
+from auditor.lda.frontier import frontier, measure, recommend
 from auditor.lda.learners import Learner, check_numeric, run_params, variant_grid
-from auditor.lda.options import SearchOptions, SearchResult
+from auditor.lda.options import SearchOptions, SearchResult, Tolerance
 from auditor.lda.record import write_outputs
 from auditor.lda.split import Splits, features_of, load_splits, training_of
 from auditor.lda.worker import (
@@ -65,6 +65,8 @@ class _Context:
     performance_label: str
     packs: list[PolicyPack]
     on: Any  # the audit date the packs' rules are read on
+    tolerance: Tolerance
+    loss: tuple[float, float] | None  # per bad approval, per good approval (gain)
     fitted: dict[tuple[Any, ...], Fitted] = field(default_factory=dict)
 
     @property
@@ -78,7 +80,9 @@ class _Context:
         s = self.fitted[c.fit_key].scores[part]
         espec = evaluation_spec(self.spec, list(c.features), self.performance_label)
         return (
-            evaluate(espec, frame, s, c.threshold, part, base_scores, self.packs, self.on),
+            evaluate(
+                espec, frame, s, c.threshold, part, base_scores, self.packs, self.on, self.loss
+            ),
             s,
         )
 
@@ -100,12 +104,13 @@ def search_alternatives(
     opts = options or SearchOptions()
     if not isinstance(spec, AuditSpec):
         spec = load_spec(spec)
-    if not 0 <= opts.tolerance < 1 or opts.budget < 1 or opts.patience < 1 or opts.jobs < 1:
-        raise AuditorError("lda: tolerance must be in [0, 1), budget, patience and jobs at least 1")
+    if opts.budget < 1 or opts.patience < 1 or opts.jobs < 1:
+        raise AuditorError("lda: budget, patience and jobs must be at least 1")
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     say = progress or (lambda _m: None)
     training = training_of(spec)
+    tolerance = _tolerance(opts, training.tolerance_on, training.tolerance)
     features = features_of(spec)
     learner = base_model(spec)
     splits = load_splits(spec)
@@ -126,6 +131,10 @@ def search_alternatives(
         performance_label=training.performance_label or training.label,
         packs=packs,
         on=spec.audit_date or started.date(),
+        tolerance=tolerance,
+        loss=None
+        if training.loss_per_bad_approval is None or training.gain_per_good_approval is None
+        else (training.loss_per_bad_approval, training.gain_per_good_approval),
     )
 
     fits = _Fits(ctx, opts.jobs).start()
@@ -209,7 +218,8 @@ def _search(
     timings["per_candidate_s"] = round(timings["search_s"] / max(1, len(order)), 3)
     timings["jobs"] = opts.jobs
 
-    chosen, why = recommend(evals, base.id, opts.tolerance, opts.max_approval_change)
+    tol = ctx.tolerance
+    chosen, why = recommend(evals, base.id, tol.value, tol.max_approval_change, measure(tol.on))
 
     say("judging the frontier on the held-out split")
     s = time.perf_counter()
@@ -227,6 +237,7 @@ def _search(
         out_dir=out_dir,
         splits=splits,
         options=opts,
+        tolerance=ctx.tolerance,
         learner=learner,
         performance_label=ctx.performance_label,
         targets=targets,
@@ -323,6 +334,18 @@ def _caller_main_hidden() -> Iterator[None]:
     finally:
         main.__dict__.pop("__spec__", None)
         main.__dict__.update(saved)
+
+
+def _tolerance(opts: SearchOptions, on: str, from_spec: float | None) -> Tolerance:
+    """The tolerance the search applies: the option's, else the spec's, else 0.01."""
+    value = opts.tolerance if opts.tolerance is not None else from_spec
+    value = 0.01 if value is None else value
+    if value < 0 or (on != "expected_loss" and value >= 1):
+        raise AuditorError(
+            f"lda: a tolerance on {on} must be in [0, 1) (it is {value}); only a tolerance on "
+            "expected_loss, in the unit of the loss values, may be 1 or more"
+        )
+    return Tolerance(on, value, opts.max_approval_change)
 
 
 def _variants(learner: Learner, count: int, seed: int) -> list[dict[str, Any]]:

@@ -2,9 +2,11 @@
 
 Two panels share their axes: every candidate on the search split (left), and the
 candidates judged on the held-out split (right). Each point is AUC against the worst
-judged group's impact ratio, with its 95% interval both ways. Shape doubles colour: a
-black square is the audited model as refit, a vermillion star the recommendation, blue
-circles the frontier, grey circles the rest.
+judged group's impact ratio. Shape doubles colour: a black square is the audited model
+as refit, a vermillion star the recommendation, blue circles the frontier; these carry
+their 95% intervals both ways and a label. The other candidates are small grey marks
+without intervals or labels, so that a search of many overlapping candidates (the credit
+demo) stays readable; their figures are in the tables.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
@@ -26,7 +28,6 @@ from auditor.report.plot import (
     VERMILLION,
     WIDTH_IN,
     fixed_margins,
-    label,
     legend_below,
     settings,
     to_svg,
@@ -39,8 +40,24 @@ _STYLE: dict[str, tuple[str, str, float, int]] = {
     "baseline": (BLACK, "s", 6.5, 4),
     "recommended": (VERMILLION, "*", 11.0, 5),
     "frontier": (BLUE, "o", 5.0, 3),
-    "candidate": (GREY, "o", 4.0, 2),
+    "candidate": (GREY, "o", 3.0, 2),
 }
+_FONT_PT = 6.5
+# label offsets from the point (points, horizontal alignment), tried in this order
+_OFFSETS: tuple[tuple[float, float, str], ...] = (
+    (6, 4, "left"),
+    (6, -10, "left"),
+    (-6, 4, "right"),
+    (-6, -10, "right"),
+    (6, 13, "left"),
+    (6, -19, "left"),
+    (-6, 13, "right"),
+    (-6, -19, "right"),
+    (0, 8, "center"),
+    (0, -16, "center"),
+    (6, 22, "left"),
+    (-6, -28, "right"),
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,12 @@ class FrontierPoint:
     auc: float
     auc_low: float
     auc_high: float
+
+    @property
+    def labelled(self) -> bool:
+        """The audited model, the recommendation and the frontier carry a label and their
+        intervals; the rest are small marks."""
+        return self.kind != "candidate" or self.on_frontier
 
     @property
     def style(self) -> str:
@@ -85,17 +108,9 @@ def frontier_chart(points: Sequence[FrontierPoint], *, chart_id: str) -> Markup:
             shown = [p for p in finite if p.split == split]
             for p in sorted(shown, key=lambda q: _STYLE[q.style][3]):
                 _draw(ax, p)
-            for p in shown:
-                if p.kind != "candidate":
-                    ax.annotate(
-                        label(p.label),
-                        (p.ratio, p.auc),
-                        xytext=(5, -9 if p.kind == "baseline" else 5),
-                        textcoords="offset points",
-                        fontsize=7,
-                    )
             if not shown:
                 ax.text(0.5, 0.5, "no candidate judged", ha="center", transform=ax.transAxes)
+        right.patch.set_visible(False)  # a left label sticking out stays visible
         left.set_ylabel("AUC")
         right.tick_params(labelleft=False)
         _limits(left, finite)
@@ -113,16 +128,97 @@ def frontier_chart(points: Sequence[FrontierPoint], *, chart_id: str) -> Markup:
                 label="recommended",
             ),
             Line2D([], [], color=BLUE, marker="o", linestyle="none", label="on the frontier"),
-            Line2D([], [], color=GREY, marker="o", linestyle="none", label="other candidate"),
+            Line2D(
+                [],
+                [],
+                color=GREY,
+                marker="o",
+                markersize=3,
+                linestyle="none",
+                label="other candidate (no interval shown)",
+            ),
             Line2D([], [], color=BLACK, linewidth=0.7, linestyle=(0, (4, 2)), label="0.80 screen"),
         ]
         rows = legend_below(fig, handles, 5)
         fixed_margins(fig, ["x" * 6], bottom_lines=1 + rows, wspace_in=0.15)
+        for ax, split in ((left, "search"), (right, "holdout")):
+            _labels(ax, [p for p in finite if p.split == split and p.labelled])
         return to_svg(fig, chart_id)
+
+
+def _labels(ax: Any, points: Sequence[FrontierPoint]) -> None:
+    """Label ``points`` where no label overlaps another (or the markers), trying a few
+    offsets around each point in turn; the audited model and the recommendation first."""
+    order = sorted(points, key=lambda p: ({"baseline": 0, "recommended": 1}.get(p.kind, 2),))
+    dpi = ax.figure.dpi
+    box = ax.get_window_extent()
+    taken: list[tuple[float, float, float, float]] = []
+    at = {p.label: ax.transData.transform((p.ratio, p.auc)) for p in points}
+    for x, y in at.values():  # the markers themselves
+        r = 4 * dpi / 72
+        taken.append((x - r, y - r, x + r, y + r))
+    for p in order:
+        text = p.label if len(p.label) <= 48 else p.label[:47] + "…"
+        x, y = at[p.label]
+        w = (len(text) * _FONT_PT * 0.62 + 3) * dpi / 72
+        h = _FONT_PT * 1.2 * dpi / 72
+        best: tuple[float, tuple[float, float, str], tuple[float, float, float, float]] | None
+        best = None
+        for dx, dy, ha in _OFFSETS:
+            x0 = x + dx * dpi / 72 - {"right": w, "center": w / 2}.get(ha, 0.0)
+            y0 = y + dy * dpi / 72
+            rect = (x0, y0, x0 + w, y0 + h)
+            # what lies outside the panel counts double: a long label may still stick
+            # out a little where nothing else is free
+            outside = w * h - _overlap(rect, (box.x0, box.y0, box.x1, box.y1))
+            clash = sum(_overlap(rect, t) for t in taken) + 2 * outside
+            if best is None or clash < best[0]:
+                best = (clash, (dx, dy, ha), rect)
+            if clash == 0:
+                break
+        assert best is not None
+        (dx, dy, ha), rect = best[1], best[2]
+        taken.append(rect)
+        ax.annotate(
+            text,
+            (p.ratio, p.auc),
+            xytext=(dx, dy),
+            textcoords="offset points",
+            ha=ha,
+            va="bottom",
+            fontsize=_FONT_PT,
+            color=BLACK,
+            # a leader to its point, and a light box: readable over the intervals
+            arrowprops={"arrowstyle": "-", "color": "#777777", "linewidth": 0.5, "shrinkA": 0},
+            bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.85},
+            zorder=6,
+            annotation_clip=False,
+            clip_on=False,
+        )
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """The area two boxes share (display units)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(0.0, w) * max(0.0, h)
 
 
 def _draw(ax: object, p: FrontierPoint) -> None:
     colour, marker, size, z = _STYLE[p.style]
+    if not p.labelled:  # a small mark: its intervals would bury the frontier's
+        ax.plot(  # type: ignore[attr-defined]
+            [p.ratio],
+            [p.auc],
+            marker=marker,
+            color=colour,
+            markersize=size,
+            markeredgecolor="#555555",
+            markeredgewidth=0.3,
+            linestyle="none",
+            zorder=z,
+        )
+        return
     xerr = None
     if p.ratio_low is not None and p.ratio_high is not None:
         xerr = [[max(0.0, p.ratio - p.ratio_low)], [max(0.0, p.ratio_high - p.ratio)]]
@@ -146,11 +242,22 @@ def _draw(ax: object, p: FrontierPoint) -> None:
 
 
 def _limits(ax: object, points: Sequence[FrontierPoint]) -> None:
-    """Axes that hold every point and interval, and the 0.80 line."""
+    """Axes that hold every point, every interval drawn, and the 0.80 line."""
     if not points:
         return
-    xs = [v for p in points for v in (p.ratio, p.ratio_low, p.ratio_high) if v is not None]
-    ys = [v for p in points for v in (p.auc, p.auc_low, p.auc_high) if math.isfinite(v)]
+    # the intervals drawn (the labelled points') and every point's mark
+    xs = [
+        v
+        for p in points
+        for v in ((p.ratio, p.ratio_low, p.ratio_high) if p.labelled else (p.ratio,))
+        if v is not None
+    ]
+    ys = [
+        v
+        for p in points
+        for v in ((p.auc, p.auc_low, p.auc_high) if p.labelled else (p.auc,))
+        if math.isfinite(v)
+    ]
     lo, hi = min([*xs, FOUR_FIFTHS]), max([*xs, 1.0])
     pad = 0.04 * (hi - lo or 1.0)
     ax.set_xlim(max(0.0, lo - pad), hi + pad)  # type: ignore[attr-defined]
