@@ -139,10 +139,13 @@ def test_an_injected_apr_gap_is_flagged_and_no_gap_passes(tmp_path: Path) -> Non
         if m.metric == "adjusted_mean_difference:apr" and m.group == "female"
     )
     assert "unfavorable:higher" in apr.flags
-    assert apr.value is not None and apr.value > 0
-    assert apr.p_value_adjusted is not None and apr.p_value_adjusted < 0.05
+    assert apr.value is not None
+    assert apr.value > 0
+    assert apr.p_value_adjusted is not None
+    assert apr.p_value_adjusted < 0.05
     smd = next(m for m in found.metrics if m.metric == "residual_smd:apr" and m.group == "female")
-    assert "unfavorable:higher" in smd.flags and smd.value is not None
+    assert "unfavorable:higher" in smd.flags
+    assert smd.value is not None
     undirected = next(
         m
         for m in found.metrics
@@ -180,7 +183,8 @@ def test_an_injected_apr_gap_is_flagged_and_no_gap_passes(tmp_path: Path) -> Non
         for m in auditor.run_audit(_spec(fair, controls=[])).metrics
         if m.metric == "adjusted_mean_difference:apr" and m.group == "female"
     )
-    assert raw.p_value_adjusted is not None and raw.p_value_adjusted < 0.05
+    assert raw.p_value_adjusted is not None
+    assert raw.p_value_adjusted < 0.05
 
 
 def test_a_favourable_gap_passes_and_raw_differences_are_not_judged(tmp_path: Path) -> None:
