@@ -137,7 +137,6 @@ class Facts:
                 self.metrics, line, self.verdict_rule, self.min_group_size
             )
         return self._verdicts[line]
-
     # issue 18: where the decision subjects are / the organisation operates (ISO 3166 or
     # EU; empty: not given, every pack applies), whom the decisions are about (empty:
     # the domain's usual subjects), and the legal categories each grouping carries
