@@ -158,6 +158,10 @@ class DataSpec(_Strict):
     )
 
 
+OutcomeDirection = Literal["higher", "lower"]
+OUTCOME_DIRECTIONS: tuple[OutcomeDirection, ...] = ("higher", "lower")
+
+
 class ColumnsSpec(_Strict):
     """Which column plays which role."""
 
@@ -171,8 +175,65 @@ class ColumnsSpec(_Strict):
         default_factory=list,
         description="Continuous outcomes of the decision (APR, credit limit, a score): the "
         "regression-adjusted mean difference of every group against the reference, given "
-        "the controls (OLS, HC3 robust intervals).",
+        "the controls (OLS, HC3 robust intervals). An entry is a column name, or "
+        "{name: apr, unfavorable: higher|lower} saying which direction harms the "
+        "applicant (collected under outcome_directions).",
     )
+    # written as `unfavorable:` on an outcome entry, kept here by column so that `outcomes`
+    # stays a list of names for everything that reads it (as protected_bands does)
+    outcome_directions: dict[str, OutcomeDirection] = Field(
+        default_factory=dict,
+        description="Outcome column -> the direction that harms the applicant: higher (APR, "
+        "fees) or lower (credit limit); outcomes without one have no stated direction.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_entries(cls, data: Any) -> Any:
+        """``outcomes`` entries written as mappings become a name plus its direction.
+
+        An entry is a column name, or ``{name: apr, unfavorable: higher}`` (``column`` is
+        accepted for ``name``): the direction goes to ``outcome_directions``, so a rule can
+        tell which sign of a difference harms the group. Names alone keep working and mean
+        "direction not stated".
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("outcomes"), list):
+            return data
+        entries = data["outcomes"]
+        if not any(isinstance(e, dict) for e in entries):
+            return data
+        if "outcome_directions" in data:
+            raise ValueError(
+                "outcome_directions: write the direction on the outcome entry instead: "
+                "outcomes: [{name: apr, unfavorable: higher}]"
+            )
+        names: list[Any] = []
+        directions: dict[str, Any] = {}
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                names.append(entry)
+                continue
+            entry = dict(entry)
+            if "column" in entry and "name" not in entry:
+                entry["name"] = entry.pop("column")
+            name = entry.get("name")
+            unknown = set(entry) - {"name", "unfavorable"}
+            if unknown or not isinstance(name, str):
+                raise ValueError(
+                    f"outcomes.{i}: an entry is a column name, or a mapping with name (text) "
+                    f"and unfavorable (higher or lower); got keys {sorted(map(str, entry))}"
+                )
+            direction = entry.get("unfavorable")
+            if direction is not None and direction not in OUTCOME_DIRECTIONS:
+                raise ValueError(
+                    f"outcomes.{i} ({name}): unfavorable must be 'higher' (a higher value "
+                    f"harms the applicant: APR, fees) or 'lower' (credit limit); got "
+                    f"{str(direction)[:40]!r}"
+                )
+            names.append(name)
+            if direction is not None:
+                directions[name] = direction
+        return {**data, "outcomes": names, "outcome_directions": directions}
 
 
 class ExplainQualitySpec(_Strict):
@@ -1004,6 +1065,14 @@ class AuditSpec(_Strict):
                 else a
                 for a in data["protected"]
             ]
+        # directions go back on their outcome entries, as written (absent when unused, so
+        # digests of specs with plain outcome names do not change)
+        directions = data["columns"].pop("outcome_directions", None) or {}
+        if directions:
+            data["columns"]["outcomes"] = [
+                {"name": o, "unfavorable": directions[o]} if o in directions else o
+                for o in data["columns"]["outcomes"]
+            ]
         if not data["columns"].get("outcomes"):
             data["columns"].pop("outcomes", None)  # newer key, unused: digests unchanged
         for key in ("jurisdictions", "geography", "controls", "cdd_by"):  # newer keys, unused
@@ -1226,6 +1295,11 @@ def _controls_problems(spec: AuditSpec, protected: set[str]) -> list[str]:
             )
     if len(set(cols.outcomes)) != len(cols.outcomes):
         problems.append("columns.outcomes: a column is listed twice")
+    for column in sorted(set(cols.outcome_directions) - set(cols.outcomes)):
+        problems.append(
+            f"columns.outcome_directions: '{column}' is not one of columns.outcomes "
+            f"{cols.outcomes}"
+        )
     if spec.cdd_by is not None and spec.cdd_by not in spec.controls:
         problems.append(
             f"cdd_by: '{spec.cdd_by}' is not one of the controls {spec.controls}; name a "

@@ -225,7 +225,9 @@ def spec_page() -> str:
         "The schema describes the spec **after** loading: a `protected` entry written as a "
         "mapping (`{column: gender, category: sex, values: {...}}` or "
         "`{column: age, bands: {...}}`) is kept as its column name, with its category in "
-        "`protected_roles` and its bands in `protected_bands`. Paths are relative to the "
+        "`protected_roles` and its bands in `protected_bands`; a `columns.outcomes` entry "
+        "written as `{name: apr, unfavorable: higher}` is kept as its name, with its "
+        "direction in `columns.outcome_directions`. Paths are relative to the "
         "spec file; every problem is reported at once, naming the key.\n\n"
         + schema_tables(spec_schema(), "AuditSpec")
     )

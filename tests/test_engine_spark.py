@@ -68,7 +68,8 @@ def test_decisions_only_audit_equals_in_process(spark: Any, tmp_path: Path) -> N
     assert spark.read.parquet(str(path)).rdd.getNumPartitions() > 2
     spec = decisions_spec(path)
     # controls (issue 17): a pass per Newton step on Spark, the same records
-    spec["columns"] = {**spec["columns"], "outcomes": ["apr"]}
+    # with its direction (issue 17 item 6): flagged on the driver as in memory
+    spec["columns"] = {**spec["columns"], "outcomes": [{"name": "apr", "unfavorable": "higher"}]}
     spec.update(controls=["f_num", "product"], cdd_by="product", reference={"sex": "male"})
     local = auditor.run_audit(spec)
     distributed = auditor.run_audit({**spec, "engine": {"kind": "spark"}})
@@ -81,6 +82,9 @@ def test_decisions_only_audit_equals_in_process(spark: Any, tmp_path: Path) -> N
         "adjusted_mean_difference:apr",
         "residual_smd:apr",
     } <= {m.metric for m in distributed.metrics if m.value is not None}
+    assert all(
+        "unfavorable:higher" in m.flags for m in distributed.metrics if m.metric.endswith(":apr")
+    )
     assert any("weighted" in m.flags for m in local.metrics)
     assert local.attributions.proxies
     assert local.attributions.proxy_ranking

@@ -108,7 +108,6 @@ from auditor.metrics.order import (
     quantile_ranks,
     select,
 )
-from auditor.metrics.practical import adjust_holm
 from auditor.metrics.proxies import correlation_ratio_of, cramers_v_of
 from auditor.metrics.slices import (
     BinPlan,
@@ -725,7 +724,11 @@ def run_spark(
     :func:`auditor.engine.driver.finish` (the finalisation every engine shares)."""
     from auditor.engine.measured import Measured, encoded, plan_for
     from auditor.engine.quality import explanation_quality
-    from auditor.engine.statistics import check_control_values, group_statistics
+    from auditor.engine.statistics import (
+        check_control_values,
+        finish_controls,
+        group_statistics,
+    )
     from auditor.engine.summary import gap_decompositions
 
     audit = SparkAudit(spec)
@@ -776,7 +779,7 @@ def run_spark(
             extra_notes: list[str] = []
             if spec.controls or spec.columns.outcomes:
                 adjusted, extra_notes = audit.controls(groups, references)
-                metrics += adjust_holm(adjusted)  # their own families, as in memory
+                metrics += finish_controls(spec, adjusted)  # as in memory
             if spec.protected_probabilities:
                 corrected, corrected_notes = audit.birdie()
                 metrics += corrected

@@ -14,6 +14,7 @@ import numpy as np
 from auditor.batch import UNKNOWN, DecisionBatch
 from auditor.errors import DataValidationError
 from auditor.metrics import Grouping, adea, adjust_holm
+from auditor.metrics.adjusted_mean import mark_outcome_records
 from auditor.metrics.birdie import birdie_fit, birdie_records
 from auditor.metrics.birdie_cells import BirdieCells, birdie_cells
 from auditor.metrics.birdie_interval import REPLICATES as BIRDIE_REPLICATES
@@ -245,7 +246,17 @@ def controls_measured(
         cdd_by=spec.cdd_by,
         min_group_size=spec.min_group_size,
     )
-    return adjust_holm(adjusted), notes
+    return finish_controls(spec, adjusted), notes
+
+
+def finish_controls(spec: AuditSpec, adjusted: list[MetricRecord]) -> list[MetricRecord]:
+    """The controls records as every engine reports them: each outcome record flagged
+    with its stated direction (and ``unadjusted`` without controls), Holm-adjusted in
+    their own families (new metric names)."""
+    marked = mark_outcome_records(
+        adjusted, dict(spec.columns.outcome_directions), controlled=bool(spec.controls)
+    )
+    return adjust_holm(marked)
 
 
 def birdie_measured(spec: AuditSpec, batch: DecisionBatch) -> tuple[list[MetricRecord], list[str]]:

@@ -21,6 +21,7 @@ value, flagged ``insufficient:size``.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -200,3 +201,37 @@ def _ols_hc3(
         return "leverage: a row is fitted exactly, so HC3 has no standard error"
     scaled = x * (resid / (1.0 - leverage))[:, None]
     return beta, bread @ (scaled.T @ scaled) @ bread
+
+
+# issue 17 item 6: the flags that tell a rule how to read an outcome's difference
+UNADJUSTED = "unadjusted"  # no controls: the "adjusted" difference is the raw one
+DIRECTION_FLAG = "unfavorable:"  # + higher | lower: the sign that harms the group
+
+
+def outcome_of(metric: str) -> str | None:
+    """The outcome an outcome record is about (``adjusted_mean_difference:apr`` and
+    ``residual_smd:apr`` give ``apr``), else ``None``."""
+    for prefix in (f"{METRIC}:", "residual_smd:"):
+        if metric.startswith(prefix):
+            return metric[len(prefix) :]
+    return None
+
+
+def mark_outcome_records(
+    records: list[MetricRecord], directions: dict[str, str], *, controlled: bool
+) -> list[MetricRecord]:
+    """``records`` with each outcome record flagged ``unfavorable:<direction>`` where the
+    spec states which direction harms the applicant (``columns.outcomes`` entries
+    ``{name, unfavorable}``), and the adjusted mean differences flagged ``unadjusted``
+    when the audit has no controls. Both engines mark their records here, after the
+    fits, so the numbers themselves never depend on the direction."""
+    out: list[MetricRecord] = []
+    for r in records:
+        outcome = outcome_of(r.metric)
+        extra: list[str] = []
+        if outcome is not None and outcome in directions:
+            extra.append(f"{DIRECTION_FLAG}{directions[outcome]}")
+        if outcome is not None and not controlled and r.metric.startswith(f"{METRIC}:"):
+            extra.append(UNADJUSTED)
+        out.append(replace(r, flags=(*r.flags, *extra)) if extra else r)
+    return out

@@ -15,10 +15,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+from auditor.metrics.adjusted_mean import DIRECTION_FLAG, outcome_of
+from auditor.metrics.adjusted_mean import METRIC as ADJUSTED_MEAN
 from auditor.policy.verdict import RATIO_METRICS, RatioVerdicts, VerdictRule, ratio_verdicts
 from auditor.result import AttributionSummary, GroupCount, MetricRecord, ProxyScore
 
 DEFAULT_LINE = 0.8  # the line the metrics collection's verdict fields are taken at
+ADJUSTED_MEAN_PREFIX = f"{ADJUSTED_MEAN}:"
+RESIDUAL_SMD_PREFIX = "residual_smd:"
 
 SCALARS = frozenset(
     {
@@ -61,6 +65,13 @@ COLLECTIONS: dict[str, frozenset[str]] = {
             # below_line is what a ratio_threshold fail needs, p_below_line its deciding p
             "below_line",
             "p_below_line",
+            # outcome records (columns.outcomes): the outcome column, the direction the
+            # spec says harms the applicant (higher | lower; absent when not stated), and
+            # for an adjusted mean difference the same group's residual SMD of that
+            # outcome (its effect size in standard deviations; absent without controls)
+            "outcome",
+            "unfavorable",
+            "residual_smd",
         }
     ),
     "groups": frozenset({"attribute", "group", "n", "share", "unknown"}),
@@ -74,6 +85,18 @@ COLLECTIONS: dict[str, frozenset[str]] = {
     ),
     "items": frozenset({"name"}),
 }
+# metric item fields the facts compute rather than read off the record
+DERIVED_METRIC_FIELDS = frozenset(
+    {
+        "intersection",
+        "categories",
+        "below_line",
+        "p_below_line",
+        "outcome",
+        "unfavorable",
+        "residual_smd",
+    }
+)
 DEFAULT_SCOPES = {
     "metrics": "{attribute}={group}",
     "groups": "{attribute}={group}",
@@ -161,7 +184,12 @@ class Facts:
         """The items of a named collection, as mappings of their fields."""
         if name == "metrics":
             cats = self.legal_categories()
-            return [self._metric(m, cats) for m in self.metrics]
+            effect = {
+                (m.attribute, m.group, outcome_of(m.metric)): m.value
+                for m in self.metrics
+                if m.metric.startswith(RESIDUAL_SMD_PREFIX)
+            }
+            return [self._metric(m, cats, effect) for m in self.metrics]
         if name == "groups":
             return [asdict(g) for g in self.groups]
         if name == "features":
@@ -188,14 +216,28 @@ class Facts:
             return out
         raise KeyError(name)
 
-    def _metric(self, m: MetricRecord, cats: dict[str, frozenset[str]]) -> dict[str, Any]:
-        own = COLLECTIONS["metrics"] - {"intersection", "categories", "below_line", "p_below_line"}
+    def _metric(
+        self,
+        m: MetricRecord,
+        cats: dict[str, frozenset[str]],
+        effect: dict[tuple[str, str, str | None], float | None],
+    ) -> dict[str, Any]:
+        own = COLLECTIONS["metrics"] - DERIVED_METRIC_FIELDS
         item = {
             **{k: getattr(m, k) for k in own},
             "flags": list(m.flags),
             "intersection": m.attribute in self.intersections,
             "categories": sorted(cats.get(m.attribute, frozenset())),
         }
+        outcome = outcome_of(m.metric)
+        if outcome is not None:
+            item["outcome"] = outcome
+            stated = [
+                f.removeprefix(DIRECTION_FLAG) for f in m.flags if f.startswith(DIRECTION_FLAG)
+            ]
+            item["unfavorable"] = stated[0] if stated else None
+            if m.metric.startswith(ADJUSTED_MEAN_PREFIX):
+                item["residual_smd"] = effect.get((m.attribute, m.group, outcome))
         if m.metric in RATIO_METRICS:
             v = self.verdicts()
             ev = v.evidence.get((m.attribute, m.metric, m.group))
