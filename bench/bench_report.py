@@ -4,11 +4,18 @@ The audit: 5,000 synthetic hiring decisions from a LightGBM model with 30 featur
 protected attributes (sex, race/ethnicity, age band) and two intersections (sex × race,
 sex × age), with the eeoc_ugesp, nyc_ll144, illinois, gdpr and aaa packs — built once
 with ``run_audit`` (not timed) and written as JSON. Timed: ``build_report(result)`` (HTML
-with every chart, then WeasyPrint), and the ``ll144`` and ``aaa`` presets.
+with every chart, then WeasyPrint) under the render policy ``auditor report`` uses
+(``render_speedups``: collector paused, SVG text fast path), and the ``ll144`` and ``aaa``
+presets. Each timed render starts with an empty chart cache, as the first render of an
+audit in a process does; the re-render figure (charts cached by content digest, as when
+the web workspace or ``auditor report`` renders the same audit again) is printed beside
+it. The CPU split per stage (HTML with charts drawn / cached, WeasyPrint layout, drawing)
+says where the time goes. Targets: at most 2 s of CPU time per full report on one core,
+at most 20 pages.
 
 Named baseline, measured in the same run: **the report code of git revision
-``--baseline-ref``** (default ``cb8f9b8``, the last commit before the condensed layout,
-the embedded charts and the new waterfall/calibration charts), extracted with
+``--baseline-ref``** (default ``e6529a7``, the integration branch before the chart cache,
+the single attachments pass and the floated contents columns), extracted with
 ``git archive`` into a temporary folder and rendering the same JSON. Both sides run in
 child processes with the same harness, alternating, so machine load hits both alike; each
 figure is the best of ``--repeat`` warm renders per round over ``--rounds`` rounds (the
@@ -38,7 +45,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 N_FEATURES = 30
-TARGET_S = 5.0
+TARGET_S = 2.0
+TARGET_PAGES = 20
 
 
 def build_result(rows: int, folder: Path) -> Any:
@@ -104,14 +112,44 @@ def build_result(rows: int, folder: Path) -> Any:
 
 
 def time_json(path: Path, repeat: int) -> dict[str, Any]:
-    """Child-process mode: render the JSON result at ``path`` and time it."""
+    """Child-process mode: render the JSON result at ``path`` and time it.
+
+    Every timed full render starts with an empty chart cache where the code has one
+    (``auditor.report.chart_cache``), so it draws every chart as a first render of an audit
+    does; ``rerender_s`` is the same render with the charts cached (the web workspace and
+    ``auditor report`` rendering an audit again in one process). The stage split (CPU time)
+    separates the HTML (context, charts, Jinja), WeasyPrint's layout and its drawing.
+    """
+    import contextlib
+
+    from auditor.result import AuditResult
+
+    try:
+        from auditor.report.chart_cache import clear_chart_cache
+    except ImportError:  # a revision before the chart cache
+
+        def clear_chart_cache() -> None:
+            return None
+
+    result = AuditResult.from_json(path.read_text(encoding="utf-8"))
+    try:  # the policy `auditor report` renders under (paused collector, SVG text fast path)
+        from auditor.report.speedups import render_speedups
+
+        policy: contextlib.AbstractContextManager[object] = render_speedups()
+    except ImportError:
+        policy = contextlib.nullcontext()
+    with policy:
+        return _time_result(result, path, repeat, clear_chart_cache)
+
+
+def _time_result(
+    result: Any, path: Path, repeat: int, clear_chart_cache: Callable[[], None]
+) -> dict[str, Any]:
     import shutil
     import subprocess
 
     from auditor.report import build_report, render_html
-    from auditor.result import AuditResult
 
-    result = AuditResult.from_json(path.read_text(encoding="utf-8"))
     artifact = build_report(result)  # cold: imports, fonts
     pages = None
     pdfinfo = shutil.which("pdfinfo")
@@ -124,17 +162,63 @@ def time_json(path: Path, repeat: int) -> dict[str, Any]:
         ]
         pages = int(found[0]) if found else None
         pdf.unlink()
+
+    def cold(fn: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            clear_chart_cache()
+            return fn()
+
+        return run
+
+    full = cold(lambda: build_report(result))
     out: dict[str, Any] = {
-        "html_s": _best(lambda: render_html(result), repeat),
-        "full_s": _best(lambda: build_report(result), repeat),
-        "full_cpu_s": _best(lambda: build_report(result), repeat, clock=time.process_time),
+        "html_s": _best(cold(lambda: render_html(result)), repeat),
+        "full_s": _best(full, repeat),
+        "full_cpu_s": _best(full, repeat, clock=time.process_time),
+        "rerender_s": _best(lambda: build_report(result), repeat),
+        "rerender_cpu_s": _best(lambda: build_report(result), repeat, clock=time.process_time),
         "html_bytes": len(artifact.html),
         "pages": pages,
         "charts": artifact.html.count("<figcaption>"),
+        **_stages(result, repeat, clear_chart_cache),
     }
     for preset in ("ll144", "aaa"):
-        out[preset] = _best(lambda p=preset: build_report(result, preset=p), repeat)  # type: ignore[misc]
+        out[preset] = _best(cold(lambda p=preset: build_report(result, preset=p)), repeat)  # type: ignore[misc]
     return out
+
+
+def _stages(result: Any, repeat: int, clear_chart_cache: Callable[[], None]) -> dict[str, float]:
+    """CPU seconds per stage of one full render (best of ``repeat``): the HTML with every
+    chart drawn, the HTML with the charts cached (equal to it where there is no cache),
+    WeasyPrint's parsing, cascade and layout (``render``), and its drawing into a PDF."""
+    import weasyprint
+
+    from auditor.report import render_html
+    from auditor.report.fetcher import DataOnlyFetcher
+
+    html = render_html(result)
+    best: dict[str, float] = {}
+
+    def keep(name: str, seconds: float) -> None:
+        best[name] = min(best.get(name, seconds), seconds)
+
+    for _ in range(repeat):
+        clear_chart_cache()
+        t = time.process_time()
+        render_html(result)
+        keep("stage_html_s", time.process_time() - t)
+        t = time.process_time()
+        render_html(result)
+        keep("stage_html_cached_s", time.process_time() - t)
+        t = time.process_time()
+        document = weasyprint.HTML(
+            string=html, base_url=None, url_fetcher=DataOnlyFetcher()
+        ).render()
+        keep("stage_layout_s", time.process_time() - t)
+        t = time.process_time()
+        document.write_pdf()
+        keep("stage_draw_s", time.process_time() - t)
+    return best
 
 
 def _baseline_tree(ref: str, folder: Path) -> Path | None:
@@ -198,7 +282,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--baseline-ref", default="cb8f9b8")
+    parser.add_argument("--baseline-ref", default="e6529a7")
     parser.add_argument("--time-json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.time_json is not None:
@@ -233,32 +317,43 @@ def main() -> None:
         f"full report (current): {now['pages']} pages, {now['charts']} charts, "
         f"{now['html_bytes']:,} bytes of HTML"
     )
-    html_s, full_s = best(ours, "html_s"), best(ours, "full_s")
-    line_html = f"  HTML (context + charts + Jinja): {html_s:.2f}s"
-    line_full = f"  HTML + PDF:                      {full_s:.2f}s"
-    if base:
-        was = base[0]
+    was = base[0] if base else None
+    if was is not None:
         print(
             f"baseline ({args.baseline_ref}): {was['pages']} pages, {was['charts']} charts, "
             f"{was['html_bytes']:,} bytes of HTML"
         )
-        base_full = best(base, "full_s")
-        line_html += f"   baseline {best(base, 'html_s'):.2f}s"
-        line_full += (
-            f"   baseline {base_full:.2f}s   ratio {base_full / full_s:.2f}x"
-            " (baseline time / current time)"
-        )
-    print(line_html)
-    print(line_full)
-    cpu_s = best(ours, "full_cpu_s")
-    line_cpu = f"  HTML + PDF, CPU time of the process: {cpu_s:.2f}s"
-    if base:
-        base_cpu = best(base, "full_cpu_s")
-        line_cpu += f"   baseline {base_cpu:.2f}s   ratio {base_cpu / cpu_s:.2f}x"
-    print(line_cpu)
-    print("  (wall time counts waiting for a shared core; CPU time does not)")
-    verdict = "meets" if full_s < TARGET_S else "MISSES"
-    print(f"  target < {TARGET_S:.0f}s per report on one core: {verdict}")
+
+    def line(text: str, key: str, ratio: bool = True) -> None:
+        value = best(ours, key)
+        out = f"  {text:<46} {value:5.2f}s"
+        if base:
+            then = best(base, key)
+            out += f"   baseline {then:5.2f}s"
+            if ratio:
+                out += f"   ratio {then / value:.2f}x"
+        print(out)
+
+    print("wall time, best of repeats (charts drawn: chart cache emptied before each render)")
+    line("HTML (context + charts + Jinja)", "html_s", ratio=False)
+    line("HTML + PDF", "full_s")
+    line("HTML + PDF, CPU time of the process", "full_cpu_s")
+    line("re-render, charts cached (wall)", "rerender_s")
+    line("re-render, charts cached (CPU)", "rerender_cpu_s")
+    print("  (ratio = baseline time / current time; wall time counts waiting for a shared")
+    print("   core, CPU time does not)")
+    print("CPU time per stage")
+    line("HTML, charts drawn", "stage_html_s")
+    line("HTML, charts cached", "stage_html_cached_s")
+    line("WeasyPrint parse + cascade + layout", "stage_layout_s")
+    line("WeasyPrint drawing + PDF", "stage_draw_s")
+    full_cpu = best(ours, "full_cpu_s")
+    verdict = "meets" if full_cpu <= TARGET_S else "MISSES"
+    print(f"  target <= {TARGET_S:.0f}s CPU per full report on one core: {verdict}")
+    pages = now["pages"]
+    if pages is not None:
+        verdict = "meets" if pages <= TARGET_PAGES else "MISSES"
+        print(f"  target <= {TARGET_PAGES} pages: {pages} pages, {verdict}")
     for preset in ("ll144", "aaa"):
         text = f"preset {preset}: {best(ours, preset):.2f}s per report (HTML + PDF)"
         if base:

@@ -19,6 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
+from auditor.report.chart_cache import cached_chart
 from auditor.report.plot import (
     BLACK,
     BLUE,
@@ -142,6 +143,7 @@ def _ratio_handles(bars: Sequence[Bar]) -> list[Any]:
     return handles
 
 
+@cached_chart
 def rate_ratio_chart(
     rates: Sequence[Bar],
     ratios: Sequence[Bar] | None,
@@ -200,6 +202,7 @@ def rate_ratio_chart(
         return to_svg(fig, chart_id)
 
 
+@cached_chart
 def ratio_chart(
     bars: Sequence[Bar], *, metric: str, reference: str | None, chart_id: str
 ) -> Markup:
@@ -216,6 +219,7 @@ def ratio_chart(
         return to_svg(fig, chart_id)
 
 
+@cached_chart
 def importance_chart(items: Sequence[tuple[str, float]], *, chart_id: str) -> Markup:
     """Global attribution importance (mean |attribution|) as horizontal bars, largest first."""
     bars = [Bar(name, value) for name, value in items]
@@ -230,6 +234,7 @@ def importance_chart(items: Sequence[tuple[str, float]], *, chart_id: str) -> Ma
         return to_svg(fig, chart_id)
 
 
+@cached_chart
 def gap_chart(
     items: Sequence[tuple[str, float]], *, group: str, reference: str | None, chart_id: str
 ) -> Markup:

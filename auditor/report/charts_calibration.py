@@ -12,6 +12,7 @@ from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import PercentFormatter
 
+from auditor.report.chart_cache import cached_chart
 from auditor.report.plot import (
     BLACK,
     BLUE,
@@ -38,6 +39,7 @@ STYLES = (
 )
 
 
+@cached_chart
 def calibration_chart(
     series: Sequence[tuple[str, float | None, Sequence[tuple[float, float, int]]]],
     *,

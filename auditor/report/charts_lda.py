@@ -20,6 +20,7 @@ from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 
+from auditor.report.chart_cache import cached_chart
 from auditor.report.plot import (
     BLACK,
     BLUE,
@@ -89,6 +90,7 @@ class FrontierPoint:
         return "frontier" if self.on_frontier else "candidate"
 
 
+@cached_chart
 def frontier_chart(points: Sequence[FrontierPoint], *, chart_id: str) -> Markup:
     """The two-panel frontier chart of ``points`` (search split, held-out split)."""
     finite = [p for p in points if math.isfinite(p.auc) and math.isfinite(p.ratio)]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from markupsafe import Markup
 from matplotlib.patches import Patch
 
+from auditor.report.chart_cache import cached_chart
 from auditor.report.plot import (
     BLACK,
     BLUE,
@@ -33,6 +34,7 @@ def _fmt(value: float) -> str:
     return f"{value:+.3f}".replace("-", "−")
 
 
+@cached_chart
 def waterfall_chart(
     steps: Sequence[tuple[str, float, str]],
     *,

@@ -16,6 +16,7 @@ from markupsafe import Markup
 from matplotlib.lines import Line2D
 
 from auditor.quality_block import ExplanationQuality, MethodQualityRecord
+from auditor.report.chart_cache import cached_chart
 from auditor.report.charts import Figure
 from auditor.report.plot import (
     BLACK,
@@ -235,9 +236,8 @@ def _sentences(block: ExplanationQuality, view: QualityView) -> list[str]:
     return out
 
 
-def deletion_chart(
-    quality: ExplanationQuality | Mapping[str, Any], *, chart_id: str
-) -> Markup:
+@cached_chart
+def deletion_chart(quality: ExplanationQuality | Mapping[str, Any], *, chart_id: str) -> Markup:
     """Mean deletion curve per method plus the random-order curve."""
     block = ExplanationQuality.from_json(quality)
     xs = [100.0 * f for f in block.curve_fraction or ()]

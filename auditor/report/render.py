@@ -35,7 +35,7 @@ from markupsafe import Markup
 from auditor._resources import templates_dir
 from auditor.errors import RenderError
 from auditor.report import svgtext
-from auditor.report.attachments import Attachment, report_attachments
+from auditor.report.attachments import Attachment
 from auditor.report.context import build_context
 from auditor.report.fetcher import DataOnlyFetcher, FetchRefusedError
 from auditor.report.filters import FILTERS
@@ -327,7 +327,9 @@ def _build(
         author=author,
         subject=subject,
         created=run.finished_at,
-        attachments=report_attachments(result) if "appendix" in chosen.sections else (),
+        # the list the appendix's table was rendered from: built once per report (the
+        # result's JSON and each pack's fixtures are serialised once, not twice)
+        attachments=context["attachments"],
     )
     return ReportArtifact(
         html=html,
