@@ -86,4 +86,5 @@ def plan_for(
         tolerance=e.tolerance,
         groupings=tuple((g.name, g.attributes) for g in groups),
         params=params,
+        device=e.device,
     )
