@@ -228,3 +228,24 @@ def test_integrated_gradients_record_the_device_asked_for() -> None:
     )
     assert attr.params["device"] == "cpu"
     np.testing.assert_allclose(attr.values, values, rtol=0, atol=1e-6)
+
+
+def test_an_audit_decides_auto_once_for_all_its_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from auditor.explain.run import plan_device
+
+    booster, x = _train({"objective": "binary", "num_leaves": 15}, 4)
+    adapter = LightGBMAdapter(booster)
+    device, rule = plan_device(adapter, "tree_shap", "auto", 10)
+    assert device == "cpu"
+    assert rule is not None
+    assert rule.startswith("auto: 10 rows x ")
+    assert plan_device(adapter, "tree_shap", "cpu", 10**9) == ("cpu", None)
+    assert plan_device(adapter, "permutation_shap", "auto", 10**9) == ("auto", None)
+    # a whole audit's rows are enough work although each chunk's would not be: every
+    # chunk gets the plan's device
+    monkeypatch.setattr(gpu_tree_shap, "cuda_device_present", lambda: True)
+    device, rule = plan_device(adapter, "tree_shap", "auto", gpu_tree_shap.AUTO_MIN_LEAF_ROWS)
+    assert device == "cuda"
+    plan = ChunkPlan("unit", "tree_shap", None, x[:20], 64, None, (), {}, device)
+    params = explain_rows(plan, adapter, x[:3])[4]
+    assert params["device"] == "cuda"

@@ -174,6 +174,36 @@ def explain(
     )
 
 
+def plan_device(
+    model: ModelAdapter, method: str, requested: str, rows: int
+) -> tuple[str, str | None]:
+    """The device an audit's chunks all use, decided once from the rows it explains.
+
+    ``auto`` is resolved here (tree SHAP by :func:`~auditor.explain.gpu_tree_shap.choose_device`
+    on all the audit's rows, integrated gradients by torch's device), so every chunk of a
+    streamed or Spark audit runs where the in-memory audit would, and records the same
+    rule. Returns the device to pass on and the rule to record (None: the explainer's own).
+    """
+    explainer = get_explainer(method)
+    if requested != "auto" or not getattr(explainer, "uses_device", False):
+        return requested, None
+    if method == "integrated_gradients":
+        from auditor.explain.integrated_gradients import ig_device
+
+        where = ig_device("auto")
+        return where, f"auto: torch {'sees a' if where == 'cuda' else 'sees no'} CUDA device"
+    from auditor.explain.fast_tree_shap import TreeShapEngine
+    from auditor.explain.gpu_tree_shap import choose_device
+    from auditor.explain.tree_shap import engine_for
+    from auditor.models.base import as_tree_model
+
+    booster = as_tree_model(model).booster
+    engine = engine_for(booster, getattr(model, "digest", None), getattr(model, "text", None))
+    if not isinstance(engine, TreeShapEngine):
+        return "auto", None  # LightGBM's pred_contrib: the CPU, and the explainer says so
+    return choose_device("auto", engine, rows)
+
+
 def additivity_warning(method: str, error: float, tolerance: float) -> str | None:
     """The audit's warning when attributions miss the model output by more than allowed.
 
