@@ -16,6 +16,7 @@ import numba
 from numba import cuda
 
 _MAXD = 64  # scratch per thread: one more than gpu_tree_shap.MAX_PATH_FEATURES
+_MAXD1 = 65  # prefix products: one more again (a literal: local array shapes must be)
 
 
 @cuda.jit(device=True, inline=True)
@@ -58,7 +59,7 @@ def path_dependent(x, nleaves, leaf_node, leaf_class, leaf_nfeat, leaf_feature, 
         sh[nf + j] = 0.0
     cuda.syncthreads()
     f = cuda.local.array(_MAXD, dtype=numba.float64)
-    pre = cuda.local.array(_MAXD + 1, dtype=numba.float64)
+    pre = cuda.local.array(_MAXD1, dtype=numba.float64)
     acc = cuda.local.array(_MAXD, dtype=numba.float64)
     for li in range(tid, nleaves, step):
         d = leaf_nfeat[li]
