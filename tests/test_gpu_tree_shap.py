@@ -9,7 +9,6 @@ and what the result records. The kernel's speed is bench/bench_gpu.py's business
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -22,7 +21,7 @@ import pytest
 if "numba.cuda" not in sys.modules:
     import numba
 
-    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+    # numba's config, not the environment: subprocesses of later tests stay as they were
     numba.config.ENABLE_CUDASIM = 1  # type: ignore[attr-defined]
 try:
     from numba import cuda
