@@ -273,6 +273,12 @@ class ExplainSpec(_Strict):
     )
     background: int = Field(100, ge=1, le=10_000)
     steps: int = Field(128, ge=2, le=4096, description="Integrated-gradients steps.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Where tree SHAP and integrated gradients run: auto (a CUDA device when "
+        "present and, for tree SHAP, rows x leaves >= 2^25), cpu, or cuda (fails when "
+        "there is no device). The result's attribution params record the device used.",
+    )
     tolerance: float | None = Field(
         None, gt=0, description="Additivity error above which the audit warns."
     )

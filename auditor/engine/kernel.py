@@ -19,6 +19,7 @@ from auditor.data import check_features
 from auditor.engine.sums import AttributionSums
 from auditor.errors import DataValidationError
 from auditor.explain import get_explainer
+from auditor.explain.base import device_args
 from auditor.explain.run import MAX_STEPS, PERMUTATION_DEFAULT_ROWS
 from auditor.metrics.counts import group_codes
 from auditor.models.base import ModelAdapter
@@ -36,6 +37,7 @@ class ChunkPlan:
     tolerance: float | None
     groupings: tuple[tuple[str, tuple[str, ...]], ...]  # (name, attributes)
     params: dict[str, Any]  # recorded with the attributions (sizes, seed)
+    device: str = "auto"  # explain.device: where tree SHAP / integrated gradients run
 
 
 def plan_rows(
@@ -109,8 +111,9 @@ def explain_rows(
     assert plan.method is not None
     assert plan.background is not None
     explainer = get_explainer(plan.method)
+    on = device_args(explainer, plan.device)
     values, base, params = explainer.explain(
-        model, xs, background=plan.background, steps=plan.steps
+        model, xs, background=plan.background, steps=plan.steps, **on
     )
     out = model.output(xs)
     gaps = np.abs(values.sum(axis=1) + base - out)
@@ -121,7 +124,9 @@ def explain_rows(
         if not len(redo):
             break
         steps = min(2 * steps, MAX_STEPS)
-        v, b, _ = explainer.explain(model, xs[redo], background=plan.background, steps=steps)
+        v, b, _ = explainer.explain(
+            model, xs[redo], background=plan.background, steps=steps, **on
+        )
         values[redo], base[redo] = v, b
         gaps[redo] = np.abs(v.sum(axis=1) + b - out[redo])
         used, refined = steps, len(redo)

@@ -17,7 +17,7 @@ import pandas as pd
 from auditor.engine.kernel import ChunkPlan, plan_rows
 from auditor.engine.statistics import split_groupings
 from auditor.engine.sums import AttributionSums
-from auditor.explain.run import choose_method
+from auditor.explain.run import choose_method, plan_device
 from auditor.metrics import groupings
 from auditor.metrics.cells import DecisionCells
 from auditor.models.base import ModelAdapter
@@ -66,16 +66,22 @@ def plan_for(
     params: dict[str, object] = {}
     method = None
     rows = background = None
+    device: str = e.device
     if e.method != "none":
         method = choose_method(model, None if e.method == "auto" else e.method)
         rows, bg_rows = plan_rows(method, rows_total, e.max_rows, e.background, spec.seed)
         background = encode_at(bg_rows)
+        explained = rows_total if rows is None else len(rows)
         params = {
             "background_size": len(bg_rows),
             "seed": spec.seed,
-            "rows_explained": rows_total if rows is None else len(rows),
+            "rows_explained": explained,
             "rows_total": rows_total,
         }
+        # auto decided once for the whole audit: every chunk runs and records the same
+        device, rule = plan_device(model, method, e.device, explained)
+        if rule is not None:
+            params["device_rule"] = rule
     groups = groupings(spec.protected, split_groupings(spec)[0])
     return ChunkPlan(
         source=label,
@@ -86,4 +92,5 @@ def plan_for(
         tolerance=e.tolerance,
         groupings=tuple((g.name, g.attributes) for g in groups),
         params=params,
+        device=device,
     )

@@ -77,6 +77,14 @@ def get_explainer(name: str) -> Explainer:
     return _REGISTRY[name]()
 
 
+def device_args(explainer: Explainer, device: str) -> dict[str, str]:
+    """``{"device": device}`` for the methods that choose a device (``uses_device``:
+    tree SHAP, integrated gradients), nothing for the others, which always run on the CPU."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ExplainError(f"device must be auto, cpu or cuda, not {device!r}")
+    return {"device": device} if getattr(explainer, "uses_device", False) else {}
+
+
 def explainer_names() -> list[str]:
     """Registered method names."""
     return sorted(_REGISTRY)

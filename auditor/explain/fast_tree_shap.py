@@ -33,7 +33,14 @@ from auditor.explain._lgb_trees import FlatEnsemble, UnsupportedModel, flatten, 
 from auditor.models.digest import model_text
 from auditor.worker_threads import kernel_threads
 
-__all__ = ["PathTables", "TreeShapEngine", "UnsupportedModel", "default_threads"]
+__all__ = [
+    "LeafPaths",
+    "PathTables",
+    "TreeShapEngine",
+    "UnsupportedModel",
+    "default_threads",
+    "leaf_paths",
+]
 
 _POOL = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
 
@@ -87,7 +94,24 @@ class PathTables:
         return int(self.table.nbytes + sum(a.nbytes for a in arrays))
 
 
-def _build_path_tables(flat: FlatEnsemble) -> PathTables:
+@dataclass(frozen=True)
+class LeafPaths:
+    """Per leaf: its distinct path features in pattern-bit order, with their ratios.
+
+    Shared by the path tables and the CUDA kernel (:mod:`auditor.explain.gpu_tree_shap`),
+    which evaluate the same per-leaf formula.
+    """
+
+    bit: np.ndarray  # per node: pattern bit of its edge feature (-1 at roots)
+    leaf: np.ndarray  # node id of each leaf
+    tree: np.ndarray  # tree of each leaf
+    nfeat: np.ndarray  # distinct path features per leaf
+    feature: np.ndarray  # [leaf, m]: column of the feature of pattern bit m
+    ratio: np.ndarray  # [leaf, m]: product of the cover ratios of that feature's edges
+
+
+def leaf_paths(flat: FlatEnsemble) -> LeafPaths:
+    """The distinct features on every leaf's path and their cover-ratio products."""
     nodes = len(flat.parent)
     bit = np.empty(nodes, dtype=np.int64)
     depth = np.empty(nodes, dtype=np.int64)
@@ -114,6 +138,14 @@ def _build_path_tables(flat: FlatEnsemble) -> PathTables:
         ratio[r[new], bk[new]] = flat.edge_ratio[k[new]]
         seen[r, bk] = True
         cur = np.where(live, flat.parent[cur], cur)
+    return LeafPaths(bit=bit, leaf=leaf, tree=tree, nfeat=nfeat, feature=feature, ratio=ratio)
+
+
+def _build_path_tables(flat: FlatEnsemble) -> PathTables:
+    paths = leaf_paths(flat)
+    bit, leaf, tree, nfeat = paths.bit, paths.leaf, paths.tree, paths.nfeat
+    feature, ratio = paths.feature, paths.ratio
+    width = feature.shape[1]
     cells = nfeat * (1 << nfeat)
     budget = table_budget_bytes() // 8
     first = np.searchsorted(tree, np.arange(flat.num_trees + 1))
@@ -138,7 +170,7 @@ def _build_path_tables(flat: FlatEnsemble) -> PathTables:
     _path_tables.build_tables(
         leaf, nfeat, offset, leaf_on, ratio, flat.value, qnodes, qweights, table
     )
-    node_leaf = np.full(nodes, -1, dtype=np.int64)
+    node_leaf = np.full(len(flat.parent), -1, dtype=np.int64)
     node_leaf[leaf] = np.arange(len(leaf))
     return PathTables(
         tabulated=np.flatnonzero(on_tree).astype(np.int64),
@@ -182,6 +214,8 @@ class TreeShapEngine:
     shapley_weights: np.ndarray  # [u, v] = u! v! / (u + v + 1)!
     _leaf_cache: list[tuple[np.ndarray, ...]] = field(default_factory=list, compare=False)
     _table_cache: list[PathTables] = field(default_factory=list, compare=False)
+    # the model's arrays on a CUDA device, uploaded on the first GPU call (gpu_tree_shap)
+    _device_cache: list[Any] = field(default_factory=list, compare=False)
 
     @classmethod
     def from_model(cls, model: Any) -> TreeShapEngine:

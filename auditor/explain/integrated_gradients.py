@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from auditor.errors import ExplainError
 from auditor.explain.base import register
 from auditor.models.base import ModelAdapter, as_differentiable
 
@@ -24,11 +25,23 @@ from auditor.models.base import ModelAdapter, as_differentiable
 CHUNK_POINTS = 32_768
 
 
-def ig_device() -> str:
-    """``"cuda"`` when a CUDA device is available, else ``"cpu"``."""
+def ig_device(requested: str = "auto") -> str:
+    """Where integrated gradients run: ``auto`` is ``"cuda"`` when torch sees a CUDA
+    device, else ``"cpu"``; ``cpu`` and ``cuda`` (``explain.device``) are taken as asked,
+    ``cuda`` failing with a clear message when there is none."""
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cpu":
+        return "cpu"
+    present = torch.cuda.is_available()
+    if requested == "cuda" and not present:
+        raise ExplainError(
+            "explain.device: cuda, but torch finds no CUDA device (or this torch build has "
+            "no CUDA support); use explain.device: auto or cpu."
+        )
+    if requested not in ("auto", "cuda"):
+        raise ExplainError(f"explain.device must be auto, cpu or cuda, not {requested!r}")
+    return "cuda" if present else "cpu"
 
 
 @contextmanager
@@ -88,19 +101,27 @@ class IntegratedGradientsExplainer:
     name = "integrated_gradients"
     default_tolerance = 1e-2
     uses_steps = True
+    uses_device = True  # explain.device: auto | cpu | cuda
 
     def supports(self, model: ModelAdapter) -> bool:
         """Only torch modules (it needs gradients)."""
         return model.kind == "torch"
 
     def explain(
-        self, model: ModelAdapter, x: np.ndarray, *, background: np.ndarray, steps: int
+        self,
+        model: ModelAdapter,
+        x: np.ndarray,
+        *,
+        background: np.ndarray,
+        steps: int,
+        device: str = "auto",
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        """Attributions, the baseline's output per row, and the quadrature recorded."""
+        """Attributions, the baseline's output per row, and the quadrature recorded
+        (with the device that ran them)."""
         net = as_differentiable(model)
         module = net.module
         home = net.device
-        device = ig_device()
+        device = ig_device(device)
         baseline = np.nanmean(background, axis=0)
         moved = device != home
         if moved:

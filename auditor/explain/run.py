@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.errors import ExplainError
-from auditor.explain.base import AUTO_ORDER, AttributionSet, get_explainer
+from auditor.explain.base import AUTO_ORDER, AttributionSet, device_args, get_explainer
 from auditor.models.base import ModelAdapter
 
 PERMUTATION_DEFAULT_ROWS = 500
@@ -48,8 +48,12 @@ def explain_matrix(
     seed: int = 0,
     tolerance: float | None = None,
     max_steps: int = MAX_STEPS,
+    device: str = "auto",
 ) -> AttributionSet:
     """Attributions for (a seeded sample of) the rows of an encoded matrix ``x``.
+
+    ``device`` (``auto``, ``cpu`` or ``cuda``) is where tree SHAP and integrated gradients
+    run; the params record the device that ran them.
 
     For path methods (integrated gradients), rows whose completeness error exceeds
     ``tolerance`` are recomputed with twice the steps, up to ``max_steps``; the steps
@@ -66,7 +70,10 @@ def explain_matrix(
     bg_rows = rng.choice(len(x), size=min(background, len(x)), replace=False)
     xs = x[rows]
     background_x = x[np.sort(bg_rows)]
-    values, base, params = explainer.explain(model, xs, background=background_x, steps=steps)
+    on = device_args(explainer, device)
+    values, base, params = explainer.explain(
+        model, xs, background=background_x, steps=steps, **on
+    )
     out = model.output(xs)
     gaps = np.abs(values.sum(axis=1) + base - out)
     tol = explainer.default_tolerance if tolerance is None else tolerance
@@ -76,7 +83,7 @@ def explain_matrix(
         if not len(redo):
             break
         used = min(2 * used, max_steps)
-        v, b, _ = explainer.explain(model, xs[redo], background=background_x, steps=used)
+        v, b, _ = explainer.explain(model, xs[redo], background=background_x, steps=used, **on)
         values[redo], base[redo] = v, b
         gaps[redo] = np.abs(v.sum(axis=1) + b - out[redo])
         params = {**params, "steps_max_used": used, "rows_refined": len(redo)}
@@ -112,6 +119,7 @@ def explain(
     background: int = 100,
     steps: int = 64,
     seed: int = 0,
+    device: str = "auto",
 ) -> AttributionSet:
     """Explain a model's outputs on ``x``.
 
@@ -129,6 +137,11 @@ def explain(
     method
         ``"tree_shap"``, ``"integrated_gradients"`` or ``"permutation_shap"``; default:
         the exact method for the model kind, else permutation SHAP.
+    device
+        Where tree SHAP and integrated gradients run: ``"auto"`` (a CUDA device when one
+        is present and, for tree SHAP, the work is big enough to pay for it), ``"cpu"`` or
+        ``"cuda"`` (an error when there is no device). ``.params["device"]`` records the
+        device that ran, ``.params["device_rule"]`` why (tree SHAP).
 
     Returns
     -------
@@ -157,7 +170,38 @@ def explain(
         background=background,
         steps=steps,
         seed=seed,
+        device=device,
     )
+
+
+def plan_device(
+    model: ModelAdapter, method: str, requested: str, rows: int
+) -> tuple[str, str | None]:
+    """The device an audit's chunks all use, decided once from the rows it explains.
+
+    ``auto`` is resolved here (tree SHAP by :func:`~auditor.explain.gpu_tree_shap.choose_device`
+    on all the audit's rows, integrated gradients by torch's device), so every chunk of a
+    streamed or Spark audit runs where the in-memory audit would, and records the same
+    rule. Returns the device to pass on and the rule to record (None: the explainer's own).
+    """
+    explainer = get_explainer(method)
+    if requested != "auto" or not getattr(explainer, "uses_device", False):
+        return requested, None
+    if method == "integrated_gradients":
+        from auditor.explain.integrated_gradients import ig_device
+
+        where = ig_device("auto")
+        return where, f"auto: torch {'sees a' if where == 'cuda' else 'sees no'} CUDA device"
+    from auditor.explain.fast_tree_shap import TreeShapEngine
+    from auditor.explain.gpu_tree_shap import choose_device
+    from auditor.explain.tree_shap import engine_for
+    from auditor.models.base import as_tree_model
+
+    booster = as_tree_model(model).booster
+    engine = engine_for(booster, getattr(model, "digest", None), getattr(model, "text", None))
+    if not isinstance(engine, TreeShapEngine):
+        return "auto", None  # LightGBM's pred_contrib: the CPU, and the explainer says so
+    return choose_device("auto", engine, rows)
 
 
 def additivity_warning(method: str, error: float, tolerance: float) -> str | None:
