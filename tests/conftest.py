@@ -121,9 +121,11 @@ def _unit(path: str) -> str:
     return "spark" if name in SPARK_MODULES else name
 
 
+# optional: with -p no:xdist (one process) the hook does not exist, and pytest would stop
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """With ``--dist loadfile``: one unit per test file, the Spark files one unit."""
-    if config.getvalue("dist") != "loadfile":
+    if config.getoption("dist", "no") != "loadfile":
         return None  # xdist's own scheduler
     from xdist.scheduler import LoadScopeScheduling
 
@@ -136,7 +138,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Longest units first (every worker sorts its collection the same way)."""
-    if config.getvalue("dist") == "no" and not os.environ.get("PYTEST_XDIST_WORKER"):
+    if config.getoption("dist", "no") == "no" and not os.environ.get("PYTEST_XDIST_WORKER"):
         return  # one process: keep the files' order
     rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(_unit(item.nodeid), len(rank)))  # stable
