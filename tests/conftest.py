@@ -20,6 +20,34 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="regenerate the golden snapshots (tests/golden/snapshots/) instead of comparing",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # through the environment, so xdist workers (started after this) see it too
+    if config.getoption("--update-golden"):
+        os.environ["AUDITOR_UPDATE_GOLDEN"] = "1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread_per_worker() -> None:
+    """Under xdist (make test: two workers on two cores) each worker's torch runs one
+    intra-op thread: two threads per worker oversubscribe the cores, and the small
+    networks of the tests ran several times slower for it."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return
+    try:
+        import torch
+    except ImportError:  # the 'torch' extra is not installed
+        return
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder holding the trained demo models, data copies and specs."""
@@ -95,6 +123,8 @@ def spark() -> Iterator[Any]:
 # unit: one JVM for the run, not one per worker. Units are handed out longest first
 # (with --no-loadscope-reorder), so no worker is left running a long module alone at the
 # end; the order comes from --durations on the shared 2-core machine (module totals).
+# Both lists name modules by their basename, so a module keeps its place wherever it
+# sits under tests/ (unit/, integration/…) and a new module needs no entry to run.
 # (xdist's own --dist loadgroup cannot be used: with pytest 9 its group marks no longer
 # reach the node ids it schedules by, and every test would be a unit of its own.)
 SPARK_MODULES = frozenset(

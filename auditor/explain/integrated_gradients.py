@@ -87,6 +87,8 @@ class IntegratedGradientsExplainer:
 
     name = "integrated_gradients"
     default_tolerance = 1e-2
+    additive = True
+    signed = True
     uses_steps = True
 
     def supports(self, model: ModelAdapter) -> bool:

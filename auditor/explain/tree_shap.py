@@ -49,6 +49,8 @@ class TreeShapExplainer:
 
     name = "tree_shap"
     default_tolerance = 1e-6
+    additive = True
+    signed = True
 
     def supports(self, model: ModelAdapter) -> bool:
         """Only LightGBM boosters."""

@@ -1,7 +1,8 @@
 """The drift check (issue 20): every engine gives the same audit, explanation quality on.
 
-Four specs (credit with LightGBM, hiring with a torch MLP, a scikit-learn model with
-probabilistic membership, recorded decisions only), each audited in memory and streamed
+Six specs (credit with LightGBM, hiring with a torch MLP by integrated gradients and by the
+registry's interventional mode, a scikit-learn model with probabilistic membership by
+permutation SHAP and by LIME, recorded decisions only), each audited in memory and streamed
 in chunks; two of them (a model explained and quality measured, and recorded decisions
 with probabilistic membership) on Spark too (local[2], several partitions, the shared
 session of conftest). Findings and warnings must be identical and every other field of
@@ -10,7 +11,8 @@ the result equal (numbers to ``TOL``), apart from the fields that describe the r
 Kept fast (the suite runs on two cores): a few hundred rows per spec, small explained and
 quality samples, and Spark only where it adds a path the streamed engine does not have
 (the cluster's kernel and merge for a model; the partition passes without one). Every
-other Spark path is held to the in-memory result in ``tests/integration/spark/test_engine_spark.py``.
+other Spark path is held to the in-memory result in
+``tests/integration/spark/test_engine_spark.py``.
 """
 
 from __future__ import annotations
@@ -97,6 +99,25 @@ def sklearn_probabilistic(tmp: Path, request: Any) -> tuple[dict[str, Any], floa
     return spec, TOL
 
 
+def sklearn_lime(tmp: Path, request: Any) -> tuple[dict[str, Any], float]:
+    """The sklearn case explained by LIME, a method without steps and without an
+    additivity claim: its additivity warning must read the same on every engine."""
+    spec, tol = sklearn_probabilistic(tmp, request)
+    spec["name"] = "drift-sklearn-lime"
+    quality = {**QUALITY, "methods": ["lime"]}
+    spec["explain"] = {"method": "lime", "max_rows": 40, "quality": quality}
+    return spec, tol
+
+
+def hiring_interventional(tmp: Path, request: Any) -> tuple[dict[str, Any], float]:
+    """The torch case through the registry's interventional mode (integrated gradients
+    from the background mean), whose rows are refined with more steps on every engine."""
+    spec, tol = hiring_torch(tmp, request)
+    quality = {**QUALITY, "methods": ["interventional", "deeplift"]}
+    spec["explain"] = {"method": "interventional", "steps": 16, "max_rows": 40, "quality": quality}
+    return spec, tol
+
+
 def decisions_only(tmp: Path, request: Any) -> tuple[dict[str, Any], float]:
     """No model: recorded decisions and scores, probabilistic membership, slices on."""
     spec = decisions_spec(Path(_parquet(decisions_frame(ROWS), tmp, "decisions")))
@@ -108,6 +129,8 @@ CASES: dict[str, Case] = {
     "credit_lightgbm": credit_lightgbm,
     "hiring_torch": hiring_torch,
     "sklearn_probabilistic": sklearn_probabilistic,
+    "sklearn_lime": sklearn_lime,
+    "hiring_interventional": hiring_interventional,
     "decisions_only": decisions_only,
 }
 ENGINES: dict[str, dict[str, Any]] = {

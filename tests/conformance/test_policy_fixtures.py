@@ -16,6 +16,7 @@ from auditor.cli import app
 from auditor.errors import PolicyLoadError
 from auditor.policy import available_packs, load_pack, load_packs
 from auditor.policy.fixtures import run_fixtures
+from auditor.policy.legal import INACTIVE_STATUSES
 from tests._paths import REPO
 
 runner = CliRunner()
@@ -31,6 +32,28 @@ def test_every_rule_has_passing_fixtures(pack_id: str) -> None:
     assert not failed
     statuses = {s for r in results for _, s in r.expected}
     assert len(statuses) >= 2, f"{pack_id}: fixtures should cover more than one outcome"
+
+
+def _never_in_force(rule: Any) -> bool:
+    """Every period of the rule's legal basis is inactive (e.g. repealed before it took
+    effect): the rule can only ever be not applicable, and its fixtures show that."""
+    periods = rule.statutory_basis or []
+    return bool(periods) and all(p.status in INACTIVE_STATUSES for p in periods)
+
+
+@pytest.mark.parametrize("pack_id", PACKS)
+def test_every_rule_reaches_at_least_two_outcomes(pack_id: str) -> None:
+    # per rule, not per pack: a rule whose fixtures only ever pass (or only ever fail)
+    # does not show that its check can tell the two apart
+    pack = load_pack(policies_dir() / pack_id)
+    reached: dict[str, set[str]] = {r.id: set() for r in pack.rules}
+    for result in run_fixtures(pack):
+        reached[result.rule_id] |= {status for _, status in result.got}
+    for rule in pack.rules:
+        if _never_in_force(rule):
+            assert reached[rule.id] == {"not_applicable"}, rule.id
+        else:
+            assert len(reached[rule.id]) >= 2, f"{rule.id}: only {sorted(reached[rule.id])}"
 
 
 def _copy_pack(tmp_path: Path, pack_id: str) -> Path:

@@ -1,18 +1,17 @@
 """Golden findings of the demo audits, and findings that never contradict themselves.
 
-The snapshot (tests/golden/snapshots/demo_findings.json) holds, per demo audit (German credit with
-LightGBM, synthetic hiring with the PyTorch MLP, as the shared test fixtures train them),
+The snapshot (tests/golden/snapshots/demo_findings.json) holds, per demo audit (German
+credit with LightGBM, synthetic hiring with the PyTorch MLP, as the shared fixtures train them),
 every finding's rule id, scope, status, severity and threshold on a fixed audit date. Any
 change to a verdict shows up here as a diff to review. After a deliberate change,
 regenerate it and commit the diff:
 
-    AUDITOR_UPDATE_GOLDEN=1 PYTHONPATH=$PWD .venv/bin/python -m pytest \\
+    PYTHONPATH=$PWD .venv/bin/python -m pytest --update-golden \
         tests/golden/test_golden_findings.py -q
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -25,10 +24,8 @@ from auditor.policy.outcome import fmt_vs_line
 from auditor.report.render import render_html
 from auditor.result import AuditResult
 from auditor.spec import load_spec
-from tests._golden import UPDATE
-from tests._paths import SNAPSHOTS
+from tests._golden import as_json, assert_snapshot
 
-GOLDEN = SNAPSHOTS / "demo_findings.json"
 AUDIT_DATE = date(2026, 12, 6)
 RATIO_RULES = {"EEOC-UGESP-4D-FOUR-FIFTHS", "AAA-4-DIFFERENTIAL-PERFORMANCE", "FL-DI-AIR"}
 
@@ -62,15 +59,7 @@ def _rows(result: AuditResult) -> list[dict[str, Any]]:
 def test_demo_findings_match_the_golden_snapshot(demo_results: dict[str, AuditResult]) -> None:
     got = {name: _rows(r) for name, r in sorted(demo_results.items())}
     got["verdict"] = {name: r.verdict for name, r in sorted(demo_results.items())}
-    if UPDATE:
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps(got, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    expected = json.loads(GOLDEN.read_text(encoding="utf-8"))
-    for name in expected:
-        assert got[name] == expected[name], (
-            f"{name}: findings changed; review, then regenerate (see this file's docstring)"
-        )
-    assert set(got) == set(expected)
+    assert_snapshot("demo_findings.json", as_json(got))
 
 
 def test_demo_findings_do_not_contradict_themselves(

@@ -1,11 +1,11 @@
 """Golden letters: every letter kind rendered from one fixed decision, compared with the
-HTML snapshots in ``tests/golden/snapshots/letters/``, and their PDFs' text checked (wording, the
-FCRA block, the not-for-mailing marks on every page).
+HTML snapshots in ``tests/golden/snapshots/letters/``, and their PDFs' text checked (wording,
+the FCRA block, the not-for-mailing marks on every page).
 
 A wording or layout change shows in review as a snapshot diff. Regenerate after a
 deliberate change with::
 
-    AUDITOR_UPDATE_GOLDEN=1 PYTHONPATH=$PWD .venv/bin/python -m pytest \
+    PYTHONPATH=$PWD .venv/bin/python -m pytest --update-golden \
         tests/golden/test_letters_golden.py -q
 
 The letters are built from the templates and the content code (``fields_for``,
@@ -29,10 +29,8 @@ from auditor.letters.reasons import Reason
 from auditor.letters.recipients import Recipient
 from auditor.letters.render import render_body, wrap
 from auditor.letters.settings import LettersSpec
-from tests._golden import UPDATE, without_stylesheet
-from tests._paths import SNAPSHOTS
+from tests._golden import assert_snapshot, without_stylesheet
 
-GOLDEN = SNAPSHOTS / "letters"
 TODAY = date(2026, 12, 6)
 RAW = {
     "duration": 48,
@@ -152,14 +150,7 @@ def test_letter_html_matches_its_snapshot(
     html = without_stylesheet(
         _html(kind, domain, status, approved, consumer), "templates/letters/letters.css"
     )
-    path = GOLDEN / f"{name}.html"
-    if UPDATE:
-        path.write_text(html, encoding="utf-8")
-    assert path.exists(), f"no snapshot {path}; regenerate (see this module's docstring)"
-    assert html == path.read_text(encoding="utf-8"), (
-        f"{name}: the letter changed; review the diff, then regenerate the snapshots "
-        "(AUDITOR_UPDATE_GOLDEN=1, see tests/golden/test_letters_golden.py)"
-    )
+    assert_snapshot(f"letters/{name}.html", html)
 
 
 def _pdf_pages(html: str) -> list[str]:

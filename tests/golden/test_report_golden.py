@@ -3,13 +3,14 @@
 Two small audits shaped like the demo ones (a credit audit with a named control group and
 score-gap failures; a hiring audit whose failing group is large and whose proxy carries
 most of the gap, beside a tiny group with an extreme ratio), each rendered in every preset.
-The HTML is compared with ``tests/golden/snapshots/report/<case>-<preset>.html`` after normalising
-what legitimately changes between runs and machines (chart images, package versions).
+The HTML is compared with ``tests/golden/snapshots/report/<case>-<preset>.html`` after
+normalising what legitimately changes between runs and machines (chart images, package
+versions).
 A wording or layout change shows up in review as a diff of those files.
 
 Regenerate after an intended change (then read the diff before committing it)::
 
-    AUDITOR_UPDATE_GOLDEN=1 PYTHONPATH=$PWD .venv/bin/python -m pytest \
+    PYTHONPATH=$PWD .venv/bin/python -m pytest --update-golden \
         tests/golden/test_report_golden.py -q
 """
 
@@ -37,11 +38,8 @@ from auditor.result import (
     ProxyScore,
     RunInfo,
 )
-from tests._golden import UPDATE, without_stylesheet
-from tests._paths import SNAPSHOTS
+from tests._golden import assert_snapshot, without_stylesheet
 from tests.factories import LL144_PUBLICATION, make_result
-
-GOLDEN = SNAPSHOTS / "report"
 
 
 def _run(audit_id: str) -> RunInfo:
@@ -198,15 +196,7 @@ def case(request: pytest.FixtureRequest) -> tuple[str, AuditResult]:
 def test_html_matches_the_golden_snapshot(case: tuple[str, AuditResult], preset: str) -> None:
     name, result = case
     html = normalise(render_html(result, preset))
-    path = GOLDEN / f"{name}-{preset}.html"
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(html, encoding="utf-8")
-    assert path.exists(), f"no snapshot {path}; regenerate (AUDITOR_UPDATE_GOLDEN=1, see module)"
-    assert html == path.read_text(encoding="utf-8"), (
-        f"{path.name} differs from the rendered HTML; if the change is intended, regenerate "
-        "with AUDITOR_UPDATE_GOLDEN=1 and review the diff"
-    )
+    assert_snapshot(f"report/{name}-{preset}.html", html)
 
 
 def _pdf_pages(pdf: bytes, tmp_path: Path) -> list[str]:

@@ -77,7 +77,7 @@ def test_deletion_area_ranks_methods_by_their_known_exactness(
     for name in ("integrated_gradients", "deeplift", "gradient_x_input", "lime", "saliency"):
         explainer = get_explainer(name)
         values, base, _ = explainer.explain(model, x, background=background, steps=256)
-        order = attribution_order(values, delta, signed=getattr(explainer, "additive", True))
+        order = attribution_order(values, delta, signed=explainer.signed)
         aucs[name] = deletion_insertion(model, x, order, baseline).deletion_auc
         errors[name] = float(np.median(np.abs(values.sum(axis=1) + base - model.output(x))))
     exact = deletion_insertion(model, x, attribution_order(truth, delta, signed=True), baseline)
