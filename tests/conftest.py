@@ -9,6 +9,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+# Under xdist (make test: two workers on two cores) every OpenMP runtime of a worker
+# (LightGBM, torch) runs one thread, set before either library loads. With the default
+# (one thread per core in each worker) the workers' spinning threads oversubscribe the
+# cores: five LightGBM fits took 147 s instead of 2.5 s in each of two processes on the
+# shared 2-core machine. An OMP_NUM_THREADS the caller set is kept.
+if os.environ.get("PYTEST_XDIST_WORKER") is not None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 from filelock import FileLock
 
@@ -36,9 +44,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread_per_worker() -> None:
-    """Under xdist (make test: two workers on two cores) each worker's torch runs one
-    intra-op thread: two threads per worker oversubscribe the cores, and the small
-    networks of the tests ran several times slower for it."""
+    """Under xdist each worker's torch runs one intra-op thread (as OMP_NUM_THREADS above
+    asks, also when torch was loaded first): integrated gradients on a small network ran
+    six times slower with two threads per worker on two busy cores."""
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         return
     try:
