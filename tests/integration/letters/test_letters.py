@@ -591,10 +591,10 @@ def test_content_check_blocks_a_letter_and_stores_the_failure(
 
 
 def test_no_letters_without_a_letters_section(tmp_path: Path, credit_case: DemoCase) -> None:
-    data = yaml.safe_load(credit_case.spec_path.read_text())
+    # the module's smaller audit (300 rows, no explanation-quality stage: 53 s -> a few
+    # on the shared machine); what is checked is only that no decisions were stored
+    data = yaml.safe_load(_spec_copy(credit_case, tmp_path).read_text())
     del data["letters"]
-    data["model"]["path"] = str(credit_case.spec_path.parent / data["model"]["path"])
-    data["data"]["path"] = str(credit_case.spec_path.parent / data["data"]["path"])
     spec = tmp_path / "s.yaml"
     spec.write_text(yaml.safe_dump(data))
     url = f"sqlite:///{tmp_path / 'n.db'}"
