@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,16 @@ runner = CliRunner()
 PACKS = available_packs()
 
 
+@functools.cache
+def _fixtures_run(pack_id: str) -> tuple[Any, list[Any]]:
+    """A shipped pack and its fixtures' results, run once for the two tests below."""
+    pack = load_pack(policies_dir() / pack_id)
+    return pack, run_fixtures(pack)
+
+
 @pytest.mark.parametrize("pack_id", PACKS)
 def test_every_rule_has_passing_fixtures(pack_id: str) -> None:
-    pack = load_pack(policies_dir() / pack_id)
-    results = run_fixtures(pack)
+    pack, results = _fixtures_run(pack_id)
     assert {r.rule_id for r in results} == {r.id for r in pack.rules}
     failed = [(r.case, sorted(r.expected), sorted(r.got)) for r in results if not r.ok]
     assert not failed
@@ -45,9 +52,9 @@ def _never_in_force(rule: Any) -> bool:
 def test_every_rule_reaches_at_least_two_outcomes(pack_id: str) -> None:
     # per rule, not per pack: a rule whose fixtures only ever pass (or only ever fail)
     # does not show that its check can tell the two apart
-    pack = load_pack(policies_dir() / pack_id)
+    pack, results = _fixtures_run(pack_id)
     reached: dict[str, set[str]] = {r.id: set() for r in pack.rules}
-    for result in run_fixtures(pack):
+    for result in results:
         reached[result.rule_id] |= {status for _, status in result.got}
     for rule in pack.rules:
         if _never_in_force(rule):
