@@ -3,7 +3,7 @@
 # (issue 17: astype(str) keeps NaN under pandas 3, writes "nan" under pandas 2).
 # pandas goes into a throwaway --target folder put first on PYTHONPATH, so .venv is not
 # touched. Not part of `make test` (it downloads a wheel); the same paths are covered in
-# every run by tests/test_text_values.py, which feeds both majors' default dtypes.
+# every run by tests/unit/data/test_text_values.py, which feeds both majors' default dtypes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
@@ -16,5 +16,6 @@ PYTHONPATH="$target:$PWD" "$BIN/python" -c 'import pandas; print("pandas", panda
 # on two xdist workers as make test runs the suite (PYTEST_WORKERS=0: one process)
 PYTHONPATH="$target:$PWD" "$BIN/pytest" -q -p no:cacheprovider \
   -n "${PYTEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder \
-  tests/test_text_values.py tests/test_adult_like.py tests/test_model_misreads.py \
-  tests/test_protected_bands.py tests/test_small_defects.py tests/test_audit_properties.py
+  tests/unit/data/test_text_values.py tests/unit/data/test_protected_bands.py \
+  tests/unit/test_small_defects.py tests/integration/models/test_adult_like.py \
+  tests/integration/models/test_model_misreads.py tests/integration/models/test_audit_properties.py

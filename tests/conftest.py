@@ -9,6 +9,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+# Under xdist (make test: two workers on two cores) every OpenMP runtime of a worker
+# (LightGBM, torch) runs one thread, set before either library loads. With the default
+# (one thread per core in each worker) the workers' spinning threads oversubscribe the
+# cores: five LightGBM fits took 147 s instead of 2.5 s in each of two processes on the
+# shared 2-core machine. An OMP_NUM_THREADS the caller set is kept.
+if os.environ.get("PYTEST_XDIST_WORKER") is not None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 from filelock import FileLock
 
@@ -18,6 +26,34 @@ REPO = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get(
     "AUDITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="regenerate the golden snapshots (tests/golden/snapshots/) instead of comparing",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # through the environment, so xdist workers (started after this) see it too
+    if config.getoption("--update-golden"):
+        os.environ["AUDITOR_UPDATE_GOLDEN"] = "1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread_per_worker() -> None:
+    """Under xdist each worker's torch runs one intra-op thread (as OMP_NUM_THREADS above
+    asks, also when torch was loaded first): integrated gradients on a small network ran
+    six times slower with two threads per worker on two busy cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return
+    try:
+        import torch
+    except ImportError:  # the 'torch' extra is not installed
+        return
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +131,8 @@ def spark() -> Iterator[Any]:
 # unit: one JVM for the run, not one per worker. Units are handed out longest first
 # (with --no-loadscope-reorder), so no worker is left running a long module alone at the
 # end; the order comes from --durations on the shared 2-core machine (module totals).
+# Both lists name modules by their basename, so a module keeps its place wherever it
+# sits under tests/ (unit/, integration/…) and a new module needs no entry to run.
 # (xdist's own --dist loadgroup cannot be used: with pytest 9 its group marks no longer
 # reach the node ids it schedules by, and every test would be a unit of its own.)
 SPARK_MODULES = frozenset(
@@ -127,9 +165,11 @@ def _unit(path: str) -> str:
     return "spark" if name in SPARK_MODULES else name
 
 
+# optional: with -p no:xdist (one process) the hook does not exist, and pytest would stop
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """With ``--dist loadfile``: one unit per test file, the Spark files one unit."""
-    if config.getvalue("dist") != "loadfile":
+    if config.getoption("dist", "no") != "loadfile":
         return None  # xdist's own scheduler
     from xdist.scheduler import LoadScopeScheduling
 
@@ -142,7 +182,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Longest units first (every worker sorts its collection the same way)."""
-    if config.getvalue("dist") == "no" and not os.environ.get("PYTEST_XDIST_WORKER"):
+    if config.getoption("dist", "no") == "no" and not os.environ.get("PYTEST_XDIST_WORKER"):
         return  # one process: keep the files' order
     rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(_unit(item.nodeid), len(rank)))  # stable

@@ -4,7 +4,8 @@
 in-memory frame (:class:`~auditor.engine.sources.FrameSource`, one partition), a local
 file read in chunks (:class:`~auditor.engine.local.LocalSource`, ``engine.chunk_rows``) or
 Spark (:class:`~auditor.engine.driver.SparkSource`, ``engine.kind: spark``: partitions
-return counts and sums only). The drift check (``tests/test_engine_drift.py``) holds them
+return counts and sums only). The drift check
+(``tests/conformance/test_engine_drift.py``) holds them
 to the same findings, metrics and warnings.
 """
 

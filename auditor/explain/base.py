@@ -39,10 +39,20 @@ class AttributionSet:
 
 
 class Explainer(Protocol):
-    """One attribution method. ``supports`` says which adapters it can explain."""
+    """One attribution method. ``supports`` says which adapters it can explain.
+
+    ``additive`` is a claim the conformance suite holds every registered method to
+    (tests/conformance/test_explainers.py): True means ``values.sum(1) + base`` reproduces
+    the model output within ``default_tolerance`` on every model the method supports.
+    Approximations whose gap is only measured (a surrogate, a first-order expansion)
+    declare False. ``signed`` says whether a value's sign says which way the feature moved
+    the output (saliency is a magnitude); the explanation-quality curves order by it.
+    """
 
     name: str
     default_tolerance: float
+    additive: bool
+    signed: bool
 
     def supports(self, model: ModelAdapter) -> bool:
         """Whether this method can explain ``model``."""

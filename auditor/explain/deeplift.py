@@ -43,7 +43,8 @@ class DeepLiftExplainer:
 
     name = "deeplift"
     default_tolerance = 1e-3
-    additive = True
+    additive = True  # summation to delta: exact up to float32 rounding
+    signed = True
 
     def supports(self, model: ModelAdapter) -> bool:
         """Plain (non-TorchScript) torch modules built from linear layers and nn.ReLU."""

@@ -25,7 +25,10 @@ class GradientTimesInputExplainer:
 
     name = "gradient_x_input"
     default_tolerance = 1e-2
-    additive = True
+    # exact on a linear model only; on a ReLU network a first-order approximation whose gap
+    # the audit measures (above 1 on a small trained MLP): no additivity claim
+    additive = False
+    signed = True
 
     def supports(self, model: ModelAdapter) -> bool:
         """Torch models only (it needs gradients)."""
@@ -49,6 +52,7 @@ class SaliencyExplainer:
     name = "saliency"
     default_tolerance = 1e-2  # not meant to add up: rules on additivity will warn, rightly
     additive = False
+    signed = False  # |gradient|: a magnitude
 
     def supports(self, model: ModelAdapter) -> bool:
         """Torch models only (it needs gradients)."""

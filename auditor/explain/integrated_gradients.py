@@ -100,6 +100,8 @@ class IntegratedGradientsExplainer:
 
     name = "integrated_gradients"
     default_tolerance = 1e-2
+    additive = True
+    signed = True
     uses_steps = True
     uses_device = True  # explain.device: auto | cpu | cuda
 

@@ -49,7 +49,10 @@ class LrpEpsilonExplainer:
 
     name = "lrp"
     default_tolerance = 1e-2  # conserves relevance only approximately: the gap is shown
-    additive = True
+    # biases keep relevance, so the features' sum misses the logit (by 3 on a small trained
+    # MLP): no additivity claim
+    additive = False
+    signed = True
 
     def supports(self, model: ModelAdapter) -> bool:
         """ReLU networks whose first linear layer takes one input per feature."""

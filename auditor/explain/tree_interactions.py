@@ -81,6 +81,7 @@ class TreeShapInteractionExplainer:
     name = "tree_shap_interactions"
     default_tolerance = 1e-6
     additive = True
+    signed = True
 
     def supports(self, model: ModelAdapter) -> bool:
         """Only LightGBM boosters."""

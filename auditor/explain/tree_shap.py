@@ -60,6 +60,8 @@ class TreeShapExplainer:
     name = "tree_shap"
     default_tolerance = 1e-6
     uses_device = True  # explain.device: auto | cpu | cuda
+    additive = True
+    signed = True
 
     def supports(self, model: ModelAdapter) -> bool:
         """Only LightGBM boosters."""

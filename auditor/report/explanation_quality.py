@@ -192,6 +192,11 @@ def _sentences(block: ExplanationQuality, view: QualityView) -> list[str]:
             f"score by {p.completeness_note.replace(' off', '')} of the typical change, median); "
             "its reasons are an approximation."
         )
+    else:  # the method makes no additivity claim (a surrogate, a first-order expansion)
+        out.append(
+            f"{p.label} is not meant to reproduce the model's output (largest gap "
+            f"{p.completeness}); its reasons rank features rather than apportion the score."
+        )
     rnd = view.random_deletion_auc
     if rnd is None or p.deletion_auc is None:
         return out  # no output moved away from the baseline: nothing to rank against

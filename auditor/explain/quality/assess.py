@@ -182,10 +182,10 @@ def assess_sample(
 
         values, base, params = run(xs)
         values_by[name] = values
-        additive = bool(getattr(explainer, "additive", True))
+        additive = bool(explainer.additive)
         errors = completeness_errors(values, base, outputs)
         scale = float(np.median(np.abs(outputs - base_out))) or 1.0
-        order = attribution_order(values, outputs - base_out, signed=additive)
+        order = attribution_order(values, outputs - base_out, signed=bool(explainer.signed))
         curves = deletion_insertion(model, xs, order, baseline)
         pert = perturbation_run(
             lambda z, run=run: run(z)[0],  # type: ignore[misc]
