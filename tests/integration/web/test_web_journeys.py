@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from sqlalchemy import select
+from test_web_browser import _shot, browser
 from typer.testing import CliRunner
 
 import auditor
@@ -38,13 +39,13 @@ from auditor.store.models import Event, Letter
 from auditor.users import add_user
 from auditor.web.app import create_app
 from auditor.web.settings import WebSettings
+from tests._paths import REPO
 from tests._web import PASSWORD, USERS, LiveServer, add_users, live_server_factory
-from tests.test_web_browser import _shot, browser
 
 __all__ = ["browser", "live_server_factory"]  # fixtures used by name
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+AXE = REPO / "tests" / "vendor" / "axe-core" / "axe.min.js"
 RULE = "REGB-12-RETENTION"
 
 

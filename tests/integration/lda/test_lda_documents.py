@@ -20,6 +20,7 @@ from typing import Any
 import lightgbm as lgb
 import pandas as pd
 import pytest
+from tests.test_lda import _write_case
 from typer.testing import CliRunner
 
 from auditor.cli import app
@@ -31,7 +32,6 @@ from auditor.result import AuditResult, Finding
 from auditor.service import perform_audit
 from auditor.spec import load_spec
 from tests._web import fast_hashing
-from tests.test_lda import _write_case
 
 __all__ = ["fast_hashing"]  # fixture used by name
 

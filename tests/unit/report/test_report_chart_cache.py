@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from factories import make_result
 from markupsafe import Markup
 
 from auditor.report import chart_cache, render_html
@@ -24,6 +23,7 @@ from auditor.report.chart_cache import (
 )
 from auditor.report.charts import Bar, ratio_chart
 from auditor.report.filters import column_split, toc_split
+from tests.factories import make_result
 
 
 @pytest.fixture(autouse=True)
