@@ -20,7 +20,7 @@ from typing import Any
 import lightgbm as lgb
 import pandas as pd
 import pytest
-from tests.test_lda import _write_case
+from tests.integration.lda.test_lda import _write_case
 from typer.testing import CliRunner
 
 from auditor.cli import app

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
-from tests.test_lda import _write_case
+from tests.integration.lda.test_lda import _write_case
 
 from auditor.errors import ModelLoadError
 from auditor.lda import SearchOptions, search_alternatives

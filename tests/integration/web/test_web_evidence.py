@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.test_attestations import credit_result
+from tests.integration.db.test_attestations import credit_result
 
 from auditor.report import render_html
 from auditor.result import AuditResult
