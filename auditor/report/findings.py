@@ -125,11 +125,14 @@ class PackFindings:
     pack: str
     version: str | None
     rows: list[FindingRow] = field(default_factory=list)
+    not_applicable: list[Finding] = field(default_factory=list)
+    """Rules that did not reach this audit, listed in one line under the table (their
+    citation is in the rule catalogue): a full row each cost the demo report a page."""
 
     @property
     def count(self) -> int:
         """How many findings the pack produced."""
-        return sum(len(r.findings) for r in self.rows)
+        return sum(len(r.findings) for r in self.rows) + len(self.not_applicable)
 
 
 def _run_key(f: Finding) -> tuple[str, ...]:
@@ -210,13 +213,19 @@ def build_by_scope(result: AuditResult) -> list[ScopeFindings]:
 
 def build_other_packs(result: AuditResult) -> list[PackFindings]:
     """Like :func:`build_packs`, without the action findings (those are in the by-group
-    table); a pack with only action findings keeps an empty entry, so every pack is named."""
+    table); a pack with only action findings keeps an empty entry, so every pack is named.
+    Findings of rules that do not apply are kept apart (:attr:`PackFindings.not_applicable`)."""
     by_pack: dict[str, list[Finding]] = {}
     for f in result.findings:
         by_pack.setdefault(f.pack, [])
         if f.status not in ACTION_STATUSES:
             by_pack[f.pack].append(f)
     return [
-        PackFindings(pack, result.provenance.policy_packs.get(pack), condense(findings))
+        PackFindings(
+            pack,
+            result.provenance.policy_packs.get(pack),
+            condense([f for f in findings if f.status != "not_applicable"]),
+            [f for f in findings if f.status == "not_applicable"],
+        )
         for pack, findings in by_pack.items()
     ]

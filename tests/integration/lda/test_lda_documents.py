@@ -20,7 +20,6 @@ from typing import Any
 import lightgbm as lgb
 import pandas as pd
 import pytest
-from tests.integration.lda.test_lda import _write_case
 from typer.testing import CliRunner
 
 from auditor.cli import app
@@ -32,6 +31,7 @@ from auditor.result import AuditResult, Finding
 from auditor.service import perform_audit
 from auditor.spec import load_spec
 from tests._web import fast_hashing
+from tests.integration.lda.test_lda import _write_case
 
 __all__ = ["fast_hashing"]  # fixture used by name
 

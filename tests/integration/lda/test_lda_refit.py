@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
-from tests.integration.lda.test_lda import _write_case
 
 from auditor.errors import ModelLoadError
 from auditor.lda import SearchOptions, search_alternatives
 from auditor.lda.candidates import Candidate, apply_bins, quantile_bins
 from auditor.models.mlp import TabularMLP
 from auditor.pipeline import run_audit
+from tests.integration.lda.test_lda import _write_case
 
 
 def _with(spec_path: Path, **changes: Any) -> Path:

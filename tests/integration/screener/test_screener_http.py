@@ -26,6 +26,8 @@ from auditor.screener.transport import ScreenerCallError
 from auditor.spec import load_spec
 
 runner = CliRunner()
+THIS = "tests.integration.screener.test_screener_http"
+"""This module, as an operator would allow it (the callable targets below live here)."""
 FAST = {"rate_per_s": 1000, "timeout_s": 5, "backoff_s": 0.01}
 
 
@@ -354,10 +356,10 @@ def by_rank(records: list[dict[str, object]]) -> list[float]:
 
 
 def test_a_rankers_ranks_select_the_top_share_and_report_top_k_exposure(folder: Path) -> None:
-    target = {"kind": "callable", "function": "tests.test_screener_http:by_rank"}
+    target = {"kind": "callable", "function": f"{THIS}:by_rank"}
     raw = _spec(folder, target, output="rank", selection={"top_share": 0.3})
     spec = load_spec(raw)
-    spec.allow_modules(["tests.test_screener_http"])
+    spec.allow_modules([THIS])
     got = screen(spec)
     names = got.scored[got.scored["probe"] == "name"]
     assert 0.25 <= names["selected"].mean() <= 0.45  # ties at the cut-off are all selected
@@ -379,7 +381,7 @@ def test_a_rankers_ranks_select_the_top_share_and_report_top_k_exposure(folder: 
 def test_a_rankers_top_k_exposure_reaches_the_cli_summary_and_the_report(
     folder: Path, isolated: Path
 ) -> None:
-    target = {"kind": "callable", "function": "tests.test_screener_http:by_rank"}
+    target = {"kind": "callable", "function": f"{THIS}:by_rank"}
     path = isolated / "rank.yaml"
     out = isolated / "rank.json"
     raw = _spec(folder, target, output="rank", selection={"top_share": 0.3})
@@ -391,7 +393,7 @@ def test_a_rankers_top_k_exposure_reaches_the_cli_summary_and_the_report(
             str(path),
             "--no-store",
             "--allow-module",
-            "tests.test_screener_http",
+            THIS,
             "--json",
             str(out),
         ],
@@ -526,10 +528,10 @@ def likes_sql(records: list[dict[str, object]]) -> list[float]:
 
 
 def test_a_custom_probe_swaps_its_text_and_measures_the_effect(folder: Path) -> None:
-    target = {"kind": "callable", "function": "tests.test_screener_http:likes_sql"}
+    target = {"kind": "callable", "function": f"{THIS}:likes_sql"}
     custom = {"name": "sql", "find": "SQL", "variants": {"with SQL": "SQL", "without": "COBOL"}}
     spec = load_spec(_spec(folder, target, probes={"names": {"per_group": 1}, "custom": [custom]}))
-    spec.allow_modules(["tests.test_screener_http"])
+    spec.allow_modules([THIS])
     got = screen(spec)
     (effect,) = [e for e in got.summary.effects if e.probe == "sql"]
     assert (effect.group, effect.reference) == ("without", "with SQL")

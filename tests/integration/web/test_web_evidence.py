@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.integration.db.test_attestations import credit_result
 
 from auditor.report import render_html
 from auditor.result import AuditResult
@@ -23,6 +22,7 @@ from auditor.users import create_token
 from auditor.web.attestations import attest_evidence
 from auditor.web.evidence import row_anchor, rule_reads
 from tests._web import USERS, add_users, fast_hashing, login, make_app
+from tests.integration.db.test_attestations import credit_result
 
 __all__ = ["credit_result", "fast_hashing"]  # fixtures used by name
 
