@@ -109,9 +109,7 @@ class LetterRenderer:
                 ).render(font_config=self.fonts, stylesheets=sheets)
                 document.metadata.title = title
                 document.metadata.authors = [author]
-                pdf = document.write_pdf(
-                    pdf_identifier=hashlib.sha256(html.encode()).digest()[:16]
-                )
+                pdf = document.write_pdf(pdf_identifier=hashlib.sha256(html.encode()).digest()[:16])
         except FetchRefusedError as exc:
             raise RenderError(f"Letter rendering stopped: {exc}.") from None
         except Exception as exc:

@@ -154,7 +154,15 @@ def test_fewer_collections_changes_no_byte_and_restores_the_threshold(
     monkeypatch.setattr(letters_pdf, "RENDER_GC_THRESHOLD", 0)  # the default collector
     default, _ = renderer.render(html, "Test letter", "Bank")
     assert fewer == default
-    with pytest.raises(RuntimeError), letters_pdf.fewer_collections():
-        assert gc.get_threshold()[0] == before[0]  # max(before, 0)
-        raise RuntimeError("stop")
+    monkeypatch.undo()
+    inside: list[tuple[int, int, int]] = []
+
+    def failing_render() -> None:
+        with letters_pdf.fewer_collections():
+            inside.append(gc.get_threshold())
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        failing_render()
+    assert inside == [(max(before[0], letters_pdf.RENDER_GC_THRESHOLD), *before[1:])]
     assert gc.get_threshold() == before
