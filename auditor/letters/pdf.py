@@ -136,6 +136,9 @@ def local_renderer() -> LetterRenderer:
 
 def _start_worker() -> None:
     local_renderer().warm()
+    # what is alive now (WeasyPrint, Pango bindings, fonts) lives as long as the worker:
+    # keep it out of the collector's full passes
+    gc.freeze()
 
 
 def _ready() -> None:
