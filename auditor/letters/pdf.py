@@ -13,7 +13,6 @@ fixed cost per document that this module keeps low:
   fonts. Characters it lacks (Arabic, Hebrew, CJK...) fall back to the system's fonts
   through fontconfig and are subset in the same way. Embedding the small font whole
   (``full_fonts``) was measured too and is slower (it compresses the whole file per PDF).
-
 - the cyclic garbage collector runs less often while a letter is laid out and drawn
   (:func:`fewer_collections`): WeasyPrint allocates some 100,000 small objects per letter,
   so the default threshold (700) starts a young-generation pass every few hundred boxes.
