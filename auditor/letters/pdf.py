@@ -13,6 +13,11 @@ fixed cost per document that this module keeps low:
   fonts. Characters it lacks (Arabic, Hebrew, CJK...) fall back to the system's fonts
   through fontconfig and are subset in the same way. Embedding the small font whole
   (``full_fonts``) was measured too and is slower (it compresses the whole file per PDF).
+- the cyclic garbage collector runs less often while a letter is laid out and drawn
+  (:func:`fewer_collections`): WeasyPrint allocates some 100,000 small objects per letter,
+  so the default threshold (700) starts a young-generation pass every few hundred boxes.
+  CPU time 0.96x on the Adult-like letters (interleaved runs), and render workers freeze
+  their warm-up objects out of full collections; the PDF bytes are the same.
 
 Laying many letters out in one document and splitting it (the previous design) saved
 nothing once the font set-up was shared, so each letter is rendered from its own
@@ -24,9 +29,11 @@ quickly (see :class:`RenderQueue`).
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -38,6 +45,21 @@ from auditor.report.fetcher import ASSET_SCHEME, DataOnlyFetcher, FetchRefusedEr
 
 FONT_FILES = ("LetterSans.ttf", "LetterSans-Bold.ttf")
 CHUNK = 8  # letters per task sent to a worker process
+# young-generation threshold while a letter renders: a few collections per letter instead
+# of a few hundred (WeasyPrint's boxes and styles hold no cycles that need freeing sooner)
+RENDER_GC_THRESHOLD = 50_000
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Raise the garbage collector's young-generation threshold for the block, then put
+    back whatever it was (the caller's process keeps its own settings)."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], RENDER_GC_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 @dataclass(frozen=True)
@@ -81,12 +103,13 @@ class LetterRenderer:
         if self._style_tag in html:
             source, sheets = html.replace(self._style_tag, "", 1), [self._sheet]
         try:
-            document = weasyprint.HTML(
-                string=source, base_url=None, url_fetcher=self.fetcher
-            ).render(font_config=self.fonts, stylesheets=sheets)
-            document.metadata.title = title
-            document.metadata.authors = [author]
-            pdf = document.write_pdf(pdf_identifier=hashlib.sha256(html.encode()).digest()[:16])
+            with fewer_collections():
+                document = weasyprint.HTML(
+                    string=source, base_url=None, url_fetcher=self.fetcher
+                ).render(font_config=self.fonts, stylesheets=sheets)
+                document.metadata.title = title
+                document.metadata.authors = [author]
+                pdf = document.write_pdf(pdf_identifier=hashlib.sha256(html.encode()).digest()[:16])
         except FetchRefusedError as exc:
             raise RenderError(f"Letter rendering stopped: {exc}.") from None
         except Exception as exc:
@@ -113,6 +136,9 @@ def local_renderer() -> LetterRenderer:
 
 def _start_worker() -> None:
     local_renderer().warm()
+    # what is alive now (WeasyPrint, Pango bindings, fonts) lives as long as the worker:
+    # keep it out of the collector's full passes
+    gc.freeze()
 
 
 def _ready() -> None:

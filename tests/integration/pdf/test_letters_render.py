@@ -137,3 +137,32 @@ def test_renderer_output_equals_a_plain_weasyprint_render() -> None:
     pdf, digest = renderer.render(html, "Test letter", "Bank")
     assert pdf == plain
     assert digest == hashlib.sha256(plain).hexdigest()
+
+
+def test_fewer_collections_changes_no_byte_and_restores_the_threshold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    from auditor.letters import pdf as letters_pdf
+
+    renderer = LetterRenderer()
+    html = _letter("Ada Lovelace")
+    before = gc.get_threshold()
+    fewer, _ = renderer.render(html, "Test letter", "Bank")
+    assert gc.get_threshold() == before
+    monkeypatch.setattr(letters_pdf, "RENDER_GC_THRESHOLD", 0)  # the default collector
+    default, _ = renderer.render(html, "Test letter", "Bank")
+    assert fewer == default
+    monkeypatch.undo()
+    inside: list[tuple[int, int, int]] = []
+
+    def failing_render() -> None:
+        with letters_pdf.fewer_collections():
+            inside.append(gc.get_threshold())
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        failing_render()
+    assert inside == [(max(before[0], letters_pdf.RENDER_GC_THRESHOLD), *before[1:])]
+    assert gc.get_threshold() == before
