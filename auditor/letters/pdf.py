@@ -13,11 +13,12 @@ fixed cost per document that this module keeps low:
   fonts. Characters it lacks (Arabic, Hebrew, CJK...) fall back to the system's fonts
   through fontconfig and are subset in the same way. Embedding the small font whole
   (``full_fonts``) was measured too and is slower (it compresses the whole file per PDF).
-- the cyclic garbage collector runs less often while a letter is laid out and drawn
-  (:func:`fewer_collections`): WeasyPrint allocates some 100,000 small objects per letter,
-  so the default threshold (700) starts a young-generation pass every few hundred boxes.
-  CPU time 0.96x on the Adult-like letters (interleaved runs), and render workers freeze
-  their warm-up objects out of full collections; the PDF bytes are the same.
+- in the render worker processes (and only there: the collector's settings are
+  process-wide, and a web server's threads must not change them under each other), the
+  cyclic garbage collector runs less often (:func:`configure_render_worker`): WeasyPrint
+  allocates some 100,000 small objects per letter, so the default threshold (700) starts a
+  young-generation pass every few hundred boxes; the worker also freezes its warm-up
+  objects out of full collections. The PDF bytes are the same.
 
 Laying many letters out in one document and splitting it (the previous design) saved
 nothing once the font set-up was shared, so each letter is rendered from its own
@@ -31,9 +32,8 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -50,16 +50,13 @@ CHUNK = 8  # letters per task sent to a worker process
 RENDER_GC_THRESHOLD = 50_000
 
 
-@contextmanager
-def fewer_collections() -> Iterator[None]:
-    """Raise the garbage collector's young-generation threshold for the block, then put
-    back whatever it was (the caller's process keeps its own settings)."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], RENDER_GC_THRESHOLD), *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
+def configure_render_worker() -> None:
+    """Collector settings for a process that only renders letters: a young-generation
+    threshold of :data:`RENDER_GC_THRESHOLD`, and what is alive after the warm-up
+    (WeasyPrint, Pango bindings, fonts) frozen out of full passes. Never called in the
+    caller's own process."""
+    gc.set_threshold(RENDER_GC_THRESHOLD, *gc.get_threshold()[1:])
+    gc.freeze()
 
 
 @dataclass(frozen=True)
@@ -103,13 +100,12 @@ class LetterRenderer:
         if self._style_tag in html:
             source, sheets = html.replace(self._style_tag, "", 1), [self._sheet]
         try:
-            with fewer_collections():
-                document = weasyprint.HTML(
-                    string=source, base_url=None, url_fetcher=self.fetcher
-                ).render(font_config=self.fonts, stylesheets=sheets)
-                document.metadata.title = title
-                document.metadata.authors = [author]
-                pdf = document.write_pdf(pdf_identifier=hashlib.sha256(html.encode()).digest()[:16])
+            document = weasyprint.HTML(
+                string=source, base_url=None, url_fetcher=self.fetcher
+            ).render(font_config=self.fonts, stylesheets=sheets)
+            document.metadata.title = title
+            document.metadata.authors = [author]
+            pdf = document.write_pdf(pdf_identifier=hashlib.sha256(html.encode()).digest()[:16])
         except FetchRefusedError as exc:
             raise RenderError(f"Letter rendering stopped: {exc}.") from None
         except Exception as exc:
@@ -136,9 +132,7 @@ def local_renderer() -> LetterRenderer:
 
 def _start_worker() -> None:
     local_renderer().warm()
-    # what is alive now (WeasyPrint, Pango bindings, fonts) lives as long as the worker:
-    # keep it out of the collector's full passes
-    gc.freeze()
+    configure_render_worker()
 
 
 def _ready() -> None:

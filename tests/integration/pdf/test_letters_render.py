@@ -139,30 +139,24 @@ def test_renderer_output_equals_a_plain_weasyprint_render() -> None:
     assert digest == hashlib.sha256(plain).hexdigest()
 
 
-def test_fewer_collections_changes_no_byte_and_restores_the_threshold(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_render_workers_collect_less_the_callers_process_keeps_its_collector() -> None:
     import gc
+    from concurrent.futures import ProcessPoolExecutor
 
     from auditor.letters import pdf as letters_pdf
 
     renderer = LetterRenderer()
     html = _letter("Ada Lovelace")
     before = gc.get_threshold()
-    fewer, _ = renderer.render(html, "Test letter", "Bank")
-    assert gc.get_threshold() == before
-    monkeypatch.setattr(letters_pdf, "RENDER_GC_THRESHOLD", 0)  # the default collector
     default, _ = renderer.render(html, "Test letter", "Bank")
+    assert gc.get_threshold() == before  # an in-process render changes no process setting
+    try:  # as a render worker runs: the same bytes
+        gc.set_threshold(letters_pdf.RENDER_GC_THRESHOLD, *before[1:])
+        fewer, _ = renderer.render(html, "Test letter", "Bank")
+    finally:
+        gc.set_threshold(*before)
     assert fewer == default
-    monkeypatch.undo()
-    inside: list[tuple[int, int, int]] = []
-
-    def failing_render() -> None:
-        with letters_pdf.fewer_collections():
-            inside.append(gc.get_threshold())
-            raise RuntimeError("stop")
-
-    with pytest.raises(RuntimeError):
-        failing_render()
-    assert inside == [(max(before[0], letters_pdf.RENDER_GC_THRESHOLD), *before[1:])]
+    with ProcessPoolExecutor(1, initializer=letters_pdf.configure_render_worker) as pool:
+        in_worker = pool.submit(gc.get_threshold).result()
+    assert in_worker[0] == letters_pdf.RENDER_GC_THRESHOLD
     assert gc.get_threshold() == before
