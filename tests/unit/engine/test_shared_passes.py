@@ -1,8 +1,9 @@
 """The audit's shared passes give the numbers of the separate ones (issue 25 item 5).
 
-Proxy scores code each attribute's groups once, proxy ranking shares a column's ranks
-between attributes known on every row, and the chunk kernel predicts LightGBM once for
-scores and outputs; each is compared here with the computation it replaced.
+Proxy scores and slice candidates code each attribute's groups once (slices also bin each
+feature once), proxy ranking shares a column's ranks between attributes known on every
+row, and the chunk kernel predicts LightGBM once for scores and outputs; each is compared
+here with the computation it replaced.
 """
 
 from __future__ import annotations
@@ -78,3 +79,25 @@ def test_one_prediction_gives_scores_and_outputs() -> None:
     assert outputs is not None
     np.testing.assert_array_equal(scores, model.score(x))
     np.testing.assert_array_equal(outputs, model.output(x))
+
+
+def test_slice_candidates_equal_per_pair_tables() -> None:
+    from auditor.metrics.slices import (
+        bin_codes,
+        bin_plan,
+        candidates_from_table,
+        slice_candidates,
+        slice_table,
+    )
+
+    features, protected = _frames(unknown=True)
+    decisions = (features["income"].to_numpy() > 50).astype(int)
+    expected = []
+    for attr in protected.columns:
+        for feat in features.columns:
+            plan = bin_plan(features[feat], 4, 8)
+            codes = bin_codes(plan, features[feat])
+            table = slice_table(protected[attr], codes, len(plan.labels), decisions)
+            expected += candidates_from_table(attr, feat, table, list(plan.labels), min_size=30)
+    assert expected
+    assert slice_candidates(features, protected, decisions, min_size=30) == expected
