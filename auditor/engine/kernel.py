@@ -80,7 +80,7 @@ def run_chunk(
             f"{plan.source}: the data do not match the spec.", problems=problems
         )
     x = model.encode(features) if encoded is None else encoded
-    scores = model.score(x)
+    scores, outputs = score_and_output(model, x)
     sums = AttributionSums(x.shape[1], params=dict(plan.params))
     if plan.method is None or not len(x):
         return scores, sums
@@ -91,7 +91,8 @@ def run_chunk(
         take = np.flatnonzero(plan.explain_rows[idx] == positions)
     if not len(take):
         return scores, sums
-    values, base, outputs, gaps, params, used, refined = explain_rows(plan, model, x[take])
+    known = None if outputs is None else outputs[take]
+    values, base, outputs, gaps, params, used, refined = explain_rows(plan, model, x[take], known)
     sums.params = {**params, **plan.params}
     sums.note_refinement(used, refined)
     chunk_protected = protected.iloc[take].reset_index(drop=True)
@@ -100,13 +101,27 @@ def run_chunk(
     return scores, sums
 
 
+def score_and_output(model: ModelAdapter, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Scores of ``x``, and the model output too where the adapter derives one from the other.
+
+    An adapter with ``score_of_output`` (LightGBM: the sigmoid of the raw score) is
+    predicted once for both, the same numbers as calling :meth:`score` and :meth:`output`.
+    """
+    of_output = getattr(model, "score_of_output", None)
+    if of_output is None:
+        return model.score(x), None
+    out = model.output(x)
+    return np.asarray(of_output(out)), out
+
+
 def explain_rows(
-    plan: ChunkPlan, model: ModelAdapter, xs: np.ndarray
+    plan: ChunkPlan, model: ModelAdapter, xs: np.ndarray, outputs: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any], int | None, int]:
     """Attributions of ``xs`` through the registered explainer, refined as in memory.
 
     Mirrors ``auditor.explain.run.explain_matrix`` for given rows and background: path
     methods redo rows above the tolerance with twice the steps, up to ``MAX_STEPS``.
+    ``outputs``: the model output of ``xs`` when the caller already has it.
     """
     assert plan.method is not None
     assert plan.background is not None
@@ -115,7 +130,7 @@ def explain_rows(
     values, base, params = explainer.explain(
         model, xs, background=plan.background, steps=plan.steps, **on
     )
-    out = model.output(xs)
+    out = model.output(xs) if outputs is None else outputs
     gaps = np.abs(values.sum(axis=1) + base - out)
     tol = explainer.default_tolerance if plan.tolerance is None else plan.tolerance
     used, refined, steps = None, 0, plan.steps

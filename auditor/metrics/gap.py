@@ -88,18 +88,31 @@ def fold_category_counts(
     return n_in, out
 
 
-def group_aucs(column: pd.Series, labels: np.ndarray, groups: list[int]) -> list[float | None]:
+def group_aucs(
+    column: pd.Series,
+    labels: np.ndarray,
+    groups: list[int],
+    ranked: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> list[float | None]:
     """``feature_auc`` of ``column`` for membership of each group code in ``labels``.
 
     Numeric features are ranked once (not once per group); categorical features are
-    scored by their out-of-fold category share, as in :func:`feature_auc`.
+    scored by their out-of-fold category share, as in :func:`feature_auc`. ``ranked``
+    keeps each numeric column's (non-NaN mask, ranks) by name for the next attribute's
+    call on the same rows (the ranks do not depend on the attribute).
     """
     numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
     out: list[float | None] = []
     if numeric and column.nunique(dropna=False) > CATEGORICAL_MAX:
-        values = column.to_numpy(dtype=np.float64)
-        ok = ~np.isnan(values)
-        ranks = stats.rankdata(values[ok])
+        key = str(column.name)
+        if ranked is not None and key in ranked:
+            ok, ranks = ranked[key]
+        else:
+            values = column.to_numpy(dtype=np.float64)
+            ok = ~np.isnan(values)
+            ranks = stats.rankdata(values[ok])
+            if ranked is not None:
+                ranked[key] = (ok, ranks)
         lab = labels[ok]
         for group in groups:  # per-group rank sums, as each Spark task returns them
             member = lab == group
@@ -118,7 +131,7 @@ def proxy_ranking(
 ) -> list[ProxyRank]:
     """Every (feature, attribute, group) with its AUC and gap share, strongest first."""
     by_group = {(d.attribute, d.group): d for d in decompositions}
-    out: list[ProxyRank] = []
+    setups: list[tuple[str, np.ndarray, list[int], np.ndarray, list[str]]] = []
     for attr in protected.columns:
         col = protected[attr].to_numpy()
         known = col != UNKNOWN
@@ -131,13 +144,20 @@ def proxy_ranking(
         ]
         codes, uniques = pd.factorize(col[known])
         index = {str(u): i for i, u in enumerate(uniques)}
-        labels = codes.astype(np.int64)
         wanted = [index[str(g)] for g in groups]
-        aucs = {
-            str(feat): group_aucs(features[feat][known].reset_index(drop=True), labels, wanted)
-            for feat in features.columns
-        }
-        out += rank_proxies(str(attr), [str(g) for g in groups], aucs, by_group)
+        setups.append((str(attr), known, wanted, codes.astype(np.int64), [str(g) for g in groups]))
+    aucs: dict[str, dict[str, list[float | None]]] = {a[0]: {} for a in setups}
+    for feat in features.columns:
+        # ranking a column is most of the work: the attributes known on every row share
+        # one ranking of it (feature by feature, so one column's ranks are held at a time)
+        every_row: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for attr, known, wanted, labels, _ in setups:
+            shared = every_row if bool(known.all()) else None
+            column = features[feat][known].reset_index(drop=True)
+            aucs[attr][str(feat)] = group_aucs(column, labels, wanted, shared)
+    out: list[ProxyRank] = []
+    for attr, _, _, _, names in setups:
+        out += rank_proxies(attr, names, aucs[attr], by_group)
     return sorted(out, key=lambda p: (-p.score, p.attribute, p.group, p.feature))
 
 

@@ -30,10 +30,13 @@ def proxy_scores(features: pd.DataFrame, protected: pd.DataFrame) -> list[ProxyS
     out: list[ProxyScore] = []
     for attr in protected.columns:
         groups = protected[attr].to_numpy()
+        coded: tuple[np.ndarray, list[str]] | None = None  # the groups coded once per attribute
         for feat in features.columns:
             col = features[feat]
             if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-                moments = group_moments(col.to_numpy(float), groups)
+                if coded is None:
+                    coded = group_codes_of(groups)
+                moments = coded_moments(col.to_numpy(np.float64), *coded)
                 eta = correlation_ratio_of(moments)
                 out.append(ProxyScore(feat, attr, "correlation_ratio", eta))
             else:
@@ -80,12 +83,19 @@ class Moments:
         )
 
 
+def group_codes_of(groups: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The groups as sorted integer codes and their names: what :func:`coded_moments` reads.
+
+    Coding the groups (text conversion and factorising every row) cost more than the
+    moments themselves, so :func:`proxy_scores` codes each attribute once for all features.
+    """
+    g_codes, g_index = pd.factorize(np.asarray(groups).astype(str), sort=True)
+    return g_codes.astype(np.int64), [str(v) for v in g_index]
+
+
 def group_moments(values: np.ndarray, groups: np.ndarray) -> dict[str, Moments]:
     """Moments of the non-NaN ``values`` per known group (mergeable across partitions)."""
-    g_codes, g_index = pd.factorize(np.asarray(groups).astype(str), sort=True)
-    return coded_moments(
-        np.asarray(values, dtype=np.float64), g_codes.astype(np.int64), [str(v) for v in g_index]
-    )
+    return coded_moments(np.asarray(values, dtype=np.float64), *group_codes_of(groups))
 
 
 def coded_moments(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -112,9 +113,13 @@ def slice_table(
     groups: pd.Series, codes: np.ndarray, n_bins: int, decisions: np.ndarray
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per known group: rows and favourable decisions per bin (mergeable by addition)."""
+    return slice_counts(*_group_codes(groups), codes, n_bins, decisions)
+
+
+def _group_codes(groups: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """The groups as sorted integer codes and their names (as text)."""
     g_codes, g_index = pd.factorize(groups.astype(str), sort=True)
-    names = [str(v) for v in g_index]
-    return slice_counts(g_codes.astype(np.int64), names, codes, n_bins, decisions)
+    return g_codes.astype(np.int64), [str(v) for v in g_index]
 
 
 def slice_counts(
@@ -164,16 +169,19 @@ def slice_candidates(
     Features are independent here, so the candidates of a frame are those of its columns
     taken one at a time (the streaming engine reads one column at a time).
     """
-    candidates: list[MetricRecord] = []
-    for attr in protected.columns:
-        for feat in features.columns:
-            plan = bin_plan(features[feat], bins, max_categories)
-            codes = bin_codes(plan, features[feat])
-            table = slice_table(protected[attr], codes, len(plan.labels), decisions)
-            candidates += candidates_from_table(
+    # each feature is binned once and each attribute's groups coded once (binning and
+    # coding cost more than the counting); candidates keep the attribute-major order
+    coded = {attr: _group_codes(protected[attr]) for attr in protected.columns}
+    by_attr: dict[Any, list[MetricRecord]] = {attr: [] for attr in protected.columns}
+    for feat in features.columns:
+        plan = bin_plan(features[feat], bins, max_categories)
+        codes = bin_codes(plan, features[feat])
+        for attr in protected.columns:
+            table = slice_counts(*coded[attr], codes, len(plan.labels), decisions)
+            by_attr[attr] += candidates_from_table(
                 str(attr), str(feat), table, list(plan.labels), min_size=min_size
             )
-    return candidates
+    return [c for attr in protected.columns for c in by_attr[attr]]
 
 
 def candidates_from_table(

@@ -70,7 +70,11 @@ class LightGBMAdapter:
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Probability of the favourable class (the raw score for non-binary objectives)."""
-        raw = self.output(x)
+        return self.score_of_output(self.output(x))
+
+    def score_of_output(self, raw: np.ndarray) -> np.ndarray:
+        """:meth:`score` from :meth:`output` already computed: the audit's chunk kernel
+        needs both for every row, and predicting once saves a pass over the trees."""
         return sigmoid(raw) if self.output_space == "log-odds" else raw
 
 
