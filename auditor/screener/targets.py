@@ -167,6 +167,21 @@ def _care(t: HttpTarget | ChatTarget) -> CallCare:
     return CallCare(t.timeout_s, t.retries, t.backoff_s, t.rate_per_s)
 
 
+def _poster(
+    t: HttpTarget | ChatTarget, identity: dict[str, Any], network: Network, log: CallLog
+) -> JsonPoster:
+    """The care, host check, reply cache and call log every network target posts through."""
+    return JsonPoster(
+        t.url,
+        identity,
+        _care(t),
+        allowed_hosts=network.allowed_hosts,
+        cache=ReplyCache(network.cache_dir),
+        log=log,
+        api_key=network.api_key,
+    )
+
+
 class HttpScreener:
     """A JSON scoring API: ``{records_key: [...]}`` -> ``{scores_key: [...]}``."""
 
@@ -177,15 +192,7 @@ class HttpScreener:
         self.log = CallLog()
         self._t = t
         self._stochastic = stochastic
-        self._poster = JsonPoster(
-            t.url,
-            self.identity,
-            _care(t),
-            allowed_hosts=network.allowed_hosts,
-            cache=ReplyCache(network.cache_dir),
-            log=self.log,
-            api_key=network.api_key,
-        )
+        self._poster = _poster(t, self.identity, network, self.log)
 
     def score(self, records: Sequence[Record], repeat: int) -> list[float]:
         out: list[float] = []
@@ -282,15 +289,7 @@ class ChatScreener:
         self.log = CallLog()
         self._t = t
         self._stochastic = stochastic
-        self._poster = JsonPoster(
-            t.url,
-            self.identity,
-            _care(t),
-            allowed_hosts=network.allowed_hosts,
-            cache=ReplyCache(network.cache_dir),
-            log=self.log,
-            api_key=network.api_key,
-        )
+        self._poster = _poster(t, self.identity, network, self.log)
 
     def _messages(self, record: Record) -> list[dict[str, str]]:
         messages = []
