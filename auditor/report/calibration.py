@@ -70,21 +70,18 @@ def attach_calibration(result: AuditResult, tables: list[AttributeTable]) -> Non
     if not records:
         return
     for table in tables:
+        if table.same_as is not None:
+            continue  # the earlier table's chart shows the same groups and numbers
         series, left_out = calibration_series(records, table.name)
         if not series:
             continue
         svg = charts_calibration.calibration_chart(
             [(s.group, s.ece, s.points) for s in series], chart_id=f"{table.anchor}-calibration"
         )
-        caption = (
-            f"Calibration by group for {table.name}: the observed rate of favourable "
-            "outcome labels against the mean score, per tenth of the score range, one line "
-            "per group (ECE, the expected calibration error, in the legend). A calibrated "
-            "score lies on the dashed diagonal for every group; a group whose line runs "
-            "below it receives higher scores than its outcomes bear out. Only bins with at "
-            f"least {MIN_BIN_N} records are drawn; the bins' 95% intervals are in the JSON "
-            "result"
-        )
+        # what the chart shows is said once, in the calibration subsection's introduction
+        caption = f"Calibration by group: {table.name}"
         if left_out:
             caption += f"; {left_out} smaller group(s) are left out for legibility"
-        table.figures.append(Figure(svg, caption + ".", metrics=("reliability", "ece")))
+        table.figures.append(
+            Figure(svg, caption + ".", metrics=("reliability", "ece"), width="third")
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from markupsafe import Markup
 from matplotlib.figure import Figure as MplFigure
@@ -69,6 +69,9 @@ class Figure:
     number: int = 0
     # the metrics the chart draws: a finding on one of them links to it (the workspace)
     metrics: tuple[str, ...] = ()
+    # "half" / "third": drawn at HALF_WIDTH_IN / THIRD_WIDTH_IN and laid out two or three
+    # to a row (gap decompositions; calibration)
+    width: Literal["full", "half", "third"] = "full"
 
     @property
     def src(self) -> str:

@@ -20,7 +20,8 @@ from auditor.report.plot import (
     ORANGE,
     SKY,
     VERMILLION,
-    WIDTH_IN,
+    LINE_IN,
+    THIRD_WIDTH_IN,
     fixed_margins,
     label,
     legend_below,
@@ -39,6 +40,11 @@ STYLES = (
 )
 
 
+def _short(group: str) -> str:
+    """A group name short enough for the narrow legend (about 32 characters)."""
+    return group if len(group) <= 32 else group[:31] + "…"
+
+
 @cached_chart
 def calibration_chart(
     series: Sequence[tuple[str, float | None, Sequence[tuple[float, float, int]]]],
@@ -47,7 +53,10 @@ def calibration_chart(
 ) -> Markup:
     """``series``: ``(group, ece, points)`` with points ``(mean score, observed rate, n)``."""
     with settings():
-        fig = MplFigure(figsize=(WIDTH_IN, 3.3))
+        # a third of the width, three to a row (the report's calibration subsection): the
+        # legend sits below the axes in one column, so it grows the figure
+        legend_rows = 1 + len(series)
+        fig = MplFigure(figsize=(THIRD_WIDTH_IN, 2.75 + LINE_IN * legend_rows))
         ax = fig.add_subplot()
         ax.grid(color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
@@ -55,7 +64,7 @@ def calibration_chart(
             [0, 1], [0, 1], color=BLACK, linewidth=0.8, linestyle=(0, (4, 2)), label="calibrated"
         )
         for (group, ece, points), (colour, marker, dash) in zip(series, STYLES, strict=False):
-            name = label(group) + (f" (ECE {ece:.3f})" if ece is not None else "")
+            name = _short(group) + (f" (ECE {ece:.3f})" if ece is not None else "")
             ax.plot(
                 [p[0] for p in points],
                 [p[1] for p in points],
@@ -74,11 +83,11 @@ def calibration_chart(
         ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
         ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
         ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
-        ax.set_xlabel("mean score in the bin (predicted probability of the favourable outcome)")
+        ax.set_xlabel("mean score in the bin")
         ax.set_ylabel("observed favourable rate")
-        handles, names = ax.get_legend_handles_labels()
-        # three columns fit labels of up to about 30 characters across the figure
-        rows = legend_below(fig, handles, 3 if max(map(len, names)) <= 30 else 2)
+        handles, _ = ax.get_legend_handles_labels()
+        with settings(legend__fontsize=7):
+            rows = legend_below(fig, handles, 1)
         # margin for the y tick labels and the rotated y label (about 13 characters)
-        fixed_margins(fig, ["x" * 13], bottom_lines=1 + rows)
+        fixed_margins(fig, ["x" * 11], bottom_lines=1 + rows)
         return to_svg(fig, chart_id)

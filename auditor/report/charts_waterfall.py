@@ -21,6 +21,7 @@ from auditor.report.plot import (
     GREY,
     VERMILLION,
     edge,
+    THIRD_WIDTH_IN,
     fixed_margins,
     label,
     legend_below,
@@ -39,16 +40,16 @@ def waterfall_chart(
     steps: Sequence[tuple[str, float, str]],
     *,
     total: float,
-    group: str,
-    reference: str,
     output: str,
     chart_id: str,
 ) -> Markup:
     """``steps`` are ``(label, value, kind)`` with kind ``feature``, ``rest``, ``base`` or
     ``residual``; they add up to ``total``, drawn as the last bar."""
-    names = [s[0] for s in steps] + [f"total gap ({label(group)})"]
+    # the total's label names no group: the heading above the chart does
+    names = [s[0] for s in steps] + ["total gap"]
     with settings():
-        fig, ax = new_figure(len(names), bottom_lines=4)
+        # a third of the width: three waterfalls to a row in the report (section 5.4)
+        fig, ax = new_figure(len(names), bottom_lines=3, width=THIRD_WIDTH_IN)
         running = 0.0
         lefts, widths, colours, marks = [], [], [], []
         for _, value, kind in steps:
@@ -81,7 +82,9 @@ def waterfall_chart(
         ends = [lefts[i] + widths[i] for i in ys] + lefts
         low, high = min([*ends, 0.0]), max([*ends, 0.0])
         span = max(high - low, 1e-9)
-        ax.set_xlim(low - 0.22 * span, high + 0.22 * span)
+        # room on both sides for the value labels (about 7 characters at 7 pt) of bars that
+        # end at the axis limits: a third of the plot width at a third of the page
+        ax.set_xlim(low - 0.55 * span, high + 0.55 * span)
         for y in ys:
             value = widths[y]
             end = max(lefts[y], lefts[y] + value) if value >= 0 else min(lefts[y], lefts[y] + value)
@@ -108,16 +111,14 @@ def waterfall_chart(
                 fontsize=8,
                 fontweight="bold" if y == len(names) - 1 else "normal",
             )
-        ax.set_xlabel(
-            f"contribution to the gap in mean {output} output\n"
-            f"{label(group)} minus {label(reference)}"
-        )
+        ax.set_xlabel(f"contribution to the gap\nin mean {output} output")
         handles = [
-            Patch(facecolor=VERMILLION, **edge("xxx"), label="lowers the group's output"),
+            Patch(facecolor=VERMILLION, **edge("xxx"), label="lowers the output"),
             Patch(facecolor=BLUE, **edge(""), label="raises it"),
-            Patch(facecolor=GREY, **edge("///"), label="other features, base, residual"),
-            Patch(facecolor=BLACK, **edge(""), label="total gap"),
+            Patch(facecolor=GREY, **edge("///"), label="rest, base, residual"),
+            Patch(facecolor=BLACK, **edge(""), label="total"),
         ]
-        rows = legend_below(fig, handles, 4)
+        with settings(legend__fontsize=7):
+            rows = legend_below(fig, handles, 2)
         fixed_margins(fig, names, bottom_lines=2 + rows)
         return to_svg(fig, chart_id)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from auditor.report.aaa import build_aaa
 from auditor.report.attachments import report_attachments
 from auditor.report.attribution import AttributionView, build_attribution
-from auditor.report.calibration import attach_calibration
+from auditor.report.calibration import MIN_BIN_N, attach_calibration
 from auditor.report.charts import Figure
 from auditor.report.explanation_quality import build_explanation_quality
 from auditor.report.figures import attach_figures
@@ -102,6 +102,8 @@ def build_context(
         else None
     )
     _number_figures(tables, attribution, quality.figure, lda_view.figure if lda_view else None)
+    calibration = calibration_figures(tables)
+    trend = build_trend_view(result, history) if "results" in preset.sections else None
     audit_date = str(spec.get("audit_date") or result.run.started_at[:10])
     return {
         "preset": preset,
@@ -139,8 +141,18 @@ def build_context(
         "condense_at": CONDENSE_AT,
         "limitations": LIMITATIONS,
         "attachments": report_attachments(result) if "appendix" in preset.sections else [],
-        "trend": build_trend_view(result, history) if "results" in preset.sections else None,
+        "trend": trend,
         "lda": lda_view,
+        "calibration_figures": calibration,
+        "calibration_min_bin_n": MIN_BIN_N,
+        # section 4's numbered subsections after the per-attribute tables
+        "results_subsections": results_subsections(
+            len(tables),
+            calibration=bool(calibration),
+            trend=trend is not None,
+            lda=lda_view is not None,
+            screener=result.screener is not None,
+        ),
         # a recorded sign-off fills the sign-off block (render_html sets it; issue 21)
         "signoff": None,
     }
@@ -152,7 +164,10 @@ def _number_figures(
     quality: Figure | None,
     lda: Figure | None = None,
 ) -> None:
-    figures = [f for t in tables for f in t.figures]
+    # the per-attribute charts, then the calibration charts (one subsection after the
+    # attribute tables, three to a row), in the order the report shows them
+    figures = [f for t in tables for f in t.figures if f.width == "full"]
+    figures += [f for t in tables for f in t.figures if f.width != "full"]
     if lda is not None:  # the last subsection of section 4, before the attributions
         figures.append(lda)
     if attribution.importance_figure is not None:
@@ -163,6 +178,37 @@ def _number_figures(
         figures.append(quality)
     for number, figure in enumerate(figures, start=1):
         figure.number = number
+
+
+def calibration_figures(tables: list[AttributeTable]) -> list[tuple[str, int, Figure]]:
+    """Each table's small (calibration) charts as ``(table anchor, 1-based index in the
+    table's figures, figure)``: the index keeps the workspace's figure ids stable."""
+    return [
+        (t.anchor, i, f)
+        for t in tables
+        for i, f in enumerate(t.figures, start=1)
+        if f.width != "full"
+    ]
+
+
+def results_subsections(
+    n_tables: int, *, calibration: bool, trend: bool, lda: bool, screener: bool
+) -> dict[str, str]:
+    """The numbers (``"4.7"``) of section 4's subsections after its ``n_tables`` attribute
+    tables, in their order: calibration, changes since earlier runs, the search for less
+    discriminatory alternatives, the screener's paired probes. Only present ones get one."""
+    out: dict[str, str] = {}
+    number = n_tables
+    for key, present in (
+        ("calibration", calibration),
+        ("trend", trend),
+        ("lda", lda),
+        ("screener", screener),
+    ):
+        if present:
+            number += 1
+            out[key] = f"4.{number}"
+    return out
 
 
 def action_counts(result: AuditResult) -> dict[str, int]:

@@ -109,26 +109,15 @@ def build_waterfalls(
             svg = charts_waterfall.waterfall_chart(
                 [(s.label, s.value, s.kind) for s in bars],
                 total=chosen.output_gap,
-                group=chosen.group,
-                reference=chosen.reference,
                 output=output or "model",
                 chart_id=f"waterfall-{index}",
             )
             rest = next((s for s in bars if s.kind == "rest"), None)
-            caption = (
-                f"Gap decomposition for {chosen.group} ({why} of {attr}, n = {chosen.n:,}) "
-                f"against {chosen.reference} (n = {chosen.n_reference:,}): the gap in mean "
-                f"{output or 'model'} output, {signed(chosen.output_gap)}, built up bar by bar "
-                "from each feature's contribution (mean attribution of the group minus that "
-                "of the reference group), largest first"
-            )
+            # how to read the chart is said once, in section 5.4's introduction, and the
+            # heading above it names both groups, their sizes and the total gap
+            caption = f"{chosen.group}: {why} of {attr}"
             if rest is not None:
                 caption += f"; the {rest.label} are summed into one bar"
-            caption += (
-                ". A bar to the left lowers the group's output relative to the reference "
-                "group; the last bar is the total. A contribution shows how the model "
-                "maps the features to its output, not the cause of the gap."
-            )
-            view.figure = Figure(svg, caption)
+            view.figure = Figure(svg, caption + ".", width="third")
         out.append(view)
     return out

@@ -10,7 +10,8 @@ from auditor.report.tables import RATE_FOR_RATIO, AttributeTable, metric_label
 def attach_figures(tables: list[AttributeTable]) -> None:
     """Give every table its charts (rate and ratio panels, control-group ratio)."""
     for table in tables:
-        table.figures = _figures(table)
+        # a table that repeats an earlier one is not drawn again (see AttributeTable.same_as)
+        table.figures = _figures(table) if table.same_as is None else []
 
 
 def _bars(
@@ -63,19 +64,19 @@ def _figures(table: AttributeTable) -> list[Figure]:
             reference_rate=ref_rate,
             chart_id=f"{table.anchor}-{rate_metric}",
         )
+        # the lines' meaning in full (the four-fifths line is a screen, not a legal
+        # threshold under NYC LL144 or EU law) is said once, in section 4's introduction
         text = f"{'Left: ' if has_ratio else ''}{rate_label.lower() if has_ratio else rate_label}"
         text += f" per group of {table.name} with 95% Wilson intervals"
         if ref_rate is not None:
-            text += f"; the dashed line is the rate of the reference group ({reference})"
+            text += f" (dashed: the rate of the reference group, {reference})"
         if has_ratio:
             text += (
-                f". Right: {ratio_label.lower()} relative to {reference or 'the reference'}"
-                " with 95% intervals; the dotted line marks the UGESP four-fifths "
-                "convention (0.80), a screen and not a legal threshold under NYC LL144 "
-                "or EU law"
+                f". Right: {ratio_label.lower()} against {reference or 'the reference'}"
+                " with 95% intervals (dotted: the four-fifths screen, 0.80)"
             )
         if table.any_caution:
-            text += ". Grey bars with a dashed outline are small-sample or unknown groups"
+            text += ". Grey bars with a dashed outline: small-sample or unknown groups"
         drawn = (rate_metric, ratio_metric) if has_ratio else (rate_metric,)
         figures.append(Figure(svg, text + ".", metrics=drawn))
     air_ref = table.reference_for("adverse_impact_ratio")

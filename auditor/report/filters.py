@@ -42,6 +42,15 @@ def percent(value: Any, digits: int = 1) -> str:
     return f"{number * 100:.{digits}f}%"
 
 
+def percent_number(value: Any, digits: int = 1) -> str:
+    """A share in percent without the sign, for interval bounds after a value that has
+    it: ``0.625`` -> ``62.5`` (``50.2% [46.8–53.7]``)."""
+    num = _finite(value)
+    if num is None:
+        return DASH
+    return f"{num * 100:.{digits}f}"
+
+
 def number(value: Any) -> str:
     """An integer with thousands separators: ``12345`` -> ``12,345``; floats keep 2 decimals."""
     num = _finite(value)
@@ -75,6 +84,15 @@ def points(value: Any, digits: int = 1) -> str:
     if num is None:
         return DASH
     return f"{num * 100:+.{digits}f} pp".replace("-", "−")
+
+
+def points_number(value: Any, digits: int = 1) -> str:
+    """Percentage points without the unit, for interval bounds after a value that has it:
+    ``-0.15`` -> ``−15.0`` (``−1.1 pp [−6.7, +4.4]``)."""
+    num = _finite(value)
+    if num is None:
+        return DASH
+    return f"{num * 100:+.{digits}f}".replace("-", "−")
 
 
 def sci(value: Any) -> str:
@@ -171,6 +189,8 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "dash": dash,
     "percent": percent,
     "number": number,
+    "percent_number": percent_number,
+    "points_number": points_number,
     "fixed": fixed,
     "signed": signed,
     "sci": sci,

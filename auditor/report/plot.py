@@ -38,6 +38,11 @@ BLACK = "#000000"
 
 FOUR_FIFTHS = 0.8
 WIDTH_IN = 6.6
+# A half-width chart, two to a row: drawn at 2/3 of a full chart's width and shown at
+# 79% of that, so its lettering comes out the size of a full chart's (shown at 76%).
+HALF_WIDTH_IN = 4.4
+# A third-width chart, three to a row (the calibration small multiples), at the same scale.
+THIRD_WIDTH_IN = 2.95
 _MAX_LABEL = 38
 
 Kind = Literal["reference", "normal", "caution"]
@@ -103,7 +108,7 @@ def _short(text: str) -> str:
 # Fixed layout (inches). Matplotlib's constrained/tight layout measures every text
 # element by drawing the figure once more (about 0.3-0.4 s per chart); the charts have a
 # known structure, so their margins are computed from label lengths instead.
-BAR_IN = 0.22
+BAR_IN = 0.18  # one bar and its gap: value labels (7 pt) still clear their neighbours
 TOP_IN = 0.3
 TICKS_IN = 0.3  # x tick labels under the axes
 LINE_IN = 0.15  # one line of axis label or legend
@@ -150,9 +155,11 @@ def legend_below(fig: Figure, handles: list[Any], ncols: int) -> int:
     return -(-len(handles) // ncols)
 
 
-def new_figure(n_bars: int, *, bottom_lines: int = 3) -> tuple[Figure, Any]:
+def new_figure(
+    n_bars: int, *, bottom_lines: int = 3, width: float = WIDTH_IN
+) -> tuple[Figure, Any]:
     """A one-panel figure sized for ``n_bars`` horizontal bars (margins set later)."""
-    fig = Figure(figsize=(WIDTH_IN, height(n_bars, bottom_lines=bottom_lines)))
+    fig = Figure(figsize=(width, height(n_bars, bottom_lines=bottom_lines)))
     ax = fig.add_subplot()
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)

@@ -227,6 +227,10 @@ class AttributeTable:
     rows: list[Row]
     columns: list[Column]
     figures: list[Figure] = field(default_factory=list)
+    # Set (to the earlier table) when this table repeats an earlier one number for number
+    # (an ADEA grouping of an age attribute that is already split at 40): the report then
+    # names the earlier table instead of printing the same tables and charts again.
+    same_as: AttributeTable | None = None
 
     @property
     def families(self) -> list[Family]:
@@ -443,8 +447,45 @@ def build_tables(result: AuditResult, min_group_size: int | None) -> list[Attrib
                 row.small = True
         columns = _columns(metric_order[attr], list(rows.values()))
         table = AttributeTable(attr, f"attr-{index}", " & " in attr, list(rows.values()), columns)
+        table.same_as = next((t for t in tables if _repeats(table, t)), None)
         tables.append(table)
     return tables
+
+
+def _repeats(table: AttributeTable, earlier: AttributeTable) -> bool:
+    """Whether every number of ``table`` is in ``earlier``: the same groups with the same
+    counts, and each metric equal there (value, interval, p-value, reference group and
+    test); its adverse impact ratio may stand for ``earlier``'s impact ratio."""
+    if earlier.same_as is not None or len(table.rows) != len(earlier.rows):
+        return False
+    theirs = {r.group: r for r in earlier.rows}
+    for row in table.rows:
+        other = theirs.get(row.group)
+        if other is None or (row.n, row.count, row.unknown) != (
+            other.n,
+            other.count,
+            other.unknown,
+        ):
+            return False
+        for metric, rec in row.cells.items():
+            twin = other.cells.get(metric)
+            if twin is None and metric == "adverse_impact_ratio":
+                twin = other.cells.get("impact_ratio")
+            if twin is None or not _same_record(rec, twin):
+                return False
+    return bool(table.rows)
+
+
+def _same_record(a: MetricRecord, b: MetricRecord) -> bool:
+    return (a.value, a.ci_low, a.ci_high, a.p_value, a.reference, a.n, a.count) == (
+        b.value,
+        b.ci_low,
+        b.ci_high,
+        b.p_value,
+        b.reference,
+        b.n,
+        b.count,
+    ) and test_name(a) == test_name(b)
 
 
 def _group_counts(groups: tuple[GroupCount, ...]) -> dict[tuple[str, str], GroupCount]:

@@ -87,7 +87,11 @@ def test_ages_give_the_adea_grouping_judged_by_the_adea_pack_never_by_ugesp(
     adea_findings = {
         f.scope: f.status for f in result.findings if f.rule_id == "ADEA-40-PLUS-IMPACT"
     }
-    assert adea_findings == {"age (ADEA)=40 and over": "fail"}  # about half the rate, n=1600
+    # about half the rate, n=1600: below the screen and significant, but ADEA disparate
+    # impact for outside applicants is contested since Kleber (2019), so it warns
+    assert adea_findings == {"age (ADEA)=40 and over": "warn"}
+    (adea,) = [f for f in result.findings if f.rule_id == "ADEA-40-PLUS-IMPACT"]
+    assert adea.rule_status == "contested"
     ugesp = [f for f in result.findings if f.rule_id == "EEOC-UGESP-4D-FOUR-FIFTHS"]
     assert ugesp
     assert not [f for f in ugesp if f.scope.startswith("age")]
