@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from auditor.report import charts_waterfall
 from auditor.report.charts import Figure
-from auditor.report.filters import signed
 from auditor.report.tables import AttributeTable
 from auditor.result import GapDecomposition
 
@@ -115,7 +114,7 @@ def build_waterfalls(
             rest = next((s for s in bars if s.kind == "rest"), None)
             # how to read the chart is said once, in section 5.4's introduction, and the
             # heading above it names both groups, their sizes and the total gap
-            caption = f"{chosen.group}: {why} of {attr}"
+            caption = f"{chosen.group} against {chosen.reference}: {why} of {attr}"
             if rest is not None:
                 caption += f"; the {rest.label} are summed into one bar"
             view.figure = Figure(svg, caption + ".", width="third")

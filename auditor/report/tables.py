@@ -439,7 +439,7 @@ def build_tables(result: AuditResult, min_group_size: int | None) -> list[Attrib
         metric_order.setdefault(size.attribute, [])
         if size.group not in rows:
             rows[size.group] = Row(size.group, size.n, None, unknown=size.unknown)
-    tables = []
+    tables: list[AttributeTable] = []
     for index, (attr, rows) in enumerate(by_attr.items(), start=1):
         for row in rows.values():
             _fill_counts(row, counts.get((attr, row.group)))

@@ -122,18 +122,22 @@ def test_waterfall_steps_add_up_to_the_gap() -> None:
 
 def test_waterfall_chart_is_in_the_report_with_its_caption_and_values(html: str) -> None:
     assert "5.4 Gap decomposition" in html
-    svg, caption = _figure(html, "Gap decomposition for Female")
+    svg, caption = _figure(html, "Female against Male")
     d = _decomposition()
-    assert "against Male (n = 500)" in caption
-    assert f"{d.output_gap:+.3f}".replace("-", "−") in caption
+    # the heading above the chart names both groups with their sizes and the total gap;
+    # the caption names the groups again, so a figure read alone still says what it is
+    total = f"{d.output_gap:+.3f}".replace("-", "−")
+    assert f"Female (n = {d.n:,}) against Male (n = 500), total gap {total}" in html
+    assert "the group with the lowest impact ratio of sex" in caption
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     # every drawn step carries its value as text, the total too
     for s in steps(d):
         assert f"{s.value:+.3f}".replace("-", "−") in texts, s
         assert s.label in texts
-    assert f"{d.output_gap:+.3f}".replace("-", "−") in texts
-    assert "total gap (Female)" in texts
-    assert any("contribution to the gap in mean logit output" in t for t in texts)
+    assert total in texts
+    assert "total gap" in texts
+    assert "contribution to the gap" in texts
+    assert "in mean logit output" in texts
 
 
 def test_waterfall_replaces_the_duplicate_gap_chart(html: str) -> None:
@@ -162,9 +166,13 @@ def test_calibration_series_match_the_records() -> None:
 
 
 def test_calibration_chart_is_in_the_report_with_caption_and_legend(html: str) -> None:
-    svg, caption = _figure(html, "Calibration by group for sex")
-    assert "dashed diagonal" in caption
-    assert f"at least {MIN_BIN_N} records" in caption
+    svg, caption = _figure(html, "Calibration by group: sex")
+    # how to read the small multiples is said once, in the subsection's introduction
+    intro = html[html.index('id="sec-calibration"') :]
+    intro = intro[: intro.index("<figure")]
+    assert "Calibration by group</h2>" in intro
+    assert "dashed diagonal" in intro
+    assert f"at least {MIN_BIN_N} records" in intro
     texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     assert "Female (ECE 0.061)" in texts
     assert "Male (ECE 0.012)" in texts

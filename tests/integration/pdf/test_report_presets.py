@@ -617,7 +617,7 @@ def _last_lines(pdf: bytes, tmp_path: Path) -> list[str]:
     return last
 
 
-@pytest.mark.parametrize("groups", [20, 28])
+@pytest.mark.parametrize("groups", [20, 28, 36])
 def test_no_page_ends_with_a_heading_or_a_table_caption(tmp_path: Path, groups: int) -> None:
     # With these group counts and only `h2 { break-after: avoid }`, heading 4.2 and the
     # caption of its first table ("Selection: sex") ended a page while the table began on
@@ -629,5 +629,5 @@ def test_no_page_ends_with_a_heading_or_a_table_caption(tmp_path: Path, groups: 
         for m in re.findall(r"<(?:h1|h2|h3|caption)[^>]*>(.*?)</(?:h1|h2|h3|caption)>", html)
     }
     ends = _last_lines(build_report(result).pdf, tmp_path)
-    assert len(ends) > 8
+    assert len(ends) > 6
     assert not [line for line in ends if line in titles]
