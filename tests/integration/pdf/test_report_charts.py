@@ -167,6 +167,7 @@ def test_calibration_series_match_the_records() -> None:
 
 def test_calibration_chart_is_in_the_report_with_caption_and_legend(html: str) -> None:
     svg, caption = _figure(html, "Calibration by group: sex")
+    assert caption == "Calibration by group: sex."
     # how to read the small multiples is said once, in the subsection's introduction
     intro = html[html.index('id="sec-calibration"') :]
     intro = intro[: intro.index("<figure")]
