@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,13 @@ from auditor.errors import DataValidationError
 from auditor.metrics.cells import DecisionCells
 from auditor.metrics.counts import ScoreGrid
 from auditor.metrics.gap import CATEGORICAL_MAX
-from auditor.metrics.order import Histogram, Probe, digit_histogram, float_keys
+from auditor.metrics.order import (
+    Histogram,
+    Probe,
+    digit_histogram,
+    first_digit_histogram,
+    float_keys,
+)
 from auditor.metrics.proxies import coded_moments, crosstab_counts
 from auditor.metrics.slices import BinPlan, bin_codes, category_counts, is_numeric, slice_counts
 from auditor.metrics.text import as_text
@@ -122,6 +129,9 @@ class NarrowCheck:
     problems: list[str] = field(default_factory=list)
     outcomes: dict[str, set[Any]] = field(default_factory=dict)
     protected: dict[str, set[str]] = field(default_factory=dict)
+    # the partition's first and last id where its ids are integers, strictly increasing
+    # (so unique within it); None: not known to be
+    id_range: tuple[int, int] | None = None
 
     def merge(self, other: NarrowCheck) -> NarrowCheck:
         """Both partitions' findings."""
@@ -144,6 +154,7 @@ def narrow_check(frame: pd.DataFrame, job: Job, path: str) -> NarrowCheck:
     out.part = int(frame[POS].iloc[0]) >> PART_BITS
     frame = _indexed(frame, job.layout)
     cols = job.spec.columns
+    out.id_range = increasing_ids(frame[cols.id]) if cols.id in frame.columns else None
     for name in (cols.decision, cols.label):
         if name is not None:
             out.outcomes[name] = set(frame[name].dropna().unique().tolist()[:1000])
@@ -156,6 +167,26 @@ def narrow_check(frame: pd.DataFrame, job: Job, path: str) -> NarrowCheck:
         str(a): set(batch.protected[a].unique().tolist()) for a in batch.protected.columns
     }
     return out
+
+
+def increasing_ids(ids: pd.Series) -> tuple[int, int] | None:
+    """(first, last) of integer ids that strictly increase (none missing), else None."""
+    if not len(ids) or not pd.api.types.is_integer_dtype(ids.dtype) or bool(ids.hasnans):
+        return None
+    v = ids.to_numpy(dtype=np.int64)
+    if not bool(np.all(v[1:] > v[:-1])):
+        return None
+    return int(v[0]), int(v[-1])
+
+
+def distinct_ids(parts: list[NarrowCheck]) -> bool:
+    """Whether the partitions' ids are known to be distinct without grouping them: each
+    partition's integer ids strictly increase and the partitions' ranges do not overlap."""
+    ranges = [p.id_range for p in parts if p.rows]
+    if any(r is None for r in ranges):
+        return False
+    spans = sorted(r for r in ranges if r is not None)
+    return all(b[0] > a[1] for a, b in pairwise(spans))
 
 
 def audited(frame: pd.DataFrame, job: Job) -> tuple[DecisionBatch, int]:
@@ -338,23 +369,31 @@ def census(frame: pd.DataFrame, job: Job, protected: pd.DataFrame | None) -> Cen
             nan = np.isnan(values)
             ok = values[~nan]
             out.valid[f] = len(ok)
-            # one sort for the distinct values of the column and of every subset below
-            uniques, inverse = np.unique(ok, return_inverse=True)
-            codes = np.full(len(values), -1, dtype=np.int64)
-            codes[~nan] = inverse
+            # one sort for the distinct values of the column, their counts (the first
+            # radix digit) and every subset below
+            uniques, counts = np.unique(ok, return_counts=True)
             distinct = set(uniques.tolist()) if len(uniques) <= SLICE_CATEGORIES else None
-            out.first[f] = digit_histogram(float_keys(ok), Probe(f, 0, 0))
+            first = first_digit_histogram(uniques, counts)
+            if first is None:
+                first = digit_histogram(float_keys(ok), Probe(f, 0, 0))
+            out.first[f] = first
         out.distinct[f] = distinct
         # category counts only where the feature can be a category feature
         out.categories[f] = (
             category_counts(col, offset) if not numeric or distinct is not None else None
         )
         for attr, known in known_rows.items():
-            if codes is None or uniques is None or nan is None:
+            if values is None or uniques is None or nan is None:
                 out.ranked_distinct[(f, attr)] = set()  # categorical whatever its count
                 continue
             has_nan = bool((known & nan).any())
-            present = np.bincount(codes[known & ~nan], minlength=len(uniques)) > 0
+            if bool((known | nan).all()):  # every value is on a known row: all present
+                present = np.ones(len(uniques), dtype=bool)
+            else:
+                if codes is None:  # each row's distinct value (np.unique's inverse)
+                    codes = np.full(len(values), -1, dtype=np.int64)
+                    codes[~nan] = np.searchsorted(uniques, values[~nan])
+                present = np.bincount(codes[known & ~nan], minlength=len(uniques)) > 0
             many = int(np.count_nonzero(present)) + has_nan > CATEGORICAL_MAX
             out.ranked_distinct[(f, attr)] = (
                 None
@@ -528,10 +567,16 @@ def ranked_sums(
         values = np.concatenate([np.frombuffer(frame["v"].iloc[r], dtype=np.float64) for r in rows])
         combo = np.concatenate([np.frombuffer(frame["c"].iloc[r], dtype=np.int32) for r in rows])
         per_attr = {}
+        every_row: np.ndarray | None = None  # the ranks of all values, shared (as in memory)
         for a in attributes:
             group = codes[a][combo]
             keep = group >= 0
-            ranks = stats.rankdata(values[keep]) if keep.any() else np.empty(0)
+            if keep.all():
+                if every_row is None:
+                    every_row = stats.rankdata(values) if len(values) else np.empty(0)
+                ranks = every_row
+            else:
+                ranks = stats.rankdata(values[keep]) if keep.any() else np.empty(0)
             k = len(names[a])
             n = np.bincount(group[keep], minlength=k)
             # ranks are multiples of 0.5 and their sums stay far below 2**53: exact

@@ -77,6 +77,7 @@ from auditor.engine.partials import (
     TablePlan,
     Tables,
     audited_scores,
+    distinct_ids,
     measured,
     narrow_check,
     narrow_spec,
@@ -306,6 +307,7 @@ class SparkAudit:
             raise DataValidationError(
                 f"{self.label}: the data do not match the spec.", problems=["the file has no rows"]
             )
+        distinct = distinct_ids(parts)  # before merging (which adds into the first)
         found = reduce(lambda a, b: a.merge(b), parts)
         if found.problems:
             found = self._merged(self.frame, self.narrow, partial(_check, self.job, label))
@@ -313,7 +315,8 @@ class SparkAudit:
         for name, values in found.outcomes.items():
             if not any(name in p for p in problems):
                 problems += outcome_problems(name, values, self.spec.favorable)
-        problems += self._repeated_ids()
+        if not distinct:  # ids that may repeat: grouped on the cluster
+            problems += self._repeated_ids()
         if problems:
             raise DataValidationError(
                 f"{self.label}: the data do not match the spec.", problems=problems
@@ -391,11 +394,24 @@ class SparkAudit:
                 "ignore", "PySpark does not yet fully support pandas", FutureWarning
             )
             mapped = source.mapInArrow(partial(_partition_kernel, payload=payload), schema)
-        self.decided = mapped.persist(StorageLevel.MEMORY_AND_DISK)
-        self.has_model = True
-        blobs = (
-            self.decided.filter(F.col(SUMS).isNotNull()).select(SUMS).toArrow().column(0)
-        ).to_pylist()
+        # the rows are cached uncompressed: their columns are mostly features (doubles,
+        # which do not compress) and each later pass reads them, so compression would
+        # cost every pass time for no space (the session's setting is restored once the
+        # first action has built the cache)
+        conf, key = self.spark.conf, "spark.sql.inMemoryColumnarStorage.compressed"
+        before = conf.get(key, None)
+        conf.set(key, "false")
+        try:
+            self.decided = mapped.persist(StorageLevel.MEMORY_AND_DISK)
+            self.has_model = True
+            blobs = (
+                self.decided.filter(F.col(SUMS).isNotNull()).select(SUMS).toArrow().column(0)
+            ).to_pylist()
+        finally:
+            if before is None:
+                conf.unset(key)
+            else:
+                conf.set(key, before)
         total = AttributionSums(len(spec.columns.features))
         prepared: dict[int, Prepared] = {}
         for part, sums, prep in sorted((pickle.loads(b) for b in blobs), key=lambda r: r[0]):

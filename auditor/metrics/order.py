@@ -85,6 +85,23 @@ def digit_histogram(keys: np.ndarray, probe: Probe) -> Histogram:
     return Histogram(uniq, counts.astype(np.int64), keys[start], keys[start + counts - 1])
 
 
+def first_digit_histogram(uniques: np.ndarray, counts: np.ndarray) -> Histogram | None:
+    """:func:`digit_histogram` of a column's first digit from its sorted distinct values
+    (``np.unique``) and their counts, without sorting the rows again.
+
+    None where the values hold a zero: ``np.unique`` merges ``-0.0`` with ``0.0``, whose
+    keys differ (the caller then sorts the keys).
+    """
+    uniques = np.asarray(uniques, dtype=np.float64)
+    if not len(uniques) or bool((uniques == 0).any()):
+        return None
+    keys = float_keys(uniques)  # ascending, as the values (order-preserving keys)
+    digits = (keys >> np.uint64(64 - DIGIT)).astype(np.int64)
+    uniq, start, n = np.unique(digits, return_index=True, return_counts=True)
+    rows = np.add.reduceat(np.asarray(counts, dtype=np.int64), start)
+    return Histogram(uniq, rows.astype(np.int64), keys[start], keys[start + n - 1])
+
+
 Histograms = Callable[[list[Probe]], dict[Probe, Histogram]]
 
 

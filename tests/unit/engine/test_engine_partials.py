@@ -16,6 +16,7 @@ from auditor.metrics.order import (
     Histogram,
     Probe,
     digit_histogram,
+    first_digit_histogram,
     float_keys,
     median_of,
     nanquantile_of,
@@ -57,6 +58,41 @@ def test_radix_selection_equals_numpy(kind: int) -> None:
         got = nanquantile_of(n, q, partial(_at, found))
         assert np.array_equal(got, np.nanquantile(values, q))
         assert median_of(n, partial(_at, found)) == np.median(values)
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2, 3])
+def test_first_digit_from_distinct_values_equals_sorting_the_rows(kind: int) -> None:
+    rng = np.random.default_rng(10 + kind)
+    for _ in range(25):
+        values = _columns(kind, int(rng.integers(1, 2000)), rng)
+        values = np.r_[values, np.inf, -np.inf] if kind == 2 else values
+        uniques, counts = np.unique(values, return_counts=True)
+        got = first_digit_histogram(uniques, counts)
+        if (values == 0).any():  # -0.0 and 0.0 are one distinct value but two keys
+            assert got is None
+            continue
+        assert got is not None
+        want = digit_histogram(float_keys(values), Probe("c", 0, 0))
+        for name in ("digits", "counts", "mins", "maxs"):
+            assert np.array_equal(getattr(got, name), getattr(want, name))
+            assert getattr(got, name).dtype == getattr(want, name).dtype
+
+
+def test_ids_known_distinct_only_from_increasing_disjoint_ranges() -> None:
+    from auditor.engine.partials import NarrowCheck, distinct_ids, increasing_ids
+
+    def part(ids: list[int] | pd.Series) -> NarrowCheck:
+        series = ids if isinstance(ids, pd.Series) else pd.Series(ids, dtype=np.int64)
+        return NarrowCheck(rows=len(series), id_range=increasing_ids(series))
+
+    assert distinct_ids([part([0, 1, 5]), part([6, 9]), NarrowCheck()])
+    assert distinct_ids([part([10, 11]), part([0, 3])])  # partitions in any order
+    assert not distinct_ids([part([0, 5]), part([5, 9])])  # an id in two partitions
+    assert not distinct_ids([part([0, 4]), part([2, 9])])  # overlapping ranges
+    assert not distinct_ids([part([0, 1, 1])])  # repeated within a partition
+    assert not distinct_ids([part([3, 1])])  # not increasing: unknown, grouped instead
+    assert not distinct_ids([part(pd.Series(["a", "b"]))])  # not integers
+    assert not distinct_ids([part(pd.Series([1, None], dtype="Int64"))])  # missing id
 
 
 def _histograms(
