@@ -51,6 +51,13 @@ def percent_number(value: Any, digits: int = 1) -> str:
     return f"{num * 100:.{digits}f}"
 
 
+def breakable(value: Any) -> str:
+    """A column name that may wrap after its underscores in a narrow heading
+    (``race_ethnicity`` -> ``race_`` + zero-width space + ``ethnicity``), instead of
+    mid-word; plain text, escaped by the template as usual."""
+    return str(value).replace("_", "_\u200b")
+
+
 def number(value: Any) -> str:
     """An integer with thousands separators: ``12345`` -> ``12,345``; floats keep 2 decimals."""
     num = _finite(value)
@@ -189,6 +196,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "dash": dash,
     "percent": percent,
     "number": number,
+    "breakable": breakable,
     "percent_number": percent_number,
     "points_number": points_number,
     "fixed": fixed,
