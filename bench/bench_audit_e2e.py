@@ -30,7 +30,6 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _scale_data import FEATURES, spec, train_model, write_parquet
+from bench_spark import _warm_python_workers
 
 ENGINES = ("memory", "streamed", "spark")
 
@@ -143,16 +143,7 @@ def _start_spark(data: Path) -> Any:
 
     session = spark_session("local[2]")
     session.range(1).count()  # the JVM, the session and a first job
-
-    def run(batches: Iterator[Any]) -> Iterator[Any]:
-        import pyarrow as pa
-
-        import auditor.engine.partials  # noqa: F401
-
-        for b in batches:
-            yield pa.RecordBatch.from_pydict({"n": [b.num_rows]})
-
-    session.range(0, 64, 1, 8).mapInArrow(run, "n long").collect()
+    _warm_python_workers(session)
     session.conf.set("spark.sql.files.maxPartitionBytes", str(data.stat().st_size // 8))
     return session
 

@@ -23,6 +23,7 @@ from auditor.report.plot import (
     THIRD_WIDTH_IN,
     VERMILLION,
     fixed_margins,
+    label,
     legend_below,
     settings,
     to_svg,
@@ -37,11 +38,6 @@ STYLES = (
     (PURPLE, "v", (0, (6, 2))),
     (SKY, "P", (0, (2, 2))),
 )
-
-
-def _short(group: str) -> str:
-    """A group name short enough for the narrow legend (about 32 characters)."""
-    return group if len(group) <= 32 else group[:31] + "…"
 
 
 @cached_chart
@@ -63,7 +59,8 @@ def calibration_chart(
             [0, 1], [0, 1], color=BLACK, linewidth=0.8, linestyle=(0, (4, 2)), label="calibrated"
         )
         for (group, ece, points), (colour, marker, dash) in zip(series, STYLES, strict=False):
-            name = _short(group) + (f" (ECE {ece:.3f})" if ece is not None else "")
+            # short enough for the narrow legend with its ECE
+            name = label(group, 32) + (f" (ECE {ece:.3f})" if ece is not None else "")
             ax.plot(
                 [p[0] for p in points],
                 [p[1] for p in points],
@@ -87,6 +84,6 @@ def calibration_chart(
         handles, _ = ax.get_legend_handles_labels()
         with settings(legend__fontsize=7):
             rows = legend_below(fig, handles, 1)
-        # margin for the y tick labels and the rotated y label (about 13 characters)
+        # margin for the y tick labels and the rotated y label (about 11 characters)
         fixed_margins(fig, ["x" * 11], bottom_lines=1 + rows)
         return to_svg(fig, chart_id)

@@ -36,10 +36,8 @@ def dash(value: Any) -> Any:
 
 def percent(value: Any, digits: int = 1) -> str:
     """A share as a percentage: ``0.625`` -> ``62.5%``."""
-    number = _finite(value)
-    if number is None:
-        return DASH
-    return f"{number * 100:.{digits}f}%"
+    text = percent_number(value, digits)
+    return text if text == DASH else text + "%"
 
 
 def percent_number(value: Any, digits: int = 1) -> str:
@@ -87,10 +85,8 @@ def signed(value: Any, digits: int = 3) -> str:
 
 def points(value: Any, digits: int = 1) -> str:
     """A difference of two shares in percentage points: ``-0.15`` -> ``−15.0 pp``."""
-    num = _finite(value)
-    if num is None:
-        return DASH
-    return f"{num * 100:+.{digits}f} pp".replace("-", "−")
+    text = points_number(value, digits)
+    return text if text == DASH else text + " pp"
 
 
 def points_number(value: Any, digits: int = 1) -> str:

@@ -96,13 +96,9 @@ def settings(**extra: Any) -> Iterator[None]:
         yield
 
 
-def label(text: str) -> str:
-    """``text`` shortened to fit an axis label."""
-    return _short(text)
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "…"
+def label(text: str, limit: int = _MAX_LABEL) -> str:
+    """``text`` shortened to at most ``limit`` characters (an axis label by default)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # Fixed layout (inches). Matplotlib's constrained/tight layout measures every text
