@@ -19,16 +19,22 @@ from auditor.report.plot import (
     BLACK,
     BLUE,
     GREY,
+    RIGHT_IN,
     THIRD_WIDTH_IN,
     VERMILLION,
     edge,
     fixed_margins,
     label,
+    label_room,
+    left_margin,
     legend_below,
     new_figure,
     settings,
     to_svg,
 )
+
+LEFT_SHARE = 0.55
+LABEL_PAD_IN = 0.45
 
 
 def _fmt(value: float) -> str:
@@ -45,8 +51,11 @@ def waterfall_chart(
 ) -> Markup:
     """``steps`` are ``(label, value, kind)`` with kind ``feature``, ``rest``, ``base`` or
     ``residual``; they add up to ``total``, drawn as the last bar."""
-    # the total's label names no group: the heading above the chart does
-    names = [s[0] for s in steps] + ["total gap"]
+    # the total's label names no group: the heading above the chart does. At a third of
+    # the page the left margin may take 55% of the width, which holds the fixed labels
+    # ("residual (unexplained)"); feature names are cut to what it holds
+    room = label_room(THIRD_WIDTH_IN, LEFT_SHARE)
+    names = [label(s[0], room) if s[2] == "feature" else s[0] for s in steps] + ["total gap"]
     with settings():
         # a third of the width: three waterfalls to a row in the report (section 5.4)
         fig, ax = new_figure(len(names), bottom_lines=3, width=THIRD_WIDTH_IN)
@@ -82,9 +91,11 @@ def waterfall_chart(
         ends = [lefts[i] + widths[i] for i in ys] + lefts
         low, high = min([*ends, 0.0]), max([*ends, 0.0])
         span = max(high - low, 1e-9)
-        # room on both sides for the value labels (about 7 characters at 7 pt) of bars that
-        # end at the axis limits: a third of the plot width at a third of the page
-        ax.set_xlim(low - 0.55 * span, high + 0.55 * span)
+        # room on both sides for the value labels (about 7 characters at 7 pt, 0.45 in with
+        # their offset) of bars that end at the axis limits, in inches of this plot
+        plot_in = THIRD_WIDTH_IN - left_margin(THIRD_WIDTH_IN, names, LEFT_SHARE) - RIGHT_IN
+        pad = span * LABEL_PAD_IN / max(plot_in - 2 * LABEL_PAD_IN, 0.3)
+        ax.set_xlim(low - pad, high + pad)
         for y in ys:
             value = widths[y]
             end = max(lefts[y], lefts[y] + value) if value >= 0 else min(lefts[y], lefts[y] + value)
@@ -120,5 +131,5 @@ def waterfall_chart(
         ]
         with settings(legend__fontsize=7):
             rows = legend_below(fig, handles, 2)
-        fixed_margins(fig, names, bottom_lines=2 + rows)
+        fixed_margins(fig, names, bottom_lines=2 + rows, left_share=LEFT_SHARE)
         return to_svg(fig, chart_id)

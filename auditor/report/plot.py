@@ -117,14 +117,31 @@ def height(n_bars: int, *, bottom_lines: int = 3) -> float:
     return TOP_IN + TICKS_IN + bottom_lines * LINE_IN + 0.1 + max(0.9, BAR_IN * n_bars + 0.2)
 
 
+def label_room(width: float, left_share: float = 0.45) -> int:
+    """How many characters of a y label fit the left margin of a ``width``-inch figure
+    when :func:`fixed_margins` caps that margin at ``left_share`` of the width."""
+    return min(_MAX_LABEL, int((left_share * width - 0.2) / CHAR_IN))
+
+
+def left_margin(width: float, labels: Sequence[str], left_share: float = 0.45) -> float:
+    """The left margin in inches :func:`fixed_margins` gives y labels ``labels``."""
+    longest = max((len(label(t)) for t in labels), default=4)
+    return min(left_share * width, 0.2 + CHAR_IN * longest)
+
+
 def fixed_margins(
-    fig: Figure, labels: Sequence[str], *, bottom_lines: int, wspace_in: float = 0.0
+    fig: Figure,
+    labels: Sequence[str],
+    *,
+    bottom_lines: int,
+    wspace_in: float = 0.0,
+    left_share: float = 0.45,
 ) -> None:
     """Place the axes with margins computed from the longest y label and the lines of
-    axis label and legend below them (``bottom_lines``), instead of automatic layout."""
+    axis label and legend below them (``bottom_lines``), instead of automatic layout; the
+    left margin takes at most ``left_share`` of the width (see :func:`label_room`)."""
     width, tall = fig.get_size_inches()
-    longest = max((len(label(t)) for t in labels), default=4)
-    left = min(0.45 * width, 0.2 + CHAR_IN * longest)
+    left = left_margin(width, labels, left_share)
     bottom = TICKS_IN + bottom_lines * LINE_IN + 0.1
     axes = fig.get_axes()
     n = max(1, len(axes))
