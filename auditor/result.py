@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -303,9 +303,17 @@ class AuditResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN and infinities become ``None``)."""
-        raw = asdict(self)
-        raw["explanation_quality"] = self.explanation_quality.to_json()
-        data: dict[str, Any] = _clean(raw)
+        # one pass that does what ``asdict`` and a clean-up pass did, without asdict's deep copy
+        # of every leaf (a quarter of a second for a 5,000-row audit's result; the JSON is
+        # byte-identical, which the golden snapshots check)
+        data: dict[str, Any] = {
+            name: (
+                self.explanation_quality.to_json()
+                if name == "explanation_quality"
+                else _plain(getattr(self, name))
+            )
+            for name in _field_names(type(self))
+        }
         # a result of the run itself serialises as before these fields existed, so stored
         # digests and golden snapshots of older results stay byte-identical
         if self.evaluation == 1:
@@ -439,12 +447,28 @@ def audit_result_schema() -> dict[str, Any]:
     return schema
 
 
-def _clean(obj: Any) -> Any:
-    """Replace non-finite floats by None and tuples by lists, recursively."""
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _field_names(kind: type[Any]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
+
+
+def _plain(obj: Any) -> Any:
+    """JSON-ready data of ``obj``: dataclasses as dicts of their fields, tuples as lists,
+    non-finite floats as None (what ``asdict`` then a clean-up pass gave, in one pass)."""
+    if obj is None or isinstance(obj, str | bool | int):
+        return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {k: _plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
+        return [_plain(v) for v in obj]
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {name: _plain(getattr(obj, name)) for name in _field_names(type(obj))}
     return obj
+
