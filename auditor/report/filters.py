@@ -56,6 +56,13 @@ def breakable(value: Any) -> str:
     return str(value).replace("_", "_\u200b")
 
 
+def nobreak(value: Any) -> str:
+    """A value kept on one line (``−2.8 pp``): its spaces become no-break spaces. Cheaper
+    for WeasyPrint than a ``white-space: nowrap`` span around it, of which a results table
+    had one per cell (a span is a box of its own to lay out and draw)."""
+    return str(value).replace(" ", "\u00a0")
+
+
 def number(value: Any) -> str:
     """An integer with thousands separators: ``12345`` -> ``12,345``; floats keep 2 decimals."""
     num = _finite(value)
@@ -193,6 +200,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "percent": percent,
     "number": number,
     "breakable": breakable,
+    "nobreak": nobreak,
     "percent_number": percent_number,
     "points_number": points_number,
     "fixed": fixed,

@@ -125,5 +125,14 @@ def test_results_rows_carry_their_marks_under_the_group_name() -> None:
     html = render_html(make_result())
     assert '<th class="notes">' not in html[html.index('id="sec-results"') :]
     assert re.search(r'<td class="group">Male<span class="tags"><span class="tag tag-ref">', html)
-    # a rate and its interval share a line: value span, a space, the interval
-    assert '<span class="val">25.0%</span> <span class="ci">[21.4–29.0]</span>' in html
+    # a rate and its interval share a line; the value is kept whole by no-break spaces,
+    # not by a span (one box less per cell)
+    assert '<td class="num">25.0% <span class="ci">[21.4–29.0]</span>' in html
+
+
+def test_values_and_gap_items_stay_whole_without_wrapper_spans() -> None:
+    from auditor.report.filters import nobreak
+
+    # a points value and a feature name with a space keep to one line
+    assert nobreak("−2.8 pp") == "−2.8\u00a0pp"
+    assert nobreak("credit limit") == "credit\u00a0limit"
