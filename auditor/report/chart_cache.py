@@ -8,7 +8,8 @@ each, and the LDA frontier chart is still drawn with matplotlib.) A chart is a p
 function of its inputs (the drawing code has no settings that vary), so its SVG is kept
 under a SHA-256 digest of the function's name and a canonical encoding of every argument
 (floats by ``repr``, arrays by their bytes), and a later call with equal inputs returns
-the same SVG text without drawing. The cache is a small LRU (:data:`MAX_ENTRIES` charts of 5-25 KB each).
+the same SVG text without drawing. The cache is a small LRU (:data:`MAX_ENTRIES` charts
+of 5-25 KB each).
 
 An argument the encoding does not know (anything but plain data, dataclasses, mappings,
 sequences and numpy arrays) makes that call draw uncached rather than risk a key that
