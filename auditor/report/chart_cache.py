@@ -1,13 +1,15 @@
 """An in-process cache of the report's chart SVGs, keyed by a digest of the chart's inputs.
 
-Drawing a chart with matplotlib is about a fifth of a full report's time, and the same
-audit is rendered again and again in one process: ``auditor report`` in the full layout
-and in its presets, the web workspace re-rendering a stored audit, the scheduler. A chart
-is a pure function of its inputs (the plot settings are fixed by
-:func:`auditor.report.plot.settings`), so its SVG is kept under a SHA-256 digest of the
-function's name and a canonical encoding of every argument (floats by ``repr``, arrays by
-their bytes), and a later call with equal inputs returns the same SVG text without
-drawing. The cache is a small LRU (:data:`MAX_ENTRIES` charts of 5-25 KB each).
+The same audit is rendered again and again in one process: ``auditor report`` in the
+full layout and in its presets, the web workspace re-rendering a stored audit, the
+scheduler. (Drawn with matplotlib, the charts were about a fifth of a full report's time;
+written as SVG directly by :mod:`auditor.report.svgdraw` they cost a few milliseconds
+each, and the LDA frontier chart is still drawn with matplotlib.) A chart is a pure
+function of its inputs (the drawing code has no settings that vary), so its SVG is kept
+under a SHA-256 digest of the function's name and a canonical encoding of every argument
+(floats by ``repr``, arrays by their bytes), and a later call with equal inputs returns
+the same SVG text without drawing. The cache is a small LRU (:data:`MAX_ENTRIES` charts
+of 5-25 KB each).
 
 An argument the encoding does not know (anything but plain data, dataclasses, mappings,
 sequences and numpy arrays) makes that call draw uncached rather than risk a key that

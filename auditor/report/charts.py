@@ -1,4 +1,4 @@
-"""The report's charts, each returned as inline SVG markup (see :mod:`auditor.report.plot`).
+"""The report's charts, each returned as SVG markup (drawn by :mod:`auditor.report.svgdraw`).
 
 Selection/scoring rate and impact ratio per group, the ratio against a control group,
 global attribution importance and per-feature attribution gaps. Colours follow the
@@ -11,13 +11,9 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from markupsafe import Markup
-from matplotlib.figure import Figure as MplFigure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.ticker import PercentFormatter
 
 from auditor.report.chart_cache import cached_chart
 from auditor.report.plot import (
@@ -25,23 +21,33 @@ from auditor.report.plot import (
     BLUE,
     FOUR_FIFTHS,
     GREY,
+    LINE_IN,
     ORANGE,
     SKY,
+    TICKS_IN,
     VERMILLION,
     WIDTH_IN,
     Bar,
     Kind,
-    annotate,
-    edge,
-    fixed_margins,
-    hbar,
     height,
     label,
-    legend_below,
-    new_figure,
-    settings,
-    to_svg,
 )
+from auditor.report.svgaxes import Handle, draw_legend, legend, spines, tick_labels, x_axis, x_label
+from auditor.report.svgbars import (
+    OUTLINES,
+    PT,
+    bar_axes,
+    bar_panel,
+    boxed_labels,
+    draw_bars,
+    draw_names,
+    finite,
+    names_and_margin,
+    panels,
+    value_label,
+    vline,
+)
+from auditor.report.svgdraw import Canvas, Stroke
 
 __all__ = [
     "Bar",
@@ -52,6 +58,12 @@ __all__ = [
     "rate_ratio_chart",
     "ratio_chart",
 ]
+
+LEGEND_SIZE = 7.5
+REFERENCE_RATE = Stroke(BLACK, 1.0, (4.0, 2.0))
+FOUR_FIFTHS_LINE = Stroke(BLACK, 1.2, (1.8, 1.8))
+PARITY = Stroke("#555555", 0.8)
+ZERO = Stroke(BLACK, 0.8)
 
 
 @dataclass
@@ -80,25 +92,61 @@ class Figure:
         return f"data:image/svg+xml;base64,{data}"
 
 
-def _draw_rate(ax: Any, bars: Sequence[Bar], *, metric: str, reference_rate: float | None) -> None:
-    colours = [
-        BLUE if b.kind == "reference" else GREY if b.kind == "caution" else ORANGE for b in bars
-    ]
-    hbar(ax, bars, colours, ["///" if b.kind == "caution" else "" for b in bars])
-    annotate(ax, bars, "{:.1%}", "no rate")
+def patch(text: str, colour: str, mark: str = "") -> Handle:
+    """A legend entry for bars filled with ``colour`` and outlined by ``mark``."""
+    return Handle(text, "patch", OUTLINES[mark], fill=colour)
+
+
+def bottom_margin(lines: int) -> float:
+    """Room in pt under the axes for the tick labels and ``lines`` lines of axis label and
+    legend (the report's fixed layout, :func:`auditor.report.plot.height`)."""
+    return (TICKS_IN + lines * LINE_IN + 0.1) * PT
+
+
+def _capital(metric: str) -> str:
+    return metric[:1].upper() + metric[1:]
+
+
+def _rate_panel(
+    canvas: Canvas,
+    box: tuple[float, float, float, float],
+    bars: Sequence[Bar],
+    names: Sequence[str],
+    *,
+    metric: str,
+    reference_rate: float | None,
+    bound: float,
+) -> None:
     top = max([b.high or b.value or 0.0 for b in bars] + [0.05])
-    ax.set_xlim(0, min(1.0, top * 1.3) if top < 0.75 else 1.22)
-    if top >= 0.75:  # room for the value labels, but no tick beyond 100%
-        ax.set_xticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    ax.xaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
-    ax.set_title(metric[:1].upper() + metric[1:], loc="left")
-    ax.set_xlabel("rate with 95% Wilson interval")
-    if reference_rate is not None:
-        ax.axvline(reference_rate, color=BLACK, linestyle=(0, (4, 2)), linewidth=1)
+    ax = bar_axes(box, len(bars), 0.0, min(1.0, top * 1.3) if top < 0.75 else 1.22)
+    bar_panel(
+        canvas,
+        ax,
+        bars,
+        [BLUE if b.kind == "reference" else GREY if b.kind == "caution" else ORANGE for b in bars],
+        ["///" if b.kind == "caution" else "" for b in bars],
+        names=names,
+        fmt="{:.1%}",
+        missing="no rate",
+        bound=bound,
+        references=[(reference_rate, REFERENCE_RATE)] if reference_rate is not None else [],
+        # room for the value labels right of 100%, but no tick beyond it
+        ticks=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0] if top >= 0.75 else None,
+        percent=True,
+        heading=_capital(metric),
+        xlabel=["rate with 95% Wilson interval"],
+    )
 
 
-def _draw_ratio(
-    ax: Any, bars: Sequence[Bar], *, metric: str, reference: str | None, labels: bool = True
+def _ratio_panel(
+    canvas: Canvas,
+    box: tuple[float, float, float, float],
+    bars: Sequence[Bar],
+    names: Sequence[str] | None,
+    *,
+    metric: str,
+    reference: str | None,
+    bound: float,
 ) -> None:
     low = [b.value is not None and b.value < FOUR_FIFTHS for b in bars]
     pairs = list(zip(bars, low, strict=True))
@@ -112,37 +160,33 @@ def _draw_ratio(
         else SKY
         for b, is_low in pairs
     ]
-    hbar(
+    marks = ["xxx" if is_low else "///" if b.kind == "caution" else "" for b, is_low in pairs]
+    top = max([b.high or b.value or 0.0 for b in bars] + [1.0])
+    ax = bar_axes(box, len(bars), 0.0, min(top * 1.3, 3.0))
+    bar_panel(
+        canvas,
         ax,
         bars,
         colours,
-        ["xxx" if is_low else "///" if b.kind == "caution" else "" for b, is_low in pairs],
-        labels=labels,
+        marks,
+        names=names,
+        fmt="{:.3f}",
+        missing="excluded from ratios",
+        bound=bound,
+        references=[(1.0, PARITY), (FOUR_FIFTHS, FOUR_FIFTHS_LINE)],
+        heading=_capital(metric),
+        xlabel=["ratio with 95% interval", f"reference: {label(reference or 'see table')}"],
     )
-    annotate(ax, bars, "{:.3f}", "excluded from ratios")
-    top = max([b.high or b.value or 0.0 for b in bars] + [1.0])
-    ax.set_xlim(0, min(top * 1.3, 3.0))
-    ax.set_title(metric[:1].upper() + metric[1:], loc="left")
-    ax.set_xlabel(f"ratio with 95% interval\nreference: {label(reference or 'see table')}")
-    ax.axvline(1.0, color="#555555", linewidth=0.8)
-    ax.axvline(FOUR_FIFTHS, color=BLACK, linestyle=(0, (1.5, 1.5)), linewidth=1.2)
 
 
-def _ratio_handles(bars: Sequence[Bar]) -> list[Any]:
-    handles: list[Any] = [
-        Line2D(
-            [],
-            [],
-            color=BLACK,
-            linestyle=(0, (1.5, 1.5)),
-            linewidth=1.2,
-            label="four-fifths convention (0.80)",
-        ),
-        Patch(facecolor=SKY, edgecolor="#333333", label="ratio ≥ 0.80"),
-        Patch(facecolor=VERMILLION, **edge("xxx"), label="ratio < 0.80"),
+def _ratio_handles(bars: Sequence[Bar]) -> list[Handle]:
+    handles = [
+        Handle("four-fifths convention (0.80)", "line", FOUR_FIFTHS_LINE),
+        patch("ratio ≥ 0.80", SKY),
+        patch("ratio < 0.80", VERMILLION, "xxx"),
     ]
     if any(b.kind == "caution" for b in bars):
-        handles.append(Patch(facecolor=GREY, **edge("///"), label="small sample or unknown"))
+        handles.append(patch("small sample or unknown", GREY, "///"))
     return handles
 
 
@@ -162,47 +206,57 @@ def rate_ratio_chart(
 
     ``rates`` and ``ratios`` list the same groups in the same order.
     """
-    with settings():
-        lines = 4 if ratios is not None else 3
-        fig = MplFigure(figsize=(WIDTH_IN, height(len(rates), bottom_lines=lines)))
-        axes = fig.subplots(1, 2 if ratios is not None else 1, sharey=True, squeeze=False)[0]
-        for ax in axes:
-            ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-            ax.set_axisbelow(True)
-        _draw_rate(axes[0], rates, metric=rate_metric, reference_rate=reference_rate)
-        handles: list[Any] = [
-            Patch(facecolor=ORANGE, edgecolor="#333333", label="group"),
-            Patch(facecolor=BLUE, edgecolor="#333333", label="reference group"),
-        ]
-        if reference_rate is not None:
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color=BLACK,
-                    linestyle=(0, (4, 2)),
-                    linewidth=1,
-                    label=f"reference rate ({reference_rate:.1%})",
-                )
-            )
-        if ratios is not None:
-            _draw_ratio(axes[1], ratios, metric=ratio_metric, reference=reference, labels=False)
-            axes[1].tick_params(axis="y", left=False)
-            handles += _ratio_handles(ratios)
-        elif any(b.kind == "caution" for b in rates):
-            handles.append(
-                Patch(
-                    facecolor=GREY,
-                    **edge("///"),
-                    label="small sample or unknown",
-                )
-            )
-        rows = legend_below(fig, handles, 4)
-        xlabel_lines = 2 if ratios is not None else 1
-        fixed_margins(
-            fig, [b.label for b in rates], bottom_lines=xlabel_lines + rows, wspace_in=0.25
+    rates = finite(rates)
+    ratios = finite(ratios) if ratios is not None else None
+    width = WIDTH_IN * PT
+    lines = 4 if ratios is not None else 3
+    canvas = Canvas(
+        width,
+        height(len(rates), bottom_lines=lines) * PT,
+        chart_id,
+        f"{_capital(rate_metric)}"
+        + (f" and {ratio_metric}" if ratios is not None else "")
+        + " per group",
+    )
+    handles = [patch("group", ORANGE), patch("reference group", BLUE)]
+    if reference_rate is not None:
+        handles.append(Handle(f"reference rate ({reference_rate:.1%})", "line", REFERENCE_RATE))
+    if ratios is not None:
+        handles += _ratio_handles(ratios)
+    elif any(b.kind == "caution" for b in rates):
+        handles.append(patch("small sample or unknown", GREY, "///"))
+    key = legend(handles, 4, size=LEGEND_SIZE, room=width - 4.0)
+    names, left = names_and_margin([b.label for b in rates], width)
+    xlabel_lines = 2 if ratios is not None else 1
+    boxes = panels(
+        width,
+        canvas.height,
+        left,
+        bottom_margin(xlabel_lines + key.rows),
+        2 if ratios is not None else 1,
+    )
+    bound = boxes[1][0] - 2.0 if ratios is not None else width - 2.0
+    _rate_panel(
+        canvas,
+        boxes[0],
+        rates,
+        names,
+        metric=rate_metric,
+        reference_rate=reference_rate,
+        bound=bound,
+    )
+    if ratios is not None:
+        _ratio_panel(
+            canvas,
+            boxes[1],
+            ratios,
+            None,
+            metric=ratio_metric,
+            reference=reference,
+            bound=width - 2.0,
         )
-        return to_svg(fig, chart_id)
+    draw_legend(canvas, key)
+    return canvas.markup()
 
 
 @cached_chart
@@ -210,31 +264,48 @@ def ratio_chart(
     bars: Sequence[Bar], *, metric: str, reference: str | None, chart_id: str
 ) -> Markup:
     """A ratio per group with whiskers, a parity line and the 0.80 convention line."""
-    with settings():
-        fig, ax = new_figure(len(bars), bottom_lines=4)
-        _draw_ratio(ax, bars, metric=metric, reference=reference)
-        handles = [
-            *_ratio_handles(bars),
-            Patch(facecolor=BLUE, edgecolor="#333333", label="reference group (1.00)"),
-        ]
-        rows = legend_below(fig, handles, 3)
-        fixed_margins(fig, [b.label for b in bars], bottom_lines=2 + rows)
-        return to_svg(fig, chart_id)
+    bars = finite(bars)
+    width = WIDTH_IN * PT
+    canvas = Canvas(
+        width, height(len(bars), bottom_lines=4) * PT, chart_id, f"{_capital(metric)} per group"
+    )
+    handles = [*_ratio_handles(bars), patch("reference group (1.00)", BLUE)]
+    key = legend(handles, 3, size=LEGEND_SIZE, room=width - 4.0)
+    names, left = names_and_margin([b.label for b in bars], width)
+    (box,) = panels(width, canvas.height, left, bottom_margin(2 + key.rows), 1)
+    _ratio_panel(canvas, box, bars, names, metric=metric, reference=reference, bound=width - 2.0)
+    draw_legend(canvas, key)
+    return canvas.markup()
 
 
 @cached_chart
 def importance_chart(items: Sequence[tuple[str, float]], *, chart_id: str) -> Markup:
     """Global attribution importance (mean |attribution|) as horizontal bars, largest first."""
-    bars = [Bar(name, value) for name, value in items]
-    with settings():
-        fig, ax = new_figure(len(bars), bottom_lines=1)
-        hbar(ax, bars, [BLUE] * len(bars), [""] * len(bars))
-        annotate(ax, bars, "{:.3g}", "—")
-        top = max([b.value or 0.0 for b in bars] + [1e-9])
-        ax.set_xlim(0, top * 1.2)
-        ax.set_xlabel("mean |attribution| over the explained rows")
-        fixed_margins(fig, [b.label for b in bars], bottom_lines=1)
-        return to_svg(fig, chart_id)
+    bars = finite([Bar(name, value) for name, value in items])
+    width = WIDTH_IN * PT
+    canvas = Canvas(
+        width,
+        height(len(bars), bottom_lines=1) * PT,
+        chart_id,
+        "Mean absolute attribution per feature",
+    )
+    names, left = names_and_margin([b.label for b in bars], width)
+    (box,) = panels(width, canvas.height, left, bottom_margin(1), 1)
+    top = max([b.value or 0.0 for b in bars] + [1e-9])
+    ax = bar_axes(box, len(bars), 0.0, top * 1.2)
+    bar_panel(
+        canvas,
+        ax,
+        bars,
+        [BLUE] * len(bars),
+        [""] * len(bars),
+        names=names,
+        fmt="{:.3g}",
+        missing="—",
+        bound=width - 2.0,
+        xlabel=["mean |attribution| over the explained rows"],
+    )
+    return canvas.markup()
 
 
 @cached_chart
@@ -242,38 +313,50 @@ def gap_chart(
     items: Sequence[tuple[str, float]], *, group: str, reference: str | None, chart_id: str
 ) -> Markup:
     """Per-feature attribution gap of ``group`` against ``reference`` (diverging bars)."""
-    bars = [Bar(name, value) for name, value in items]
-    with settings():
-        fig, ax = new_figure(len(bars), bottom_lines=3)
-        colours = [VERMILLION if (b.value or 0.0) < 0 else BLUE for b in bars]
-        hatches = ["xxx" if (b.value or 0.0) < 0 else "" for b in bars]
-        hbar(ax, bars, colours, hatches)
-        span = max([abs(b.value or 0.0) for b in bars] + [1e-9]) * 1.35
-        ax.set_xlim(-span, span)
-        ax.axvline(0.0, color=BLACK, linewidth=0.8)
-        for y, b in enumerate(bars):
-            v = b.value or 0.0
-            ax.annotate(
-                f"{v:+.3g}".replace("-", "−"),
-                (v, y),
-                xytext=(3 if v >= 0 else -3, 0),
-                textcoords="offset points",
-                va="center",
-                ha="left" if v >= 0 else "right",
-                fontsize=7,
-            )
-        ax.set_xlabel(
-            f"mean attribution of {label(group)}\nminus mean attribution of "
-            f"{label(reference or 'the reference group')}"
-        )
-        handles = [
-            Patch(
-                facecolor=VERMILLION,
-                **edge("xxx"),
-                label="pushes this group's output down",
-            ),
-            Patch(facecolor=BLUE, edgecolor="#333333", label="pushes it up"),
-        ]
-        rows = legend_below(fig, handles, 2)
-        fixed_margins(fig, [b.label for b in bars], bottom_lines=2 + rows)
-        return to_svg(fig, chart_id)
+    bars = finite([Bar(name, value) for name, value in items])
+    width = WIDTH_IN * PT
+    canvas = Canvas(
+        width,
+        height(len(bars), bottom_lines=3) * PT,
+        chart_id,
+        f"Attribution gap per feature: {group} against {reference}",
+    )
+    handles = [
+        patch("pushes this group's output down", VERMILLION, "xxx"),
+        patch("pushes it up", BLUE),
+    ]
+    key = legend(handles, 2, size=LEGEND_SIZE, room=width - 4.0)
+    names, left = names_and_margin([b.label for b in bars], width)
+    (box,) = panels(width, canvas.height, left, bottom_margin(2 + key.rows), 1)
+    span = max([abs(b.value or 0.0) for b in bars] + [1e-9]) * 1.35
+    ax = bar_axes(box, len(bars), -span, span)
+    values = ax.x_ticks()
+    x_axis(canvas, ax, values, tick_labels(values))
+    negative = [(b.value or 0.0) < 0 for b in bars]
+    draw_bars(
+        canvas,
+        ax,
+        [(0.0, b.value or 0.0) for b in bars],
+        [VERMILLION if neg else BLUE for neg in negative],
+        ["xxx" if neg else "" for neg in negative],
+    )
+    vline(canvas, ax, 0.0, ZERO)
+    spines(canvas, ax)
+    draw_names(canvas, ax, names)
+    boxed_labels(
+        canvas,
+        [
+            value_label(ax.px(v), ax.py(row), f"{v:+.3g}".replace("-", "−"), right=v < 0)
+            for row, v in enumerate(b.value or 0.0 for b in bars)
+        ],
+    )
+    x_label(
+        canvas,
+        ax,
+        [
+            f"mean attribution of {label(group)}",
+            f"minus mean attribution of {label(reference or 'the reference group')}",
+        ],
+    )
+    draw_legend(canvas, key)
+    return canvas.markup()

@@ -1,7 +1,7 @@
 """Build the template context of the audit report from an :class:`AuditResult`.
 
 The context holds plain data and plain-text sentences; the templates autoescape all of it.
-Only the chart SVG (generated here, its text escaped by matplotlib) is marked safe.
+Only the chart SVG (generated here, its text XML-escaped by the chart code) is marked safe.
 
 Wording rule for every sentence here: say what was measured and how sure we are; never
 call the model or the decisions "fair", "unbiased" or "compliant".

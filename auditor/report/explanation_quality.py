@@ -8,12 +8,12 @@ appendix. The letters code draws on the same block for its human-review flag.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from markupsafe import Markup
-from matplotlib.lines import Line2D
 
 from auditor.quality_block import ExplanationQuality, MethodQualityRecord
 from auditor.report.chart_cache import cached_chart
@@ -27,9 +27,29 @@ from auditor.report.plot import (
     SKY,
     VERMILLION,
     WIDTH_IN,
-    legend_below,
-    settings,
-    to_svg,
+)
+from auditor.report.svgaxes import (
+    LABEL_PAD,
+    TICK_PAD,
+    Axes,
+    Handle,
+    draw_legend,
+    legend,
+    spines,
+    tick_labels,
+    x_axis,
+    x_label,
+    y_axis,
+    y_label,
+)
+from auditor.report.svgdraw import (
+    LABEL_SIZE,
+    TICK_SIZE,
+    Canvas,
+    Stroke,
+    line_d,
+    polyline_d,
+    text_width,
 )
 
 METHOD_LABELS = {
@@ -44,15 +64,23 @@ METHOD_LABELS = {
     "lime": "LIME-style surrogate",
 }
 NO_BACKGROUND = {"tree_shap", "tree_shap_interactions", "lrp", "saliency"}
-_STYLES: list[tuple[str, Any]] = [
-    (BLUE, "-"),
-    (VERMILLION, "--"),
-    (GREEN, "-."),
-    (ORANGE, ":"),
-    (SKY, "-"),
-    (BLACK, "--"),
-    ("#CC79A7", "-."),
+# colour and dash pattern in line widths (matplotlib's "-", "--", "-." and ":")
+_SOLID: tuple[float, ...] = ()
+_DASHED = (3.7, 1.6)
+_DASH_DOT = (6.4, 1.6, 1.0, 1.6)
+_DOTTED = (1.0, 1.65)
+_STYLES: list[tuple[str, tuple[float, ...]]] = [
+    (BLUE, _SOLID),
+    (VERMILLION, _DASHED),
+    (GREEN, _DASH_DOT),
+    (ORANGE, _DOTTED),
+    (SKY, _SOLID),
+    (BLACK, _DASHED),
+    ("#CC79A7", _DASH_DOT),
 ]
+RANDOM = Stroke(GREY, 1.4, (1.4, 1.4), join="round")
+ZERO = Stroke(BLACK, 0.6)
+PT = 72.0
 
 
 @dataclass
@@ -246,39 +274,47 @@ def deletion_chart(quality: ExplanationQuality | Mapping[str, Any], *, chart_id:
     """Mean deletion curve per method plus the random-order curve."""
     block = ExplanationQuality.from_json(quality)
     xs = [100.0 * f for f in block.curve_fraction or ()]
-    with settings():
-        fig = _figure()
-        ax = fig.add_subplot()
-        ax.grid(color="#dddddd", linewidth=0.6)
-        ax.set_axisbelow(True)
-        handles = []
-        for i, m in enumerate(block.methods or ()):
-            colour, style = _STYLES[i % len(_STYLES)]
-            width = 2.0 if m["method"] == block.primary else 1.2
-            ax.plot(xs, m["deletion_curve"], color=colour, linestyle=style, linewidth=width)
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color=colour,
-                    linestyle=style,
-                    linewidth=width,
-                    label=_label(m["method"]) + (" (audit)" if width > 1.5 else ""),
-                )
-            )
-        rnd = block.random_order["deletion_curve"] if block.random_order else []
-        ax.plot(xs, rnd, color=GREY, linewidth=1.4, linestyle=(0, (1, 1)))
-        handles.append(Line2D([], [], color=GREY, linestyle=(0, (1, 1)), label="random order"))
-        ax.axhline(0.0, color=BLACK, linewidth=0.6)
-        ax.set_xlim(0, 100)
-        ax.set_xlabel("features set to the average value (% of all features)")
-        ax.set_ylabel("output change still present")
-        rows = legend_below(fig, handles, 3)
-        fig.subplots_adjust(left=0.11, right=0.97, top=0.96, bottom=0.16 + 0.055 * rows)
-        return to_svg(fig, chart_id)
-
-
-def _figure() -> Any:
-    from matplotlib.figure import Figure as MplFigure
-
-    return MplFigure(figsize=(WIDTH_IN, 3.6))
+    width, height = WIDTH_IN * PT, 3.6 * PT
+    canvas = Canvas(width, height, chart_id, "Deletion curves per explanation method")
+    curves: list[tuple[list[float | None], Stroke]] = []
+    handles = []
+    for i, m in enumerate(block.methods or ()):
+        colour, dash = _STYLES[i % len(_STYLES)]
+        line_width = 2.0 if m["method"] == block.primary else 1.2
+        stroke = Stroke(colour, line_width, tuple(d * line_width for d in dash), join="round")
+        curves.append((list(m["deletion_curve"]), stroke))
+        handles.append(
+            Handle(_label(m["method"]) + (" (audit)" if line_width > 1.5 else ""), "line", stroke)
+        )
+    rnd = list(block.random_order["deletion_curve"]) if block.random_order else []
+    curves.append((rnd, RANDOM))
+    handles.append(Handle("random order", "line", RANDOM))
+    key = legend(handles, 3, size=7.5, room=width - 4.0)
+    # the y range: every curve and the zero line, with 5% to spare (matplotlib's autoscale)
+    seen = [v for curve, _ in curves for v in curve if v is not None and math.isfinite(v)]
+    lo, hi = min([*seen, 0.0]), max([*seen, 0.0])
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    lo, hi = lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)
+    top, bottom = 0.04 * height, (0.16 + 0.055 * key.rows) * height
+    probe = Axes(0.0, top, 1.0, height - top - bottom, 0.0, 100.0, lo, hi)
+    y_ticks = probe.y_ticks()
+    y_labels = tick_labels(y_ticks)
+    widest = max((text_width(t, TICK_SIZE) for t in y_labels), default=0.0)
+    # room for the rotated y label and the y tick labels (at least 11% of the width)
+    left = max(0.11 * width, 4.0 + LABEL_SIZE + LABEL_PAD + widest + TICK_PAD)
+    ax = Axes(left, top, 0.97 * width - left, height - top - bottom, 0.0, 100.0, lo, hi)
+    x_ticks = ax.x_ticks()
+    x_axis(canvas, ax, x_ticks, tick_labels(x_ticks))
+    edge = y_axis(canvas, ax, y_ticks, y_labels)
+    for curve, stroke in curves:
+        points = [
+            (ax.px(x), ax.py(math.nan if y is None else y)) for x, y in zip(xs, curve, strict=False)
+        ]
+        canvas.path(polyline_d(points), stroke=stroke)
+    canvas.path(line_d(ax.left, ax.py(0.0), ax.right, ax.py(0.0)), stroke=ZERO)
+    spines(canvas, ax)
+    x_label(canvas, ax, ["features set to the average value (% of all features)"])
+    y_label(canvas, ax, "output change still present", edge)
+    draw_legend(canvas, key)
+    return canvas.markup()

@@ -1,16 +1,21 @@
-"""Chart primitives: palette, bars, and deterministic SVG output for inlining in HTML.
+"""Chart building blocks: palette, bars, the report's fixed layout, and matplotlib output.
 
-Figures are built with the object-oriented API (``matplotlib.figure.Figure``, no pyplot),
-so no global figure registry fills up and nothing depends on the interactive backend;
-rendering goes through matplotlib's SVG backend. Settings that make the SVG byte-identical
-from run to run (a fixed ``svg.hashsalt``, no ``Date`` metadata) and keep text as text
-(``svg.fonttype = "none"``) are applied with ``rc_context`` under a lock (:func:`settings`):
-matplotlib's rc parameters are process-global, so two threads rendering reports at once
-must not interleave them.
+The report's own charts (rates, ratios, attributions, calibration, waterfalls, deletion
+curves) are written as SVG directly by :mod:`auditor.report.svgdraw` and
+:mod:`auditor.report.svgbars` (see :mod:`auditor.report.charts`): they share the palette,
+:class:`Bar`, the label shortening and the layout sizes defined here.
 
-Group and feature names reach the SVG only through matplotlib's text elements, which
-matplotlib XML-escapes; math-text parsing is switched off so a ``$`` in a name is literal.
-The report's charts themselves are in :mod:`auditor.report.charts`.
+The frontier chart of a less-discriminatory-alternative search
+(:mod:`auditor.report.charts_lda`, outside the timed report) is still drawn with
+matplotlib, for which this module keeps the helpers: figures built with the object-oriented
+API (``matplotlib.figure.Figure``, no pyplot), so no global figure registry fills up and
+nothing depends on the interactive backend; rendering through matplotlib's SVG backend.
+Settings that make the SVG byte-identical from run to run (a fixed ``svg.hashsalt``, no
+``Date`` metadata) and keep text as text (``svg.fonttype = "none"``) are applied with
+``rc_context`` under a lock (:func:`settings`): matplotlib's rc parameters are
+process-global, so two threads rendering reports at once must not interleave them. Names
+reach that SVG only through matplotlib's text elements, which matplotlib XML-escapes;
+math-text parsing is switched off so a ``$`` in a name is literal.
 """
 
 from __future__ import annotations
@@ -83,9 +88,6 @@ RC: Any = {
 
 
 _LOCK = threading.RLock()
-
-# White, borderless backing for value labels (drawn above the reference lines).
-LABEL_BOX: Any = {"boxstyle": "square,pad=0.08", "facecolor": "white", "edgecolor": "none"}
 
 
 @contextmanager
@@ -166,17 +168,6 @@ def legend_below(fig: Figure, handles: list[Any], ncols: int) -> int:
         borderaxespad=0.2,
     )
     return -(-len(handles) // ncols)
-
-
-def new_figure(
-    n_bars: int, *, bottom_lines: int = 3, width: float = WIDTH_IN
-) -> tuple[Figure, Any]:
-    """A one-panel figure sized for ``n_bars`` horizontal bars (margins set later)."""
-    fig = Figure(figsize=(width, height(n_bars, bottom_lines=bottom_lines)))
-    ax = fig.add_subplot()
-    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-    ax.set_axisbelow(True)
-    return fig, ax
 
 
 def to_svg(fig: Figure, chart_id: str) -> Markup:
@@ -303,97 +294,3 @@ def _presentation_attributes(match: re.Match[str]) -> str:
     if rest:
         attrs.append(f' style="{"; ".join(rest)}"')
     return "".join(attrs)
-
-
-def _errors(bars: Sequence[Bar]) -> tuple[list[float], list[float]] | None:
-    lows, highs = [], []
-    seen = False
-    for b in bars:
-        if b.value is not None and b.low is not None and b.high is not None:
-            lows.append(max(0.0, b.value - b.low))
-            highs.append(max(0.0, b.high - b.value))
-            seen = True
-        else:
-            lows.append(0.0)
-            highs.append(0.0)
-    return (lows, highs) if seen else None
-
-
-# Colour differences are doubled by the bar outline, not by hatching: a hatch becomes an
-# SVG <pattern> that WeasyPrint draws slowly (hatches took over a third of PDF time).
-# Marks: "" plain, "///" caution (dashed outline), "xxx" low / negative (heavy outline).
-EDGES: dict[str, dict[str, Any]] = {
-    "": {"edgecolor": "#333333", "linewidth": 0.4},
-    "///": {"edgecolor": "#333333", "linewidth": 1.0, "linestyle": (0, (2.0, 1.2))},
-    "xxx": {"edgecolor": BLACK, "linewidth": 1.6},
-}
-
-
-def edge(mark: str) -> dict[str, Any]:
-    """Outline keyword arguments for a bar or legend patch with ``mark``."""
-    return dict(EDGES[mark])
-
-
-def hbar(
-    ax: Any, bars: Sequence[Bar], colours: list[str], hatches: list[str], *, labels: bool = True
-) -> None:
-    """Horizontal bars, first bar on top, with interval whiskers where bars have them.
-
-    Bar names are plain text beside the axis (``labels=False`` for a second panel that
-    shares the first one's rows), not y tick labels: matplotlib builds five artists per
-    tick, which made tick creation a large share of chart time.
-    """
-    ys = list(range(len(bars)))
-    values = [b.value if b.value is not None else 0.0 for b in bars]
-    drawn = ax.barh(ys, values, color=colours, edgecolor="#333333", linewidth=0.4, height=0.65)
-    for patch, mark in zip(drawn, hatches, strict=True):
-        if mark:
-            patch.set(**edge(mark))
-    err = _errors(bars)
-    if err is not None:
-        ax.errorbar(
-            values, ys, xerr=[err[0], err[1]], fmt="none", ecolor=BLACK, elinewidth=0.8, capsize=2.5
-        )
-    ax.set_yticks([])
-    ax.set_ylim(len(bars) - 0.5, -0.5)
-    if labels:
-        for y, b in enumerate(bars):
-            ax.annotate(
-                label(b.label),
-                (0.0, y),
-                xycoords=("axes fraction", "data"),
-                xytext=(-4, 0),
-                textcoords="offset points",
-                ha="right",
-                va="center",
-                fontsize=8,
-            )
-
-
-def annotate(ax: Any, bars: Sequence[Bar], fmt: str, missing: str) -> None:
-    """Write each bar's value beside it (``missing`` where a bar has no value)."""
-    for y, b in enumerate(bars):
-        if b.value is None:
-            ax.text(
-                0.005,
-                y,
-                missing,
-                va="center",
-                ha="left",
-                fontsize=7,
-                color="#555555",
-                transform=ax.get_yaxis_transform(),
-            )
-        else:
-            end = b.high if b.high is not None else b.value
-            ax.annotate(
-                fmt.format(b.value),
-                (end, y),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                ha="left",
-                fontsize=7,
-                # a reference line passing under the label must not strike through it
-                bbox=LABEL_BOX,
-            )

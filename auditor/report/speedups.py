@@ -3,7 +3,7 @@
 Two measures make a full report render faster, and both act on the whole process:
 
 * the cyclic garbage collector is paused during the render (:func:`paused_gc`: WeasyPrint's
-  document and matplotlib's figures are one large web of reference cycles alive until the
+  document is one large web of reference cycles alive until the
   render ends, so the collections meanwhile found little to free and took 10-15% of it);
 * SVG chart labels are drawn as whole runs by a function swapped into a private WeasyPrint
   table (:mod:`auditor.report.svgtext`), for the WeasyPrint version it was checked against.

@@ -3,8 +3,8 @@
 WeasyPrint's SVG renderer lays out and draws every character of a ``<text>`` element
 separately (``weasyprint/svg/text.py``), so that ``x``/``y``/``dx``/``dy``/``rotate``
 lists can place each glyph: for the report's ~500 chart labels (~5,300 characters) that
-was about 0.27 s of a 4 s render, plus one PDF text object per character. Matplotlib
-writes each label as ``<text x=".." y="..">label</text>``: one position for the whole
+was about 0.27 s of a 4 s render, plus one PDF text object per character. The charts
+write each label as ``<text x=".." y="..">label</text>``: one position for the whole
 string, nothing per letter. For exactly that form, :func:`fast_text` lays the string out
 once and draws it as one run, with the same font selection, baseline, anchoring (the
 bounding box it records is the one ``text-anchor`` shifts by) and cursor update as

@@ -179,8 +179,10 @@ def test_calibration_chart_is_in_the_report_with_caption_and_legend(html: str) -
     assert "Male (ECE 0.012)" in texts
     assert any(t.startswith("mean score in the bin") for t in texts)
     assert "observed favourable rate" in texts
-    # one line per group with a point per drawn bin: markers placed with <use>
-    assert svg.count("<use") >= 2 * 9
+    # one line per group with a marker per drawn bin: each group's markers are one path,
+    # a subpath (one "M") per point
+    markers = re.findall(r'<path id="[^"]+-points-(\d+)"[^>]* d="([^"]+)"', svg)
+    assert [(i, d.count("M")) for i, d in markers] == [("0", 9), ("1", 9)]
     # reliability is a per-bin record: never a table column
     assert ">Reliability<" not in html
 
@@ -316,12 +318,18 @@ def test_rerender_passes_the_earlier_runs_and_stores_the_preset(
     assert [tuple(r) for r in rows] == [(artifact.sha256, "full"), (ll144.sha256, "ll144")]
 
 
-def test_charts_drop_clip_paths_only_when_everything_drawn_fits() -> None:
+def test_bars_beyond_the_axis_cap_are_cut_at_the_axis() -> None:
+    """A ratio above the axis cap (3.0) is drawn to the axis edge, not past it (there is no
+    clip path to hide it), and its value is still written."""
     from auditor.report import charts
 
-    def svg(ratio: float) -> str:
-        bars = [charts.Bar("a", ratio, ratio - 0.1, ratio + 0.1), charts.Bar("b", 1.0)]
-        return str(charts.ratio_chart(bars, metric="impact ratio", reference="b", chart_id="c"))
-
-    assert "clip-path" not in svg(0.7)
-    assert "clip-path" in svg(5.0)  # beyond the axis cap (3.0): the bar is clipped
+    bars = [charts.Bar("a", 5.0, 4.9, 5.1), charts.Bar("b", 1.0, None, None, "reference")]
+    svg = str(charts.ratio_chart(bars, metric="impact ratio", reference="b", chart_id="c"))
+    assert "clip-path" not in svg
+    grid = re.search(r'<path fill="none" stroke="#dddddd" stroke-width="0.6" d="([^"]+)"/>', svg)
+    assert grid is not None
+    right_tick = max(float(x) for x in re.findall(r"M([\d.]+) ", grid.group(1)))  # 3.0
+    bar = re.search(r'<path fill="#56B4E9"[^>]* d="M([\d.]+) [\d.]+H([\d.]+)V', svg)
+    assert bar is not None
+    assert float(bar.group(2)) == right_tick
+    assert ">5.000</text>" in svg
