@@ -171,6 +171,16 @@ YAML_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
     "unclosed flow": ("protected: [sex, age_band\n", ("malformed yaml",)),
     "tagged bad timestamp": ("audit_date: !!timestamp 2026-13-45\n", ("audit.yaml",)),
     "tagged bad int": ("seed: !!int abc\n", ("audit.yaml",)),
+    # PyYAML keeps the last of two equal keys: a reviewer reading the first would see a
+    # minimum group size the audit does not use
+    "a key given twice": (
+        yaml.safe_dump(BASE, sort_keys=False) + "min_group_size: 1000\n",
+        ("audit.yaml", "duplicate key 'min_group_size'", "line 21", "first at line 16"),
+    ),
+    "a nested key given twice": (
+        "columns:\n  id: applicant_id\n  decision: approved\n  decision: label\n",
+        ("audit.yaml", "duplicate key 'decision'", "line 4"),
+    ),
 }
 
 
@@ -679,6 +689,11 @@ def _renamed_meta(root: Path) -> None:
     meta.write_text(meta.read_text().replace("id: acme", "id: other"))
 
 
+def _twice_in_a_rule(root: Path) -> None:
+    rule = _valid_pack(root) / "acme" / "rules" / "ACME-TEXT.yaml"
+    rule.write_text(rule.read_text() + "severity: high\n")
+
+
 def _exec_check(root: Path) -> None:
     rule = {**_pattern_rule("m"), "check": {"type": "exec", "code": "import os"}}
     _pack(root, rule, _fixture("ACME-TEXT", "m", "pass"))
@@ -692,6 +707,10 @@ PACK_FILE_CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "python tag in pack.yaml": (_python_tag_meta, ("pack.yaml", "malformed yaml")),
     "pack id differs from folder": (_renamed_meta, ("pack.yaml", "differs from folder")),
     "unknown check type": (_exec_check, ("ACME-TEXT", "check")),
+    "a key given twice in a rule": (
+        _twice_in_a_rule,
+        ("ACME-TEXT.yaml", "duplicate key 'severity'"),
+    ),
 }
 
 
