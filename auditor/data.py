@@ -42,15 +42,26 @@ def data_format(location: str, fmt: str | None = None) -> str:
     return "csv" if not remote and Path(location).is_file() else "parquet"
 
 
-def read_table(path: Path, fmt: str | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file, with a clear error if that fails."""
+def text_dtypes(text: Sequence[str]) -> dict[str, type[str]]:
+    """``read_csv``'s ``dtype`` reading the columns ``text`` as written.
+
+    An id such as ``00042`` or ``7.50`` is a name, not a number: inferred as one it loses
+    its zeros (``42``), or every id gains ``.0`` once one is blank, and letters, recipients
+    and protected-attribute files no longer match the decision. Parquet keeps its own types.
+    """
+    return dict.fromkeys(text, str)
+
+
+def read_table(path: Path, fmt: str | None = None, *, text: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a CSV or Parquet file, with a clear error if that fails; the CSV columns
+    ``text`` (ids) are read as written (:func:`text_dtypes`)."""
     if not path.is_file():
         raise DataValidationError(f"Data file not found: {path}")
     kind = data_format(str(path), fmt)
     try:
         if kind == "parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, low_memory=False)
+        return pd.read_csv(path, low_memory=False, dtype=text_dtypes(text))
     except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataValidationError(f"{path}: cannot read as {kind.upper()}: {exc}") from None
 
@@ -64,7 +75,8 @@ def load_decisions(spec: AuditSpec) -> DecisionBatch:
         Listing every missing column, bad type, NaN and duplicate found.
     """
     path = spec.resolve(spec.data.path)
-    return decisions_from_frame(spec, read_table(path, spec.data.format), path)
+    frame = read_table(path, spec.data.format, text=[spec.columns.id])
+    return decisions_from_frame(spec, frame, path)
 
 
 def decisions_from_frame(
@@ -87,8 +99,10 @@ def decisions_from_frame(
     if problems:
         raise DataValidationError(f"{path}: the data do not match the spec.", problems=problems)
     cols = spec.columns
+    missing_ids = _missing_ids(frame[cols.id], cols.id)
+    problems += missing_ids
     ids = frame[cols.id].astype(str).to_numpy()
-    if not part:
+    if not part and not missing_ids:  # missing ids would all "repeat" one text ('nan')
         problems += _check_ids(ids)
     protected, prot_problems = protected_frame(frame, spec)
     problems += prot_problems
@@ -136,8 +150,8 @@ def decisions_from_frame(
 
 
 def _join_protected(frame: pd.DataFrame, spec: AuditSpec, path: Path) -> pd.DataFrame:
-    extra = read_table(path)
     key = spec.columns.id
+    extra = read_table(path, text=[key])
     wanted = [*spec.protected, *_probability_columns(spec)]
     missing = [c for c in [key, *wanted] if c not in extra.columns]
     if missing:
@@ -187,6 +201,18 @@ def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
         f"{_preview(list(frame.columns), 12)}"
         for name, where in wanted.items()
         if name not in present
+    ]
+
+
+def _missing_ids(col: pd.Series, name: str) -> list[str]:
+    """A problem naming the rows without an id (blank or missing): such a decision can be
+    neither told apart nor given a letter."""
+    missing = col.isna() | (col.astype("string").str.strip() == "").fillna(False)
+    if not missing.any():
+        return []
+    return [
+        f"column '{name}' (columns.id): {int(missing.sum())} missing id(s) at row(s) "
+        f"{_rows(missing)}; every decision needs its own id"
     ]
 
 

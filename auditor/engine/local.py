@@ -24,7 +24,7 @@ class LocalSource:
 
     def __init__(self, spec: AuditSpec) -> None:
         path = spec.resolve(spec.data.path)
-        self.file = FileSource(path, spec.data.format)
+        self.file = FileSource(path, spec.data.format, text=[spec.columns.id])
         self.label = str(path)
         self.names = self.file.names
         self.features = list(spec.columns.features)
