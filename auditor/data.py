@@ -5,7 +5,8 @@ Every problem found is collected and reported at once, naming the file, column a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -52,17 +53,67 @@ def text_dtypes(text: Sequence[str]) -> dict[str, type[str]]:
     return dict.fromkeys(text, str)
 
 
-def read_table(path: Path, fmt: str | None = None, *, text: Sequence[str] = ()) -> pd.DataFrame:
+def read_errors() -> tuple[type[Exception], ...]:
+    """What reading a CSV or Parquet file raises for a bad file (not a bug): Arrow's own
+    errors too (a nested column whose pandas metadata says text cannot be cast)."""
+    import pyarrow as pa
+
+    return (
+        OSError,
+        ValueError,
+        pd.errors.ParserError,
+        UnicodeDecodeError,
+        csv.Error,
+        pa.ArrowException,
+    )
+
+
+def header_names(path: Path, kind: str) -> list[str]:
+    """The column names as the file's header writes them (repeats kept, which pandas
+    would rename to ``name.1``): the Parquet schema, or a CSV file's first record."""
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # pandas drops a BOM too
+        return next(csv.reader(fh), [])
+
+
+def repeated_columns(names: Sequence[str], named: Iterable[str]) -> list[str]:
+    """A problem for each column the spec names that the header holds more than once."""
+    wanted = set(named)
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        if name in wanted:
+            positions.setdefault(name, []).append(i)
+    return [
+        f"column '{name}' appears {len(where)} times in the header (columns "
+        f"{', '.join(map(str, where[:-1]))} and {where[-1]}); keep one, or rename the "
+        "others, so that it is clear which one the audit reads"
+        for name, where in positions.items()
+        if len(where) > 1
+    ]
+
+
+def read_table(
+    path: Path, fmt: str | None = None, *, text: Sequence[str] = (), named: Sequence[str] = ()
+) -> pd.DataFrame:
     """Read a CSV or Parquet file, with a clear error if that fails; the CSV columns
-    ``text`` (ids) are read as written (:func:`text_dtypes`)."""
+    ``text`` (ids) are read as written (:func:`text_dtypes`), and a column of ``named``
+    (those the spec names) that the header repeats is refused."""
     if not path.is_file():
         raise DataValidationError(f"Data file not found: {path}")
     kind = data_format(str(path), fmt)
     try:
+        repeated = repeated_columns(header_names(path, kind), named) if named else []
+        if repeated:
+            raise DataValidationError(
+                f"{path}: the data do not match the spec.", problems=repeated
+            )
         if kind == "parquet":
             return pd.read_parquet(path)
         return pd.read_csv(path, low_memory=False, dtype=text_dtypes(text))
-    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except read_errors() as exc:
         raise DataValidationError(f"{path}: cannot read as {kind.upper()}: {exc}") from None
 
 
@@ -75,7 +126,9 @@ def load_decisions(spec: AuditSpec) -> DecisionBatch:
         Listing every missing column, bad type, NaN and duplicate found.
     """
     path = spec.resolve(spec.data.path)
-    frame = read_table(path, spec.data.format, text=[spec.columns.id])
+    frame = read_table(
+        path, spec.data.format, text=[spec.columns.id], named=list(named_columns(spec))
+    )
     return decisions_from_frame(spec, frame, path)
 
 
@@ -151,7 +204,7 @@ def decisions_from_frame(
 
 def _join_protected(frame: pd.DataFrame, spec: AuditSpec, path: Path) -> pd.DataFrame:
     key = spec.columns.id
-    extra = read_table(path, text=[key])
+    extra = read_table(path, text=[key], named=[key, *spec.protected, *_probability_columns(spec)])
     wanted = [*spec.protected, *_probability_columns(spec)]
     missing = [c for c in [key, *wanted] if c not in extra.columns]
     if missing:
@@ -174,6 +227,17 @@ def _join_protected(frame: pd.DataFrame, spec: AuditSpec, path: Path) -> pd.Data
 
 
 def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
+    present = set(frame.columns)
+    return [
+        f"column '{name}' (named in {where}) is missing; the file has: "
+        f"{_preview(list(frame.columns), 12)}"
+        for name, where in named_columns(spec).items()
+        if name not in present
+    ]
+
+
+def named_columns(spec: AuditSpec) -> dict[str, str]:
+    """The data columns the spec names, each with the key that names it."""
     cols = spec.columns
     wanted: dict[str, str] = {cols.id: "columns.id"}
     for role in ("decision", "score", "label"):
@@ -195,13 +259,7 @@ def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
     for attr, groups in spec.protected_probabilities.items():
         for group, column in groups.items():
             wanted[column] = f"protected_probabilities.{attr}.{group}"
-    present = set(frame.columns)
-    return [
-        f"column '{name}' (named in {where}) is missing; the file has: "
-        f"{_preview(list(frame.columns), 12)}"
-        for name, where in wanted.items()
-        if name not in present
-    ]
+    return wanted
 
 
 def _missing_ids(col: pd.Series, name: str) -> list[str]:

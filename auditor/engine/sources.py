@@ -15,7 +15,16 @@ import numpy as np
 import pandas as pd
 
 from auditor.batch import DecisionBatch
-from auditor.data import data_format, decisions_from_frame, read_table, text_dtypes
+from auditor.data import (
+    data_format,
+    decisions_from_frame,
+    header_names,
+    named_columns,
+    read_errors,
+    read_table,
+    repeated_columns,
+    text_dtypes,
+)
 from auditor.engine.kernel import ChunkPlan, run_chunk
 from auditor.engine.sums import AttributionSums
 from auditor.errors import DataValidationError
@@ -26,7 +35,14 @@ from auditor.spec import AuditSpec
 class FileSource:
     """A Parquet or CSV file of decisions, read by columns or by chunks of rows."""
 
-    def __init__(self, path: Path, fmt: str | None = None, *, text: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fmt: str | None = None,
+        *,
+        text: Sequence[str] = (),
+        named: Sequence[str] = (),
+    ) -> None:
         if not path.is_file():
             raise DataValidationError(f"Data file not found: {path}")
         self.path = path
@@ -40,8 +56,11 @@ class FileSource:
                 self.names = list(self._pq.schema_arrow.names)
             else:
                 self.names = list(pd.read_csv(path, nrows=0).columns)
-        except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            repeated = repeated_columns(header_names(path, self.kind), named)
+        except read_errors() as exc:
             raise self._error(exc) from None
+        if repeated:
+            raise DataValidationError(f"{path}: the data do not match the spec.", problems=repeated)
 
     def _error(self, exc: Exception) -> DataValidationError:
         return DataValidationError(f"{self.path}: cannot read as {self.kind.upper()}: {exc}")
@@ -56,7 +75,7 @@ class FileSource:
             return pd.read_csv(self.path, usecols=columns, low_memory=False, dtype=dtype)[
                 columns
             ]
-        except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        except read_errors() as exc:
             raise self._error(exc) from None
 
     def chunks(self, columns: list[str], rows: int) -> Iterator[pd.DataFrame]:
@@ -72,7 +91,7 @@ class FileSource:
             ) as reader:
                 for chunk in reader:
                     yield chunk[columns].reset_index(drop=True)
-        except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        except read_errors() as exc:
             raise self._error(exc) from None
 
     def take(self, positions: np.ndarray, columns: list[str], rows: int) -> pd.DataFrame:
@@ -112,7 +131,12 @@ class FrameSource:
         if self._batch is None:
             frame = self._frame
             if frame is None:
-                frame = read_table(self.path, spec.data.format, text=[spec.columns.id])
+                frame = read_table(
+                    self.path,
+                    spec.data.format,
+                    text=[spec.columns.id],
+                    named=list(named_columns(spec)),
+                )
             self._batch = decisions_from_frame(spec, frame, self.path)
             self._frame = None  # the batch holds what the audit reads
             self.names = list(self._batch.features.columns)

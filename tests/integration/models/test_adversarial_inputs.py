@@ -473,6 +473,16 @@ DATA_CASES: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame], tuple[str, .
     "no rows": (lambda f: f.iloc[:0], ("no rows",)),
     "missing protected column": (lambda f: f.drop(columns=["sex"]), ("'sex'", "missing")),
     "missing feature column": (lambda f: f.drop(columns=["x2"]), ("'x2'", "missing")),
+    # pandas renames a repeated header to 'sex.1' and audits the first: which of two
+    # columns called 'sex' was meant is for the data's owner to say
+    "protected column twice": (
+        lambda f: pd.concat([f, f[["sex"]].replace({"F": "M", "M": "F"})], axis=1),
+        ("'sex'", "2 times", "columns 5 and 9"),
+    ),
+    "feature column twice": (
+        lambda f: pd.concat([f[["x1"]] * 10, f], axis=1),
+        ("'x1'", "2 times", "columns 1 and 8"),
+    ),
 }
 
 
@@ -490,6 +500,44 @@ def test_inf_in_a_parquet_feature_is_refused(tmp_path: Path, db_url: str) -> Non
     path = _write(tmp_path, _with("data.path", "data.parquet"), None)
     frame.to_parquet(tmp_path / "data.parquet")
     _assert_refused(_audit(path, db_url), db_url, "data.parquet", "'x1'", "row(s) 4")
+
+
+def _parquet_with(tmp_path: Path, column: str, values: Any) -> Path:
+    """A Parquet file of the base frame with ``column`` replaced by an Arrow array; the
+    pandas metadata still describes the old column, as after an edit by another tool."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(_frame(), preserve_index=False)
+    index = table.schema.get_field_index(column)
+    pq.write_table(table.set_column(index, column, values), tmp_path / "data.parquet")
+    return _write(tmp_path, _with("data.path", "data.parquet"), None)
+
+
+@pytest.mark.parametrize("engine", [{}, {"chunk_rows": 7}], ids=["in memory", "streamed"])
+def test_a_list_column_in_parquet_is_refused(
+    engine: dict[str, Any], tmp_path: Path, db_url: str
+) -> None:
+    import pyarrow as pa
+
+    path = _parquet_with(tmp_path, "sex", pa.array([[v] for v in _frame()["sex"]]))
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path.write_text(yaml.safe_dump({**spec, "engine": engine}), encoding="utf-8")
+    _assert_refused(_audit(path, db_url), db_url, "data.parquet", "cannot read")
+
+
+@pytest.mark.parametrize("engine", [{}, {"chunk_rows": 7}], ids=["in memory", "streamed"])
+def test_a_repeated_parquet_column_is_named(
+    engine: dict[str, Any], tmp_path: Path, db_url: str
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(_frame(), preserve_index=False)
+    table = table.append_column("sex", pa.array(["M"] * ROWS))
+    path = _write(tmp_path, {**_with("data.path", "data.parquet"), "engine": engine}, None)
+    pq.write_table(table, tmp_path / "data.parquet")
+    _assert_refused(_audit(path, db_url), db_url, "data.parquet", "'sex'", "2 times")
 
 
 @pytest.mark.parametrize(
