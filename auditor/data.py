@@ -6,6 +6,7 @@ Every problem found is collected and reported at once, naming the file, column a
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
@@ -18,6 +19,10 @@ from auditor.errors import DataValidationError
 from auditor.spec import AuditSpec
 
 _MAX_ROWS_SHOWN = 5
+MAX_GROUP_TEXT = 200
+"""Longest group name (one protected value, or an intersection's 'a & b'): what the audit
+store keeps (``metrics.group``, a ``VARCHAR(200)`` on PostgreSQL); real labels are short."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # NUL, line breaks, tabs, escapes
 _OPPOSITES = frozenset({"0", "0.0", "false", "no", "n", "denied", "rejected"})
 
 
@@ -313,7 +318,56 @@ def protected_frame(frame: pd.DataFrame, spec: AuditSpec) -> tuple[pd.DataFrame,
             # the law's categories (EEO-1 / LL144), e.g. M -> Male; others kept as written
             values = values.map(lambda v, m=role.values: m.get(v, v) if isinstance(v, str) else v)
         out[attr] = values.where(~missing, UNKNOWN).astype(object).astype(str)
-    return pd.DataFrame(out), problems
+        problems += _name_problems(out[attr], f"column '{attr}'")
+    frame_out = pd.DataFrame(out)
+    for combo in spec.intersections:
+        problems += _intersection_problems(frame_out, combo, spec.protected_probabilities)
+    return frame_out, problems
+
+
+def _name_problems(names: pd.Series, what: str) -> list[str]:
+    """Group names that reports and the store cannot keep as they are: control
+    characters (PostgreSQL refuses NUL; a line break splits a table row) or longer than
+    :data:`MAX_GROUP_TEXT`. Checked once per distinct value, so a million rows cost as
+    many values as there are groups."""
+    distinct = pd.unique(names.to_numpy(dtype=object))
+    control = [v for v in distinct if _CONTROL.search(v)]
+    long = [v for v in distinct if len(v) > MAX_GROUP_TEXT]
+    problems = []
+    if control:
+        problems.append(
+            f"{what}: control characters (a NUL, line break or tab) in group names at "
+            f"row(s) {_rows(names.isin(control))}; a group name is one line of text"
+        )
+    if long:
+        problems.append(
+            f"{what}: group names longer than {MAX_GROUP_TEXT} characters at row(s) "
+            f"{_rows(names.isin(long))}; map them to short labels (protected: [{{column: "
+            "..., values: {long: short}}]) or fix the column"
+        )
+    return problems
+
+
+def _intersection_problems(
+    names: pd.DataFrame, combo: Sequence[str], probabilistic: dict[str, dict[str, str]]
+) -> list[str]:
+    """An intersection whose names ('a & b', as the metrics name them) are too long."""
+    width = np.full(len(names), 3 * (len(combo) - 1), dtype=np.int64)
+    known = np.ones(len(names), dtype=bool)
+    for attr in combo:
+        if attr not in names:  # a probabilistic attribute: any of its groups (the spec's)
+            width += max((len(g) for g in probabilistic.get(attr, {})), default=0)
+            continue
+        codes, distinct = pd.factorize(names[attr])  # lengths per distinct value
+        width += np.array([len(str(v)) for v in distinct], dtype=np.int64)[codes]
+        known &= names[attr].to_numpy() != UNKNOWN  # an unknown part names it 'unknown'
+    too_long = pd.Series(known & (width > MAX_GROUP_TEXT), index=names.index)
+    if not too_long.any():
+        return []
+    return [
+        f"intersection {' & '.join(combo)}: group names longer than {MAX_GROUP_TEXT} "
+        f"characters at row(s) {_rows(too_long)}; shorten the values of {', '.join(combo)}"
+    ]
 
 
 def _probability_columns(spec: AuditSpec) -> list[str]:

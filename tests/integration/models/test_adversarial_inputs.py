@@ -473,6 +473,14 @@ DATA_CASES: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame], tuple[str, .
     "no rows": (lambda f: f.iloc[:0], ("no rows",)),
     "missing protected column": (lambda f: f.drop(columns=["sex"]), ("'sex'", "missing")),
     "missing feature column": (lambda f: f.drop(columns=["x2"]), ("'x2'", "missing")),
+    # group names are stored (PostgreSQL refuses NUL and keeps 200 characters) and laid
+    # out in the PDF (a 2 MB name took WeasyPrint minutes): refused at load, by row
+    "NUL in a group name": (_set("sex", [3], "F\x00"), ("'sex'", "control characters", "row(s) 4")),
+    "line break in a group name": (_set("sex", [3, 9], "F\nM"), ("'sex'", "row(s) 4, 10")),
+    "2,000,000-character group name": (
+        _set("age_band", [3], "x" * 2_000_000),
+        ("'age_band'", "longer than 200 characters", "row(s) 4"),
+    ),
     # pandas renames a repeated header to 'sex.1' and audits the first: which of two
     # columns called 'sex' was meant is for the data's owner to say
     "protected column twice": (
@@ -500,6 +508,26 @@ def test_inf_in_a_parquet_feature_is_refused(tmp_path: Path, db_url: str) -> Non
     path = _write(tmp_path, _with("data.path", "data.parquet"), None)
     frame.to_parquet(tmp_path / "data.parquet")
     _assert_refused(_audit(path, db_url), db_url, "data.parquet", "'x1'", "row(s) 4")
+
+
+def test_an_intersection_name_too_long_to_store_is_refused(tmp_path: Path, db_url: str) -> None:
+    """Each name fits, "sex & age_band" does not: named before the audit runs."""
+    frame = _frame()
+    frame["sex"] = frame["sex"].map({"F": "Female " + "x" * 110, "M": "M"})
+    frame["age_band"] = frame["age_band"].map({"young": "y" * 100, "old": "old"})
+    spec = {**BASE, "intersections": [["sex", "age_band"]]}
+    start = time.perf_counter()
+    res = _audit(_write(tmp_path, spec, frame), db_url)
+    _assert_refused(res, db_url, "data.csv", "sex & age_band", "longer than 200", "row(s) 1, 5")
+    assert time.perf_counter() - start < 10
+
+
+def test_the_group_name_limit_is_the_stores() -> None:
+    from auditor.data import MAX_GROUP_TEXT
+    from auditor.store.models import Metric
+
+    assert Metric.__table__.c.group.type.length == MAX_GROUP_TEXT
+    assert Metric.__table__.c.reference.type.length == MAX_GROUP_TEXT
 
 
 def _parquet_with(tmp_path: Path, column: str, values: Any) -> Path:
