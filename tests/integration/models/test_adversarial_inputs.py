@@ -481,6 +481,13 @@ DATA_CASES: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame], tuple[str, .
         _set("age_band", [3], "x" * 2_000_000),
         ("'age_band'", "longer than 200 characters", "row(s) 4"),
     ),
+    # ids are stored with letters (decisions.decision_id: 200 characters, no NUL on
+    # PostgreSQL) and name the letter's file: refused at load, not when a letter is stored
+    "NUL in an id": (_set("applicant_id", [5], "A\x00X"), ("'applicant_id'", "row(s) 6")),
+    "a 300-character id": (
+        _set("applicant_id", [7], "A" * 300),
+        ("'applicant_id'", "longer than 200 characters", "row(s) 8"),
+    ),
     # pandas renames a repeated header to 'sex.1' and audits the first: which of two
     # columns called 'sex' was meant is for the data's owner to say
     "protected column twice": (
