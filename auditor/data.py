@@ -100,6 +100,20 @@ def repeated_columns(names: Sequence[str], named: Iterable[str]) -> list[str]:
     ]
 
 
+def not_a_data_file(path: Path) -> DataValidationError:
+    """The error for a data path that is no regular file: missing, a folder or a device."""
+    if path.is_dir():
+        return DataValidationError(
+            f"{path}: a folder, not a data file; name one CSV or Parquet file (a folder of "
+            "part files is read by the Spark engine: engine: {kind: spark})."
+        )
+    if path.exists():
+        return DataValidationError(
+            f"{path}: not a regular file (a device, pipe or socket); name a CSV or Parquet file."
+        )
+    return DataValidationError(f"Data file not found: {path}")
+
+
 def read_table(
     path: Path, fmt: str | None = None, *, text: Sequence[str] = (), named: Sequence[str] = ()
 ) -> pd.DataFrame:
@@ -107,7 +121,7 @@ def read_table(
     ``text`` (ids) are read as written (:func:`text_dtypes`), and a column of ``named``
     (those the spec names) that the header repeats is refused."""
     if not path.is_file():
-        raise DataValidationError(f"Data file not found: {path}")
+        raise not_a_data_file(path)
     kind = data_format(str(path), fmt)
     try:
         repeated = repeated_columns(header_names(path, kind), named) if named else []

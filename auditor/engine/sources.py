@@ -20,6 +20,7 @@ from auditor.data import (
     decisions_from_frame,
     header_names,
     named_columns,
+    not_a_data_file,
     read_errors,
     read_table,
     repeated_columns,
@@ -44,7 +45,7 @@ class FileSource:
         named: Sequence[str] = (),
     ) -> None:
         if not path.is_file():
-            raise DataValidationError(f"Data file not found: {path}")
+            raise not_a_data_file(path)
         self.path = path
         self.kind = data_format(str(path), fmt)
         self._dtype = text_dtypes(text)  # ids read as written, as read_table reads them

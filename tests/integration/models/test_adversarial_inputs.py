@@ -517,6 +517,20 @@ def test_inf_in_a_parquet_feature_is_refused(tmp_path: Path, db_url: str) -> Non
     _assert_refused(_audit(path, db_url), db_url, "data.parquet", "'x1'", "row(s) 4")
 
 
+@pytest.mark.parametrize(
+    ("where", "culprit"),
+    [("parts", "a folder"), ("/dev/zero", "not a regular file")],
+    ids=["a folder", "a device"],
+)
+def test_data_that_is_no_file_is_named_as_such(
+    where: str, culprit: str, tmp_path: Path, db_url: str
+) -> None:
+    """'Data file not found' for a path that exists sent the officer looking for a typo."""
+    (tmp_path / "parts").mkdir()
+    _assert_refused(_audit(_write(tmp_path, _with("data.path", where), None), db_url), db_url,
+                    where, culprit)
+
+
 def test_an_intersection_name_too_long_to_store_is_refused(tmp_path: Path, db_url: str) -> None:
     """Each name fits, "sex & age_band" does not: named before the audit runs."""
     frame = _frame()
