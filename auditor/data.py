@@ -16,10 +16,10 @@ import pandas as pd
 from auditor.bands import band_values, continuous_problem
 from auditor.batch import UNKNOWN, DecisionBatch
 from auditor.errors import DataValidationError
-from auditor.spec import AuditSpec
+from auditor.spec import MAX_STORED_NAME, AuditSpec
 
 _MAX_ROWS_SHOWN = 5
-MAX_GROUP_TEXT = 200
+MAX_GROUP_TEXT = MAX_STORED_NAME
 """Longest group name (one protected value, or an intersection's 'a & b'): what the audit
 store keeps (``metrics.group``, a ``VARCHAR(200)`` on PostgreSQL); real labels are short."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # NUL, line breaks, tabs, escapes

@@ -517,6 +517,16 @@ def test_inf_in_a_parquet_feature_is_refused(tmp_path: Path, db_url: str) -> Non
     _assert_refused(_audit(path, db_url), db_url, "data.parquet", "'x1'", "row(s) 4")
 
 
+def test_attribute_names_too_long_to_store_are_refused(tmp_path: Path, db_url: str) -> None:
+    """metrics.attribute keeps 200 characters: an intersection of two long column names
+    ('a & b') audited, then PostgreSQL refused to store its metrics."""
+    long_sex, long_age = "s" * 120, "a" * 100
+    frame = _frame().rename(columns={"sex": long_sex, "age_band": long_age})
+    spec = {**BASE, "protected": [long_sex, long_age], "intersections": [[long_sex, long_age]]}
+    res = _audit(_write(tmp_path, spec, frame), db_url)
+    _assert_refused(res, db_url, "audit.yaml", "intersections.0", "200 characters")
+
+
 @pytest.mark.parametrize(
     ("where", "culprit"),
     [("parts", "a folder"), ("/dev/zero", "not a regular file")],
@@ -791,6 +801,11 @@ def _twice_in_a_rule(root: Path) -> None:
     rule.write_text(rule.read_text() + "severity: high\n")
 
 
+def _long_rule_id(root: Path) -> None:
+    rule_id = "ACME-" + "X" * 200  # findings.rule_id keeps 200 characters
+    _pack(root, _pattern_rule("m", rule_id), _fixture(rule_id, "m", "pass"))
+
+
 def _exec_check(root: Path) -> None:
     rule = {**_pattern_rule("m"), "check": {"type": "exec", "code": "import os"}}
     _pack(root, rule, _fixture("ACME-TEXT", "m", "pass"))
@@ -804,6 +819,7 @@ PACK_FILE_CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "python tag in pack.yaml": (_python_tag_meta, ("pack.yaml", "malformed yaml")),
     "pack id differs from folder": (_renamed_meta, ("pack.yaml", "differs from folder")),
     "unknown check type": (_exec_check, ("ACME-TEXT", "check")),
+    "a rule id too long to store": (_long_rule_id, ("ACME-XXXX", "at most 200 characters")),
     "a key given twice in a rule": (
         _twice_in_a_rule,
         ("ACME-TEXT.yaml", "duplicate key 'severity'"),
@@ -818,6 +834,19 @@ def test_hostile_pack_files_are_refused(case: str, tmp_path: Path, db_url: str) 
     build(root)
     spec = {**BASE, "policies": ["acme"], "policy_paths": [str(root)]}
     _assert_refused(_audit(_write(tmp_path, spec, None), db_url), db_url, *culprit)
+
+
+def test_a_pack_id_too_long_to_store_is_refused(tmp_path: Path, db_url: str) -> None:
+    """findings.pack keeps 100 characters: a longer pack id audited, then PostgreSQL
+    refused to store the findings ('value too long'), naming neither pack nor key."""
+    long_id = "acme_" + "x" * 100
+    root = _valid_pack(tmp_path / "org")
+    (root / "acme").rename(root / long_id)
+    meta = root / long_id / "pack.yaml"
+    meta.write_text(meta.read_text().replace("id: acme", f"id: {long_id}"))
+    spec = {**BASE, "policies": [long_id], "policy_paths": [str(root)], "evidence": {"review": "m"}}
+    res = _audit(_write(tmp_path, spec, None), db_url)
+    _assert_refused(res, db_url, "pack.yaml", "at most 100 characters")
 
 
 def test_a_rule_past_its_time_budget_is_stopped_naming_it(
