@@ -11,7 +11,6 @@ detects any later change to them.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from auditor.errors import StorageError
 from auditor.result import FINDING_STATUSES, AttestedEvidence, AuditResult
 from auditor.store.events import append_event
 from auditor.store.models import NAME, Attestation, Audit, DecisionSet, Evaluation
+from auditor.store.signoffs import CONTROL_CHARACTERS
 
 AUDIT_ATTESTED = "audit.attested"
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
@@ -202,9 +202,6 @@ class PendingAttestation:
     added: list[AttestedEvidence]
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def _check_name(value: str, what: str) -> None:
     """Refuse a name its column cannot keep on every database: longer than the column
     (PostgreSQL refuses it, SQLite would keep it whole) or with control characters
@@ -215,7 +212,7 @@ def _check_name(value: str, what: str) -> None:
             f"{what} is {len(value)} characters; at most {limit} characters are kept. "
             "Shorten it (rename the file) and attest again."
         )
-    if _CONTROL.search(value):
+    if CONTROL_CHARACTERS.search(value):
         raise StorageError(f"{what} contains control characters; give it as plain text.")
 
 
