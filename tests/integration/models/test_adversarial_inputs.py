@@ -992,3 +992,39 @@ def test_an_output_that_is_a_folder_is_refused_before_the_audit(
     res = _audit(_write(tmp_path, BASE, None), db_url, "--pdf", str(tmp_path / "r.pdf"))
     _assert_refused(res, db_url, "r.pdf", "folder")
     assert list((tmp_path / "r.pdf").iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["a pipe", "a link to a pipe"])
+def test_an_output_that_is_no_regular_file_is_left_alone(
+    how: str, tmp_path: Path, db_url: str
+) -> None:
+    """Outputs are written beside the target and renamed over it: for a device or a pipe
+    that replaced the node itself ('--json /dev/stdout' or '--pdf /dev/null' run as root
+    made /dev/stdout or /dev/null a regular file for the whole machine). A FIFO here
+    stands in for the device."""
+    import stat
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    target = fifo
+    if how == "a link to a pipe":
+        target = tmp_path / "stdout"
+        target.symlink_to(fifo)
+    res = _audit(_write(tmp_path / "in", BASE, None), db_url, "--json", str(target))
+    _assert_refused(res, db_url, str(target), "not a regular file")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert target.is_symlink() == (how == "a link to a pipe")
+
+
+@pytest.mark.parametrize("which", ["the spec", "the data", "--pdf"])
+def test_an_output_that_is_an_input_is_refused_before_the_audit(
+    which: str, tmp_path: Path, db_url: str
+) -> None:
+    """'--json audit.yaml' replaced the spec it audited with the result."""
+    spec = _write(tmp_path, BASE, None)
+    target = {"the spec": spec, "the data": tmp_path / "data.csv", "--pdf": tmp_path / "r"}
+    before = {p: p.read_bytes() for p in (spec, tmp_path / "data.csv")}
+    res = _audit(spec, db_url, "--json", str(target[which]), "--pdf", str(tmp_path / "r"))
+    _assert_refused(res, db_url, str(target[which]), "name another file")
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / "r").exists()
