@@ -32,10 +32,20 @@ def current_user() -> str:
 def _document(path: Path | None) -> Document | None:
     if path is None:
         return None
+    from auditor.store.evaluations import MAX_DOCUMENT_BYTES
+
     try:
-        return Document(path.name, path.read_bytes())
+        with path.open("rb") as fh:
+            # at most one byte past the limit: a device (/dev/zero) has no size and no end
+            data = fh.read(MAX_DOCUMENT_BYTES + 1)
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the document: {exc.strerror or exc}") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise SpecError(
+            f"{path}: the document is larger than {MAX_DOCUMENT_BYTES:,} bytes, the most kept "
+            "with an attestation; attach a smaller file (a summary, or the pages that matter)."
+        )
+    return Document(path.name, data)
 
 
 def attest_cmd(

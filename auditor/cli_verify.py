@@ -22,6 +22,9 @@ SUPERSEDED_EXIT = 3
 
 
 def _read_pdf(path: Path) -> bytes:
+    if path.exists() and not path.is_file():
+        # a folder, or a device such as /dev/zero, which would be read until memory ran out
+        raise AuditorError(f"Cannot read the PDF {path}: not a file; name the report's PDF.")
     try:
         return path.read_bytes()
     except OSError as exc:

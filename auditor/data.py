@@ -5,7 +5,9 @@ Every problem found is collected and reported at once, naming the file, column a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -14,9 +16,13 @@ import pandas as pd
 from auditor.bands import band_values, continuous_problem
 from auditor.batch import UNKNOWN, DecisionBatch
 from auditor.errors import DataValidationError
-from auditor.spec import AuditSpec
+from auditor.spec import MAX_STORED_NAME, AuditSpec
 
 _MAX_ROWS_SHOWN = 5
+MAX_GROUP_TEXT = MAX_STORED_NAME
+"""Longest group name (one protected value, or an intersection's 'a & b'): what the audit
+store keeps (``metrics.group``, a ``VARCHAR(200)`` on PostgreSQL); real labels are short."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # NUL, line breaks, tabs, escapes
 _OPPOSITES = frozenset({"0", "0.0", "false", "no", "n", "denied", "rejected"})
 
 
@@ -42,16 +48,91 @@ def data_format(location: str, fmt: str | None = None) -> str:
     return "csv" if not remote and Path(location).is_file() else "parquet"
 
 
-def read_table(path: Path, fmt: str | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file, with a clear error if that fails."""
+def text_dtypes(text: Sequence[str]) -> dict[str, type[str]]:
+    """``read_csv``'s ``dtype`` reading the columns ``text`` as written.
+
+    An id such as ``00042`` or ``7.50`` is a name, not a number: inferred as one it loses
+    its zeros (``42``), or every id gains ``.0`` once one is blank, and letters, recipients
+    and protected-attribute files no longer match the decision. Parquet keeps its own types.
+    """
+    return dict.fromkeys(text, str)
+
+
+def read_errors() -> tuple[type[Exception], ...]:
+    """What reading a CSV or Parquet file raises for a bad file (not a bug): Arrow's own
+    errors too (a nested column whose pandas metadata says text cannot be cast)."""
+    import pyarrow as pa
+
+    return (
+        OSError,
+        ValueError,
+        pd.errors.ParserError,
+        UnicodeDecodeError,
+        csv.Error,
+        pa.ArrowException,
+    )
+
+
+def header_names(path: Path, kind: str) -> list[str]:
+    """The column names as the file's header writes them (repeats kept, which pandas
+    would rename to ``name.1``): the Parquet schema, or a CSV file's first record."""
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # pandas drops a BOM too
+        return next(csv.reader(fh), [])
+
+
+def repeated_columns(names: Sequence[str], named: Iterable[str]) -> list[str]:
+    """A problem for each column the spec names that the header holds more than once."""
+    wanted = set(named)
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(names, start=1):
+        if name in wanted:
+            positions.setdefault(name, []).append(i)
+    return [
+        f"column '{name}' appears {len(where)} times in the header (columns "
+        f"{', '.join(map(str, where[:-1]))} and {where[-1]}); keep one, or rename the "
+        "others, so that it is clear which one the audit reads"
+        for name, where in positions.items()
+        if len(where) > 1
+    ]
+
+
+def not_a_data_file(path: Path) -> DataValidationError:
+    """The error for a data path that is no regular file: missing, a folder or a device."""
+    if path.is_dir():
+        return DataValidationError(
+            f"{path}: a folder, not a data file; name one CSV or Parquet file (a folder of "
+            "part files is read by the Spark engine: engine: {kind: spark})."
+        )
+    if path.exists():
+        return DataValidationError(
+            f"{path}: not a regular file (a device, pipe or socket); name a CSV or Parquet file."
+        )
+    return DataValidationError(f"Data file not found: {path}")
+
+
+def read_table(
+    path: Path, fmt: str | None = None, *, text: Sequence[str] = (), named: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file, with a clear error if that fails; the CSV columns
+    ``text`` (ids) are read as written (:func:`text_dtypes`), and a column of ``named``
+    (those the spec names) that the header repeats is refused."""
     if not path.is_file():
-        raise DataValidationError(f"Data file not found: {path}")
+        raise not_a_data_file(path)
     kind = data_format(str(path), fmt)
     try:
+        repeated = repeated_columns(header_names(path, kind), named) if named else []
+        if repeated:
+            raise DataValidationError(
+                f"{path}: the data do not match the spec.", problems=repeated
+            )
         if kind == "parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, low_memory=False)
-    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        return pd.read_csv(path, low_memory=False, dtype=text_dtypes(text))
+    except read_errors() as exc:
         raise DataValidationError(f"{path}: cannot read as {kind.upper()}: {exc}") from None
 
 
@@ -64,7 +145,10 @@ def load_decisions(spec: AuditSpec) -> DecisionBatch:
         Listing every missing column, bad type, NaN and duplicate found.
     """
     path = spec.resolve(spec.data.path)
-    return decisions_from_frame(spec, read_table(path, spec.data.format), path)
+    frame = read_table(
+        path, spec.data.format, text=[spec.columns.id], named=list(named_columns(spec))
+    )
+    return decisions_from_frame(spec, frame, path)
 
 
 def decisions_from_frame(
@@ -87,8 +171,12 @@ def decisions_from_frame(
     if problems:
         raise DataValidationError(f"{path}: the data do not match the spec.", problems=problems)
     cols = spec.columns
+    missing_ids = _missing_ids(frame[cols.id], cols.id)
+    problems += missing_ids
     ids = frame[cols.id].astype(str).to_numpy()
-    if not part:
+    if not missing_ids:  # (a missing id stays missing under pandas 3, 'nan' under 2)
+        problems += _id_text_problems(ids, frame.index, cols.id)
+    if not part and not missing_ids:  # missing ids would all "repeat" one text ('nan')
         problems += _check_ids(ids)
     protected, prot_problems = protected_frame(frame, spec)
     problems += prot_problems
@@ -136,8 +224,8 @@ def decisions_from_frame(
 
 
 def _join_protected(frame: pd.DataFrame, spec: AuditSpec, path: Path) -> pd.DataFrame:
-    extra = read_table(path)
     key = spec.columns.id
+    extra = read_table(path, text=[key], named=[key, *spec.protected, *_probability_columns(spec)])
     wanted = [*spec.protected, *_probability_columns(spec)]
     missing = [c for c in [key, *wanted] if c not in extra.columns]
     if missing:
@@ -160,6 +248,17 @@ def _join_protected(frame: pd.DataFrame, spec: AuditSpec, path: Path) -> pd.Data
 
 
 def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
+    present = set(frame.columns)
+    return [
+        f"column '{name}' (named in {where}) is missing; the file has: "
+        f"{_preview(list(frame.columns), 12)}"
+        for name, where in named_columns(spec).items()
+        if name not in present
+    ]
+
+
+def named_columns(spec: AuditSpec) -> dict[str, str]:
+    """The data columns the spec names, each with the key that names it."""
     cols = spec.columns
     wanted: dict[str, str] = {cols.id: "columns.id"}
     for role in ("decision", "score", "label"):
@@ -181,13 +280,40 @@ def _check_columns(frame: pd.DataFrame, spec: AuditSpec) -> list[str]:
     for attr, groups in spec.protected_probabilities.items():
         for group, column in groups.items():
             wanted[column] = f"protected_probabilities.{attr}.{group}"
-    present = set(frame.columns)
+    return wanted
+
+
+def _missing_ids(col: pd.Series, name: str) -> list[str]:
+    """A problem naming the rows without an id (blank or missing): such a decision can be
+    neither told apart nor given a letter."""
+    missing = col.isna() | (col.astype("string").str.strip() == "").fillna(False)
+    if not missing.any():
+        return []
     return [
-        f"column '{name}' (named in {where}) is missing; the file has: "
-        f"{_preview(list(frame.columns), 12)}"
-        for name, where in wanted.items()
-        if name not in present
+        f"column '{name}' (columns.id): {int(missing.sum())} missing id(s) at row(s) "
+        f"{_rows(missing)}; every decision needs its own id"
     ]
+
+
+def _id_text_problems(ids: np.ndarray, index: pd.Index, name: str) -> list[str]:
+    """Ids the store cannot keep with a letter (``decisions.decision_id``, as long as a
+    group name; PostgreSQL refuses NUL), named by row before the audit runs. One scan of
+    all ids joined, so a million ids cost milliseconds when none is bad."""
+    values = ids.tolist()
+    control = bool(_CONTROL.search(" ".join(values)))
+    long = max(map(len, values), default=0) > MAX_GROUP_TEXT
+    problems = []
+    what = f"column '{name}' (columns.id)"
+    if control:
+        mask = pd.Series([bool(_CONTROL.search(v)) for v in values], index=index)
+        problems.append(f"{what}: control characters in id(s) at row(s) {_rows(mask)}")
+    if long:
+        mask = pd.Series([len(v) > MAX_GROUP_TEXT for v in values], index=index)
+        problems.append(
+            f"{what}: id(s) longer than {MAX_GROUP_TEXT} characters at row(s) {_rows(mask)}; "
+            "the audit store keeps ids of up to that length"
+        )
+    return problems
 
 
 def _check_ids(ids: np.ndarray) -> list[str]:
@@ -229,7 +355,56 @@ def protected_frame(frame: pd.DataFrame, spec: AuditSpec) -> tuple[pd.DataFrame,
             # the law's categories (EEO-1 / LL144), e.g. M -> Male; others kept as written
             values = values.map(lambda v, m=role.values: m.get(v, v) if isinstance(v, str) else v)
         out[attr] = values.where(~missing, UNKNOWN).astype(object).astype(str)
-    return pd.DataFrame(out), problems
+        problems += _name_problems(out[attr], f"column '{attr}'")
+    frame_out = pd.DataFrame(out)
+    for combo in spec.intersections:
+        problems += _intersection_problems(frame_out, combo, spec.protected_probabilities)
+    return frame_out, problems
+
+
+def _name_problems(names: pd.Series, what: str) -> list[str]:
+    """Group names that reports and the store cannot keep as they are: control
+    characters (PostgreSQL refuses NUL; a line break splits a table row) or longer than
+    :data:`MAX_GROUP_TEXT`. Checked once per distinct value, so a million rows cost as
+    many values as there are groups."""
+    distinct = pd.unique(names.to_numpy(dtype=object))
+    control = [v for v in distinct if _CONTROL.search(v)]
+    long = [v for v in distinct if len(v) > MAX_GROUP_TEXT]
+    problems = []
+    if control:
+        problems.append(
+            f"{what}: control characters (a NUL, line break or tab) in group names at "
+            f"row(s) {_rows(names.isin(control))}; a group name is one line of text"
+        )
+    if long:
+        problems.append(
+            f"{what}: group names longer than {MAX_GROUP_TEXT} characters at row(s) "
+            f"{_rows(names.isin(long))}; map them to short labels (protected: [{{column: "
+            "..., values: {long: short}}]) or fix the column"
+        )
+    return problems
+
+
+def _intersection_problems(
+    names: pd.DataFrame, combo: Sequence[str], probabilistic: dict[str, dict[str, str]]
+) -> list[str]:
+    """An intersection whose names ('a & b', as the metrics name them) are too long."""
+    width = np.full(len(names), 3 * (len(combo) - 1), dtype=np.int64)
+    known = np.ones(len(names), dtype=bool)
+    for attr in combo:
+        if attr not in names:  # a probabilistic attribute: any of its groups (the spec's)
+            width += max((len(g) for g in probabilistic.get(attr, {})), default=0)
+            continue
+        codes, distinct = pd.factorize(names[attr])  # lengths per distinct value
+        width += np.array([len(str(v)) for v in distinct], dtype=np.int64)[codes]
+        known &= names[attr].to_numpy() != UNKNOWN  # an unknown part names it 'unknown'
+    too_long = pd.Series(known & (width > MAX_GROUP_TEXT), index=names.index)
+    if not too_long.any():
+        return []
+    return [
+        f"intersection {' & '.join(combo)}: group names longer than {MAX_GROUP_TEXT} "
+        f"characters at row(s) {_rows(too_long)}; shorten the values of {', '.join(combo)}"
+    ]
 
 
 def _probability_columns(spec: AuditSpec) -> list[str]:

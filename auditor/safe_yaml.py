@@ -5,7 +5,8 @@ expands to billions of nodes when the result is walked (digest, validation), and
 nesting exhausts the recursive composer (``RecursionError``). This loader limits the
 file size, the nesting depth (checked while composing, before Python's stack is deep)
 and the size of the document with every alias expanded, and reports each limit as a
-clear error naming the file.
+clear error naming the file. A key given twice in one mapping is refused too: PyYAML
+would keep the last value silently, while a reader of the file may see the first.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.constructor import ConstructorError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 MAX_YAML_BYTES = 1024 * 1024
 """Largest YAML file read (specs, rules and fixtures are a few KiB)."""
@@ -56,6 +58,37 @@ class BoundedSafeLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def compose_mapping_node(self, anchor: Any) -> MappingNode:
+        node = super().compose_mapping_node(anchor)
+        # checked as written, before a merge (<<) elsewhere rewrites this node's pairs
+        _refuse_duplicate_keys(self, node)
+        return node
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _refuse_duplicate_keys(loader: BoundedSafeLoader, node: MappingNode) -> None:
+    """Raise naming the line of a key written twice in ``node``.
+
+    Only the keys written in the mapping itself count: a value merged in with ``<<:`` and
+    then overridden is YAML's way of saying "this one instead", not a slip.
+    """
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, ScalarNode) or key_node.tag == _MERGE_TAG:
+            continue  # complex keys are refused when constructed; merges are allowed
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {seen[key]}): a key may appear once "
+                "in a mapping, or it is unclear which value applies; remove one of them",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line + 1
 
 
 BoundedSafeLoader.yaml_implicit_resolvers = {

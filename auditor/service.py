@@ -51,10 +51,8 @@ def perform_audit(
     (process-wide effects: for the CLI and worker processes, never a server process).
     """
     spec = spec_source if isinstance(spec_source, AuditSpec) else load_spec(spec_source)
-    for target in (json_path, pdf_path):
-        if target is not None and target.is_dir():
-            # found before the audit runs, not when its result is moved into place
-            raise AuditorError(f"Cannot write {target}: it is a folder; name a file.")
+    # found before the audit runs, not when its result is moved into place
+    _check_outputs(spec, json_path, pdf_path)
     db = None
     if store:
         from auditor.store import open_store
@@ -160,12 +158,58 @@ def _record_failure(db: Any, spec: AuditSpec, exc: AuditorError) -> None:
         pass  # the original error is the one the user needs to see
 
 
+def check_output(path: Path) -> None:
+    """Refuse an output that the staged write cannot replace safely: a folder, or a node
+    that is no regular file. The temporary file beside it is renamed over the target, so
+    for ``/dev/null``, ``/dev/stdout`` (a link to a pipe or terminal) or a FIFO the rename
+    would replace the device or link itself (run as root: for the whole machine)."""
+    if path.is_dir():
+        raise AuditorError(f"Cannot write {path}: it is a folder; name a file.")
+    if path.exists() and not path.is_file():
+        raise AuditorError(
+            f"Cannot write {path}: not a regular file (a device, pipe or socket, or a link "
+            "to one); name a file."
+        )
+
+
+def _check_outputs(spec: AuditSpec, *targets: Path | None) -> None:
+    """Each output is a file of its own, and none is one of the audit's inputs (the spec,
+    data, protected-attribute file or model), which the result would replace."""
+    from auditor.provenance import is_url
+
+    inputs = {Path(spec.source).resolve(): "the spec"} if spec.source != "<dict>" else {}
+    named = [
+        ("the data", spec.data.path),
+        ("the protected-attribute file", spec.data.protected_path),
+    ]
+    if spec.model is not None:
+        named.append(("the model", spec.model.path))
+    for what, value in named:
+        if value and not is_url(value):
+            inputs.setdefault(spec.resolve(value).resolve(), what)
+    seen: dict[Path, Path] = {}
+    for target in (t for t in targets if t is not None):
+        check_output(target)
+        where = target.resolve()
+        if where in inputs:
+            raise AuditorError(
+                f"Cannot write {target}: it is {inputs[where]} of this audit; name another file."
+            )
+        if where in seen:
+            raise AuditorError(
+                f"Cannot write {target}: {seen[where]} is written too; name another file."
+            )
+        seen[where] = target
+
+
 def stage_file(path: Path, data: bytes) -> Path:
     """Write ``data`` to a hidden temporary file beside ``path`` and return its path.
 
     On any failure (a full file system, a quota) the temporary file is removed before the
-    error is raised: no ``.name.*`` file is left behind.
+    error is raised: no ``.name.*`` file is left behind. ``path`` is checked first
+    (:func:`check_output`).
     """
+    check_output(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

@@ -75,6 +75,9 @@ class _Strict(BaseModel):
 
 
 _MAX_COUNT = 1_000_000_000  # upper bound of row counts and sizes: any real data set fits
+MAX_STORED_NAME = 200
+"""Longest attribute or group name the audit store keeps (``metrics.attribute`` and
+``metrics.group`` are ``VARCHAR(200)`` on PostgreSQL)."""
 _MAX_SEED = 2**32 - 1  # numpy's legacy generators take seeds in [0, 2**32)
 _MAX_PLAIN_DEPTH = 32
 
@@ -1330,6 +1333,12 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
     protected = set(spec.all_protected())
     if ok("protected") and len(set(spec.protected)) != len(spec.protected):
         problems.append("protected: an attribute is listed twice")
+    for attr in sorted(protected) if ok("protected", "protected_probabilities") else []:
+        if len(attr) > MAX_STORED_NAME:
+            problems.append(
+                f"protected: '{attr[:40]}…' is {len(attr)} characters; the audit store keeps "
+                f"attribute names of up to {MAX_STORED_NAME} characters (rename the column)"
+            )
     if ok("protected", "protected_probabilities"):
         problems += _probability_problems(spec)
     if ok("protected", "domain"):
@@ -1342,6 +1351,13 @@ def _consistency_problems(spec: AuditSpec, skip: frozenset[str] = frozenset()) -
             problems.append(
                 f"intersections.{i}: {combo} names an attribute twice; an intersection "
                 "crosses different attributes"
+            )
+        name = " & ".join(combo)  # as the metrics name it
+        if len(name) > MAX_STORED_NAME:
+            problems.append(
+                f"intersections.{i}: its name '{name[:40]}…' is {len(name)} characters; the "
+                f"audit store keeps attribute names of up to {MAX_STORED_NAME} characters (rename "
+                "the columns)"
             )
         key = frozenset(combo)
         if key in seen_combos:

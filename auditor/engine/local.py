@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from auditor.batch import DecisionBatch
-from auditor.data import decisions_from_frame
+from auditor.data import decisions_from_frame, named_columns
 from auditor.engine.kernel import ChunkPlan, run_chunk
 from auditor.engine.sources import FileSource
 from auditor.engine.sums import AttributionSums
@@ -24,7 +24,9 @@ class LocalSource:
 
     def __init__(self, spec: AuditSpec) -> None:
         path = spec.resolve(spec.data.path)
-        self.file = FileSource(path, spec.data.format)
+        self.file = FileSource(
+            path, spec.data.format, text=[spec.columns.id], named=list(named_columns(spec))
+        )
         self.label = str(path)
         self.names = self.file.names
         self.features = list(spec.columns.features)

@@ -8,14 +8,24 @@ or one feature column for all rows costs only that column's bytes; CSV is re-par
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from auditor.batch import DecisionBatch
-from auditor.data import data_format, decisions_from_frame, read_table
+from auditor.data import (
+    data_format,
+    decisions_from_frame,
+    header_names,
+    named_columns,
+    not_a_data_file,
+    read_errors,
+    read_table,
+    repeated_columns,
+    text_dtypes,
+)
 from auditor.engine.kernel import ChunkPlan, run_chunk
 from auditor.engine.sums import AttributionSums
 from auditor.errors import DataValidationError
@@ -26,11 +36,19 @@ from auditor.spec import AuditSpec
 class FileSource:
     """A Parquet or CSV file of decisions, read by columns or by chunks of rows."""
 
-    def __init__(self, path: Path, fmt: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fmt: str | None = None,
+        *,
+        text: Sequence[str] = (),
+        named: Sequence[str] = (),
+    ) -> None:
         if not path.is_file():
-            raise DataValidationError(f"Data file not found: {path}")
+            raise not_a_data_file(path)
         self.path = path
         self.kind = data_format(str(path), fmt)
+        self._dtype = text_dtypes(text)  # ids read as written, as read_table reads them
         try:
             if self.kind == "parquet":
                 import pyarrow.parquet as pq
@@ -39,8 +57,11 @@ class FileSource:
                 self.names = list(self._pq.schema_arrow.names)
             else:
                 self.names = list(pd.read_csv(path, nrows=0).columns)
-        except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            repeated = repeated_columns(header_names(path, self.kind), named)
+        except read_errors() as exc:
             raise self._error(exc) from None
+        if repeated:
+            raise DataValidationError(f"{path}: the data do not match the spec.", problems=repeated)
 
     def _error(self, exc: Exception) -> DataValidationError:
         return DataValidationError(f"{self.path}: cannot read as {self.kind.upper()}: {exc}")
@@ -51,8 +72,11 @@ class FileSource:
             if self.kind == "parquet":
                 frame: pd.DataFrame = self._pq.read(columns=columns).to_pandas()
                 return frame
-            return pd.read_csv(self.path, usecols=columns, low_memory=False)[columns]
-        except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+            dtype = {c: t for c, t in self._dtype.items() if c in columns}
+            return pd.read_csv(self.path, usecols=columns, low_memory=False, dtype=dtype)[
+                columns
+            ]
+        except read_errors() as exc:
             raise self._error(exc) from None
 
     def chunks(self, columns: list[str], rows: int) -> Iterator[pd.DataFrame]:
@@ -62,12 +86,13 @@ class FileSource:
                 for batch in self._pq.iter_batches(batch_size=rows, columns=columns):
                     yield batch.to_pandas()
                 return
+            dtype = {c: t for c, t in self._dtype.items() if c in columns}
             with pd.read_csv(
-                self.path, usecols=columns, chunksize=rows, low_memory=False
+                self.path, usecols=columns, chunksize=rows, low_memory=False, dtype=dtype
             ) as reader:
                 for chunk in reader:
                     yield chunk[columns].reset_index(drop=True)
-        except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        except read_errors() as exc:
             raise self._error(exc) from None
 
     def take(self, positions: np.ndarray, columns: list[str], rows: int) -> pd.DataFrame:
@@ -107,7 +132,12 @@ class FrameSource:
         if self._batch is None:
             frame = self._frame
             if frame is None:
-                frame = read_table(self.path, spec.data.format)
+                frame = read_table(
+                    self.path,
+                    spec.data.format,
+                    text=[spec.columns.id],
+                    named=list(named_columns(spec)),
+                )
             self._batch = decisions_from_frame(spec, frame, self.path)
             self._frame = None  # the batch holds what the audit reads
             self.names = list(self._batch.features.columns)

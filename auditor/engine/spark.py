@@ -187,6 +187,22 @@ def data_location(spec: AuditSpec) -> str:
     return path if is_url(path) else str(spec.resolve(path))
 
 
+def _ids_as_text(spark: Any, path: str, key: str) -> Any:
+    """A CSV read with inferred types, but the id column as written (as
+    :func:`auditor.data.read_table` reads it): ``007`` is not ``7``."""
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    frame = spark.read.csv(path, header=True, inferSchema=True)
+    fields = frame.schema.fields
+    if all(f.name != key or isinstance(f.dataType, StringType) for f in fields):
+        return frame
+    schema = StructType(
+        [StructField(f.name, StringType(), True) if f.name == key else f for f in fields]
+    )
+    # the schema was inferred from this file, so its columns are in the file's order
+    return spark.read.schema(schema).csv(path, header=True)
+
+
 def _each_partition(
     fn: Callable[[pd.DataFrame, int], Any],
 ) -> Callable[[Iterator[Any]], Iterator[Any]]:
@@ -229,7 +245,7 @@ class SparkAudit:
             frame = (
                 reader.parquet(path)
                 if kind == "parquet"
-                else reader.csv(path, header=True, inferSchema=True)
+                else _ids_as_text(self.spark, path, spec.columns.id)
             )
         except Exception as exc:  # Spark raises its own analysis errors
             raise DataValidationError(f"{path}: Spark cannot read it: {exc}") from None

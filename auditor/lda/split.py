@@ -54,7 +54,7 @@ def load_splits(spec: AuditSpec) -> Splits:
     """Read ``training.path``, check the columns the search needs, split it (seeded)."""
     training = training_of(spec)
     path = spec.resolve(training.path)
-    frame = read_table(path, training.format)
+    frame = read_table(path, training.format, text=[spec.columns.id])
     needed = [
         *features_of(spec),
         training.label,

@@ -110,7 +110,7 @@ def read_report_columns(
     wanted = [c for c in cr.columns.named() if c not in have]
     if not wanted:
         return [{} for _ in ids]
-    frame = read_table(data_path, data_format)
+    frame = read_table(data_path, data_format, text=[id_column])  # ids as the audit read them
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise AuditorError(

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,11 +53,32 @@ STATUS_FOLDERS = {"issued": "", "needs_review": "held", "blocked": "blocked"}
 SUMMARY_FILE = "letters-summary.json"
 
 
-def letter_path(out_dir: Path, record: LetterRecord | Mapping[str, Any]) -> Path:
-    """Where ``record``'s PDF is written under ``out_dir`` (by its status)."""
-    name = _SAFE.sub("_", str(record["decision_id"]))[:80] or "letter"
+def letter_path(
+    out_dir: Path, record: LetterRecord | Mapping[str, Any], *, distinct: bool = False
+) -> Path:
+    """Where ``record``'s PDF is written under ``out_dir`` (by its status).
+
+    An id that is a safe file name is the name (``A-17-reg_b.pdf``). Any other id (unsafe
+    characters made ``_``, cut at 80 characters), or one that ``distinct`` says shares its
+    name with another letter's when case is ignored, gets a digest of the id as well, so
+    that ``A/17`` and ``A_17`` (or ``ab`` and ``AB`` on macOS or Windows) are two files.
+    """
+    decision_id = str(record["decision_id"])
+    name = _SAFE.sub("_", decision_id)[:80] or "letter"
+    if distinct or name != decision_id:
+        name += "-" + hashlib.sha256(decision_id.encode("utf-8")).hexdigest()[:12]
     folder = STATUS_FOLDERS[str(record["status"])]
     return (out_dir / folder if folder else out_dir) / f"{name}-{record['kind']}.pdf"
+
+
+def letter_paths(out_dir: Path, records: list[LetterRecord]) -> list[Path]:
+    """:func:`letter_path` of each record, distinct even where case is ignored."""
+    paths = [letter_path(out_dir, r) for r in records]
+    shared = Counter(str(p).casefold() for p in paths)
+    return [
+        letter_path(out_dir, r, distinct=True) if shared[str(p).casefold()] > 1 else p
+        for r, p in zip(records, paths, strict=True)
+    ]
 
 
 def write_letters(
@@ -67,10 +90,10 @@ def write_letters(
     staged = []
     try:
         if out_dir is not None:
-            for lt in letters:
-                if lt.pdf is not None:
-                    path = letter_path(out_dir, lt.record)
-                    staged.append((stage_file(path, lt.pdf), path))
+            pdfs = [(lt.record, lt.pdf) for lt in letters if lt.pdf is not None]
+            paths = letter_paths(out_dir, [record for record, _ in pdfs])
+            for (_, pdf), path in zip(pdfs, paths, strict=True):
+                staged.append((stage_file(path, pdf), path))
             if letters:
                 # the batch's counts and hold rate, for whoever receives the folder
                 path = out_dir / SUMMARY_FILE

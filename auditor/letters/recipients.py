@@ -47,14 +47,19 @@ class Recipient:
 
 def read_recipients(path: Path) -> dict[str, Recipient]:
     """Recipients by decision id from a CSV file (see the module docstring)."""
+    too_large = RecipientError(f"Recipients file {path} is larger than {MAX_BYTES} bytes.")
     try:
         if path.stat().st_size > MAX_BYTES:
-            raise RecipientError(f"Recipients file {path} is larger than {MAX_BYTES} bytes.")
-        data = path.read_bytes()
+            raise too_large
+        with path.open("rb") as fh:
+            # at most one byte past the limit: a device (/dev/zero) has no size and no end
+            data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise RecipientError(
             f"Cannot read recipients file {path}: {exc.strerror or exc}."
         ) from None
+    if len(data) > MAX_BYTES:
+        raise too_large
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

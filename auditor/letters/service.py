@@ -27,6 +27,7 @@ from auditor.letters.output import (
     STATUS_FOLDERS,
     SUMMARY_FILE,
     letter_path,
+    letter_paths,
     store_letters,
     write_letters,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "Progress",
     "issue_letters",
     "letter_path",
+    "letter_paths",
 ]
 
 BATCH = 40  # kept for callers; letters now go to the renderers in chunks (letters.pdf.CHUNK)

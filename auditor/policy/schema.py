@@ -285,7 +285,8 @@ class Rule(_Strict):
     period's status, the first start and the last end.
     """
 
-    id: str = Field(pattern=r"^[A-Z0-9][A-Z0-9\-]+$")
+    # findings.rule_id keeps 200 characters
+    id: str = Field(pattern=r"^[A-Z0-9][A-Z0-9\-]+$", max_length=200)
     title: str
     instrument: str
     citation: str
@@ -450,7 +451,7 @@ def legacy_fields(raw: dict[str, object]) -> list[str]:
 class PackMeta(_Strict):
     """``pack.yaml``: a pack's identity and version."""
 
-    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    id: str = Field(pattern=r"^[a-z0-9_]+$", max_length=100)  # findings.pack: 100 characters
     title: str
     version: str
     instrument: str

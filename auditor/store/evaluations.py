@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from auditor.errors import StorageError
 from auditor.result import FINDING_STATUSES, AttestedEvidence, AuditResult
 from auditor.store.events import append_event
-from auditor.store.models import Attestation, Audit, DecisionSet, Evaluation
+from auditor.store.models import NAME, Attestation, Audit, DecisionSet, Evaluation
+from auditor.store.signoffs import CONTROL_CHARACTERS
 
 AUDIT_ATTESTED = "audit.attested"
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
@@ -201,6 +202,20 @@ class PendingAttestation:
     added: list[AttestedEvidence]
 
 
+def _check_name(value: str, what: str) -> None:
+    """Refuse a name its column cannot keep on every database: longer than the column
+    (PostgreSQL refuses it, SQLite would keep it whole) or with control characters
+    (PostgreSQL refuses NUL), before anything is written."""
+    limit = NAME.length  # attestations.attested_by and .document_name
+    if limit is not None and len(value) > limit:
+        raise StorageError(
+            f"{what} is {len(value)} characters; at most {limit} characters are kept. "
+            "Shorten it (rename the file) and attest again."
+        )
+    if CONTROL_CHARACTERS.search(value):
+        raise StorageError(f"{what} contains control characters; give it as plain text.")
+
+
 def spec_dir_of(session: Session, audit_id: str) -> Path | None:
     """The folder the audit's spec was read from (relative paths in it resolve there)."""
     spec_dir = session.scalar(select(DecisionSet.spec_dir).where(DecisionSet.audit_id == audit_id))
@@ -220,6 +235,9 @@ def begin_attestation(
     """Insert the attestation and an (empty) evaluation row numbered after ``previous``."""
     if not attested_by.strip():
         raise StorageError("Name the person who attests the evidence (--by).")
+    _check_name(attested_by.strip(), "The attester's name (--by)")
+    if document is not None:
+        _check_name(document.name, f"The document's file name {document.name!r}")
     if document is not None and len(document.data) > MAX_DOCUMENT_BYTES:
         raise StorageError(
             f"Document {document.name!r} is {len(document.data):,} bytes; at most "

@@ -10,6 +10,7 @@ than the signed copy; that is derived, never written into the row.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,6 +59,9 @@ class Signable:
     evaluation: int
 
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def check_name(value: str, what: str, limit: int) -> str:
     """A trimmed, non-empty name of at most ``limit`` characters (else a StorageError)."""
     text = " ".join(value.split())
@@ -65,6 +69,8 @@ def check_name(value: str, what: str, limit: int) -> str:
         raise StorageError(f"Give the {what} (it may not be empty).")
     if len(text) > limit:
         raise StorageError(f"The {what} is longer than {limit} characters.")
+    if CONTROL_CHARACTERS.search(text):  # PostgreSQL refuses NUL; terminals obey escapes
+        raise StorageError(f"The {what} contains control characters; give it as plain text.")
     return text
 
 

@@ -304,3 +304,43 @@ def test_hostile_group_values_are_escaped(
     assert HOSTILE not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "alert(1)" in html  # the text is shown, escaped
+
+
+# files the operator names on the command line, read whole before any size check: a
+# device such as /dev/zero has no size (stat says 0) and never ends, so the read grew
+# until the process ran out of memory
+ENDLESS_INPUTS = {
+    "verify --pdf": ["verify", "--pdf", "/dev/zero"],
+    "attest --document": ["attest", "deadbeef", "-e", "EVIDENCE", "--document", "/dev/zero"],
+    "letters --recipients": ["letters", "deadbeef", "--recipients", "/dev/zero"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(ENDLESS_INPUTS))
+def test_an_endless_input_file_is_refused_not_read_whole(case: str, tmp_path: Path) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    from tests._paths import REPO
+
+    evidence = tmp_path / "evidence.yaml"
+    evidence.write_text("retention_months: 25\n")
+    args = [str(evidence) if a == "EVIDENCE" else a for a in ENDLESS_INPUTS[case]]
+    db = f"sqlite:///{tmp_path / 'audits.db'}"
+
+    def cap_memory() -> None:  # a regression fails this test, not the machine
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "auditor", *args, "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        preexec_fn=cap_memory,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "/dev/zero" in done.stderr

@@ -432,3 +432,34 @@ def test_attest_through_the_api_and_the_audit_page(
         assert verify(session).problems == []
         assert load_result(session, audit_id).evaluation == 3
     store.dispose()
+
+
+def test_names_the_store_cannot_keep_are_refused_naming_them(
+    store: Store, db_url: str, credit_result: AuditResult, tmp_path: Path
+) -> None:
+    """The attester and the document's file name are stored in 200-character columns:
+    longer ones (a long file name is ordinary) were stored whole on SQLite and refused
+    by PostgreSQL with 'value too long for type character varying(200)', naming neither;
+    a NUL passed SQLite and failed PostgreSQL the same way."""
+    audit_id = _stored(store, credit_result)
+    before = row_counts(store)
+    evidence = tmp_path / "evidence.yaml"
+    evidence.write_text("retention_months: 25\n")
+    long_name = tmp_path / ("retention-policy-" + "x" * 200 + ".txt")
+    long_name.write_bytes(b"Application records are kept for 25 months.")
+    cases = {
+        "long attester": (["--by", "Olga " + "x" * 250], ["--by", "200 characters"]),
+        "NUL in the attester": (["--by", "Olga\x00Officer"], ["--by", "control characters"]),
+        "long document name": (
+            ["--by", "Olga", "--document", str(long_name)],
+            [long_name.name[:40], "file name", "200 characters"],
+        ),
+    }
+    runner = CliRunner()
+    for case, (args, expected) in cases.items():
+        done = runner.invoke(app, ["attest", audit_id, "-e", str(evidence), *args, "--db", db_url])
+        assert done.exit_code == 2, (case, done.output)
+        message = " ".join(done.stderr.split())
+        for text in expected:
+            assert text in message, (case, message)
+    assert row_counts(store) == before

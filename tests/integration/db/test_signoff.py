@@ -165,3 +165,14 @@ def test_signoff_through_the_api_and_superseded_by_a_later_report(
         listed = client.get(f"/api/audits/{audit_id}/signoffs", headers=auth).json()
     assert [s["signer"] for s in listed] == [USERS["officer"], USERS["admin"]]
     assert [s["superseded_by"] for s in listed] == ["report 4", "report 4"]
+
+
+@pytest.mark.parametrize("value", ["Olga\x00Officer", "Olga\x1b[31m"], ids=["NUL", "escape"])
+def test_a_signer_with_control_characters_is_refused(value: str) -> None:
+    """Whitespace is folded, but a NUL passed SQLite and failed PostgreSQL's commit (with
+    a message naming no field); an escape sequence would be replayed by every terminal."""
+    from auditor.errors import StorageError
+    from auditor.store.signoffs import check_name
+
+    with pytest.raises(StorageError, match=r"signer's name.*control characters"):
+        check_name(value, "signer's name", 200)

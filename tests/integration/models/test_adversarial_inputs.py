@@ -171,6 +171,16 @@ YAML_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
     "unclosed flow": ("protected: [sex, age_band\n", ("malformed yaml",)),
     "tagged bad timestamp": ("audit_date: !!timestamp 2026-13-45\n", ("audit.yaml",)),
     "tagged bad int": ("seed: !!int abc\n", ("audit.yaml",)),
+    # PyYAML keeps the last of two equal keys: a reviewer reading the first would see a
+    # minimum group size the audit does not use
+    "a key given twice": (
+        yaml.safe_dump(BASE, sort_keys=False) + "min_group_size: 1000\n",
+        ("audit.yaml", "duplicate key 'min_group_size'", "line 21", "first at line 16"),
+    ),
+    "a nested key given twice": (
+        "columns:\n  id: applicant_id\n  decision: approved\n  decision: label\n",
+        ("audit.yaml", "duplicate key 'decision'", "line 4"),
+    ),
 }
 
 
@@ -463,6 +473,31 @@ DATA_CASES: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame], tuple[str, .
     "no rows": (lambda f: f.iloc[:0], ("no rows",)),
     "missing protected column": (lambda f: f.drop(columns=["sex"]), ("'sex'", "missing")),
     "missing feature column": (lambda f: f.drop(columns=["x2"]), ("'x2'", "missing")),
+    # group names are stored (PostgreSQL refuses NUL and keeps 200 characters) and laid
+    # out in the PDF (a 2 MB name took WeasyPrint minutes): refused at load, by row
+    "NUL in a group name": (_set("sex", [3], "F\x00"), ("'sex'", "control characters", "row(s) 4")),
+    "line break in a group name": (_set("sex", [3, 9], "F\nM"), ("'sex'", "row(s) 4, 10")),
+    "2,000,000-character group name": (
+        _set("age_band", [3], "x" * 2_000_000),
+        ("'age_band'", "longer than 200 characters", "row(s) 4"),
+    ),
+    # ids are stored with letters (decisions.decision_id: 200 characters, no NUL on
+    # PostgreSQL) and name the letter's file: refused at load, not when a letter is stored
+    "NUL in an id": (_set("applicant_id", [5], "A\x00X"), ("'applicant_id'", "row(s) 6")),
+    "a 300-character id": (
+        _set("applicant_id", [7], "A" * 300),
+        ("'applicant_id'", "longer than 200 characters", "row(s) 8"),
+    ),
+    # pandas renames a repeated header to 'sex.1' and audits the first: which of two
+    # columns called 'sex' was meant is for the data's owner to say
+    "protected column twice": (
+        lambda f: pd.concat([f, f[["sex"]].replace({"F": "M", "M": "F"})], axis=1),
+        ("'sex'", "2 times", "columns 5 and 9"),
+    ),
+    "feature column twice": (
+        lambda f: pd.concat([f[["x1"]] * 10, f], axis=1),
+        ("'x1'", "2 times", "columns 1 and 8"),
+    ),
 }
 
 
@@ -480,6 +515,88 @@ def test_inf_in_a_parquet_feature_is_refused(tmp_path: Path, db_url: str) -> Non
     path = _write(tmp_path, _with("data.path", "data.parquet"), None)
     frame.to_parquet(tmp_path / "data.parquet")
     _assert_refused(_audit(path, db_url), db_url, "data.parquet", "'x1'", "row(s) 4")
+
+
+def test_attribute_names_too_long_to_store_are_refused(tmp_path: Path, db_url: str) -> None:
+    """metrics.attribute keeps 200 characters: an intersection of two long column names
+    ('a & b') audited, then PostgreSQL refused to store its metrics."""
+    long_sex, long_age = "s" * 120, "a" * 100
+    frame = _frame().rename(columns={"sex": long_sex, "age_band": long_age})
+    spec = {**BASE, "protected": [long_sex, long_age], "intersections": [[long_sex, long_age]]}
+    res = _audit(_write(tmp_path, spec, frame), db_url)
+    _assert_refused(res, db_url, "audit.yaml", "intersections.0", "200 characters")
+
+
+@pytest.mark.parametrize(
+    ("where", "culprit"),
+    [("parts", "a folder"), ("/dev/zero", "not a regular file")],
+    ids=["a folder", "a device"],
+)
+def test_data_that_is_no_file_is_named_as_such(
+    where: str, culprit: str, tmp_path: Path, db_url: str
+) -> None:
+    """'Data file not found' for a path that exists sent the officer looking for a typo."""
+    (tmp_path / "parts").mkdir()
+    _assert_refused(_audit(_write(tmp_path, _with("data.path", where), None), db_url), db_url,
+                    where, culprit)
+
+
+def test_an_intersection_name_too_long_to_store_is_refused(tmp_path: Path, db_url: str) -> None:
+    """Each name fits, "sex & age_band" does not: named before the audit runs."""
+    frame = _frame()
+    frame["sex"] = frame["sex"].map({"F": "Female " + "x" * 110, "M": "M"})
+    frame["age_band"] = frame["age_band"].map({"young": "y" * 100, "old": "old"})
+    spec = {**BASE, "intersections": [["sex", "age_band"]]}
+    start = time.perf_counter()
+    res = _audit(_write(tmp_path, spec, frame), db_url)
+    _assert_refused(res, db_url, "data.csv", "sex & age_band", "longer than 200", "row(s) 1, 5")
+    assert time.perf_counter() - start < 10
+
+
+def test_the_group_name_limit_is_the_stores() -> None:
+    from auditor.data import MAX_GROUP_TEXT
+    from auditor.store.models import Metric
+
+    assert Metric.__table__.c.group.type.length == MAX_GROUP_TEXT
+    assert Metric.__table__.c.reference.type.length == MAX_GROUP_TEXT
+
+
+def _parquet_with(tmp_path: Path, column: str, values: Any) -> Path:
+    """A Parquet file of the base frame with ``column`` replaced by an Arrow array; the
+    pandas metadata still describes the old column, as after an edit by another tool."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(_frame(), preserve_index=False)
+    index = table.schema.get_field_index(column)
+    pq.write_table(table.set_column(index, column, values), tmp_path / "data.parquet")
+    return _write(tmp_path, _with("data.path", "data.parquet"), None)
+
+
+@pytest.mark.parametrize("engine", [{}, {"chunk_rows": 7}], ids=["in memory", "streamed"])
+def test_a_list_column_in_parquet_is_refused(
+    engine: dict[str, Any], tmp_path: Path, db_url: str
+) -> None:
+    import pyarrow as pa
+
+    path = _parquet_with(tmp_path, "sex", pa.array([[v] for v in _frame()["sex"]]))
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    path.write_text(yaml.safe_dump({**spec, "engine": engine}), encoding="utf-8")
+    _assert_refused(_audit(path, db_url), db_url, "data.parquet", "cannot read")
+
+
+@pytest.mark.parametrize("engine", [{}, {"chunk_rows": 7}], ids=["in memory", "streamed"])
+def test_a_repeated_parquet_column_is_named(
+    engine: dict[str, Any], tmp_path: Path, db_url: str
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(_frame(), preserve_index=False)
+    table = table.append_column("sex", pa.array(["M"] * ROWS))
+    path = _write(tmp_path, {**_with("data.path", "data.parquet"), "engine": engine}, None)
+    pq.write_table(table, tmp_path / "data.parquet")
+    _assert_refused(_audit(path, db_url), db_url, "data.parquet", "'sex'", "2 times")
 
 
 @pytest.mark.parametrize(
@@ -679,6 +796,16 @@ def _renamed_meta(root: Path) -> None:
     meta.write_text(meta.read_text().replace("id: acme", "id: other"))
 
 
+def _twice_in_a_rule(root: Path) -> None:
+    rule = _valid_pack(root) / "acme" / "rules" / "ACME-TEXT.yaml"
+    rule.write_text(rule.read_text() + "severity: high\n")
+
+
+def _long_rule_id(root: Path) -> None:
+    rule_id = "ACME-" + "X" * 200  # findings.rule_id keeps 200 characters
+    _pack(root, _pattern_rule("m", rule_id), _fixture(rule_id, "m", "pass"))
+
+
 def _exec_check(root: Path) -> None:
     rule = {**_pattern_rule("m"), "check": {"type": "exec", "code": "import os"}}
     _pack(root, rule, _fixture("ACME-TEXT", "m", "pass"))
@@ -692,6 +819,11 @@ PACK_FILE_CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "python tag in pack.yaml": (_python_tag_meta, ("pack.yaml", "malformed yaml")),
     "pack id differs from folder": (_renamed_meta, ("pack.yaml", "differs from folder")),
     "unknown check type": (_exec_check, ("ACME-TEXT", "check")),
+    "a rule id too long to store": (_long_rule_id, ("ACME-XXXX", "at most 200 characters")),
+    "a key given twice in a rule": (
+        _twice_in_a_rule,
+        ("ACME-TEXT.yaml", "duplicate key 'severity'"),
+    ),
 }
 
 
@@ -702,6 +834,19 @@ def test_hostile_pack_files_are_refused(case: str, tmp_path: Path, db_url: str) 
     build(root)
     spec = {**BASE, "policies": ["acme"], "policy_paths": [str(root)]}
     _assert_refused(_audit(_write(tmp_path, spec, None), db_url), db_url, *culprit)
+
+
+def test_a_pack_id_too_long_to_store_is_refused(tmp_path: Path, db_url: str) -> None:
+    """findings.pack keeps 100 characters: a longer pack id audited, then PostgreSQL
+    refused to store the findings ('value too long'), naming neither pack nor key."""
+    long_id = "acme_" + "x" * 100
+    root = _valid_pack(tmp_path / "org")
+    (root / "acme").rename(root / long_id)
+    meta = root / long_id / "pack.yaml"
+    meta.write_text(meta.read_text().replace("id: acme", f"id: {long_id}"))
+    spec = {**BASE, "policies": [long_id], "policy_paths": [str(root)], "evidence": {"review": "m"}}
+    res = _audit(_write(tmp_path, spec, None), db_url)
+    _assert_refused(res, db_url, "pack.yaml", "at most 100 characters")
 
 
 def test_a_rule_past_its_time_budget_is_stopped_naming_it(
@@ -847,3 +992,39 @@ def test_an_output_that_is_a_folder_is_refused_before_the_audit(
     res = _audit(_write(tmp_path, BASE, None), db_url, "--pdf", str(tmp_path / "r.pdf"))
     _assert_refused(res, db_url, "r.pdf", "folder")
     assert list((tmp_path / "r.pdf").iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["a pipe", "a link to a pipe"])
+def test_an_output_that_is_no_regular_file_is_left_alone(
+    how: str, tmp_path: Path, db_url: str
+) -> None:
+    """Outputs are written beside the target and renamed over it: for a device or a pipe
+    that replaced the node itself ('--json /dev/stdout' or '--pdf /dev/null' run as root
+    made /dev/stdout or /dev/null a regular file for the whole machine). A FIFO here
+    stands in for the device."""
+    import stat
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    target = fifo
+    if how == "a link to a pipe":
+        target = tmp_path / "stdout"
+        target.symlink_to(fifo)
+    res = _audit(_write(tmp_path / "in", BASE, None), db_url, "--json", str(target))
+    _assert_refused(res, db_url, str(target), "not a regular file")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert target.is_symlink() == (how == "a link to a pipe")
+
+
+@pytest.mark.parametrize("which", ["the spec", "the data", "--pdf"])
+def test_an_output_that_is_an_input_is_refused_before_the_audit(
+    which: str, tmp_path: Path, db_url: str
+) -> None:
+    """'--json audit.yaml' replaced the spec it audited with the result."""
+    spec = _write(tmp_path, BASE, None)
+    target = {"the spec": spec, "the data": tmp_path / "data.csv", "--pdf": tmp_path / "r"}
+    before = {p: p.read_bytes() for p in (spec, tmp_path / "data.csv")}
+    res = _audit(spec, db_url, "--json", str(target[which]), "--pdf", str(tmp_path / "r"))
+    _assert_refused(res, db_url, str(target[which]), "name another file")
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / "r").exists()

@@ -31,6 +31,20 @@ def test_bad_rows_are_named_by_global_position(spark: Any, tmp_path: Path) -> No
     assert "id column repeats 1 id(s), e.g. 7" in text
 
 
+def test_csv_ids_are_read_as_written(spark: Any, tmp_path: Path) -> None:
+    """"7", "07" and "007" are three applicants: read as numbers they were one id, repeated
+    (the in-process engine reads ids as written too, so both engines agree)."""
+    frame = decisions_frame(1200)
+    frame["id"] = ["0" * (i % 3) + str(i // 3) for i in range(len(frame))]
+    path = tmp_path / "decisions.csv"
+    frame.to_csv(path, index=False)
+    spec = decisions_spec(path)
+    local = auditor.run_audit(spec)
+    distributed = auditor.run_audit({**spec, "engine": {"kind": "spark"}})
+    assert distributed.dataset.rows == 1200
+    assert_same_result(local, distributed)
+
+
 def test_a_folder_and_its_url_are_read_and_fingerprinted_alike(spark: Any, tmp_path: Path) -> None:
     from auditor.provenance import path_sha256
 

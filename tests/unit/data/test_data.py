@@ -280,3 +280,39 @@ def test_empty_file(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError) as exc:
         load_decisions(spec_for(path, columns={"id": "id", "score": "score"}))
     assert "the file has no rows" in problems(exc)
+
+
+# ids that look like numbers: "00042" is an applicant's id, not the number 42; read as a
+# number it lost its zeros ("42"), or gained ".0" in every row when one id was blank, and
+# letters and recipients files no longer matched the customer's record
+NUMERIC_LOOKING_IDS = {
+    "zero-padded": ["00041", "00042", "00043", "00044", "00045", "00046", "00047", "00048"],
+    "decimal-looking": ["7.50", "7.5", "1e3", "1000", "12", "12.0", "-0", "0"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(NUMERIC_LOOKING_IDS))
+def test_ids_that_look_like_numbers_are_kept_as_written(case: str, tmp_path: Path) -> None:
+    from auditor.engine.local import LocalSource
+
+    ids = NUMERIC_LOOKING_IDS[case]
+    df = frame(id=ids)
+    path = write_csv(tmp_path, df)
+    assert load_decisions(spec_for(path)).ids.tolist() == ids
+    streamed = spec_for(path, engine={"chunk_rows": 3})
+    assert LocalSource(streamed).batch(streamed).ids.tolist() == ids
+    # the protected file is joined by the same text
+    data, prot = protected_split(tmp_path, df)
+    joined = spec_for(data, data={"path": str(data), "protected_path": str(prot)})
+    batch = load_decisions(joined)
+    assert batch.ids.tolist() == ids
+    assert batch.protected["sex"].tolist() == df["sex"].tolist()
+
+
+def test_a_missing_id_names_its_rows(tmp_path: Path) -> None:
+    ids: list[Any] = [f"{i:05d}" for i in range(1, 9)]
+    ids[2] = ids[6] = None
+    with pytest.raises(DataValidationError) as exc:
+        load_decisions(spec_for(write_csv(tmp_path, frame(id=ids))))
+    (problem,) = problems(exc)
+    assert problem.startswith("column 'id' (columns.id): 2 missing id(s) at row(s) 3, 7")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema_rs
 import pytest
@@ -83,3 +84,30 @@ def test_records_match_the_saved_schema() -> None:
     assert not validator.is_valid(bad)
     del bad["status"]
     assert not validator.is_valid({**bad, "status": "issued", "reasons": [{"feature": 1}]})
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["A/17", "A_17", "A 17", "A:17"],  # one file name once unsafe characters are '_'
+        ["X" * 80 + "-1", "X" * 80 + "-2"],  # equal in the 80 characters a name keeps
+        ["ab12", "AB12"],  # one file on a case-insensitive file system (macOS, Windows)
+    ],
+    ids=["unsafe characters", "long ids", "case only"],
+)
+def test_every_letter_gets_its_own_file(ids: list[str], tmp_path: Path) -> None:
+    """Two decisions whose ids map to one file name: the second letter silently replaced
+    the first, and one person's notice was missing from the folder for the mail room."""
+    from auditor.letters.output import letter_path, write_letters
+
+    letters = [
+        IssuedLetter(_record(decision_id=i, status="issued"), "<html/>", i.encode())
+        for i in ids
+    ]
+    write_letters(letters, tmp_path, None)
+    written = {p.read_bytes() for p in tmp_path.glob("*.pdf")}
+    assert written == {i.encode() for i in ids}
+    names = [p.name.casefold() for p in tmp_path.glob("*.pdf")]
+    assert len(set(names)) == len(ids)
+    # an id that is already a safe name keeps it
+    assert letter_path(tmp_path, _record(decision_id="A-17")).name == "A-17-reg_b.pdf"
