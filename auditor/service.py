@@ -7,6 +7,7 @@ nothing but an ``audit.failed`` event.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,17 +159,36 @@ def _record_failure(db: Any, spec: AuditSpec, exc: AuditorError) -> None:
         pass  # the original error is the one the user needs to see
 
 
+def is_stream(path: Path) -> bool:
+    """Whether ``path`` (after links) is a character device or a pipe: ``/dev/stdout``,
+    ``/dev/null``, a FIFO. Such an output is written into, not replaced (see
+    :func:`move_into_place`)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _through_links(path: Path) -> Path:
+    """The file a link points at (the link itself stays): ``/dev/stdout`` redirected to a
+    file is ``/proc/self/fd/1``, a link to that file, and renaming over the link would
+    replace ``/dev/stdout`` for the whole machine."""
+    return path.resolve() if path.is_symlink() else path
+
+
 def check_output(path: Path) -> None:
-    """Refuse an output that the staged write cannot replace safely: a folder, or a node
-    that is no regular file. The temporary file beside it is renamed over the target, so
-    for ``/dev/null``, ``/dev/stdout`` (a link to a pipe or terminal) or a FIFO the rename
-    would replace the device or link itself (run as root: for the whole machine)."""
+    """Refuse an output that cannot be written safely: a folder, or a node that is neither
+    a regular file nor a stream (a block device, a socket). A stream (``--json
+    /dev/stdout``, a FIFO) is allowed: it is written into when the outputs are committed,
+    never renamed over (run as root, the rename replaced the device or link itself for
+    the whole machine)."""
     if path.is_dir():
         raise AuditorError(f"Cannot write {path}: it is a folder; name a file.")
-    if path.exists() and not path.is_file():
+    if path.exists() and not path.is_file() and not is_stream(path):
         raise AuditorError(
-            f"Cannot write {path}: not a regular file (a device, pipe or socket, or a link "
-            "to one); name a file."
+            f"Cannot write {path}: not a regular file, a pipe or a character device (a "
+            "block device or a socket); name a file."
         )
 
 
@@ -211,8 +231,12 @@ def stage_file(path: Path, data: bytes) -> Path:
     """
     check_output(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        if is_stream(path):  # staged in the temporary folder, copied in when committed
+            fd, tmp = tempfile.mkstemp(prefix=".auditor-output.")
+        else:
+            real = _through_links(path)
+            real.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", dir=real.parent)
     except OSError as exc:
         raise AuditorError(f"Cannot write {path}: {exc.strerror or exc}.") from None
     try:
@@ -229,8 +253,18 @@ def stage_file(path: Path, data: bytes) -> Path:
 
 
 def move_into_place(tmp: Path, final: Path) -> None:
-    """Replace ``final`` by the staged ``tmp`` atomically; a failure is a user error."""
+    """Replace ``final`` by the staged ``tmp`` atomically, or, for a stream (a pipe,
+    ``/dev/stdout``), write ``tmp``'s bytes into it; a failure is a user error."""
+    if is_stream(final):
+        try:
+            with final.open("wb") as out:
+                out.write(tmp.read_bytes())
+        except OSError as exc:  # /dev/full, a pipe whose reader went away
+            raise AuditorError(f"Cannot write {final}: {exc.strerror or exc}.") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return
     try:
-        tmp.replace(final)
+        tmp.replace(_through_links(final))
     except OSError as exc:  # e.g. the target became a folder, or another file system
         raise AuditorError(f"Cannot write {final}: {exc.strerror or exc}.") from None

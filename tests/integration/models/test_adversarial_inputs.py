@@ -13,6 +13,7 @@ import errno
 import os
 import socket
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -995,14 +996,17 @@ def test_an_output_that_is_a_folder_is_refused_before_the_audit(
 
 
 @pytest.mark.parametrize("how", ["a pipe", "a link to a pipe"])
-def test_an_output_that_is_no_regular_file_is_left_alone(
-    how: str, tmp_path: Path, db_url: str
+def test_an_output_that_is_a_stream_is_written_into_not_replaced(
+    how: str, tmp_path: Path
 ) -> None:
-    """Outputs are written beside the target and renamed over it: for a device or a pipe
-    that replaced the node itself ('--json /dev/stdout' or '--pdf /dev/null' run as root
-    made /dev/stdout or /dev/null a regular file for the whole machine). A FIFO here
-    stands in for the device."""
+    """Outputs are staged and renamed over the target: for a device or a pipe that
+    replaced the node itself ('--json /dev/stdout' or '--pdf /dev/null' run as root made
+    /dev/stdout or /dev/null a regular file for the whole machine). A stream is written
+    into when the outputs are committed (``--json /dev/stdout | jq`` works) and stays
+    what it was. A FIFO here stands in for the device."""
+    import json
     import stat
+    import threading
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
@@ -1010,10 +1014,54 @@ def test_an_output_that_is_no_regular_file_is_left_alone(
     if how == "a link to a pipe":
         target = tmp_path / "stdout"
         target.symlink_to(fifo)
-    res = _audit(_write(tmp_path / "in", BASE, None), db_url, "--json", str(target))
-    _assert_refused(res, db_url, str(target), "not a regular file")
+    received: list[bytes] = []
+
+    def read() -> None:
+        with fifo.open("rb") as fh:
+            received.append(fh.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    # an audit of its own database: this one is stored (the module's must stay empty)
+    own_db = f"sqlite:///{tmp_path / 'own.db'}"
+    res = _audit(_write(tmp_path / "in", BASE, None), own_db, "--json", str(target))
+    if not received and reader.is_alive():
+        with fifo.open("wb"):  # the audit never opened the pipe: let the reader end
+            pass
+    reader.join(30)
+    assert res.exit_code == 0, res.output
+    assert json.loads(received[0])["schema_version"] >= 1
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert target.is_symlink() == (how == "a link to a pipe")
+    assert not list(Path(tempfile.gettempdir()).glob(".auditor-output.*"))
+
+
+def test_an_output_through_a_link_replaces_the_file_and_keeps_the_link(tmp_path: Path) -> None:
+    """``--json /dev/stdout`` with stdout redirected to a file: /dev/stdout is a link (to
+    /proc/self/fd/1, itself a link to the file). The result replaces the file the link
+    points at; the link stays a link."""
+    import json
+
+    real = tmp_path / "out" / "result.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "stdout"
+    link.symlink_to(real)
+    own_db = f"sqlite:///{tmp_path / 'own.db'}"
+    res = _audit(_write(tmp_path / "in", BASE, None), own_db, "--json", str(link))
+    assert res.exit_code == 0, res.output
+    assert link.is_symlink()
+    assert link.resolve() == real.resolve()
+    assert json.loads(real.read_text())["schema_version"] >= 1
+    assert sorted(p.name for p in real.parent.iterdir()) == ["result.json"]
+
+
+def test_an_output_that_is_a_socket_is_refused(tmp_path: Path, db_url: str) -> None:
+    path = tmp_path / "s"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        res = _audit(_write(tmp_path / "in", BASE, None), db_url, "--json", str(path))
+    _assert_refused(res, db_url, str(path), "not a regular file")
 
 
 @pytest.mark.parametrize("which", ["the spec", "the data", "--pdf"])
