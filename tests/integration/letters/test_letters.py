@@ -157,7 +157,7 @@ def test_counterfactuals_flip_the_decision(audited: dict[str, Any], credit_case:
     model's decision; only actionable features change (never protected or immutable
     ones), in their allowed direction and order; the recorded cost is the documented one;
     and no cheaper single category move flips the decision."""
-    ids = _first_adverse(audited["url"], audited["id"], 120)
+    ids = _first_adverse(audited["url"], audited["id"], 60)
     with open_store(audited["url"]) as s:
         letters = issue_letters(s, audited["id"], decisions=",".join(ids), kind="gdpr")
     spec = load_spec(credit_case.spec_path)
