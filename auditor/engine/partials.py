@@ -42,7 +42,9 @@ from auditor.metrics.counts import ScoreGrid
 from auditor.metrics.gap import CATEGORICAL_MAX
 from auditor.metrics.order import (
     Histogram,
+    Keys,
     Probe,
+    answer,
     digit_histogram,
     first_digit_histogram,
     float_keys,
@@ -211,11 +213,14 @@ def audited_scores(frame: pd.DataFrame, job: Job) -> np.ndarray:
     return frame[SCORE].to_numpy(np.float64)
 
 
-def order_histograms(frame: pd.DataFrame, job: Job, probes: list[Probe]) -> dict[Probe, Histogram]:
-    """Radix-selection histograms: the audited scores (probes of :data:`SCORE`) and
-    feature values (non-NaN; slice-bin quantiles), so both selections share passes."""
+def order_histograms(
+    frame: pd.DataFrame, job: Job, probes: list[Probe]
+) -> dict[Probe, Histogram | Keys]:
+    """Radix-selection histograms, or a few rows' keys
+    (:func:`~auditor.metrics.order.answer`): the audited scores (probes of :data:`SCORE`)
+    and feature values (non-NaN; slice-bin quantiles), so both selections share passes."""
     keys: dict[str, np.ndarray] = {}
-    out = {}
+    out: dict[Probe, Histogram | Keys] = {}
     for p in probes:
         if p.column not in keys:
             if p.column == SCORE:
@@ -223,7 +228,7 @@ def order_histograms(frame: pd.DataFrame, job: Job, probes: list[Probe]) -> dict
             else:
                 v = frame[p.column].to_numpy(np.float64)
                 keys[p.column] = float_keys(v[~np.isnan(v)])
-        out[p] = digit_histogram(keys[p.column], p)
+        out[p] = answer(keys[p.column], p)
     return out
 
 

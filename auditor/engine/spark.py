@@ -102,9 +102,11 @@ from auditor.metrics.gap import (
 from auditor.metrics.group_metrics import Grouping
 from auditor.metrics.order import (
     Histogram,
+    Keys,
     Probe,
     median_of,
     median_ranks,
+    merge_answers,
     nanquantile_of,
     quantile_ranks,
     select,
@@ -439,15 +441,15 @@ class SparkAudit:
         job = self.job
         score = self.spec.columns.score or SCORE  # recorded scores win over the model's
 
-        def run(probes: list[Probe]) -> dict[Probe, Histogram]:
+        def run(probes: list[Probe]) -> dict[Probe, Histogram | Keys]:
             # each pass reads only the columns still being selected in
             wanted = sorted({score if p.column == SCORE else p.column for p in probes})
             hist = partial(_order_hist, job, probes)
             parts = self._map(self.decided, wanted, hist, positions=False)
-            merged: dict[Probe, Histogram] = {}
+            merged: dict[Probe, Histogram | Keys] = {}
             for _, part in parts:
                 for probe, h in part.items():
-                    merged[probe] = merged[probe].merge(h) if probe in merged else h
+                    merged[probe] = merge_answers(merged[probe], h) if probe in merged else h
             return merged
 
         return select(targets, run, first)
