@@ -520,15 +520,18 @@ def stack_ranked(
     layout: Layout,
     features: list[str],
     combos: list[tuple[str, ...]],
+    packed: bool = False,
 ) -> Iterator[Any]:
     """mapInArrow: (feature index, value, combination index) of each explained row's
-    non-NaN value of each numeric feature ranked for the proxy AUCs."""
+    non-NaN value of each numeric feature ranked for the proxy AUCs (``packed``: the rows
+    come as packed batches, :mod:`auditor.engine.packed`)."""
     import pyarrow as pa
 
     from auditor.data import protected_frame
+    from auditor.engine.packed import unpacked
 
     lookup = pd.MultiIndex.from_tuples(combos) if combos and combos[0] else None
-    for rb in batches:
+    for rb in unpacked(batches) if packed else batches:
         frame = rb.to_pandas()
         protected, _ = protected_frame(frame, spec)  # checked by the first pass
         if lookup is None:

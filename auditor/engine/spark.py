@@ -13,7 +13,9 @@ because each one reads every row again:
 2. *explain* (with a model): the kernel of the in-process engine per Arrow batch
    (:func:`auditor.engine.kernel.run_chunk`): attribution sums per batch, and each row's
    score appended to the rows, which stay **persisted on the executors** for the
-   following passes (the model is loaded once per Python worker from its file bytes).
+   following passes, packed (:mod:`auditor.engine.packed`: Arrow batches as byte
+   strings, so no pass converts them value by value) (the model is loaded once per Python
+   worker from its file bytes).
    The same pass prepares the next ones: the score range and its first radix digit, the
    explained rows with a known protected value, and a census of each feature (dtype, a
    few distinct values, category counts, first radix digit). Without a model a pass of
@@ -64,6 +66,7 @@ import pandas as pd
 
 from auditor.data import data_format, outcome_problems
 from auditor.engine.kernel import ChunkPlan, run_chunk
+from auditor.engine.packed import packed_rows, unpacked
 from auditor.engine.partials import (
     POS,
     SCORE,
@@ -190,9 +193,10 @@ def data_location(spec: AuditSpec) -> str:
 
 
 def _each_partition(
-    fn: Callable[[pd.DataFrame, int], Any],
+    fn: Callable[[pd.DataFrame, int], Any], packed: bool = False
 ) -> Callable[[Iterator[Any]], Iterator[Any]]:
-    """A mapInArrow function: ``fn`` over the whole partition, one pickled result row."""
+    """A mapInArrow function: ``fn`` over the whole partition, one pickled result row
+    (``packed``: the partition's rows are packed batches, :mod:`auditor.engine.packed`)."""
 
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
@@ -200,7 +204,8 @@ def _each_partition(
 
         ctx = TaskContext.get()
         part = ctx.partitionId() if ctx is not None else 0
-        tables = [pa.Table.from_batches([b]) for b in batches]
+        rows = unpacked(batches) if packed else batches
+        tables = [pa.Table.from_batches([b]) for b in rows]
         if not tables:
             return
         frame = pa.concat_tables(tables).to_pandas()
@@ -238,6 +243,7 @@ class SparkAudit:
         self.frame = frame.withColumn(POS, F.monotonically_increasing_id())
         self.names = [c for c in self.frame.columns if c != POS]
         self.decided = self.frame  # the rows with the model's scores once explained
+        self.packed = False  # whether ``decided`` holds packed batches (once explained)
         self.has_model = False
         self._combos: list[tuple[str, ...]] = []
         if spec.engine.chunk_rows:
@@ -268,6 +274,7 @@ class SparkAudit:
         positions: bool = True,
     ) -> list[tuple[int, Any]]:
         """Run ``fn`` per partition over these columns; (partition, result) in order."""
+        packed = self.packed and frame is self.decided
         with warnings.catch_warnings():
             # mapInArrow goes through pandas_udf's version check; we convert ourselves
             warnings.filterwarnings(
@@ -275,7 +282,7 @@ class SparkAudit:
             )
             wanted = [*columns, POS] if positions else columns
             mapped = frame.select(*dict.fromkeys(wanted)).mapInArrow(
-                _each_partition(lambda f, p: (p, fn(f, p))), "out binary"
+                _each_partition(lambda f, p: (p, fn(f, p)), packed), "out binary"
             )
             rows = mapped.toArrow().column("out").to_pylist()
         out = [pickle.loads(r) for r in rows]
@@ -365,7 +372,7 @@ class SparkAudit:
         """
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
-        from pyspark.sql.types import BinaryType, DoubleType, StructField, StructType
+        from pyspark.sql.types import BinaryType, StructField, StructType
 
         spec = self.spec
         assert spec.model is not None
@@ -384,28 +391,25 @@ class SparkAudit:
         )
         columns = list(dict.fromkeys([*spec.columns.features, *self.narrow, POS]))
         source = self.frame.select(*columns)
+        # packed (auditor.engine.packed): a few MiB of a batch per row, a blob per column
         schema = StructType(
-            [
-                *source.schema.fields,
-                StructField(SCORE, DoubleType(), True),
-                StructField(SUMS, BinaryType(), True),
-            ]
+            [StructField(name, BinaryType(), True) for name in [*columns, SCORE, SUMS]]
         )
         with warnings.catch_warnings():
             warnings.filterwarnings(
                 "ignore", "PySpark does not yet fully support pandas", FutureWarning
             )
             mapped = source.mapInArrow(partial(_partition_kernel, payload=payload), schema)
-        # the rows are cached uncompressed: their columns are mostly features (doubles,
-        # which do not compress) and each later pass reads them, so compression would
-        # cost every pass time for no space (the session's setting is restored once the
-        # first action has built the cache)
+        # the packed rows are cached uncompressed: their columns are mostly features
+        # (doubles, which do not compress) and each later pass reads them, so compression
+        # would cost every pass time for no space (the session's setting is restored once
+        # the first action has built the cache)
         conf, key = self.spark.conf, "spark.sql.inMemoryColumnarStorage.compressed"
         before = conf.get(key, None)
         conf.set(key, "false")
         try:
             self.decided = mapped.persist(StorageLevel.MEMORY_AND_DISK)
-            self.has_model = True
+            self.packed = self.has_model = True
             blobs = (
                 self.decided.filter(F.col(SUMS).isNotNull()).select(SUMS).toArrow().column(0)
             ).to_pylist()
@@ -665,7 +669,7 @@ class SparkAudit:
                 "ignore", "PySpark does not yet fully support pandas", FutureWarning
             )
             stacked = self.decided.select(*attrs, *features, POS).mapInArrow(
-                stack, "fi int, v binary, c binary"
+                partial(stack, packed=self.packed), "fi int, v binary, c binary"
             )
         parts = max(1, min(len(features), self.decided.rdd.getNumPartitions()))
         by_feature = stacked.repartition(parts, F.col("fi"))
@@ -877,8 +881,9 @@ def worker_model(spec: AuditSpec, model_bytes: bytes, model_name: str) -> ModelA
 
 
 def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any]:
-    """mapInArrow function: the rows with their scores; on the first row of each batch,
-    the pickled (partition, attribution sums, :class:`Prepared`)."""
+    """mapInArrow function: each batch of rows with their scores as packed rows
+    (:mod:`auditor.engine.packed`); on the first, in the :data:`SUMS` column, the pickled
+    (partition, attribution sums, :class:`Prepared`)."""
     # Spark runs one task per core: task_cpus OpenMP threads and TreeSHAP threads per
     # task (numba's pool is as large as the machine: tasks × pool threads would
     # oversubscribe the cores), unless the cluster says otherwise (auditor.worker_threads)
@@ -895,21 +900,19 @@ def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any
     spec, job = payload.spec, payload.job
     features = list(spec.columns.features)
     for rb in batches:
+        if not rb.num_rows:
+            continue
         frame = rb.to_pandas()
         ids = frame[POS].to_numpy(dtype=np.int64)
         protected, _ = protected_frame(frame, spec)  # the driver reported any problem
         scores, sums = run_chunk(payload.plan, model, frame[features], protected, ids)
         scores = np.asarray(scores, dtype=np.float64)
-        blobs: list[bytes | None] = [None] * len(frame)
-        if len(frame):
-            frame[SCORE] = scores
-            prep = prepare(frame, job, protected, audited_scores(frame, job))
-            blobs[0] = pickle.dumps((part, sums, prep))
-        yield pa.RecordBatch.from_arrays(
-            [
-                *rb.columns,
-                pa.array(scores, type=pa.float64()),
-                pa.array(blobs, type=pa.binary()),
-            ],
-            names=[*rb.schema.names, SCORE, SUMS],
-        )
+        frame[SCORE] = scores
+        prep = prepare(frame, job, protected, audited_scores(frame, job))
+        scored = rb.append_column(pa.field(SCORE, pa.float64()), pa.array(scores, pa.float64()))
+        summary: bytes | None = pickle.dumps((part, sums, prep))
+        for row in packed_rows(scored):
+            yield pa.RecordBatch.from_arrays(
+                [*row, pa.array([summary], pa.binary())], names=[*scored.schema.names, SUMS]
+            )
+            summary = None  # on the batch's first packed row only
