@@ -244,6 +244,7 @@ class SparkAudit:
         self.names = [c for c in self.frame.columns if c != POS]
         self.decided = self.frame  # the rows with the model's scores once explained
         self.packed = False  # whether ``decided`` holds packed batches (once explained)
+        self.kept: pd.DataFrame | None = None  # rows the explain pass returned (see take)
         self.has_model = False
         self._combos: list[tuple[str, ...]] = []
         if spec.engine.chunk_rows:
@@ -354,21 +355,34 @@ class SparkAudit:
         return [f"id column repeats {total} id(s), e.g. {', '.join(shown)}{more}"]
 
     def take(self, positions: np.ndarray, columns: list[str]) -> pd.DataFrame:
-        """A few rows by global position (the explainer's background)."""
+        """A few rows by sorted global position (the explainer's background, the
+        explanation-quality sample): from the rows the explain pass returned where it
+        returned them all, else by a pass over the data."""
         from pyspark.sql import functions as F
 
-        ids = self.job.layout.ids(np.asarray(positions, dtype=np.int64)).tolist()
-        table = self.frame.filter(F.col(POS).isin(ids)).select(*columns, POS).toArrow()
+        ids = self.job.layout.ids(np.asarray(positions, dtype=np.int64))
+        kept = self.kept
+        if kept is not None and set(columns) <= set(kept.columns) and len(kept):
+            have = kept[POS].to_numpy(dtype=np.int64)
+            where = np.minimum(np.searchsorted(have, ids), len(have) - 1)
+            if bool(np.all(have[where] == ids)):
+                return kept.iloc[where][columns].reset_index(drop=True)
+        found = self.frame.filter(F.col(POS).isin(ids.tolist()))
+        table = found.select(*columns, POS).toArrow()
         out: pd.DataFrame = table.to_pandas().sort_values(POS, kind="stable")
         return out.drop(columns=[POS]).reset_index(drop=True)
 
     # -- 3: explain ---------------------------------------------------------------------
 
-    def explain(self, plan: ChunkPlan, model: ModelAdapter) -> AttributionSums:
+    def explain(
+        self, plan: ChunkPlan, model: ModelAdapter, keep: np.ndarray | None = None
+    ) -> AttributionSums:
         """Score and attribute every partition; keep the scored rows on the executors.
 
         The same pass prepares the later ones (:class:`~auditor.engine.partials.Prepared`:
-        the score range and first radix digit, the features' census).
+        the score range and first radix digit, the features' census) and returns the
+        features of the rows at the sorted global positions ``keep`` (the explanation-
+        quality sample, read by :meth:`take` without another pass over the data).
         """
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
@@ -388,6 +402,7 @@ class SparkAudit:
             if plan.explain_rows is None
             else replace(plan, explain_rows=layout.ids(plan.explain_rows)),
             task_cpus=int(self.spark.conf.get("spark.task.cpus", "1") or 1),
+            keep=None if keep is None else layout.ids(np.asarray(keep, dtype=np.int64)),
         )
         columns = list(dict.fromkeys([*spec.columns.features, *self.narrow, POS]))
         source = self.frame.select(*columns)
@@ -420,10 +435,15 @@ class SparkAudit:
                 conf.set(key, before)
         total = AttributionSums(len(spec.columns.features))
         prepared: dict[int, Prepared] = {}
-        for part, sums, prep in sorted((pickle.loads(b) for b in blobs), key=lambda r: r[0]):
+        kept: list[pd.DataFrame] = []
+        for part, sums, prep, rows in sorted((pickle.loads(b) for b in blobs), key=lambda r: r[0]):
             total.merge(sums)
             prepared[part] = prepared[part].merge(prep) if part in prepared else prep
+            if rows is not None:
+                kept.append(rows)
         self.prepared = prepared
+        if kept:
+            self.kept = pd.concat(kept).sort_values(POS, kind="stable").reset_index(drop=True)
         return total
 
     def prepare(self) -> None:
@@ -745,13 +765,14 @@ def run_spark(
     """The passes of a Spark audit, merged on the driver, ready for
     :func:`auditor.engine.driver.finish` (the finalisation every engine shares)."""
     from auditor.engine.measured import Measured, encoded, plan_for
-    from auditor.engine.quality import explanation_quality
+    from auditor.engine.quality import explanation_quality, quality_settings
     from auditor.engine.statistics import (
         check_control_values,
         finish_controls,
         group_statistics,
     )
     from auditor.engine.summary import gap_decompositions
+    from auditor.explain.quality import draw_sample
 
     audit = SparkAudit(spec)
     try:
@@ -775,7 +796,12 @@ def run_spark(
                 )
                 if plan.method is None:
                     reason = TURNED_OFF_REASON
-                merged = audit.explain(plan, model)
+                keep = None
+                if plan.method is not None and spec.explain.quality.enabled:
+                    # the explanation-quality sample (a function of the row count and the
+                    # seed): its rows come back with the explain pass
+                    keep = draw_sample(audit.rows, quality_settings(spec)).positions
+                merged = audit.explain(plan, model, keep)
                 sums = merged if plan.method is not None else None
         method = plan.method if sums is not None and plan is not None else None
         with stage("explanation quality"):
@@ -847,8 +873,10 @@ class _Payload:
         model_name: str,
         plan: ChunkPlan,
         task_cpus: int = 1,
+        keep: np.ndarray | None = None,
     ) -> None:
         self.task_cpus = task_cpus
+        self.keep = keep  # sorted Spark ids of the rows whose features to return
         self.job = job
         self.spec = job.spec
         self.model_bytes = model_bytes
@@ -880,10 +908,21 @@ def worker_model(spec: AuditSpec, model_bytes: bytes, model_name: str) -> ModelA
     return _MODELS[key]
 
 
+def _kept(frame: pd.DataFrame, keep: np.ndarray | None, columns: list[str]) -> pd.DataFrame | None:
+    """These columns of the batch's rows whose Spark ids are among the sorted ``keep``."""
+    if keep is None or not len(keep):
+        return None
+    ids = frame[POS].to_numpy(dtype=np.int64)
+    where = np.minimum(np.searchsorted(keep, ids), len(keep) - 1)
+    hit = np.flatnonzero(keep[where] == ids)
+    return frame.iloc[hit][columns].copy() if len(hit) else None
+
+
 def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any]:
     """mapInArrow function: each batch of rows with their scores as packed rows
     (:mod:`auditor.engine.packed`); on the first, in the :data:`SUMS` column, the pickled
-    (partition, attribution sums, :class:`Prepared`)."""
+    (partition, attribution sums, :class:`Prepared`, the rows of ``payload.keep`` among
+    them or None, for :meth:`SparkAudit.take`)."""
     # Spark runs one task per core: task_cpus OpenMP threads and TreeSHAP threads per
     # task (numba's pool is as large as the machine: tasks × pool threads would
     # oversubscribe the cores), unless the cluster says otherwise (auditor.worker_threads)
@@ -910,7 +949,8 @@ def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any
         frame[SCORE] = scores
         prep = prepare(frame, job, protected, audited_scores(frame, job))
         scored = rb.append_column(pa.field(SCORE, pa.float64()), pa.array(scores, pa.float64()))
-        summary: bytes | None = pickle.dumps((part, sums, prep))
+        kept = _kept(frame, payload.keep, rb.schema.names)  # the rows as the pass read them
+        summary: bytes | None = pickle.dumps((part, sums, prep, kept))
         for row in packed_rows(scored):
             yield pa.RecordBatch.from_arrays(
                 [*row, pa.array([summary], pa.binary())], names=[*scored.schema.names, SUMS]

@@ -54,3 +54,37 @@ def test_packed_rows_unpack_to_the_same_batches(
     pruned = pa.Table.from_batches(list(unpacked(iter(some.to_batches()))))
     assert pruned.equals(pa.Table.from_batches([batch]).select(["s", "__auditor_pos"]))
     assert pruned.to_pandas().equals(batch.to_pandas()[["s", "__auditor_pos"]])
+
+
+def test_rows_kept_by_the_explain_pass_are_taken_without_a_pass() -> None:
+    """The explanation-quality sample comes back with the explain pass (``_kept`` per
+    batch); :meth:`SparkAudit.take` reads it from there, in position order, and goes to
+    the data only for rows it does not hold."""
+    import pandas as pd
+
+    from auditor.engine.partials import PART_BITS, POS, Layout
+    from auditor.engine.spark import SparkAudit, _kept
+
+    layout = Layout({0: 0, 1: 100}, None)
+    frames = []
+    for part, rows in ((0, 100), (1, 80)):
+        ids = (part << PART_BITS) + np.arange(rows, dtype=np.int64)
+        start = layout.offsets[part] if layout.offsets else 0
+        frames.append(
+            pd.DataFrame(
+                {"f": np.arange(rows) + start + 0.5, "g": list("xy" * (rows // 2)), POS: ids}
+            )
+        )
+    keep = np.array([3, 50, 120, 179])
+    keep_ids = layout.ids(keep)
+    parts = [_kept(f, keep_ids, ["f", "g", POS]) for f in frames]
+    assert [len(p) for p in parts if p is not None] == [2, 2]
+    audit = object.__new__(SparkAudit)
+    audit.job = type("J", (), {"layout": layout})()
+    audit.kept = pd.concat(parts).sort_values(POS).reset_index(drop=True)
+    audit.frame = None  # any pass over the data would fail
+    got = audit.take(np.array([3, 120, 179]), ["f", "g"])
+    want = pd.concat(frames).set_index(POS).loc[layout.ids(np.array([3, 120, 179]))]
+    pd.testing.assert_frame_equal(got, want[["f", "g"]].reset_index(drop=True))
+    with pytest.raises(AttributeError):  # a row not kept: read from the data
+        audit.take(np.array([3, 4]), ["f"])
