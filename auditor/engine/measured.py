@@ -17,6 +17,8 @@ import pandas as pd
 from auditor.engine.kernel import ChunkPlan, plan_rows
 from auditor.engine.statistics import split_groupings
 from auditor.engine.sums import AttributionSums
+from auditor.explain import get_explainer
+from auditor.explain.base import uses_background
 from auditor.explain.run import choose_method, plan_device
 from auditor.metrics import groupings
 from auditor.metrics.cells import DecisionCells
@@ -70,7 +72,12 @@ def plan_for(
     if e.method != "none":
         method = choose_method(model, None if e.method == "auto" else e.method)
         rows, bg_rows = plan_rows(method, rows_total, e.max_rows, e.background, spec.seed)
-        background = encode_at(bg_rows)
+        # drawn whatever the method (the sample of rows to explain follows the same
+        # generator), read only for a method that uses them
+        if uses_background(get_explainer(method)):
+            background = encode_at(bg_rows)
+        else:
+            background = np.empty((0, len(model.feature_names)), dtype=np.float64)
         explained = rows_total if rows is None else len(rows)
         params = {
             "background_size": len(bg_rows),

@@ -42,7 +42,9 @@ from auditor.metrics.counts import ScoreGrid
 from auditor.metrics.gap import CATEGORICAL_MAX
 from auditor.metrics.order import (
     Histogram,
+    Keys,
     Probe,
+    answer,
     digit_histogram,
     first_digit_histogram,
     float_keys,
@@ -211,11 +213,14 @@ def audited_scores(frame: pd.DataFrame, job: Job) -> np.ndarray:
     return frame[SCORE].to_numpy(np.float64)
 
 
-def order_histograms(frame: pd.DataFrame, job: Job, probes: list[Probe]) -> dict[Probe, Histogram]:
-    """Radix-selection histograms: the audited scores (probes of :data:`SCORE`) and
-    feature values (non-NaN; slice-bin quantiles), so both selections share passes."""
+def order_histograms(
+    frame: pd.DataFrame, job: Job, probes: list[Probe]
+) -> dict[Probe, Histogram | Keys]:
+    """Radix-selection histograms, or a few rows' keys
+    (:func:`~auditor.metrics.order.answer`): the audited scores (probes of :data:`SCORE`)
+    and feature values (non-NaN; slice-bin quantiles), so both selections share passes."""
     keys: dict[str, np.ndarray] = {}
-    out = {}
+    out: dict[Probe, Histogram | Keys] = {}
     for p in probes:
         if p.column not in keys:
             if p.column == SCORE:
@@ -223,7 +228,7 @@ def order_histograms(frame: pd.DataFrame, job: Job, probes: list[Probe]) -> dict
             else:
                 v = frame[p.column].to_numpy(np.float64)
                 keys[p.column] = float_keys(v[~np.isnan(v)])
-        out[p] = digit_histogram(keys[p.column], p)
+        out[p] = answer(keys[p.column], p)
     return out
 
 
@@ -515,15 +520,18 @@ def stack_ranked(
     layout: Layout,
     features: list[str],
     combos: list[tuple[str, ...]],
+    packed: bool = False,
 ) -> Iterator[Any]:
     """mapInArrow: (feature index, value, combination index) of each explained row's
-    non-NaN value of each numeric feature ranked for the proxy AUCs."""
+    non-NaN value of each numeric feature ranked for the proxy AUCs (``packed``: the rows
+    come as packed batches, :mod:`auditor.engine.packed`)."""
     import pyarrow as pa
 
     from auditor.data import protected_frame
+    from auditor.engine.packed import unpacked
 
     lookup = pd.MultiIndex.from_tuples(combos) if combos and combos[0] else None
-    for rb in batches:
+    for rb in unpacked(batches) if packed else batches:
         frame = rb.to_pandas()
         protected, _ = protected_frame(frame, spec)  # checked by the first pass
         if lookup is None:

@@ -13,7 +13,9 @@ because each one reads every row again:
 2. *explain* (with a model): the kernel of the in-process engine per Arrow batch
    (:func:`auditor.engine.kernel.run_chunk`): attribution sums per batch, and each row's
    score appended to the rows, which stay **persisted on the executors** for the
-   following passes (the model is loaded once per Python worker from its file bytes).
+   following passes, packed (:mod:`auditor.engine.packed`: Arrow batches as byte
+   strings, so no pass converts them value by value) (the model is loaded once per Python
+   worker from its file bytes).
    The same pass prepares the next ones: the score range and its first radix digit, the
    explained rows with a known protected value, and a census of each feature (dtype, a
    few distinct values, category counts, first radix digit). Without a model a pass of
@@ -64,6 +66,7 @@ import pandas as pd
 
 from auditor.data import data_format, outcome_problems
 from auditor.engine.kernel import ChunkPlan, run_chunk
+from auditor.engine.packed import packed_rows, unpacked
 from auditor.engine.partials import (
     POS,
     SCORE,
@@ -102,9 +105,11 @@ from auditor.metrics.gap import (
 from auditor.metrics.group_metrics import Grouping
 from auditor.metrics.order import (
     Histogram,
+    Keys,
     Probe,
     median_of,
     median_ranks,
+    merge_answers,
     nanquantile_of,
     quantile_ranks,
     select,
@@ -127,6 +132,14 @@ if TYPE_CHECKING:
     from auditor.engine.measured import Measured
 
 _MODELS: dict[str, ModelAdapter] = {}  # per Python worker: model digest -> adapter
+# JVM options of a local session auditor starts itself. Such a session lives for one
+# audit (or one process) and its one JVM is driver and executor: the JIT's optimising
+# tier (C2) spent more CPU compiling the hot Parquet, Arrow and cache code than its
+# faster code gave back within the audit (1M rows, local[2]: 14 s of C2 compiler threads;
+# with C1 only, the JVM's CPU over the audit fell from 41 s to 32 s while the tasks' own
+# JVM time rose from 15 s to 16 s). Given as spark.driver.defaultJavaOptions, which
+# Spark puts before spark.driver.extraJavaOptions: an operator's options still win.
+LOCAL_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 _SLICE_BINS = 4
 Stage = Callable[[str], Any]
 
@@ -142,10 +155,13 @@ def spark_session(master: str | None) -> Any:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    master = master or "local[*]"
     builder = SparkSession.builder.appName("auditor").config(
         "spark.ui.showConsoleProgress", "false"
     )
-    session = builder.master(master or "local[*]").getOrCreate()
+    if master == "local" or master.startswith("local["):
+        builder = builder.config("spark.driver.defaultJavaOptions", LOCAL_JAVA_OPTIONS)
+    session = builder.master(master).getOrCreate()
     # workers must run this interpreter (with auditor, lightgbm, torch), not the system
     # one: PySpark takes the workers' interpreter from $PYSPARK_PYTHON (else "python3")
     # into this attribute, which every Python function it ships carries; set here rather
@@ -204,9 +220,10 @@ def _ids_as_text(spark: Any, path: str, key: str) -> Any:
 
 
 def _each_partition(
-    fn: Callable[[pd.DataFrame, int], Any],
+    fn: Callable[[pd.DataFrame, int], Any], packed: bool = False
 ) -> Callable[[Iterator[Any]], Iterator[Any]]:
-    """A mapInArrow function: ``fn`` over the whole partition, one pickled result row."""
+    """A mapInArrow function: ``fn`` over the whole partition, one pickled result row
+    (``packed``: the partition's rows are packed batches, :mod:`auditor.engine.packed`)."""
 
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
@@ -214,7 +231,8 @@ def _each_partition(
 
         ctx = TaskContext.get()
         part = ctx.partitionId() if ctx is not None else 0
-        tables = [pa.Table.from_batches([b]) for b in batches]
+        rows = unpacked(batches) if packed else batches
+        tables = [pa.Table.from_batches([b]) for b in rows]
         if not tables:
             return
         frame = pa.concat_tables(tables).to_pandas()
@@ -252,6 +270,8 @@ class SparkAudit:
         self.frame = frame.withColumn(POS, F.monotonically_increasing_id())
         self.names = [c for c in self.frame.columns if c != POS]
         self.decided = self.frame  # the rows with the model's scores once explained
+        self.packed = False  # whether ``decided`` holds packed batches (once explained)
+        self.kept: pd.DataFrame | None = None  # rows the explain pass returned (see take)
         self.has_model = False
         self._combos: list[tuple[str, ...]] = []
         if spec.engine.chunk_rows:
@@ -282,6 +302,7 @@ class SparkAudit:
         positions: bool = True,
     ) -> list[tuple[int, Any]]:
         """Run ``fn`` per partition over these columns; (partition, result) in order."""
+        packed = self.packed and frame is self.decided
         with warnings.catch_warnings():
             # mapInArrow goes through pandas_udf's version check; we convert ourselves
             warnings.filterwarnings(
@@ -289,7 +310,7 @@ class SparkAudit:
             )
             wanted = [*columns, POS] if positions else columns
             mapped = frame.select(*dict.fromkeys(wanted)).mapInArrow(
-                _each_partition(lambda f, p: (p, fn(f, p))), "out binary"
+                _each_partition(lambda f, p: (p, fn(f, p)), packed), "out binary"
             )
             rows = mapped.toArrow().column("out").to_pylist()
         out = [pickle.loads(r) for r in rows]
@@ -361,25 +382,38 @@ class SparkAudit:
         return [f"id column repeats {total} id(s), e.g. {', '.join(shown)}{more}"]
 
     def take(self, positions: np.ndarray, columns: list[str]) -> pd.DataFrame:
-        """A few rows by global position (the explainer's background)."""
+        """A few rows by sorted global position (the explainer's background, the
+        explanation-quality sample): from the rows the explain pass returned where it
+        returned them all, else by a pass over the data."""
         from pyspark.sql import functions as F
 
-        ids = self.job.layout.ids(np.asarray(positions, dtype=np.int64)).tolist()
-        table = self.frame.filter(F.col(POS).isin(ids)).select(*columns, POS).toArrow()
+        ids = self.job.layout.ids(np.asarray(positions, dtype=np.int64))
+        kept = self.kept
+        if kept is not None and set(columns) <= set(kept.columns) and len(kept):
+            have = kept[POS].to_numpy(dtype=np.int64)
+            where = np.minimum(np.searchsorted(have, ids), len(have) - 1)
+            if bool(np.all(have[where] == ids)):
+                return kept.iloc[where][columns].reset_index(drop=True)
+        found = self.frame.filter(F.col(POS).isin(ids.tolist()))
+        table = found.select(*columns, POS).toArrow()
         out: pd.DataFrame = table.to_pandas().sort_values(POS, kind="stable")
         return out.drop(columns=[POS]).reset_index(drop=True)
 
     # -- 3: explain ---------------------------------------------------------------------
 
-    def explain(self, plan: ChunkPlan, model: ModelAdapter) -> AttributionSums:
+    def explain(
+        self, plan: ChunkPlan, model: ModelAdapter, keep: np.ndarray | None = None
+    ) -> AttributionSums:
         """Score and attribute every partition; keep the scored rows on the executors.
 
         The same pass prepares the later ones (:class:`~auditor.engine.partials.Prepared`:
-        the score range and first radix digit, the features' census).
+        the score range and first radix digit, the features' census) and returns the
+        features of the rows at the sorted global positions ``keep`` (the explanation-
+        quality sample, read by :meth:`take` without another pass over the data).
         """
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
-        from pyspark.sql.types import BinaryType, DoubleType, StructField, StructType
+        from pyspark.sql.types import BinaryType, StructField, StructType
 
         spec = self.spec
         assert spec.model is not None
@@ -395,31 +429,29 @@ class SparkAudit:
             if plan.explain_rows is None
             else replace(plan, explain_rows=layout.ids(plan.explain_rows)),
             task_cpus=int(self.spark.conf.get("spark.task.cpus", "1") or 1),
+            keep=None if keep is None else layout.ids(np.asarray(keep, dtype=np.int64)),
         )
         columns = list(dict.fromkeys([*spec.columns.features, *self.narrow, POS]))
         source = self.frame.select(*columns)
+        # packed (auditor.engine.packed): a few MiB of a batch per row, a blob per column
         schema = StructType(
-            [
-                *source.schema.fields,
-                StructField(SCORE, DoubleType(), True),
-                StructField(SUMS, BinaryType(), True),
-            ]
+            [StructField(name, BinaryType(), True) for name in [*columns, SCORE, SUMS]]
         )
         with warnings.catch_warnings():
             warnings.filterwarnings(
                 "ignore", "PySpark does not yet fully support pandas", FutureWarning
             )
             mapped = source.mapInArrow(partial(_partition_kernel, payload=payload), schema)
-        # the rows are cached uncompressed: their columns are mostly features (doubles,
-        # which do not compress) and each later pass reads them, so compression would
-        # cost every pass time for no space (the session's setting is restored once the
-        # first action has built the cache)
+        # the packed rows are cached uncompressed: their columns are mostly features
+        # (doubles, which do not compress) and each later pass reads them, so compression
+        # would cost every pass time for no space (the session's setting is restored once
+        # the first action has built the cache)
         conf, key = self.spark.conf, "spark.sql.inMemoryColumnarStorage.compressed"
         before = conf.get(key, None)
         conf.set(key, "false")
         try:
             self.decided = mapped.persist(StorageLevel.MEMORY_AND_DISK)
-            self.has_model = True
+            self.packed = self.has_model = True
             blobs = (
                 self.decided.filter(F.col(SUMS).isNotNull()).select(SUMS).toArrow().column(0)
             ).to_pylist()
@@ -430,10 +462,15 @@ class SparkAudit:
                 conf.set(key, before)
         total = AttributionSums(len(spec.columns.features))
         prepared: dict[int, Prepared] = {}
-        for part, sums, prep in sorted((pickle.loads(b) for b in blobs), key=lambda r: r[0]):
+        kept: list[pd.DataFrame] = []
+        for part, sums, prep, rows in sorted((pickle.loads(b) for b in blobs), key=lambda r: r[0]):
             total.merge(sums)
             prepared[part] = prepared[part].merge(prep) if part in prepared else prep
+            if rows is not None:
+                kept.append(rows)
         self.prepared = prepared
+        if kept:
+            self.kept = pd.concat(kept).sort_values(POS, kind="stable").reset_index(drop=True)
         return total
 
     def prepare(self) -> None:
@@ -455,15 +492,15 @@ class SparkAudit:
         job = self.job
         score = self.spec.columns.score or SCORE  # recorded scores win over the model's
 
-        def run(probes: list[Probe]) -> dict[Probe, Histogram]:
+        def run(probes: list[Probe]) -> dict[Probe, Histogram | Keys]:
             # each pass reads only the columns still being selected in
             wanted = sorted({score if p.column == SCORE else p.column for p in probes})
             hist = partial(_order_hist, job, probes)
             parts = self._map(self.decided, wanted, hist, positions=False)
-            merged: dict[Probe, Histogram] = {}
+            merged: dict[Probe, Histogram | Keys] = {}
             for _, part in parts:
                 for probe, h in part.items():
-                    merged[probe] = merged[probe].merge(h) if probe in merged else h
+                    merged[probe] = merge_answers(merged[probe], h) if probe in merged else h
             return merged
 
         return select(targets, run, first)
@@ -679,7 +716,7 @@ class SparkAudit:
                 "ignore", "PySpark does not yet fully support pandas", FutureWarning
             )
             stacked = self.decided.select(*attrs, *features, POS).mapInArrow(
-                stack, "fi int, v binary, c binary"
+                partial(stack, packed=self.packed), "fi int, v binary, c binary"
             )
         parts = max(1, min(len(features), self.decided.rdd.getNumPartitions()))
         by_feature = stacked.repartition(parts, F.col("fi"))
@@ -755,13 +792,14 @@ def run_spark(
     """The passes of a Spark audit, merged on the driver, ready for
     :func:`auditor.engine.driver.finish` (the finalisation every engine shares)."""
     from auditor.engine.measured import Measured, encoded, plan_for
-    from auditor.engine.quality import explanation_quality
+    from auditor.engine.quality import explanation_quality, quality_settings
     from auditor.engine.statistics import (
         check_control_values,
         finish_controls,
         group_statistics,
     )
     from auditor.engine.summary import gap_decompositions
+    from auditor.explain.quality import draw_sample
 
     audit = SparkAudit(spec)
     try:
@@ -785,7 +823,12 @@ def run_spark(
                 )
                 if plan.method is None:
                     reason = TURNED_OFF_REASON
-                merged = audit.explain(plan, model)
+                keep = None
+                if plan.method is not None and spec.explain.quality.enabled:
+                    # the explanation-quality sample (a function of the row count and the
+                    # seed): its rows come back with the explain pass
+                    keep = draw_sample(audit.rows, quality_settings(spec)).positions
+                merged = audit.explain(plan, model, keep)
                 sums = merged if plan.method is not None else None
         method = plan.method if sums is not None and plan is not None else None
         with stage("explanation quality"):
@@ -857,8 +900,10 @@ class _Payload:
         model_name: str,
         plan: ChunkPlan,
         task_cpus: int = 1,
+        keep: np.ndarray | None = None,
     ) -> None:
         self.task_cpus = task_cpus
+        self.keep = keep  # sorted Spark ids of the rows whose features to return
         self.job = job
         self.spec = job.spec
         self.model_bytes = model_bytes
@@ -890,9 +935,21 @@ def worker_model(spec: AuditSpec, model_bytes: bytes, model_name: str) -> ModelA
     return _MODELS[key]
 
 
+def _kept(frame: pd.DataFrame, keep: np.ndarray | None, columns: list[str]) -> pd.DataFrame | None:
+    """These columns of the batch's rows whose Spark ids are among the sorted ``keep``."""
+    if keep is None or not len(keep):
+        return None
+    ids = frame[POS].to_numpy(dtype=np.int64)
+    where = np.minimum(np.searchsorted(keep, ids), len(keep) - 1)
+    hit = np.flatnonzero(keep[where] == ids)
+    return frame.iloc[hit][columns].copy() if len(hit) else None
+
+
 def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any]:
-    """mapInArrow function: the rows with their scores; on the first row of each batch,
-    the pickled (partition, attribution sums, :class:`Prepared`)."""
+    """mapInArrow function: each batch of rows with their scores as packed rows
+    (:mod:`auditor.engine.packed`); on the first, in the :data:`SUMS` column, the pickled
+    (partition, attribution sums, :class:`Prepared`, the rows of ``payload.keep`` among
+    them or None, for :meth:`SparkAudit.take`)."""
     # Spark runs one task per core: task_cpus OpenMP threads and TreeSHAP threads per
     # task (numba's pool is as large as the machine: tasks × pool threads would
     # oversubscribe the cores), unless the cluster says otherwise (auditor.worker_threads)
@@ -909,21 +966,20 @@ def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any
     spec, job = payload.spec, payload.job
     features = list(spec.columns.features)
     for rb in batches:
+        if not rb.num_rows:
+            continue
         frame = rb.to_pandas()
         ids = frame[POS].to_numpy(dtype=np.int64)
         protected, _ = protected_frame(frame, spec)  # the driver reported any problem
         scores, sums = run_chunk(payload.plan, model, frame[features], protected, ids)
         scores = np.asarray(scores, dtype=np.float64)
-        blobs: list[bytes | None] = [None] * len(frame)
-        if len(frame):
-            frame[SCORE] = scores
-            prep = prepare(frame, job, protected, audited_scores(frame, job))
-            blobs[0] = pickle.dumps((part, sums, prep))
-        yield pa.RecordBatch.from_arrays(
-            [
-                *rb.columns,
-                pa.array(scores, type=pa.float64()),
-                pa.array(blobs, type=pa.binary()),
-            ],
-            names=[*rb.schema.names, SCORE, SUMS],
-        )
+        frame[SCORE] = scores
+        prep = prepare(frame, job, protected, audited_scores(frame, job))
+        scored = rb.append_column(pa.field(SCORE, pa.float64()), pa.array(scores, pa.float64()))
+        kept = _kept(frame, payload.keep, rb.schema.names)  # the rows as the pass read them
+        summary: bytes | None = pickle.dumps((part, sums, prep, kept))
+        for row in packed_rows(scored):
+            yield pa.RecordBatch.from_arrays(
+                [*row, pa.array([summary], pa.binary())], names=[*scored.schema.names, SUMS]
+            )
+            summary = None  # on the batch's first packed row only

@@ -87,6 +87,13 @@ def get_explainer(name: str) -> Explainer:
     return _REGISTRY[name]()
 
 
+def uses_background(explainer: Explainer) -> bool:
+    """Whether ``explainer`` reads the background rows it is given (``uses_background``,
+    default True): the engines read them back from their source only for those that do,
+    and pass an empty matrix to the others."""
+    return bool(getattr(explainer, "uses_background", True))
+
+
 def device_args(explainer: Explainer, device: str) -> dict[str, str]:
     """``{"device": device}`` for the methods that choose a device (``uses_device``:
     tree SHAP, integrated gradients), nothing for the others, which always run on the CPU."""

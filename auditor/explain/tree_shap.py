@@ -60,6 +60,9 @@ class TreeShapExplainer:
     name = "tree_shap"
     default_tolerance = 1e-6
     uses_device = True  # explain.device: auto | cpu | cuda
+    # path-dependent: the trees' own cover is the background, so the engines need not read
+    # background rows back from their source for it (a whole scan of the data on Spark)
+    uses_background = False
     additive = True
     signed = True
 

@@ -7,7 +7,12 @@ each partition, for the rows whose key starts with a given prefix, how many rows
 under each next 16-bit digit, and the smallest and largest key there
 (:func:`digit_histogram`). The merged counts say which digit holds the wanted rank;
 a digit whose smallest and largest keys are equal holds a single value, which is the
-answer. At most four passes (64 bits), usually two; each returns counts only.
+answer. A digit holding few rows (:data:`FETCH_ROWS`, within :data:`FETCH_BUDGET` for
+the pass) is not split again: the next pass returns its rows' keys (:class:`Keys`) and
+the wanted rank is read from them, so a pass that narrows a digit to a few thousand rows
+is the last one (on 1M rows of 30 features: one pass after the first digit instead of
+two). At most four passes (64 bits), usually one or two; each returns counts, or keys
+of a few rows.
 
 The quantile arithmetic repeats NumPy's (``linear`` method, :func:`nanquantile_of`;
 :func:`median_of`), so the values equal ``np.nanquantile``/``np.median`` bit for bit.
@@ -16,11 +21,15 @@ The quantile arithmetic repeats NumPy's (``linear`` method, :func:`nanquantile_o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 DIGIT = 16
+# a digit with at most this many rows (1 MiB of keys) is fetched rather than split, while
+# the keys fetched in one pass stay within FETCH_BUDGET (32 MiB): the driver holds them
+FETCH_ROWS = 1 << 17
+FETCH_BUDGET = 1 << 22
 _TOP = np.uint64(1 << 63)
 
 
@@ -40,11 +49,13 @@ def key_floats(keys: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Probe:
-    """Rows of ``column`` whose key's top ``bits`` bits equal ``prefix``."""
+    """Rows of ``column`` whose key's top ``bits`` bits equal ``prefix`` (``fetch``: their
+    keys are wanted, :class:`Keys`, rather than the next digit's :class:`Histogram`)."""
 
     column: str
     prefix: int
     bits: int
+    fetch: bool = False
 
 
 @dataclass
@@ -73,12 +84,44 @@ class Histogram:
         )
 
 
+@dataclass
+class Keys:
+    """The sorted keys of the rows under a fetching probe (a partition's, or merged)."""
+
+    keys: np.ndarray
+
+    def merge(self, other: Keys) -> Keys:
+        """The keys of both partitions, sorted."""
+        return Keys(np.sort(np.concatenate([self.keys, other.keys])))
+
+
+def merge_answers(a: Histogram | Keys, b: Histogram | Keys) -> Histogram | Keys:
+    """Two partitions' answers to one probe, merged (both of the probe's kind)."""
+    if isinstance(a, Keys) and isinstance(b, Keys):
+        return a.merge(b)
+    if isinstance(a, Histogram) and isinstance(b, Histogram):
+        return a.merge(b)
+    raise TypeError("answers of one probe are of one kind")
+
+
+def answer(keys: np.ndarray, probe: Probe) -> Histogram | Keys:
+    """What ``probe`` asks of these keys (one partition's share): the keys under its
+    prefix (a fetching probe), else the next digit's histogram."""
+    if probe.fetch:
+        return Keys(np.sort(_under(np.asarray(keys, dtype=np.uint64), probe)))
+    return digit_histogram(keys, probe)
+
+
+def _under(keys: np.ndarray, probe: Probe) -> np.ndarray:
+    if not probe.bits:
+        return keys
+    under: np.ndarray = keys[(keys >> np.uint64(64 - probe.bits)) == np.uint64(probe.prefix)]
+    return under
+
+
 def digit_histogram(keys: np.ndarray, probe: Probe) -> Histogram:
     """The next digit's histogram of these keys under ``probe`` (one partition's share)."""
-    keys = np.asarray(keys, dtype=np.uint64)
-    if probe.bits:
-        keys = keys[(keys >> np.uint64(64 - probe.bits)) == np.uint64(probe.prefix)]
-    keys = np.sort(keys)
+    keys = np.sort(_under(np.asarray(keys, dtype=np.uint64), probe))
     shift = np.uint64(64 - probe.bits - DIGIT)
     digits = ((keys >> shift) & np.uint64((1 << DIGIT) - 1)).astype(np.int64)
     uniq, start, counts = np.unique(digits, return_index=True, return_counts=True)
@@ -102,7 +145,7 @@ def first_digit_histogram(uniques: np.ndarray, counts: np.ndarray) -> Histogram 
     return Histogram(uniq, rows.astype(np.int64), keys[start], keys[start + n - 1])
 
 
-Histograms = Callable[[list[Probe]], dict[Probe, Histogram]]
+Histograms = Callable[[list[Probe]], dict[Probe, Histogram | Keys]]
 
 
 def select(
@@ -112,8 +155,8 @@ def select(
 ) -> dict[tuple[str, int], float]:
     """The values at the wanted 0-based ranks of each column's sorted (non-NaN) values.
 
-    ``histograms`` runs one pass: for each probe, the merged :func:`digit_histogram` of
-    every partition. ``first``: each column's first-digit histogram when an earlier pass
+    ``histograms`` runs one pass: for each probe, the merged :func:`answer` of every
+    partition. ``first``: each column's first-digit histogram when an earlier pass
     already computed it (saves a pass).
     """
     # per target: (probe, rows below the probe's range)
@@ -123,12 +166,20 @@ def select(
     found: dict[tuple[str, int], float] = {}
     while open_:
         probes = sorted({p for p, _ in open_.values()}, key=_probe_key)
-        known = {p: first[p.column] for p in probes if first and not p.bits and p.column in first}
+        known: dict[Probe, Histogram | Keys] = {
+            p: first[p.column] for p in probes if first and not p.bits and p.column in first
+        }
         wanted = [p for p in probes if p not in known]
         merged = {**known, **(histograms(wanted) if wanted else {})}
-        nxt: dict[tuple[str, int], tuple[Probe, int]] = {}
+        nxt: dict[tuple[str, int], tuple[Probe, int, int]] = {}  # probe, below, its rows
         for (column, rank), (probe, below) in open_.items():
             h = merged[probe]
+            if isinstance(h, Keys):
+                if not 0 <= rank - below < len(h.keys):
+                    raise ValueError(f"rank {rank} of column '{column}' is out of range")
+                at = rank - below
+                found[(column, rank)] = float(key_floats(h.keys[at : at + 1])[0])
+                continue
             cum = np.cumsum(h.counts)
             i = int(np.searchsorted(cum, rank - below, side="right"))
             if i >= len(cum):
@@ -138,13 +189,33 @@ def select(
                 continue
             before = int(cum[i - 1]) if i else 0
             prefix = (probe.prefix << DIGIT) | int(h.digits[i])
-            nxt[(column, rank)] = (Probe(column, prefix, probe.bits + DIGIT), below + before)
-        open_ = nxt
+            digit = Probe(column, prefix, probe.bits + DIGIT)
+            nxt[(column, rank)] = (digit, below + before, int(h.counts[i]))
+        open_ = _fetching(nxt)
     return found
 
 
-def _probe_key(p: Probe) -> tuple[str, int, int]:
-    return (p.column, p.bits, p.prefix)
+def _fetching(
+    targets: dict[tuple[str, int], tuple[Probe, int, int]],
+) -> dict[tuple[str, int], tuple[Probe, int]]:
+    """The next pass's probes: the digits with the fewest rows fetched (up to
+    :data:`FETCH_ROWS` each, :data:`FETCH_BUDGET` in all), the others split again."""
+    rows = {probe: n for probe, _, n in targets.values()}
+    fetched: set[Probe] = set()
+    budget = FETCH_BUDGET
+    for probe in sorted(rows, key=lambda p: (rows[p], _probe_key(p))):
+        if rows[probe] > FETCH_ROWS or rows[probe] > budget:
+            break
+        fetched.add(probe)
+        budget -= rows[probe]
+    return {
+        target: (replace(probe, fetch=True) if probe in fetched else probe, below)
+        for target, (probe, below, _) in targets.items()
+    }
+
+
+def _probe_key(p: Probe) -> tuple[str, int, int, bool]:
+    return (p.column, p.bits, p.prefix, p.fetch)
 
 
 def quantile_plan(n: int, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

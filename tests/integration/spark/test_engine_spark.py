@@ -110,3 +110,14 @@ def test_decisions_only_audit_equals_in_process(spark: Any, tmp_path: Path) -> N
     assert distributed.verdict["inferred_membership"]["bias_corrected"] is not None
     assert not any("(BIRDiE)" in w and "Spark" in w for w in distributed.warnings)
     assert_same_result(local, distributed)
+
+
+def test_a_local_session_started_here_runs_the_first_jit_tier_only(spark: Any) -> None:
+    """The session auditor starts on a local master (conftest's, through spark_session)
+    asks its JVM for the quick JIT tier, before any option of the operator's."""
+    from auditor.engine.spark import LOCAL_JAVA_OPTIONS
+
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.driver.defaultJavaOptions") == LOCAL_JAVA_OPTIONS
+    runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    assert LOCAL_JAVA_OPTIONS in list(runtime.getInputArguments())

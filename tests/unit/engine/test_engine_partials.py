@@ -14,11 +14,14 @@ from auditor.metrics.counts import RowKeys, count_codes, group_codes
 from auditor.metrics.gap import auc, share_auc
 from auditor.metrics.order import (
     Histogram,
+    Keys,
     Probe,
+    answer,
     digit_histogram,
     first_digit_histogram,
     float_keys,
     median_of,
+    merge_answers,
     nanquantile_of,
     quantile_ranks,
     select,
@@ -61,6 +64,59 @@ def test_radix_selection_equals_numpy(kind: int) -> None:
 
 
 @pytest.mark.parametrize("kind", [0, 1, 2, 3])
+@pytest.mark.parametrize(("fetch_rows", "budget"), [(0, 0), (300, 700), (1 << 17, 1 << 22)])
+def test_radix_selection_fetching_few_rows_equals_numpy(
+    kind: int, fetch_rows: int, budget: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Digits with few rows are fetched whole (the next pass returns their keys) rather
+    than split again: the same values, in fewer passes; none fetched, some (the budget
+    runs out within a pass) or all."""
+    import auditor.metrics.order as order
+
+    monkeypatch.setattr(order, "FETCH_ROWS", fetch_rows)
+    monkeypatch.setattr(order, "FETCH_BUDGET", budget)
+    rng = np.random.default_rng(20 + kind)
+    for _ in range(15):
+        n = int(rng.integers(1, 3000))
+        values = _columns(kind, n, rng)
+        other = _columns((kind + 1) % 4, n, rng)
+        parts = np.array_split(np.arange(n), int(rng.integers(1, 6)))
+        q = np.linspace(0, 1, 5)
+        ranks = [*quantile_ranks(n, q), (n - 1) // 2, n // 2]
+        passes: list[list[Probe]] = []
+        found = select(
+            {"c": ranks, "d": ranks}, partial(_two_columns, values, other, parts, passes)
+        )
+        fetched = any(p.fetch for probes in passes for p in probes)
+        assert fetched == (fetch_rows > 0 and len(passes) > 1)
+        for column, data in (("c", values), ("d", other)):
+            got = nanquantile_of(n, q, partial(_column_at, found, column))
+            assert np.array_equal(got, np.nanquantile(data, q))
+        # the first digit, then every wanted digit fetched in the second pass
+        assert len(passes) <= (2 if fetch_rows >= n and budget >= 10 * n else 4)
+
+
+def _column_at(found: dict[tuple[str, int], float], column: str, rank: int) -> float:
+    return found[(column, rank)]
+
+
+def _two_columns(
+    c: np.ndarray,
+    d: np.ndarray,
+    parts: list[np.ndarray],
+    passes: list[list[Probe]],
+    probes: list[Probe],
+) -> dict[Probe, Histogram | Keys]:
+    passes.append(probes)
+    out: dict[Probe, Histogram | Keys] = {}
+    for p in probes:
+        for rows in parts:
+            h = answer(float_keys((c if p.column == "c" else d)[rows]), p)
+            out[p] = merge_answers(out[p], h) if p in out else h
+    return out
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2, 3])
 def test_first_digit_from_distinct_values_equals_sorting_the_rows(kind: int) -> None:
     rng = np.random.default_rng(10 + kind)
     for _ in range(25):
@@ -97,13 +153,13 @@ def test_ids_known_distinct_only_from_increasing_disjoint_ranges() -> None:
 
 def _histograms(
     parts: list[np.ndarray], passes: list[int], probes: list[Probe]
-) -> dict[Probe, Histogram]:
+) -> dict[Probe, Histogram | Keys]:
     passes.append(len(probes))
-    out: dict[Probe, Histogram] = {}
+    out: dict[Probe, Histogram | Keys] = {}
     for p in probes:
         for part in parts:
-            h = digit_histogram(float_keys(part), p)
-            out[p] = out[p].merge(h) if p in out else h
+            h = answer(float_keys(part), p)
+            out[p] = merge_answers(out[p], h) if p in out else h
     return out
 
 

@@ -8,6 +8,9 @@ here with the computation it replaced.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -101,3 +104,61 @@ def test_slice_candidates_equal_per_pair_tables() -> None:
             expected += candidates_from_table(attr, feat, table, list(plan.labels), min_size=30)
     assert expected
     assert slice_candidates(features, protected, decisions, min_size=30) == expected
+
+
+def test_background_rows_read_only_for_methods_that_use_them(tmp_path: Path) -> None:
+    """Tree SHAP's path-dependent values take the trees' cover as background: the chunk
+    plan draws the background rows (the sample of rows to explain follows the same
+    generator) but reads them back from the source only for a method that uses them."""
+    from auditor.engine.kernel import explain_rows
+    from auditor.engine.measured import plan_for
+    from auditor.explain import get_explainer
+    from auditor.explain.base import uses_background
+    from auditor.spec import load_spec
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(400, 4))
+    y = (x[:, 0] + rng.normal(size=400) > 0).astype(int)
+    booster = lgb.train(
+        {"objective": "binary", "num_leaves": 7, "verbose": -1},
+        lgb.Dataset(x, y, feature_name=["a", "b", "c", "d"]),
+        num_boost_round=10,
+    )
+    booster.save_model(str(tmp_path / "model.txt"))
+    model = LightGBMAdapter(booster)
+    spec = {
+        "name": "plan",
+        "domain": "credit",
+        "model": {"path": str(tmp_path / "model.txt"), "kind": "lightgbm"},
+        "data": {"path": str(tmp_path / "data.parquet")},
+        "columns": {"id": "id", "label": "label", "features": ["a", "b", "c", "d"]},
+        "protected": ["sex"],
+        "policies": ["ecoa_reg_b"],
+        "seed": 0,
+    }
+    read: list[np.ndarray] = []
+
+    def encode_at(positions: np.ndarray) -> np.ndarray:
+        read.append(positions)
+        return x[positions]
+
+    assert not uses_background(get_explainer("tree_shap"))
+    assert uses_background(get_explainer("permutation_shap"))
+    plan = plan_for(
+        load_spec({**spec, "explain": {"method": "tree_shap"}}), model, 400, encode_at, "t"
+    )
+    assert not read
+    assert plan.background is not None
+    assert plan.background.shape == (0, 4)
+    assert plan.params["background_size"] == 100  # drawn and recorded as before
+    # the values do not depend on the background given
+    empty = explain_rows(plan, model, x[:50])
+    given = explain_rows(replace(plan, background=x[:100]), model, x[:50])
+    np.testing.assert_array_equal(empty[0], given[0])
+    np.testing.assert_array_equal(empty[1], given[1])
+    other = load_spec({**spec, "explain": {"method": "permutation_shap"}})
+    plan = plan_for(other, model, 400, encode_at, "t")
+    assert len(read) == 1
+    assert len(read[0]) == 100
+    assert plan.background is not None
+    assert plan.background.shape == (100, 4)
