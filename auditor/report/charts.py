@@ -319,7 +319,7 @@ def gap_chart(
         width,
         height(len(bars), bottom_lines=3) * PT,
         chart_id,
-        f"Attribution gap per feature: {group} against {reference}",
+        f"Attribution gap per feature: {group} against {reference or 'the reference group'}",
     )
     handles = [
         patch("pushes this group's output down", VERMILLION, "xxx"),

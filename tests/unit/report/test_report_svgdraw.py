@@ -226,3 +226,10 @@ def test_legends_name_every_entry() -> None:
     assert {"Tree SHAP (audit)", "LIME-style surrogate", "random order"} <= set(deletion)
     waterfall = _texts(str(CHARTS["waterfall"]("legend-w")))
     assert {"lowers the output", "raises it", "rest, base, residual", "total"} <= set(waterfall)
+
+
+def test_a_gap_chart_without_a_reference_says_so_in_its_title() -> None:
+    items = [("f1", 0.2), ("f2", -0.1)]
+    svg = str(charts.gap_chart(items, group="g", reference=None, chart_id="t"))
+    assert "None" not in svg
+    assert "against the reference group" in svg
