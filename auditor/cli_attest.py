@@ -32,12 +32,12 @@ def current_user() -> str:
 def _document(path: Path | None) -> Document | None:
     if path is None:
         return None
+    from auditor.input_files import read_limited
     from auditor.store.evaluations import MAX_DOCUMENT_BYTES
 
     try:
-        with path.open("rb") as fh:
-            # at most one byte past the limit: a device (/dev/zero) has no size and no end
-            data = fh.read(MAX_DOCUMENT_BYTES + 1)
+        # at most one byte past the limit: a device (/dev/zero) has no size and no end
+        data = read_limited(path, MAX_DOCUMENT_BYTES)
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the document: {exc.strerror or exc}") from None
     if len(data) > MAX_DOCUMENT_BYTES:

@@ -151,16 +151,22 @@ def load_yaml_text(text: str) -> Any:
         loader.dispose()
 
 
-def read_yaml_text(path: Path, max_bytes: int = MAX_YAML_BYTES) -> str:
+def read_yaml_text(
+    path: Path, max_bytes: int = MAX_YAML_BYTES, *, regular_only: bool = False
+) -> str:
     """The file's text, refusing files over ``max_bytes`` before reading them.
 
+    A pipe is read without hanging on a missing writer, a device without reading past
+    the limit (:func:`auditor.input_files.read_limited`); ``regular_only`` refuses both.
     Raises ``OSError``, ``UnicodeDecodeError`` or :class:`YamlLimitError`.
     """
+    from auditor.input_files import read_limited
+
     size = path.stat().st_size
     if size > max_bytes:
         raise YamlLimitError(f"the file is {size:,} bytes; the limit is {max_bytes:,}")
-    with path.open("rb") as fh:
-        data = fh.read(max_bytes + 1)  # the file may grow between stat and read
+    # the file may grow between stat and read: at most one byte past the limit is read
+    data = read_limited(path, max_bytes, regular_only=regular_only)
     if len(data) > max_bytes:
         raise YamlLimitError(f"the file is larger than the limit of {max_bytes:,} bytes")
     return data.decode("utf-8")

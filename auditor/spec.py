@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
@@ -38,6 +37,7 @@ from auditor.safe_yaml import (
     load_yaml_text,
     read_yaml_text,
 )
+from auditor.strict_numbers import NoBoolNumbers
 
 EXPLAIN_CHOICES = ("auto", "none")
 """Explanation method values that are not a method: choose one for the model, or none."""
@@ -69,7 +69,7 @@ ExplainMethod = Annotated[
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,119}$")
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):
     # a float key set to .inf or .nan is an error naming the key, not a silent comparison
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -1156,8 +1156,10 @@ def load_spec(source: str | Path | Mapping[str, Any], *, base_dir: Path | None =
 
 
 def _read_yaml(path: Path) -> Any:
-    if not path.is_file():
+    if not path.exists():
         raise SpecError(f"Spec file not found: {path}")
+    if path.is_dir():
+        raise SpecError(f"{path} is a folder; name the audit spec file (a .yaml file) in it.")
     try:
         text = read_yaml_text(path)
     except (OSError, UnicodeDecodeError) as exc:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import AuditorError
+from auditor.input_files import read_limited
 
 ID_COLUMN = "decision_id"
 NAME_COLUMN = "name"
@@ -51,9 +52,8 @@ def read_recipients(path: Path) -> dict[str, Recipient]:
     try:
         if path.stat().st_size > MAX_BYTES:
             raise too_large
-        with path.open("rb") as fh:
-            # at most one byte past the limit: a device (/dev/zero) has no size and no end
-            data = fh.read(MAX_BYTES + 1)
+        # at most one byte past the limit: a device (/dev/zero) has no size and no end
+        data = read_limited(path, MAX_BYTES)
     except OSError as exc:
         raise RecipientError(
             f"Cannot read recipients file {path}: {exc.strerror or exc}."

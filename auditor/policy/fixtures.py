@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from auditor.errors import PolicyLoadError
 from auditor.policy.engine import evaluate
@@ -27,9 +27,10 @@ from auditor.policy.facts import Facts
 from auditor.policy.loader import PolicyPack, read_yaml
 from auditor.policy.roles import categories_by_name
 from auditor.result import AttributionSummary, GroupCount, MetricRecord, ProxyScore
+from auditor.strict_numbers import NoBoolNumbers
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -13,9 +13,10 @@ from datetime import date
 from itertools import pairwise
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from auditor.legal_terms import TERRITORY_RE
+from auditor.strict_numbers import NoBoolNumbers
 
 RuleStatus = Literal["binding", "guidance", "proposed", "contested", "withdrawn", "repealed"]
 # statuses under which a rule still runs but can only flag (never fail an audit)
@@ -64,7 +65,7 @@ EU_MEMBERS = frozenset(
 Territory = str
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 

@@ -139,7 +139,7 @@ def _problems(exc: ValidationError) -> list[str]:
 def read_yaml(path: Path) -> dict[str, object]:
     try:
         # dates stay text, so a bad one is reported by the schema with its rule and field
-        data = load_yaml_text(read_yaml_text(path))
+        data = load_yaml_text(read_yaml_text(path, regular_only=True))
     except YamlLimitError as exc:
         raise PolicyLoadError(f"{path}: refused: {exc}") from None
     except yaml.YAMLError as exc:

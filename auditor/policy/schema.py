@@ -7,7 +7,6 @@ from datetime import date
 from typing import Annotated, Any, Literal, cast, get_args
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -40,6 +39,7 @@ from auditor.policy.legal import (
 )
 from auditor.policy.letter_content import LetterContent
 from auditor.policy.patterns import compile_pattern
+from auditor.strict_numbers import NoBoolNumbers
 
 __all__ = ["PackMeta", "Rule", "RuleStatus", "legacy_fields", "rule_json_schema"]
 MESSAGE_FIELDS = frozenset(
@@ -47,7 +47,7 @@ MESSAGE_FIELDS = frozenset(
 )
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

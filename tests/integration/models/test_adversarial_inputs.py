@@ -215,6 +215,12 @@ SPEC_CASES: list[tuple[str, Any, str]] = [
     ("seed", 2**40, "seed"),
     ("seed", "abc", "seed"),
     ("seed", 1.5, "seed"),
+    # YAML booleans are no numbers (pydantic's lax mode read them as 1 and 0)
+    ("seed", True, "seed: expected a number, got the boolean true"),
+    ("threshold", False, "threshold: expected a number, got the boolean false"),
+    ("min_group_size", True, "min_group_size"),
+    ("explain.max_rows", True, "max_rows"),
+    ("explain.quality.noise", True, "noise"),
     ("threshold", float("inf"), "threshold"),
     ("threshold", float("-inf"), "threshold"),
     ("threshold", float("nan"), "threshold"),
@@ -812,6 +818,20 @@ def _exec_check(root: Path) -> None:
     _pack(root, rule, _fixture("ACME-TEXT", "m", "pass"))
 
 
+def _pipe_rule(root: Path) -> None:
+    # opening a named pipe blocks until a writer comes: the load must not wait for one
+    os.mkfifo(_valid_pack(root) / "acme" / "rules" / "pipe.yaml")
+
+
+def _bool_threshold(root: Path) -> None:
+    rule = {
+        **_pattern_rule("m", "ACME-RATIO"),
+        "kind": "metric",
+        "check": {"type": "ratio_threshold", "metric": "impact_ratio", "min": True},
+    }
+    _pack(root, rule, _fixture("ACME-RATIO", "m", "pass"))
+
+
 PACK_FILE_CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "rule without fixtures": (_no_fixtures, ("without fixtures", "ACME-TEXT")),
     "failing fixture": (_failing_fixture, ("fixtures fail", "ACME-TEXT")),
@@ -825,6 +845,8 @@ PACK_FILE_CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
         _twice_in_a_rule,
         ("ACME-TEXT.yaml", "duplicate key 'severity'"),
     ),
+    "a named pipe among the rules": (_pipe_rule, ("pipe.yaml", "only a regular file")),
+    "a boolean as a threshold": (_bool_threshold, ("ACME-RATIO", "boolean true")),
 }
 
 
@@ -1076,3 +1098,48 @@ def test_an_output_that_is_an_input_is_refused_before_the_audit(
     _assert_refused(res, db_url, str(target[which]), "name another file")
     assert {p: p.read_bytes() for p in before} == before
     assert not (tmp_path / "r").exists()
+
+
+# --- files that are not files --------------------------------------------------------------
+
+
+def test_a_spec_folder_is_named_as_a_folder(tmp_path: Path, db_url: str) -> None:
+    (tmp_path / "specs").mkdir()
+    res = _audit(tmp_path / "specs", db_url)
+    _assert_refused(res, db_url, "specs is a folder", "name the audit spec file")
+
+
+def test_a_spec_pipe_nobody_writes_to_is_refused_at_once(tmp_path: Path, db_url: str) -> None:
+    pipe = tmp_path / "audit.yaml"
+    os.mkfifo(pipe)
+    start = time.perf_counter()
+    res = _audit(pipe, db_url)
+    _assert_refused(res, db_url, "audit.yaml", "pipe nobody wrote to")
+    assert time.perf_counter() - start < 10
+
+
+def test_evidence_from_a_pipe_is_read_and_a_silent_pipe_is_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shell process substitution (``--evidence <(make-evidence)``) hands a pipe: it is
+    read; a pipe whose writer never writes is given up after the idle limit."""
+    from auditor.reevaluate import read_evidence_file
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"retention_months: 25\n")
+    os.close(write_end)
+    try:
+        assert read_evidence_file(Path(f"/proc/self/fd/{read_end}")) == {"retention_months": 25}
+    finally:
+        os.close(read_end)
+
+    monkeypatch.setattr("auditor.input_files.PIPE_IDLE_SECONDS", 0.2)
+    read_end, write_end = os.pipe()  # the writer stays open and says nothing
+    try:
+        start = time.perf_counter()
+        with pytest.raises(SpecError, match=r"sent nothing for 0\.2 s"):
+            read_evidence_file(Path(f"/proc/self/fd/{read_end}"))
+        assert time.perf_counter() - start < 5
+    finally:
+        os.close(read_end)
+        os.close(write_end)

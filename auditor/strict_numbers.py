@@ -1,0 +1,124 @@
+"""Booleans are not numbers in a spec or a pack.
+
+Pydantic's lax mode turns ``true`` into ``1`` for an ``int`` field and ``1.0`` for a
+``float`` one, so ``seed: true``, ``min: false`` or ``max_rows: yes`` (YAML 1.1 reads
+``yes`` as true) would run with a number the author never wrote. Models whose fields are
+filled from YAML derive from :class:`NoBoolNumbers`: a boolean given where the field
+takes no boolean is an error naming the key, before pydantic's own conversion.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, model_validator
+
+__all__ = ["NoBoolNumbers", "accepts_bool", "bool_misuse"]
+
+_SEQUENCES = (list, tuple, set, frozenset)
+
+
+def accepts_bool(annotation: Any) -> bool:
+    """Whether a field of this type may hold ``True``/``False`` as a value of its own
+    (``bool``, ``Any``, an unconstrained object, or a union with one of those)."""
+    if annotation is bool or annotation is Any or annotation is object:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return accepts_bool(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return any(accepts_bool(arg) for arg in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return any(isinstance(arg, bool) for arg in typing.get_args(annotation))
+    return False
+
+
+def _takes_numbers(annotation: Any) -> bool:
+    if annotation in (int, float):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _takes_numbers(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_takes_numbers(arg) for arg in typing.get_args(annotation))
+    return False
+
+
+def _element_type(annotation: Any) -> Any | None:
+    """The element type of ``list[T]``-like annotations (through ``Optional``/``Annotated``)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _element_type(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        found = [t for t in map(_element_type, typing.get_args(annotation)) if t is not None]
+        return found[0] if len(found) == 1 else None
+    if origin in _SEQUENCES:
+        args = typing.get_args(annotation)
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            return None  # fixed-shape tuples: left to pydantic
+        return args[0] if args else None
+    return None
+
+
+def _value_type(annotation: Any) -> Any | None:
+    """The value type of ``dict[K, V]``-like annotations (through ``Optional``/``Annotated``)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _value_type(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        found = [t for t in map(_value_type, typing.get_args(annotation)) if t is not None]
+        return found[0] if len(found) == 1 else None
+    if origin is dict:
+        args = typing.get_args(annotation)
+        return args[1] if len(args) == 2 else None
+    return None
+
+
+def bool_misuse(annotation: Any, value: Any) -> str | None:
+    """A message when ``value`` (or an element of it) is a boolean where ``annotation``
+    takes a number and no boolean, else None."""
+    if isinstance(value, bool):
+        if _takes_numbers(annotation) and not accepts_bool(annotation):
+            word = "true" if value else "false"
+            return f"expected a number, got the boolean {word} (write the number itself)"
+        return None
+    if isinstance(value, dict):
+        mapped = _value_type(annotation)
+        if mapped is None:
+            return None
+        for key, item in value.items():
+            message = bool_misuse(mapped, item)
+            if message is not None:
+                return f"{key}: {message}"
+        return None
+    if isinstance(value, _SEQUENCES):
+        element = _element_type(annotation)
+        if element is None:
+            return None
+        for position, item in enumerate(value):
+            message = bool_misuse(element, item)
+            if message is not None:
+                return f"item {position + 1}: {message}"
+    return None
+
+
+class NoBoolNumbers(BaseModel):
+    """Base model that refuses booleans in numeric fields (see the module's docstring)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        # one check over the raw mapping (a per-field "before" validator is not allowed on
+        # the discriminator of a tagged union); the error names the key as written
+        if not isinstance(data, dict):
+            return data
+        for name, field in cls.model_fields.items():
+            for key in (field.alias, name):
+                if key is not None and key in data:
+                    message = bool_misuse(field.annotation, data[key])
+                    if message is not None:
+                        raise ValueError(f"{key}: {message}")
+                    break
+        return data
