@@ -93,16 +93,16 @@ class LetterRenderer:
         The letters' stylesheet, parsed once, stands in for its copy inside the
         document's ``<style>`` (the PDF is byte-identical; tested): no parse per letter.
         """
-        import weasyprint
+        from auditor.report.html_tree import weasyprint_html
 
         sheets = []
         source = html
         if self._style_tag in html:
             source, sheets = html.replace(self._style_tag, "", 1), [self._sheet]
         try:
-            document = weasyprint.HTML(
-                string=source, base_url=None, url_fetcher=self.fetcher
-            ).render(font_config=self.fonts, stylesheets=sheets)
+            document = weasyprint_html(source, self.fetcher).render(
+                font_config=self.fonts, stylesheets=sheets
+            )
             document.metadata.title = title
             document.metadata.authors = [author]
             pdf = document.write_pdf(pdf_identifier=hashlib.sha256(html.encode()).digest()[:16])

@@ -243,17 +243,28 @@ def _pdf(
 ) -> bytes:
     import weasyprint  # heavy import (Pango, fonts): only when a PDF is made
 
+    from auditor.report.html_tree import weasyprint_html
+
     fetcher = DataOnlyFetcher()
     try:
-        document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).render()
+        document = weasyprint_html(html, fetcher).render()
         meta = document.metadata
         meta.title = title
         meta.authors = [author]
         meta.description = subject
         meta.created = _iso(created)
         meta.modified = meta.created
+        # the files carry the report's own date (WeasyPrint would stamp each with the
+        # time of rendering, so the same audit rendered twice gave different bytes)
+        stamp = datetime.fromisoformat(meta.created) if meta.created else None
         files = [
-            weasyprint.Attachment(string=a.data, name=a.name, description=a.description)
+            weasyprint.Attachment(
+                string=a.data,
+                name=a.name,
+                description=a.description,
+                created=stamp,
+                modified=stamp,
+            )
             for a in attachments
         ]
         pdf = document.write_pdf(

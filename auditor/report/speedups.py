@@ -1,12 +1,14 @@
 """The report renderer's performance policy, applied only where a caller asks for it.
 
-Two measures make a full report render faster, and both act on the whole process:
+Three measures make a full report render faster, and all act on the whole process:
 
 * the cyclic garbage collector is paused during the render (:func:`paused_gc`: WeasyPrint's
   document is one large web of reference cycles alive until the
   render ends, so the collections meanwhile found little to free and took 10-15% of it);
 * SVG chart labels are drawn as whole runs by a function swapped into a private WeasyPrint
-  table (:mod:`auditor.report.svgtext`), for the WeasyPrint version it was checked against.
+  table (:mod:`auditor.report.svgtext`), for the WeasyPrint version it was checked against;
+* two per-box layout helpers are replaced by equivalent single functions
+  (:mod:`auditor.report.layout_fastpath`, same version check, same PDF bytes).
 
 A process that renders and does little else at the same time may use them: the CLI
 (``auditor audit``, ``auditor report``), the web server's audit worker processes and the
@@ -23,7 +25,7 @@ import gc
 import threading
 from collections.abc import Iterator
 
-from auditor.report import svgtext
+from auditor.report import layout_fastpath, svgtext
 
 _GC_LOCK = threading.Lock()
 _gc_pauses = 0  # renders in progress (threads may render at once)
@@ -32,6 +34,7 @@ _gc_resume = False  # whether the collector was enabled when the first of them s
 _POLICY_LOCK = threading.Lock()
 _policy_depth = 0
 _installed_here = False  # whether the outermost render_speedups installed the fast path
+_layout_installed_here = False  # ... and the layout fast path
 
 
 @contextlib.contextmanager
@@ -71,10 +74,11 @@ def render_speedups() -> Iterator[bool]:
 
     For the CLI, render worker processes and the scheduler only (see the module doc).
     """
-    global _policy_depth, _installed_here
+    global _policy_depth, _installed_here, _layout_installed_here
     with _POLICY_LOCK:
         if _policy_depth == 0:
             _installed_here = not svgtext.installed() and svgtext.install()
+            _layout_installed_here = not layout_fastpath.installed() and layout_fastpath.install()
         _policy_depth += 1
         fast = svgtext.installed()
     try:
@@ -86,6 +90,9 @@ def render_speedups() -> Iterator[bool]:
             if _policy_depth == 0 and _installed_here:
                 svgtext.uninstall()
                 _installed_here = False
+            if _policy_depth == 0 and _layout_installed_here:
+                layout_fastpath.uninstall()
+                _layout_installed_here = False
 
 
 def render_policy(enabled: bool) -> contextlib.AbstractContextManager[object]:

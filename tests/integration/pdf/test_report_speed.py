@@ -224,3 +224,52 @@ def test_overlapping_renders_share_one_pause() -> None:
         release.set()
         thread.join(10)
     assert gc.isenabled()
+
+
+# --- the layout fast path and the fast parse: the same PDF, byte for byte -------------------
+
+
+def _report_pdf(result: object) -> bytes:
+    from auditor.report import build_report
+    from auditor.report.chart_cache import clear_chart_cache
+
+    clear_chart_cache()
+    return build_report(result).pdf  # type: ignore[arg-type]
+
+
+def test_layout_fast_path_and_fast_parse_change_no_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The full report (hostile strings included) rendered with WeasyPrint's own parser and
+    layout helpers, then with auditor's: the same bytes. Reports are deterministic now
+    (their attached files carry the audit's date, not the time of rendering)."""
+    from auditor.report import html_tree, layout_fastpath
+    from tests.integration.pdf.test_report import hostile_result
+
+    result = hostile_result()
+    with render_speedups():
+        assert layout_fastpath.installed()
+        fast = _report_pdf(result)
+        again = _report_pdf(result)
+    assert fast == again
+    assert not layout_fastpath.installed()
+    monkeypatch.setattr(layout_fastpath, "install", lambda: False)
+    monkeypatch.setattr(html_tree, "parse_simple_html", lambda html: None)
+    with render_speedups():
+        plain = _report_pdf(result)
+    assert plain == fast
+
+
+def test_layout_fast_path_is_undone_with_the_outermost_block() -> None:
+    import weasyprint.formatting_structure.boxes as boxes
+    import weasyprint.layout.block as block
+    import weasyprint.layout.percent as percent
+
+    from auditor.report import layout_fastpath
+
+    own = (percent.resolve_percentages, boxes.Box.is_in_normal_flow)
+    with render_speedups():
+        assert block.resolve_percentages is layout_fastpath.resolve_percentages
+        with render_speedups():
+            pass
+        assert layout_fastpath.installed()
+    assert (percent.resolve_percentages, boxes.Box.is_in_normal_flow) == own
+    assert block.resolve_percentages is own[0]
