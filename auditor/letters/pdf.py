@@ -18,14 +18,15 @@ fixed cost per document that this module keeps low:
   cyclic garbage collector runs less often (:func:`configure_render_worker`): WeasyPrint
   allocates some 100,000 small objects per letter, so the default threshold (700) starts a
   young-generation pass every few hundred boxes; the worker also freezes its warm-up
-  objects out of full collections. The PDF bytes are the same.
+  objects out of full collections, and lays letters out with WeasyPrint's layout fast
+  path (:mod:`auditor.report.layout_fastpath`). The PDF bytes are the same.
 
 Laying many letters out in one document and splitting it (the previous design) saved
 nothing once the font set-up was shared, so each letter is rendered from its own
 standalone HTML, which is also the HTML stored with it.
 
-This module imports WeasyPrint but nothing of the report, so that worker processes start
-quickly (see :class:`RenderQueue`).
+This module imports WeasyPrint but not the report machinery (templates, charts), so that
+worker processes start quickly (see :class:`RenderQueue`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,12 @@ def configure_render_worker() -> None:
     """Collector settings for a process that only renders letters: a young-generation
     threshold of :data:`RENDER_GC_THRESHOLD`, and what is alive after the warm-up
     (WeasyPrint, Pango bindings, fonts) frozen out of full passes. Never called in the
-    caller's own process."""
+    caller's own process. Also WeasyPrint's layout fast path
+    (:mod:`auditor.report.layout_fastpath`: same PDF bytes), which patches WeasyPrint for
+    the whole process as only a process that does nothing but render may."""
+    from auditor.report import layout_fastpath
+
+    layout_fastpath.install()
     gc.set_threshold(RENDER_GC_THRESHOLD, *gc.get_threshold()[1:])
     gc.freeze()
 
