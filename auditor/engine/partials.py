@@ -17,17 +17,17 @@ them on slices of a frame too.
   model/record disagreement count, with the :func:`feature_tables` of the same rows:
   slice tables, proxy-score moments/crosstabs and per-(fold, category, group) counts
   for the categorical proxy AUCs;
-- :func:`stack_ranked` / :func:`ranked_sums`: per-group rank sums of numeric features
+- :func:`stacked_rows` / :func:`ranked_sums`: per-group rank sums of numeric features
   (the proxy AUCs): the one step that moves feature values between executors, gathered
   by feature.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import pickle
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,9 @@ from auditor.metrics.proxies import coded_moments, crosstab_counts
 from auditor.metrics.slices import BinPlan, bin_codes, category_counts, is_numeric, slice_counts
 from auditor.metrics.text import as_text
 from auditor.spec import AuditSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 POS = "__auditor_pos"  # Spark's monotonically increasing id of each input row
 SCORE = "__auditor_score"  # the model's score, added by the wide pass; the score's probes
@@ -514,70 +517,70 @@ def feature_tables(
     return out
 
 
-def stack_ranked(
-    batches: Iterator[Any],
-    spec: AuditSpec,
-    layout: Layout,
-    features: list[str],
-    combos: list[tuple[str, ...]],
-    packed: bool = False,
-) -> Iterator[Any]:
-    """mapInArrow: (feature index, value, combination index) of each explained row's
-    non-NaN value of each numeric feature ranked for the proxy AUCs (``packed``: the rows
-    come as packed batches, :mod:`auditor.engine.packed`)."""
+RANK_SUMMARY = -1  # the feature index of the rows that carry a partition's cells instead
+
+
+def stacked_rows(frame: pd.DataFrame, job: Job, features: list[str]) -> pa.RecordBatch:
+    """(feature index, values, combination codes, combinations) of the partition's
+    explained rows' non-NaN values of each numeric feature ranked for the proxy AUCs.
+
+    One row per feature (few large rows shuffle far cheaper than one row per value): its
+    values and each value's combination of protected values as bytes, the combinations
+    coded within this partition (``k``: the pickled list of them), so the rows can leave
+    in the pass that counts the cells, before the merged cells name every combination.
+    """
     import pyarrow as pa
 
     from auditor.data import protected_frame
-    from auditor.engine.packed import unpacked
 
-    lookup = pd.MultiIndex.from_tuples(combos) if combos and combos[0] else None
-    for rb in unpacked(batches) if packed else batches:
-        frame = rb.to_pandas()
-        protected, _ = protected_frame(frame, spec)  # checked by the first pass
-        if lookup is None:
-            combo = np.zeros(len(frame), dtype=np.int32)
-        else:
-            rows = pd.MultiIndex.from_arrays([protected[a] for a in spec.protected])
-            combo = lookup.get_indexer(rows).astype(np.int32)
-        keep = layout.explained(layout.positions(frame[POS].to_numpy(np.int64)))
-        # one row per feature: its values and combinations as bytes (few large rows
-        # shuffle far cheaper than one row per value)
-        fis, vs, cs = [], [], []
-        for i, f in enumerate(features):
-            v = frame[f].to_numpy(np.float64)
-            ok = keep & ~np.isnan(v)
-            fis.append(i)
-            vs.append(np.ascontiguousarray(v[ok]).tobytes())
-            cs.append(np.ascontiguousarray(combo[ok]).tobytes())
-        yield pa.RecordBatch.from_arrays(
-            [pa.array(fis, type=pa.int32()), pa.array(vs, pa.binary()), pa.array(cs, pa.binary())],
-            names=["fi", "v", "c"],
-        )
+    protected, _ = protected_frame(frame, job.spec)  # checked by the first pass
+    attrs = list(job.spec.protected)
+    if attrs:
+        rows = pd.MultiIndex.from_arrays([protected[a] for a in attrs])
+        codes, uniques = pd.factorize(rows)
+        combo = np.asarray(codes, dtype=np.int32)
+        combos = [tuple(str(v) for v in c) for c in uniques]
+    else:
+        combo, combos = np.zeros(len(frame), dtype=np.int32), [()]
+    keep = job.layout.explained(_pos(frame, job))
+    fis, vs, cs = [], [], []
+    for i, f in enumerate(features):
+        v = frame[f].to_numpy(np.float64)
+        ok = keep & ~np.isnan(v)
+        fis.append(i)
+        vs.append(np.ascontiguousarray(v[ok]).tobytes())
+        cs.append(np.ascontiguousarray(combo[ok]).tobytes())
+    named = pickle.dumps(combos)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(fis, type=pa.int32()),
+            pa.array(vs, pa.binary()),
+            pa.array(cs, pa.binary()),
+            pa.array([named] * len(fis), pa.binary()),
+        ],
+        names=["fi", "v", "c", "k"],
+    )
 
 
 def ranked_sums(
-    frame: pd.DataFrame, combos: list[tuple[str, ...]], attributes: list[str]
+    frame: pd.DataFrame, attributes: list[str]
 ) -> dict[int, dict[str, tuple[int, dict[str, tuple[int, float]]]]]:
-    """Per feature index held by this task (all its values): per attribute, the rows with a
-    known value and per group (members, sum of their ranks, ties averaged)."""
-    # each attribute's group as a small integer per combination (-1: unknown), so the
-    # rows are counted with bincount rather than compared as strings
-    names: dict[str, list[str]] = {}
-    codes: dict[str, np.ndarray] = {}
-    for k, a in enumerate(attributes):
-        names[a] = sorted({c[k] for c in combos if c[k] != UNKNOWN})
-        where = {g: i for i, g in enumerate(names[a])}
-        codes[a] = np.array([where.get(c[k], -1) for c in combos], dtype=np.int64)
+    """Per feature index held by this task (all its values, from :func:`stacked_rows`):
+    per attribute, the rows with a known value and per group (members, sum of their
+    ranks, ties averaged)."""
     out = {}
     fi_all = frame["fi"].to_numpy()
-    for fi in np.unique(fi_all).tolist():
+    for fi in np.unique(fi_all[fi_all != RANK_SUMMARY]).tolist():
         rows = np.flatnonzero(fi_all == fi).tolist()
         values = np.concatenate([np.frombuffer(frame["v"].iloc[r], dtype=np.float64) for r in rows])
-        combo = np.concatenate([np.frombuffer(frame["c"].iloc[r], dtype=np.int32) for r in rows])
+        chunks = [
+            (pickle.loads(frame["k"].iloc[r]), np.frombuffer(frame["c"].iloc[r], dtype=np.int32))
+            for r in rows
+        ]
         per_attr = {}
         every_row: np.ndarray | None = None  # the ranks of all values, shared (as in memory)
-        for a in attributes:
-            group = codes[a][combo]
+        for k, a in enumerate(attributes):
+            names, group = _known_groups(chunks, k)
             keep = group >= 0
             if keep.all():
                 if every_row is None:
@@ -585,14 +588,28 @@ def ranked_sums(
                 ranks = every_row
             else:
                 ranks = stats.rankdata(values[keep]) if keep.any() else np.empty(0)
-            k = len(names[a])
-            n = np.bincount(group[keep], minlength=k)
+            n = np.bincount(group[keep], minlength=len(names))
             # ranks are multiples of 0.5 and their sums stay far below 2**53: exact
-            total = np.bincount(group[keep], weights=ranks, minlength=k)
-            per = {names[a][i]: (int(n[i]), float(total[i])) for i in range(k) if n[i]}
+            total = np.bincount(group[keep], weights=ranks, minlength=len(names))
+            per = {names[i]: (int(n[i]), float(total[i])) for i in range(len(names)) if n[i]}
             per_attr[a] = (int(keep.sum()), per)
         out[int(fi)] = per_attr
     return out
+
+
+def _known_groups(
+    chunks: list[tuple[list[tuple[str, ...]], np.ndarray]], k: int
+) -> tuple[list[str], np.ndarray]:
+    """The known groups of the ``k``-th attribute among the chunks' combinations, sorted,
+    and each row's group as a small integer (-1: unknown), so that the rows are counted
+    with bincount rather than compared as strings."""
+    names = sorted({c[k] for combos, _ in chunks for c in combos if c[k] != UNKNOWN})
+    where = {g: i for i, g in enumerate(names)}
+    coded = [
+        np.array([where.get(c[k], -1) for c in combos], dtype=np.int64)[codes]
+        for combos, codes in chunks
+    ]
+    return names, np.concatenate(coded) if coded else np.empty(0, dtype=np.int64)
 
 
 def _group_codes(groups: pd.Series) -> tuple[np.ndarray, list[str]]:

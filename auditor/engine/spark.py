@@ -30,10 +30,12 @@ because each one reads every row again:
    :func:`auditor.engine.statistics.group_statistics` as in memory; in the same pass, slice
    tables, proxy-score moments/crosstabs and per-(fold, category, group) counts for the
    categorical proxy AUCs;
-5. *ranks*: the proxy AUC of a numeric feature with many values needs every row's rank:
-   the explained rows' (feature, value, protected-value combination) triples are
-   hash-partitioned by feature (the only shuffle of values, inside the cluster) and the
-   task holding a feature returns per-group rank sums.
+5. *ranks*, in the job of the cells and tables: the proxy AUC of a numeric feature with
+   many values needs every row's rank: the task counting a partition's cells also stacks
+   its explained rows' (feature, value, protected-value combination) triples, which are
+   hash-partitioned by feature (the only shuffle of values, inside the cluster), the cells
+   riding along on a row of their own; the task holding a feature returns per-group rank
+   sums (a job of its own read every persisted row again: 1.8 s of 9.4 at 200k rows).
 
 6. *controls* (with ``controls`` or ``columns.outcomes``): the regression-adjusted
    analyses from partition sums (:mod:`auditor.metrics.controls_merged`): a census pass,
@@ -48,6 +50,7 @@ engine: a Spark audit's letters read the decisions again from its data, where th
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import pickle
@@ -69,6 +72,7 @@ from auditor.engine.kernel import ChunkPlan, run_chunk
 from auditor.engine.packed import packed_rows, unpacked
 from auditor.engine.partials import (
     POS,
+    RANK_SUMMARY,
     SCORE,
     SUMS,
     CellsPart,
@@ -88,7 +92,7 @@ from auditor.engine.partials import (
     prepare,
     prepare_frame,
     ranked_sums,
-    stack_ranked,
+    stacked_rows,
 )
 from auditor.engine.sums import AttributionSums
 from auditor.errors import AuditorError, DataValidationError
@@ -132,6 +136,7 @@ if TYPE_CHECKING:
     from auditor.engine.measured import Measured
 
 _MODELS: dict[str, ModelAdapter] = {}  # per Python worker: model digest -> adapter
+_FROZEN_AT = 0  # per Python worker: how many modules it had imported at its last gc.freeze
 # JVM options of a local session auditor starts itself. Such a session lives for one
 # audit (or one process) and its one JVM is driver and executor: the JIT's optimising
 # tier (C2) spent more CPU compiling the hot Parquet, Arrow and cache code than its
@@ -142,6 +147,9 @@ _MODELS: dict[str, ModelAdapter] = {}  # per Python worker: model digest -> adap
 LOCAL_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
 _SLICE_BINS = 4
 Stage = Callable[[str], Any]
+# per numeric feature ranked for the proxy AUCs, per attribute: rows with a known value,
+# per group (members, rank sum)
+RankSums = dict[str, dict[str, tuple[int, dict[str, tuple[int, float]]]]]
 
 
 def spark_session(master: str | None) -> Any:
@@ -227,19 +235,56 @@ def _each_partition(
 
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
-        from pyspark import TaskContext
 
-        ctx = TaskContext.get()
-        part = ctx.partitionId() if ctx is not None else 0
-        rows = unpacked(batches) if packed else batches
-        tables = [pa.Table.from_batches([b]) for b in rows]
-        if not tables:
+        _freeze_worker()
+        frame = _partition_frame(batches, packed)
+        if frame is None:
             return
-        frame = pa.concat_tables(tables).to_pandas()
-        result = fn(frame, part)
+        result = fn(frame, _partition_id())
         yield pa.RecordBatch.from_pydict({"out": [pickle.dumps(result)]})
 
     return run
+
+
+def _freeze_worker() -> None:
+    """In a Spark task: the Python worker's objects kept out of the cyclic collector's way.
+
+    PySpark's daemon runs ``gc.collect()`` after every task of a reused worker, and a full
+    collection walks every object of the modules the worker imported (pandas, pyarrow,
+    scipy, numba, LightGBM): about 90 ms of CPU per task, however few its rows (36
+    trivial tasks: 3.3 s of the workers' CPU; 0.07 s with those objects frozen). They are
+    frozen (:func:`gc.freeze`) after a collection, whenever the worker has imported
+    modules since it last froze them: rarely, so that few of the tasks' own objects are
+    frozen with them (a frozen object in a reference cycle is never freed).
+    """
+    global _FROZEN_AT
+    from pyspark import TaskContext
+
+    if TaskContext.get() is None or len(sys.modules) <= _FROZEN_AT:
+        return
+    gc.collect()
+    gc.freeze()
+    _FROZEN_AT = len(sys.modules)
+
+
+def _partition_id() -> int:
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    return ctx.partitionId() if ctx is not None else 0
+
+
+def _partition_frame(batches: Iterator[Any], packed: bool) -> pd.DataFrame | None:
+    """A task's whole partition as one frame (None: no rows), from its Arrow batches
+    (``packed``: batches of packed rows, :mod:`auditor.engine.packed`)."""
+    import pyarrow as pa
+
+    rows = unpacked(batches) if packed else batches
+    tables = [pa.Table.from_batches([b]) for b in rows]
+    if not tables:
+        return None
+    frame: pd.DataFrame = pa.concat_tables(tables).to_pandas()
+    return frame
 
 
 class SparkAudit:
@@ -273,7 +318,7 @@ class SparkAudit:
         self.packed = False  # whether ``decided`` holds packed batches (once explained)
         self.kept: pd.DataFrame | None = None  # rows the explain pass returned (see take)
         self.has_model = False
-        self._combos: list[tuple[str, ...]] = []
+        self.rank_sums: RankSums = {}  # the proxy AUCs' rank sums, from the cells pass
         if spec.engine.chunk_rows:
             self.spark.conf.set(
                 "spark.sql.execution.arrow.maxRecordsPerBatch", str(spec.engine.chunk_rows)
@@ -561,17 +606,16 @@ class SparkAudit:
                 before[a] += self.prepared[p].explained_known[a]
         self.bins = bins
         plan = TablePlan(bins, self.share, folds) if features else None
-        job = self.job
-        parts: list[CellsPart] = [
-            r
-            for _, r in self._map(
-                self.decided,
-                [*self._audited_columns(), *features],
-                partial(_measured, job, plan),
-            )
-        ]
+        columns = [*self._audited_columns(), *features]
+        many = [f for f in features if any(f in fs for fs in self.ranked.values())]
+        parts: list[CellsPart]
+        if many:
+            parts, self.rank_sums = self._cells_and_ranks(columns, plan, many)
+        else:
+            parts = [
+                r for _, r in self._map(self.decided, columns, partial(_measured, self.job, plan))
+            ]
         merged = reduce(lambda a, b: a.merge(b), [c.cells for c in parts])
-        self._combos = merged.combos
         tables = [c.tables for c in parts if c.tables is not None]
         self.tables = reduce(lambda a, b: a.merge(b), tables) if tables else Tables()
         return merged, sum(c.disagree for c in parts)
@@ -667,10 +711,9 @@ class SparkAudit:
         return out
 
     def _ranking(self, decompositions: list[Any]) -> list[ProxyRank]:
-        spec, tables, share, ranked = self.spec, self.tables, self.share, self.ranked
+        spec, tables, share = self.spec, self.tables, self.share
         by_group = {(d.attribute, d.group): d for d in decompositions}
-        many = [f for f in spec.columns.features if any(f in fs for fs in ranked.values())]
-        sums = self._rank_sums(many, self._combos)
+        sums = self.rank_sums
         out: list[ProxyRank] = []
         for attr in spec.protected:
             known = self.found.ranked_values.get(attr, set())
@@ -693,43 +736,45 @@ class SparkAudit:
             out += rank_proxies(attr, groups, aucs, by_group)
         return out
 
-    def _rank_sums(
-        self, features: list[str], combos: list[tuple[str, ...]]
-    ) -> dict[str, dict[str, tuple[int, dict[str, tuple[int, float]]]]]:
-        """Per numeric feature and attribute: rows and per-group (members, rank sum).
+    def _cells_and_ranks(
+        self, columns: list[str], plan: TablePlan | None, features: list[str]
+    ) -> tuple[list[CellsPart], RankSums]:
+        """The partitions' cells and tables (in partition order) and, per numeric feature
+        ranked for the proxy AUCs and attribute, its rows and per-group (members, rank sum).
 
-        One job for all of them: each row's (feature index, value, combination of
-        protected values) for the explained rows, hash-partitioned by feature so each
-        feature's values are ranked in one task; tasks return rank sums only.
+        One job: each partition's task counts its cells and stacks its explained rows'
+        (feature index, value, combination of protected values), hash-partitioned by
+        feature so each feature's values are ranked in one task (tasks return rank sums
+        only); the cells travel the same way, on a row of their own, rather than a second
+        job reading every persisted row again for the ranks.
         """
-        if not features:
-            return {}
         from pyspark.sql import functions as F
 
-        spec, job = self.spec, self.job
-        attrs = list(spec.protected)
-        stack = partial(
-            stack_ranked, spec=spec, layout=job.layout, features=features, combos=combos
+        attrs = list(self.spec.protected)
+        mapper = partial(
+            _cells_and_stacked, job=self.job, plan=plan, features=features, packed=self.packed
         )
         with warnings.catch_warnings():
             warnings.filterwarnings(
                 "ignore", "PySpark does not yet fully support pandas", FutureWarning
             )
-            stacked = self.decided.select(*attrs, *features, POS).mapInArrow(
-                partial(stack, packed=self.packed), "fi int, v binary, c binary"
+            stacked = self.decided.select(*dict.fromkeys([*columns, POS])).mapInArrow(
+                mapper, "fi int, v binary, c binary, k binary"
             )
-        parts = max(1, min(len(features), self.decided.rdd.getNumPartitions()))
+        # as many tasks as partitions with rows (a Python task costs about 0.1 s however
+        # few its rows: an empty one, or asking Spark through .rdd, cost 0.45 s at 200k)
+        parts = max(1, min(len(features), len(self.prepared)))
         by_feature = stacked.repartition(parts, F.col("fi"))
         results = self._map(
-            by_feature, ["fi", "v", "c"], lambda f, p: ranked_sums(f, combos, attrs), False
+            by_feature, ["fi", "v", "c", "k"], partial(_cells_ranked, attrs), positions=False
         )
-        out: dict[str, dict[str, tuple[int, dict[str, tuple[int, float]]]]] = {
-            f: {a: (0, {}) for a in attrs} for f in features
-        }
-        for _, res in results:
-            for fi, per_attr in res.items():
-                out[features[fi]] = per_attr
-        return out
+        sums: RankSums = {f: {a: (0, {}) for a in attrs} for f in features}
+        cells: list[tuple[int, CellsPart]] = []
+        for _, (found, ranked) in results:
+            cells += found
+            for fi, per_attr in ranked.items():
+                sums[features[fi]] = per_attr
+        return [c for _, c in sorted(cells, key=lambda r: r[0])], sums
 
 
 def _value(values: dict[tuple[str, int], float], column: str, rank: int) -> float:
@@ -780,6 +825,43 @@ def _birdie_part(job: Job, frame: pd.DataFrame, part: int) -> dict[str, BirdieCe
 
 def _measured(job: Job, plan: TablePlan | None, frame: pd.DataFrame, part: int) -> CellsPart:
     return measured(frame, job, plan, part)
+
+
+def _cells_and_stacked(
+    batches: Iterator[Any], job: Job, plan: TablePlan | None, features: list[str], packed: bool
+) -> Iterator[Any]:
+    """mapInArrow: the partition's :func:`measured` cells (pickled with the partition
+    index, on a row of feature index :data:`RANK_SUMMARY`), then its rows for the ranks
+    (:func:`stacked_rows`)."""
+    import pyarrow as pa
+
+    _freeze_worker()
+    frame = _partition_frame(batches, packed)
+    if frame is None:
+        return
+    part = _partition_id()
+    summary = pickle.dumps((part, measured(frame, job, plan, part)))
+    yield pa.RecordBatch.from_arrays(
+        [
+            pa.array([RANK_SUMMARY], pa.int32()),
+            pa.array([summary], pa.binary()),
+            pa.array([b""], pa.binary()),
+            pa.array([b""], pa.binary()),
+        ],
+        names=["fi", "v", "c", "k"],
+    )
+    yield stacked_rows(frame, job, features)
+
+
+def _cells_ranked(
+    attrs: list[str], frame: pd.DataFrame, part: int
+) -> tuple[
+    list[tuple[int, CellsPart]], dict[int, dict[str, tuple[int, dict[str, tuple[int, float]]]]]
+]:
+    """A task of the shuffled rows: the cells it carries and its features' rank sums."""
+    summary = frame["fi"].to_numpy() == RANK_SUMMARY
+    cells = [pickle.loads(b) for b in frame["v"].to_numpy(dtype=object)[summary]]
+    return cells, ranked_sums(frame, attrs)
 
 
 def run_spark(
@@ -959,6 +1041,7 @@ def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any
     from auditor.data import protected_frame
     from auditor.worker_threads import limit_worker_threads
 
+    _freeze_worker()
     ctx = TaskContext.get()
     part = ctx.partitionId() if ctx is not None else 0
     model = _worker_model(payload)
