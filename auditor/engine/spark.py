@@ -236,7 +236,7 @@ def _each_partition(
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
 
-        _freeze_worker()
+        freeze_spark_worker()
         frame = _partition_frame(batches, packed)
         if frame is None:
             return
@@ -246,7 +246,7 @@ def _each_partition(
     return run
 
 
-def _freeze_worker() -> None:
+def freeze_spark_worker() -> None:
     """In a Spark task: the Python worker's objects kept out of the cyclic collector's way.
 
     PySpark's daemon runs ``gc.collect()`` after every task of a reused worker, and a full
@@ -835,7 +835,7 @@ def _cells_and_stacked(
     (:func:`stacked_rows`)."""
     import pyarrow as pa
 
-    _freeze_worker()
+    freeze_spark_worker()
     frame = _partition_frame(batches, packed)
     if frame is None:
         return
@@ -1041,7 +1041,7 @@ def _partition_kernel(batches: Iterator[Any], payload: _Payload) -> Iterator[Any
     from auditor.data import protected_frame
     from auditor.worker_threads import limit_worker_threads
 
-    _freeze_worker()
+    freeze_spark_worker()
     ctx = TaskContext.get()
     part = ctx.partitionId() if ctx is not None else 0
     model = _worker_model(payload)

@@ -472,10 +472,21 @@ def _collect(
 
 
 def _letters_task(batches: Iterator[Any], job: _LetterJob) -> Iterator[Any]:
-    """mapInArrow function: this partition's letters, ``CHUNK`` at a time."""
-    import pyarrow as pa
+    """mapInArrow function: this partition's letters, ``CHUNK`` at a time.
 
+    A Spark Python worker only runs tasks, so it may take what a letter render worker
+    takes: its module objects out of PySpark's per-task collection and WeasyPrint's
+    layout fast path (the same PDF bytes)."""
+    import pyarrow as pa
+    from pyspark import TaskContext
+
+    from auditor.engine.spark import freeze_spark_worker
     from auditor.errors import AuditorError
+    from auditor.report import layout_fastpath
+
+    if TaskContext.get() is not None:  # in a Python worker, never in the driver
+        layout_fastpath.install()
+        freeze_spark_worker()
 
     tables = [pa.Table.from_batches([b]) for b in batches]
     if not tables:
