@@ -46,34 +46,24 @@ def _takes_numbers(annotation: Any) -> bool:
     return False
 
 
-def _element_type(annotation: Any) -> Any | None:
-    """The element type of ``list[T]``-like annotations (through ``Optional``/``Annotated``)."""
+def _contained(annotation: Any, container: str) -> Any | None:
+    """The element type of a ``list[T]``-like annotation (``container="items"``) or the
+    value type of a ``dict[K, V]`` (``"values"``), through ``Optional``/``Annotated``;
+    None when there is none or more than one."""
     origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
     if origin is typing.Annotated:
-        return _element_type(typing.get_args(annotation)[0])
+        return _contained(args[0], container)
     if origin is typing.Union or origin is types.UnionType:
-        found = [t for t in map(_element_type, typing.get_args(annotation)) if t is not None]
+        found = [t for t in (_contained(a, container) for a in args) if t is not None]
         return found[0] if len(found) == 1 else None
-    if origin in _SEQUENCES:
-        args = typing.get_args(annotation)
-        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-            return None  # fixed-shape tuples: left to pydantic
-        return args[0] if args else None
-    return None
-
-
-def _value_type(annotation: Any) -> Any | None:
-    """The value type of ``dict[K, V]``-like annotations (through ``Optional``/``Annotated``)."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _value_type(typing.get_args(annotation)[0])
-    if origin is typing.Union or origin is types.UnionType:
-        found = [t for t in map(_value_type, typing.get_args(annotation)) if t is not None]
-        return found[0] if len(found) == 1 else None
-    if origin is dict:
-        args = typing.get_args(annotation)
-        return args[1] if len(args) == 2 else None
-    return None
+    if container == "values":
+        return args[1] if origin is dict and len(args) == 2 else None
+    if origin not in _SEQUENCES:
+        return None
+    if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+        return None  # fixed-shape tuples: left to pydantic
+    return args[0] if args else None
 
 
 def bool_misuse(annotation: Any, value: Any) -> str | None:
@@ -85,7 +75,7 @@ def bool_misuse(annotation: Any, value: Any) -> str | None:
             return f"expected a number, got the boolean {word} (write the number itself)"
         return None
     if isinstance(value, dict):
-        mapped = _value_type(annotation)
+        mapped = _contained(annotation, "values")
         if mapped is None:
             return None
         for key, item in value.items():
@@ -94,7 +84,7 @@ def bool_misuse(annotation: Any, value: Any) -> str | None:
                 return f"{key}: {message}"
         return None
     if isinstance(value, _SEQUENCES):
-        element = _element_type(annotation)
+        element = _contained(annotation, "items")
         if element is None:
             return None
         for position, item in enumerate(value):
