@@ -20,30 +20,33 @@ __all__ = ["NoBoolNumbers", "accepts_bool", "bool_misuse"]
 _SEQUENCES = (list, tuple, set, frozenset)
 
 
-def accepts_bool(annotation: Any) -> bool:
-    """Whether a field of this type may hold ``True``/``False`` as a value of its own
-    (``bool``, ``Any``, an unconstrained object, or a union with one of those)."""
-    if annotation is bool or annotation is Any or annotation is object:
-        return True
+def _any_member(annotation: Any, test: Any) -> bool:
+    """Whether ``test`` holds for the annotation or, through ``Annotated`` and unions, for
+    any of the types it stands for."""
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return accepts_bool(typing.get_args(annotation)[0])
+        return _any_member(typing.get_args(annotation)[0], test)
     if origin is typing.Union or origin is types.UnionType:
-        return any(accepts_bool(arg) for arg in typing.get_args(annotation))
-    if origin is typing.Literal:
-        return any(isinstance(arg, bool) for arg in typing.get_args(annotation))
-    return False
+        return any(_any_member(arg, test) for arg in typing.get_args(annotation))
+    return bool(test(annotation))
+
+
+def _bool_type(annotation: Any) -> bool:
+    if annotation is bool or annotation is Any or annotation is object:
+        return True
+    literal = typing.get_origin(annotation) is typing.Literal
+    return literal and any(isinstance(arg, bool) for arg in typing.get_args(annotation))
+
+
+def accepts_bool(annotation: Any) -> bool:
+    """Whether a field of this type may hold ``True``/``False`` as a value of its own
+    (``bool``, ``Any``, an unconstrained object, a literal ``True``/``False``, or a union
+    with one of those)."""
+    return _any_member(annotation, _bool_type)
 
 
 def _takes_numbers(annotation: Any) -> bool:
-    if annotation in (int, float):
-        return True
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _takes_numbers(typing.get_args(annotation)[0])
-    if origin is typing.Union or origin is types.UnionType:
-        return any(_takes_numbers(arg) for arg in typing.get_args(annotation))
-    return False
+    return _any_member(annotation, lambda t: t in (int, float))
 
 
 def _contained(annotation: Any, container: str) -> Any | None:
