@@ -43,6 +43,16 @@ CLOSES_P = _words(
 HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 TABLE_SECTIONS = frozenset({"thead", "tbody", "tfoot"})
 TABLE_CONTEXT = frozenset({"table", "thead", "tbody", "tfoot", "tr", "colgroup"})
+# the only parents a table part may have without HTML5 inserting or closing elements
+TABLE_PARENTS: dict[str, frozenset[str]] = {
+    "tr": TABLE_SECTIONS,
+    "td": frozenset({"tr"}),
+    "th": frozenset({"tr"}),
+    "caption": frozenset({"table"}),
+    "colgroup": frozenset({"table"}),
+    "col": frozenset({"colgroup"}),
+    **{section: frozenset({"table"}) for section in TABLE_SECTIONS},
+}
 # elements whose HTML5 handling is more than nesting (raw text, foreign content, forms,
 # implied or reparented elements): a document holding one is left to the full parser
 SPECIAL = _words(
@@ -174,15 +184,7 @@ class _Builder(HTMLParser):
                     break
                 if name in ("li", "dd", "dt"):
                     raise _NotSimple(f"<{tag}> inside an open <{name}>")
-        expected = {
-            "tr": TABLE_SECTIONS,
-            "td": {"tr"},
-            "th": {"tr"},
-            "caption": {"table"},
-            "colgroup": {"table"},
-            "col": {"colgroup"},
-            **{s: {"table"} for s in TABLE_SECTIONS},
-        }.get(tag)
+        expected = TABLE_PARENTS.get(tag)
         if expected is not None and top not in expected:
             raise _NotSimple(f"<{tag}> inside <{top}>")
         if expected is None and top in TABLE_CONTEXT:
